@@ -1,0 +1,17 @@
+"""chemomet: neoadjuvant chemotherapy, the prometastatic microenvironment and accompanying therapies.
+
+Public API: :func:`simulate`, :class:`Patient`, :func:`read_patient`, :class:`Population`,
+:class:`Strategy`, :class:`Regimen`, :class:`Outcome`.
+"""
+
+from chemomet.model.simulate import Outcome, simulate
+from chemomet.patient import Patient, example_patient, read_patient
+from chemomet.population import ModelSettings, PatientParameters, Population
+from chemomet.regimens import Regimen, Strategy, get_regimen, load_drugs, load_regimens
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ModelSettings", "Outcome", "Patient", "PatientParameters", "Population", "Regimen", "Strategy",
+    "example_patient", "get_regimen", "load_drugs", "load_regimens", "read_patient", "simulate",
+]

@@ -1,0 +1,274 @@
+"""The one entry point: :func:`simulate` patients under a strategy and return an :class:`Outcome`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import poisson
+
+from chemomet.model import dissemination as dis
+from chemomet.model.metastases import visible_by
+from chemomet.model.primary import growth_factor, treated_log_cells, untreated_log_cells, weighted_kill
+from chemomet.model.timeline import Timeline, build_timeline
+from chemomet.patient import Patient, read_patient
+from chemomet.population import BLOCK, ModelSettings, PatientParameters, Population, _draws, _root_seed
+from chemomet.regimens import Strategy, load_drugs
+from chemomet.units import DAYS_PER_YEAR, cells_to_diameter_mm
+
+SUMMARY_YEARS = (3, 5, 10, 15)
+
+SUMMARY_UNITS = {
+    "dmfs_3y": "probability", "dmfs_5y": "probability", "dmfs_10y": "probability", "dmfs_15y": "probability",
+    "p_pcr": "probability (0 or 1 for one parameter set: residual < pCR threshold)",
+    "residual_cells_at_surgery": "cells", "residual_diameter_mm_at_surgery": "mm",
+    "surgery_day": "days from diagnosis",
+    "tmem_baseline_10hpf": "doorways per 10 HPF", "tmem_at_surgery_10hpf": "doorways per 10 HPF",
+    "tmem_ratio_surgery_baseline": "dimensionless",
+    "ctc_expected_baseline": "cells per 7.5 mL", "ctc_expected_mid_nact": "cells per 7.5 mL",
+    "ctc_expected_surgery": "cells per 7.5 mL",
+    "ctc_count_baseline": "cells per 7.5 mL (Poisson draw)", "ctc_count_mid_nact": "cells per 7.5 mL (Poisson draw)",
+    "ctc_count_surgery": "cells per 7.5 mL (Poisson draw)",
+    "colonies_founded_total": "expected colonies", "colonies_founded_after_diagnosis": "expected colonies",
+    "colonies_founded_during_chemo": "expected colonies",
+    "shedding_per_cell_baseline": "colonies per cell^gamma per day",
+    "shedding_per_cell_mean_nact": "colonies per cell^gamma per day",
+}
+
+TRAJECTORY_UNITS = {
+    "diameter_mm": "mm (0 after surgery)",
+    "tmem_10hpf": "doorways per 10 HPF (NaN after surgery)",
+    "ctc_expected": "cells per 7.5 mL",
+    "founding_rate": "colonies per day",
+    "dmfs": "probability of no visible distant metastasis (given none at diagnosis)",
+}
+
+
+@dataclass
+class Outcome:
+    """Result of :func:`simulate`.
+
+    summary: one row per patient (columns listed in :data:`SUMMARY_UNITS`, plus ``patient``);
+    times_days: output grid (days from diagnosis) or None; trajectories: name -> ``(n, len(times_days))``
+    arrays (units in :data:`TRAJECTORY_UNITS`); strategy: strategy name.
+    """
+
+    strategy: str
+    summary: pd.DataFrame
+    times_days: np.ndarray | None = None
+    trajectories: dict[str, np.ndarray] = field(default_factory=dict)
+
+    units = SUMMARY_UNITS
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict: strategy, units, per-patient summaries and (if any) trajectories."""
+        out = {
+            "strategy": self.strategy,
+            "units": {**SUMMARY_UNITS, **({"trajectories": TRAJECTORY_UNITS} if self.trajectories else {})},
+            "patients": _records(self.summary),
+        }
+        if self.times_days is not None:
+            out["times_days"] = self.times_days.tolist()
+            out["trajectories"] = {k: np.where(np.isfinite(v), v, None).tolist() for k, v in self.trajectories.items()}
+        return out
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    clean = df.astype(object).where(pd.notna(df), None)
+    return clean.to_dict(orient="records")
+
+
+def _as_parameters(patients, population: Population):
+    """(ids, parameters) from a Patient, a list of Patients, a path, or PatientParameters."""
+    if isinstance(patients, str | Path):
+        patients = read_patient(patients)
+    if isinstance(patients, Patient):
+        patients = [patients]
+    if isinstance(patients, PatientParameters):
+        return [str(i) for i in range(patients.n)], patients
+    patients = list(patients)
+    if not patients or not all(isinstance(p, Patient) for p in patients):
+        raise TypeError("patients must be a Patient, a list of Patients, a file path or PatientParameters")
+    return [p.id for p in patients], population.typical(patients)
+
+
+def simulate(
+    patients,
+    strategy: str | Strategy = "nact",
+    horizon_days: float = 15 * DAYS_PER_YEAR,
+    *,
+    regimen: str = "ac-paclitaxel-weekly",
+    grid: np.ndarray | None = None,
+    population: Population | None = None,
+    seed: int = 0,
+    start_index: int = 0,
+    chunk_size: int = 16 * BLOCK,
+) -> Outcome:
+    """Simulate patients under one strategy, vectorised over patients.
+
+    Parameters
+    ----------
+    patients : a :class:`~chemomet.patient.Patient`, a list of them, a patient file path, or
+        :class:`~chemomet.population.PatientParameters` (a virtual cohort).
+    strategy : a :class:`~chemomet.regimens.Strategy` or its name (``natural-history``, ``surgery-first``,
+        ``nact``, ``nact+<drug>``) used with ``regimen``.
+    horizon_days : follow-up horizon (days from diagnosis); DMFS beyond it is NaN.
+    grid : optional output times (days, within ``[0, horizon_days]``) for trajectories.
+    population : population model (default: the shipped priors) for patients given as files.
+    seed, start_index : CTC draws use per-patient random streams keyed by ``start_index + i``.
+    chunk_size : patients per vectorised chunk (results do not depend on it).
+
+    Returns
+    -------
+    Outcome with per-patient summaries (DMFS at 3/5/10/15 years, pCR, residual size, TMEM, CTCs, colonies
+    founded) and, if ``grid`` is given, trajectories.
+    """
+    population = population or Population()
+    if isinstance(strategy, str):
+        strategy = Strategy.parse(strategy, regimen)
+    ids, params = _as_parameters(patients, population)
+    if not horizon_days > 0:
+        raise ValueError("horizon_days must be > 0")
+    if grid is not None:
+        grid = np.asarray(grid, dtype=float)
+        if grid.ndim != 1 or np.any(grid < 0) or np.any(grid > horizon_days) or np.any(np.diff(grid) < 0):
+            raise ValueError("grid must be a sorted 1-D array of days within [0, horizon_days]")
+    settings = population.settings
+    schedule = strategy.schedule()
+    tl = build_timeline(schedule, load_drugs(), settings.k_macrophage_per_day, settings.k_mena_per_day)
+    root = _root_seed(seed)
+    parts, trajs = [], []
+    for lo in range(0, params.n, chunk_size):
+        hi = min(lo + chunk_size, params.n)
+        summary, traj = _simulate_chunk(
+            params.take(slice(lo, hi)), schedule, tl, settings, horizon_days, grid, root, start_index + lo
+        )
+        parts.append(summary)
+        trajs.append(traj)
+    summary = pd.concat(parts, ignore_index=True)
+    summary.insert(0, "patient", ids)
+    trajectories = {k: np.concatenate([t[k] for t in trajs]) for k in trajs[0]} if grid is not None else {}
+    return Outcome(strategy.name, summary, grid, trajectories)
+
+
+def _simulate_chunk(p: PatientParameters, schedule, tl: Timeline | None, settings: ModelSettings, horizon, grid, root, start):
+    n = p.n
+    log_vis = float(np.log(settings.visible_cells))
+    surgery = schedule.surgery_day
+    founding_end = np.inf if surgery is None else surgery
+    share_r = p.resistant_fraction
+    kappa_s = p.s_met * p.chemosensitivity
+    kappa_r = kappa_s * p.resistant_kill_ratio
+
+    years = np.array(SUMMARY_YEARS, float) * DAYS_PER_YEAR
+    eval_times = np.concatenate([[0.0], np.minimum(years, horizon)])
+    if grid is not None:
+        eval_times = np.concatenate([eval_times, grid])
+
+    growth = gkill = log_n = share_nodes = None
+    mass_s = mass_r = None
+    if tl is not None:
+        growth = growth_factor(p, tl)
+        gkill = weighted_kill(p, tl, growth)
+        log_n, share_nodes = treated_log_cells(p, tl, growth, gkill)
+        if tl.n_founding > 0:
+            mass_s = dis.window_founding_mass(p, tl, log_n, 1.0 - share_nodes)
+            mass_r = dis.window_founding_mass(p, tl, log_n, share_nodes)
+    lam = visible_by(p, tl, growth, gkill, kappa_s, 1.0 - share_r, mass_s, log_vis, founding_end, eval_times)
+    if np.any(share_r > 0):
+        lam = lam + visible_by(p, tl, growth, gkill, kappa_r, share_r, mass_r, log_vis, founding_end, eval_times)
+    dmfs = np.exp(-(lam - lam[:, :1]))
+    out = {f"dmfs_{y}y": np.where(years[i] <= horizon, dmfs[:, 1 + i], np.nan) for i, y in enumerate(SUMMARY_YEARS)}
+
+    # primary, microenvironment and CTCs at the clinical time points
+    base_founding = p.mu * np.exp(p.gamma * p.log_cells0)  # baseline microenvironment: env factor 1
+    ctc_base = dis.expected_ctc(base_founding, settings)
+    nan = np.full(n, np.nan)
+    founded_pre = dis.untreated_cumulative_founding(p, np.array([min(founding_end, tl.start if tl else np.inf)]))[:, 0]
+    founded_before_dx = dis.untreated_cumulative_founding(p, np.array([0.0]))[:, 0]
+    founded_window = np.zeros(n)
+    if mass_s is not None:
+        founded_window = mass_s.sum(axis=1) + mass_r.sum(axis=1)
+    if surgery is None:
+        # natural history: the primary stays; founding is counted until the horizon
+        founded_pre = dis.untreated_cumulative_founding(p, np.array([horizon]))[:, 0]
+    out.update(
+        colonies_founded_total=founded_pre + founded_window,
+        colonies_founded_after_diagnosis=founded_pre + founded_window - founded_before_dx,
+        colonies_founded_during_chemo=founded_window,
+        shedding_per_cell_baseline=p.mu.copy(),
+        tmem_baseline_10hpf=p.T0.copy(),
+        ctc_expected_baseline=ctc_base,
+        surgery_day=np.full(n, np.nan if surgery is None else surgery),
+    )
+    if schedule.neoadjuvant:
+        j_s = tl.n_founding
+        j_mid = int(np.searchsorted(tl.nodes, 0.5 * sum(tl.chemo_days) - 1e-9))
+        env = dis.environment_factor(p, tl.m, tl.f, tl.activity)
+        founding_nodes = dis.founding_rate(p, log_n, env)
+        residual = np.exp(log_n[:, j_s])
+        ratio = (1 + p.epsilon * tl.m[j_s]) * (1 + p.epsilon * tl.f[j_s])
+        h = np.diff(tl.nodes)[:j_s]
+        per_cell = founding_nodes[:, : j_s + 1] / np.exp(p.gamma[:, None] * log_n[:, : j_s + 1])
+        out.update(
+            residual_cells_at_surgery=residual,
+            p_pcr=(residual < settings.pcr_threshold_cells).astype(float),
+            tmem_at_surgery_10hpf=p.T0 * ratio,
+            tmem_ratio_surgery_baseline=ratio,
+            ctc_expected_mid_nact=dis.expected_ctc(founding_nodes[:, j_mid], settings),
+            ctc_expected_surgery=dis.expected_ctc(founding_nodes[:, j_s], settings),
+            shedding_per_cell_mean_nact=np.sum(0.5 * (per_cell[:, 1:] + per_cell[:, :-1]) * h, axis=1) / h.sum(),
+        )
+    else:
+        residual = nan if surgery is None else np.exp(untreated_log_cells(p, [surgery])[:, 0])
+        out.update(
+            residual_cells_at_surgery=residual,
+            p_pcr=nan if surgery is None else np.zeros(n),
+            tmem_at_surgery_10hpf=nan if surgery is None else p.T0.copy(),
+            tmem_ratio_surgery_baseline=nan if surgery is None else np.ones(n),
+            ctc_expected_mid_nact=nan,
+            ctc_expected_surgery=nan if surgery is None else dis.expected_ctc(
+                p.mu * np.exp(p.gamma * np.log(residual)), settings),
+            shedding_per_cell_mean_nact=nan,
+        )
+    out["residual_diameter_mm_at_surgery"] = cells_to_diameter_mm(out["residual_cells_at_surgery"], settings.cells_per_mm3)
+    _, u = _draws(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1)), start, n, 0, 3)
+    for k, key in enumerate(("baseline", "mid_nact", "surgery")):
+        lam_ctc = out[f"ctc_expected_{key}"]
+        out[f"ctc_count_{key}"] = np.where(np.isfinite(lam_ctc), poisson.ppf(u[:, k], np.nan_to_num(lam_ctc)), np.nan)
+    summary = pd.DataFrame({k: out[k] for k in SUMMARY_UNITS})
+
+    traj = {}
+    if grid is not None:
+        traj = _trajectories(p, tl, schedule, settings, grid, dmfs[:, 1 + len(SUMMARY_YEARS) :], growth, gkill, log_n)
+    return summary, traj
+
+
+def _trajectories(p, tl, schedule, settings, grid, dmfs, growth, gkill, log_n):
+    """Tumour size, TMEM, expected CTCs, founding rate and DMFS on the output grid."""
+    surgery = schedule.surgery_day
+    log_cells = untreated_log_cells(p, grid)
+    m = np.zeros(grid.size)
+    f = np.zeros(grid.size)
+    act = np.ones(grid.size)
+    if tl is not None and schedule.neoadjuvant:
+        inside = (grid >= tl.start) & (grid <= tl.end)
+        mi, fi, ai = tl.shared_at(grid[inside])
+        m[inside], f[inside], act[inside] = mi, fi, ai
+        tq = grid[inside]
+        j = np.clip(np.searchsorted(tl.nodes, tq, side="right"), 1, tl.nodes.size - 1)
+        w = (tq - tl.nodes[j - 1]) / (tl.nodes[j] - tl.nodes[j - 1])
+        log_cells[:, inside] = log_n[:, j - 1] * (1.0 - w) + log_n[:, j] * w
+    present = np.ones(grid.size, bool) if surgery is None else grid < surgery
+    env = dis.environment_factor(p, m, f, act)
+    founding = np.where(present, dis.founding_rate(p, log_cells, env), 0.0)
+    ratio = dis.doorway_ratio(p.epsilon, m, f)
+    return {
+        "diameter_mm": np.where(present, cells_to_diameter_mm(np.exp(log_cells), settings.cells_per_mm3), 0.0),
+        "tmem_10hpf": np.where(present, p.T0[:, None] * ratio, np.nan),
+        "ctc_expected": dis.expected_ctc(founding, settings),
+        "founding_rate": founding,
+        "dmfs": dmfs,
+    }

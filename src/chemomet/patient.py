@@ -1,0 +1,236 @@
+"""The validated patient: covariates, measured biomarkers and optional fixed model parameters.
+
+Read from TOML or JSON with :func:`read_patient`. Every invalid value raises :class:`chemomet.errors.InputError`
+with one line naming the field, the value, what is allowed and the unit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chemomet.errors import InputError
+
+Status = Literal["positive", "negative"]
+Morphology = Literal["alveolar", "trabecular", "solid", "tubular", "discrete groups"]
+SUBTYPES = ("HR+/HER2-", "HR+/HER2+", "HR-/HER2+", "TNBC")
+
+# field -> (what is allowed, unit); used for every error message about that field.
+FIELD_RULES: dict[str, tuple[str, str | None]] = {
+    "id": ("a text label", None),
+    "age": ("a number from 18 to 100", "years"),
+    "diameter_mm": ("a number > 0 and <= 200", "mm"),
+    "grade": ("an integer 1, 2 or 3", None),
+    "er": ('"positive" or "negative"', None),
+    "pr": ('"positive" or "negative"', None),
+    "her2": ('"positive" or "negative"', None),
+    "ki67_percent": ("a number from 0 to 100", "%"),
+    "nodes_positive": ("an integer from 0 to 60", "lymph nodes"),
+    "tmem_score": ("a number >= 0 and <= 1000, with tmem_convention", "doorways per 10 or 20 HPF"),
+    "tmem_convention": ('"10HPF" or "20HPF"', None),
+    "ctc_count": ("an integer from 0 to 100000", "cells per 7.5 mL"),
+    "morphology": ("a list of: alveolar, trabecular, solid, tubular, discrete groups", None),
+    "bsa_m2": ("a number from 1.0 to 3.0", "m2"),
+    "parameters": ("a table of model parameters", None),
+}
+
+# Fixed model parameters a patient file may give: name -> (low, high, unit). Bounds are open at 0.
+PARAMETER_RULES: dict[str, tuple[float, float, str]] = {
+    "alpha_per_day": (0.0, 1.0, "1/day"),
+    "beta_per_day": (0.0, 0.5, "1/day"),
+    "doubling_time_days": (1.0, 5000.0, "days"),
+    "plateau_cells": (1e9, 1e15, "cells"),
+    "mu": (0.0, 1e-6, "colonies per cell^gamma per day"),
+    "gamma": (0.3, 1.5, "dimensionless"),
+    "chemosensitivity": (0.0, 100.0, "dimensionless"),
+    "s_met": (0.0, 1.0, "dimensionless"),
+    "resistant_fraction": (0.0, 0.5, "fraction of tumour cells"),
+    "resistant_kill_ratio": (0.0, 1.0, "dimensionless"),
+    "epsilon": (0.0, 100.0, "dimensionless"),
+    "T0": (0.0, 1000.0, "doorways per 10 HPF"),
+    "phi": (0.0, 1.0, "fraction"),
+}
+_ZERO_ALLOWED = {"resistant_fraction", "epsilon", "phi", "mu", "s_met", "resistant_kill_ratio"}
+
+
+class Patient(BaseModel):
+    """One patient before treatment (units in the field names; biomarkers optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = "patient"
+    age: float = Field(ge=18, le=100)
+    diameter_mm: float = Field(gt=0, le=200)
+    grade: Literal[1, 2, 3]
+    er: Status
+    pr: Status
+    her2: Status
+    ki67_percent: float | None = Field(default=None, ge=0, le=100)
+    nodes_positive: int = Field(default=0, ge=0, le=60)
+    tmem_score: float | None = Field(default=None, ge=0, le=1000)
+    tmem_convention: Literal["10HPF", "20HPF"] | None = None
+    ctc_count: int | None = Field(default=None, ge=0, le=100000)
+    morphology: tuple[Morphology, ...] = ()
+    bsa_m2: float | None = Field(default=None, ge=1.0, le=3.0)
+    parameters: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("grade", mode="before")
+    @classmethod
+    def _grade_is_integer(cls, v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError("grade must be an integer")
+        return v
+
+    @field_validator("age", "diameter_mm", "ki67_percent", "tmem_score", "bsa_m2", mode="before")
+    @classmethod
+    def _finite_number(cls, v):
+        if v is None:
+            return v
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _check_parameters(cls, v):
+        if not isinstance(v, dict):
+            raise ValueError("must be a table")
+        for name, value in v.items():
+            if name not in PARAMETER_RULES:
+                raise _ParameterError(name, value, f"one of {sorted(PARAMETER_RULES)}", None)
+            lo, hi, unit = PARAMETER_RULES[name]
+            ok_type = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            low_ok = ok_type and (value >= lo if name in _ZERO_ALLOWED else value > lo)
+            if not (ok_type and low_ok and value <= hi):
+                bound = ">=" if name in _ZERO_ALLOWED else ">"
+                raise _ParameterError(name, value, f"a number {bound} {lo:g} and <= {hi:g}", unit)
+        return {k: float(x) for k, x in v.items()}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Patient:
+        if (self.tmem_score is None) != (self.tmem_convention is None):
+            raise _FieldError("tmem_convention", self.tmem_convention, "given together with tmem_score")
+        p = self.parameters
+        growth_ab = {"alpha_per_day", "beta_per_day"} & p.keys()
+        growth_dk = {"doubling_time_days", "plateau_cells"} & p.keys()
+        if growth_ab and growth_dk:
+            raise _ParameterError(
+                sorted(growth_ab)[0], p[sorted(growth_ab)[0]],
+                "either alpha_per_day/beta_per_day or doubling_time_days/plateau_cells, not both", None,
+            )
+        if len(growth_ab) == 1:
+            missing = ({"alpha_per_day", "beta_per_day"} - growth_ab).pop()
+            raise _ParameterError(missing, None, "alpha_per_day and beta_per_day given together", "1/day")
+        if growth_ab:
+            from chemomet.units import diameter_mm_to_cells
+
+            ln_k = p["alpha_per_day"] / p["beta_per_day"]
+            if ln_k <= math.log(float(diameter_mm_to_cells(self.diameter_mm))) or ln_k <= math.log(1e8):
+                raise _ParameterError(
+                    "alpha_per_day", p["alpha_per_day"],
+                    "alpha/beta = ln(plateau) above ln(cells at diagnosis) and ln(1e8)", "1/day",
+                )
+        if "plateau_cells" in p:
+            from chemomet.units import diameter_mm_to_cells
+
+            if p["plateau_cells"] <= 1.05 * float(diameter_mm_to_cells(self.diameter_mm)):
+                raise _ParameterError(
+                    "plateau_cells", p["plateau_cells"], "more than the cells at diagnosis (pi d^3/6 x 1e6)", "cells"
+                )
+        return self
+
+    @property
+    def hormone_receptor_positive(self) -> bool:
+        """True when ER or PR is positive."""
+        return self.er == "positive" or self.pr == "positive"
+
+    @property
+    def subtype(self) -> str:
+        """One of ``HR+/HER2-``, ``HR+/HER2+``, ``HR-/HER2+``, ``TNBC``."""
+        hr = "HR+" if self.hormone_receptor_positive else "HR-"
+        her2 = "HER2+" if self.her2 == "positive" else "HER2-"
+        return "TNBC" if (hr, her2) == ("HR-", "HER2-") else f"{hr}/{her2}"
+
+
+class _FieldError(ValueError):
+    def __init__(self, field: str, value, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(allowed)
+
+
+class _ParameterError(ValueError):
+    def __init__(self, name: str, value, allowed: str, unit: str | None):
+        self.field, self.value, self.allowed, self.unit = f"parameters.{name}", value, allowed, unit
+        super().__init__(allowed)
+
+
+def _message(err: ValidationError, where: str) -> str:
+    first = err.errors()[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, _ParameterError):
+        unit = f" (unit: {cause.unit})" if cause.unit else ""
+        return f"{where}: {cause.field} = {cause.value!r} is invalid; allowed: {cause.allowed}{unit}"
+    if isinstance(cause, _FieldError):
+        return f"{where}: {cause.field} = {cause.value!r} is invalid; allowed: {cause.allowed}"
+    loc = [str(p) for p in first["loc"]]
+    field = loc[0] if loc else "(top level)"
+    if first["type"] == "missing":
+        allowed, unit = FIELD_RULES.get(field, ("a value", None))
+        unit_txt = f" (unit: {unit})" if unit else ""
+        return f"{where}: {field} is missing; required: {allowed}{unit_txt}"
+    if first["type"] == "extra_forbidden":
+        return f"{where}: {field} = {first.get('input')!r} is not a known field; allowed fields: {sorted(FIELD_RULES)}"
+    allowed, unit = FIELD_RULES.get(field, (first["msg"], None))
+    unit_txt = f" (unit: {unit})" if unit else ""
+    value = first.get("input")
+    if len(loc) > 1 and field == "morphology":
+        value = first.get("input")
+    return f"{where}: {field} = {value!r} is invalid; allowed: {allowed}{unit_txt}"
+
+
+def patient_from_dict(data: dict, where: str = "patient") -> Patient:
+    """Validate a mapping into a :class:`Patient`; raises :class:`InputError` with one line."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a table of patient fields, got {type(data).__name__}")
+    data = dict(data)
+    if isinstance(data.get("morphology"), str):
+        data["morphology"] = [data["morphology"]]
+    if isinstance(data.get("morphology"), list):
+        data["morphology"] = tuple(data["morphology"])
+    try:
+        return Patient(**data)
+    except ValidationError as err:
+        raise InputError(_message(err, where)) from None
+
+
+def read_patient(path: str | Path) -> Patient:
+    """Read a patient from a ``.toml`` or ``.json`` file."""
+    path = Path(path)
+    if path.suffix.lower() not in (".toml", ".json"):
+        raise InputError(f"{path}: file type {path.suffix!r} is invalid; allowed: .toml or .json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; allowed: a readable patient .toml or .json file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text; allowed: a patient .toml or .json file") from None
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: cannot be parsed ({err}); allowed: valid {path.suffix[1:].upper()}") from None
+    if isinstance(data, dict) and "id" not in data:
+        data["id"] = path.stem
+    return patient_from_dict(data, where=str(path))
+
+
+def example_patient() -> Patient:
+    """The built-in example patient (``data/examples/patient.toml``): HR+/HER2- grade 3, 28 mm, high TMEM."""
+    from importlib import resources
+
+    text = resources.files("chemomet.data").joinpath("examples/patient.toml").read_text(encoding="utf-8")
+    return patient_from_dict(tomllib.loads(text), where="example patient")

@@ -1,0 +1,326 @@
+"""The population model: covariates -> per-patient model parameters, and virtual patients.
+
+Defaults come from ``data/population.toml`` (uncalibrated priors, each with a source). Random effects are
+log-normal. Random streams are keyed by patient index in blocks of :data:`BLOCK` patients, so a patient's
+draws never depend on how a cohort is chunked.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from chemomet.patient import SUBTYPES, Patient
+from chemomet.units import CTC_SAMPLE_ML, diameter_mm_to_cells
+
+BLOCK = 1024
+"""Patients per random-stream block (patient ``i`` draws from block ``i // BLOCK``)."""
+
+LN2 = float(np.log(2.0))
+
+
+@dataclass(frozen=True)
+class PatientParameters:
+    """Per-patient model parameters, each an array of shape ``(n,)``.
+
+    alpha_per_day, beta_per_day: Gompertz ``du/dt = alpha - beta u`` for ``u = ln(cells)`` (1/day).
+    log_cells0: ln(primary cells at diagnosis). mu: founding rate per cell^gamma (colonies/day).
+    gamma: dissemination exponent. chemosensitivity: ``s`` (dimensionless). resistant_fraction: ``f_R`` at
+    diagnosis. resistant_kill_ratio: ``r_R``. s_met: kill multiplier on colonies. epsilon: prometastatic
+    sensitivity. T0: baseline TMEM doorway density (doorways per 10 HPF). phi: share of spread via doorways.
+    """
+
+    alpha_per_day: np.ndarray
+    beta_per_day: np.ndarray
+    log_cells0: np.ndarray
+    mu: np.ndarray
+    gamma: np.ndarray
+    chemosensitivity: np.ndarray
+    resistant_fraction: np.ndarray
+    resistant_kill_ratio: np.ndarray
+    s_met: np.ndarray
+    epsilon: np.ndarray
+    T0: np.ndarray
+    phi: np.ndarray
+
+    def __post_init__(self):
+        n = None
+        for f in fields(self):
+            arr = np.atleast_1d(np.asarray(getattr(self, f.name), dtype=float))
+            object.__setattr__(self, f.name, arr)
+            if n is None:
+                n = arr.shape[0]
+            if arr.shape != (n,):
+                raise ValueError(f"parameter {f.name} has shape {arr.shape}; expected ({n},)")
+
+    @property
+    def n(self) -> int:
+        """Number of patients."""
+        return self.alpha_per_day.shape[0]
+
+    @property
+    def log_plateau(self) -> np.ndarray:
+        """ln K = alpha / beta (ln cells)."""
+        return self.alpha_per_day / self.beta_per_day
+
+    def take(self, index) -> PatientParameters:
+        """The patients at ``index`` (any NumPy index)."""
+        return PatientParameters(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    @staticmethod
+    def concat(parts: list[PatientParameters]) -> PatientParameters:
+        """Stack several parameter sets into one."""
+        return PatientParameters(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(PatientParameters)}
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per patient, one column per parameter."""
+        return pd.DataFrame({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Population-level settings shared by all patients of a simulation.
+
+    k_macrophage_per_day, k_mena_per_day: microenvironment relaxation rates (1/day); colonisation_efficiency:
+    colonies founded per cell shed; ctc_clearance_per_day: 1/day; ctc_detection_efficiency: fraction;
+    visible_cells: metastasis visibility (cells); pcr_threshold_cells: residual cells for pCR;
+    cells_per_mm3: tumour cell density.
+    """
+
+    k_macrophage_per_day: float = 0.03
+    k_mena_per_day: float = 0.02
+    colonisation_efficiency: float = 5e-7
+    ctc_clearance_per_day: float = LN2 / 1.5 * 24.0
+    ctc_detection_efficiency: float = 0.8
+    visible_cells: float = 1e8
+    pcr_threshold_cells: float = 1e5
+    cells_per_mm3: float = 1e6
+
+    @property
+    def ctc_per_sample_per_founding(self) -> float:
+        """Expected CTCs in one 7.5 mL draw per unit founding rate (colonies/day)."""
+        from chemomet.units import BLOOD_VOLUME_ML
+
+        return (
+            CTC_SAMPLE_ML / BLOOD_VOLUME_ML * self.ctc_detection_efficiency
+            / (self.colonisation_efficiency * self.ctc_clearance_per_day)
+        )
+
+
+def _load_population_toml() -> dict:
+    text = resources.files("chemomet.data").joinpath("population.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _subtype_index(er_pos, pr_pos, her2_pos) -> np.ndarray:
+    hr = np.asarray(er_pos, bool) | np.asarray(pr_pos, bool)
+    her2 = np.asarray(her2_pos, bool)
+    return np.select([hr & ~her2, hr & her2, ~hr & her2], [0, 1, 2], default=3)
+
+
+class Population:
+    """Covariate and random-effect model of breast cancer patients (priors from ``population.toml``).
+
+    ``Population()`` uses the shipped defaults; pass a dict with the same layout to override.
+    """
+
+    N_EFFECTS = 7  # standard-normal random effects per patient: DT, K, mu, s, eps, T0, resistant fraction
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        self.config = _load_population_toml() if config is None else config
+
+    @cached_property
+    def settings(self) -> ModelSettings:
+        """The population-level :class:`ModelSettings`."""
+        d, m, o = self.config["dissemination"], self.config["microenvironment"], self.config["observation"]
+        return ModelSettings(
+            k_macrophage_per_day=m["k_macrophage_per_day"],
+            k_mena_per_day=m["k_mena_per_day"],
+            colonisation_efficiency=d["colonisation_efficiency"],
+            ctc_clearance_per_day=LN2 / d["ctc_half_life_h"] * 24.0,
+            ctc_detection_efficiency=d["ctc_detection_efficiency"],
+            visible_cells=o["visible_metastasis_cells"],
+            pcr_threshold_cells=self.config["treatment"]["pcr_threshold_cells"],
+            cells_per_mm3=o["cells_per_mm3"],
+        )
+
+    # ------------------------------------------------------------------ covariates -> parameters
+    def parameters(self, cov: pd.DataFrame, z: np.ndarray, u_resistant: np.ndarray) -> PatientParameters:
+        """Model parameters from covariates and random effects.
+
+        cov: columns ``age``, ``diameter_mm``, ``grade``, ``er``, ``pr``, ``her2`` (bool positive),
+        ``alveolar_or_trabecular`` (bool), ``tmem_10hpf`` (NaN when not measured).
+        z: standard-normal effects, shape ``(n, 7)``; u_resistant: uniforms, shape ``(n, 2)``.
+        """
+        g, d, t, me = (self.config[k] for k in ("growth", "dissemination", "treatment", "microenvironment"))
+        sub = _subtype_index(cov["er"], cov["pr"], cov["her2"])
+        grade = cov["grade"].to_numpy(int)
+        dt_med = np.array([g["doubling_time_median_days"][s] for s in SUBTYPES])[sub]
+        dt = dt_med * np.asarray(g["grade_doubling_factor"])[grade - 1]
+        dt = dt * np.where(cov["age"].to_numpy(float) < 50, g["age_under_50_doubling_factor"], 1.0)
+        dt = dt * np.exp(g["doubling_time_sdlog"] * z[:, 0])
+        log_n0 = np.log(diameter_mm_to_cells(cov["diameter_mm"].to_numpy(float), self.settings.cells_per_mm3))
+        log_k = np.log(10.0) * (g["plateau_log10_cells_median"] + g["plateau_log10_cells_sd"] * z[:, 1])
+        # the plateau must lie above the tumour at diagnosis and above metastasis visibility
+        log_k = np.maximum(log_k, np.maximum(log_n0 + np.log(2.0), np.log(self.settings.visible_cells) + np.log(10.0)))
+        beta = LN2 / (dt * (log_k - log_n0))
+        alpha = beta * log_k
+
+        tmem = cov["tmem_10hpf"].to_numpy(float)
+        t0 = np.where(np.isnan(tmem), me["tmem_median_10hpf"] * np.exp(me["tmem_sdlog"] * z[:, 5]), tmem)
+        t0 = np.maximum(t0, 0.5)  # a score of 0 still means some doorways exist below detection
+        mu = d["mu_median_per_cell_day"] * np.exp(d["mu_sdlog"] * z[:, 2]) * (t0 / d["tmem_reference_10hpf"]) ** d["theta"]
+
+        s_med = np.array([t["chemosensitivity_median"][s] for s in SUBTYPES])[sub]
+        s = s_med * np.where(grade == 3, t["grade3_chemosensitivity_factor"], 1.0) * np.exp(t["chemosensitivity_sdlog"] * z[:, 3])
+        has_r = u_resistant[:, 0] < t["resistant_clone_probability"]
+        lo, hi = t["resistant_fraction_log10_min"], t["resistant_fraction_log10_max"]
+        f_r = np.where(has_r, 10.0 ** (lo + (hi - lo) * u_resistant[:, 1]), 0.0)
+
+        morph = cov["alveolar_or_trabecular"].to_numpy(bool)
+        eps = me["epsilon_median"] * np.where(morph, max(me["morphology_epsilon_factor"].values()), 1.0)
+        eps = eps * np.exp(me["epsilon_sdlog"] * z[:, 4])
+        n = len(cov)
+        return PatientParameters(
+            alpha_per_day=alpha, beta_per_day=beta, log_cells0=log_n0, mu=mu,
+            gamma=np.full(n, d["gamma"]), chemosensitivity=s, resistant_fraction=f_r,
+            resistant_kill_ratio=np.full(n, t["resistant_kill_ratio"]), s_met=np.full(n, t["metastasis_kill_ratio"]),
+            epsilon=eps, T0=t0, phi=np.full(n, d["phi"]),
+        )
+
+    # ------------------------------------------------------------------ one patient from a file
+    def tmem_10hpf(self, patient: Patient) -> float:
+        """The patient's TMEM score on the 10-HPF scale (NaN when not measured)."""
+        if patient.tmem_score is None:
+            return float("nan")
+        factor = 1.0 if patient.tmem_convention == "10HPF" else self.config["microenvironment"]["tmem_20hpf_per_10hpf"]
+        return patient.tmem_score / factor
+
+    def covariates(self, patients: list[Patient]) -> pd.DataFrame:
+        """The covariate table of real patients (one row each)."""
+        return pd.DataFrame(
+            {
+                "id": [p.id for p in patients],
+                "age": [p.age for p in patients],
+                "diameter_mm": [p.diameter_mm for p in patients],
+                "grade": [p.grade for p in patients],
+                "er": [p.er == "positive" for p in patients],
+                "pr": [p.pr == "positive" for p in patients],
+                "her2": [p.her2 == "positive" for p in patients],
+                "alveolar_or_trabecular": [bool({"alveolar", "trabecular"} & set(p.morphology)) for p in patients],
+                "tmem_10hpf": [self.tmem_10hpf(p) for p in patients],
+            }
+        )
+
+    def typical(self, patients: Patient | list[Patient]) -> PatientParameters:
+        """Typical-value parameters of real patients: random effects at 0 (population medians given the
+        covariates and measured biomarkers), then any value fixed in the patient's ``[parameters]`` table.
+        A resistant clone is assumed present at the geometric mean of its prior range."""
+        patients = [patients] if isinstance(patients, Patient) else list(patients)
+        n = len(patients)
+        t = self.config["treatment"]
+        u = np.column_stack([np.zeros(n), np.full(n, 0.5)]) if t["resistant_clone_probability"] > 0 else np.ones((n, 2))
+        params = self.parameters(self.covariates(patients), np.zeros((n, self.N_EFFECTS)), u)
+        return apply_fixed_parameters(params, patients)
+
+    # ------------------------------------------------------------------ virtual patients
+    def sample_covariates(self, z: np.ndarray, u: np.ndarray) -> pd.DataFrame:
+        """Covariates of virtual patients from standard normals ``z`` (n, 4) and uniforms ``u`` (n, 4)."""
+        c = self.config["cohort"]
+        n = z.shape[0]
+        probs = np.array([c["subtype_probabilities"][s] for s in SUBTYPES], float)
+        sub = np.searchsorted(np.cumsum(probs / probs.sum()), u[:, 0], side="right").clip(0, 3)
+        gp = np.asarray(c["grade_probabilities"], float)
+        grade = 1 + np.searchsorted(np.cumsum(gp / gp.sum()), u[:, 1], side="right").clip(0, 2)
+        hr = sub <= 1
+        return pd.DataFrame(
+            {
+                "age": np.clip(c["age_mean_years"] + c["age_sd_years"] * z[:, 0], 25, 90),
+                "diameter_mm": np.clip(c["diameter_median_mm"] * np.exp(c["diameter_sdlog"] * z[:, 1]), 5, 120),
+                "grade": grade,
+                "er": hr,
+                "pr": hr & (u[:, 2] < 0.8),
+                "her2": (sub == 1) | (sub == 2),
+                "ki67_percent": np.clip(c["ki67_median_percent"] * np.exp(c["ki67_sdlog"] * z[:, 2]), 1, 95),
+                "nodes_positive": np.floor(-c["nodes_positive_mean"] * np.log1p(-u[:, 3] * 0.999)).astype(int),
+                "alveolar_or_trabecular": z[:, 3] > 0.5,
+                "tmem_10hpf": np.full(n, np.nan),
+            }
+        )
+
+    def sample(self, n: int, rng: int | np.random.Generator | np.random.SeedSequence = 0, start: int = 0):
+        """Draw virtual patients ``start .. start + n - 1``.
+
+        Returns ``(covariates, parameters)``: a DataFrame and a :class:`PatientParameters`. A patient's draws
+        depend only on the seed and its index (blocks of :data:`BLOCK`), never on ``n`` or chunking.
+        """
+        if n < 0 or start < 0:
+            raise ValueError("n and start must be >= 0")
+        z, u = _draws(_root_seed(rng), start, n, self.N_EFFECTS + 4, 6)
+        cov = self.sample_covariates(z[:, self.N_EFFECTS:], u[:, 2:])
+        params = self.parameters(cov, z[:, : self.N_EFFECTS], u[:, :2])
+        cov.insert(0, "patient_index", np.arange(start, start + n))
+        return cov, params
+
+
+def _root_seed(rng) -> np.random.SeedSequence:
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    if isinstance(rng, np.random.Generator):
+        return np.random.SeedSequence(int(rng.integers(0, 2**63)))
+    return np.random.SeedSequence(int(rng))
+
+
+def block_generator(root: np.random.SeedSequence, block: int) -> np.random.Generator:
+    """The random generator of one block of :data:`BLOCK` patients (keyed by block index)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, block))))
+
+
+def _draws(root: np.random.SeedSequence, start: int, n: int, n_normal: int, n_uniform: int):
+    """Standard normals (n, n_normal) and uniforms (n, n_uniform) for patients start..start+n-1."""
+    z = np.empty((n, n_normal))
+    u = np.empty((n, n_uniform))
+    if n == 0:
+        return z, u
+    first, last = start // BLOCK, (start + n - 1) // BLOCK
+    for b in range(first, last + 1):  # a loop over blocks of patients, not over patients
+        gen = block_generator(root, b)
+        zb = gen.standard_normal((BLOCK, n_normal))
+        ub = gen.random((BLOCK, n_uniform))
+        lo, hi = max(start, b * BLOCK), min(start + n, (b + 1) * BLOCK)
+        z[lo - start : hi - start] = zb[lo - b * BLOCK : hi - b * BLOCK]
+        u[lo - start : hi - start] = ub[lo - b * BLOCK : hi - b * BLOCK]
+    return z, u
+
+
+def apply_fixed_parameters(params: PatientParameters, patients: list[Patient]) -> PatientParameters:
+    """Replace population values by those fixed in each patient's ``[parameters]`` table."""
+    values = {f.name: getattr(params, f.name).copy() for f in fields(params)}
+    for i, p in enumerate(patients):
+        fixed = p.parameters
+        if "alpha_per_day" in fixed:
+            values["alpha_per_day"][i], values["beta_per_day"][i] = fixed["alpha_per_day"], fixed["beta_per_day"]
+        if "doubling_time_days" in fixed or "plateau_cells" in fixed:
+            log_k = np.log(fixed["plateau_cells"]) if "plateau_cells" in fixed else values["alpha_per_day"][i] / values["beta_per_day"][i]
+            if "doubling_time_days" in fixed:
+                dt = fixed["doubling_time_days"]
+            else:
+                dt = LN2 / (values["alpha_per_day"][i] - values["beta_per_day"][i] * values["log_cells0"][i])
+            beta = LN2 / (dt * (log_k - values["log_cells0"][i]))
+            values["beta_per_day"][i], values["alpha_per_day"][i] = beta, beta * log_k
+        for key, name in (
+            ("mu", "mu"), ("gamma", "gamma"), ("chemosensitivity", "chemosensitivity"), ("s_met", "s_met"),
+            ("resistant_fraction", "resistant_fraction"), ("resistant_kill_ratio", "resistant_kill_ratio"),
+            ("epsilon", "epsilon"), ("T0", "T0"), ("phi", "phi"),
+        ):
+            if key in fixed:
+                values[name][i] = fixed[key]
+    return replace(params, **values)

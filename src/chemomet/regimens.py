@@ -1,0 +1,358 @@
+"""Drugs, regimens and treatment strategies, as validated data.
+
+The shipped definitions live in ``chemomet/data/drugs.toml`` and ``chemomet/data/regimens.toml`` (a source for
+every number). A :class:`Strategy` places a regimen in time around surgery and optionally adds an accompanying
+drug; :meth:`Strategy.schedule` turns it into the dose events and the surgery day the model consumes.
+
+Time is in days from diagnosis (core biopsy, ``t = 0``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from chemomet.errors import InputError
+from chemomet.units import calvert_carboplatin_dose_mg
+
+REFERENCE_BSA_M2 = 1.8
+"""Body-surface area the drug volumes refer to (m²); concentrations from mg/m² doses do not depend on it."""
+
+REFERENCE_GFR_ML_MIN = 100.0
+"""Glomerular filtration rate used for Calvert carboplatin dosing in the shared timeline (mL/min)."""
+
+REFERENCE_WEIGHT_KG = 70.0
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Drug(_Strict):
+    """One drug: linear one-compartment PK plus its effect (cytotoxic kill or target inhibition)."""
+
+    name: str
+    role: Literal["cytotoxic", "accompanying"]
+    route: Literal["iv", "oral", "sc"]
+    half_life_h: float = Field(gt=0, le=24 * 30)
+    volume_l: float = Field(gt=0)
+    ka_per_h: float | None = Field(default=None, gt=0)
+    drug_class: str | None = None
+    ec50_mg_per_l: float | None = Field(default=None, gt=0)
+    hill: float = Field(default=1.0, gt=0, le=10)
+    kmax_per_day: float | None = Field(default=None, ge=0)
+    stress_weight: float = Field(default=0.0, ge=0)
+    target: Literal["TIE2", "CSF1R", "CXCR4"] | None = None
+    ic50_mg_per_l: float | None = Field(default=None, gt=0)
+    imax: float | None = Field(default=None, ge=0, le=1)
+    default_dose_mg: float | None = Field(default=None, gt=0)
+    default_interval_h: float | None = Field(default=None, gt=0)
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Drug:
+        if self.route != "iv" and self.ka_per_h is None:
+            raise ValueError("ka_per_h is required for oral and s.c. drugs")
+        if self.role == "cytotoxic" and (self.ec50_mg_per_l is None or self.kmax_per_day is None):
+            raise ValueError("cytotoxic drugs need ec50_mg_per_l and kmax_per_day")
+        if self.role == "accompanying" and (self.target is None or self.ic50_mg_per_l is None or self.imax is None):
+            raise ValueError("accompanying drugs need target, ic50_mg_per_l and imax")
+        return self
+
+    @property
+    def k_el_per_day(self) -> float:
+        """First-order elimination rate constant (1/day)."""
+        return 0.6931471805599453 / self.half_life_h * 24.0
+
+    @property
+    def ka_per_day(self) -> float | None:
+        """First-order absorption rate constant (1/day), or None for i.v. bolus."""
+        return None if self.ka_per_h is None else self.ka_per_h * 24.0
+
+
+class DrugDose(_Strict):
+    """A drug and its dose in exactly one unit."""
+
+    drug: str
+    dose_mg_m2: float | None = Field(default=None, gt=0, le=5000)
+    dose_auc: float | None = Field(default=None, gt=0, le=10)
+    dose_mg: float | None = Field(default=None, gt=0, le=10000)
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> DrugDose:
+        given = [u for u in ("dose_mg_m2", "dose_auc", "dose_mg") if getattr(self, u) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of dose_mg_m2, dose_auc, dose_mg")
+        return self
+
+    def dose_in_mg(self, bsa_m2: float = REFERENCE_BSA_M2, gfr_ml_min: float = REFERENCE_GFR_ML_MIN) -> float:
+        """The dose in mg for a patient of the given body-surface area (m²) and GFR (mL/min)."""
+        if self.dose_mg_m2 is not None:
+            return self.dose_mg_m2 * bsa_m2
+        if self.dose_auc is not None:
+            return calvert_carboplatin_dose_mg(self.dose_auc, gfr_ml_min)
+        return float(self.dose_mg)
+
+
+class Phase(_Strict):
+    """Cycles of the same drugs; all drugs of the phase are given on day 0 of each cycle."""
+
+    drugs: list[DrugDose] = Field(min_length=1)
+    cycles: int = Field(ge=1, le=52)
+    interval_days: float = Field(gt=0, le=90)
+    offset_days: float | None = Field(default=None, ge=0, le=365)
+
+    @property
+    def length_days(self) -> float:
+        """Days from the first dose of the phase to one interval after its last dose."""
+        return self.cycles * self.interval_days
+
+
+class Regimen(_Strict):
+    """A chemotherapy regimen: phases given one after another (or at ``offset_days`` from the start)."""
+
+    key: str
+    name: str
+    source: str
+    phases: list[Phase] = Field(min_length=1)
+
+    def dose_events(self, start_day: float = 0.0) -> list[tuple[float, str, float]]:
+        """Dose events ``(day, drug, dose_mg)`` with the first phase starting at ``start_day`` (days)."""
+        events: list[tuple[float, str, float]] = []
+        end = 0.0
+        for phase in self.phases:
+            begin = phase.offset_days if phase.offset_days is not None else end
+            for cycle in range(phase.cycles):
+                for dd in phase.drugs:
+                    events.append((start_day + begin + cycle * phase.interval_days, dd.drug, dd.dose_in_mg()))
+            end = max(end, begin + phase.length_days)
+        return sorted(events)
+
+    @property
+    def last_dose_day(self) -> float:
+        """Day of the last dose relative to the regimen start (days)."""
+        return max(t for t, _, _ in self.dose_events(0.0))
+
+
+def _data_text(name: str) -> str:
+    return resources.files("chemomet.data").joinpath(name).read_text(encoding="utf-8")
+
+
+def _pretty(err: ValidationError, where: str) -> InputError:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    value = first.get("input")
+    return InputError(f"{where}: {loc} = {value!r} is invalid; {first['msg']}")
+
+
+def parse_drugs(table: dict, where: str = "drugs") -> dict[str, Drug]:
+    """Validate a ``{name: {...}}`` table of drugs; raises :class:`InputError` naming the bad field."""
+    drugs = {}
+    for name, spec in table.items():
+        if not isinstance(spec, dict):
+            raise InputError(f"{where}: {name} = {spec!r} is invalid; allowed: a table of drug fields")
+        try:
+            drugs[name] = Drug(name=name, **spec)
+        except ValidationError as err:
+            raise _pretty(err, f"{where}: drug {name}") from None
+    return drugs
+
+
+@cache
+def load_drugs() -> dict[str, Drug]:
+    """The shipped drugs (``data/drugs.toml``), keyed by name."""
+    return parse_drugs(tomllib.loads(_data_text("drugs.toml")), "drugs.toml")
+
+
+def parse_regimens(table: dict, drugs: dict[str, Drug] | None = None, where: str = "regimens") -> dict[str, Regimen]:
+    """Validate a ``{key: {...}}`` table of regimens against the known cytotoxic drugs."""
+    drugs = load_drugs() if drugs is None else drugs
+    out = {}
+    for key, spec in table.items():
+        if not isinstance(spec, dict):
+            raise InputError(f"{where}: {key} = {spec!r} is invalid; allowed: a table with name, source, phases")
+        try:
+            regimen = Regimen(key=key, **spec)
+        except ValidationError as err:
+            raise _pretty(err, f"{where}: regimen {key}") from None
+        for i, phase in enumerate(regimen.phases):
+            for dd in phase.drugs:
+                known = sorted(n for n, d in drugs.items() if d.role == "cytotoxic")
+                if dd.drug not in known:
+                    raise InputError(
+                        f"{where}: regimen {key}.phases.{i}.drug = {dd.drug!r} is invalid; allowed: one of {known}"
+                    )
+                if dd.dose_auc is not None and dd.drug != "carboplatin":
+                    raise InputError(
+                        f"{where}: regimen {key}.phases.{i}.dose_auc given for {dd.drug!r}; "
+                        "allowed: dose_auc only for carboplatin (unit: mg*min/mL)"
+                    )
+        out[key] = regimen
+    return out
+
+
+@cache
+def load_regimens() -> dict[str, Regimen]:
+    """The shipped regimens (``data/regimens.toml``), keyed by short name."""
+    return parse_regimens(tomllib.loads(_data_text("regimens.toml")), where="regimens.toml")
+
+
+def read_regimen_file(path: str | Path) -> Regimen:
+    """Read one regimen from a TOML file holding a single ``[key]`` table (or the table's fields directly)."""
+    path = Path(path)
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; allowed: a readable regimen TOML file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path}: not valid TOML ({err}); allowed: a regimen TOML file") from None
+    if "phases" in table:
+        table = {path.stem: table}
+    if len(table) != 1:
+        raise InputError(f"{path}: holds {len(table)} regimens; allowed: exactly one regimen table")
+    return next(iter(parse_regimens(table, where=str(path)).values()))
+
+
+def get_regimen(regimen: str | Regimen) -> Regimen:
+    """A regimen by shipped key, by path to a TOML file, or passed through."""
+    if isinstance(regimen, Regimen):
+        return regimen
+    known = load_regimens()
+    if regimen in known:
+        return known[regimen]
+    if str(regimen).endswith(".toml") and Path(regimen).exists():
+        return read_regimen_file(regimen)
+    raise InputError(f"regimen = {regimen!r} is invalid; allowed: one of {sorted(known)} or a regimen .toml file")
+
+
+@dataclass(frozen=True)
+class Accompanying:
+    """An accompanying drug given with chemotherapy.
+
+    Dosed every ``interval_h`` hours from ``start_offset_days`` after the first chemotherapy dose until the
+    day before surgery (NACT) or the end of chemotherapy (adjuvant).
+    """
+
+    drug: str
+    dose_mg: float
+    interval_h: float
+    start_offset_days: float = 0.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What the model needs from a strategy: dose events, surgery day and the chemotherapy window (days)."""
+
+    dose_events: tuple[tuple[float, str, float], ...]
+    surgery_day: float | None
+    chemo_days: tuple[float, float] | None
+    neoadjuvant: bool
+
+
+STANDARD_STRATEGIES = ("natural-history", "surgery-first", "nact", "nact+rebastinib")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A treatment strategy with its timing (days from diagnosis).
+
+    kind: ``natural-history`` (no treatment, no surgery), ``surgery-first`` (surgery at ``surgery_day``,
+    adjuvant chemotherapy ``adjuvant_delay_days`` later), ``nact`` (chemotherapy from ``chemo_start_day``,
+    surgery ``surgery_delay_days`` after the last dose), optionally with an accompanying drug.
+    """
+
+    kind: Literal["natural-history", "surgery-first", "nact"]
+    regimen: Regimen | None = None
+    accompanying: Accompanying | None = None
+    chemo_start_day: float = 14.0
+    surgery_day: float = 21.0
+    adjuvant_delay_days: float = 28.0
+    surgery_delay_days: float = 28.0
+    label: str = field(default="", compare=False)
+
+    @property
+    def name(self) -> str:
+        """Short name, e.g. ``nact+rebastinib``."""
+        if self.label:
+            return self.label
+        return self.kind + (f"+{self.accompanying.drug}" if self.accompanying else "")
+
+    @classmethod
+    def parse(
+        cls,
+        name: str,
+        regimen: str | Regimen = "ac-paclitaxel-weekly",
+        *,
+        chemo_start_day: float = 14.0,
+        surgery_day: float = 21.0,
+        adjuvant_delay_days: float = 28.0,
+        surgery_delay_days: float = 28.0,
+        accompanying_dose_mg: float | None = None,
+        accompanying_interval_h: float | None = None,
+        accompanying_start_offset_days: float = 0.0,
+    ) -> Strategy:
+        """Build a strategy from its name: ``natural-history``, ``surgery-first``, ``nact`` or ``nact+<drug>``."""
+        for label, value, lo, hi in (
+            ("chemo_start_day", chemo_start_day, 0, 365),
+            ("surgery_day", surgery_day, 0, 365),
+            ("adjuvant_delay_days", adjuvant_delay_days, 0, 365),
+            ("surgery_delay_days", surgery_delay_days, 1, 365),
+        ):
+            if not lo <= value <= hi:
+                raise InputError(f"{label} = {value!r} is invalid; allowed: {lo} to {hi} (unit: days)")
+        base, _, drug = name.partition("+")
+        if base not in ("natural-history", "surgery-first", "nact") or (drug and base != "nact"):
+            allowed = "natural-history, surgery-first, nact, nact+<accompanying drug>"
+            raise InputError(f"strategy = {name!r} is invalid; allowed: {allowed}")
+        acc = None
+        if drug:
+            drugs = load_drugs()
+            known = sorted(n for n, d in drugs.items() if d.role == "accompanying")
+            if drug not in known:
+                raise InputError(f"strategy = {name!r}: accompanying drug {drug!r} is unknown; allowed: one of {known}")
+            d = drugs[drug]
+            dose = d.default_dose_mg if accompanying_dose_mg is None else accompanying_dose_mg
+            interval = d.default_interval_h if accompanying_interval_h is None else accompanying_interval_h
+            if not (dose > 0 and 1 <= interval <= 24 * 28):
+                raise InputError(
+                    f"accompanying dose/interval = {dose!r} mg every {interval!r} h is invalid; "
+                    "allowed: dose > 0 mg, interval 1 to 672 h"
+                )
+            acc = Accompanying(drug, float(dose), float(interval), float(accompanying_start_offset_days))
+        return cls(
+            kind=base,
+            regimen=None if base == "natural-history" else get_regimen(regimen),
+            accompanying=acc,
+            chemo_start_day=chemo_start_day,
+            surgery_day=surgery_day,
+            adjuvant_delay_days=adjuvant_delay_days,
+            surgery_delay_days=surgery_delay_days,
+        )
+
+    def schedule(self) -> Schedule:
+        """Dose events (chemotherapy and accompanying), the surgery day and the chemotherapy window."""
+        if self.kind == "natural-history":
+            return Schedule((), None, None, neoadjuvant=False)
+        assert self.regimen is not None
+        if self.kind == "surgery-first":
+            surgery = self.surgery_day
+            start = surgery + self.adjuvant_delay_days
+        else:
+            start = self.chemo_start_day
+            surgery = start + self.regimen.last_dose_day + self.surgery_delay_days
+        events = self.regimen.dose_events(start)
+        last = max(t for t, _, _ in events)
+        if self.accompanying is not None:
+            acc = self.accompanying
+            first = start + acc.start_offset_days
+            stop = surgery if self.kind == "nact" else last + 1.0
+            step = acc.interval_h / 24.0
+            n = int((stop - first) / step - 1e-9) + 1 if stop > first else 0
+            events = events + [(first + i * step, acc.drug, acc.dose_mg) for i in range(max(n, 0))]
+        return Schedule(tuple(sorted(events)), surgery, (start, last), neoadjuvant=self.kind == "nact")

@@ -1,0 +1,90 @@
+"""The cell contact graph.
+
+Two cells are in contact when their boundaries touch, approximated by circles of the cells' equivalent radii:
+``|c_i − c_j| ≤ r_i + r_j + tolerance`` (SCIENCE.md §4). :func:`contact_pairs` finds every such pair with a
+k-d tree: one ``query_pairs`` at the largest possible contact distance ``2·max(r) + tolerance``, then an exact
+per-pair filter. :func:`contact_pairs_bruteforce` is the O(n²) reference used by tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+
+def _check_tolerance(tolerance_um: float) -> float:
+    from chemomet.errors import field_error
+
+    t = float(tolerance_um)
+    if not (np.isfinite(t) and t >= 0):
+        raise field_error("tolerance", tolerance_um, "a number ≥ 0", "µm")
+    return t
+
+
+def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0) -> np.ndarray:
+    """All pairs of cells in contact.
+
+    Parameters
+    ----------
+    x_um, y_um : centroids, µm, shape ``(n,)``.
+    radius_um : equivalent radii, µm, shape ``(n,)``.
+    tolerance_um : extra gap allowed between two cell boundaries, µm (≥ 0).
+
+    Returns
+    -------
+    ``(m, 2)`` int64 array of index pairs ``(i, j)`` with ``i < j``, sorted lexicographically, such that
+    ``hypot(x_i − x_j, y_i − y_j) ≤ r_i + r_j + tolerance_um``.
+    """
+    tol = _check_tolerance(tolerance_um)
+    x = np.asarray(x_um, dtype=np.float64)
+    y = np.asarray(y_um, dtype=np.float64)
+    r = np.asarray(radius_um, dtype=np.float64)
+    if x.shape[0] < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    xy = np.column_stack([x, y])
+    reach = 2.0 * float(r.max()) + tol
+    # A relative slack keeps pairs whose float distance sits on the boundary; the exact filter decides.
+    pairs = cKDTree(xy, balanced_tree=False, compact_nodes=False).query_pairs(
+        reach * (1 + 1e-9), output_type="ndarray")
+    if pairs.size == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = pairs.astype(np.int64, copy=False)
+    i, j = pairs[:, 0], pairs[:, 1]
+    keep = _within(x, y, r, i, j, tol)
+    pairs = pairs[keep]
+    lo = np.minimum(pairs[:, 0], pairs[:, 1])
+    hi = np.maximum(pairs[:, 0], pairs[:, 1])
+    order = np.lexsort((hi, lo))
+    return np.column_stack([lo[order], hi[order]])
+
+
+def _within(x, y, r, i, j, tol) -> np.ndarray:
+    """The exact contact test ``hypot(dx, dy) ≤ r_i + r_j + tol`` for index arrays ``i``, ``j``."""
+    d = np.hypot(x[i] - x[j], y[i] - y[j])
+    return d <= r[i] + r[j] + tol
+
+
+def contact_pairs_bruteforce(x_um, y_um, radius_um, tolerance_um: float = 1.0, block: int = 2048) -> np.ndarray:
+    """Reference O(n²) contact graph: every pair is tested, in blocks to bound memory.
+
+    Same contract and output as :func:`contact_pairs`; used only to check it and as the benchmark baseline.
+    """
+    tol = _check_tolerance(tolerance_um)
+    x = np.asarray(x_um, dtype=np.float64)
+    y = np.asarray(y_um, dtype=np.float64)
+    r = np.asarray(radius_um, dtype=np.float64)
+    n = x.shape[0]
+    out = []
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        d = np.hypot(x[s:e, None] - x[None, :], y[s:e, None] - y[None, :])
+        hit = d <= r[s:e, None] + r[None, :] + tol
+        ii, jj = np.nonzero(hit)
+        ii = ii + s
+        keep = ii < jj
+        out.append(np.column_stack([ii[keep], jj[keep]]))
+    if not out:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.concatenate(out).astype(np.int64)
+    order = np.lexsort((pairs[:, 1], pairs[:, 0]))
+    return pairs[order]

@@ -1,0 +1,262 @@
+"""Scores from one tissue: the TMEM score under a named convention, densities, and pre/post comparison.
+
+:func:`score_tissue` is the one entry point: cell table in, :class:`TmemResult` out. Everything it reports:
+
+- ``tmem_score``: doorways in the k densest high-power fields (``"10HPF"``: k = 10, Rohan 2014; ``"20HPF"``:
+  k = 20, Robinson 2009), fields of ``hpf_area_mm2`` chosen as described in :mod:`chemomet.tme.fields`;
+- ``doorways_per_mm2_tumour``: all doorways in the section over the tumour area (:mod:`chemomet.tme.areas`);
+- ``macrophage_density_per_mm2``: macrophages over tissue area; ``tie2_fraction`` and ``cd163_fraction``:
+  fraction of macrophages positive, when measured;
+- ``microvessel_density_per_mm2``: vessels (connected groups of endothelial cells in contact) over tissue area.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from chemomet.errors import InputError, field_error
+from chemomet.tme.areas import Areas, tissue_areas
+from chemomet.tme.doorways import COUNTING_RULES, Doorways, find_doorways
+from chemomet.tme.fields import FieldSelection, select_fields
+from chemomet.tme.table import ENDOTHELIAL, MACROPHAGE, TUMOUR, CellTable
+
+CONVENTIONS = {"10HPF": 10, "20HPF": 20}
+"""TMEM conventions (the Patient field ``tmem_convention``) and their number of high-power fields."""
+
+
+@dataclass(frozen=True)
+class TmemParams:
+    """Settings of a TMEM analysis.
+
+    Attributes
+    ----------
+    tolerance_um : contact tolerance between cell boundaries, µm (≥ 0).
+    convention : ``"10HPF"`` or ``"20HPF"``.
+    hpf_area_mm2 : area of one high-power field, mm² (0.2 by default; 0.2–0.24 at 400× depending on the
+        microscope's field number).
+    counting : doorway counting rule, see :mod:`chemomet.tme.doorways`.
+    max_edge_um : longest Delaunay edge counted as tissue when measuring areas, µm.
+    """
+
+    tolerance_um: float = 1.0
+    convention: str = "10HPF"
+    hpf_area_mm2: float = 0.2
+    counting: str = "macrophage"
+    max_edge_um: float = 50.0
+
+    def __post_init__(self):
+        if self.convention not in CONVENTIONS:
+            raise field_error("convention", self.convention, " | ".join(CONVENTIONS))
+        if self.counting not in COUNTING_RULES:
+            raise field_error("counting", self.counting, " | ".join(COUNTING_RULES))
+        for name, unit, lo_ok in (("tolerance_um", "µm", 0.0), ("hpf_area_mm2", "mm²", None),
+                                  ("max_edge_um", "µm", None)):
+            v = getattr(self, name)
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise field_error(name.rsplit("_", 1)[0], v, "a number", unit) from None
+            ok = np.isfinite(v) and (v >= lo_ok if lo_ok is not None else v > 0)
+            if not ok:
+                raise field_error(name.rsplit("_", 1)[0], v, "a number ≥ 0" if lo_ok is not None else
+                                  "a number > 0", unit)
+        if self.tolerance_um > 20:
+            raise field_error("tolerance", self.tolerance_um, "0–20 µm (a gap between cell boundaries)", "µm")
+
+    @property
+    def k(self) -> int:
+        """Number of high-power fields of the convention."""
+        return CONVENTIONS[self.convention]
+
+
+@dataclass(frozen=True)
+class TmemResult:
+    """Everything measured on one tissue (see the module docstring for the definitions)."""
+
+    params: TmemParams
+    table: CellTable
+    doorways: Doorways
+    fields: FieldSelection
+    areas: Areas
+    vessel_of_cell: np.ndarray
+    n_vessels: int
+    warnings: list = field(default_factory=list)
+
+    @property
+    def tmem_score(self) -> int:
+        """Doorways in the k densest fields."""
+        return self.fields.total
+
+    def summary(self) -> dict:
+        """JSON-ready summary: plain numbers, strings, lists and ``None`` (not measured / undefined)."""
+        t, p = self.table, self.params
+        counts = t.counts()
+        tumour_mm2 = float(self.areas.by_type_mm2[TUMOUR])
+        tissue_mm2 = float(self.areas.tissue_mm2)
+        mac = t.cell_type == MACROPHAGE
+        n_mac = int(mac.sum())
+
+        def frac(flags):
+            if flags is None or n_mac == 0:
+                return None
+            return float(flags[mac].mean())
+
+        def per(num, area):
+            return float(num / area) if area > 0 else None
+
+        return {
+            "tmem_score": self.tmem_score,
+            "tmem_convention": p.convention,
+            "hpf_area_mm2": p.hpf_area_mm2,
+            "hpf_shape": "circle",
+            "hpf_radius_um": self.fields.radius_um,
+            "n_hpf": p.k,
+            "n_hpf_with_doorways": int(self.fields.counts.size),
+            "hpf_counts": [int(c) for c in self.fields.counts],
+            "hpf_centres_um": [[float(a), float(b)] for a, b in self.fields.centres_um],
+            "n_doorways": self.doorways.n,
+            "n_contact_triangles": self.doorways.n_triangles,
+            "doorway_counting": p.counting,
+            "contact_tolerance_um": p.tolerance_um,
+            "doorways_per_mm2_tumour": per(self.doorways.n, tumour_mm2),
+            "tumour_area_mm2": tumour_mm2,
+            "tissue_area_mm2": tissue_mm2,
+            "area_max_edge_um": p.max_edge_um,
+            "macrophage_density_per_mm2": per(n_mac, tissue_mm2),
+            "tie2_fraction": frac(t.tie2),
+            "cd163_fraction": frac(t.cd163),
+            "n_vessels": self.n_vessels,
+            "microvessel_density_per_mm2": per(self.n_vessels, tissue_mm2),
+            "n_cells": t.n,
+            "n_tumour": counts["tumour"],
+            "n_macrophage": counts["macrophage"],
+            "n_endothelial": counts["endothelial"],
+            "n_other": counts["other"],
+            "n_ambiguous": t.n_ambiguous,
+            "radius_source": t.radius_source,
+            "source": t.source,
+            "warnings": list(self.warnings),
+        }
+
+
+def _vessels(table: CellTable, pairs: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label endothelial cells by vessel: connected components of endothelial–endothelial contacts."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ct = table.cell_type
+    endo = np.flatnonzero(ct == ENDOTHELIAL)
+    vessel = np.full(table.n, -1, dtype=np.int64)
+    if endo.size == 0:
+        return vessel, 0
+    local = np.full(table.n, -1, dtype=np.int64)
+    local[endo] = np.arange(endo.size)
+    ee = pairs[(ct[pairs[:, 0]] == ENDOTHELIAL) & (ct[pairs[:, 1]] == ENDOTHELIAL)] if pairs.size else pairs
+    g = coo_matrix((np.ones(ee.shape[0], dtype=np.int8), (local[ee[:, 0]], local[ee[:, 1]])),
+                   shape=(endo.size, endo.size))
+    n_comp, lab = connected_components(g, directed=False)
+    vessel[endo] = lab
+    return vessel, int(n_comp)
+
+
+def score_tissue(table: CellTable, params: TmemParams | None = None) -> TmemResult:
+    """Find doorways, choose the densest fields and compute every score for one tissue.
+
+    Parameters
+    ----------
+    table : validated cells (µm).
+    params : analysis settings; defaults of :class:`TmemParams` when ``None``.
+    """
+    p = params or TmemParams()
+    doors = find_doorways(table, p.tolerance_um, p.counting)
+    fields = select_fields(doors.xy_um, p.k, p.hpf_area_mm2)
+    areas = tissue_areas(table.x_um, table.y_um, table.cell_type, p.max_edge_um)
+    vessel_of_cell, n_vessels = _vessels(table, doors.pairs)
+    warnings = []
+    if areas.tissue_mm2 < p.k * p.hpf_area_mm2:
+        warnings.append(f"tissue area {areas.tissue_mm2:.3g} mm² is smaller than {p.k} fields of "
+                        f"{p.hpf_area_mm2} mm²; the score covers the whole section")
+    counts = table.counts()
+    for name in ("tumour", "macrophage", "endothelial"):
+        if counts[name] == 0:
+            warnings.append(f"no {name} cells in the table: check the class names or gating thresholds")
+    return TmemResult(p, table, doors, fields, areas, vessel_of_cell, n_vessels, warnings)
+
+
+def poisson_ratio_ci(pre_count: int, post_count: int, pre_exposure: float = 1.0, post_exposure: float = 1.0,
+                     level: float = 0.95) -> tuple[float, float, float]:
+    """Rate ratio ``(post/post_exposure) / (pre/pre_exposure)`` with an exact Poisson interval.
+
+    Conditional on the total ``n = pre + post``, ``post ~ Binomial(n, π)`` with
+    ``π = R·E_post / (R·E_post + E_pre)``; the Clopper–Pearson interval on ``π`` maps to the ratio ``R``.
+
+    Returns
+    -------
+    ``(ratio, low, high)``; ``nan`` for an undefined ratio (both counts 0), ``inf`` for an unbounded one.
+    """
+    a, b = int(pre_count), int(post_count)
+    if a < 0 or b < 0:
+        raise field_error("count", min(a, b), "an integer ≥ 0")
+    if not (0 < level < 1):
+        raise field_error("level", level, "a number in (0, 1)")
+    if not (pre_exposure > 0 and post_exposure > 0):
+        raise field_error("exposure", min(pre_exposure, post_exposure), "a number > 0", "mm²")
+    scale = pre_exposure / post_exposure
+    alpha = 1 - level
+    n = a + b
+    if n == 0:
+        return float("nan"), 0.0, float("inf")
+    lo_p = stats.beta.ppf(alpha / 2, b, a + 1) if b > 0 else 0.0
+    hi_p = stats.beta.ppf(1 - alpha / 2, b + 1, a) if a > 0 else 1.0
+
+    def odds(q):
+        return float("inf") if q >= 1 else q / (1 - q) * scale
+
+    ratio = float("inf") if a == 0 else (b / post_exposure) / (a / pre_exposure)
+    return ratio, odds(lo_p), odds(hi_p)
+
+
+def _json_num(v: float):
+    return None if not np.isfinite(v) else float(v)
+
+
+def compare_paired(pre: dict, post: dict, level: float = 0.95) -> dict:
+    """Compare paired pre- and post-treatment samples of the same patient.
+
+    Parameters
+    ----------
+    pre, post : summaries from :meth:`TmemResult.summary` (same convention and field area).
+    level : confidence level of the intervals.
+
+    Returns
+    -------
+    dict with the fold change of the TMEM score (same number of fields, so the exposure cancels) and of the
+    doorways per mm² of tumour (exposure: tumour areas), each with its exact Poisson interval. ``None`` marks
+    an unbounded or undefined value (a zero baseline).
+    """
+    if pre["tmem_convention"] != post["tmem_convention"] or pre["hpf_area_mm2"] != post["hpf_area_mm2"]:
+        raise InputError(
+            f"paired samples use different conventions ({pre['tmem_convention']}, {pre['hpf_area_mm2']} mm² vs "
+            f"{post['tmem_convention']}, {post['hpf_area_mm2']} mm²); allowed: the same convention and field area")
+    r, lo, hi = poisson_ratio_ci(pre["tmem_score"], post["tmem_score"], level=level)
+    out = {
+        "tmem_convention": pre["tmem_convention"],
+        "tmem_score_pre": pre["tmem_score"],
+        "tmem_score_post": post["tmem_score"],
+        "tmem_fold_change": _json_num(r),
+        "tmem_fold_change_ci": [_json_num(lo), _json_num(hi)],
+        "level": level,
+        "method": "exact conditional binomial (Clopper-Pearson) interval for a Poisson rate ratio",
+    }
+    ta, tb = pre["tumour_area_mm2"], post["tumour_area_mm2"]
+    if ta > 0 and tb > 0:
+        r, lo, hi = poisson_ratio_ci(pre["n_doorways"], post["n_doorways"], ta, tb, level)
+        out["density_fold_change"] = _json_num(r)
+        out["density_fold_change_ci"] = [_json_num(lo), _json_num(hi)]
+    else:
+        out["density_fold_change"] = None
+        out["density_fold_change_ci"] = [None, None]
+    return out

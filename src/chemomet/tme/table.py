@@ -1,0 +1,177 @@
+"""The validated cell table every analysis step works on.
+
+A :class:`CellTable` holds one row per segmented cell: centroid ``x_um``, ``y_um`` and equivalent radius
+``radius_um`` (all µm, float64), an integer cell-type code (:data:`OTHER`, :data:`TUMOUR`,
+:data:`MACROPHAGE`, :data:`ENDOTHELIAL`) and optional TIE2 / CD163 flags for macrophages. It is built once by
+the readers (or :func:`make_table`), checked there, and never re-checked by the numerical code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chemomet.errors import InputError, field_error
+
+OTHER = 0
+TUMOUR = 1
+MACROPHAGE = 2
+ENDOTHELIAL = 3
+TYPE_NAMES = ("other", "tumour", "macrophage", "endothelial")
+"""Names of the cell-type codes, indexed by code."""
+
+MIN_PLAUSIBLE_NN_UM = 1.0
+MAX_PLAUSIBLE_NN_UM = 500.0
+MIN_PLAUSIBLE_RADIUS_UM = 0.5
+MAX_PLAUSIBLE_RADIUS_UM = 60.0
+
+
+@dataclass(frozen=True)
+class CellTable:
+    """Cells of one tissue section, in µm.
+
+    Attributes
+    ----------
+    x_um, y_um : centroid coordinates, µm, shape ``(n,)``.
+    radius_um : equivalent-circle radius of each cell, µm, shape ``(n,)``.
+    cell_type : int8 codes ``OTHER=0, TUMOUR=1, MACROPHAGE=2, ENDOTHELIAL=3``.
+    tie2, cd163 : boolean marker status per cell (meaningful on macrophages), or ``None`` when not measured.
+    source : where the table came from (file name), for messages and the summary.
+    radius_source : ``"column"``, ``"area"`` or ``"default"`` — how ``radius_um`` was obtained.
+    """
+
+    x_um: np.ndarray
+    y_um: np.ndarray
+    radius_um: np.ndarray
+    cell_type: np.ndarray
+    tie2: np.ndarray | None = None
+    cd163: np.ndarray | None = None
+    source: str = "<memory>"
+    radius_source: str = "column"
+    n_ambiguous: int = 0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Number of cells."""
+        return int(self.x_um.shape[0])
+
+    @property
+    def xy_um(self) -> np.ndarray:
+        """Centroids as an ``(n, 2)`` array, µm."""
+        return np.column_stack([self.x_um, self.y_um])
+
+    def counts(self) -> dict[str, int]:
+        """Number of cells of each type, keyed by :data:`TYPE_NAMES`."""
+        c = np.bincount(self.cell_type, minlength=4)
+        return {name: int(c[i]) for i, name in enumerate(TYPE_NAMES)}
+
+
+def _float_array(values, name: str, where: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise field_error(name, f"array of shape {arr.shape}", "a one-dimensional column", where=where)
+    try:
+        out = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        bad = next((v for v in arr if not _is_number(v)), arr[0])
+        raise field_error(name, bad, "a number for every cell", "µm", where) from None
+    return out
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _check_finite(arr: np.ndarray, name: str, where: str, unit: str = "µm") -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise field_error(f"{name}[row {i}]", float(arr[i]), f"a finite number for every cell ({int(bad.sum())} "
+                          "rows are NaN or infinite)", unit, where)
+
+
+def make_table(x_um, y_um, cell_type, radius_um=None, *, default_radius_um: float = 5.0, tie2=None, cd163=None,
+               source: str = "<memory>", radius_source: str | None = None, n_ambiguous: int = 0,
+               check_units: bool = True) -> CellTable:
+    """Validate arrays and build a :class:`CellTable`.
+
+    Parameters
+    ----------
+    x_um, y_um : centroid coordinates, µm.
+    cell_type : integer codes (0 other, 1 tumour, 2 macrophage, 3 endothelial).
+    radius_um : per-cell radius, µm; ``None`` uses ``default_radius_um`` for every cell.
+    default_radius_um : radius used when no radius is given, µm (> 0).
+    tie2, cd163 : optional boolean marker flags.
+    source : name of the input, used in error messages.
+    check_units : reject coordinates whose median nearest-neighbour distance is implausible for cells
+        (outside 1–500 µm), and radii outside 0.5–60 µm — the usual sign of pixels or mm read as µm.
+
+    Raises
+    ------
+    InputError : empty table, non-numeric or non-finite values, non-positive radii, implausible units.
+    """
+    where = source
+    x = _float_array(x_um, "x", where)
+    y = _float_array(y_um, "y", where)
+    n = x.shape[0]
+    if n == 0:
+        raise InputError(f"{where}: the cell table is empty (0 cells); allowed: at least one cell")
+    if y.shape[0] != n:
+        raise field_error("y", f"{y.shape[0]} values", f"one per cell ({n})", where=where)
+    _check_finite(x, "x", where)
+    _check_finite(y, "y", where)
+    if radius_um is None:
+        if not (np.isfinite(default_radius_um) and default_radius_um > 0):
+            raise field_error("default_radius", default_radius_um, "a number > 0", "µm", where)
+        r = np.full(n, float(default_radius_um))
+        rsrc = radius_source or "default"
+    else:
+        r = _float_array(radius_um, "radius", where)
+        _check_finite(r, "radius", where)
+        if (r <= 0).any():
+            i = int(np.flatnonzero(r <= 0)[0])
+            raise field_error(f"radius[row {i}]", float(r[i]), "a number > 0 for every cell", "µm", where)
+        rsrc = radius_source or "column"
+    ct = np.asarray(cell_type)
+    if ct.shape != (n,) or not np.issubdtype(ct.dtype, np.integer) or ct.min() < 0 or ct.max() > 3:
+        raise field_error("cell_type", "codes", "integers 0..3, one per cell", where=where)
+    flags = {}
+    for name, v in (("tie2", tie2), ("cd163", cd163)):
+        if v is not None:
+            v = np.asarray(v, dtype=bool)
+            if v.shape != (n,):
+                raise field_error(name, f"{v.shape[0]} values", f"one per cell ({n})", where=where)
+        flags[name] = v
+    if check_units:
+        _check_units(x, y, r, where, rsrc)
+    return CellTable(x, y, r, ct.astype(np.int8), flags["tie2"], flags["cd163"], source, rsrc, int(n_ambiguous))
+
+
+def _check_units(x: np.ndarray, y: np.ndarray, r: np.ndarray, where: str, radius_source: str) -> None:
+    if radius_source != "default":
+        med_r = float(np.median(r))
+        if not MIN_PLAUSIBLE_RADIUS_UM <= med_r <= MAX_PLAUSIBLE_RADIUS_UM:
+            raise field_error("radius (median)", round(med_r, 4),
+                              f"{MIN_PLAUSIBLE_RADIUS_UM}–{MAX_PLAUSIBLE_RADIUS_UM} µm for cells; check --units and "
+                              "--pixel-size", "µm", where)
+    if x.shape[0] < 10:
+        return
+    from scipy.spatial import cKDTree
+
+    m = min(x.shape[0], 2000)
+    idx = np.linspace(0, x.shape[0] - 1, m).astype(np.int64)
+    xy = np.column_stack([x, y])
+    d, _ = cKDTree(xy).query(xy[idx], k=2)
+    nn = d[:, 1]
+    nn = nn[nn > 0]
+    med = float(np.median(nn)) if nn.size else 0.0
+    if not MIN_PLAUSIBLE_NN_UM <= med <= MAX_PLAUSIBLE_NN_UM:
+        raise field_error("x/y (median nearest-neighbour distance)", round(med, 6),
+                          f"{MIN_PLAUSIBLE_NN_UM}–{MAX_PLAUSIBLE_NN_UM} µm for cells; the coordinates look like the "
+                          "wrong unit — check --units and --pixel-size", "µm", where)
