@@ -1,6 +1,7 @@
 """Tissue and tumour area from the cells themselves.
 
-The section's area is the area of the Delaunay triangulation of all cell centroids, keeping only triangles whose
+The section's area is the area of the Delaunay triangulation of all cell centroids, keeping only
+triangles whose
 three edges are all ≤ ``max_edge_um`` (an alpha-shape-like hull that drops gaps, lumina wider than the cut-off
 and the concave outline). Each kept triangle's area is split equally between its three vertices, so the tumour
 area is the area attributed to tumour cells. Both are invariant to rotation, translation and row order.

@@ -45,7 +45,8 @@ def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0) -> np.ndarra
     reach = 2.0 * float(r.max()) + tol
     # A relative slack keeps pairs whose float distance sits on the boundary; the exact filter decides.
     pairs = cKDTree(xy, balanced_tree=False, compact_nodes=False).query_pairs(
-        reach * (1 + 1e-9), output_type="ndarray")
+        reach * (1 + 1e-9), output_type="ndarray"
+    )
     if pairs.size == 0:
         return np.empty((0, 2), dtype=np.int64)
     pairs = pairs.astype(np.int64, copy=False)
@@ -64,7 +65,9 @@ def _within(x, y, r, i, j, tol) -> np.ndarray:
     return d <= r[i] + r[j] + tol
 
 
-def contact_pairs_bruteforce(x_um, y_um, radius_um, tolerance_um: float = 1.0, block: int = 2048) -> np.ndarray:
+def contact_pairs_bruteforce(
+    x_um, y_um, radius_um, tolerance_um: float = 1.0, block: int = 2048
+) -> np.ndarray:
     """Reference O(n²) contact graph: every pair is tested, in blocks to bound memory.
 
     Same contract and output as :func:`contact_pairs`; used only to check it and as the benchmark baseline.

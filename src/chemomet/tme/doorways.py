@@ -1,13 +1,15 @@
 """TMEM doorway detection on the contact graph.
 
-A *contact triangle* is a tumour cell ``t``, a macrophage ``m`` and an endothelial cell ``e`` that are pairwise in
+A *contact triangle* is a tumour cell ``t``, a macrophage ``m`` and an endothelial cell ``e`` that are
+pairwise in
 contact (t–m, m–e and t–e; Robinson 2009). One macrophage often touches several tumour cells and several
 endothelial cells of the same vessel, giving several triangles for what a pathologist sees as one doorway, so
 the count depends on a *counting rule*:
 
 ``"macrophage"`` (default)
     one doorway per macrophage that belongs to at least one contact triangle, located at that macrophage's
-    centroid. The macrophage is the cell that defines a doorway (its VEGF-A opens the vessel) and is the scarce
+    centroid. The macrophage is the cell that defines a doorway (its VEGF-A opens the vessel) and is the
+    scarce
     partner, so this matches counting of triple-stained clusters on IHC slides.
 ``"triangle"``
     every contact triangle counts, located at the triangle's centroid (an upper bound).
@@ -123,8 +125,9 @@ def contact_triangles(cell_type: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return tri[order]
 
 
-def find_doorways(table: CellTable, tolerance_um: float = 1.0, counting: str = "macrophage",
-                  pairs: np.ndarray | None = None) -> Doorways:
+def find_doorways(
+    table: CellTable, tolerance_um: float = 1.0, counting: str = "macrophage", pairs: np.ndarray | None = None
+) -> Doorways:
     """Find TMEM doorways in a cell table.
 
     Parameters
@@ -175,8 +178,12 @@ def find_doorways(table: CellTable, tolerance_um: float = 1.0, counting: str = "
         macs, first = np.unique(tri[:, 1], return_index=True)
         mac_comp = did[first]
         cnt = np.bincount(mac_comp, minlength=comps.size)
-        xy = np.column_stack([np.bincount(mac_comp, x[macs], comps.size) / cnt,
-                              np.bincount(mac_comp, y[macs], comps.size) / cnt])
+        xy = np.column_stack(
+            [
+                np.bincount(mac_comp, x[macs], comps.size) / cnt,
+                np.bincount(mac_comp, y[macs], comps.size) / cnt,
+            ]
+        )
         _assign(doorway_of_cell, tri, did)
     return Doorways(tri, counting, xy, doorway_of_cell, member, pairs)
 

@@ -7,7 +7,8 @@
 - ``doorways_per_mm2_tumour``: all doorways in the section over the tumour area (:mod:`chemomet.tme.areas`);
 - ``macrophage_density_per_mm2``: macrophages over tissue area; ``tie2_fraction`` and ``cd163_fraction``:
   fraction of macrophages positive, when measured;
-- ``microvessel_density_per_mm2``: vessels (connected groups of endothelial cells in contact) over tissue area.
+- ``microvessel_density_per_mm2``: vessels (connected groups of endothelial cells in contact) over tissue
+  area.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ class TmemParams:
             raise field_error("convention", self.convention, " | ".join(CONVENTIONS))
         if self.counting not in COUNTING_RULES:
             raise field_error("counting", self.counting, " | ".join(COUNTING_RULES))
-        for name, unit, lo_ok in (("tolerance_um", "µm", 0.0), ("hpf_area_mm2", "mm²", None),
-                                  ("max_edge_um", "µm", None)):
+        for name, unit, lo_ok in (
+            ("tolerance_um", "µm", 0.0),
+            ("hpf_area_mm2", "mm²", None),
+            ("max_edge_um", "µm", None),
+        ):
             v = getattr(self, name)
             try:
                 v = float(v)
@@ -61,8 +65,9 @@ class TmemParams:
                 raise field_error(name.rsplit("_", 1)[0], v, "a number", unit) from None
             ok = np.isfinite(v) and (v >= lo_ok if lo_ok is not None else v > 0)
             if not ok:
-                raise field_error(name.rsplit("_", 1)[0], v, "a number ≥ 0" if lo_ok is not None else
-                                  "a number > 0", unit)
+                raise field_error(
+                    name.rsplit("_", 1)[0], v, "a number ≥ 0" if lo_ok is not None else "a number > 0", unit
+                )
         if self.tolerance_um > 20:
             raise field_error("tolerance", self.tolerance_um, "0–20 µm (a gap between cell boundaries)", "µm")
 
@@ -155,8 +160,10 @@ def _vessels(table: CellTable, pairs: np.ndarray) -> tuple[np.ndarray, int]:
     local = np.full(table.n, -1, dtype=np.int64)
     local[endo] = np.arange(endo.size)
     ee = pairs[(ct[pairs[:, 0]] == ENDOTHELIAL) & (ct[pairs[:, 1]] == ENDOTHELIAL)] if pairs.size else pairs
-    g = coo_matrix((np.ones(ee.shape[0], dtype=np.int8), (local[ee[:, 0]], local[ee[:, 1]])),
-                   shape=(endo.size, endo.size))
+    g = coo_matrix(
+        (np.ones(ee.shape[0], dtype=np.int8), (local[ee[:, 0]], local[ee[:, 1]])),
+        shape=(endo.size, endo.size),
+    )
     n_comp, lab = connected_components(g, directed=False)
     vessel[endo] = lab
     return vessel, int(n_comp)
@@ -177,8 +184,10 @@ def score_tissue(table: CellTable, params: TmemParams | None = None) -> TmemResu
     vessel_of_cell, n_vessels = _vessels(table, doors.pairs)
     warnings = []
     if areas.tissue_mm2 < p.k * p.hpf_area_mm2:
-        warnings.append(f"tissue area {areas.tissue_mm2:.3g} mm² is smaller than {p.k} fields of "
-                        f"{p.hpf_area_mm2} mm²; the score covers the whole section")
+        warnings.append(
+            f"tissue area {areas.tissue_mm2:.3g} mm² is smaller than {p.k} fields of "
+            f"{p.hpf_area_mm2} mm²; the score covers the whole section"
+        )
     counts = table.counts()
     for name in ("tumour", "macrophage", "endothelial"):
         if counts[name] == 0:
@@ -186,8 +195,13 @@ def score_tissue(table: CellTable, params: TmemParams | None = None) -> TmemResu
     return TmemResult(p, table, doors, fields, areas, vessel_of_cell, n_vessels, warnings)
 
 
-def poisson_ratio_ci(pre_count: int, post_count: int, pre_exposure: float = 1.0, post_exposure: float = 1.0,
-                     level: float = 0.95) -> tuple[float, float, float]:
+def poisson_ratio_ci(
+    pre_count: int,
+    post_count: int,
+    pre_exposure: float = 1.0,
+    post_exposure: float = 1.0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
     """Rate ratio ``(post/post_exposure) / (pre/pre_exposure)`` with an exact Poisson interval.
 
     Conditional on the total ``n = pre + post``, ``post ~ Binomial(n, π)`` with
@@ -239,8 +253,10 @@ def compare_paired(pre: dict, post: dict, level: float = 0.95) -> dict:
     """
     if pre["tmem_convention"] != post["tmem_convention"] or pre["hpf_area_mm2"] != post["hpf_area_mm2"]:
         raise InputError(
-            f"paired samples use different conventions ({pre['tmem_convention']}, {pre['hpf_area_mm2']} mm² vs "
-            f"{post['tmem_convention']}, {post['hpf_area_mm2']} mm²); allowed: the same convention and field area")
+            f"paired samples use different conventions ({pre['tmem_convention']}, {pre['hpf_area_mm2']} mm² "
+            f"vs {post['tmem_convention']}, {post['hpf_area_mm2']} mm²); allowed: the same convention and "
+            "field area"
+        )
     r, lo, hi = poisson_ratio_ci(pre["tmem_score"], post["tmem_score"], level=level)
     out = {
         "tmem_convention": pre["tmem_convention"],

@@ -1,18 +1,21 @@
 """Synthetic tissue with planted TMEM doorways and decoys, with exact ground truth.
 
 Layout. Cells sit on a jittered hexagonal lattice of spacing ``a`` (10 µm); radii are drawn so that lattice
-neighbours always touch and nothing else does: with jitter ≤ ``j`` = 0.3 µm, neighbours are ≤ ``a + 2j`` apart and
+neighbours always touch and nothing else does: with jitter ≤ ``j`` = 0.3 µm, neighbours are ≤ ``a + 2j``
+apart and
 every radius is ≥ ``r_lo = (a + 2j − tol)/2 + 0.2``, so ``r_i + r_j + tol ≥ a + 2j + 0.4``; the next lattice
 shell is ≥ ``√3·a − 2j`` (16.7 µm) away while ``r_i + r_j + tol ≤ a + 2j + 2.4`` (13 µm). Contact is therefore
 lattice adjacency, and the ground truth is computed on the lattice (integer neighbour tables, no distances) —
 independently of the k-d tree code it is used to test.
 
-Content. Tumour nests come from a thresholded smooth random field; vessels are rings of endothelial cells around a
+Content. Tumour nests come from a thresholded smooth random field; vessels are rings of endothelial cells
+around a
 lumen, one per cell of a coarse grid at most (so rings never touch); stroma holds other cells and macrophages
 with gaps. Then motifs are planted, each kept one lattice shell away from every other motif:
 
 - ``doorway``: a macrophage and a tumour cell next to an endothelial cell, all three mutually adjacent;
-- ``near_miss_mt``, ``near_miss_me``, ``near_miss_te``: the same triangle with one cell moved off the lattice so
+- ``near_miss_mt``, ``near_miss_me``, ``near_miss_te``: the same triangle with one cell moved off the
+  lattice so
   that one pair is ``gap`` µm beyond contact (``r_i + r_j + tol + gap``) while the others still touch;
 - ``open_v``: a macrophage touching a tumour cell and an endothelial cell that do not touch each other;
 - ``pair_mt``, ``pair_me``, ``pair_te``: an isolated pair, the third partner absent.
@@ -46,7 +49,8 @@ class SyntheticTissue:
         ``Endothelial``, ``Stroma``) and marker intensities ``MENA``, ``CD68``, ``CD31``, ``TIE2``, ``CD163``
         (positive ≈ 1, negative ≈ 0.15; gate at 0.5).
     doorway_macrophages : sorted row indices of the planted doorways' macrophages (one doorway each).
-    doorways : ``(n, 3)`` row indices ``(tumour, macrophage, endothelial)`` of each planted doorway's triangle.
+    doorways : ``(n, 3)`` row indices ``(tumour, macrophage, endothelial)`` of each planted doorway's
+    triangle.
     decoys : kind → ``(n, 2 or 3)`` row indices of each planted decoy's cells.
     tolerance_um : contact tolerance the tissue was built for, µm.
     gap_um : how far beyond contact the near misses are, µm.
@@ -94,11 +98,19 @@ def _smooth_field(rng, width_um, height_um, x, y, scale_um=60.0, sigma=1.6):
     return map_coordinates(g, [y / scale_um + 1.5, x / scale_um + 1.5], order=1), g
 
 
-def generate_tissue(n_cells: int = 10_000, *, doorway_density_per_mm2: float = 20.0,
-                    decoy_density_per_mm2: float | None = None, tolerance_um: float = 1.0, gap_um: float = 0.05,
-                    tumour_fraction: float = 0.45, seed: int | np.random.Generator = 0,
-                    spacing_um: float = 10.0) -> SyntheticTissue:
-    """Generate a tissue of about ``n_cells`` cells (exactly, when trimming stroma allows) with planted motifs.
+def generate_tissue(
+    n_cells: int = 10_000,
+    *,
+    doorway_density_per_mm2: float = 20.0,
+    decoy_density_per_mm2: float | None = None,
+    tolerance_um: float = 1.0,
+    gap_um: float = 0.05,
+    tumour_fraction: float = 0.45,
+    seed: int | np.random.Generator = 0,
+    spacing_um: float = 10.0,
+) -> SyntheticTissue:
+    """Generate a tissue of about ``n_cells`` cells (exactly, when trimming stroma allows) with planted
+    motifs.
 
     Parameters
     ----------
@@ -144,10 +156,13 @@ def generate_tissue(n_cells: int = 10_000, *, doorway_density_per_mm2: float = 2
     bx = int(np.ceil(width / block))
     by = int(np.ceil(height / block))
     has = rng.random((by, bx)) < 0.35
-    cx = (np.arange(bx)[None, :] * block + rng.uniform(margin, block - margin, (by, bx)))
-    cy = (np.arange(by)[:, None] * block + rng.uniform(margin, block - margin, (by, bx)))
+    cx = np.arange(bx)[None, :] * block + rng.uniform(margin, block - margin, (by, bx))
+    cy = np.arange(by)[:, None] * block + rng.uniform(margin, block - margin, (by, bx))
     rv = rng.uniform(8.0, r_max, (by, bx))
-    kb = (np.minimum((lat.y // block).astype(np.int64), by - 1), np.minimum((lat.x // block).astype(np.int64), bx - 1))
+    kb = (
+        np.minimum((lat.y // block).astype(np.int64), by - 1),
+        np.minimum((lat.x // block).astype(np.int64), bx - 1),
+    )
     dist = np.hypot(lat.x - cx[kb], lat.y - cy[kb])
     ring = has[kb] & (np.abs(dist - rv[kb]) <= 0.6 * a)
     lumen = has[kb] & (dist < rv[kb] - 0.6 * a)
@@ -211,8 +226,11 @@ def generate_tissue(n_cells: int = 10_000, *, doorway_density_per_mm2: float = 2
                     if kind != "doorway":
                         vacate_around(p, {anchor, p, q})
                         vacate_around(q, {anchor, p, q})
-                        mover, keep, miss = {"near_miss_mt": (p, anchor, q), "near_miss_me": (p, q, anchor),
-                                             "near_miss_te": (q, p, anchor)}[kind]
+                        mover, keep, miss = {
+                            "near_miss_mt": (p, anchor, q),
+                            "near_miss_me": (p, q, anchor),
+                            "near_miss_te": (q, p, anchor),
+                        }[kind]
                         moves.append((mover, keep, miss))
                         broken.append((min(mover, miss), max(mover, miss)))
                         radius_fix[mover] = r_lo
@@ -299,13 +317,19 @@ def generate_tissue(n_cells: int = 10_000, *, doorway_density_per_mm2: float = 2
     is_door_mac = np.zeros(n, dtype=bool)
     is_door_mac[door_rows] = True
     tie2_p = np.where(is_door_mac, 0.8, 0.3)
-    cells = pd.DataFrame({
-        "x": px[occ], "y": py[occ], "radius": radius[occ],
-        "cell_type": pd.Categorical.from_codes(t, [LABELS[k] for k in range(4)]),
-        "MENA": marker(t == TUMOUR), "CD68": marker(t == MACROPHAGE), "CD31": marker(t == ENDOTHELIAL),
-        "TIE2": marker((t == MACROPHAGE) & (rng.random(n) < tie2_p)),
-        "CD163": marker(t == MACROPHAGE, 0.5),
-    })
+    cells = pd.DataFrame(
+        {
+            "x": px[occ],
+            "y": py[occ],
+            "radius": radius[occ],
+            "cell_type": pd.Categorical.from_codes(t, [LABELS[k] for k in range(4)]),
+            "MENA": marker(t == TUMOUR),
+            "CD68": marker(t == MACROPHAGE),
+            "CD31": marker(t == ENDOTHELIAL),
+            "TIE2": marker((t == MACROPHAGE) & (rng.random(n) < tie2_p)),
+            "CD163": marker(t == MACROPHAGE, 0.5),
+        }
+    )
     cells["cell_type"] = cells["cell_type"].astype(str)
 
     def rows_of(lst):
@@ -316,8 +340,9 @@ def generate_tissue(n_cells: int = 10_000, *, doorway_density_per_mm2: float = 2
 
     decoys = {k: rows_of(planted[k]) for k in DECOY_KINDS}
     doorways = rows_of(planted["doorway"])
-    return SyntheticTissue(cells, np.sort(door_rows), doorways, decoys, float(tolerance_um), float(gap_um),
-                           float(area_mm2))
+    return SyntheticTissue(
+        cells, np.sort(door_rows), doorways, decoys, float(tolerance_um), float(gap_um), float(area_mm2)
+    )
 
 
 def _lattice_doorway_macrophages(lat: _Lattice, typ: np.ndarray, broken_keys: np.ndarray) -> np.ndarray:
@@ -343,7 +368,8 @@ def _lattice_doorway_macrophages(lat: _Lattice, typ: np.ndarray, broken_keys: np
 
 
 def _place_near_miss(px, py, radius, mv, tol, gap):
-    """Move each mover so it stays at its distance from ``keep`` and sits ``gap`` beyond contact with ``miss``."""
+    """Move each mover so it stays at its distance from ``keep`` and sits ``gap`` beyond contact with
+    ``miss``."""
     mover, keep, miss = mv[:, 0], mv[:, 1], mv[:, 2]
     kx, ky, zx, zy = px[keep], py[keep], px[miss], py[miss]
     x0, y0 = px[mover], py[mover]

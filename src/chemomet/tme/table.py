@@ -92,13 +92,29 @@ def _check_finite(arr: np.ndarray, name: str, where: str, unit: str = "µm") -> 
     bad = ~np.isfinite(arr)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise field_error(f"{name}[row {i}]", float(arr[i]), f"a finite number for every cell ({int(bad.sum())} "
-                          "rows are NaN or infinite)", unit, where)
+        raise field_error(
+            f"{name}[row {i}]",
+            float(arr[i]),
+            f"a finite number for every cell ({int(bad.sum())} rows are NaN or infinite)",
+            unit,
+            where,
+        )
 
 
-def make_table(x_um, y_um, cell_type, radius_um=None, *, default_radius_um: float = 5.0, tie2=None, cd163=None,
-               source: str = "<memory>", radius_source: str | None = None, n_ambiguous: int = 0,
-               check_units: bool = True) -> CellTable:
+def make_table(
+    x_um,
+    y_um,
+    cell_type,
+    radius_um=None,
+    *,
+    default_radius_um: float = 5.0,
+    tie2=None,
+    cd163=None,
+    source: str = "<memory>",
+    radius_source: str | None = None,
+    n_ambiguous: int = 0,
+    check_units: bool = True,
+) -> CellTable:
     """Validate arrays and build a :class:`CellTable`.
 
     Parameters
@@ -150,16 +166,23 @@ def make_table(x_um, y_um, cell_type, radius_um=None, *, default_radius_um: floa
         flags[name] = v
     if check_units:
         _check_units(x, y, r, where, rsrc)
-    return CellTable(x, y, r, ct.astype(np.int8), flags["tie2"], flags["cd163"], source, rsrc, int(n_ambiguous))
+    return CellTable(
+        x, y, r, ct.astype(np.int8), flags["tie2"], flags["cd163"], source, rsrc, int(n_ambiguous)
+    )
 
 
 def _check_units(x: np.ndarray, y: np.ndarray, r: np.ndarray, where: str, radius_source: str) -> None:
     if radius_source != "default":
         med_r = float(np.median(r))
         if not MIN_PLAUSIBLE_RADIUS_UM <= med_r <= MAX_PLAUSIBLE_RADIUS_UM:
-            raise field_error("radius (median)", round(med_r, 4),
-                              f"{MIN_PLAUSIBLE_RADIUS_UM}–{MAX_PLAUSIBLE_RADIUS_UM} µm for cells; check --units and "
-                              "--pixel-size", "µm", where)
+            raise field_error(
+                "radius (median)",
+                round(med_r, 4),
+                f"{MIN_PLAUSIBLE_RADIUS_UM}–{MAX_PLAUSIBLE_RADIUS_UM} µm for cells; check --units and "
+                "--pixel-size",
+                "µm",
+                where,
+            )
     if x.shape[0] < 10:
         return
     from scipy.spatial import cKDTree
@@ -172,6 +195,11 @@ def _check_units(x: np.ndarray, y: np.ndarray, r: np.ndarray, where: str, radius
     nn = nn[nn > 0]
     med = float(np.median(nn)) if nn.size else 0.0
     if not MIN_PLAUSIBLE_NN_UM <= med <= MAX_PLAUSIBLE_NN_UM:
-        raise field_error("x/y (median nearest-neighbour distance)", round(med, 6),
-                          f"{MIN_PLAUSIBLE_NN_UM}–{MAX_PLAUSIBLE_NN_UM} µm for cells; the coordinates look like the "
-                          "wrong unit — check --units and --pixel-size", "µm", where)
+        raise field_error(
+            "x/y (median nearest-neighbour distance)",
+            round(med, 6),
+            f"{MIN_PLAUSIBLE_NN_UM}–{MAX_PLAUSIBLE_NN_UM} µm for cells; the coordinates look like the "
+            "wrong unit — check --units and --pixel-size",
+            "µm",
+            where,
+        )

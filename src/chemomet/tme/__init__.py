@@ -1,0 +1,66 @@
+"""Spatial analysis of cell-level tissue data: TMEM doorways, densities and the TMEM score.
+
+Pipeline: :func:`read_cells` (CSV/Parquet/AnnData → :class:`CellTable`, µm) → :func:`score_tissue`
+(contact graph → doorways → densest high-power fields → scores) → :meth:`TmemResult.summary` (JSON-ready),
+:func:`to_anndata` / :func:`write_anndata`, :func:`plot_map`. :func:`generate_tissue` makes synthetic
+tissue with
+planted doorways and decoys. See ``docs/tme.md``.
+"""
+
+from chemomet.tme.areas import tissue_areas
+from chemomet.tme.contacts import contact_pairs, contact_pairs_bruteforce
+from chemomet.tme.doorways import Doorways, contact_triangles, find_doorways
+from chemomet.tme.fields import FieldSelection, select_fields
+from chemomet.tme.readers import PRESETS, ColumnMap, ReadOptions, read_cells
+from chemomet.tme.scores import (
+    CONVENTIONS,
+    TmemParams,
+    TmemResult,
+    compare_paired,
+    poisson_ratio_ci,
+    score_tissue,
+)
+from chemomet.tme.table import CellTable, make_table
+
+__all__ = [
+    "CONVENTIONS",
+    "PRESETS",
+    "CellTable",
+    "ColumnMap",
+    "Doorways",
+    "FieldSelection",
+    "ReadOptions",
+    "TmemParams",
+    "TmemResult",
+    "compare_paired",
+    "contact_pairs",
+    "contact_pairs_bruteforce",
+    "contact_triangles",
+    "find_doorways",
+    "generate_tissue",
+    "make_table",
+    "plot_map",
+    "poisson_ratio_ci",
+    "read_cells",
+    "score_tissue",
+    "select_fields",
+    "tissue_areas",
+    "to_anndata",
+    "write_anndata",
+]
+
+
+def __getattr__(name):  # heavy optional parts (pandas generator, matplotlib, anndata) load on first use
+    if name == "generate_tissue":
+        from chemomet.tme.synthetic import generate_tissue
+
+        return generate_tissue
+    if name == "plot_map":
+        from chemomet.tme.plot import plot_map
+
+        return plot_map
+    if name in ("to_anndata", "write_anndata"):
+        from chemomet.tme import outputs
+
+        return getattr(outputs, name)
+    raise AttributeError(name)

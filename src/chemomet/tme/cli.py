@@ -1,0 +1,208 @@
+"""``chemomet tmem``: a cell table in, a reproducible TMEM score out.
+
+This module defines the command function only; :mod:`chemomet.cli` registers it and turns every
+:class:`~chemomet.errors.InputError` into one line on standard error and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from chemomet.errors import InputError, field_error
+from chemomet.tme.readers import DEFAULT_OTHER_CLASSES, ReadOptions, read_cells_and_source
+from chemomet.tme.scores import TmemParams, compare_paired, score_tissue
+
+
+def _pairs(items: list[str], what: str, numeric: bool) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise field_error(what, item, "MARKER=VALUE, e.g. CD68=0.5")
+        k, v = item.split("=", 1)
+        k = k.strip().upper()
+        if numeric:
+            try:
+                v = float(v)
+            except ValueError:
+                raise field_error(f"{what} {k}", v, "a number (intensity threshold)") from None
+        out[k] = v.strip() if isinstance(v, str) else v
+    return out
+
+
+def _human(summary: dict) -> str:
+    s = summary
+
+    def fmt(v, unit=""):
+        return "not measured" if v is None else f"{v:.4g}{unit}"
+
+    lines = [
+        f"TMEM score: {s['tmem_score']} ({s['tmem_convention']}, circular fields of {s['hpf_area_mm2']} mm²; "
+        f"counts per field {s['hpf_counts']})",
+        f"doorways: {s['n_doorways']} in total ({s['n_contact_triangles']} contact triangles, counted per "
+        f"{s['doorway_counting']}); {fmt(s['doorways_per_mm2_tumour'], ' /mm² of tumour')}",
+        f"cells: {s['n_cells']} (tumour {s['n_tumour']}, macrophage {s['n_macrophage']}, endothelial "
+        f"{s['n_endothelial']}, other {s['n_other']}); tissue {s['tissue_area_mm2']:.4g} mm², tumour "
+        f"{s['tumour_area_mm2']:.4g} mm²",
+        f"macrophage density: {fmt(s['macrophage_density_per_mm2'], ' /mm²')}; TIE2+ fraction: "
+        f"{fmt(s['tie2_fraction'])}; CD163+ fraction: {fmt(s['cd163_fraction'])}",
+        f"microvessel density: {fmt(s['microvessel_density_per_mm2'], ' /mm²')} ({s['n_vessels']} vessels)",
+    ]
+    if "comparison" in s:
+        c = s["comparison"]
+        lo, hi = c["tmem_fold_change_ci"]
+        lines.append(
+            f"post/pre TMEM fold change: {fmt(c['tmem_fold_change'])} ({int(c['level'] * 100)}% CI "
+            f"{fmt(lo)} to {'unbounded' if hi is None else fmt(hi)}); baseline score "
+            f"{c['tmem_score_pre']}"
+        )
+    lines += [f"warning: {w}" for w in s["warnings"]]
+    return "\n".join(lines)
+
+
+def tmem(
+    cells: Path = typer.Argument(..., help="Cell table: .csv/.tsv/.txt, .parquet or .h5ad (AnnData)."),
+    json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    toml_: bool = typer.Option(
+        False, "--toml", help="Print tmem_score/tmem_convention lines for a patient file."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Also write the JSON summary to this file."),
+    map_: Path | None = typer.Option(None, "--map", help="Write a PNG map of cells, doorways and fields."),
+    anndata_out: Path | None = typer.Option(
+        None,
+        "--anndata-out",
+        help="Write an .h5ad with per-cell flags (obs) and the scores (uns['chemomet_tmem']).",
+    ),
+    preset: str = typer.Option("generic", "--preset", help="Column preset: generic | qupath | halo."),
+    convention: str = typer.Option("10HPF", "--convention", help="TMEM convention: 10HPF | 20HPF."),
+    hpf_area: float = typer.Option(0.2, "--hpf-area", help="Area of one high-power field, mm²."),
+    tolerance: float = typer.Option(
+        1.0, "--tolerance", help="Contact tolerance between cell boundaries, µm."
+    ),
+    counting: str = typer.Option(
+        "macrophage", "--counting", help="Doorway counting: macrophage | triangle | cluster."
+    ),
+    max_edge: float = typer.Option(
+        50.0, "--max-edge", help="Longest triangulation edge counted as tissue, µm."
+    ),
+    units: str | None = typer.Option(None, "--units", help="Coordinate units: um | px (default um)."),
+    pixel_size: float | None = typer.Option(None, "--pixel-size", help="µm per pixel (implies --units px)."),
+    x_col: str | None = typer.Option(None, "--x-col", help="Column of centroid x."),
+    y_col: str | None = typer.Option(None, "--y-col", help="Column of centroid y."),
+    label_col: str | None = typer.Option(None, "--label-col", help="Column of cell-type labels."),
+    radius_col: str | None = typer.Option(None, "--radius-col", help="Column of cell radius."),
+    area_col: str | None = typer.Option(None, "--area-col", help="Column of cell area."),
+    default_radius: float = typer.Option(
+        5.0, "--default-radius", help="Radius when no radius/area column, µm."
+    ),
+    tumour_class: str = typer.Option("Tumor", "--tumour-class", help="Label of tumour (MENA-high) cells."),
+    macrophage_class: str = typer.Option("Macrophage", "--macrophage-class", help="Label of macrophages."),
+    endothelial_class: str = typer.Option(
+        "Endothelial", "--endothelial-class", help="Label of endothelial cells."
+    ),
+    other_class: list[str] = typer.Option(
+        [], "--other-class", help="Extra label counted as other (repeatable)."
+    ),
+    ignore_unknown_labels: bool = typer.Option(
+        False, "--ignore-unknown-labels", help="Count unknown labels as other."
+    ),
+    gate: list[str] = typer.Option(
+        [], "--gate", help="MARKER=THRESHOLD (MENA, CD68, CD31 together; TIE2, CD163 optional). Repeatable."
+    ),
+    marker_col: list[str] = typer.Option([], "--marker-col", help="MARKER=COLUMN override (repeatable)."),
+    spatial_key: str = typer.Option("spatial", "--spatial-key", help="obsm key of the coordinates (.h5ad)."),
+    baseline: Path | None = typer.Option(
+        None, "--baseline", help="Paired pre-treatment sample (same options); adds the post/pre fold change."
+    ),
+    no_unit_check: bool = typer.Option(
+        False, "--no-unit-check", help="Skip the plausibility check of units."
+    ),
+) -> None:
+    """Find TMEM doorways in a cell table and report the TMEM score.
+
+    A doorway is a tumour cell, a macrophage and an endothelial cell pairwise in contact (centroid distance
+    ≤ r_i + r_j + tolerance, µm); one doorway is counted per macrophage by default. The TMEM score is the
+    number
+    of doorways in the k densest non-overlapping circular high-power fields (k = 10 or 20). Bad input
+    gives one
+    line on standard error and exit code 2; output files are written atomically.
+    """
+    from chemomet.tme.outputs import check_output_path, summary_json, write_anndata, write_json
+
+    opts = ReadOptions(
+        preset=preset.strip().lower(),
+        x_col=x_col,
+        y_col=y_col,
+        label_col=label_col,
+        radius_col=radius_col,
+        area_col=area_col,
+        units=units,
+        pixel_size_um=pixel_size,
+        tumour_class=tumour_class,
+        macrophage_class=macrophage_class,
+        endothelial_class=endothelial_class,
+        other_classes=tuple(DEFAULT_OTHER_CLASSES) + tuple(other_class),
+        ignore_unknown_labels=ignore_unknown_labels,
+        gates=_pairs(gate, "gate", True),
+        marker_columns=_pairs(marker_col, "marker-col", False),
+        default_radius_um=default_radius,
+        spatial_key=spatial_key,
+        check_units=not no_unit_check,
+    )
+    params = TmemParams(
+        tolerance_um=tolerance,
+        convention=convention.strip().upper(),
+        hpf_area_mm2=hpf_area,
+        counting=counting.strip().lower(),
+        max_edge_um=max_edge,
+    )
+    outputs = []
+    if map_ is not None:
+        outputs.append(check_output_path(map_, (".png",), "--map"))
+    if anndata_out is not None:
+        outputs.append(check_output_path(anndata_out, (".h5ad",), "--anndata-out"))
+    if out is not None:
+        outputs.append(check_output_path(out, (".json",), "--out"))
+    resolved = {Path(cells).resolve(), *([Path(baseline).resolve()] if baseline else [])}
+    if any(p.resolve() in resolved for p in outputs):
+        raise InputError("an output path is the same as an input file; allowed: a different file name")
+
+    table, adata = read_cells_and_source(cells, opts)
+    result = score_tissue(table, params)
+    summary = result.summary()
+    if baseline is not None:
+        pre_table, _ = read_cells_and_source(baseline, opts)
+        pre = score_tissue(pre_table, params).summary()
+        summary["comparison"] = compare_paired(pre, summary)
+
+    written: list[Path] = []
+    try:
+        if map_ is not None:
+            from chemomet.tme.plot import plot_map
+
+            existed = map_.exists()
+            plot_map(result, map_)
+            if not existed:
+                written.append(map_)
+        if anndata_out is not None:
+            existed = anndata_out.exists()
+            write_anndata(result, anndata_out, adata)
+            if not existed:
+                written.append(anndata_out)
+        if out is not None:
+            write_json(summary, out)
+    except OSError as err:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise InputError(f"cannot write output: {' '.join(str(err).split())}") from None
+
+    if json_:
+        sys.stdout.write(summary_json(summary))
+    elif toml_:
+        sys.stdout.write(
+            f'tmem_score = {summary["tmem_score"]}\ntmem_convention = "{summary["tmem_convention"]}"\n'
+        )
+    else:
+        typer.echo(_human(summary))

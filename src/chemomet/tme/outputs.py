@@ -1,0 +1,144 @@
+"""Outputs of a TMEM analysis: JSON summary, AnnData with per-cell flags, atomic file writing.
+
+Every file is written to a temporary name in the target folder and renamed into place, so a failure never
+leaves
+a partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from chemomet.errors import InputError
+from chemomet.tme.scores import TmemResult
+from chemomet.tme.table import TYPE_NAMES
+
+UNS_KEY = "chemomet_tmem"
+
+
+def check_output_path(path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
+    """Check an output path before any work: existing folder, allowed suffix, not a folder itself."""
+    p = Path(path)
+    if p.suffix.lower() not in suffixes:
+        raise InputError(
+            f"{what} = {str(p)!r} is invalid; allowed: a file name ending in {' or '.join(suffixes)}"
+        )
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(
+            f"{what} = {str(p)!r} is invalid; allowed: a path in an existing folder "
+            f"({str(parent)!r} does not exist)"
+        )
+    if p.is_dir():
+        raise InputError(f"{what} = {str(p)!r} is a folder; allowed: a file name")
+    return p
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary sibling of ``path`` (same suffix), then rename it to ``path``."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.stem}.tmp{os.getpid()}{p.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, p)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def summary_json(summary: dict) -> str:
+    """The summary as JSON text (``None`` becomes ``null``; no NaN or infinity ever appears)."""
+    return json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_json(summary: dict, path: str | Path) -> None:
+    """Write the summary as JSON, atomically."""
+    text = summary_json(summary)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def cell_flags(result: TmemResult) -> pd.DataFrame:
+    """Per-cell results, one row per input cell, in input order.
+
+    Columns: ``chemomet_cell_type`` (category), ``tmem_member`` (in a contact triangle), ``tmem_doorway_id``
+    (−1 if none), ``tmem_doorway_macrophage`` (the macrophage of a counted doorway), ``tmem_hpf`` (rank
+    1..k of
+    the chosen field holding the cell, 0 if none), ``vessel_id`` (−1 if not endothelial).
+    """
+    t = result.table
+    d = result.doorways
+    hpf = np.zeros(t.n, dtype=np.int64)
+    f = result.fields
+    if f.counts.size:
+        tree = cKDTree(t.xy_um)
+        for rank, c in enumerate(
+            f.centres_um[::-1]
+        ):  # best field last so it wins (fields never overlap anyway)
+            hpf[tree.query_ball_point(c, f.radius_um)] = f.counts.size - rank
+    door_mac = np.zeros(t.n, dtype=bool)
+    door_mac[d.triangles[:, 1]] = True
+    return pd.DataFrame(
+        {
+            "chemomet_cell_type": pd.Categorical.from_codes(t.cell_type, list(TYPE_NAMES)),
+            "tmem_member": d.member,
+            "tmem_doorway_id": d.doorway_of_cell,
+            "tmem_doorway_macrophage": door_mac,
+            "tmem_hpf": hpf,
+            "vessel_id": result.vessel_of_cell,
+        }
+    )
+
+
+def _uns_safe(summary: dict) -> dict:
+    out, undefined = {}, []
+    for k, v in summary.items():
+        if v is None:
+            undefined.append(k)
+        elif isinstance(v, list):
+            out[k] = (
+                np.asarray(v, dtype=str) if all(isinstance(e, str) for e in v) and v else np.asarray(v, float)
+            )
+        else:
+            out[k] = v
+    out["undefined"] = np.asarray(undefined, dtype=str)
+    return out
+
+
+def to_anndata(result: TmemResult, base=None):
+    """AnnData with the per-cell flags in ``obs`` and the summary in ``uns["chemomet_tmem"]``.
+
+    Parameters
+    ----------
+    result : the analysis.
+    base : the AnnData the cells were read from (rows in the same order); a copy is extended. When
+    ``None`` a new
+        object is built with the coordinates in ``obsm["spatial"]`` (µm) and no ``X``.
+    """
+    import anndata
+
+    flags = cell_flags(result)
+    if base is None:
+        obs = flags.copy()
+        obs.index = pd.Index([str(i) for i in range(result.table.n)])
+        ad = anndata.AnnData(obs=obs)
+        ad.obsm["spatial"] = result.table.xy_um
+    else:
+        ad = base.copy()
+        for c in flags.columns:
+            ad.obs[c] = flags[c].to_numpy() if c != "chemomet_cell_type" else flags[c].values
+    ad.obs["radius_um"] = result.table.radius_um
+    ad.uns[UNS_KEY] = _uns_safe(result.summary())
+    return ad
+
+
+def write_anndata(result: TmemResult, path: str | Path, base=None) -> None:
+    """Write :func:`to_anndata` to an ``.h5ad`` file, atomically."""
+    ad = to_anndata(result, base)
+    atomic_write(path, lambda tmp: ad.write_h5ad(tmp))

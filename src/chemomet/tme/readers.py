@@ -1,0 +1,569 @@
+"""Readers: cell tables (CSV/TSV, Parquet) and AnnData ``.h5ad`` into a validated :class:`CellTable`.
+
+Columns are found through a :class:`ColumnMap`; presets cover common exports and every name can be overridden:
+
+``generic``  ``x``, ``y`` (µm), ``cell_type`` labels, optional ``radius`` (µm) or ``area`` (µm²),
+             markers by name.
+``qupath``   QuPath detection measurements: ``Centroid X µm``, ``Centroid Y µm``, ``Class``, optional
+             ``Cell: Area µm^2``; markers ``Cell: <marker>: Mean``. With ``units="px"`` the ``px``
+             columns are used.
+``halo``     HALO object data: centroid = midpoint of ``XMin``/``XMax``, ``YMin``/``YMax``;
+             ``Phenotype`` labels; optional ``Cell Area (µm²)``; markers
+             ``<marker> Positive Classification`` (0/1; gate at 0.5).
+
+Cell types come either from labels (class names, case-insensitive; QuPath derived classes such as
+``Macrophage: TIE2+`` give the base class and the TIE2/CD163 status) or, when gates are given, from marker
+intensities: a cell is of a lineage when exactly one of MENA (tumour), CD68 (macrophage), CD31
+(endothelium) is
+≥ its threshold; a cell positive for several lineage markers is ambiguous and counted as "other". TIE2
+and CD163
+gates set the macrophage flags in either mode. Radius: a radius column, else ``sqrt(area/π)``, else a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from chemomet.errors import InputError, field_error
+from chemomet.tme.table import ENDOTHELIAL, MACROPHAGE, OTHER, TUMOUR, CellTable, make_table
+
+LINEAGE_MARKERS = {"MENA": TUMOUR, "CD68": MACROPHAGE, "CD31": ENDOTHELIAL}
+FLAG_MARKERS = ("TIE2", "CD163")
+MARKERS = (*LINEAGE_MARKERS, *FLAG_MARKERS)
+DEFAULT_OTHER_CLASSES = (
+    "Other",
+    "Stroma",
+    "Immune cells",
+    "Immune",
+    "Lymphocyte",
+    "Fibroblast",
+    "Necrosis",
+    "Negative",
+    "Unclassified",
+    "Ignore",
+)
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".h5ad")
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Where the fields live in a table. ``x``/``y`` may be a ``(min, max)`` pair whose midpoint is the
+    centroid."""
+
+    x: str | tuple[str, str]
+    y: str | tuple[str, str]
+    label: str | None = "cell_type"
+    radius: str | None = "radius"
+    area: str | None = "area"
+    marker_template: str = "{marker}"
+
+
+PRESETS = {
+    "generic": ColumnMap("x", "y", "cell_type", "radius", "area", "{marker}"),
+    "qupath": ColumnMap(
+        "Centroid X µm", "Centroid Y µm", "Class", None, "Cell: Area µm^2", "Cell: {marker}: Mean"
+    ),
+    "halo": ColumnMap(
+        ("XMin", "XMax"),
+        ("YMin", "YMax"),
+        "Phenotype",
+        None,
+        "Cell Area (µm²)",
+        "{marker} Positive Classification",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a cell table.
+
+    Attributes
+    ----------
+    preset : ``"generic"``, ``"qupath"`` or ``"halo"``.
+    x_col, y_col, label_col, radius_col, area_col : column overrides (``None``: the preset's).
+    units : ``"um"`` or ``"px"`` (default: ``"px"`` when ``pixel_size_um`` is given, else ``"um"``).
+    pixel_size_um : µm per pixel, required with ``units="px"``.
+    tumour_class, macrophage_class, endothelial_class : class names in the label column.
+    other_classes : further labels accepted as "other" cells.
+    ignore_unknown_labels : count unknown labels as "other" instead of refusing them.
+    gates : marker → threshold (``MENA``, ``CD68``, ``CD31``, ``TIE2``, ``CD163``); a cell is positive
+    when its
+        intensity is ≥ the threshold.
+    marker_columns : marker → column override.
+    default_radius_um : radius used when neither radius nor area is present, µm.
+    spatial_key : ``obsm`` key holding the coordinates in AnnData files.
+    check_units : refuse implausible coordinate/radius scales (see :func:`chemomet.tme.table.make_table`).
+    """
+
+    preset: str = "generic"
+    x_col: str | None = None
+    y_col: str | None = None
+    label_col: str | None = None
+    radius_col: str | None = None
+    area_col: str | None = None
+    units: str | None = None
+    pixel_size_um: float | None = None
+    tumour_class: str = "Tumor"
+    macrophage_class: str = "Macrophage"
+    endothelial_class: str = "Endothelial"
+    other_classes: tuple[str, ...] = DEFAULT_OTHER_CLASSES
+    ignore_unknown_labels: bool = False
+    gates: dict = field(default_factory=dict)
+    marker_columns: dict = field(default_factory=dict)
+    default_radius_um: float = 5.0
+    spatial_key: str = "spatial"
+    check_units: bool = True
+
+
+def _norm(name: str) -> str:
+    return " ".join(str(name).replace("\u03bc", "\u00b5").replace("²", "^2").split())
+
+
+class _Columns:
+    """Case- and µ/μ-tolerant column lookup with "did you mean" messages."""
+
+    def __init__(self, names, where: str):
+        self.names = [str(c) for c in names]
+        self.where = where
+        self.exact = {_norm(c): c for c in self.names}
+        self.lower: dict[str, list[str]] = {}
+        for c in self.names:
+            self.lower.setdefault(_norm(c).lower(), []).append(c)
+
+    def find(self, name: str) -> str | None:
+        n = _norm(name)
+        if n in self.exact:
+            return self.exact[n]
+        hits = self.lower.get(n.lower(), [])
+        return hits[0] if len(hits) == 1 else None
+
+    def need(self, name: str, what: str, hint: str = "") -> str:
+        got = self.find(name)
+        if got is None:
+            close = difflib.get_close_matches(name, self.names, n=3, cutoff=0.6)
+            sugg = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            shown = ", ".join(repr(c) for c in self.names[:8]) + (" ..." if len(self.names) > 8 else "")
+            raise InputError(
+                f"{self.where}: column {name!r} ({what}) is missing{sugg}; columns present: "
+                f"{shown or 'none'}.{(' ' + hint) if hint else ''}"
+            )
+        return got
+
+
+def resolve_units(opts: ReadOptions, where: str) -> tuple[str, float]:
+    """Return ``(units, µm per unit)`` after checking ``units`` and ``pixel_size_um``."""
+    u = opts.units
+    if u is None:
+        u = "px" if opts.pixel_size_um is not None else "um"
+    key = str(u).strip().lower()
+    aliases = {
+        "um": "um",
+        "µm": "um",
+        "μm": "um",
+        "micron": "um",
+        "microns": "um",
+        "px": "px",
+        "pixel": "px",
+        "pixels": "px",
+    }
+    if key not in aliases:
+        raise field_error("units", u, "um (micrometres) or px (pixels, with --pixel-size)", where=where)
+    units = aliases[key]
+    if units == "um":
+        if opts.pixel_size_um is not None:
+            raise field_error(
+                "pixel_size",
+                opts.pixel_size_um,
+                "no pixel size when units are µm (use --units px)",
+                "µm/px",
+                where,
+            )
+        return "um", 1.0
+    ps = opts.pixel_size_um
+    if ps is None:
+        raise field_error("pixel_size", None, "a number > 0 (required with --units px)", "µm/px", where)
+    if not (np.isfinite(ps) and 0 < ps <= 100):
+        raise field_error("pixel_size", ps, "a number in (0, 100]", "µm/px", where)
+    return "px", float(ps)
+
+
+def _column_map(opts: ReadOptions, units: str) -> ColumnMap:
+    if opts.preset not in PRESETS:
+        raise field_error("preset", opts.preset, " | ".join(PRESETS))
+    cm = PRESETS[opts.preset]
+    if opts.preset == "qupath" and units == "px":
+        cm = replace(cm, x="Centroid X px", y="Centroid Y px", area="Cell: Area px^2")
+    return replace(
+        cm,
+        x=opts.x_col or cm.x,
+        y=opts.y_col or cm.y,
+        label=opts.label_col or cm.label,
+        radius=opts.radius_col or cm.radius,
+        area=opts.area_col or cm.area,
+    )
+
+
+def _check_gates(opts: ReadOptions, where: str) -> dict[str, float]:
+    gates = {}
+    for m, v in opts.gates.items():
+        mu = str(m).upper()
+        if mu not in MARKERS:
+            raise field_error("gate", m, " | ".join(MARKERS), where=where)
+        try:
+            t = float(v)
+        except (TypeError, ValueError):
+            raise field_error(f"gate {mu}", v, "a number (intensity threshold)", where=where) from None
+        if not np.isfinite(t):
+            raise field_error(f"gate {mu}", v, "a finite number (intensity threshold)", where=where)
+        gates[mu] = t
+    lineage = [m for m in LINEAGE_MARKERS if m in gates]
+    if lineage and len(lineage) < 3:
+        missing = [m for m in LINEAGE_MARKERS if m not in gates]
+        raise field_error(
+            "gate",
+            ", ".join(lineage),
+            f"thresholds for all of MENA, CD68, CD31 when gating (missing: {', '.join(missing)})",
+            where=where,
+        )
+    return gates
+
+
+class _Source:
+    """Uniform access to the columns of a CSV/Parquet table or an AnnData object."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.where = path.name
+        self.adata = None
+        suffix = path.suffix.lower()
+        if suffix not in TABLE_SUFFIXES:
+            raise field_error(
+                "file type", path.suffix or path.name, ", ".join(TABLE_SUFFIXES), where=self.where
+            )
+        if not path.exists():
+            raise InputError(f"{path}: file not found")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory; allowed: a cell table file")
+        self.kind = {"h5ad": "h5ad", "parquet": "parquet", "pq": "parquet"}.get(suffix[1:], "text")
+        if self.kind == "text":
+            self._open_text()
+        elif self.kind == "parquet":
+            self._open_parquet()
+        else:
+            self._open_h5ad()
+
+    def _open_text(self) -> None:
+        try:
+            with open(self.path, encoding="utf-8-sig") as fh:
+                first = fh.readline()
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{self.where}: not a UTF-8 text table; allowed: CSV/TSV text, Parquet or .h5ad"
+            ) from None
+        if not first.strip():
+            raise InputError(
+                f"{self.where}: the file is empty (no header, no cells); allowed: a header line and "
+                "at least one cell"
+            )
+        self.sep = "\t" if "\t" in first else ("," if "," in first else (";" if ";" in first else ","))
+        header = self._read_text(nrows=0)
+        self.columns = _Columns(header.columns, self.where)
+        self._frame = None
+
+    def _read_text(self, **kw) -> pd.DataFrame:
+        try:
+            return pd.read_csv(self.path, sep=self.sep, encoding="utf-8-sig", **kw)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+            msg = " ".join(str(err).split())[:160]
+            raise InputError(f"{self.where}: cannot parse the table ({msg})") from None
+
+    def _open_parquet(self) -> None:
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.read_schema(self.path)
+        except Exception as err:  # pyarrow raises several unrelated types for corrupt files
+            msg = " ".join(str(err).split())[:160]
+            raise InputError(f"{self.where}: not a readable Parquet file ({msg})") from None
+        self.columns = _Columns(schema.names, self.where)
+
+    def _open_h5ad(self) -> None:
+        import anndata
+
+        try:
+            self.adata = anndata.read_h5ad(self.path)
+        except Exception as err:  # h5py/anndata raise many types for a bad file
+            msg = " ".join(str(err).split())[:160]
+            raise InputError(f"{self.where}: not a readable .h5ad file ({msg})") from None
+        self.columns = _Columns(
+            list(self.adata.obs.columns) + list(map(str, self.adata.var_names)), self.where
+        )
+
+    def load(self, cols: list[str]) -> dict[str, np.ndarray]:
+        """Values of the given (resolved) columns."""
+        cols = list(dict.fromkeys(cols))
+        if self.kind == "text":
+            df = self._read_text(usecols=cols, low_memory=False)
+            return {c: df[c].to_numpy() for c in cols}
+        if self.kind == "parquet":
+            try:
+                df = pd.read_parquet(self.path, columns=cols)
+            except Exception as err:
+                msg = " ".join(str(err).split())[:160]
+                raise InputError(f"{self.where}: cannot read the Parquet columns ({msg})") from None
+            return {c: df[c].to_numpy() for c in cols}
+        out = {}
+        ad = self.adata
+        for c in cols:
+            if c in ad.obs.columns:
+                v = ad.obs[c]
+                out[c] = (
+                    v.astype(object).to_numpy() if isinstance(v.dtype, pd.CategoricalDtype) else v.to_numpy()
+                )
+            else:
+                j = list(map(str, ad.var_names)).index(c)
+                col = ad.X[:, j]
+                out[c] = np.asarray(col.toarray() if hasattr(col, "toarray") else col).ravel()
+        return out
+
+
+def _numeric(values: np.ndarray, name: str, where: str, unit: str | None = None) -> np.ndarray:
+    if values.dtype.kind in "fiub":
+        out = values.astype(np.float64)
+    else:
+        conv = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(conv) & ~pd.isna(pd.Series(values)).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise field_error(f"{name}[row {i}]", values[i], "a number", unit, where)
+        out = conv
+    nonfinite = ~np.isfinite(out)
+    if nonfinite.any():
+        i = int(np.flatnonzero(nonfinite)[0])
+        raise field_error(
+            f"{name}[row {i}]",
+            float(out[i]),
+            f"a finite number for every cell ({int(nonfinite.sum())} rows are NaN, empty or infinite)",
+            unit,
+            where,
+        )
+    return out
+
+
+def _label_types(labels: np.ndarray, opts: ReadOptions, where: str, col: str):
+    """Map labels to type codes (vectorised over unique labels); also return TIE2/CD163 flags if encoded."""
+    s = pd.Series(labels, dtype=object)
+    missing = s.isna().to_numpy()
+    text = s.where(~missing, "").astype(str).str.strip()
+    uniq, inv = np.unique(text.to_numpy(dtype=str), return_inverse=True)
+    classes = {
+        opts.tumour_class.strip().lower(): TUMOUR,
+        opts.macrophage_class.strip().lower(): MACROPHAGE,
+        opts.endothelial_class.strip().lower(): ENDOTHELIAL,
+    }
+    if len(classes) < 3:
+        raise field_error(
+            "class names",
+            f"{opts.tumour_class}/{opts.macrophage_class}/{opts.endothelial_class}",
+            "three different names",
+            where=where,
+        )
+    others = {o.strip().lower() for o in opts.other_classes} | {""}
+    codes = np.zeros(uniq.size, dtype=np.int8)
+    flag = {m: np.zeros(uniq.size, dtype=bool) for m in FLAG_MARKERS}
+    seen = {m: False for m in FLAG_MARKERS}
+    unknown = []
+    for k, lab in enumerate(uniq):  # loop over distinct labels, not cells
+        low = lab.lower()
+        parts = [p.strip() for p in low.split(":")]
+        base = low if low in classes or low in others else parts[0]
+        for m in FLAG_MARKERS:
+            ml = m.lower()
+            for p in parts[1:]:
+                if p.replace(" ", "").startswith(ml):
+                    seen[m] = True
+                    flag[m][k] = p.replace(" ", "") in (f"{ml}+", f"{ml}positive", f"{ml}pos", f"{ml}high")
+        if base in classes:
+            codes[k] = classes[base]
+        elif base in others:
+            codes[k] = OTHER
+        else:
+            unknown.append((lab, int((inv == k).sum())))
+    if unknown and not opts.ignore_unknown_labels:
+        shown = ", ".join(f"{lab!r} ({n} cells)" for lab, n in unknown[:3])
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise InputError(
+            f"{where}: column {col!r} has unknown cell labels {shown}{more}; allowed: "
+            f"{opts.tumour_class!r}, {opts.macrophage_class!r}, {opts.endothelial_class!r} or an other-"
+            "class (set the class names, --other-class NAME, or --ignore-unknown-labels)"
+        )
+    flags = {m: (flag[m][inv] if seen[m] else None) for m in FLAG_MARKERS}
+    return codes[inv], flags
+
+
+def read_cells(path: str | Path, options: ReadOptions | None = None) -> CellTable:
+    """Read a cell table (CSV/TSV, Parquet or ``.h5ad``) into a validated :class:`CellTable` in µm.
+
+    Parameters
+    ----------
+    path : the file; the format follows the suffix (``.csv``, ``.tsv``, ``.txt``, ``.parquet``, ``.pq``,
+        ``.h5ad``).
+    options : column mapping, units, class names and gates (see :class:`ReadOptions`).
+
+    Raises
+    ------
+    InputError : any problem with the file, with a one-line message naming the column, the value and the fix.
+    """
+    table, _ = read_cells_and_source(path, options)
+    return table
+
+
+def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
+    """Like :func:`read_cells`, also returning the AnnData object when the input is ``.h5ad`` (else
+    ``None``)."""
+    opts = options or ReadOptions()
+    path = Path(path)
+    where = path.name
+    units, scale = resolve_units(opts, where)
+    gates = _check_gates(opts, where)
+    src = _Source(path)
+    cols = src.columns
+    if src.kind == "h5ad":
+        xy = _anndata_xy(src.adata, opts.spatial_key, where)
+        base = replace(
+            PRESETS["generic"],
+            label=opts.label_col or "cell_type",
+            radius=opts.radius_col or "radius",
+            area=opts.area_col or "area",
+        )
+    else:
+        xy = None
+        base = _column_map(opts, units)
+    need: dict[str, str] = {}
+    px_hint = ""
+    if opts.preset == "qupath" and units == "um" and cols.find("Centroid X px") is not None:
+        px_hint = "The table is in pixels (uncalibrated image): pass --units px --pixel-size UM_PER_PX."
+    if xy is None:
+        for axis, spec in (("x", base.x), ("y", base.y)):
+            if isinstance(spec, tuple):
+                need[axis + "_lo"] = cols.need(spec[0], f"{axis} minimum", px_hint)
+                need[axis + "_hi"] = cols.need(spec[1], f"{axis} maximum", px_hint)
+            else:
+                need[axis] = cols.need(spec, f"centroid {axis}", px_hint)
+    explicit_radius = opts.radius_col is not None
+    explicit_area = opts.area_col is not None
+    if base.radius and (explicit_radius or cols.find(base.radius)):
+        need["radius"] = cols.need(base.radius, "cell radius")
+    elif base.area and (explicit_area or cols.find(base.area)):
+        need["area"] = cols.need(base.area, "cell area")
+    lineage_gating = any(m in gates for m in LINEAGE_MARKERS)
+    if not lineage_gating:
+        if not base.label:
+            raise InputError(
+                f"{where}: no label column and no gates; allowed: --label-col NAME or --gate MENA=.. "
+                "--gate CD68=.. --gate CD31=.."
+            )
+        need["label"] = cols.need(
+            base.label,
+            "cell type labels",
+            "Or gate marker intensities with --gate MENA=.. --gate CD68=.. --gate CD31=..",
+        )
+    for m in gates:
+        name = opts.marker_columns.get(m) or base.marker_template.format(marker=m)
+        need["marker:" + m] = cols.need(name, f"{m} intensity")
+    values = src.load(list(need.values()))
+    n = xy.shape[0] if xy is not None else len(next(iter(values.values())))
+    if n == 0:
+        raise InputError(
+            f"{where}: the cell table is empty (a header but 0 cells); allowed: at least one cell"
+        )
+    unit_name = "px" if units == "px" else "µm"
+    if xy is None:
+        coords = {}
+        for axis in ("x", "y"):
+            if axis in need:
+                coords[axis] = _numeric(values[need[axis]], need[axis], where, unit_name)
+            else:
+                lo = _numeric(values[need[axis + "_lo"]], need[axis + "_lo"], where, unit_name)
+                hi = _numeric(values[need[axis + "_hi"]], need[axis + "_hi"], where, unit_name)
+                coords[axis] = 0.5 * (lo + hi)
+        x, y = coords["x"], coords["y"]
+    else:
+        x, y = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
+        for name, arr in ((f"obsm[{opts.spatial_key!r}] x", x), (f"obsm[{opts.spatial_key!r}] y", y)):
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise field_error(
+                    f"{name}[row {i}]", float(arr[i]), "a finite number for every cell", unit_name, where
+                )
+    radius, rsrc = None, None
+    if "radius" in need:
+        radius = _numeric(values[need["radius"]], need["radius"], where, unit_name)
+        rsrc = "column"
+    elif "area" in need:
+        area = _numeric(values[need["area"]], need["area"], where, unit_name + "²")
+        if (area <= 0).any():
+            i = int(np.flatnonzero(area <= 0)[0])
+            raise field_error(
+                f"{need['area']}[row {i}]", float(area[i]), "a number > 0", unit_name + "²", where
+            )
+        radius = np.sqrt(area / np.pi)
+        rsrc = "area"
+    if radius is not None and (radius <= 0).any():
+        i = int(np.flatnonzero(radius <= 0)[0])
+        raise field_error(f"{need['radius']}[row {i}]", float(radius[i]), "a number > 0", unit_name, where)
+    x, y = x * scale, y * scale
+    if radius is not None:
+        radius = radius * scale
+    marker_vals = {m: _numeric(values[need["marker:" + m]], need["marker:" + m], where) for m in gates}
+    n_amb = 0
+    if lineage_gating:
+        pos = np.column_stack([marker_vals[m] >= gates[m] for m in LINEAGE_MARKERS])
+        npos = pos.sum(axis=1)
+        codes = np.where(
+            npos == 1, np.array(list(LINEAGE_MARKERS.values()), dtype=np.int8)[pos.argmax(axis=1)], OTHER
+        ).astype(np.int8)
+        n_amb = int((npos > 1).sum())
+        flags = {m: None for m in FLAG_MARKERS}
+    else:
+        codes, flags = _label_types(values[need["label"]], opts, where, need["label"])
+    for m in FLAG_MARKERS:
+        if m in gates:
+            flags[m] = marker_vals[m] >= gates[m]
+    table = make_table(
+        x,
+        y,
+        codes,
+        radius,
+        default_radius_um=opts.default_radius_um,
+        tie2=flags["TIE2"],
+        cd163=flags["CD163"],
+        source=where,
+        radius_source=rsrc,
+        n_ambiguous=n_amb,
+        check_units=opts.check_units,
+    )
+    return table, src.adata
+
+
+def _anndata_xy(adata, key: str, where: str) -> np.ndarray:
+    if key not in adata.obsm:
+        have = ", ".join(repr(k) for k in adata.obsm.keys()) or "none"
+        raise InputError(f"{where}: obsm[{key!r}] (cell coordinates) is missing; obsm keys present: {have}")
+    xy = np.asarray(adata.obsm[key])
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise field_error(
+            f"obsm[{key!r}]", f"array of shape {xy.shape}", "an (n_cells, 2) array of x, y", "µm", where
+        )
+    if xy.shape[0] == 0:
+        raise InputError(f"{where}: the AnnData object has 0 cells; allowed: at least one cell")
+    if not np.issubdtype(xy.dtype, np.number):
+        raise field_error(f"obsm[{key!r}]", str(xy.dtype), "numbers", "µm", where)
+    return xy
