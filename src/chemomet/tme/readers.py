@@ -283,6 +283,21 @@ class _Source:
             msg = " ".join(str(err).split())[:160]
             raise InputError(f"{self.where}: cannot parse the table ({msg})") from None
 
+    def _load_text(self, cols: list[str]) -> dict[str, np.ndarray]:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        try:
+            t = pcsv.read_csv(
+                self.path,
+                parse_options=pcsv.ParseOptions(delimiter=self.sep),
+                convert_options=pcsv.ConvertOptions(include_columns=cols),
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError) as err:
+            msg = " ".join(str(err).split())[:160]
+            raise InputError(f"{self.where}: cannot parse the table ({msg})") from None
+        return {c: t.column(c).to_numpy(zero_copy_only=False) for c in cols}
+
     def _open_parquet(self) -> None:
         import pyarrow.parquet as pq
 
@@ -309,8 +324,7 @@ class _Source:
         """Values of the given (resolved) columns."""
         cols = list(dict.fromkeys(cols))
         if self.kind == "text":
-            df = self._read_text(usecols=cols, low_memory=False)
-            return {c: df[c].to_numpy() for c in cols}
+            return self._load_text(cols)
         if self.kind == "parquet":
             try:
                 df = pd.read_parquet(self.path, columns=cols)
@@ -396,7 +410,7 @@ def _label_types(labels: np.ndarray, opts: ReadOptions, where: str, col: str):
         else:
             unknown.append((lab, int((inv == k).sum())))
     if unknown and not opts.ignore_unknown_labels:
-        shown = ", ".join(f"{lab!r} ({n} cells)" for lab, n in unknown[:3])
+        shown = ", ".join(f"{str(lab)!r} ({n} cells)" for lab, n in unknown[:3])
         more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
         raise InputError(
             f"{where}: column {col!r} has unknown cell labels {shown}{more}; allowed: "
