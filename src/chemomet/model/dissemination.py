@@ -30,16 +30,28 @@ def window_founding_mass(params: PatientParameters, tl: Timeline, log_cells: np.
     """Expected colonies founded in each node interval while the primary is in place, ``(n, n_founding)``.
 
     ``share`` weights the founding by clone (``S/N`` or ``R/N`` at the nodes). The patient-specific size
-    factor is averaged over the interval (trapezoid); the microenvironment factor is integrated exactly
-    on the shared sub-grid.
+    factor ``N^γ · share`` is averaged over the interval as if log-linear in time (logarithmic mean: exact
+    for exponential growth or decay); the microenvironment factor is integrated on the shared sub-grid.
     """
     k = tl.n_founding
-    g = np.exp(params.gamma[:, None] * log_cells[:, : k + 1]) * share[:, : k + 1]
-    size = 0.5 * (g[:, :-1] + g[:, 1:])
+    with np.errstate(divide="ignore"):
+        log_g = params.gamma[:, None] * log_cells[:, : k + 1] + np.log(share[:, : k + 1])
+    size = log_mean_exp(log_g[:, :-1], log_g[:, 1:])
     phi, eps = params.phi[:, None], params.epsilon[:, None]
     h = np.diff(tl.nodes)[:k]
     env_integral = (1.0 - phi) * h + phi * (tl.env0[:k] + eps * tl.env1[:k] + eps * eps * tl.env2[:k])
     return params.mu[:, None] * size * env_integral
+
+
+def log_mean_exp(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+    """Mean of ``exp(x)`` over an interval on which ``x`` is linear: ``(e^{x1} - e^{x0}) / (x1 - x0)``."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        dx = x1 - x0
+        small = np.abs(dx) < 1e-6
+        exact = np.exp(x0) * np.expm1(dx) / np.where(small, 1.0, dx)
+        approx = np.exp(0.5 * (x0 + x1)) * (1.0 + dx * dx / 24.0)
+    out = np.where(small, approx, exact)
+    return np.where(np.isneginf(x0) | np.isneginf(x1), 0.5 * (np.exp(x0) + np.exp(x1)), out)
 
 
 def untreated_cumulative_founding(params: PatientParameters, sigma_days: np.ndarray) -> np.ndarray:
@@ -58,12 +70,12 @@ def untreated_cumulative_founding(params: PatientParameters, sigma_days: np.ndar
     x = gam * a * np.exp(-b * tau)
     ga = gam * a
     log_n_gamma = gam * a - x  # γ u(σ)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         ex = np.exp(x) * exp1(x)
         e_birth = np.exp(ga) * exp1(ga)
-    # e^{x}E1(x) ~ 1/x for large x (relative error < 1e-6 beyond x = 700 is not reached here)
-    ex = np.where(np.isfinite(ex), ex, 1.0 / x)
-    e_birth = np.where(np.isfinite(e_birth), e_birth, 1.0 / ga)
+        # e^{x} E1(x) -> 1/x where e^{x} overflows (x > 700; not reached for plausible plateaus)
+        ex = np.where(np.isfinite(ex), ex, 1.0 / x)
+        e_birth = np.where(np.isfinite(e_birth), e_birth, 1.0 / ga)
     return params.mu[:, None] / b * (np.exp(log_n_gamma) * ex - e_birth)
 
 

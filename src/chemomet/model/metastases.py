@@ -43,17 +43,83 @@ def colony_log_size(params: PatientParameters, sigma: float, t: np.ndarray, kill
     return (h_t - h_s) / e_t
 
 
-def _rowwise_count_leq(sorted_vals: np.ndarray, cum_mass: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """For each row, the cumulative mass of entries ``<= query`` (rows of ``sorted_vals`` ascending)."""
-    n, p = sorted_vals.shape
-    if p == 0:
-        return np.zeros(query.shape)
-    big = 4.0e7
-    vals = np.clip(sorted_vals, -1.0e7, 1.0e7) + big * np.arange(n)[:, None]
-    q = np.clip(query, -1.0e7, 1.0e7) + big * np.arange(n)[:, None]
-    pos = np.searchsorted(vals.ravel(), q.ravel(), side="right").reshape(query.shape) - p * np.arange(n)[:, None]
-    padded = np.concatenate([np.zeros((n, 1)), cum_mass], axis=1)
-    return np.take_along_axis(padded, pos, axis=1)
+def _hermite_coefficients(y0, y1, d0, d1, h):
+    """``p(s) = y0 + h d0 s + a2 s² + a3 s³`` on ``s ∈ [0, 1]`` through values ``y`` and slopes ``d`` (per day)."""
+    a2 = -3.0 * y0 - 2.0 * h * d0 + 3.0 * y1 - h * d1
+    a3 = 2.0 * y0 + h * d0 - 2.0 * y1 + h * d1
+    return a2, a3
+
+
+def hermite_extreme(y0, y1, d0, d1, h, take_max: bool):
+    """Extremum over each interval of the cubic Hermite interpolant of values ``y`` and slopes ``d``.
+
+    Sampling a function only at nodes misses minima between them (error ``O(h²)``); the Hermite cubic through
+    the exact values and derivatives at both ends brings that to ``O(h⁴)``. Arrays broadcast; ``h`` in days.
+    Returns ``(value, s)`` with ``s ∈ [0, 1]`` the extremum's position.
+    """
+    a2, a3 = _hermite_coefficients(y0, y1, d0, d1, h)
+    pick_end = (y1 > y0) if take_max else (y1 < y0)
+    best = np.where(pick_end, y1, y0)
+    where = np.where(pick_end, 1.0, 0.0)
+    # roots of p'(s) = h d0 + 2 a2 s + 3 a3 s^2 on (0, 1)
+    qa, qb, qc = 3.0 * a3, 2.0 * a2, h * d0
+    disc = qb * qb - 4.0 * qa * qc
+    sq = np.sqrt(np.maximum(disc, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        linear = np.abs(qa) < 1e-14 * (np.abs(qb) + np.abs(qc) + 1e-300)
+        roots = [
+            np.where(linear, -qc / qb, (-qb - sq) / (2.0 * qa)),
+            np.where(linear, np.nan, (-qb + sq) / (2.0 * qa)),
+        ]
+    for s in roots:
+        val = y0 + s * (h * d0 + s * (a2 + s * a3))
+        better = (val > best) if take_max else (val < best)
+        ok = (disc >= 0) & (s > 0) & (s < 1) & better
+        best = np.where(ok, val, best)
+        where = np.where(ok, s, where)
+    return best, where
+
+
+def hermite_crossing(y0, y1, d0, d1, h, target, s0):
+    """Solve ``p(s) = target`` on [0, 1] for the Hermite cubic ``p`` (Newton from ``s0``, kept in [0, 1])."""
+    a2, a3 = _hermite_coefficients(y0, y1, d0, d1, h)
+    s = s0
+    for _ in range(5):  # Newton iterations on every interval at once
+        val = y0 + s * (h * d0 + s * (a2 + s * a3)) - target
+        der = h * d0 + s * (2.0 * a2 + 3.0 * a3 * s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = np.clip(np.where(der > 0, s - val / der, s), 0.0, 1.0)
+    return s
+
+
+def _window_curves(params, tl, growth, gkill, kappa, L):
+    """Ĥ and V̂ at the nodes and their exact extrema over each interval (Hermite), per patient."""
+    a = params.log_plateau[:, None]
+    b = params.beta_per_day[:, None]
+    k = kappa[:, None]
+    h = a * growth - k * gkill
+    v = h - L * growth
+    step = np.diff(tl.nodes)
+    g0, g1 = growth[:, :-1], growth[:, 1:]
+    dh0 = g0 * (a * b - k * tl.kill_start)
+    dh1 = g1 * (a * b - k * tl.kill_end)
+    dv0, dv1 = dh0 - L * b * g0, dh1 - L * b * g1
+    h_low, s_low = hermite_extreme(h[:, :-1], h[:, 1:], dh0, dh1, step, take_max=False)
+    v_high, _ = hermite_extreme(v[:, :-1], v[:, 1:], dv0, dv1, step, take_max=True)
+    return h, v, h_low, v_high, (dh0, dh1, step, s_low)
+
+
+def hermite_crossing(y0, y1, d0, d1, h, target, s0):
+    """Solve ``p(s) = target`` on [0, 1] for the Hermite cubic ``p`` (Newton from ``s0``, kept in [0, 1])."""
+    a2 = -3.0 * y0 - 2.0 * h * d0 + 3.0 * y1 - h * d1
+    a3 = 2.0 * y0 + h * d0 - 2.0 * y1 + h * d1
+    s = s0
+    for _ in range(4):  # Newton iterations on every interval at once
+        val = y0 + s * (h * d0 + s * (a2 + s * a3)) - target
+        der = h * d0 + s * (2.0 * a2 + 3.0 * a3 * s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = np.clip(np.where(der > 0, s - val / der, s), 0.0, 1.0)
+    return s
 
 
 def visible_by(
@@ -85,11 +151,14 @@ def visible_by(
         founding_limit = founding_end
     else:
         k = kappa[:, None]
-        h = a * growth - k * gkill
-        v = h - L * growth
-        phi_nodes = np.minimum(v, np.minimum.accumulate(h, axis=1))
+        h, v, h_low, v_high, _ = _window_curves(params, tl, growth, gkill, kappa, L)
+        # running minimum of Ĥ through the end of each interval, counting its dips between nodes
+        h_run = np.minimum.accumulate(np.minimum(h[:, 1:], h_low), axis=1)
+        h_run = np.concatenate([h[:, :1], h_run], axis=1)
+        phi_nodes = np.minimum(v, h_run)
+        phi_nodes[:, 1:] = np.maximum(phi_nodes[:, 1:], np.minimum(v_high, h_run[:, 1:]))
         psi_nodes = np.maximum.accumulate(phi_nodes, axis=1)
-        h_min = np.min(h, axis=1, keepdims=True)
+        h_min = h_run[:, -1:]
         g_end = gkill[:, -1:]
         before = t < tl.start
         after = t >= tl.end
@@ -110,61 +179,162 @@ def visible_by(
 
 
 def _window_founded_visible(params, tl, growth, gkill, kappa, mass, L, times):
-    """Λ contribution of colonies founded inside the window (see module docstring)."""
+    """Λ contribution of colonies founded inside the window (see module docstring).
+
+    On a rising interval the surviving founders form a prefix whose ``Ĥ(σ)`` spans ``[Ĥ_i, Ĥ_i + f ΔĤ]``,
+    with the interval's founding mass spread evenly over it. After the window such a colony is visible by
+    ``t`` iff ``Ĥ(σ) ≤ X(t) = V̂(t)``, so ``Λ`` is a sum of linear ramps in ``X`` (a piecewise-linear CDF).
+    """
     a = params.log_plateau[:, None]
     b = params.beta_per_day[:, None]
     k = kappa[:, None]
     nf = mass.shape[1]
-    h = a * growth - k * gkill
-    v = h - L * growth
+    h, v, h_low, v_high, (dh0, dh1, step, s_low) = _window_curves(params, tl, growth, gkill, kappa, L)
     g_end = gkill[:, -1:]
-    # suffix minimum of Ĥ over nodes j >= i + 1 (to the end of the window)
-    suffix_min = np.minimum.accumulate(h[:, ::-1], axis=1)[:, ::-1]
+    # suffix minimum of Ĥ over everything after node i + 1 (nodes and dips between them)
+    tail_low = np.minimum(h[:, 1:], h_low)
+    suffix_min = np.minimum.accumulate(tail_low[:, ::-1], axis=1)[:, ::-1]  # column j: from interval j on
+    suffix_min = np.concatenate([suffix_min, h[:, -1:]], axis=1)
     h0, h1 = h[:, :nf], h[:, 1 : nf + 1]
-    rising = h1 > h0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(rising, np.clip((suffix_min[:, 1 : nf + 1] - h0) / (h1 - h0), 0.0, 1.0), 0.0)
+    # Within interval i, colonies founded before its lowest point die there; after it, Ĥ rises and the
+    # founders survive while Ĥ(σ) stays below every later value (the threshold), up to the crossing s_cross.
+    threshold = suffix_min[:, 1 : nf + 1]
+    p_low, s_start = h_low[:, :nf], s_low[:, :nf]
+    alive = p_low < threshold
+    whole = alive & (h1 <= threshold)
+    cut = alive & ~whole
+    s_cross = np.where(whole, 1.0, 0.0)
+    if np.any(cut):
+        rows, cols = np.nonzero(cut)
+        lo_s, lo_p = s_start[rows, cols], p_low[rows, cols]
+        guess = lo_s + (1.0 - lo_s) * (threshold[rows, cols] - lo_p) / (h1[rows, cols] - lo_p)
+        s_cross[rows, cols] = hermite_crossing(
+            h0[rows, cols], h1[rows, cols], dh0[rows, cols], dh1[rows, cols], step[cols], threshold[rows, cols],
+            np.clip(guess, lo_s, 1.0),
+        )
+    frac = np.where(alive, np.maximum(s_cross - s_start, 0.0), 0.0)
     alive_mass = mass * frac
-    h_mid = h0 + 0.5 * frac * (h1 - h0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_vis = tl.start + np.log((h_mid + k * g_end) / ((a - L))) / b
-    t_vis = np.where(alive_mass > 0, t_vis, np.inf)
+    h_bottom = np.where(alive, p_low, h0)
+    h_top = np.where(cut, threshold, np.where(alive, h1, h0))
+    t = np.asarray(times, dtype=float)[None, :]
+    x_query = np.where(t >= tl.end, (a - L) * np.exp(b * (t - tl.start)) - k * g_end, -np.inf)
+    lam = _ramp_cdf(h_bottom, h_top, alive_mass, x_query)
 
     # Could any window-founded colony become visible inside the window?  (V̂ reaching Ĥ(σ) for r > σ)
-    suffix_max_v = np.maximum.accumulate(v[:, ::-1], axis=1)[:, ::-1]
-    fast = np.any(h0 <= suffix_max_v[:, 1 : nf + 1], axis=1)
+    suffix_max_v = np.maximum.accumulate(np.maximum(v[:, 1:], v_high)[:, ::-1], axis=1)[:, ::-1]
+    fast = np.any(h[:, :nf] <= suffix_max_v[:, :nf], axis=1)
     if np.any(fast):
         idx = np.flatnonzero(fast)
-        t_vis_f, mass_f = _exact_window_visibility(tl, h[idx], v[idx], mass[idx], a[idx], b[idx], k[idx], g_end[idx], L)
-        t_vis = t_vis.copy()
-        alive_mass = alive_mass.copy()
-        t_vis[idx], alive_mass[idx] = t_vis_f, mass_f
+        t_vis, mass_f = _exact_window_visibility(tl, h[idx], v[idx], mass[idx], a[idx], b[idx], k[idx], g_end[idx], L)
+        order = np.argsort(t_vis, axis=1)
+        cum = np.cumsum(np.take_along_axis(mass_f, order, axis=1), axis=1)
+        query = np.broadcast_to(t, (idx.size, t.shape[1]))
+        lam[idx] = _rowwise_cum_leq(np.take_along_axis(t_vis, order, axis=1), cum, query)
+    return lam
 
-    order = np.argsort(t_vis, axis=1)
-    t_sorted = np.take_along_axis(t_vis, order, axis=1)
-    cum = np.cumsum(np.take_along_axis(alive_mass, order, axis=1), axis=1)
-    query = np.broadcast_to(times[None, :], (mass.shape[0], times.size))
-    return _rowwise_count_leq(t_sorted, cum, query)
+
+def _rowwise_positions(sorted_vals: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Row-wise ``searchsorted(sorted_vals[r], query[r], side="right")`` in one vectorised call."""
+    n, p = sorted_vals.shape
+    finite = np.isfinite(sorted_vals)
+    lo = np.min(np.where(finite, sorted_vals, np.inf), axis=1, keepdims=True)
+    hi = np.max(np.where(finite, sorted_vals, -np.inf), axis=1, keepdims=True)
+    lo, hi = np.where(np.isfinite(lo), lo, 0.0), np.where(np.isfinite(hi), hi, 1.0)
+    scale = np.maximum(hi - lo, 1e-300)
+    offset = 4.0 * np.arange(n)[:, None]
+    keys = np.clip((sorted_vals - lo) / scale, -1.0, 2.0) + offset
+    q = np.clip((query - lo) / scale, -1.0, 2.0) + offset
+    pos = np.searchsorted(keys.ravel(), q.ravel(), side="right").reshape(query.shape)
+    return pos - p * np.arange(n)[:, None]
+
+
+def _rowwise_cum_leq(sorted_vals: np.ndarray, cum_mass: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """For each row, the cumulative mass of entries ``<= query`` (rows of ``sorted_vals`` ascending)."""
+    if sorted_vals.shape[1] == 0:
+        return np.zeros(query.shape)
+    pos = _rowwise_positions(sorted_vals, query)
+    padded = np.concatenate([np.zeros((sorted_vals.shape[0], 1)), cum_mass], axis=1)
+    return np.take_along_axis(padded, pos, axis=1)
+
+
+def _ramp_cdf(lo: np.ndarray, hi: np.ndarray, mass: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Row-wise ``Σ_k mass_k · clip((x - lo_k)/(hi_k - lo_k), 0, 1)`` at each query ``x``.
+
+    Built as a piecewise-linear CDF: each ramp adds slope ``+m/w`` at ``lo`` and ``-m/w`` at ``hi``; breakpoints
+    are sorted once per row and queries located by a vectorised row-wise search.
+    """
+    n = lo.shape[0]
+    width = np.maximum(hi - lo, 1e-12 * np.maximum(np.abs(lo), 1.0))
+    slope = np.where(mass > 0, mass / width, 0.0)
+    lo_eff = np.where(mass > 0, lo, np.inf)
+    x = np.concatenate([lo_eff, np.where(mass > 0, lo + width, np.inf)], axis=1)
+    ds = np.concatenate([slope, -slope], axis=1)
+    order = np.argsort(x, axis=1)
+    xs = np.take_along_axis(x, order, axis=1)
+    ds = np.take_along_axis(ds, order, axis=1)
+    slope_after = np.cumsum(ds, axis=1)
+    gaps = np.diff(np.where(np.isfinite(xs), xs, 0.0), axis=1)
+    value_at = np.concatenate([np.zeros((n, 1)), np.cumsum(slope_after[:, :-1] * np.where(np.isfinite(xs[:, 1:]), gaps, 0.0), axis=1)], axis=1)
+    pos = _rowwise_positions(xs, query) - 1  # last breakpoint <= query
+    valid = pos >= 0
+    j = np.clip(pos, 0, xs.shape[1] - 1)
+    x_j = np.take_along_axis(xs, j, axis=1)
+    out = np.take_along_axis(value_at, j, axis=1) + np.take_along_axis(slope_after, j, axis=1) * (
+        np.where(np.isfinite(query), query, 0.0) - np.where(np.isfinite(x_j), x_j, 0.0)
+    )
+    total = mass.sum(axis=1, keepdims=True)
+    return np.where(valid & np.isfinite(query), np.clip(out, 0.0, total), 0.0)
+
+
+def _sparse_table(x: np.ndarray, op) -> list[np.ndarray]:
+    """Levels ``T[k][:, j] = op(x[:, j : j + 2^k])`` (padded with the identity) for range queries."""
+    levels = [x]
+    width = 1
+    while 2 * width <= x.shape[1]:
+        prev = levels[-1]
+        nxt = prev.copy()
+        nxt[:, :-width] = op(prev[:, :-width], prev[:, width:])
+        levels.append(nxt)
+        width *= 2
+    return levels
+
+
+def _first_index(levels: list[np.ndarray], rows: np.ndarray, start: np.ndarray, hit) -> np.ndarray:
+    """Per query, the first column ``j >= start`` whose value satisfies ``hit(value)``; ``n`` if none.
+
+    ``levels`` is a sparse table built with the operation under which ``hit`` is monotone (max for ``>=``,
+    min for ``<``): we jump over blocks of ``2^k`` columns that contain no hit, from the largest block down.
+    """
+    n = levels[0].shape[1]
+    pos = start.copy()
+    for k in range(len(levels) - 1, -1, -1):  # a loop over log2(n) levels, not over time steps
+        width = 1 << k
+        ok = pos + width <= n
+        block = levels[k][rows, np.minimum(pos, n - 1)]
+        jump = ok & ~hit(block)
+        pos = np.where(jump, pos + width, pos)
+    last = levels[0][rows, np.minimum(pos, n - 1)]
+    return np.where((pos < n) & hit(last), pos, n)
 
 
 def _exact_window_visibility(tl, h, v, mass, a, b, k, g_end, L):
-    """Per-node visibility times for patients whose window-founded colonies may become visible in the window.
+    """Exact visibility times for patients whose window-founded colonies may become visible in the window.
 
-    Node-based: the colony of interval ``i`` (value ``Ĥ`` at its midpoint) becomes visible at the first node
-    ``j > i`` with ``V̂_j ≥ Ĥ`` before ``Ĥ`` falls below it; otherwise after the window, or never.
+    The colony of interval ``i`` (value ``Ĥ`` at its midpoint) becomes visible at the first node ``j > i`` with
+    ``V̂_j ≥ Ĥ`` unless ``Ĥ`` fell below its value at an earlier node (eradication); if neither happens in the
+    window it becomes visible after it (closed form), and if it is eradicated first, never.
     """
     n, nodes = h.shape
     nf = mass.shape[1]
-    h_mid = 0.5 * (h[:, :nf] + h[:, 1 : nf + 1])  # (n, nf)
-    later = np.arange(nodes)[None, None, :] > np.arange(nf)[None, :, None]  # node j after interval i
-    below = later & (h[:, None, :] < h_mid[:, :, None])
-    dead_before = np.cumsum(below, axis=2) > 0
-    vis = later & (v[:, None, :] >= h_mid[:, :, None]) & ~dead_before
-    any_vis = vis.any(axis=2)
-    first = np.argmax(vis, axis=2)
-    t_in = tl.nodes[first]
-    alive_after = ~dead_before[:, :, -1]
+    h_mid = 0.5 * (h[:, :nf] + h[:, 1 : nf + 1])
+    rows, intervals = np.nonzero(np.ones((n, nf), bool))
+    hq = h_mid[rows, intervals]
+    start = intervals + 1
+    first_vis = _first_index(_sparse_table(v, np.maximum), rows, start, lambda x: x >= hq)
+    first_dead = _first_index(_sparse_table(h, np.minimum), rows, start, lambda x: x < hq)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_post = tl.start + np.log((h_mid + k * g_end) / (a - L)) / b
-    t_vis = np.where(any_vis, t_in, np.where(alive_after, t_post, np.inf))
+        t_post = tl.start + np.log((hq + k[rows, 0] * g_end[rows, 0]) / (a[rows, 0] - L)) / b[rows, 0]
+    t_in = tl.nodes[np.minimum(first_vis, nodes - 1)]
+    t_vis = np.where(first_vis < first_dead, t_in, np.where(first_dead >= nodes, t_post, np.inf))
+    t_vis = t_vis.reshape(n, nf)
     return t_vis, np.where(np.isfinite(t_vis), mass, 0.0)

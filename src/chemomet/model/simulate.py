@@ -177,8 +177,13 @@ def _simulate_chunk(p: PatientParameters, schedule, tl: Timeline | None, setting
             mass_s = dis.window_founding_mass(p, tl, log_n, 1.0 - share_nodes)
             mass_r = dis.window_founding_mass(p, tl, log_n, share_nodes)
     lam = visible_by(p, tl, growth, gkill, kappa_s, 1.0 - share_r, mass_s, log_vis, founding_end, eval_times)
-    if np.any(share_r > 0):
-        lam = lam + visible_by(p, tl, growth, gkill, kappa_r, share_r, mass_r, log_vis, founding_end, eval_times)
+    has_r = np.flatnonzero(share_r > 0)  # the resistant clone's colonies, only where there is one
+    if has_r.size:
+        sub = (lambda x: None if x is None else x[has_r])
+        lam[has_r] += visible_by(
+            p.take(has_r), tl, sub(growth), sub(gkill), kappa_r[has_r], share_r[has_r], sub(mass_r), log_vis,
+            founding_end, eval_times,
+        )
     dmfs = np.exp(-(lam - lam[:, :1]))
     out = {f"dmfs_{y}y": np.where(years[i] <= horizon, dmfs[:, 1 + i], np.nan) for i, y in enumerate(SUMMARY_YEARS)}
 

@@ -34,6 +34,7 @@ class Timeline:
     nodes: ``(n,)`` grid from ``start`` to ``end``; surgery_day: None without surgery; n_founding: number of
     intervals during which the primary is still in place (founding colonies); kill_cum: ``∫ k`` from the
     start to each node at unit chemosensitivity (ln-cells); kill_cum_mid: the same at interval midpoints;
+    kill_start/kill_end: kill rate at the start (after any bolus) and end (before any bolus) of each interval;
     kill_m0/m1/m2: kill moments per interval; m, f: shared microenvironment responses at nodes;
     activity: doorway activity ``A`` at nodes; env0/env1/env2: microenvironment moments per interval (days);
     chemo_days: first and last chemotherapy dose; sub_times/sub_m/sub_f/sub_activity: the fine sub-grid.
@@ -44,6 +45,8 @@ class Timeline:
     n_founding: int
     kill_cum: np.ndarray
     kill_cum_mid: np.ndarray
+    kill_start: np.ndarray
+    kill_end: np.ndarray
     kill_m0: np.ndarray
     kill_m1: np.ndarray
     kill_m2: np.ndarray
@@ -190,6 +193,7 @@ def build_timeline(schedule: Schedule, drugs: dict[str, Drug], k_macrophage: flo
     node_activity = np.append(activity[:, 0], activity[-1, -1])
     return Timeline(
         nodes=nodes, surgery_day=surgery, n_founding=n_founding, kill_cum=kill_cum, kill_cum_mid=kill_cum_mid,
+        kill_start=kill[:, 0].copy(), kill_end=kill[:, -1].copy(),
         kill_m0=kill_m0, kill_m1=kill_m1, kill_m2=kill_m2,
         m=np.append(m_grid[:, 0], m_grid[-1, -1]), f=np.append(f_grid[:, 0], f_grid[-1, -1]),
         activity=node_activity, env0=env0, env1=env1, env2=env2, chemo_days=(first, last),
