@@ -2,9 +2,8 @@
 
 Pipeline: :func:`read_cells` (CSV/Parquet/AnnData → :class:`CellTable`, µm) → :func:`score_tissue`
 (contact graph → doorways → densest high-power fields → scores) → :meth:`TmemResult.summary` (JSON-ready),
-:func:`to_anndata` / :func:`write_anndata`, :func:`plot_map`. :func:`generate_tissue` makes synthetic
-tissue with
-planted doorways and decoys. See ``docs/tme.md``.
+:func:`to_anndata` / :func:`write_anndata`, :func:`plot_map`. :func:`generate_tissue` makes synthetic tissue
+with planted doorways and decoys. See ``docs/tme.md``.
 """
 
 from chemomet.tme.areas import tissue_areas

@@ -124,10 +124,8 @@ def tmem(
 
     A doorway is a tumour cell, a macrophage and an endothelial cell pairwise in contact (centroid distance
     ≤ r_i + r_j + tolerance, µm); one doorway is counted per macrophage by default. The TMEM score is the
-    number
-    of doorways in the k densest non-overlapping circular high-power fields (k = 10 or 20). Bad input
-    gives one
-    line on standard error and exit code 2; output files are written atomically.
+    number of doorways in the k densest non-overlapping circular high-power fields (k = 10 or 20). Bad input
+    gives one line on standard error and exit code 2; output files are written atomically.
     """
     from chemomet.tme.outputs import check_output_path, summary_json, write_anndata, write_json
 

@@ -1,16 +1,14 @@
 """TMEM doorway detection on the contact graph.
 
 A *contact triangle* is a tumour cell ``t``, a macrophage ``m`` and an endothelial cell ``e`` that are
-pairwise in
-contact (t–m, m–e and t–e; Robinson 2009). One macrophage often touches several tumour cells and several
-endothelial cells of the same vessel, giving several triangles for what a pathologist sees as one doorway, so
-the count depends on a *counting rule*:
+pairwise in contact (t–m, m–e and t–e; Robinson 2009). One macrophage often touches several tumour cells and
+several endothelial cells of the same vessel, giving several triangles for what a pathologist sees as one
+doorway, so the count depends on a *counting rule*:
 
 ``"macrophage"`` (default)
     one doorway per macrophage that belongs to at least one contact triangle, located at that macrophage's
     centroid. The macrophage is the cell that defines a doorway (its VEGF-A opens the vessel) and is the
-    scarce
-    partner, so this matches counting of triple-stained clusters on IHC slides.
+    scarce partner, so this matches counting of triple-stained clusters on IHC slides.
 ``"triangle"``
     every contact triangle counts, located at the triangle's centroid (an upper bound).
 ``"cluster"``
@@ -43,8 +41,8 @@ class Doorways:
     triangles : ``(n_triangles, 3)`` int64 cell indices ``(tumour, macrophage, endothelial)``, sorted.
     counting : the counting rule used (see module docstring).
     xy_um : ``(n_doorways, 2)`` location of each counted doorway, µm.
-    doorway_of_cell : int64 per cell: the doorway id (0-based) a cell belongs to, or −1. A cell shared by
-        two doorways gets the smaller id.
+    doorway_of_cell : int64 per cell: the doorway id (0-based) a cell belongs to, or −1. A cell shared by two
+        doorways gets the smaller id.
     member : bool per cell: the cell is in at least one contact triangle.
     pairs : ``(m, 2)`` contact pairs among tumour, macrophage and endothelial cells (global indices).
     """

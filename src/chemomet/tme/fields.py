@@ -3,16 +3,15 @@
 Method (deterministic, and invariant to rotation, translation and row order):
 
 1. A field is a **circle** of the given area (a microscope's field of view is round; 0.2 mm² ⇒ radius
-252.3 µm).
+   252.3 µm).
 2. Candidate fields are centred on each doorway (as a pathologist centres the field on a hot spot). A doorway
    counts in a field when its distance to the centre is ≤ the field radius.
 3. Candidates are ranked by doorway count (descending), ties broken by the sum of distances from the centre
    to the doorways it holds (ascending: the more compact hot spot first), then by the doorway's position in
    the canonical order of its coordinates (only reached for exactly symmetric configurations).
 4. Fields are taken greedily down the ranking, skipping any candidate whose centre is within 2 radii of a
-field
-   already chosen, until k fields are chosen or candidates run out. Chosen fields therefore never overlap and
-   no doorway is counted twice; the TMEM score is the sum of their counts.
+   field already chosen, until k fields are chosen or candidates run out. Chosen fields therefore never
+   overlap and no doorway is counted twice; the TMEM score is the sum of their counts.
 
 Greedy selection is not guaranteed to maximise the sum over all sets of k disjoint discs (that problem is
 NP-hard), but it is what a pathologist does (best field first) and its result is reproducible.

@@ -1,8 +1,7 @@
 """Outputs of a TMEM analysis: JSON summary, AnnData with per-cell flags, atomic file writing.
 
 Every file is written to a temporary name in the target folder and renamed into place, so a failure never
-leaves
-a partial output.
+leaves a partial output.
 """
 
 from __future__ import annotations
@@ -68,9 +67,8 @@ def cell_flags(result: TmemResult) -> pd.DataFrame:
     """Per-cell results, one row per input cell, in input order.
 
     Columns: ``chemomet_cell_type`` (category), ``tmem_member`` (in a contact triangle), ``tmem_doorway_id``
-    (−1 if none), ``tmem_doorway_macrophage`` (the macrophage of a counted doorway), ``tmem_hpf`` (rank
-    1..k of
-    the chosen field holding the cell, 0 if none), ``vessel_id`` (−1 if not endothelial).
+    (−1 if none), ``tmem_doorway_macrophage`` (the macrophage of a counted doorway), ``tmem_hpf`` (rank 1..k
+    of the chosen field holding the cell, 0 if none), ``vessel_id`` (−1 if not endothelial).
     """
     t = result.table
     d = result.doorways
@@ -118,8 +116,7 @@ def to_anndata(result: TmemResult, base=None):
     ----------
     result : the analysis.
     base : the AnnData the cells were read from (rows in the same order); a copy is extended. When
-    ``None`` a new
-        object is built with the coordinates in ``obsm["spatial"]`` (µm) and no ``X``.
+        ``None`` a new object is built with the coordinates in ``obsm["spatial"]`` (µm) and no ``X``.
     """
     import anndata
 

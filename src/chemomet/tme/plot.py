@@ -1,5 +1,4 @@
-"""A PNG map of the tissue: cells by type, doorways ringed, the chosen high-power fields outlined and
-ranked."""
+"""A PNG map of the tissue: cells by type, doorways ringed, the chosen high-power fields outlined, ranked."""
 
 from __future__ import annotations
 
@@ -19,8 +18,8 @@ def plot_map(result: TmemResult, path: str | Path | None = None, *, dpi: int = 1
     """Draw the tissue map; write it to ``path`` (PNG, atomically) when given. Returns the matplotlib figure.
 
     Coordinates are in µm with y pointing down (image convention). Cells are drawn as dots coloured by type;
-    each counted doorway is ringed in black; each chosen field is a blue circle labelled with its rank
-    and count.
+    each counted doorway is ringed in black; each chosen field is a blue circle labelled with its rank and
+    count.
     """
     import matplotlib
 

@@ -14,10 +14,9 @@ Columns are found through a :class:`ColumnMap`; presets cover common exports and
 Cell types come either from labels (class names, case-insensitive; QuPath derived classes such as
 ``Macrophage: TIE2+`` give the base class and the TIE2/CD163 status) or, when gates are given, from marker
 intensities: a cell is of a lineage when exactly one of MENA (tumour), CD68 (macrophage), CD31
-(endothelium) is
-≥ its threshold; a cell positive for several lineage markers is ambiguous and counted as "other". TIE2
-and CD163
-gates set the macrophage flags in either mode. Radius: a radius column, else ``sqrt(area/π)``, else a default.
+(endothelium) is ≥ its threshold; a cell positive for several lineage markers is ambiguous and counted as
+"other". TIE2 and CD163 gates set the macrophage flags in either mode. Radius: a radius column, else
+``sqrt(area/π)``, else a default.
 """
 
 from __future__ import annotations
@@ -52,8 +51,7 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".h5ad")
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """Where the fields live in a table. ``x``/``y`` may be a ``(min, max)`` pair whose midpoint is the
-    centroid."""
+    """Where the fields live in a table; ``x``/``y`` may be a ``(min, max)`` pair (centroid = midpoint)."""
 
     x: str | tuple[str, str]
     y: str | tuple[str, str]
@@ -93,8 +91,7 @@ class ReadOptions:
     other_classes : further labels accepted as "other" cells.
     ignore_unknown_labels : count unknown labels as "other" instead of refusing them.
     gates : marker → threshold (``MENA``, ``CD68``, ``CD31``, ``TIE2``, ``CD163``); a cell is positive
-    when its
-        intensity is ≥ the threshold.
+        when its intensity is ≥ the threshold.
     marker_columns : marker → column override.
     default_radius_um : radius used when neither radius nor area is present, µm.
     spatial_key : ``obsm`` key holding the coordinates in AnnData files.
@@ -439,8 +436,7 @@ def read_cells(path: str | Path, options: ReadOptions | None = None) -> CellTabl
 
 
 def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
-    """Like :func:`read_cells`, also returning the AnnData object when the input is ``.h5ad`` (else
-    ``None``)."""
+    """Like :func:`read_cells`, also returning the AnnData object of an ``.h5ad`` input (else ``None``)."""
     opts = options or ReadOptions()
     path = Path(path)
     where = path.name

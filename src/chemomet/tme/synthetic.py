@@ -1,22 +1,19 @@
 """Synthetic tissue with planted TMEM doorways and decoys, with exact ground truth.
 
 Layout. Cells sit on a jittered hexagonal lattice of spacing ``a`` (10 µm); radii are drawn so that lattice
-neighbours always touch and nothing else does: with jitter ≤ ``j`` = 0.3 µm, neighbours are ≤ ``a + 2j``
-apart and
-every radius is ≥ ``r_lo = (a + 2j − tol)/2 + 0.2``, so ``r_i + r_j + tol ≥ a + 2j + 0.4``; the next lattice
-shell is ≥ ``√3·a − 2j`` (16.7 µm) away while ``r_i + r_j + tol ≤ a + 2j + 2.4`` (13 µm). Contact is therefore
-lattice adjacency, and the ground truth is computed on the lattice (integer neighbour tables, no distances) —
-independently of the k-d tree code it is used to test.
+neighbours always touch and nothing else does: with jitter ≤ ``j`` = 0.3 µm, neighbours are ≤ ``a + 2j`` apart
+and every radius is ≥ ``r_lo = (a + 2j − tol)/2 + 0.2``, so ``r_i + r_j + tol ≥ a + 2j + 0.4``; the next
+lattice shell is ≥ ``√3·a − 2j`` (16.7 µm) away while ``r_i + r_j + tol ≤ a + 2j + 2.4`` (13 µm). Contact is
+therefore lattice adjacency, and the ground truth is computed on the lattice (integer neighbour tables, no
+distances) — independently of the k-d tree code it is used to test.
 
 Content. Tumour nests come from a thresholded smooth random field; vessels are rings of endothelial cells
-around a
-lumen, one per cell of a coarse grid at most (so rings never touch); stroma holds other cells and macrophages
-with gaps. Then motifs are planted, each kept one lattice shell away from every other motif:
+around a lumen, one per cell of a coarse grid at most (so rings never touch); stroma holds other cells and
+macrophages with gaps. Then motifs are planted, each kept one lattice shell away from every other motif:
 
 - ``doorway``: a macrophage and a tumour cell next to an endothelial cell, all three mutually adjacent;
-- ``near_miss_mt``, ``near_miss_me``, ``near_miss_te``: the same triangle with one cell moved off the
-  lattice so
-  that one pair is ``gap`` µm beyond contact (``r_i + r_j + tol + gap``) while the others still touch;
+- ``near_miss_mt``, ``near_miss_me``, ``near_miss_te``: the same triangle with one cell moved off the lattice
+  so that one pair is ``gap`` µm beyond contact (``r_i + r_j + tol + gap``) while the others still touch;
 - ``open_v``: a macrophage touching a tumour cell and an endothelial cell that do not touch each other;
 - ``pair_mt``, ``pair_me``, ``pair_te``: an isolated pair, the third partner absent.
 
@@ -49,8 +46,7 @@ class SyntheticTissue:
         ``Endothelial``, ``Stroma``) and marker intensities ``MENA``, ``CD68``, ``CD31``, ``TIE2``, ``CD163``
         (positive ≈ 1, negative ≈ 0.15; gate at 0.5).
     doorway_macrophages : sorted row indices of the planted doorways' macrophages (one doorway each).
-    doorways : ``(n, 3)`` row indices ``(tumour, macrophage, endothelial)`` of each planted doorway's
-    triangle.
+    doorways : ``(n, 3)`` row indices ``(tumour, macrophage, endothelial)`` of each planted triangle.
     decoys : kind → ``(n, 2 or 3)`` row indices of each planted decoy's cells.
     tolerance_um : contact tolerance the tissue was built for, µm.
     gap_um : how far beyond contact the near misses are, µm.
@@ -109,8 +105,7 @@ def generate_tissue(
     seed: int | np.random.Generator = 0,
     spacing_um: float = 10.0,
 ) -> SyntheticTissue:
-    """Generate a tissue of about ``n_cells`` cells (exactly, when trimming stroma allows) with planted
-    motifs.
+    """Generate a tissue of ``n_cells`` cells (exactly, when trimming stroma allows) with planted motifs.
 
     Parameters
     ----------
@@ -368,8 +363,7 @@ def _lattice_doorway_macrophages(lat: _Lattice, typ: np.ndarray, broken_keys: np
 
 
 def _place_near_miss(px, py, radius, mv, tol, gap):
-    """Move each mover so it stays at its distance from ``keep`` and sits ``gap`` beyond contact with
-    ``miss``."""
+    """Move each mover along its circle around ``keep`` to ``gap`` beyond contact with ``miss``."""
     mover, keep, miss = mv[:, 0], mv[:, 1], mv[:, 2]
     kx, ky, zx, zy = px[keep], py[keep], px[miss], py[miss]
     x0, y0 = px[mover], py[mover]
