@@ -32,14 +32,26 @@ def relax(y0: float, k_per_day: float, times: np.ndarray, forcing_start: np.ndar
 
     ``times`` has shape ``(n,)``; the forcing on step ``i`` goes linearly from ``forcing_start[i]`` to
     ``forcing_end[i]`` (so jumps at dose times are represented). Returns ``y`` at ``times``.
+
+    The recurrence ``y_{i+1} = e_i y_i + c_i`` is solved in closed form, ``y_i = P_i (y_0 + Σ_{j<i} c_j /
+    P_{j+1})`` with ``P_i = Π_{j<i} e_j = exp(-k (t_i - t_0))``, in blocks short enough that ``1/P`` stays
+    far from overflow.
     """
+    times = np.asarray(times, dtype=float)
     e, w0, w1 = relax_step_factors(k_per_day, np.diff(times))
+    inc = w0 * forcing_start + w1 * forcing_end
     y = np.empty(times.shape)
     y[0] = y0
-    inc = w0 * forcing_start + w1 * forcing_end
-    # A first-order linear recurrence over the 1-D schedule grid (once per schedule, not per patient).
-    for i in range(e.size):
-        y[i + 1] = e[i] * y[i] + inc[i]
+    decay = k_per_day * (times - times[0])
+    start = 0
+    while start < e.size:
+        # block: steps whose total decay from the block start stays below 300 (e^300 is safe)
+        stop = int(np.searchsorted(decay, decay[start] + 300.0, side="right")) - 1
+        stop = max(min(stop, e.size), start + 1)
+        log_p = -(decay[start + 1 : stop + 1] - decay[start])
+        scaled = np.cumsum(inc[start:stop] * np.exp(-log_p))
+        y[start + 1 : stop + 1] = np.exp(log_p) * (y[start] + scaled)
+        start = stop
     return y
 
 

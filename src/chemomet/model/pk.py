@@ -64,3 +64,25 @@ def inhibition(conc: np.ndarray, drug: Drug) -> np.ndarray:
     """Target inhibition ``I = I_max C / (IC50 + C)`` of an accompanying drug (dimensionless)."""
     c = np.maximum(conc, 0.0)
     return drug.imax * c / (drug.ic50_mg_per_l + c)
+
+
+def concentration_sorted(
+    times_days: np.ndarray, first_index: np.ndarray, doses_mg: np.ndarray, dose_days: np.ndarray, drug: Drug,
+    negligible: float = 40.0,
+) -> np.ndarray:
+    """Superposition on a sorted 1-D time array, each dose added only where it matters.
+
+    Dose ``k`` contributes from index ``first_index[k]`` (so the caller decides left/right limits at a bolus)
+    until ``negligible / k_slowest`` days after it, where its remaining contribution is below
+    ``e^-negligible`` of its peak. Cost grows with the doses' effective windows, not with all dose-time pairs.
+    """
+    t = np.asarray(times_days, dtype=float)
+    out = np.zeros(t.shape)
+    rates = [drug.k_el_per_day] + ([drug.ka_per_day] if drug.ka_per_day else [])
+    tail = negligible / min(rates)
+    ends = np.searchsorted(t, np.asarray(dose_days) + tail, side="right")
+    for k in range(len(doses_mg)):  # a loop over doses of one schedule (once per simulation)
+        lo, hi = int(first_index[k]), int(ends[k])
+        if hi > lo:
+            out[lo:hi] += doses_mg[k] * unit_dose_response(t[lo:hi] - dose_days[k], drug)
+    return out

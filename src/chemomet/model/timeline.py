@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chemomet.model.microenv import relax
-from chemomet.model.pk import concentration, emax_effect, inhibition
+from chemomet.model.pk import concentration_sorted, emax_effect, inhibition
 from chemomet.regimens import Drug, Schedule
 
 FIRST_STEP_DAYS = 0.01
@@ -134,15 +134,18 @@ def build_timeline(schedule: Schedule, drugs: dict[str, Drug], k_macrophage: flo
         extra.append(schedule.surgery_day)
     nodes = build_nodes(start, end, [t for t, _, _ in chemo], extra)
 
-    # Simpson sub-points of every interval: shape (n_intervals, panels + 1).
+    # Sub-points of every interval, shape (n_intervals, panels + 1): enough panels for Simpson's rule on the
+    # kill rate and to resolve the fastest absorption or elimination of any drug given (sub-step <= 0.1/rate).
     h = np.diff(nodes)
-    frac = np.linspace(0.0, 1.0, SIMPSON_PANELS + 1)
+    fastest = max(max(filter(None, (drugs[n].k_el_per_day, drugs[n].ka_per_day))) for _, n, _ in events)
+    panels = SIMPSON_PANELS * max(1, int(np.ceil(h.max() * fastest / 0.1 / SIMPSON_PANELS)))
+    frac = np.linspace(0.0, 1.0, panels + 1)
     sub = nodes[:-1, None] + h[:, None] * frac
-    left = np.broadcast_to(nodes[:-1, None], sub.shape)
+    flat = sub.ravel()  # sorted; interval ends repeat as the next interval's start
 
-    kill = np.zeros(sub.shape)
-    stress = np.zeros(sub.shape)
-    free = {"TIE2": np.ones(sub.shape), "CSF1R": np.ones(sub.shape), "CXCR4": np.ones(sub.shape)}
+    kill = np.zeros(flat.shape)
+    stress = np.zeros(flat.shape)
+    free = {"TIE2": np.ones(flat.shape), "CSF1R": np.ones(flat.shape), "CXCR4": np.ones(flat.shape)}
     by_drug: dict[str, list[tuple[float, float]]] = {}
     for t, name, dose in events:
         by_drug.setdefault(name, []).append((t, dose))
@@ -150,22 +153,26 @@ def build_timeline(schedule: Schedule, drugs: dict[str, Drug], k_macrophage: flo
         d = drugs[name]
         td, dm = np.array(doses).T
         if d.role == "cytotoxic":
-            conc = concentration(sub, td, dm, d, cutoff_days=left)
-            effect = emax_effect(conc, d)
+            # a bolus at node t_d enters from the first sub-point of the interval starting at t_d (right-limit)
+            begin = np.searchsorted(nodes[:-1], td - 1e-9) * (panels + 1)
+            effect = emax_effect(concentration_sorted(flat, begin, dm, td, d), d)
             kill += d.kmax_per_day * effect
             stress += d.stress_weight * effect
         else:
-            free[d.target] *= 1.0 - inhibition(concentration(sub, td, dm, d), d)
-    activity = free["TIE2"]
-    forcing = stress * free["CSF1R"] * free["CXCR4"]
+            begin = np.searchsorted(flat, td - 1e-12)
+            free[d.target] *= 1.0 - inhibition(concentration_sorted(flat, begin, dm, td, d), d)
+    shape = sub.shape
+    kill, stress = kill.reshape(shape), stress.reshape(shape)
+    activity = free["TIE2"].reshape(shape)
+    forcing = stress * (free["CSF1R"] * free["CXCR4"]).reshape(shape)
 
-    w = _simpson_weights(SIMPSON_PANELS) * h[:, None]
+    w = _simpson_weights(panels) * h[:, None]
     dt = sub - nodes[:-1, None]
     kill_m0 = np.sum(w * kill, axis=1)
     kill_m1 = np.sum(w * kill * dt, axis=1)
     kill_m2 = np.sum(w * kill * dt**2, axis=1)
     kill_cum = np.concatenate([[0.0], np.cumsum(kill_m0)])
-    half = SIMPSON_PANELS // 2
+    half = panels // 2
     w_half = _simpson_weights(half) * (h[:, None] / 2.0)
     kill_cum_mid = kill_cum[:-1] + np.sum(w_half * kill[:, : half + 1], axis=1)
 
@@ -178,7 +185,7 @@ def build_timeline(schedule: Schedule, drugs: dict[str, Drug], k_macrophage: flo
     m_start = m_sub[:-1]
     m_end = m_sub[1:]
     f_sub = relax(0.0, k_mena, flat_t, m_start, m_end)
-    n_int, n_sub = sub.shape[0], SIMPSON_PANELS + 1
+    n_int, n_sub = sub.shape[0], panels + 1
     m_grid = np.concatenate([m_sub[:-1].reshape(n_int, n_sub - 1), m_sub[n_sub - 1 :: n_sub - 1][:, None]], axis=1)
     f_grid = np.concatenate([f_sub[:-1].reshape(n_int, n_sub - 1), f_sub[n_sub - 1 :: n_sub - 1][:, None]], axis=1)
     env0 = np.sum(w * activity, axis=1)
