@@ -1,29 +1,214 @@
 """The ``chemomet`` command line: thin sub-commands over the public API.
 
 Bad input never produces a traceback: :class:`chemomet.errors.InputError` becomes one line on standard error
-and exit code 2.
+and exit code 2, and no output file is left behind.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
+import numpy as np
 import typer
 
 from chemomet.errors import InputError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="chemomet: NACT, the microenvironment and metastasis.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="chemomet: neoadjuvant chemotherapy, the prometastatic microenvironment and distant metastasis.",
+)
+
+DEMO_STRATEGIES = ("surgery-first", "nact", "nact+rebastinib", "nact+pexidartinib", "nact+plerixafor")
+TABLE_COLUMNS = (
+    ("dmfs_5y", "DMFS 5y", "{:.3f}"),
+    ("dmfs_10y", "DMFS 10y", "{:.3f}"),
+    ("p_pcr", "pCR", "{:.0f}"),
+    ("residual_diameter_mm_at_surgery", "resid. mm", "{:.2f}"),
+    ("tmem_ratio_surgery_baseline", "TMEM surg/base", "{:.2f}"),
+    ("ctc_expected_surgery", "CTC@surgery", "{:.3g}"),
+    ("colonies_founded_after_diagnosis", "colonies post-dx", "{:.3g}"),
+    ("colonies_founded_during_chemo", "during NACT", "{:.3g}"),
+)
 
 
-def _register_tmem() -> None:
-    from chemomet.tme.cli import tmem
+@app.callback()
+def _root() -> None:
+    """chemomet: simulate, assess and trial accompanying therapies for neoadjuvant chemotherapy."""
 
-    app.command("tmem")(tmem)
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def _print_json(obj) -> None:
+    typer.echo(json.dumps(_json_safe(obj), indent=2, allow_nan=False))
+
+
+def _check_horizon(horizon_days: float) -> None:
+    if not 365.0 <= horizon_days <= 40 * 365.25:
+        raise InputError(f"--horizon-days = {horizon_days!r} is invalid; allowed: 365 to 14610 (unit: days)")
+
+
+def _grid(horizon_days: float) -> np.ndarray:
+    first_year = np.arange(0.0, min(365.0, horizon_days), 1.0)
+    later = np.arange(365.0, horizon_days, 14.0)
+    return np.unique(np.concatenate([first_year, later, [horizon_days]]))
+
+
+def _table(rows: list[tuple[str, dict]]) -> str:
+    head = f"{'strategy':<20}" + "".join(f"{label:>17}" for _, label, _ in TABLE_COLUMNS)
+    lines = [head, "-" * len(head)]
+    for name, rec in rows:
+        cells = []
+        for key, _, fmt in TABLE_COLUMNS:
+            v = rec.get(key)
+            cells.append(f"{'—' if v is None or not np.isfinite(v) else fmt.format(v):>17}")
+        lines.append(f"{name:<20}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def _simulate_strategies(patient, strategies, regimen, horizon_days):
+    from chemomet.model.simulate import simulate
+    from chemomet.regimens import Strategy
+
+    parsed = [Strategy.parse(s, regimen) for s in strategies]  # validate all before any work
+    return [simulate(patient, s, horizon_days, grid=_grid(horizon_days)) for s in parsed]
+
+
+@app.command()
+def simulate(
+    patient: Path = typer.Argument(..., help="Patient file (.toml or .json)."),
+    strategy: list[str] = typer.Option(["nact"], "--strategy", "-s", help="Strategy; repeat to compare."),
+    regimen: str = typer.Option("ac-paclitaxel-weekly", "--regimen", "-r", help="Regimen key or .toml file."),
+    horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days)."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG comparing the strategies."),
+) -> None:
+    """Simulate one patient (typical-value parameters) under one or more strategies."""
+    from chemomet.fileio import check_output_path
+    from chemomet.patient import read_patient
+    from chemomet.plots import plot_strategies
+
+    _check_horizon(horizon_days)
+    if plot is not None:
+        check_output_path(plot, (".png",), "--plot")
+    p = read_patient(patient)
+    outcomes = _simulate_strategies(p, strategy, regimen, horizon_days)
+    if plot is not None:
+        plot_strategies(outcomes, plot, title=f"patient {p.id} ({p.subtype}, {p.diameter_mm:g} mm, grade {p.grade})")
+    if json_:
+        _print_json({
+            "patient": p.model_dump(), "regimen": regimen, "horizon_days": horizon_days,
+            "units": outcomes[0].units,
+            "strategies": {o.strategy: o.to_dict()["patients"][0] for o in outcomes},
+            "plot": None if plot is None else str(plot),
+        })
+    else:
+        typer.echo(_table([(o.strategy, o.to_dict()["patients"][0]) for o in outcomes]))
+        if plot is not None:
+            typer.echo(f"figure written to {plot}")
+
+
+@app.command()
+def demo(
+    plot: Path = typer.Option(Path("chemomet-demo.png"), "--plot", help="Where to write the figure."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+) -> None:
+    """The built-in example patient under the standard strategies: a table and a figure."""
+    from chemomet.fileio import check_output_path
+    from chemomet.patient import example_patient
+    from chemomet.plots import plot_strategies
+    from chemomet.regimens import get_regimen
+
+    check_output_path(plot, (".png",), "--plot")
+    p = example_patient()
+    regimen = "ac-paclitaxel-weekly"
+    outcomes = _simulate_strategies(p, DEMO_STRATEGIES, regimen, 15 * 365.25)
+    plot_strategies(outcomes, plot, title=f"example patient ({p.subtype}, {p.diameter_mm:g} mm, grade {p.grade}, "
+                    f"TMEM {p.tmem_score:g}/{p.tmem_convention})")
+    rows = [(o.strategy, o.to_dict()["patients"][0]) for o in outcomes]
+    if json_:
+        _print_json({"patient": p.model_dump(), "regimen": regimen, "strategies": dict(rows), "plot": str(plot)})
+        return
+    typer.echo(f"chemomet demo — example patient: {p.age:g} y, {p.subtype}, {p.diameter_mm:g} mm, grade {p.grade}, "
+               f"TMEM {p.tmem_score:g} ({p.tmem_convention}); regimen: {get_regimen(regimen).name}")
+    typer.echo("Typical-value simulation with the uncalibrated default priors (research use only).\n")
+    typer.echo(_table(rows))
+    typer.echo(f"\nfigure written to {plot}")
+
+
+@app.command()
+def cohort(
+    n: int = typer.Option(1000, "--n", help="Number of virtual patients."),
+    strategy: str = typer.Option("nact", "--strategy", "-s", help="Strategy."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (per-patient streams)."),
+    regimen: str = typer.Option("ac-paclitaxel-weekly", "--regimen", "-r", help="Regimen key or .toml file."),
+    horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days)."),
+    out: Path | None = typer.Option(None, "--out", help="Write patient-level results (.parquet or .csv)."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Simulate a virtual cohort drawn from the population priors and summarise it."""
+    from chemomet.fileio import atomic_write, check_output_path
+    from chemomet.model.simulate import simulate as run
+    from chemomet.population import Population
+    from chemomet.regimens import Strategy
+
+    if not 1 <= n <= 10**8:
+        raise InputError(f"--n = {n!r} is invalid; allowed: an integer from 1 to 100000000 (unit: patients)")
+    _check_horizon(horizon_days)
+    if out is not None:
+        check_output_path(out, (".parquet", ".csv"), "--out")
+    st = Strategy.parse(strategy, regimen)
+    cov, params = Population().sample(n, seed)
+    show = n >= 50_000 and sys.stderr.isatty()
+
+    def progress(done, total):
+        if show:
+            typer.echo(f"\r  simulated {done:,}/{total:,} patients", err=True, nl=done == total)
+
+    result = run(params, st, horizon_days, seed=seed, progress=progress)
+    table = result.summary.drop(columns=["patient"])
+    if out is not None:
+        full = cov.reset_index(drop=True).join(table)
+        atomic_write(out, lambda tmp: full.to_parquet(tmp) if out.suffix == ".parquet" else full.to_csv(tmp, index=False))
+    keys = ["dmfs_3y", "dmfs_5y", "dmfs_10y", "dmfs_15y", "p_pcr", "tmem_ratio_surgery_baseline",
+            "ctc_expected_baseline", "colonies_founded_during_chemo"]
+    summary = {
+        "strategy": st.name, "regimen": None if st.regimen is None else st.regimen.key, "n": n, "seed": seed,
+        "horizon_days": horizon_days,
+        "mean": {k: float(np.nanmean(table[k])) if table[k].notna().any() else None for k in keys},
+        "ctc_positive_fraction_baseline": float(np.mean(table["ctc_count_baseline"] >= 1)),
+        "units": {k: result.units[k] for k in keys},
+        "out": None if out is None else str(out),
+    }
+    if json_:
+        _print_json(summary)
+    else:
+        for k, v in summary["mean"].items():
+            typer.echo(f"{k:<32} {'—' if v is None else f'{v:.4f}'}")
+        typer.echo(f"{'ctc_positive_fraction_baseline':<32} {summary['ctc_positive_fraction_baseline']:.4f}")
+
+
+def _register_subcommands() -> None:
+    if not any(getattr(c, "name", None) == "tmem" for c in app.registered_commands):
+        from chemomet.tme.cli import tmem
+
+        app.command("tmem")(tmem)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``chemomet`` console script."""
-    _register_tmem()
+    _register_subcommands()
     try:
         app(args=argv, standalone_mode=True)
     except InputError as err:

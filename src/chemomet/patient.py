@@ -196,7 +196,7 @@ def _message(err: ValidationError, where: str) -> str:
 def patient_from_dict(data: dict, where: str = "patient") -> Patient:
     """Validate a mapping into a :class:`Patient`; raises :class:`InputError` with one line."""
     if not isinstance(data, dict):
-        raise InputError(f"{where}: expected a table of patient fields, got {type(data).__name__}")
+        raise InputError(f"{where}: top level is a {type(data).__name__}; allowed: a table of patient fields (age, diameter_mm, ...)")
     data = dict(data)
     if isinstance(data.get("morphology"), str):
         data["morphology"] = [data["morphology"]]

@@ -29,6 +29,9 @@ REFERENCE_GFR_ML_MIN = 100.0
 
 REFERENCE_WEIGHT_KG = 70.0
 
+MAX_REGIMEN_DAYS = 730
+"""Longest plausible regimen (days from first to last dose)."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -122,6 +125,13 @@ class Regimen(_Strict):
     source: str
     phases: list[Phase] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _plausible_length(self) -> Regimen:
+        span = self.last_dose_day
+        if span > MAX_REGIMEN_DAYS:
+            raise ValueError(f"phases: the last dose falls on day {span:g}; allowed: at most {MAX_REGIMEN_DAYS} (unit: days)")
+        return self
+
     def dose_events(self, start_day: float = 0.0) -> list[tuple[float, str, float]]:
         """Dose events ``(day, drug, dose_mg)`` with the first phase starting at ``start_day`` (days)."""
         events: list[tuple[float, str, float]] = []
@@ -144,11 +154,46 @@ def _data_text(name: str) -> str:
     return resources.files("chemomet.data").joinpath(name).read_text(encoding="utf-8")
 
 
+# field -> (what is allowed, unit) for regimen and drug files; used in every error message about the field.
+REGIMEN_RULES: dict[str, tuple[str, str | None]] = {
+    "name": ("a text", None),
+    "source": ("a text naming the source of the regimen", None),
+    "phases": ("a non-empty list of [[phases]] tables", None),
+    "drugs": ("a non-empty list of {drug = ..., dose_...} tables", None),
+    "drug": ("the name of a known cytotoxic drug", None),
+    "cycles": ("an integer from 1 to 52", "cycles"),
+    "interval_days": ("a number > 0 and <= 90", "days"),
+    "offset_days": ("a number from 0 to 365", "days"),
+    "dose_mg_m2": ("a number > 0 and <= 5000", "mg/m2"),
+    "dose_auc": ("a number > 0 and <= 10 (carboplatin only)", "mg*min/mL"),
+    "dose_mg": ("a number > 0 and <= 10000", "mg"),
+    "half_life_h": ("a number > 0 and <= 720", "h"),
+    "volume_l": ("a number > 0", "L"),
+    "ka_per_h": ("a number > 0 (required for oral and s.c. drugs)", "1/h"),
+    "ec50_mg_per_l": ("a number > 0", "mg/L"),
+    "ic50_mg_per_l": ("a number > 0", "mg/L"),
+    "kmax_per_day": ("a number >= 0", "1/day"),
+    "imax": ("a number from 0 to 1", None),
+    "hill": ("a number > 0 and <= 10", None),
+}
+
+
 def _pretty(err: ValidationError, where: str) -> InputError:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    value = first.get("input")
-    return InputError(f"{where}: {loc} = {value!r} is invalid; {first['msg']}")
+    loc = [str(p) for p in first["loc"]]
+    dotted = ".".join(loc) or "(top level)"
+    field = next((p for p in reversed(loc) if not p.isdigit()), dotted)
+    allowed, unit = REGIMEN_RULES.get(field, (first["msg"], None))
+    unit_txt = f" (unit: {unit})" if unit else ""
+    if first["type"] == "missing":
+        return InputError(f"{where}: {dotted} is missing; required: {allowed}{unit_txt}")
+    if first["type"] == "extra_forbidden":
+        return InputError(f"{where}: {dotted} = {first.get('input')!r} is not a known field; allowed: {sorted(REGIMEN_RULES)}")
+    if first["type"] == "value_error" and not loc:
+        return InputError(f"{where}: {first['msg'].removeprefix('Value error, ')}")
+    if first["type"] == "value_error":
+        return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {first['msg'].removeprefix('Value error, ')}")
+    return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}")
 
 
 def parse_drugs(table: dict, where: str = "drugs") -> dict[str, Drug]:

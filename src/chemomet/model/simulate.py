@@ -105,6 +105,7 @@ def simulate(
     seed: int = 0,
     start_index: int = 0,
     chunk_size: int = 16 * BLOCK,
+    progress=None,
 ) -> Outcome:
     """Simulate patients under one strategy, vectorised over patients.
 
@@ -119,6 +120,7 @@ def simulate(
     population : population model (default: the shipped priors) for patients given as files.
     seed, start_index : CTC draws use per-patient random streams keyed by ``start_index + i``.
     chunk_size : patients per vectorised chunk (results do not depend on it).
+    progress : optional ``progress(done, total)`` callback, called after each chunk.
 
     Returns
     -------
@@ -147,6 +149,8 @@ def simulate(
         )
         parts.append(summary)
         trajs.append(traj)
+        if progress is not None:
+            progress(hi, params.n)
     summary = pd.concat(parts, ignore_index=True)
     summary.insert(0, "patient", ids)
     trajectories = {k: np.concatenate([t[k] for t in trajs]) for k in trajs[0]} if grid is not None else {}
