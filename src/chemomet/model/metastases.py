@@ -234,18 +234,21 @@ def _window_founded_visible(params, tl, growth, gkill, kappa, mass, L, times):
 
 
 def _rowwise_positions(sorted_vals: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Row-wise ``searchsorted(sorted_vals[r], query[r], side="right")`` in one vectorised call."""
+    """Row-wise ``searchsorted(sorted_vals[r], query[r], side="right")``, vectorised over rows.
+
+    A binary search by descending powers of two: exact, and each row's answer depends on that row only.
+    """
     n, p = sorted_vals.shape
-    finite = np.isfinite(sorted_vals)
-    lo = np.min(np.where(finite, sorted_vals, np.inf), axis=1, keepdims=True)
-    hi = np.max(np.where(finite, sorted_vals, -np.inf), axis=1, keepdims=True)
-    lo, hi = np.where(np.isfinite(lo), lo, 0.0), np.where(np.isfinite(hi), hi, 1.0)
-    scale = np.maximum(hi - lo, 1e-300)
-    offset = 4.0 * np.arange(n)[:, None]
-    keys = np.clip((sorted_vals - lo) / scale, -1.0, 2.0) + offset
-    q = np.clip((query - lo) / scale, -1.0, 2.0) + offset
-    pos = np.searchsorted(keys.ravel(), q.ravel(), side="right").reshape(query.shape)
-    return pos - p * np.arange(n)[:, None]
+    rows = np.arange(n)[:, None]
+    pos = np.zeros(query.shape, dtype=np.int64)
+    step = 1 << max(p.bit_length() - 1, 0)
+    while step:  # log2(p) passes over all queries at once
+        cand = pos + step
+        ok = cand <= p
+        below = sorted_vals[rows, np.minimum(cand, p) - 1] <= query
+        pos = np.where(ok & below, cand, pos)
+        step >>= 1
+    return pos
 
 
 def _rowwise_cum_leq(sorted_vals: np.ndarray, cum_mass: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -272,7 +275,8 @@ def _ramp_cdf(lo: np.ndarray, hi: np.ndarray, mass: np.ndarray, query: np.ndarra
     order = np.argsort(x, axis=1)
     xs = np.take_along_axis(x, order, axis=1)
     ds = np.take_along_axis(ds, order, axis=1)
-    slope_after = np.cumsum(ds, axis=1)
+    slope_after = np.maximum(np.cumsum(ds, axis=1), 0.0)  # exactly flat past the last ramp, never negative
+    slope_after[:, -1] = 0.0
     gaps = np.diff(np.where(np.isfinite(xs), xs, 0.0), axis=1)
     value_at = np.concatenate([np.zeros((n, 1)), np.cumsum(slope_after[:, :-1] * np.where(np.isfinite(xs[:, 1:]), gaps, 0.0), axis=1)], axis=1)
     pos = _rowwise_positions(xs, query) - 1  # last breakpoint <= query

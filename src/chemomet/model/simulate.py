@@ -220,7 +220,7 @@ def _simulate_chunk(p: PatientParameters, schedule, tl: Timeline | None, setting
         residual = np.exp(log_n[:, j_s])
         ratio = (1 + p.epsilon * tl.m[j_s]) * (1 + p.epsilon * tl.f[j_s])
         h = np.diff(tl.nodes)[:j_s]
-        per_cell = founding_nodes[:, : j_s + 1] / np.exp(p.gamma[:, None] * log_n[:, : j_s + 1])
+        per_cell = p.mu[:, None] * env[:, : j_s + 1]  # founding rate per cell^gamma
         out.update(
             residual_cells_at_surgery=residual,
             p_pcr=(residual < settings.pcr_threshold_cells).astype(float),

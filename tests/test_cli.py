@@ -1,0 +1,49 @@
+"""The command line: demo, simulate and cohort produce what they promise."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chemomet.cli import main
+
+EXAMPLE = Path(__file__).parents[1] / "src" / "chemomet" / "data" / "examples" / "patient.toml"
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out = capsys.readouterr()
+    assert info.value.code in (0, None), out.err
+    return out.out
+
+
+def test_demo_prints_a_table_and_writes_a_figure(tmp_path, capsys):
+    fig = tmp_path / "demo.png"
+    out = run(["demo", "--plot", str(fig)], capsys)
+    for name in ("surgery-first", "nact", "nact+rebastinib", "nact+pexidartinib", "nact+plerixafor"):
+        assert name in out
+    assert fig.stat().st_size > 10_000 and fig.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_simulate_json_is_one_object_with_units(tmp_path, capsys):
+    fig = tmp_path / "p.png"
+    out = run(["simulate", str(EXAMPLE), "-s", "nact", "-s", "surgery-first", "--json", "--plot", str(fig)], capsys)
+    data = json.loads(out)
+    assert set(data["strategies"]) == {"nact", "surgery-first"}
+    nact = data["strategies"]["nact"]
+    assert 0 <= nact["dmfs_10y"] <= 1 and nact["tmem_ratio_surgery_baseline"] > 1
+    assert data["units"]["dmfs_10y"] == "probability" and fig.exists()
+
+
+def test_cohort_json_and_parquet(tmp_path, capsys):
+    import pandas as pd
+
+    dest = tmp_path / "cohort.parquet"
+    data = json.loads(run(["cohort", "--n", "300", "--strategy", "nact+pexidartinib", "--seed", "4", "--json",
+                           "--out", str(dest)], capsys))
+    assert data["n"] == 300 and 0 < data["mean"]["dmfs_10y"] < 1
+    table = pd.read_parquet(dest)
+    assert len(table) == 300 and "dmfs_10y" in table and "diameter_mm" in table
+    again = json.loads(run(["cohort", "--n", "300", "--strategy", "nact+pexidartinib", "--seed", "4", "--json"], capsys))
+    assert again["mean"] == data["mean"]

@@ -1,0 +1,58 @@
+"""Population model: reproducible, chunk-independent virtual patients with documented priors."""
+
+import numpy as np
+import pytest
+
+import chemomet as cm
+from chemomet.patient import SUBTYPES
+from chemomet.population import BLOCK, _subtype_index
+
+
+def test_sampling_does_not_depend_on_chunking(population):
+    cov_all, p_all = population.sample(2500, 7)
+    parts = [population.sample(n, 7, start=s) for s, n in [(0, 1000), (1000, 37), (1037, 1463)]]
+    for field in ("alpha_per_day", "mu", "chemosensitivity", "resistant_fraction", "epsilon", "T0"):
+        np.testing.assert_array_equal(getattr(p_all, field), np.concatenate([getattr(p, field) for _, p in parts]))
+    np.testing.assert_array_equal(cov_all["patient_index"], np.arange(2500))
+
+
+def test_seed_changes_draws_and_generator_is_accepted(population):
+    _, a = population.sample(100, 1)
+    _, b = population.sample(100, 2)
+    _, c = population.sample(100, np.random.default_rng(3))
+    assert not np.array_equal(a.mu, b.mu) and c.n == 100
+
+
+def test_subtype_frequencies_follow_the_priors(population):
+    cov, _ = population.sample(20 * BLOCK, 11)
+    sub = _subtype_index(cov["er"], cov["pr"], cov["her2"])
+    probs = population.config["cohort"]["subtype_probabilities"]
+    for i, name in enumerate(SUBTYPES):
+        freq = np.mean(sub == i)
+        se = np.sqrt(probs[name] * (1 - probs[name]) / len(cov))
+        assert abs(freq - probs[name]) < 5 * se
+
+
+def test_parameters_are_valid(population):
+    _, p = population.sample(5000, 5)
+    assert np.all(p.log_plateau > p.log_cells0) and np.all(p.log_plateau > np.log(1e8))
+    assert np.all(p.beta_per_day > 0) and np.all(p.mu > 0) and np.all(p.chemosensitivity > 0)
+    dt = np.log(2) / (p.alpha_per_day - p.beta_per_day * p.log_cells0)
+    assert 60 < np.median(dt) < 300  # Peer 1993, Ryu 2014: median doubling times ~100-250 days
+
+
+def test_typical_patient_uses_measured_tmem_and_fixed_parameters(population):
+    p = cm.example_patient()
+    base = population.typical(p)
+    assert base.T0[0] == pytest.approx(32.0)
+    fixed = p.model_copy(update={"parameters": {"epsilon": 0.0, "doubling_time_days": 100.0, "plateau_cells": 1e12}})
+    q = population.typical(fixed)
+    assert q.epsilon[0] == 0.0
+    dt = np.log(2) / (q.alpha_per_day[0] - q.beta_per_day[0] * q.log_cells0[0])
+    assert dt == pytest.approx(100.0) and np.exp(q.log_plateau[0]) == pytest.approx(1e12)
+
+
+def test_20hpf_scores_are_converted(population):
+    p = cm.example_patient().model_copy(update={"tmem_score": 32.0, "tmem_convention": "20HPF"})
+    factor = population.config["microenvironment"]["tmem_20hpf_per_10hpf"]
+    assert population.typical(p).T0[0] == pytest.approx(32.0 / factor)
