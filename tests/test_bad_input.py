@@ -84,7 +84,9 @@ def test_corpus_is_large_enough():
 @pytest.mark.parametrize("name", sorted(PATIENTS))
 def test_bad_patient_file(name, tmp_path, capsys):
     plot = tmp_path / "out.png"
-    code, out, err = run_cli(["simulate", str(CORPUS / "patients" / name), "--json", "--plot", str(plot)], capsys)
+    code, out, err = run_cli(
+        ["simulate", str(CORPUS / "patients" / name), "--json", "--plot", str(plot)], capsys
+    )
     field, unit = PATIENTS[name]
     assert_one_clear_line(code, out, err, field, unit)
     assert not plot.exists() and list(tmp_path.iterdir()) == []
@@ -125,9 +127,18 @@ def test_one_subprocess_run_has_no_traceback(tmp_path):
     import sys
 
     res = subprocess.run(
-        [sys.executable, "-m", "chemomet.cli", "simulate", str(CORPUS / "patients" / "negative_diameter.toml"),
-         "--plot", str(tmp_path / "x.png")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "chemomet.cli",
+            "simulate",
+            str(CORPUS / "patients" / "negative_diameter.toml"),
+            "--plot",
+            str(tmp_path / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "diameter_mm" in res.stderr

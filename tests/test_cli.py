@@ -28,7 +28,9 @@ def test_demo_prints_a_table_and_writes_a_figure(tmp_path, capsys):
 
 def test_simulate_json_is_one_object_with_units(tmp_path, capsys):
     fig = tmp_path / "p.png"
-    out = run(["simulate", str(EXAMPLE), "-s", "nact", "-s", "surgery-first", "--json", "--plot", str(fig)], capsys)
+    out = run(
+        ["simulate", str(EXAMPLE), "-s", "nact", "-s", "surgery-first", "--json", "--plot", str(fig)], capsys
+    )
     data = json.loads(out)
     assert set(data["strategies"]) == {"nact", "surgery-first"}
     nact = data["strategies"]["nact"]
@@ -40,10 +42,27 @@ def test_cohort_json_and_parquet(tmp_path, capsys):
     import pandas as pd
 
     dest = tmp_path / "cohort.parquet"
-    data = json.loads(run(["cohort", "--n", "300", "--strategy", "nact+pexidartinib", "--seed", "4", "--json",
-                           "--out", str(dest)], capsys))
+    data = json.loads(
+        run(
+            [
+                "cohort",
+                "--n",
+                "300",
+                "--strategy",
+                "nact+pexidartinib",
+                "--seed",
+                "4",
+                "--json",
+                "--out",
+                str(dest),
+            ],
+            capsys,
+        )
+    )
     assert data["n"] == 300 and 0 < data["mean"]["dmfs_10y"] < 1
     table = pd.read_parquet(dest)
     assert len(table) == 300 and "dmfs_10y" in table and "diameter_mm" in table
-    again = json.loads(run(["cohort", "--n", "300", "--strategy", "nact+pexidartinib", "--seed", "4", "--json"], capsys))
+    again = json.loads(
+        run(["cohort", "--n", "300", "--strategy", "nact+pexidartinib", "--seed", "4", "--json"], capsys)
+    )
     assert again["mean"] == data["mean"]

@@ -18,8 +18,17 @@ DRUGS = load_drugs()
 
 def one_patient(**over) -> PatientParameters:
     base = dict(
-        alpha_per_day=0.03, beta_per_day=0.03 / np.log(10**12.5), log_cells0=np.log(4e9), mu=1e-13, gamma=1.0,
-        chemosensitivity=0.4, resistant_fraction=0.0, resistant_kill_ratio=0.3, s_met=0.3, epsilon=1.0, T0=15.0,
+        alpha_per_day=0.03,
+        beta_per_day=0.03 / np.log(10**12.5),
+        log_cells0=np.log(4e9),
+        mu=1e-13,
+        gamma=1.0,
+        chemosensitivity=0.4,
+        resistant_fraction=0.0,
+        resistant_kill_ratio=0.3,
+        s_met=0.3,
+        epsilon=1.0,
+        T0=15.0,
         phi=0.5,
     )
     base.update(over)
@@ -46,7 +55,9 @@ def _ode_colony(p, sf, kappa, sigma, u0, t_nodes, breaks):
     pts = sorted({x for x in breaks if x > sigma} | {t_nodes[-1]})
     for t1 in pts:
         sel = (t_nodes > t0) & (t_nodes < t1)
-        sol = solve_ivp(rhs, (t0, t1), [u], t_eval=np.append(t_nodes[sel], t1), rtol=1e-11, atol=1e-12, method="DOP853")
+        sol = solve_ivp(
+            rhs, (t0, t1), [u], t_eval=np.append(t_nodes[sel], t1), rtol=1e-11, atol=1e-12, method="DOP853"
+        )
         out[sel] = sol.y[0, :-1]
         u, t0 = sol.y[0, -1], t1
         out[t_nodes == t1] = u  # ln N is continuous across a bolus
@@ -86,7 +97,9 @@ def test_colonies_founded_without_treatment_matches_exp1_closed_form(t_days):
     """γ = 1: expected colonies founded by time t after the first cell = μ e^{α/β}/β [E1((α/β)e^{-βt}) - E1(α/β)]."""
     p = one_patient()
     alpha, beta, mu = p.alpha_per_day[0], p.beta_per_day[0], p.mu[0]
-    expected = mu * np.exp(alpha / beta) / beta * (exp1(alpha / beta * np.exp(-beta * t_days)) - exp1(alpha / beta))
+    expected = (
+        mu * np.exp(alpha / beta) / beta * (exp1(alpha / beta * np.exp(-beta * t_days)) - exp1(alpha / beta))
+    )
     sigma = t_days - age_days(p)[0]
     got = untreated_cumulative_founding(p, np.array([sigma]))[0, 0]
     assert got == pytest.approx(expected, rel=1e-6)
@@ -127,7 +140,11 @@ def test_natural_history_dmfs_is_the_closed_form():
     [
         {},  # typical
         {"resistant_fraction": 3e-3, "chemosensitivity": 0.8},  # two clones
-        {"alpha_per_day": 0.12, "beta_per_day": 0.12 / np.log(10**12.5), "chemosensitivity": 0.3},  # fast growth
+        {
+            "alpha_per_day": 0.12,
+            "beta_per_day": 0.12 / np.log(10**12.5),
+            "chemosensitivity": 0.3,
+        },  # fast growth
     ],
 )
 def test_simulate_matches_solve_ivp_reference(over, population):

@@ -22,10 +22,20 @@ def test_every_shipped_number_has_a_source():
 
 def test_required_regimens_and_drugs_are_shipped():
     regimens = load_regimens()
-    for key in ("ac-paclitaxel-weekly", "ac-paclitaxel-q3w", "ddac-paclitaxel-q2w", "tc", "paclitaxel-carboplatin-ac"):
+    for key in (
+        "ac-paclitaxel-weekly",
+        "ac-paclitaxel-q3w",
+        "ddac-paclitaxel-q2w",
+        "tc",
+        "paclitaxel-carboplatin-ac",
+    ):
         assert key in regimens
     drugs = load_drugs()
-    assert {drugs[d].target for d in ("rebastinib", "pexidartinib", "plerixafor")} == {"TIE2", "CSF1R", "CXCR4"}
+    assert {drugs[d].target for d in ("rebastinib", "pexidartinib", "plerixafor")} == {
+        "TIE2",
+        "CSF1R",
+        "CXCR4",
+    }
 
 
 def test_weekly_regimen_schedule():

@@ -12,7 +12,9 @@ def test_sampling_does_not_depend_on_chunking(population):
     cov_all, p_all = population.sample(2500, 7)
     parts = [population.sample(n, 7, start=s) for s, n in [(0, 1000), (1000, 37), (1037, 1463)]]
     for field in ("alpha_per_day", "mu", "chemosensitivity", "resistant_fraction", "epsilon", "T0"):
-        np.testing.assert_array_equal(getattr(p_all, field), np.concatenate([getattr(p, field) for _, p in parts]))
+        np.testing.assert_array_equal(
+            getattr(p_all, field), np.concatenate([getattr(p, field) for _, p in parts])
+        )
     np.testing.assert_array_equal(cov_all["patient_index"], np.arange(2500))
 
 
@@ -45,7 +47,9 @@ def test_typical_patient_uses_measured_tmem_and_fixed_parameters(population):
     p = cm.example_patient()
     base = population.typical(p)
     assert base.T0[0] == pytest.approx(32.0)
-    fixed = p.model_copy(update={"parameters": {"epsilon": 0.0, "doubling_time_days": 100.0, "plateau_cells": 1e12}})
+    fixed = p.model_copy(
+        update={"parameters": {"epsilon": 0.0, "doubling_time_days": 100.0, "plateau_cells": 1e12}}
+    )
     q = population.typical(fixed)
     assert q.epsilon[0] == 0.0
     dt = np.log(2) / (q.alpha_per_day[0] - q.beta_per_day[0] * q.log_cells0[0])

@@ -24,7 +24,9 @@ def _solve_window(p, schedule, tl, rhs, y0):
         if t1 <= t0:
             continue
         sel = (tl.nodes > t0) & (tl.nodes < t1)
-        sol = solve_ivp(rhs, (t0, t1), y, t_eval=np.append(tl.nodes[sel], t1), rtol=1e-11, atol=1e-12, method="DOP853")
+        sol = solve_ivp(
+            rhs, (t0, t1), y, t_eval=np.append(tl.nodes[sel], t1), rtol=1e-11, atol=1e-12, method="DOP853"
+        )
         out[:, sel] = sol.y[:, :-1]
         y, t0 = sol.y[:, -1], t1
         out[:, tl.nodes == t1] = y[:, None]
@@ -52,15 +54,23 @@ def test_two_clone_primary_matches_solve_ivp(regimen, f_r):
     ode = _solve_window(p, schedule, tl, rhs, y0)
     np.testing.assert_allclose(log_n[0], np.logaddexp(ode[0], ode[1]), rtol=0, atol=1e-6)
     if f_r > 0:
-        np.testing.assert_allclose(share_r[0], np.exp(ode[1] - np.logaddexp(ode[0], ode[1])), rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(
+            share_r[0], np.exp(ode[1] - np.logaddexp(ode[0], ode[1])), rtol=1e-5, atol=1e-9
+        )
 
 
 def test_untreated_primary_is_gompertz():
     p = one_patient()
     t = np.array([-300.0, 0.0, 500.0])
     a, b = p.log_plateau[0], p.beta_per_day[0]
-    sol = solve_ivp(lambda _, u: [p.alpha_per_day[0] - b * u[0]], (0, 500), [p.log_cells0[0]], t_eval=[500],
-                    rtol=1e-12, atol=1e-12)
+    sol = solve_ivp(
+        lambda _, u: [p.alpha_per_day[0] - b * u[0]],
+        (0, 500),
+        [p.log_cells0[0]],
+        t_eval=[500],
+        rtol=1e-12,
+        atol=1e-12,
+    )
     assert untreated_log_cells(p, t)[0, 2] == pytest.approx(sol.y[0, -1], abs=1e-9)
     assert untreated_log_cells(p, t)[0, 1] == pytest.approx(p.log_cells0[0])
     assert untreated_log_cells(p, t)[0, 0] == pytest.approx(a + (p.log_cells0[0] - a) * np.exp(300 * b))

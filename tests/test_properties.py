@@ -16,6 +16,7 @@ SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 @st.composite
 def patients(draw, n=3):
     """Plausible parameter sets: growth from doubling time and plateau, log-uniform rates."""
+
     def arr(lo, hi, log=False):
         xs = draw(st.lists(st.floats(lo, hi), min_size=n, max_size=n))
         return 10.0 ** np.array(xs) if log else np.array(xs)
@@ -25,10 +26,17 @@ def patients(draw, n=3):
     dt = arr(20, 400)
     beta = np.log(2) / (dt * (log_k - log_n0))
     return PatientParameters(
-        alpha_per_day=beta * log_k, beta_per_day=beta, log_cells0=log_n0, mu=arr(-15, -11.5, log=True),
-        gamma=arr(0.7, 1.1), chemosensitivity=arr(-1.5, 0.5, log=True),
+        alpha_per_day=beta * log_k,
+        beta_per_day=beta,
+        log_cells0=log_n0,
+        mu=arr(-15, -11.5, log=True),
+        gamma=arr(0.7, 1.1),
+        chemosensitivity=arr(-1.5, 0.5, log=True),
         resistant_fraction=np.where(arr(0, 1) < 0.5, 0.0, arr(-4, -1.5, log=True)),
-        resistant_kill_ratio=arr(0.05, 0.6), s_met=arr(0.05, 1.0), epsilon=arr(0, 4), T0=arr(1, 60),
+        resistant_kill_ratio=arr(0.05, 0.6),
+        s_met=arr(0.05, 1.0),
+        epsilon=arr(0, 4),
+        T0=arr(1, 60),
         phi=arr(0, 1),
     )
 
@@ -70,7 +78,10 @@ def test_tie2_inhibition_never_raises_doorway_dissemination(p, dose, interval):
     plain = cm.simulate(p, STRATEGIES["nact"], grid=GRID[:3])
     tie2 = Strategy.parse("nact+rebastinib", accompanying_dose_mg=dose, accompanying_interval_h=interval)
     treated = cm.simulate(p, tie2, grid=GRID[:3])
-    assert np.all(treated.summary["colonies_founded_during_chemo"] <= plain.summary["colonies_founded_during_chemo"] * (1 + 1e-12))
+    assert np.all(
+        treated.summary["colonies_founded_during_chemo"]
+        <= plain.summary["colonies_founded_during_chemo"] * (1 + 1e-12)
+    )
     assert np.all(treated.trajectories["founding_rate"] <= plain.trajectories["founding_rate"] * (1 + 1e-12))
 
 
@@ -79,10 +90,16 @@ def test_tie2_inhibition_never_raises_doorway_dissemination(p, dose, interval):
 def test_result_does_not_depend_on_batch_or_chunking(p, chunk, name):
     whole = cm.simulate(p, STRATEGIES[name], grid=GRID, chunk_size=6).summary.drop(columns="patient")
     chunked = cm.simulate(p, STRATEGIES[name], grid=GRID, chunk_size=chunk).summary.drop(columns="patient")
-    alone = cm.simulate(p.take([4]), STRATEGIES[name], grid=GRID, start_index=4).summary.drop(columns="patient")
-    reordered = cm.simulate(p.take([4, 0, 1, 2, 3, 5]), STRATEGIES[name], grid=GRID).summary.drop(columns="patient")
+    alone = cm.simulate(p.take([4]), STRATEGIES[name], grid=GRID, start_index=4).summary.drop(
+        columns="patient"
+    )
+    reordered = cm.simulate(p.take([4, 0, 1, 2, 3, 5]), STRATEGIES[name], grid=GRID).summary.drop(
+        columns="patient"
+    )
     np.testing.assert_array_equal(whole.to_numpy(), chunked.to_numpy())
     cols = [c for c in whole.columns if not c.startswith("ctc_count")]  # draws are keyed by patient index
     np.testing.assert_array_equal(whole.iloc[[4]][cols].to_numpy(), alone[cols].to_numpy())
-    np.testing.assert_array_equal(whole.iloc[[4]]["ctc_count_baseline"].to_numpy(), alone["ctc_count_baseline"].to_numpy())
+    np.testing.assert_array_equal(
+        whole.iloc[[4]]["ctc_count_baseline"].to_numpy(), alone["ctc_count_baseline"].to_numpy()
+    )
     np.testing.assert_array_equal(whole.iloc[[4]][cols].to_numpy(), reordered.iloc[[0]][cols].to_numpy())

@@ -12,6 +12,17 @@ from chemomet.regimens import Regimen, Strategy, get_regimen, load_drugs, load_r
 __version__ = "0.1.0"
 
 __all__ = [
-    "ModelSettings", "Outcome", "Patient", "PatientParameters", "Population", "Regimen", "Strategy",
-    "example_patient", "get_regimen", "load_drugs", "load_regimens", "read_patient", "simulate",
+    "ModelSettings",
+    "Outcome",
+    "Patient",
+    "PatientParameters",
+    "Population",
+    "Regimen",
+    "Strategy",
+    "example_patient",
+    "get_regimen",
+    "load_drugs",
+    "load_regimens",
+    "read_patient",
+    "simulate",
 ]

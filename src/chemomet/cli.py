@@ -16,7 +16,9 @@ import typer
 from chemomet.errors import InputError
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="chemomet: neoadjuvant chemotherapy, the prometastatic microenvironment and distant metastasis.",
 )
 
@@ -105,14 +107,20 @@ def simulate(
     p = read_patient(patient)
     outcomes = _simulate_strategies(p, strategy, regimen, horizon_days)
     if plot is not None:
-        plot_strategies(outcomes, plot, title=f"patient {p.id} ({p.subtype}, {p.diameter_mm:g} mm, grade {p.grade})")
+        plot_strategies(
+            outcomes, plot, title=f"patient {p.id} ({p.subtype}, {p.diameter_mm:g} mm, grade {p.grade})"
+        )
     if json_:
-        _print_json({
-            "patient": p.model_dump(), "regimen": regimen, "horizon_days": horizon_days,
-            "units": outcomes[0].units,
-            "strategies": {o.strategy: o.to_dict()["patients"][0] for o in outcomes},
-            "plot": None if plot is None else str(plot),
-        })
+        _print_json(
+            {
+                "patient": p.model_dump(),
+                "regimen": regimen,
+                "horizon_days": horizon_days,
+                "units": outcomes[0].units,
+                "strategies": {o.strategy: o.to_dict()["patients"][0] for o in outcomes},
+                "plot": None if plot is None else str(plot),
+            }
+        )
     else:
         typer.echo(_table([(o.strategy, o.to_dict()["patients"][0]) for o in outcomes]))
         if plot is not None:
@@ -134,14 +142,22 @@ def demo(
     p = example_patient()
     regimen = "ac-paclitaxel-weekly"
     outcomes = _simulate_strategies(p, DEMO_STRATEGIES, regimen, 15 * 365.25)
-    plot_strategies(outcomes, plot, title=f"example patient ({p.subtype}, {p.diameter_mm:g} mm, grade {p.grade}, "
-                    f"TMEM {p.tmem_score:g}/{p.tmem_convention})")
+    plot_strategies(
+        outcomes,
+        plot,
+        title=f"example patient ({p.subtype}, {p.diameter_mm:g} mm, grade {p.grade}, "
+        f"TMEM {p.tmem_score:g}/{p.tmem_convention})",
+    )
     rows = [(o.strategy, o.to_dict()["patients"][0]) for o in outcomes]
     if json_:
-        _print_json({"patient": p.model_dump(), "regimen": regimen, "strategies": dict(rows), "plot": str(plot)})
+        _print_json(
+            {"patient": p.model_dump(), "regimen": regimen, "strategies": dict(rows), "plot": str(plot)}
+        )
         return
-    typer.echo(f"chemomet demo — example patient: {p.age:g} y, {p.subtype}, {p.diameter_mm:g} mm, grade {p.grade}, "
-               f"TMEM {p.tmem_score:g} ({p.tmem_convention}); regimen: {get_regimen(regimen).name}")
+    typer.echo(
+        f"chemomet demo — example patient: {p.age:g} y, {p.subtype}, {p.diameter_mm:g} mm, grade {p.grade}, "
+        f"TMEM {p.tmem_score:g} ({p.tmem_convention}); regimen: {get_regimen(regimen).name}"
+    )
     typer.echo("Typical-value simulation with the uncalibrated default priors (research use only).\n")
     typer.echo(_table(rows))
     typer.echo(f"\nfigure written to {plot}")
@@ -180,11 +196,25 @@ def cohort(
     table = result.summary.drop(columns=["patient"])
     if out is not None:
         full = cov.reset_index(drop=True).join(table)
-        atomic_write(out, lambda tmp: full.to_parquet(tmp) if out.suffix == ".parquet" else full.to_csv(tmp, index=False))
-    keys = ["dmfs_3y", "dmfs_5y", "dmfs_10y", "dmfs_15y", "p_pcr", "tmem_ratio_surgery_baseline",
-            "ctc_expected_baseline", "colonies_founded_during_chemo"]
+        atomic_write(
+            out,
+            lambda tmp: full.to_parquet(tmp) if out.suffix == ".parquet" else full.to_csv(tmp, index=False),
+        )
+    keys = [
+        "dmfs_3y",
+        "dmfs_5y",
+        "dmfs_10y",
+        "dmfs_15y",
+        "p_pcr",
+        "tmem_ratio_surgery_baseline",
+        "ctc_expected_baseline",
+        "colonies_founded_during_chemo",
+    ]
     summary = {
-        "strategy": st.name, "regimen": None if st.regimen is None else st.regimen.key, "n": n, "seed": seed,
+        "strategy": st.name,
+        "regimen": None if st.regimen is None else st.regimen.key,
+        "n": n,
+        "seed": seed,
         "horizon_days": horizon_days,
         "mean": {k: float(np.nanmean(table[k])) if table[k].notna().any() else None for k in keys},
         "ctc_positive_fraction_baseline": float(np.mean(table["ctc_count_baseline"] >= 1)),

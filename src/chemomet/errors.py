@@ -15,7 +15,9 @@ class InputError(ValueError):
         super().__init__(" ".join(str(message).split()))
 
 
-def field_error(field: str, value: object, allowed: str, unit: str | None = None, where: str | None = None) -> InputError:
+def field_error(
+    field: str, value: object, allowed: str, unit: str | None = None, where: str | None = None
+) -> InputError:
     """Build the standard one-line message: ``where: field = value: allowed (unit)``.
 
     Parameters

@@ -120,8 +120,10 @@ class Patient(BaseModel):
         growth_dk = {"doubling_time_days", "plateau_cells"} & p.keys()
         if growth_ab and growth_dk:
             raise _ParameterError(
-                sorted(growth_ab)[0], p[sorted(growth_ab)[0]],
-                "either alpha_per_day/beta_per_day or doubling_time_days/plateau_cells, not both", None,
+                sorted(growth_ab)[0],
+                p[sorted(growth_ab)[0]],
+                "either alpha_per_day/beta_per_day or doubling_time_days/plateau_cells, not both",
+                None,
             )
         if len(growth_ab) == 1:
             missing = ({"alpha_per_day", "beta_per_day"} - growth_ab).pop()
@@ -132,15 +134,20 @@ class Patient(BaseModel):
             ln_k = p["alpha_per_day"] / p["beta_per_day"]
             if ln_k <= math.log(float(diameter_mm_to_cells(self.diameter_mm))) or ln_k <= math.log(1e8):
                 raise _ParameterError(
-                    "alpha_per_day", p["alpha_per_day"],
-                    "alpha/beta = ln(plateau) above ln(cells at diagnosis) and ln(1e8)", "1/day",
+                    "alpha_per_day",
+                    p["alpha_per_day"],
+                    "alpha/beta = ln(plateau) above ln(cells at diagnosis) and ln(1e8)",
+                    "1/day",
                 )
         if "plateau_cells" in p:
             from chemomet.units import diameter_mm_to_cells
 
             if p["plateau_cells"] <= 1.05 * float(diameter_mm_to_cells(self.diameter_mm)):
                 raise _ParameterError(
-                    "plateau_cells", p["plateau_cells"], "more than the cells at diagnosis (pi d^3/6 x 1e6)", "cells"
+                    "plateau_cells",
+                    p["plateau_cells"],
+                    "more than the cells at diagnosis (pi d^3/6 x 1e6)",
+                    "cells",
                 )
         return self
 
@@ -196,7 +203,9 @@ def _message(err: ValidationError, where: str) -> str:
 def patient_from_dict(data: dict, where: str = "patient") -> Patient:
     """Validate a mapping into a :class:`Patient`; raises :class:`InputError` with one line."""
     if not isinstance(data, dict):
-        raise InputError(f"{where}: top level is a {type(data).__name__}; allowed: a table of patient fields (age, diameter_mm, ...)")
+        raise InputError(
+            f"{where}: top level is a {type(data).__name__}; allowed: a table of patient fields (age, diameter_mm, ...)"
+        )
     data = dict(data)
     if isinstance(data.get("morphology"), str):
         data["morphology"] = [data["morphology"]]
@@ -222,7 +231,9 @@ def read_patient(path: str | Path) -> Patient:
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: cannot be parsed ({err}); allowed: valid {path.suffix[1:].upper()}") from None
+        raise InputError(
+            f"{path}: cannot be parsed ({err}); allowed: valid {path.suffix[1:].upper()}"
+        ) from None
     if isinstance(data, dict) and "id" not in data:
         data["id"] = path.stem
     return patient_from_dict(data, where=str(path))

@@ -22,7 +22,9 @@ PANELS = (
 )
 
 
-def plot_strategies(outcomes: list[Outcome], path: str | Path, patient: int = 0, title: str | None = None) -> Path:
+def plot_strategies(
+    outcomes: list[Outcome], path: str | Path, patient: int = 0, title: str | None = None
+) -> Path:
     """Write a 2×2 PNG comparing strategies for one patient (row ``patient`` of each outcome).
 
     Panels: tumour diameter (mm), TMEM density (doorways per 10 HPF), expected CTCs per 7.5 mL draw (log

@@ -110,7 +110,9 @@ class ModelSettings:
         from chemomet.units import BLOOD_VOLUME_ML
 
         return (
-            CTC_SAMPLE_ML / BLOOD_VOLUME_ML * self.ctc_detection_efficiency
+            CTC_SAMPLE_ML
+            / BLOOD_VOLUME_ML
+            * self.ctc_detection_efficiency
             / (self.colonisation_efficiency * self.ctc_clearance_per_day)
         )
 
@@ -170,17 +172,27 @@ class Population:
         log_n0 = np.log(diameter_mm_to_cells(cov["diameter_mm"].to_numpy(float), self.settings.cells_per_mm3))
         log_k = np.log(10.0) * (g["plateau_log10_cells_median"] + g["plateau_log10_cells_sd"] * z[:, 1])
         # the plateau must lie above the tumour at diagnosis and above metastasis visibility
-        log_k = np.maximum(log_k, np.maximum(log_n0 + np.log(2.0), np.log(self.settings.visible_cells) + np.log(10.0)))
+        log_k = np.maximum(
+            log_k, np.maximum(log_n0 + np.log(2.0), np.log(self.settings.visible_cells) + np.log(10.0))
+        )
         beta = LN2 / (dt * (log_k - log_n0))
         alpha = beta * log_k
 
         tmem = cov["tmem_10hpf"].to_numpy(float)
         t0 = np.where(np.isnan(tmem), me["tmem_median_10hpf"] * np.exp(me["tmem_sdlog"] * z[:, 5]), tmem)
         t0 = np.maximum(t0, 0.5)  # a score of 0 still means some doorways exist below detection
-        mu = d["mu_median_per_cell_day"] * np.exp(d["mu_sdlog"] * z[:, 2]) * (t0 / d["tmem_reference_10hpf"]) ** d["theta"]
+        mu = (
+            d["mu_median_per_cell_day"]
+            * np.exp(d["mu_sdlog"] * z[:, 2])
+            * (t0 / d["tmem_reference_10hpf"]) ** d["theta"]
+        )
 
         s_med = np.array([t["chemosensitivity_median"][s] for s in SUBTYPES])[sub]
-        s = s_med * np.where(grade == 3, t["grade3_chemosensitivity_factor"], 1.0) * np.exp(t["chemosensitivity_sdlog"] * z[:, 3])
+        s = (
+            s_med
+            * np.where(grade == 3, t["grade3_chemosensitivity_factor"], 1.0)
+            * np.exp(t["chemosensitivity_sdlog"] * z[:, 3])
+        )
         has_r = u_resistant[:, 0] < t["resistant_clone_probability"]
         lo, hi = t["resistant_fraction_log10_min"], t["resistant_fraction_log10_max"]
         f_r = np.where(has_r, 10.0 ** (lo + (hi - lo) * u_resistant[:, 1]), 0.0)
@@ -190,10 +202,18 @@ class Population:
         eps = eps * np.exp(me["epsilon_sdlog"] * z[:, 4])
         n = len(cov)
         return PatientParameters(
-            alpha_per_day=alpha, beta_per_day=beta, log_cells0=log_n0, mu=mu,
-            gamma=np.full(n, d["gamma"]), chemosensitivity=s, resistant_fraction=f_r,
-            resistant_kill_ratio=np.full(n, t["resistant_kill_ratio"]), s_met=np.full(n, t["metastasis_kill_ratio"]),
-            epsilon=eps, T0=t0, phi=np.full(n, d["phi"]),
+            alpha_per_day=alpha,
+            beta_per_day=beta,
+            log_cells0=log_n0,
+            mu=mu,
+            gamma=np.full(n, d["gamma"]),
+            chemosensitivity=s,
+            resistant_fraction=f_r,
+            resistant_kill_ratio=np.full(n, t["resistant_kill_ratio"]),
+            s_met=np.full(n, t["metastasis_kill_ratio"]),
+            epsilon=eps,
+            T0=t0,
+            phi=np.full(n, d["phi"]),
         )
 
     # ------------------------------------------------------------------ one patient from a file
@@ -201,7 +221,11 @@ class Population:
         """The patient's TMEM score on the 10-HPF scale (NaN when not measured)."""
         if patient.tmem_score is None:
             return float("nan")
-        factor = 1.0 if patient.tmem_convention == "10HPF" else self.config["microenvironment"]["tmem_20hpf_per_10hpf"]
+        factor = (
+            1.0
+            if patient.tmem_convention == "10HPF"
+            else self.config["microenvironment"]["tmem_20hpf_per_10hpf"]
+        )
         return patient.tmem_score / factor
 
     def covariates(self, patients: list[Patient]) -> pd.DataFrame:
@@ -215,7 +239,9 @@ class Population:
                 "er": [p.er == "positive" for p in patients],
                 "pr": [p.pr == "positive" for p in patients],
                 "her2": [p.her2 == "positive" for p in patients],
-                "alveolar_or_trabecular": [bool({"alveolar", "trabecular"} & set(p.morphology)) for p in patients],
+                "alveolar_or_trabecular": [
+                    bool({"alveolar", "trabecular"} & set(p.morphology)) for p in patients
+                ],
                 "tmem_10hpf": [self.tmem_10hpf(p) for p in patients],
             }
         )
@@ -227,7 +253,11 @@ class Population:
         patients = [patients] if isinstance(patients, Patient) else list(patients)
         n = len(patients)
         t = self.config["treatment"]
-        u = np.column_stack([np.zeros(n), np.full(n, 0.5)]) if t["resistant_clone_probability"] > 0 else np.ones((n, 2))
+        u = (
+            np.column_stack([np.zeros(n), np.full(n, 0.5)])
+            if t["resistant_clone_probability"] > 0
+            else np.ones((n, 2))
+        )
         params = self.parameters(self.covariates(patients), np.zeros((n, self.N_EFFECTS)), u)
         return apply_fixed_parameters(params, patients)
 
@@ -244,13 +274,17 @@ class Population:
         return pd.DataFrame(
             {
                 "age": np.clip(c["age_mean_years"] + c["age_sd_years"] * z[:, 0], 25, 90),
-                "diameter_mm": np.clip(c["diameter_median_mm"] * np.exp(c["diameter_sdlog"] * z[:, 1]), 5, 120),
+                "diameter_mm": np.clip(
+                    c["diameter_median_mm"] * np.exp(c["diameter_sdlog"] * z[:, 1]), 5, 120
+                ),
                 "grade": grade,
                 "er": hr,
                 "pr": hr & (u[:, 2] < 0.8),
                 "her2": (sub == 1) | (sub == 2),
                 "ki67_percent": np.clip(c["ki67_median_percent"] * np.exp(c["ki67_sdlog"] * z[:, 2]), 1, 95),
-                "nodes_positive": np.floor(-c["nodes_positive_mean"] * np.log1p(-u[:, 3] * 0.999)).astype(int),
+                "nodes_positive": np.floor(-c["nodes_positive_mean"] * np.log1p(-u[:, 3] * 0.999)).astype(
+                    int
+                ),
                 "alveolar_or_trabecular": z[:, 3] > 0.5,
                 "tmem_10hpf": np.full(n, np.nan),
             }
@@ -265,7 +299,7 @@ class Population:
         if n < 0 or start < 0:
             raise ValueError("n and start must be >= 0")
         z, u = _draws(_root_seed(rng), start, n, self.N_EFFECTS + 4, 6)
-        cov = self.sample_covariates(z[:, self.N_EFFECTS:], u[:, 2:])
+        cov = self.sample_covariates(z[:, self.N_EFFECTS :], u[:, 2:])
         params = self.parameters(cov, z[:, : self.N_EFFECTS], u[:, :2])
         cov.insert(0, "patient_index", np.arange(start, start + n))
         return cov, params
@@ -281,7 +315,9 @@ def _root_seed(rng) -> np.random.SeedSequence:
 
 def block_generator(root: np.random.SeedSequence, block: int) -> np.random.Generator:
     """The random generator of one block of :data:`BLOCK` patients (keyed by block index)."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, block))))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, block)))
+    )
 
 
 def _draws(root: np.random.SeedSequence, start: int, n: int, n_normal: int, n_uniform: int):
@@ -307,9 +343,16 @@ def apply_fixed_parameters(params: PatientParameters, patients: list[Patient]) -
     for i, p in enumerate(patients):
         fixed = p.parameters
         if "alpha_per_day" in fixed:
-            values["alpha_per_day"][i], values["beta_per_day"][i] = fixed["alpha_per_day"], fixed["beta_per_day"]
+            values["alpha_per_day"][i], values["beta_per_day"][i] = (
+                fixed["alpha_per_day"],
+                fixed["beta_per_day"],
+            )
         if "doubling_time_days" in fixed or "plateau_cells" in fixed:
-            log_k = np.log(fixed["plateau_cells"]) if "plateau_cells" in fixed else values["alpha_per_day"][i] / values["beta_per_day"][i]
+            log_k = (
+                np.log(fixed["plateau_cells"])
+                if "plateau_cells" in fixed
+                else values["alpha_per_day"][i] / values["beta_per_day"][i]
+            )
             if "doubling_time_days" in fixed:
                 dt = fixed["doubling_time_days"]
             else:
@@ -317,9 +360,15 @@ def apply_fixed_parameters(params: PatientParameters, patients: list[Patient]) -
             beta = LN2 / (dt * (log_k - values["log_cells0"][i]))
             values["beta_per_day"][i], values["alpha_per_day"][i] = beta, beta * log_k
         for key, name in (
-            ("mu", "mu"), ("gamma", "gamma"), ("chemosensitivity", "chemosensitivity"), ("s_met", "s_met"),
-            ("resistant_fraction", "resistant_fraction"), ("resistant_kill_ratio", "resistant_kill_ratio"),
-            ("epsilon", "epsilon"), ("T0", "T0"), ("phi", "phi"),
+            ("mu", "mu"),
+            ("gamma", "gamma"),
+            ("chemosensitivity", "chemosensitivity"),
+            ("s_met", "s_met"),
+            ("resistant_fraction", "resistant_fraction"),
+            ("resistant_kill_ratio", "resistant_kill_ratio"),
+            ("epsilon", "epsilon"),
+            ("T0", "T0"),
+            ("phi", "phi"),
         ):
             if key in fixed:
                 values[name][i] = fixed[key]

@@ -64,7 +64,9 @@ class Drug(_Strict):
             raise ValueError("ka_per_h is required for oral and s.c. drugs")
         if self.role == "cytotoxic" and (self.ec50_mg_per_l is None or self.kmax_per_day is None):
             raise ValueError("cytotoxic drugs need ec50_mg_per_l and kmax_per_day")
-        if self.role == "accompanying" and (self.target is None or self.ic50_mg_per_l is None or self.imax is None):
+        if self.role == "accompanying" and (
+            self.target is None or self.ic50_mg_per_l is None or self.imax is None
+        ):
             raise ValueError("accompanying drugs need target, ic50_mg_per_l and imax")
         return self
 
@@ -129,7 +131,9 @@ class Regimen(_Strict):
     def _plausible_length(self) -> Regimen:
         span = self.last_dose_day
         if span > MAX_REGIMEN_DAYS:
-            raise ValueError(f"phases: the last dose falls on day {span:g}; allowed: at most {MAX_REGIMEN_DAYS} (unit: days)")
+            raise ValueError(
+                f"phases: the last dose falls on day {span:g}; allowed: at most {MAX_REGIMEN_DAYS} (unit: days)"
+            )
         return self
 
     def dose_events(self, start_day: float = 0.0) -> list[tuple[float, str, float]]:
@@ -188,11 +192,14 @@ def _pretty(err: ValidationError, where: str) -> InputError:
     if first["type"] == "missing":
         return InputError(f"{where}: {dotted} is missing; required: {allowed}{unit_txt}")
     if first["type"] == "extra_forbidden":
-        return InputError(f"{where}: {dotted} = {first.get('input')!r} is not a known field; allowed: {sorted(REGIMEN_RULES)}")
+        return InputError(
+            f"{where}: {dotted} = {first.get('input')!r} is not a known field; allowed: {sorted(REGIMEN_RULES)}"
+        )
     if first["type"] == "value_error" and not loc:
         return InputError(f"{where}: {first['msg'].removeprefix('Value error, ')}")
     if first["type"] == "value_error":
-        return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {first['msg'].removeprefix('Value error, ')}")
+        reason = first["msg"].removeprefix("Value error, ")
+        return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {reason}")
     return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}")
 
 
@@ -215,13 +222,17 @@ def load_drugs() -> dict[str, Drug]:
     return parse_drugs(tomllib.loads(_data_text("drugs.toml")), "drugs.toml")
 
 
-def parse_regimens(table: dict, drugs: dict[str, Drug] | None = None, where: str = "regimens") -> dict[str, Regimen]:
+def parse_regimens(
+    table: dict, drugs: dict[str, Drug] | None = None, where: str = "regimens"
+) -> dict[str, Regimen]:
     """Validate a ``{key: {...}}`` table of regimens against the known cytotoxic drugs."""
     drugs = load_drugs() if drugs is None else drugs
     out = {}
     for key, spec in table.items():
         if not isinstance(spec, dict):
-            raise InputError(f"{where}: {key} = {spec!r} is invalid; allowed: a table with name, source, phases")
+            raise InputError(
+                f"{where}: {key} = {spec!r} is invalid; allowed: a table with name, source, phases"
+            )
         try:
             regimen = Regimen(key=key, **spec)
         except ValidationError as err:
@@ -273,7 +284,9 @@ def get_regimen(regimen: str | Regimen) -> Regimen:
         return known[regimen]
     if str(regimen).endswith(".toml") and Path(regimen).exists():
         return read_regimen_file(regimen)
-    raise InputError(f"regimen = {regimen!r} is invalid; allowed: one of {sorted(known)} or a regimen .toml file")
+    raise InputError(
+        f"regimen = {regimen!r} is invalid; allowed: one of {sorted(known)} or a regimen .toml file"
+    )
 
 
 @dataclass(frozen=True)
@@ -360,7 +373,9 @@ class Strategy:
             drugs = load_drugs()
             known = sorted(n for n, d in drugs.items() if d.role == "accompanying")
             if drug not in known:
-                raise InputError(f"strategy = {name!r}: accompanying drug {drug!r} is unknown; allowed: one of {known}")
+                raise InputError(
+                    f"strategy = {name!r}: accompanying drug {drug!r} is unknown; allowed: one of {known}"
+                )
             d = drugs[drug]
             dose = d.default_dose_mg if accompanying_dose_mg is None else accompanying_dose_mg
             interval = d.default_interval_h if accompanying_interval_h is None else accompanying_interval_h

@@ -24,23 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from chemomet.model.dissemination import untreated_cumulative_founding
-from chemomet.model.primary import age_days
 from chemomet.model.timeline import Timeline
 from chemomet.population import PatientParameters
-
-
-def colony_log_size(params: PatientParameters, sigma: float, t: np.ndarray, kill_weighted, kappa: np.ndarray, c: float):
-    """ln(cells) of a colony founded at ``sigma`` (one cell), at times ``t`` ≥ sigma, ignoring eradication.
-
-    ``kill_weighted(t)`` must return ``Ĝ(t) = ∫_c^t e^{β(r-c)} k(r) dr`` at unit kill, shape ``(n, len(t))``.
-    """
-    a = params.log_plateau[:, None]
-    b = params.beta_per_day[:, None]
-    e_t = np.exp(b * (np.asarray(t)[None, :] - c))
-    e_s = np.exp(b * (sigma - c))
-    h_t = a * e_t - kappa[:, None] * kill_weighted(np.asarray(t))
-    h_s = a * e_s - kappa[:, None] * kill_weighted(np.asarray([sigma]))
-    return (h_t - h_s) / e_t
 
 
 def _hermite_coefficients(y0, y1, d0, d1, h):
@@ -104,22 +89,29 @@ def _window_curves(params, tl, growth, gkill, kappa, L):
     dh0 = g0 * (a * b - k * tl.kill_start)
     dh1 = g1 * (a * b - k * tl.kill_end)
     dv0, dv1 = dh0 - L * b * g0, dh1 - L * b * g1
-    h_low, s_low = hermite_extreme(h[:, :-1], h[:, 1:], dh0, dh1, step, take_max=False)
-    v_high, _ = hermite_extreme(v[:, :-1], v[:, 1:], dv0, dv1, step, take_max=True)
+    h_low, s_low = _interior_extreme(h, dh0, dh1, step, take_max=False)
+    v_high, _ = _interior_extreme(v, dv0, dv1, step, take_max=True)
     return h, v, h_low, v_high, (dh0, dh1, step, s_low)
 
 
-def hermite_crossing(y0, y1, d0, d1, h, target, s0):
-    """Solve ``p(s) = target`` on [0, 1] for the Hermite cubic ``p`` (Newton from ``s0``, kept in [0, 1])."""
-    a2 = -3.0 * y0 - 2.0 * h * d0 + 3.0 * y1 - h * d1
-    a3 = 2.0 * y0 + h * d0 - 2.0 * y1 + h * d1
-    s = s0
-    for _ in range(4):  # Newton iterations on every interval at once
-        val = y0 + s * (h * d0 + s * (a2 + s * a3)) - target
-        der = h * d0 + s * (2.0 * a2 + 3.0 * a3 * s)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s = np.clip(np.where(der > 0, s - val / der, s), 0.0, 1.0)
-    return s
+def _interior_extreme(y, d0, d1, step, take_max: bool):
+    """Per-interval extremum of node values ``y`` (n, nodes) with end slopes ``d0``/``d1`` (n, intervals).
+
+    Between boluses the kill rate only decays, so ``Ĥ'`` and ``V̂'`` change sign at most once per interval,
+    from - to + (a minimum). An interior minimum needs ``d0 < 0 < d1`` and an interior maximum ``d0 > 0 > d1``;
+    the cubic is solved on those intervals only, the rest take the better end point.
+    """
+    y0, y1 = y[:, :-1], y[:, 1:]
+    best = np.maximum(y0, y1) if take_max else np.minimum(y0, y1)
+    where = np.where((y1 > y0) if take_max else (y1 < y0), 1.0, 0.0)
+    inside = (d0 > 0) & (d1 < 0) if take_max else (d0 < 0) & (d1 > 0)
+    if np.any(inside):
+        rows, cols = np.nonzero(inside)
+        val, pos = hermite_extreme(
+            y0[rows, cols], y1[rows, cols], d0[rows, cols], d1[rows, cols], step[cols], take_max
+        )
+        best[rows, cols], where[rows, cols] = val, pos
+    return best, where
 
 
 def visible_by(
@@ -151,7 +143,8 @@ def visible_by(
         founding_limit = founding_end
     else:
         k = kappa[:, None]
-        h, v, h_low, v_high, _ = _window_curves(params, tl, growth, gkill, kappa, L)
+        curves = _window_curves(params, tl, growth, gkill, kappa, L)
+        h, v, h_low, v_high, _ = curves
         # running minimum of Ĥ through the end of each interval, counting its dips between nodes
         h_run = np.minimum.accumulate(np.minimum(h[:, 1:], h_low), axis=1)
         h_run = np.concatenate([h[:, :1], h_run], axis=1)
@@ -174,11 +167,11 @@ def visible_by(
     lam = share_pre[:, None] * untreated_cumulative_founding(params, upper)
     lam = np.where(np.isfinite(upper), lam, 0.0)
     if tl is not None and window_mass is not None and window_mass.shape[1] > 0:
-        lam = lam + _window_founded_visible(params, tl, growth, gkill, kappa, window_mass, L, t[0])
+        lam = lam + _window_founded_visible(params, tl, gkill, kappa, window_mass, L, t[0], curves)
     return lam
 
 
-def _window_founded_visible(params, tl, growth, gkill, kappa, mass, L, times):
+def _window_founded_visible(params, tl, gkill, kappa, mass, L, times, curves):
     """Λ contribution of colonies founded inside the window (see module docstring).
 
     On a rising interval the surviving founders form a prefix whose ``Ĥ(σ)`` spans ``[Ĥ_i, Ĥ_i + f ΔĤ]``,
@@ -189,7 +182,7 @@ def _window_founded_visible(params, tl, growth, gkill, kappa, mass, L, times):
     b = params.beta_per_day[:, None]
     k = kappa[:, None]
     nf = mass.shape[1]
-    h, v, h_low, v_high, (dh0, dh1, step, s_low) = _window_curves(params, tl, growth, gkill, kappa, L)
+    h, v, h_low, v_high, (dh0, dh1, step, s_low) = curves
     g_end = gkill[:, -1:]
     # suffix minimum of Ĥ over everything after node i + 1 (nodes and dips between them)
     tail_low = np.minimum(h[:, 1:], h_low)
@@ -209,7 +202,12 @@ def _window_founded_visible(params, tl, growth, gkill, kappa, mass, L, times):
         lo_s, lo_p = s_start[rows, cols], p_low[rows, cols]
         guess = lo_s + (1.0 - lo_s) * (threshold[rows, cols] - lo_p) / (h1[rows, cols] - lo_p)
         s_cross[rows, cols] = hermite_crossing(
-            h0[rows, cols], h1[rows, cols], dh0[rows, cols], dh1[rows, cols], step[cols], threshold[rows, cols],
+            h0[rows, cols],
+            h1[rows, cols],
+            dh0[rows, cols],
+            dh1[rows, cols],
+            step[cols],
+            threshold[rows, cols],
             np.clip(guess, lo_s, 1.0),
         )
     frac = np.where(alive, np.maximum(s_cross - s_start, 0.0), 0.0)
@@ -225,12 +223,17 @@ def _window_founded_visible(params, tl, growth, gkill, kappa, mass, L, times):
     fast = np.any(h[:, :nf] <= suffix_max_v[:, :nf], axis=1)
     if np.any(fast):
         idx = np.flatnonzero(fast)
-        t_vis, mass_f = _exact_window_visibility(tl, h[idx], v[idx], mass[idx], a[idx], b[idx], k[idx], g_end[idx], L)
+        t_vis, mass_f = _exact_window_visibility(
+            tl, h[idx], v[idx], mass[idx], a[idx], b[idx], k[idx], g_end[idx], L
+        )
         order = np.argsort(t_vis, axis=1)
         cum = np.cumsum(np.take_along_axis(mass_f, order, axis=1), axis=1)
         query = np.broadcast_to(t, (idx.size, t.shape[1]))
         lam[idx] = _rowwise_cum_leq(np.take_along_axis(t_vis, order, axis=1), cum, query)
     return lam
+
+
+DIRECT_RAMP_QUERIES = 8
 
 
 def _rowwise_positions(sorted_vals: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -268,6 +271,13 @@ def _ramp_cdf(lo: np.ndarray, hi: np.ndarray, mass: np.ndarray, query: np.ndarra
     """
     n = lo.shape[0]
     width = np.maximum(hi - lo, 1e-12 * np.maximum(np.abs(lo), 1.0))
+    if query.shape[1] <= DIRECT_RAMP_QUERIES:
+        # few queries (summaries): sum the ramps directly, cheaper than sorting the breakpoints
+        out = np.empty(query.shape)
+        for j in range(query.shape[1]):  # a loop over the few output times, not over integration steps
+            x = query[:, j : j + 1]
+            out[:, j] = np.sum(mass * np.clip((x - lo) / width, 0.0, 1.0), axis=1)
+        return np.where(np.isfinite(query), out, 0.0)
     slope = np.where(mass > 0, mass / width, 0.0)
     lo_eff = np.where(mass > 0, lo, np.inf)
     x = np.concatenate([lo_eff, np.where(mass > 0, lo + width, np.inf)], axis=1)
@@ -278,7 +288,13 @@ def _ramp_cdf(lo: np.ndarray, hi: np.ndarray, mass: np.ndarray, query: np.ndarra
     slope_after = np.maximum(np.cumsum(ds, axis=1), 0.0)  # exactly flat past the last ramp, never negative
     slope_after[:, -1] = 0.0
     gaps = np.diff(np.where(np.isfinite(xs), xs, 0.0), axis=1)
-    value_at = np.concatenate([np.zeros((n, 1)), np.cumsum(slope_after[:, :-1] * np.where(np.isfinite(xs[:, 1:]), gaps, 0.0), axis=1)], axis=1)
+    value_at = np.concatenate(
+        [
+            np.zeros((n, 1)),
+            np.cumsum(slope_after[:, :-1] * np.where(np.isfinite(xs[:, 1:]), gaps, 0.0), axis=1),
+        ],
+        axis=1,
+    )
     pos = _rowwise_positions(xs, query) - 1  # last breakpoint <= query
     valid = pos >= 0
     j = np.clip(pos, 0, xs.shape[1] - 1)

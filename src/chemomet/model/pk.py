@@ -67,7 +67,11 @@ def inhibition(conc: np.ndarray, drug: Drug) -> np.ndarray:
 
 
 def concentration_sorted(
-    times_days: np.ndarray, first_index: np.ndarray, doses_mg: np.ndarray, dose_days: np.ndarray, drug: Drug,
+    times_days: np.ndarray,
+    first_index: np.ndarray,
+    doses_mg: np.ndarray,
+    dose_days: np.ndarray,
+    drug: Drug,
     negligible: float = 40.0,
 ) -> np.ndarray:
     """Superposition on a sorted 1-D time array, each dose added only where it matters.

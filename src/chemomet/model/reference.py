@@ -54,14 +54,23 @@ def _segments(points: list[float]) -> list[tuple[float, float]]:
 
 
 def reference_dmfs(
-    p: PatientParameters, schedule: Schedule, drugs: dict[str, Drug], settings: ModelSettings, times: np.ndarray,
-    n_pre_cohorts: int = 4000, window_cohort_days: float = 0.5,
+    p: PatientParameters,
+    schedule: Schedule,
+    drugs: dict[str, Drug],
+    settings: ModelSettings,
+    times: np.ndarray,
+    n_pre_cohorts: int = 4000,
+    window_cohort_days: float = 0.5,
 ) -> np.ndarray:
     """DMFS ``S(t | M0)`` of ONE patient (``p.n == 1``) at ``times`` (days), by cohorts and ``solve_ivp``."""
     assert p.n == 1
     a, b = float(p.log_plateau[0]), float(p.beta_per_day[0])
     alpha, mu, gam = float(p.alpha_per_day[0]), float(p.mu[0]), float(p.gamma[0])
-    s, f_r, r_r = float(p.chemosensitivity[0]), float(p.resistant_fraction[0]), float(p.resistant_kill_ratio[0])
+    s, f_r, r_r = (
+        float(p.chemosensitivity[0]),
+        float(p.resistant_fraction[0]),
+        float(p.resistant_kill_ratio[0]),
+    )
     eps, phi, s_met = float(p.epsilon[0]), float(p.phi[0]), float(p.s_met[0])
     L = float(np.log(settings.visible_cells))
     sf = ScheduleFunctions(schedule, drugs)
@@ -83,8 +92,12 @@ def reference_dmfs(
         def rhs(t, y):
             k, _, _, g = sf.kill_stress_activity_forcing(t)
             ln_n = np.logaddexp(y[0], y[1])
-            return [alpha - b * ln_n - s * k, alpha - b * ln_n - r_r * s * k,
-                    settings.k_macrophage_per_day * (1 + eps * g - y[2]), settings.k_mena_per_day * (y[2] - y[3])]
+            return [
+                alpha - b * ln_n - s * k,
+                alpha - b * ln_n - r_r * s * k,
+                settings.k_macrophage_per_day * (1 + eps * g - y[2]),
+                settings.k_mena_per_day * (y[2] - y[3]),
+            ]
 
         edges = np.arange(c, surgery + 1e-9, window_cohort_days)
         if edges[-1] < surgery:
@@ -120,7 +133,9 @@ def reference_dmfs(
             d = np.array([v[0] for v in vals])
             sr = np.array([v[1] for v in vals])
             w = (hi - lo) / 12.0 * np.array([1, 4, 2, 4, 1])
-            window_founding.append(((lo + hi) / 2.0, float(w @ d), float(w @ (d * sr)) / max(float(w @ d), 1e-300)))
+            window_founding.append(
+                ((lo + hi) / 2.0, float(w @ d), float(w @ (d * sr)) / max(float(w @ d), 1e-300))
+            )
 
     # --- cohorts -------------------------------------------------------------------------------------
     total_pre = float(untreated_cumulative_founding(p, np.array([pre_end]))[0, 0])
@@ -131,7 +146,7 @@ def reference_dmfs(
     sig_pre = np.interp(targets, cum, grid)
     mass_pre = np.full(n_pre_cohorts, total_pre / n_pre_cohorts)
     lam = np.zeros(len(times))
-    for clone_r in ([False, True] if f_r > 0 else [False]):
+    for clone_r in [False, True] if f_r > 0 else [False]:
         kappa = s_met * s * (r_r if clone_r else 1.0)
         share_pre = f_r if clone_r else 1.0 - f_r
         sig = list(sig_pre)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,17 +23,25 @@ from chemomet.units import DAYS_PER_YEAR, cells_to_diameter_mm
 SUMMARY_YEARS = (3, 5, 10, 15)
 
 SUMMARY_UNITS = {
-    "dmfs_3y": "probability", "dmfs_5y": "probability", "dmfs_10y": "probability", "dmfs_15y": "probability",
+    "dmfs_3y": "probability",
+    "dmfs_5y": "probability",
+    "dmfs_10y": "probability",
+    "dmfs_15y": "probability",
     "p_pcr": "probability (0 or 1 for one parameter set: residual < pCR threshold)",
-    "residual_cells_at_surgery": "cells", "residual_diameter_mm_at_surgery": "mm",
+    "residual_cells_at_surgery": "cells",
+    "residual_diameter_mm_at_surgery": "mm",
     "surgery_day": "days from diagnosis",
-    "tmem_baseline_10hpf": "doorways per 10 HPF", "tmem_at_surgery_10hpf": "doorways per 10 HPF",
+    "tmem_baseline_10hpf": "doorways per 10 HPF",
+    "tmem_at_surgery_10hpf": "doorways per 10 HPF",
     "tmem_ratio_surgery_baseline": "dimensionless",
-    "ctc_expected_baseline": "cells per 7.5 mL", "ctc_expected_mid_nact": "cells per 7.5 mL",
+    "ctc_expected_baseline": "cells per 7.5 mL",
+    "ctc_expected_mid_nact": "cells per 7.5 mL",
     "ctc_expected_surgery": "cells per 7.5 mL",
-    "ctc_count_baseline": "cells per 7.5 mL (Poisson draw)", "ctc_count_mid_nact": "cells per 7.5 mL (Poisson draw)",
+    "ctc_count_baseline": "cells per 7.5 mL (Poisson draw)",
+    "ctc_count_mid_nact": "cells per 7.5 mL (Poisson draw)",
     "ctc_count_surgery": "cells per 7.5 mL (Poisson draw)",
-    "colonies_founded_total": "expected colonies", "colonies_founded_after_diagnosis": "expected colonies",
+    "colonies_founded_total": "expected colonies",
+    "colonies_founded_after_diagnosis": "expected colonies",
     "colonies_founded_during_chemo": "expected colonies",
     "shedding_per_cell_baseline": "colonies per cell^gamma per day",
     "shedding_per_cell_mean_nact": "colonies per cell^gamma per day",
@@ -71,7 +81,9 @@ class Outcome:
         }
         if self.times_days is not None:
             out["times_days"] = self.times_days.tolist()
-            out["trajectories"] = {k: np.where(np.isfinite(v), v, None).tolist() for k, v in self.trajectories.items()}
+            out["trajectories"] = {
+                k: np.where(np.isfinite(v), v, None).tolist() for k, v in self.trajectories.items()
+            }
         return out
 
 
@@ -104,7 +116,8 @@ def simulate(
     population: Population | None = None,
     seed: int = 0,
     start_index: int = 0,
-    chunk_size: int = 16 * BLOCK,
+    chunk_size: int = 2 * BLOCK,
+    workers: int | None = None,
     progress=None,
 ) -> Outcome:
     """Simulate patients under one strategy, vectorised over patients.
@@ -120,6 +133,7 @@ def simulate(
     population : population model (default: the shipped priors) for patients given as files.
     seed, start_index : CTC draws use per-patient random streams keyed by ``start_index + i``.
     chunk_size : patients per vectorised chunk (results do not depend on it).
+    workers : threads working on chunks at once (default: the number of CPUs); results do not depend on it.
     progress : optional ``progress(done, total)`` callback, called after each chunk.
 
     Returns
@@ -141,23 +155,33 @@ def simulate(
     schedule = strategy.schedule()
     tl = build_timeline(schedule, load_drugs(), settings.k_macrophage_per_day, settings.k_mena_per_day)
     root = _root_seed(seed)
-    parts, trajs = [], []
-    for lo in range(0, params.n, chunk_size):
-        hi = min(lo + chunk_size, params.n)
-        summary, traj = _simulate_chunk(
+    bounds = [(lo, min(lo + chunk_size, params.n)) for lo in range(0, params.n, chunk_size)]
+
+    def run(bound):
+        lo, hi = bound
+        return _simulate_chunk(
             params.take(slice(lo, hi)), schedule, tl, settings, horizon_days, grid, root, start_index + lo
         )
-        parts.append(summary)
-        trajs.append(traj)
-        if progress is not None:
-            progress(hi, params.n)
+
+    workers = max(1, min(workers or os.cpu_count() or 1, len(bounds)))
+    results = []
+    # NumPy releases the GIL in its array kernels, so chunks run in parallel on threads; order is kept.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for (_, hi), res in zip(bounds, pool.map(run, bounds), strict=True):
+            results.append(res)
+            if progress is not None:
+                progress(hi, params.n)
+    parts = [r[0] for r in results]
+    trajs = [r[1] for r in results]
     summary = pd.concat(parts, ignore_index=True)
     summary.insert(0, "patient", ids)
     trajectories = {k: np.concatenate([t[k] for t in trajs]) for k in trajs[0]} if grid is not None else {}
     return Outcome(strategy.name, summary, grid, trajectories)
 
 
-def _simulate_chunk(p: PatientParameters, schedule, tl: Timeline | None, settings: ModelSettings, horizon, grid, root, start):
+def _simulate_chunk(
+    p: PatientParameters, schedule, tl: Timeline | None, settings: ModelSettings, horizon, grid, root, start
+):
     n = p.n
     log_vis = float(np.log(settings.visible_cells))
     surgery = schedule.surgery_day
@@ -183,19 +207,35 @@ def _simulate_chunk(p: PatientParameters, schedule, tl: Timeline | None, setting
     lam = visible_by(p, tl, growth, gkill, kappa_s, 1.0 - share_r, mass_s, log_vis, founding_end, eval_times)
     has_r = np.flatnonzero(share_r > 0)  # the resistant clone's colonies, only where there is one
     if has_r.size:
-        sub = (lambda x: None if x is None else x[has_r])
+
+        def sub(x):
+            return None if x is None else x[has_r]
+
         lam[has_r] += visible_by(
-            p.take(has_r), tl, sub(growth), sub(gkill), kappa_r[has_r], share_r[has_r], sub(mass_r), log_vis,
-            founding_end, eval_times,
+            p.take(has_r),
+            tl,
+            sub(growth),
+            sub(gkill),
+            kappa_r[has_r],
+            share_r[has_r],
+            sub(mass_r),
+            log_vis,
+            founding_end,
+            eval_times,
         )
     dmfs = np.exp(-(lam - lam[:, :1]))
-    out = {f"dmfs_{y}y": np.where(years[i] <= horizon, dmfs[:, 1 + i], np.nan) for i, y in enumerate(SUMMARY_YEARS)}
+    out = {
+        f"dmfs_{y}y": np.where(years[i] <= horizon, dmfs[:, 1 + i], np.nan)
+        for i, y in enumerate(SUMMARY_YEARS)
+    }
 
     # primary, microenvironment and CTCs at the clinical time points
     base_founding = p.mu * np.exp(p.gamma * p.log_cells0)  # baseline microenvironment: env factor 1
     ctc_base = dis.expected_ctc(base_founding, settings)
     nan = np.full(n, np.nan)
-    founded_pre = dis.untreated_cumulative_founding(p, np.array([min(founding_end, tl.start if tl else np.inf)]))[:, 0]
+    founded_pre = dis.untreated_cumulative_founding(
+        p, np.array([min(founding_end, tl.start if tl else np.inf)])
+    )[:, 0]
     founded_before_dx = dis.untreated_cumulative_founding(p, np.array([0.0]))[:, 0]
     founded_window = np.zeros(n)
     if mass_s is not None:
@@ -228,7 +268,8 @@ def _simulate_chunk(p: PatientParameters, schedule, tl: Timeline | None, setting
             tmem_ratio_surgery_baseline=ratio,
             ctc_expected_mid_nact=dis.expected_ctc(founding_nodes[:, j_mid], settings),
             ctc_expected_surgery=dis.expected_ctc(founding_nodes[:, j_s], settings),
-            shedding_per_cell_mean_nact=np.sum(0.5 * (per_cell[:, 1:] + per_cell[:, :-1]) * h, axis=1) / h.sum(),
+            shedding_per_cell_mean_nact=np.sum(0.5 * (per_cell[:, 1:] + per_cell[:, :-1]) * h, axis=1)
+            / h.sum(),
         )
     else:
         residual = nan if surgery is None else np.exp(untreated_log_cells(p, [surgery])[:, 0])
@@ -238,20 +279,27 @@ def _simulate_chunk(p: PatientParameters, schedule, tl: Timeline | None, setting
             tmem_at_surgery_10hpf=nan if surgery is None else p.T0.copy(),
             tmem_ratio_surgery_baseline=nan if surgery is None else np.ones(n),
             ctc_expected_mid_nact=nan,
-            ctc_expected_surgery=nan if surgery is None else dis.expected_ctc(
-                p.mu * np.exp(p.gamma * np.log(residual)), settings),
+            ctc_expected_surgery=nan
+            if surgery is None
+            else dis.expected_ctc(p.mu * np.exp(p.gamma * np.log(residual)), settings),
             shedding_per_cell_mean_nact=nan,
         )
-    out["residual_diameter_mm_at_surgery"] = cells_to_diameter_mm(out["residual_cells_at_surgery"], settings.cells_per_mm3)
+    out["residual_diameter_mm_at_surgery"] = cells_to_diameter_mm(
+        out["residual_cells_at_surgery"], settings.cells_per_mm3
+    )
     _, u = _draws(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1)), start, n, 0, 3)
     for k, key in enumerate(("baseline", "mid_nact", "surgery")):
         lam_ctc = out[f"ctc_expected_{key}"]
-        out[f"ctc_count_{key}"] = np.where(np.isfinite(lam_ctc), poisson.ppf(u[:, k], np.nan_to_num(lam_ctc)), np.nan)
+        out[f"ctc_count_{key}"] = np.where(
+            np.isfinite(lam_ctc), poisson.ppf(u[:, k], np.nan_to_num(lam_ctc)), np.nan
+        )
     summary = pd.DataFrame({k: out[k] for k in SUMMARY_UNITS})
 
     traj = {}
     if grid is not None:
-        traj = _trajectories(p, tl, schedule, settings, grid, dmfs[:, 1 + len(SUMMARY_YEARS) :], growth, gkill, log_n)
+        traj = _trajectories(
+            p, tl, schedule, settings, grid, dmfs[:, 1 + len(SUMMARY_YEARS) :], growth, gkill, log_n
+        )
     return summary, traj
 
 
@@ -275,7 +323,9 @@ def _trajectories(p, tl, schedule, settings, grid, dmfs, growth, gkill, log_n):
     founding = np.where(present, dis.founding_rate(p, log_cells, env), 0.0)
     ratio = dis.doorway_ratio(p.epsilon, m, f)
     return {
-        "diameter_mm": np.where(present, cells_to_diameter_mm(np.exp(log_cells), settings.cells_per_mm3), 0.0),
+        "diameter_mm": np.where(
+            present, cells_to_diameter_mm(np.exp(log_cells), settings.cells_per_mm3), 0.0
+        ),
         "tmem_10hpf": np.where(present, p.T0[:, None] * ratio, np.nan),
         "ctc_expected": dis.expected_ctc(founding, settings),
         "founding_rate": founding,

@@ -97,7 +97,9 @@ def _window_end(events, drugs: dict[str, Drug], surgery_day: float | None) -> fl
 def build_nodes(start: float, end: float, bolus_days, extra_days=()) -> np.ndarray:
     """Window grid: every bolus and extra day is a node; after a bolus, steps grow geometrically
     (``FIRST_STEP_DAYS`` × ``STEP_GROWTH``^k) up to ``MAX_STEP_DAYS``."""
-    marks = np.unique(np.concatenate([[start, end], np.asarray(bolus_days, float), np.asarray(extra_days, float)]))
+    marks = np.unique(
+        np.concatenate([[start, end], np.asarray(bolus_days, float), np.asarray(extra_days, float)])
+    )
     marks = marks[(marks >= start) & (marks <= end)]
     bolus = set(np.round(np.asarray(bolus_days, float), 9))
     pieces = []
@@ -120,7 +122,9 @@ def _simpson_weights(panels: int) -> np.ndarray:
     return w / (3.0 * panels)
 
 
-def build_timeline(schedule: Schedule, drugs: dict[str, Drug], k_macrophage: float, k_mena: float) -> Timeline | None:
+def build_timeline(
+    schedule: Schedule, drugs: dict[str, Drug], k_macrophage: float, k_mena: float
+) -> Timeline | None:
     """The shared window quantities of a schedule, or None when there is no treatment."""
     if not schedule.dose_events:
         return None
@@ -186,8 +190,12 @@ def build_timeline(schedule: Schedule, drugs: dict[str, Drug], k_macrophage: flo
     m_end = m_sub[1:]
     f_sub = relax(0.0, k_mena, flat_t, m_start, m_end)
     n_int, n_sub = sub.shape[0], panels + 1
-    m_grid = np.concatenate([m_sub[:-1].reshape(n_int, n_sub - 1), m_sub[n_sub - 1 :: n_sub - 1][:, None]], axis=1)
-    f_grid = np.concatenate([f_sub[:-1].reshape(n_int, n_sub - 1), f_sub[n_sub - 1 :: n_sub - 1][:, None]], axis=1)
+    m_grid = np.concatenate(
+        [m_sub[:-1].reshape(n_int, n_sub - 1), m_sub[n_sub - 1 :: n_sub - 1][:, None]], axis=1
+    )
+    f_grid = np.concatenate(
+        [f_sub[:-1].reshape(n_int, n_sub - 1), f_sub[n_sub - 1 :: n_sub - 1][:, None]], axis=1
+    )
     env0 = np.sum(w * activity, axis=1)
     env1 = np.sum(w * activity * (m_grid + f_grid), axis=1)
     env2 = np.sum(w * activity * m_grid * f_grid, axis=1)
@@ -199,10 +207,25 @@ def build_timeline(schedule: Schedule, drugs: dict[str, Drug], k_macrophage: flo
         n_founding = 0
     node_activity = np.append(activity[:, 0], activity[-1, -1])
     return Timeline(
-        nodes=nodes, surgery_day=surgery, n_founding=n_founding, kill_cum=kill_cum, kill_cum_mid=kill_cum_mid,
-        kill_start=kill[:, 0].copy(), kill_end=kill[:, -1].copy(),
-        kill_m0=kill_m0, kill_m1=kill_m1, kill_m2=kill_m2,
-        m=np.append(m_grid[:, 0], m_grid[-1, -1]), f=np.append(f_grid[:, 0], f_grid[-1, -1]),
-        activity=node_activity, env0=env0, env1=env1, env2=env2, chemo_days=(first, last),
-        sub_times=flat_t, sub_m=m_sub, sub_f=f_sub, sub_activity=np.append(activity[:, :-1].ravel(), activity[-1, -1]),
+        nodes=nodes,
+        surgery_day=surgery,
+        n_founding=n_founding,
+        kill_cum=kill_cum,
+        kill_cum_mid=kill_cum_mid,
+        kill_start=kill[:, 0].copy(),
+        kill_end=kill[:, -1].copy(),
+        kill_m0=kill_m0,
+        kill_m1=kill_m1,
+        kill_m2=kill_m2,
+        m=np.append(m_grid[:, 0], m_grid[-1, -1]),
+        f=np.append(f_grid[:, 0], f_grid[-1, -1]),
+        activity=node_activity,
+        env0=env0,
+        env1=env1,
+        env2=env2,
+        chemo_days=(first, last),
+        sub_times=flat_t,
+        sub_m=m_sub,
+        sub_f=f_sub,
+        sub_activity=np.append(activity[:, :-1].ravel(), activity[-1, -1]),
     )
