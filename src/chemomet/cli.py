@@ -230,10 +230,23 @@ def cohort(
 
 
 def _register_subcommands() -> None:
-    if not any(getattr(c, "name", None) == "tmem" for c in app.registered_commands):
-        from chemomet.tme.cli import tmem
+    """Attach the sub-commands that live in their own packages (tissue analysis, trials, calibration)."""
+    import importlib
+    import importlib.util
 
-        app.command("tmem")(tmem)
+    names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    for name, module, attr, group in (
+        ("tmem", "chemomet.tme.cli", "tmem", False),
+        ("trial", "chemomet.trial.cli", "trial", False),
+        ("calibrate", "chemomet.calibrate.cli", "app", True),
+    ):
+        if name in names or importlib.util.find_spec(module) is None:
+            continue
+        obj = getattr(importlib.import_module(module), attr)
+        if group:
+            app.add_typer(obj, name=name)
+        else:
+            app.command(name)(obj)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -313,19 +313,20 @@ class Schedule:
     neoadjuvant: bool
 
 
-STANDARD_STRATEGIES = ("natural-history", "surgery-first", "nact", "nact+rebastinib")
+STANDARD_STRATEGIES = ("natural-history", "surgery-only", "surgery-first", "nact", "nact+rebastinib")
 
 
 @dataclass(frozen=True)
 class Strategy:
     """A treatment strategy with its timing (days from diagnosis).
 
-    kind: ``natural-history`` (no treatment, no surgery), ``surgery-first`` (surgery at ``surgery_day``,
+    kind: ``natural-history`` (no treatment, no surgery), ``surgery-only`` (surgery at ``surgery_day``, no
+    systemic therapy: the untreated cohorts' setting), ``surgery-first`` (surgery at ``surgery_day``,
     adjuvant chemotherapy ``adjuvant_delay_days`` later), ``nact`` (chemotherapy from ``chemo_start_day``,
     surgery ``surgery_delay_days`` after the last dose), optionally with an accompanying drug.
     """
 
-    kind: Literal["natural-history", "surgery-first", "nact"]
+    kind: Literal["natural-history", "surgery-only", "surgery-first", "nact"]
     regimen: Regimen | None = None
     accompanying: Accompanying | None = None
     chemo_start_day: float = 14.0
@@ -355,7 +356,8 @@ class Strategy:
         accompanying_interval_h: float | None = None,
         accompanying_start_offset_days: float = 0.0,
     ) -> Strategy:
-        """Build a strategy from its name: ``natural-history``, ``surgery-first``, ``nact`` or ``nact+<drug>``."""
+        """Build a strategy from its name: ``natural-history``, ``surgery-only``, ``surgery-first``, ``nact`` or
+        ``nact+<drug>``."""
         for label, value, lo, hi in (
             ("chemo_start_day", chemo_start_day, 0, 365),
             ("surgery_day", surgery_day, 0, 365),
@@ -365,8 +367,8 @@ class Strategy:
             if not lo <= value <= hi:
                 raise InputError(f"{label} = {value!r} is invalid; allowed: {lo} to {hi} (unit: days)")
         base, _, drug = name.partition("+")
-        if base not in ("natural-history", "surgery-first", "nact") or (drug and base != "nact"):
-            allowed = "natural-history, surgery-first, nact, nact+<accompanying drug>"
+        if base not in ("natural-history", "surgery-only", "surgery-first", "nact") or (drug and base != "nact"):
+            allowed = "natural-history, surgery-only, surgery-first, nact, nact+<accompanying drug>"
             raise InputError(f"strategy = {name!r} is invalid; allowed: {allowed}")
         acc = None
         if drug:
@@ -387,7 +389,7 @@ class Strategy:
             acc = Accompanying(drug, float(dose), float(interval), float(accompanying_start_offset_days))
         return cls(
             kind=base,
-            regimen=None if base == "natural-history" else get_regimen(regimen),
+            regimen=None if base in ("natural-history", "surgery-only") else get_regimen(regimen),
             accompanying=acc,
             chemo_start_day=chemo_start_day,
             surgery_day=surgery_day,
@@ -399,6 +401,8 @@ class Strategy:
         """Dose events (chemotherapy and accompanying), the surgery day and the chemotherapy window."""
         if self.kind == "natural-history":
             return Schedule((), None, None, neoadjuvant=False)
+        if self.kind == "surgery-only":
+            return Schedule((), self.surgery_day, None, neoadjuvant=False)
         assert self.regimen is not None
         if self.kind == "surgery-first":
             surgery = self.surgery_day
