@@ -143,3 +143,20 @@ def test_one_subprocess_run_has_no_traceback(tmp_path):
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "diameter_mm" in res.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "timing, field",
+    [
+        ("surgery_delay=4", "--timing"),
+        ("surgery_delay_days=-4", "surgery_delay_days"),
+        ("accompanying_start_offset_days=-7", "accompanying_start_offset_days"),
+        ("chemo_start_day=abc", "chemo_start_day"),
+        ("accompanying_interval_h=0.1", "interval"),
+    ],
+)
+def test_bad_timing(timing, field, capsys):
+    argv = ["simulate", str(EXAMPLE), "-s", "nact+rebastinib", "--timing", timing]
+    code, out, err = run_cli(argv, capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and field in lines[0] and "allowed" in lines[0]

@@ -60,3 +60,14 @@ def test_20hpf_scores_are_converted(population):
     p = cm.example_patient().model_copy(update={"tmem_score": 32.0, "tmem_convention": "20HPF"})
     factor = population.config["microenvironment"]["tmem_20hpf_per_10hpf"]
     assert population.typical(p).T0[0] == pytest.approx(32.0 / factor)
+
+
+def test_fixed_t0_moves_mu_through_the_tmem_link(population):
+    p = cm.example_patient()
+    theta = population.config["dissemination"]["theta"]
+    base = population.typical(p)
+    moved = population.typical(p.model_copy(update={"parameters": {"T0": 64.0}}))
+    assert moved.T0[0] == 64.0
+    assert moved.mu[0] == pytest.approx(base.mu[0] * (64.0 / 32.0) ** theta)
+    pinned = population.typical(p.model_copy(update={"parameters": {"T0": 64.0, "mu": 1e-13}}))
+    assert pinned.mu[0] == 1e-13

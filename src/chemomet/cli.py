@@ -79,11 +79,36 @@ def _table(rows: list[tuple[str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def _simulate_strategies(patient, strategies, regimen, horizon_days):
+TIMING_HELP = (
+    "Strategy timing as KEY=VALUE, repeatable: chemo_start_day, surgery_day, adjuvant_delay_days, "
+    "surgery_delay_days (days), accompanying_dose_mg (mg), accompanying_interval_h (h), "
+    "accompanying_start_offset_days (days)."
+)
+
+
+def _timing(items: list[str] | None) -> dict[str, float]:
+    """Parse ``--timing KEY=VALUE`` options into keyword arguments of :meth:`Strategy.parse`."""
+    allowed = (
+        "chemo_start_day", "surgery_day", "adjuvant_delay_days", "surgery_delay_days", "accompanying_dose_mg",
+        "accompanying_interval_h", "accompanying_start_offset_days",
+    )
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() not in allowed:
+            raise InputError(f"--timing = {item!r} is invalid; allowed: KEY=VALUE with KEY one of {list(allowed)}")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"--timing {key.strip()} = {value!r} is invalid; allowed: a number") from None
+    return out
+
+
+def _simulate_strategies(patient, strategies, regimen, horizon_days, timing=None):
     from chemomet.model.simulate import simulate
     from chemomet.regimens import Strategy
 
-    parsed = [Strategy.parse(s, regimen) for s in strategies]  # validate all before any work
+    parsed = [Strategy.parse(s, regimen, **(timing or {})) for s in strategies]  # validate all before any work
     return [simulate(patient, s, horizon_days, grid=_grid(horizon_days)) for s in parsed]
 
 
@@ -95,6 +120,7 @@ def simulate(
     horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG comparing the strategies."),
+    timing: list[str] = typer.Option([], "--timing", help=TIMING_HELP),
 ) -> None:
     """Simulate one patient (typical-value parameters) under one or more strategies."""
     from chemomet.fileio import check_output_path
@@ -105,7 +131,7 @@ def simulate(
     if plot is not None:
         check_output_path(plot, (".png",), "--plot")
     p = read_patient(patient)
-    outcomes = _simulate_strategies(p, strategy, regimen, horizon_days)
+    outcomes = _simulate_strategies(p, strategy, regimen, horizon_days, _timing(timing))
     if plot is not None:
         plot_strategies(
             outcomes, plot, title=f"patient {p.id} ({p.subtype}, {p.diameter_mm:g} mm, grade {p.grade})"
@@ -172,6 +198,7 @@ def cohort(
     horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days)."),
     out: Path | None = typer.Option(None, "--out", help="Write patient-level results (.parquet or .csv)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    timing: list[str] = typer.Option([], "--timing", help=TIMING_HELP),
 ) -> None:
     """Simulate a virtual cohort drawn from the population priors and summarise it."""
     from chemomet.fileio import atomic_write, check_output_path
@@ -184,7 +211,7 @@ def cohort(
     _check_horizon(horizon_days)
     if out is not None:
         check_output_path(out, (".parquet", ".csv"), "--out")
-    st = Strategy.parse(strategy, regimen)
+    st = Strategy.parse(strategy, regimen, **_timing(timing))
     cov, params = Population().sample(n, seed)
     show = n >= 50_000 and sys.stderr.isatty()
 

@@ -259,7 +259,7 @@ class Population:
             else np.ones((n, 2))
         )
         params = self.parameters(self.covariates(patients), np.zeros((n, self.N_EFFECTS)), u)
-        return apply_fixed_parameters(params, patients)
+        return apply_fixed_parameters(params, patients, theta=self.config["dissemination"]["theta"])
 
     # ------------------------------------------------------------------ virtual patients
     def sample_covariates(self, z: np.ndarray, u: np.ndarray) -> pd.DataFrame:
@@ -337,8 +337,18 @@ def _draws(root: np.random.SeedSequence, start: int, n: int, n_normal: int, n_un
     return z, u
 
 
-def apply_fixed_parameters(params: PatientParameters, patients: list[Patient]) -> PatientParameters:
-    """Replace population values by those fixed in each patient's ``[parameters]`` table."""
+FIXABLE_AS_IS = (
+    "mu", "gamma", "chemosensitivity", "s_met", "resistant_fraction", "resistant_kill_ratio", "epsilon", "T0", "phi",
+)
+"""Parameters a patient file may fix that are used exactly as given (growth is converted first)."""
+
+
+def apply_fixed_parameters(params: PatientParameters, patients: list[Patient], theta: float = 0.0) -> PatientParameters:
+    """Replace population values by those fixed in each patient's ``[parameters]`` table.
+
+    A fixed ``T0`` without a fixed ``mu`` moves ``mu`` with it through the population link
+    ``mu ∝ (T0 / T_ref)^theta``, so the two stay consistent.
+    """
     values = {f.name: getattr(params, f.name).copy() for f in fields(params)}
     for i, p in enumerate(patients):
         fixed = p.parameters
@@ -359,17 +369,9 @@ def apply_fixed_parameters(params: PatientParameters, patients: list[Patient]) -
                 dt = LN2 / (values["alpha_per_day"][i] - values["beta_per_day"][i] * values["log_cells0"][i])
             beta = LN2 / (dt * (log_k - values["log_cells0"][i]))
             values["beta_per_day"][i], values["alpha_per_day"][i] = beta, beta * log_k
-        for key, name in (
-            ("mu", "mu"),
-            ("gamma", "gamma"),
-            ("chemosensitivity", "chemosensitivity"),
-            ("s_met", "s_met"),
-            ("resistant_fraction", "resistant_fraction"),
-            ("resistant_kill_ratio", "resistant_kill_ratio"),
-            ("epsilon", "epsilon"),
-            ("T0", "T0"),
-            ("phi", "phi"),
-        ):
-            if key in fixed:
-                values[name][i] = fixed[key]
+        if "T0" in fixed and "mu" not in fixed:
+            values["mu"][i] *= (max(fixed["T0"], 0.5) / values["T0"][i]) ** theta
+        for name in FIXABLE_AS_IS:
+            if name in fixed:
+                values[name][i] = fixed[name]
     return replace(params, **values)

@@ -363,6 +363,8 @@ class Strategy:
             ("surgery_day", surgery_day, 0, 365),
             ("adjuvant_delay_days", adjuvant_delay_days, 0, 365),
             ("surgery_delay_days", surgery_delay_days, 1, 365),
+            # the model starts the treatment window at the first chemotherapy dose: no accompanying drug before it
+            ("accompanying_start_offset_days", accompanying_start_offset_days, 0, 365),
         ):
             if not lo <= value <= hi:
                 raise InputError(f"{label} = {value!r} is invalid; allowed: {lo} to {hi} (unit: days)")
