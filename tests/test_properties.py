@@ -38,6 +38,8 @@ def patients(draw, n=3):
         epsilon=arr(0, 4),
         T0=arr(1, 60),
         phi=arr(0, 1),
+        dormant_fraction=np.where(arr(0, 1) < 0.5, 0.0, arr(0, 1)),
+        wake_rate_per_day=arr(-4, -2, log=True),
     )
 
 

@@ -54,8 +54,10 @@ PARAMETER_RULES: dict[str, tuple[float, float, str]] = {
     "epsilon": (0.0, 100.0, "dimensionless"),
     "T0": (0.0, 1000.0, "doorways per 10 HPF"),
     "phi": (0.0, 1.0, "fraction"),
+    "dormant_fraction": (0.0, 1.0, "fraction of colonies"),
+    "dormancy_mean_days": (10.0, 36500.0, "days"),
 }
-_ZERO_ALLOWED = {"resistant_fraction", "epsilon", "phi", "mu", "s_met", "resistant_kill_ratio"}
+_ZERO_ALLOWED = {"resistant_fraction", "epsilon", "phi", "mu", "s_met", "resistant_kill_ratio", "dormant_fraction"}
 
 
 class Patient(BaseModel):

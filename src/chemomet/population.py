@@ -34,6 +34,8 @@ class PatientParameters:
     gamma: dissemination exponent. chemosensitivity: ``s`` (dimensionless). resistant_fraction: ``f_R`` at
     diagnosis. resistant_kill_ratio: ``r_R``. s_met: kill multiplier on colonies. epsilon: prometastatic
     sensitivity. T0: baseline TMEM doorway density (doorways per 10 HPF). phi: share of spread via doorways.
+    dormant_fraction: share of founded colonies that first stay dormant (optional, default 0);
+    wake_rate_per_day: exit rate from dormancy (1/mean dormancy in days; exponential dormancy).
     """
 
     alpha_per_day: np.ndarray
@@ -48,11 +50,16 @@ class PatientParameters:
     epsilon: np.ndarray
     T0: np.ndarray
     phi: np.ndarray
+    dormant_fraction: np.ndarray | None = None
+    wake_rate_per_day: np.ndarray | None = None
 
     def __post_init__(self):
         n = None
         for f in fields(self):
-            arr = np.atleast_1d(np.asarray(getattr(self, f.name), dtype=float))
+            value = getattr(self, f.name)
+            if value is None:  # optional dormancy parameters: off unless given
+                value = np.zeros(n)
+            arr = np.atleast_1d(np.asarray(value, dtype=float))
             object.__setattr__(self, f.name, arr)
             if n is None:
                 n = arr.shape[0]
@@ -201,6 +208,9 @@ class Population:
         eps = me["epsilon_median"] * np.where(morph, max(me["morphology_epsilon_factor"].values()), 1.0)
         eps = eps * np.exp(me["epsilon_sdlog"] * z[:, 4])
         n = len(cov)
+        dorm = self.config.get("dormancy", {})
+        q = np.full(n, float(dorm.get("dormant_fraction", 0.0)))
+        wake = np.full(n, 1.0 / float(dorm.get("mean_dormancy_days", 1.0)) if q.any() else 0.0)
         return PatientParameters(
             alpha_per_day=alpha,
             beta_per_day=beta,
@@ -214,6 +224,8 @@ class Population:
             epsilon=eps,
             T0=t0,
             phi=np.full(n, d["phi"]),
+            dormant_fraction=q,
+            wake_rate_per_day=wake,
         )
 
     # ------------------------------------------------------------------ one patient from a file
@@ -339,6 +351,7 @@ def _draws(root: np.random.SeedSequence, start: int, n: int, n_normal: int, n_un
 
 FIXABLE_AS_IS = (
     "mu", "gamma", "chemosensitivity", "s_met", "resistant_fraction", "resistant_kill_ratio", "epsilon", "T0", "phi",
+    "dormant_fraction",
 )
 """Parameters a patient file may fix that are used exactly as given (growth is converted first)."""
 
@@ -374,4 +387,6 @@ def apply_fixed_parameters(params: PatientParameters, patients: list[Patient], t
         for name in FIXABLE_AS_IS:
             if name in fixed:
                 values[name][i] = fixed[name]
+        if "dormancy_mean_days" in fixed:
+            values["wake_rate_per_day"][i] = 1.0 / fixed["dormancy_mean_days"]
     return replace(params, **values)

@@ -125,12 +125,15 @@ def visible_by(
     log_visible: float,
     founding_end: float,
     times: np.ndarray,
+    starts_before=None,
 ) -> np.ndarray:
     """Expected colonies of one clone visible by each of ``times``: ``Λ(t)``, shape ``(n, len(times))``.
 
     kappa: kill multiplier on this clone's colonies (``s_met s`` or ``s_met s r_R``); share_pre: the clone's
-    share of founding before the window; window_mass: expected colonies founded per window interval
-    ``(n, n_founding)``; founding_end: last day of founding before the window (surgery or window start).
+    share of founding before the window; window_mass: expected colonies starting to grow in each window
+    interval ``(n, intervals)``; founding_end: last day on which colonies start growing before the window.
+    starts_before: optional ``f(upper)`` giving the expected colonies that started growing before ``upper``
+    (default: this clone's share of the untreated founding; dormancy passes its wake-up count instead).
     """
     a = params.log_plateau[:, None]
     b = params.beta_per_day[:, None]
@@ -164,7 +167,10 @@ def visible_by(
         sigma_star = c + np.log(np.maximum(psi, 0.0) / a) / b
     sigma_star = np.where(psi > 0, sigma_star, -np.inf)
     upper = np.minimum(sigma_star, founding_limit)
-    lam = share_pre[:, None] * untreated_cumulative_founding(params, upper)
+    if starts_before is None:
+        lam = share_pre[:, None] * untreated_cumulative_founding(params, upper)
+    else:
+        lam = starts_before(np.where(np.isfinite(upper), upper, -1e7))
     lam = np.where(np.isfinite(upper), lam, 0.0)
     if tl is not None and window_mass is not None and window_mass.shape[1] > 0:
         lam = lam + _window_founded_visible(params, tl, gkill, kappa, window_mass, L, t[0], curves)

@@ -61,6 +61,7 @@ def reference_dmfs(
     times: np.ndarray,
     n_pre_cohorts: int = 4000,
     window_cohort_days: float = 0.5,
+    n_wake: int = 40,
 ) -> np.ndarray:
     """DMFS ``S(t | M0)`` of ONE patient (``p.n == 1``) at ``times`` (days), by cohorts and ``solve_ivp``."""
     assert p.n == 1
@@ -146,6 +147,7 @@ def reference_dmfs(
     sig_pre = np.interp(targets, cum, grid)
     mass_pre = np.full(n_pre_cohorts, total_pre / n_pre_cohorts)
     lam = np.zeros(len(times))
+    q, wake = float(p.dormant_fraction[0]), float(p.wake_rate_per_day[0])
     for clone_r in [False, True] if f_r > 0 else [False]:
         kappa = s_met * s * (r_r if clone_r else 1.0)
         share_pre = f_r if clone_r else 1.0 - f_r
@@ -154,8 +156,16 @@ def reference_dmfs(
         for sm, m, sr in window_founding:
             sig.append(sm)
             mass.append(m * (sr if clone_r else 1.0 - sr))
-        t_vis = _cohort_visibility(np.array(sig), a, b, alpha, kappa, L, sf, chemo_times, c, horizon)
-        mass = np.array(mass)
+        sig, mass = np.array(sig), np.array(mass)
+        if q > 0:
+            # dormancy: each cohort also starts growing after exponential delays, at equal-probability quantiles
+            delays = -np.log1p(-(np.arange(n_wake) + 0.5) / n_wake) / wake
+            woken = (sig[:, None] + delays[None, :]).ravel()
+            in_window = (woken >= c) & (woken < max(chemo_times, default=c) + 60.0)
+            woken = np.where(in_window, np.round(woken * 4.0) / 4.0, woken)  # fewer distinct births to step over
+            sig = np.concatenate([sig, woken])
+            mass = np.concatenate([(1 - q) * mass, np.repeat(q * mass / n_wake, n_wake)])
+        t_vis = _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon)
         lam += np.array([mass[t_vis <= t].sum() for t in times])
     lam0 = lam[np.argmin(np.abs(np.asarray(times)))] if 0.0 in times else None
     if lam0 is None:
@@ -217,4 +227,6 @@ def _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon):
         u[newborn] = 0.0
         born |= newborn
         t0 = t1
+    late = ~born  # born after the drugs are gone: untreated growth from one cell
+    t_vis[late] = np.where(sig[late] + tau_vis <= horizon, sig[late] + tau_vis, np.inf)
     return t_vis

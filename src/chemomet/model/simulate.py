@@ -223,6 +223,11 @@ def _simulate_chunk(
             founding_end,
             eval_times,
         )
+    dormant = np.flatnonzero(p.dormant_fraction > 0)
+    if dormant.size:
+        lam[dormant] = _mix_dormancy(
+            p, dormant, lam, tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, eval_times
+        )
     dmfs = np.exp(-(lam - lam[:, :1]))
     out = {
         f"dmfs_{y}y": np.where(years[i] <= horizon, dmfs[:, 1 + i], np.nan)
@@ -301,6 +306,31 @@ def _simulate_chunk(
             p, tl, schedule, settings, grid, dmfs[:, 1 + len(SUMMARY_YEARS) :], growth, gkill, log_n
         )
     return summary, traj
+
+
+def _mix_dormancy(p, rows, lam, tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, times):
+    """``(1 - q) Λ_immediate + q Λ_dormant`` for the patients ``rows`` that have dormant colonies."""
+    from chemomet.model.dormancy import dormant_visible_by
+
+    q = p.dormant_fraction[rows][:, None]
+    sub = p.take(rows)
+
+    def pick(x):
+        return None if x is None else x[rows]
+
+    share_r = sub.resistant_fraction
+    lam_dorm = dormant_visible_by(
+        sub, tl, pick(growth), pick(gkill), kappa_s[rows], 1.0 - share_r, pick(mass_s), log_vis, founding_end, times
+    )
+    has_r = np.flatnonzero(share_r > 0)
+    if has_r.size:
+        both = rows[has_r]
+        lam_dorm[has_r] += dormant_visible_by(
+            p.take(both), tl, pick(growth)[has_r] if growth is not None else None,
+            pick(gkill)[has_r] if gkill is not None else None, kappa_r[both], share_r[has_r],
+            None if mass_r is None else mass_r[both], log_vis, founding_end, times,
+        )
+    return (1.0 - q) * lam[rows] + q * lam_dorm
 
 
 def _trajectories(p, tl, schedule, settings, grid, dmfs, growth, gkill, log_n):

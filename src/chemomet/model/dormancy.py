@@ -1,0 +1,109 @@
+"""Dormancy: colonies that wait before growing (SCIENCE.md §2.6, optional).
+
+A share ``q`` of founded colonies first stays dormant for an exponential time (rate ``λ`` per day); dormant
+cells neither grow nor respond to chemotherapy. When one wakes at ``σ'`` it grows exactly like a colony founded
+at ``σ'``, so every visibility rule of :mod:`chemomet.model.metastases` applies to the wake-up process. The dormant
+pool ``P`` obeys ``dP/dt = d(t) - λ P``; wake-ups up to ``σ'`` are ``W(σ') = F(σ') - P(σ')`` (``F``: colonies founded).
+
+* before the treatment window ``P`` is an integral of the untreated founding rate, computed on a per-patient
+  grid with the log-integrand linear between points (exact for exponential pieces);
+* in the window the pool follows the interval founding masses (founding spread evenly in each interval);
+* after the window the pool only empties: a colony waking at ``σ'`` is visible at ``σ' + τ_vis``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chemomet.model.dissemination import log_mean_exp, untreated_cumulative_founding
+from chemomet.model.metastases import visible_by
+from chemomet.model.primary import age_days
+from chemomet.model.timeline import Timeline
+from chemomet.population import PatientParameters
+
+POOL_POINTS = 1024
+
+
+def untreated_pool(params: PatientParameters, sigma: np.ndarray, s_end: np.ndarray) -> np.ndarray:
+    """Dormant colonies ``P(σ) = ∫ d(s) e^{-λ(σ-s)} ds`` of the untreated primary at ``σ ≤ s_end`` (days).
+
+    ``sigma`` has shape ``(n, q)``, ``s_end`` ``(n,)``. Uses ``POOL_POINTS`` grid points per patient from the
+    first tumour cell to ``s_end``, integrating ``exp`` of the piecewise-linear log-integrand exactly.
+    """
+    lam = params.wake_rate_per_day[:, None]
+    a, b, g = params.log_plateau[:, None], params.beta_per_day[:, None], params.gamma[:, None]
+    t_age = age_days(params)[:, None]
+    tau_end = np.maximum(s_end[:, None] + t_age, 1e-9)
+    step = tau_end / POOL_POINTS
+    tau = step * np.arange(POOL_POINTS + 1)[None, :]
+
+    def log_integrand(x):
+        with np.errstate(divide="ignore"):
+            return np.log(params.mu)[:, None] + g * a * (1.0 - np.exp(-b * x)) + lam * (x - tau_end)
+
+    ell = log_integrand(tau)
+    pieces = step * log_mean_exp(ell[:, :-1], ell[:, 1:])
+    cum = np.concatenate([np.zeros((tau.shape[0], 1)), np.cumsum(pieces, axis=1)], axis=1)
+    tq = np.clip(np.asarray(sigma, dtype=float) + t_age, 0.0, tau_end)
+    j = np.clip(np.floor(tq / step).astype(np.int64), 0, POOL_POINTS - 1)
+    tau_j = np.take_along_axis(tau, j, axis=1)
+    ell_j = np.take_along_axis(ell, j, axis=1)
+    partial = (tq - tau_j) * log_mean_exp(ell_j, log_integrand(tq))
+    return np.exp(-lam * (tq - tau_end)) * (np.take_along_axis(cum, j, axis=1) + partial)
+
+
+def dormant_visible_by(
+    params: PatientParameters,
+    tl: Timeline | None,
+    growth,
+    gkill,
+    kappa: np.ndarray,
+    share_pre: np.ndarray,
+    founded_mass: np.ndarray | None,
+    log_visible: float,
+    founding_end: float,
+    times: np.ndarray,
+) -> np.ndarray:
+    """``Λ(t)`` of one clone's colonies that went through dormancy, shape ``(n, len(times))``.
+
+    Arguments as :func:`chemomet.model.metastases.visible_by`; ``founded_mass`` are the colonies founded per
+    window interval (through surgery), ``founding_end`` the last founding day (surgery, or inf).
+    """
+    lam = params.wake_rate_per_day
+    times = np.asarray(times, dtype=float)
+    pre_end = founding_end if tl is None else min(founding_end, tl.start)
+
+    def starts_before(upper):
+        # founding stops at pre_end; afterwards (before the window) the pool only empties
+        u = np.minimum(upper, pre_end)
+        s_end = np.full(params.n, pre_end) if np.isfinite(pre_end) else np.max(u, axis=1)
+        pool = untreated_pool(params, u, s_end) * np.exp(-lam[:, None] * (upper - u))
+        return share_pre[:, None] * (untreated_cumulative_founding(params, u) - pool)
+
+    wakes = None
+    if tl is not None:
+        nodes = tl.nodes
+        n_int = nodes.size - 1
+        founded = np.zeros((params.n, n_int))
+        if founded_mass is not None:
+            founded[:, : founded_mass.shape[1]] = founded_mass
+        start = np.full((params.n, 1), tl.start)
+        starts_pool = share_pre * (
+            untreated_pool(params, np.minimum(start, pre_end), np.full(params.n, pre_end))[:, 0]
+            * np.exp(-lam * (tl.start - min(tl.start, pre_end)))
+        )
+        x = lam[:, None] * np.diff(nodes)[None, :]
+        spread = np.where(x > 1e-9, -np.expm1(-x) / np.where(x > 1e-9, x, 1.0), 1.0 - x / 2.0)
+        scale = np.exp(lam[:, None] * (nodes - tl.start)[None, :])  # e^{λ(t_i - c)}, at most e^{λ · window}
+        inflow = np.cumsum(founded * spread * scale[:, 1:], axis=1)
+        pool = np.concatenate([starts_pool[:, None], starts_pool[:, None] + inflow], axis=1) / scale
+        wakes = founded - np.diff(pool, axis=1)
+        pool_end = pool[:, -1]
+    out = visible_by(
+        params, tl, growth, gkill, kappa, share_pre, wakes, log_visible, np.inf, times, starts_before=starts_before
+    )
+    if tl is not None:
+        tau_vis = -np.log1p(-log_visible / params.log_plateau) / params.beta_per_day
+        waited = np.maximum(times[None, :] - tau_vis[:, None] - tl.end, 0.0)
+        out = out + pool_end[:, None] * -np.expm1(-lam[:, None] * waited)
+    return out
