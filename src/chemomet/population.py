@@ -334,18 +334,25 @@ def block_generator(root: np.random.SeedSequence, block: int) -> np.random.Gener
 
 def _draws(root: np.random.SeedSequence, start: int, n: int, n_normal: int, n_uniform: int):
     """Standard normals (n, n_normal) and uniforms (n, n_uniform) for patients start..start+n-1."""
-    z = np.empty((n, n_normal))
-    u = np.empty((n, n_uniform))
-    if n == 0:
-        return z, u
-    first, last = start // BLOCK, (start + n - 1) // BLOCK
-    for b in range(first, last + 1):  # a loop over blocks of patients, not over patients
-        gen = block_generator(root, b)
+    return draws_at(root, np.arange(start, start + n), n_normal, n_uniform)
+
+
+def draws_at(root: np.random.SeedSequence, indices: np.ndarray, n_normal: int, n_uniform: int):
+    """Standard normals ``(len(indices), n_normal)`` and uniforms for the patients with these indices.
+
+    Patient ``i`` always gets row ``i % BLOCK`` of block ``i // BLOCK``'s stream, whichever other patients are
+    asked for at the same time.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    z = np.empty((indices.size, n_normal))
+    u = np.empty((indices.size, n_uniform))
+    for b in np.unique(indices // BLOCK):  # a loop over blocks of patients, not over patients
+        gen = block_generator(root, int(b))
         zb = gen.standard_normal((BLOCK, n_normal))
         ub = gen.random((BLOCK, n_uniform))
-        lo, hi = max(start, b * BLOCK), min(start + n, (b + 1) * BLOCK)
-        z[lo - start : hi - start] = zb[lo - b * BLOCK : hi - b * BLOCK]
-        u[lo - start : hi - start] = ub[lo - b * BLOCK : hi - b * BLOCK]
+        sel = indices // BLOCK == b
+        z[sel] = zb[indices[sel] % BLOCK]
+        u[sel] = ub[indices[sel] % BLOCK]
     return z, u
 
 

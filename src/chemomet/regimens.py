@@ -289,6 +289,13 @@ def get_regimen(regimen: str | Regimen) -> Regimen:
     )
 
 
+def default_interim_day(regimen: Regimen) -> float:
+    """Interim assessment day (after the first dose): the start of the second phase, else mid-regimen."""
+    if len(regimen.phases) > 1 and regimen.phases[1].offset_days is None:
+        return regimen.phases[0].length_days
+    return max(1.0, round(regimen.last_dose_day / 2.0))
+
+
 @dataclass(frozen=True)
 class Accompanying:
     """An accompanying drug given with chemotherapy.
@@ -311,6 +318,7 @@ class Schedule:
     surgery_day: float | None
     chemo_days: tuple[float, float] | None
     neoadjuvant: bool
+    marks: tuple[float, ...] = ()  # extra days the model must resolve exactly (e.g. an interim assessment)
 
 
 STANDARD_STRATEGIES = ("natural-history", "surgery-only", "surgery-first", "nact", "nact+rebastinib")
@@ -324,6 +332,10 @@ class Strategy:
     systemic therapy: the untreated cohorts' setting), ``surgery-first`` (surgery at ``surgery_day``,
     adjuvant chemotherapy ``adjuvant_delay_days`` later), ``nact`` (chemotherapy from ``chemo_start_day``,
     surgery ``surgery_delay_days`` after the last dose), optionally with an accompanying drug.
+
+    Response-adapted NACT: with ``interim_day`` set (days after the first dose), the tumour is measured then;
+    a patient whose diameter has shrunk by less than ``response_threshold`` (RECIST partial response: 0.3)
+    stops chemotherapy and goes to surgery ``early_surgery_delay_days`` later.
     """
 
     kind: Literal["natural-history", "surgery-only", "surgery-first", "nact"]
@@ -333,6 +345,9 @@ class Strategy:
     surgery_day: float = 21.0
     adjuvant_delay_days: float = 28.0
     surgery_delay_days: float = 28.0
+    interim_day: float | None = None
+    response_threshold: float = 0.3
+    early_surgery_delay_days: float = 14.0
     label: str = field(default="", compare=False)
 
     @property
@@ -340,7 +355,8 @@ class Strategy:
         """Short name, e.g. ``nact+rebastinib``."""
         if self.label:
             return self.label
-        return self.kind + (f"+{self.accompanying.drug}" if self.accompanying else "")
+        base = "nact-adaptive" if self.interim_day is not None else self.kind
+        return base + (f"+{self.accompanying.drug}" if self.accompanying else "")
 
     @classmethod
     def parse(
@@ -355,6 +371,9 @@ class Strategy:
         accompanying_dose_mg: float | None = None,
         accompanying_interval_h: float | None = None,
         accompanying_start_offset_days: float = 0.0,
+        interim_day: float | None = None,
+        response_threshold: float = 0.3,
+        early_surgery_delay_days: float = 14.0,
     ) -> Strategy:
         """Build a strategy from its name: ``natural-history``, ``surgery-only``, ``surgery-first``, ``nact`` or
         ``nact+<drug>``."""
@@ -365,12 +384,17 @@ class Strategy:
             ("surgery_delay_days", surgery_delay_days, 1, 365),
             # the model starts the treatment window at the first chemotherapy dose: no accompanying drug before it
             ("accompanying_start_offset_days", accompanying_start_offset_days, 0, 365),
+            ("interim_day", 1.0 if interim_day is None else interim_day, 1, 365),
+            ("response_threshold", response_threshold, 0, 1),
+            ("early_surgery_delay_days", early_surgery_delay_days, 1, 365),
         ):
             if not lo <= value <= hi:
                 raise InputError(f"{label} = {value!r} is invalid; allowed: {lo} to {hi} (unit: days)")
         base, _, drug = name.partition("+")
+        adaptive = base == "nact-adaptive"
+        base = "nact" if adaptive else base
         if base not in ("natural-history", "surgery-only", "surgery-first", "nact") or (drug and base != "nact"):
-            allowed = "natural-history, surgery-only, surgery-first, nact, nact+<accompanying drug>"
+            allowed = "natural-history, surgery-only, surgery-first, nact, nact-adaptive, nact[-adaptive]+<drug>"
             raise InputError(f"strategy = {name!r} is invalid; allowed: {allowed}")
         acc = None
         if drug:
@@ -389,15 +413,38 @@ class Strategy:
                     "allowed: dose > 0 mg, interval 1 to 672 h"
                 )
             acc = Accompanying(drug, float(dose), float(interval), float(accompanying_start_offset_days))
+        reg = None if base in ("natural-history", "surgery-only") else get_regimen(regimen)
+        if adaptive and interim_day is None:
+            interim_day = default_interim_day(reg)
+        if interim_day is not None and reg is not None and not interim_day <= reg.last_dose_day:
+            raise InputError(
+                f"interim_day = {interim_day!r} is invalid; allowed: 1 to {reg.last_dose_day:g} "
+                "(unit: days after the first dose, at or before the last dose)"
+            )
         return cls(
             kind=base,
-            regimen=None if base in ("natural-history", "surgery-only") else get_regimen(regimen),
+            regimen=reg,
             accompanying=acc,
             chemo_start_day=chemo_start_day,
             surgery_day=surgery_day,
             adjuvant_delay_days=adjuvant_delay_days,
             surgery_delay_days=surgery_delay_days,
+            interim_day=interim_day if base == "nact" else None,
+            response_threshold=response_threshold,
+            early_surgery_delay_days=early_surgery_delay_days,
         )
+
+    def early_surgery_schedule(self) -> Schedule:
+        """The schedule of a non-responder: doses before the interim assessment, then early surgery."""
+        assert self.interim_day is not None and self.kind == "nact"
+        interim = self.chemo_start_day + self.interim_day
+        surgery = interim + self.early_surgery_delay_days
+        full = self.schedule()
+        drugs = load_drugs()
+        events = [e for e in full.dose_events if drugs[e[1]].role == "accompanying" and e[0] < surgery]
+        events += [e for e in full.dose_events if drugs[e[1]].role == "cytotoxic" and e[0] < interim]
+        chemo = [t for t, n, _ in events if drugs[n].role == "cytotoxic"]
+        return Schedule(tuple(sorted(events)), surgery, (min(chemo), max(chemo)), neoadjuvant=True)
 
     def schedule(self) -> Schedule:
         """Dose events (chemotherapy and accompanying), the surgery day and the chemotherapy window."""
@@ -421,4 +468,5 @@ class Strategy:
             step = acc.interval_h / 24.0
             n = int((stop - first) / step - 1e-9) + 1 if stop > first else 0
             events = events + [(first + i * step, acc.drug, acc.dose_mg) for i in range(max(n, 0))]
-        return Schedule(tuple(sorted(events)), surgery, (start, last), neoadjuvant=self.kind == "nact")
+        marks = () if self.interim_day is None else (start + self.interim_day,)
+        return Schedule(tuple(sorted(events)), surgery, (start, last), neoadjuvant=self.kind == "nact", marks=marks)

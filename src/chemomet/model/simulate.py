@@ -16,7 +16,7 @@ from chemomet.model.metastases import visible_by
 from chemomet.model.primary import growth_factor, treated_log_cells, untreated_log_cells, weighted_kill
 from chemomet.model.timeline import Timeline, build_timeline
 from chemomet.patient import Patient, read_patient
-from chemomet.population import BLOCK, ModelSettings, PatientParameters, Population, _draws, _root_seed
+from chemomet.population import BLOCK, ModelSettings, PatientParameters, Population, _root_seed, draws_at
 from chemomet.regimens import Strategy, load_drugs
 from chemomet.units import DAYS_PER_YEAR, cells_to_diameter_mm
 
@@ -45,6 +45,7 @@ SUMMARY_UNITS = {
     "colonies_founded_during_chemo": "expected colonies",
     "shedding_per_cell_baseline": "colonies per cell^gamma per day",
     "shedding_per_cell_mean_nact": "colonies per cell^gamma per day",
+    "early_surgery": "1 if a response-adapted strategy sent the patient to early surgery, 0 if not, NaN otherwise",
 }
 
 TRAJECTORY_UNITS = {
@@ -152,16 +153,24 @@ def simulate(
         if grid.ndim != 1 or np.any(grid < 0) or np.any(grid > horizon_days) or np.any(np.diff(grid) < 0):
             raise ValueError("grid must be a sorted 1-D array of days within [0, horizon_days]")
     settings = population.settings
+    drugs = load_drugs()
     schedule = strategy.schedule()
-    tl = build_timeline(schedule, load_drugs(), settings.k_macrophage_per_day, settings.k_mena_per_day)
+    tl = build_timeline(schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day)
+    early = None
+    if strategy.interim_day is not None:
+        early_schedule = strategy.early_surgery_schedule()
+        early_tl = build_timeline(early_schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day)
+        early = (early_schedule, early_tl, strategy.chemo_start_day + strategy.interim_day, strategy.response_threshold)
     root = _root_seed(seed)
     bounds = [(lo, min(lo + chunk_size, params.n)) for lo in range(0, params.n, chunk_size)]
 
     def run(bound):
         lo, hi = bound
-        return _simulate_chunk(
-            params.take(slice(lo, hi)), schedule, tl, settings, horizon_days, grid, root, start_index + lo
-        )
+        chunk = params.take(slice(lo, hi))
+        indices = np.arange(start_index + lo, start_index + hi)
+        if early is None:
+            return _simulate_chunk(chunk, schedule, tl, settings, horizon_days, grid, root, indices)
+        return _adaptive_chunk(chunk, schedule, tl, early, settings, horizon_days, grid, root, indices)
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(bounds)))
     results = []
@@ -179,8 +188,33 @@ def simulate(
     return Outcome(strategy.name, summary, grid, trajectories)
 
 
+def _adaptive_chunk(p: PatientParameters, schedule, tl: Timeline, early, settings, horizon, grid, root, indices):
+    """Response-adapted NACT: measure at the interim day, send non-responders to early surgery."""
+    early_schedule, early_tl, interim_day, threshold = early
+    growth = growth_factor(p, tl)
+    log_n, _ = treated_log_cells(p, tl, growth, weighted_kill(p, tl, growth))
+    j = int(np.searchsorted(tl.nodes, interim_day - 1e-9))
+    shrinkage = 1.0 - np.exp((log_n[:, j] - p.log_cells0) / 3.0)  # fractional decrease of the diameter
+    groups = [
+        (np.flatnonzero(shrinkage >= threshold), schedule, tl),
+        (np.flatnonzero(shrinkage < threshold), early_schedule, early_tl),
+    ]
+    parts, trajs, order = [], [], []
+    for rows, sch, timeline in groups:
+        if rows.size:
+            summary, traj = _simulate_chunk(p.take(rows), sch, timeline, settings, horizon, grid, root, indices[rows])
+            summary["early_surgery"] = float(sch is early_schedule)
+            parts.append(summary)
+            trajs.append(traj)
+            order.append(rows)
+    inverse = np.argsort(np.concatenate(order))
+    summary = pd.concat(parts, ignore_index=True).iloc[inverse].reset_index(drop=True)
+    traj = {k: np.concatenate([t[k] for t in trajs])[inverse] for k in trajs[0]}
+    return summary, traj
+
+
 def _simulate_chunk(
-    p: PatientParameters, schedule, tl: Timeline | None, settings: ModelSettings, horizon, grid, root, start
+    p: PatientParameters, schedule, tl: Timeline | None, settings: ModelSettings, horizon, grid, root, indices
 ):
     n = p.n
     log_vis = float(np.log(settings.visible_cells))
@@ -292,12 +326,13 @@ def _simulate_chunk(
     out["residual_diameter_mm_at_surgery"] = cells_to_diameter_mm(
         out["residual_cells_at_surgery"], settings.cells_per_mm3
     )
-    _, u = _draws(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1)), start, n, 0, 3)
+    _, u = draws_at(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1)), indices, 0, 3)
     for k, key in enumerate(("baseline", "mid_nact", "surgery")):
         lam_ctc = out[f"ctc_expected_{key}"]
         out[f"ctc_count_{key}"] = np.where(
             np.isfinite(lam_ctc), poisson.ppf(u[:, k], np.nan_to_num(lam_ctc)), np.nan
         )
+    out["early_surgery"] = np.full(n, np.nan)
     summary = pd.DataFrame({k: out[k] for k in SUMMARY_UNITS})
 
     traj = {}

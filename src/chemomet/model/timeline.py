@@ -133,7 +133,7 @@ def build_timeline(
     start = min(t for t, _, _ in chemo)
     end = _window_end(chemo, drugs, schedule.surgery_day if schedule.neoadjuvant else None)
     first, last = schedule.chemo_days
-    extra = [start, (first + last) / 2.0]
+    extra = [start, (first + last) / 2.0, *[m for m in schedule.marks if start < m < end]]
     if schedule.neoadjuvant:
         extra.append(schedule.surgery_day)
     nodes = build_nodes(start, end, [t for t, _, _ in chemo], extra)
