@@ -1,9 +1,10 @@
 """chemomet: neoadjuvant chemotherapy, the prometastatic microenvironment and accompanying therapies.
 
-Public API: :func:`simulate`, :class:`Patient`, :func:`read_patient`, :class:`Population`,
+Public API: :func:`simulate`, :func:`nact_excess_risk`, :class:`Patient`, :func:`read_patient`, :class:`Population`,
 :class:`Strategy`, :class:`Regimen`, :class:`Outcome`.
 """
 
+from chemomet.model.decompose import nact_excess_risk
 from chemomet.model.simulate import Outcome, simulate
 from chemomet.patient import Patient, example_patient, read_patient
 from chemomet.population import ModelSettings, PatientParameters, Population
@@ -20,6 +21,7 @@ __all__ = [
     "Regimen",
     "Strategy",
     "example_patient",
+    "nact_excess_risk",
     "get_regimen",
     "load_drugs",
     "load_regimens",

@@ -153,14 +153,44 @@ def simulate(
         if grid.ndim != 1 or np.any(grid < 0) or np.any(grid > horizon_days) or np.any(np.diff(grid) < 0):
             raise ValueError("grid must be a sorted 1-D array of days within [0, horizon_days]")
     settings = population.settings
-    drugs = load_drugs()
     schedule = strategy.schedule()
-    tl = build_timeline(schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day)
     early = None
     if strategy.interim_day is not None:
-        early_schedule = strategy.early_surgery_schedule()
+        interim = strategy.chemo_start_day + strategy.interim_day
+        early = (strategy.early_surgery_schedule(), interim, strategy.response_threshold)
+    summary, trajectories = simulate_schedule(
+        params, schedule, settings, horizon_days, grid=grid, early=early, seed=seed, start_index=start_index,
+        chunk_size=chunk_size, workers=workers, progress=progress,
+    )
+    summary.insert(0, "patient", ids)
+    return Outcome(strategy.name, summary, grid, trajectories)
+
+
+def simulate_schedule(
+    params: PatientParameters,
+    schedule,
+    settings: ModelSettings,
+    horizon_days: float,
+    *,
+    grid=None,
+    early=None,
+    seed: int = 0,
+    start_index: int = 0,
+    chunk_size: int = 2 * BLOCK,
+    workers: int | None = None,
+    progress=None,
+):
+    """Simulate parameter sets under an explicit :class:`~chemomet.regimens.Schedule` (the engine behind
+    :func:`simulate`; counterfactual schedules use it directly). ``early``: optional response-adapted routing
+    ``(early-surgery schedule, interim day, response threshold)``. Returns ``(summary, trajectories)``."""
+    if params.n == 0:
+        raise ValueError("no patients to simulate")
+    drugs = load_drugs()
+    tl = build_timeline(schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day)
+    if early is not None:
+        early_schedule, interim, threshold = early
         early_tl = build_timeline(early_schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day)
-        early = (early_schedule, early_tl, strategy.chemo_start_day + strategy.interim_day, strategy.response_threshold)
+        early = (early_schedule, early_tl, interim, threshold)
     root = _root_seed(seed)
     bounds = [(lo, min(lo + chunk_size, params.n)) for lo in range(0, params.n, chunk_size)]
 
@@ -183,9 +213,8 @@ def simulate(
     parts = [r[0] for r in results]
     trajs = [r[1] for r in results]
     summary = pd.concat(parts, ignore_index=True)
-    summary.insert(0, "patient", ids)
     trajectories = {k: np.concatenate([t[k] for t in trajs]) for k in trajs[0]} if grid is not None else {}
-    return Outcome(strategy.name, summary, grid, trajectories)
+    return summary, trajectories
 
 
 def _adaptive_chunk(p: PatientParameters, schedule, tl: Timeline, early, settings, horizon, grid, root, indices):
