@@ -24,32 +24,42 @@ from chemomet.population import PatientParameters
 POOL_POINTS = 1024
 
 
-def untreated_pool(params: PatientParameters, sigma: np.ndarray, s_end: np.ndarray) -> np.ndarray:
-    """Dormant colonies ``P(σ) = ∫ d(s) e^{-λ(σ-s)} ds`` of the untreated primary at ``σ ≤ s_end`` (days).
+class UntreatedPool:
+    """Dormant colonies ``P(σ) = ∫ d(s) e^{-λ(σ-s)} ds`` of the untreated primary, for ``σ ≤ s_end`` (days).
 
-    ``sigma`` has shape ``(n, q)``, ``s_end`` ``(n,)``. Uses ``POOL_POINTS`` grid points per patient from the
-    first tumour cell to ``s_end``, integrating ``exp`` of the piecewise-linear log-integrand exactly.
+    Built once per batch on ``POOL_POINTS`` grid points per patient from the first tumour cell to ``s_end``
+    (shape ``(n,)``), integrating ``exp`` of the piecewise-linear log-integrand exactly; :meth:`at` evaluates it.
     """
-    lam = params.wake_rate_per_day[:, None]
-    a, b, g = params.log_plateau[:, None], params.beta_per_day[:, None], params.gamma[:, None]
-    t_age = age_days(params)[:, None]
-    tau_end = np.maximum(s_end[:, None] + t_age, 1e-9)
-    step = tau_end / POOL_POINTS
-    tau = step * np.arange(POOL_POINTS + 1)[None, :]
 
-    def log_integrand(x):
+    def __init__(self, params: PatientParameters, s_end: np.ndarray):
+        self.lam = params.wake_rate_per_day[:, None]
+        self.a, self.b, self.g = params.log_plateau[:, None], params.beta_per_day[:, None], params.gamma[:, None]
         with np.errstate(divide="ignore"):
-            return np.log(params.mu)[:, None] + g * a * (1.0 - np.exp(-b * x)) + lam * (x - tau_end)
+            self.log_mu = np.log(params.mu)[:, None]
+        self.t_age = age_days(params)[:, None]
+        self.tau_end = np.maximum(np.asarray(s_end, dtype=float)[:, None] + self.t_age, 1e-9)
+        self.step = self.tau_end / POOL_POINTS
+        self.tau = self.step * np.arange(POOL_POINTS + 1)[None, :]
+        self.ell = self._log_integrand(self.tau)
+        pieces = self.step * log_mean_exp(self.ell[:, :-1], self.ell[:, 1:])
+        self.cum = np.concatenate([np.zeros((self.tau.shape[0], 1)), np.cumsum(pieces, axis=1)], axis=1)
 
-    ell = log_integrand(tau)
-    pieces = step * log_mean_exp(ell[:, :-1], ell[:, 1:])
-    cum = np.concatenate([np.zeros((tau.shape[0], 1)), np.cumsum(pieces, axis=1)], axis=1)
-    tq = np.clip(np.asarray(sigma, dtype=float) + t_age, 0.0, tau_end)
-    j = np.clip(np.floor(tq / step).astype(np.int64), 0, POOL_POINTS - 1)
-    tau_j = np.take_along_axis(tau, j, axis=1)
-    ell_j = np.take_along_axis(ell, j, axis=1)
-    partial = (tq - tau_j) * log_mean_exp(ell_j, log_integrand(tq))
-    return np.exp(-lam * (tq - tau_end)) * (np.take_along_axis(cum, j, axis=1) + partial)
+    def _log_integrand(self, tau):
+        return self.log_mu + self.g * self.a * (1.0 - np.exp(-self.b * tau)) + self.lam * (tau - self.tau_end)
+
+    def at(self, sigma: np.ndarray) -> np.ndarray:
+        """``P(σ)`` for ``sigma`` of shape ``(n, q)`` (clipped to the grid's range)."""
+        tq = np.clip(np.asarray(sigma, dtype=float) + self.t_age, 0.0, self.tau_end)
+        j = np.clip(np.floor(tq / self.step).astype(np.int64), 0, POOL_POINTS - 1)
+        tau_j = np.take_along_axis(self.tau, j, axis=1)
+        ell_j = np.take_along_axis(self.ell, j, axis=1)
+        partial = (tq - tau_j) * log_mean_exp(ell_j, self._log_integrand(tq))
+        return np.exp(-self.lam * (tq - self.tau_end)) * (np.take_along_axis(self.cum, j, axis=1) + partial)
+
+
+def untreated_pool(params: PatientParameters, sigma: np.ndarray, s_end: np.ndarray) -> np.ndarray:
+    """``P(σ)`` at ``sigma`` ``(n, q)``, each ``≤ s_end`` ``(n,)``; see :class:`UntreatedPool`."""
+    return UntreatedPool(params, s_end).at(sigma)
 
 
 def dormant_visible_by(
@@ -73,11 +83,13 @@ def dormant_visible_by(
     times = np.asarray(times, dtype=float)
     pre_end = founding_end if tl is None else min(founding_end, tl.start)
 
+    pool_before = UntreatedPool(params, np.full(params.n, pre_end)) if np.isfinite(pre_end) else None
+
     def starts_before(upper):
         # founding stops at pre_end; afterwards (before the window) the pool only empties
         u = np.minimum(upper, pre_end)
-        s_end = np.full(params.n, pre_end) if np.isfinite(pre_end) else np.max(u, axis=1)
-        pool = untreated_pool(params, u, s_end) * np.exp(-lam[:, None] * (upper - u))
+        integral = pool_before or UntreatedPool(params, np.max(u, axis=1))
+        pool = integral.at(u) * np.exp(-lam[:, None] * (upper - u))
         return share_pre[:, None] * (untreated_cumulative_founding(params, u) - pool)
 
     wakes = None
@@ -87,11 +99,8 @@ def dormant_visible_by(
         founded = np.zeros((params.n, n_int))
         if founded_mass is not None:
             founded[:, : founded_mass.shape[1]] = founded_mass
-        start = np.full((params.n, 1), tl.start)
-        starts_pool = share_pre * (
-            untreated_pool(params, np.minimum(start, pre_end), np.full(params.n, pre_end))[:, 0]
-            * np.exp(-lam * (tl.start - min(tl.start, pre_end)))
-        )
+        start = np.full((params.n, 1), min(tl.start, pre_end))
+        starts_pool = share_pre * pool_before.at(start)[:, 0] * np.exp(-lam * (tl.start - min(tl.start, pre_end)))
         x = lam[:, None] * np.diff(nodes)[None, :]
         spread = np.where(x > 1e-9, -np.expm1(-x) / np.where(x > 1e-9, x, 1.0), 1.0 - x / 2.0)
         scale = np.exp(lam[:, None] * (nodes - tl.start)[None, :])  # e^{λ(t_i - c)}, at most e^{λ · window}
