@@ -1,0 +1,430 @@
+"""The trial specification: a validated, immutable description of one virtual trial (or a design comparison).
+
+Read from TOML with :func:`read_trial_spec`. Every problem raises :class:`chemomet.errors.InputError` with one
+line naming the field, the value, what is allowed and the unit. Time is in days unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chemomet.errors import InputError
+from chemomet.patient import SUBTYPES
+from chemomet.regimens import Strategy
+
+ENDPOINTS = ("dmfs", "drfi", "pcr", "tmem_change")
+"""dmfs: distant metastasis or death from any cause; drfi: distant relapse (deaths without it censored);
+pcr: pathological complete response (binary); tmem_change: TMEM at surgery / baseline (log ratio)."""
+TIME_TO_EVENT = ("dmfs", "drfi")
+SUBGROUPS = ("subtype", "tmem_high", "ctc_positive", "grade", "size", "age", "morphology")
+MAX_HORIZON_DAYS = 40 * 365.25
+TMEM_HIGH_DEFAULT_10HPF = 20.0
+"""Default TMEM-high threshold: about the upper tertile of the population prior (median 15, sdlog 0.7)."""
+
+# field -> (what is allowed, unit); used in every error message about that field.
+RULES: dict[str, tuple[str, str | None]] = {
+    "name": ("a text", None),
+    "seed": ("an integer from 0 to 2**63 - 1", None),
+    "patients_per_arm": ("an integer from 1 to 10000000", "patients"),
+    "regimen": ("a shipped regimen key or a regimen .toml file", None),
+    "arms": ("a list of at least 2 [[arms]] tables, each with name and strategy", None),
+    "strategy": ("surgery-only, surgery-first, nact or nact+<accompanying drug>", None),
+    "accompanying_dose_mg": ("a number > 0 and <= 10000", "mg"),
+    "accompanying_interval_h": ("a number from 1 to 672", "h"),
+    "accompanying_start_offset_days": ("a number from 0 to 365", "days"),
+    "chemo_start_day": ("a number from 0 to 365", "days"),
+    "surgery_day": ("a number from 0 to 365", "days"),
+    "adjuvant_delay_days": ("a number from 0 to 365", "days"),
+    "surgery_delay_days": ("a number from 1 to 365", "days"),
+    "subtypes": (f"a non-empty list of {list(SUBTYPES)}", None),
+    "grades": ("a non-empty list of 1, 2, 3", None),
+    "age_min_years": ("a number from 18 to 100, <= age_max_years", "years"),
+    "age_max_years": ("a number from 18 to 100, >= age_min_years", "years"),
+    "diameter_min_mm": ("a number from 0 to 200, <= diameter_max_mm", "mm"),
+    "diameter_max_mm": ("a number > 0 and <= 200, >= diameter_min_mm", "mm"),
+    "nodes_positive_max": ("an integer from 0 to 60", "lymph nodes"),
+    "tmem_min_10hpf": ("a number from 0 to 1000, <= tmem_max_10hpf", "doorways per 10 HPF"),
+    "tmem_max_10hpf": ("a number from 0 to 1000, >= tmem_min_10hpf", "doorways per 10 HPF"),
+    "tmem_high": ("true or false (TMEM >= biomarkers.tmem_high_min_10hpf)", None),
+    "ctc_positive": ("true or false (>= 1 CTC per 7.5 mL at baseline)", None),
+    "alveolar_or_trabecular": ("true or false", None),
+    "tmem_high_min_10hpf": ("a number > 0 and <= 1000", "doorways per 10 HPF"),
+    "duration_days": ("a number >= 0", "days"),
+    "loss_rate_per_year": ("a number from 0 to 1", "1/year"),
+    "other_cause_death_rate_per_year": ("a number from 0 to 1", "1/year"),
+    "primary": (f"one of {list(ENDPOINTS)}", None),
+    "include": (f"a non-empty list of {list(ENDPOINTS)}", None),
+    "alpha": ("a number > 0 and < 0.5", None),
+    "rmst_days": ("a number > 0, at most accrual + follow-up", "days"),
+    "landmarks_years": ("a list of numbers > 0", "years"),
+    "subgroups": (f"a list of {list(SUBGROUPS)}", None),
+    "event_grid_days": ("a number from 1 to 60", "days"),
+    "replicates": ("an integer from 0 to 100000 (0: no power analysis)", "trials"),
+    "chunk_size": ("an integer from 16 to 1000000", "patients"),
+    "designs": ("a list of at least 1 trial spec .toml files", None),
+    "power.patients_per_arm": ("a list of integers from 2 to 10000000", "patients"),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _finite(v):
+    if isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
+        raise ValueError("must be a finite number")
+    return v
+
+
+class Arm(_Strict):
+    """One arm: a strategy (with its regimen and accompanying-drug schedule). Days from diagnosis."""
+
+    name: str = Field(min_length=1)
+    strategy: str = Field(min_length=1)
+    regimen: str | None = None
+    accompanying_dose_mg: float | None = Field(default=None, gt=0, le=10000)
+    accompanying_interval_h: float | None = Field(default=None, ge=1, le=672)
+    accompanying_start_offset_days: float = Field(default=0.0, ge=0, le=365)
+    chemo_start_day: float = Field(default=14.0, ge=0, le=365)
+    surgery_day: float = Field(default=21.0, ge=0, le=365)
+    adjuvant_delay_days: float = Field(default=28.0, ge=0, le=365)
+    surgery_delay_days: float = Field(default=28.0, ge=1, le=365)
+
+    @field_validator(
+        "accompanying_dose_mg", "accompanying_interval_h", "chemo_start_day", "surgery_delay_days", mode="before"
+    )
+    @classmethod
+    def _finite_number(cls, v):
+        return _finite(v)
+
+    def to_strategy(self, default_regimen: str) -> Strategy:
+        """The :class:`~chemomet.regimens.Strategy` of this arm (raises InputError on unknown drugs)."""
+        return Strategy.parse(
+            self.strategy,
+            self.regimen or default_regimen,
+            chemo_start_day=self.chemo_start_day,
+            surgery_day=self.surgery_day,
+            adjuvant_delay_days=self.adjuvant_delay_days,
+            surgery_delay_days=self.surgery_delay_days,
+            accompanying_dose_mg=self.accompanying_dose_mg,
+            accompanying_interval_h=self.accompanying_interval_h,
+            accompanying_start_offset_days=self.accompanying_start_offset_days,
+        )
+
+
+class Eligibility(_Strict):
+    """Who may enrol. Omitted criteria admit everyone; bounds are inclusive."""
+
+    subtypes: tuple[Literal["HR+/HER2-", "HR+/HER2+", "HR-/HER2+", "TNBC"], ...] = Field(default=SUBTYPES, min_length=1)
+    grades: tuple[Literal[1, 2, 3], ...] = Field(default=(1, 2, 3), min_length=1)
+    age_min_years: float = Field(default=18.0, ge=18, le=100)
+    age_max_years: float = Field(default=100.0, ge=18, le=100)
+    diameter_min_mm: float = Field(default=0.0, ge=0, le=200)
+    diameter_max_mm: float = Field(default=200.0, gt=0, le=200)
+    nodes_positive_max: int = Field(default=60, ge=0, le=60)
+    tmem_min_10hpf: float = Field(default=0.0, ge=0, le=1000)
+    tmem_max_10hpf: float = Field(default=1000.0, ge=0, le=1000)
+    tmem_high: bool | None = None
+    ctc_positive: bool | None = None
+    alveolar_or_trabecular: bool | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Eligibility:
+        for lo, hi, unit in (
+            ("age_min_years", "age_max_years", "years"),
+            ("diameter_min_mm", "diameter_max_mm", "mm"),
+            ("tmem_min_10hpf", "tmem_max_10hpf", "doorways per 10 HPF"),
+        ):
+            if getattr(self, lo) > getattr(self, hi):
+                raise _Contradiction(
+                    f"eligibility.{lo} = {getattr(self, lo)!r} is above eligibility.{hi} = {getattr(self, hi)!r}; "
+                    f"allowed: {lo} <= {hi} (unit: {unit})"
+                )
+        if len(set(self.subtypes)) != len(self.subtypes) or len(set(self.grades)) != len(self.grades):
+            raise _Contradiction("eligibility.subtypes/grades list a value twice; allowed: each value once")
+        return self
+
+
+class Biomarkers(_Strict):
+    """Biomarker definitions shared by eligibility and subgroups. TMEM-high: ``T0 >= tmem_high_min_10hpf``;
+    CTC-positive: at least one CTC in the 7.5 mL baseline draw (Bidard 2018)."""
+
+    tmem_high_min_10hpf: float = Field(default=TMEM_HIGH_DEFAULT_10HPF, gt=0, le=1000)
+
+
+class Accrual(_Strict):
+    """Uniform accrual over ``duration_days`` (calendar days from the first enrolment)."""
+
+    duration_days: float = Field(default=730.0, ge=0, le=20 * 365.25)
+
+
+class FollowUp(_Strict):
+    """Analysis at ``duration_days`` after the last enrolment (minimum follow-up); exponential loss to
+    follow-up and death from other causes (rates per year)."""
+
+    duration_days: float = Field(default=5 * 365.25, ge=0, le=30 * 365.25)
+    loss_rate_per_year: float = Field(default=0.0, ge=0, le=1)
+    other_cause_death_rate_per_year: float = Field(default=0.0, ge=0, le=1)
+
+
+class Endpoints(_Strict):
+    """The primary endpoint (for power) and all endpoints analysed."""
+
+    primary: Literal["dmfs", "drfi", "pcr", "tmem_change"] = "dmfs"
+    include: tuple[Literal["dmfs", "drfi", "pcr", "tmem_change"], ...] = Field(default=ENDPOINTS, min_length=1)
+
+    @model_validator(mode="after")
+    def _primary_included(self) -> Endpoints:
+        if self.primary not in self.include:
+            raise _Contradiction(
+                f"endpoints.primary = {self.primary!r} is not in endpoints.include = {list(self.include)}; "
+                "allowed: a primary endpoint that is analysed"
+            )
+        return self
+
+
+class Analysis(_Strict):
+    """Statistical settings: two-sided ``alpha``; RMST horizon (days; default: the follow-up); KM landmarks
+    (years); subgroups for the forest plot; spacing of the S(t) grid that event times are sampled from (days)."""
+
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    rmst_days: float | None = Field(default=None, gt=0)
+    landmarks_years: tuple[float, ...] = Field(default=(3.0, 5.0))
+    subgroups: tuple[Literal["subtype", "tmem_high", "ctc_positive", "grade", "size", "age", "morphology"], ...] = (
+        SUBGROUPS
+    )
+    event_grid_days: float = Field(default=14.0, ge=1, le=60)
+
+    @field_validator("landmarks_years")
+    @classmethod
+    def _positive(cls, v):
+        if any(not (x > 0) for x in v):
+            raise ValueError("landmarks must be > 0")
+        return v
+
+
+class Power(_Strict):
+    """Replicate trials for power: ``replicates`` independent trials, each analysed at every size in
+    ``patients_per_arm`` (nested: the first n patients of each arm)."""
+
+    replicates: int = Field(default=0, ge=0, le=100000)
+    patients_per_arm: tuple[int, ...] = ()
+
+    @field_validator("patients_per_arm")
+    @classmethod
+    def _sizes(cls, v):
+        if any(isinstance(x, bool) or x < 2 or x > 10_000_000 for x in v):
+            raise ValueError("sizes must be integers from 2 to 10000000")
+        return tuple(sorted(set(v)))
+
+
+class Execution(_Strict):
+    """Patients per chunk (one task and one checkpoint file per chunk; results do not depend on it)."""
+
+    chunk_size: int = Field(default=2048, ge=16, le=1_000_000)
+
+
+class TrialSpec(_Strict):
+    """A validated virtual trial. Arm 0 is the control; every other arm is compared with it."""
+
+    name: str = Field(min_length=1)
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    patients_per_arm: int = Field(ge=1, le=10_000_000)
+    regimen: str = "ac-paclitaxel-weekly"
+    arms: tuple[Arm, ...] = Field(min_length=2, max_length=8)
+    eligibility: Eligibility = Eligibility()
+    biomarkers: Biomarkers = Biomarkers()
+    accrual: Accrual = Accrual()
+    follow_up: FollowUp = FollowUp()
+    endpoints: Endpoints = Endpoints()
+    analysis: Analysis = Analysis()
+    power: Power = Power()
+    execution: Execution = Execution()
+
+    @field_validator("seed", "patients_per_arm", mode="before")
+    @classmethod
+    def _integer(cls, v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError("must be an integer")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrialSpec:
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise _Contradiction(f"arms.name = {names!r} repeats a name; allowed: distinct arm names")
+        if self.horizon_days > MAX_HORIZON_DAYS:
+            raise _Contradiction(
+                f"accrual.duration_days + follow_up.duration_days = {self.horizon_days:g} is invalid; "
+                f"allowed: > 0 and <= {MAX_HORIZON_DAYS:g} (unit: days)"
+            )
+        if self.horizon_days <= 0 and set(self.endpoints.include) & set(TIME_TO_EVENT):
+            raise _Contradiction(
+                "accrual.duration_days + follow_up.duration_days = 0 is invalid; allowed: > 0 for time-to-event "
+                "endpoints (unit: days)"
+            )
+        if self.analysis.rmst_days is not None and self.analysis.rmst_days > self.horizon_days:
+            raise _Contradiction(
+                f"analysis.rmst_days = {self.analysis.rmst_days!r} is invalid; allowed: a number > 0 and <= "
+                f"accrual + follow-up = {self.horizon_days:g} (unit: days)"
+            )
+        e, cut = self.eligibility, self.biomarkers.tmem_high_min_10hpf
+        if e.tmem_high is True and e.tmem_max_10hpf < cut:
+            raise _Contradiction(
+                f"eligibility.tmem_high = true contradicts eligibility.tmem_max_10hpf = {e.tmem_max_10hpf!r} below "
+                f"biomarkers.tmem_high_min_10hpf = {cut!r}; allowed: tmem_max_10hpf >= {cut!r} "
+                "(unit: doorways per 10 HPF)"
+            )
+        if e.tmem_high is False and e.tmem_min_10hpf >= cut:
+            raise _Contradiction(
+                f"eligibility.tmem_high = false contradicts eligibility.tmem_min_10hpf = {e.tmem_min_10hpf!r} at or "
+                f"above biomarkers.tmem_high_min_10hpf = {cut!r}; allowed: tmem_min_10hpf < {cut!r} "
+                "(unit: doorways per 10 HPF)"
+            )
+        return self
+
+    # ------------------------------------------------------------------ derived quantities
+    @property
+    def horizon_days(self) -> float:
+        """Longest possible observation (days from a patient's enrolment): accrual + minimum follow-up."""
+        return self.accrual.duration_days + self.follow_up.duration_days
+
+    @property
+    def rmst_days(self) -> float:
+        """RMST horizon (days): as given, else the minimum follow-up (else the horizon)."""
+        if self.analysis.rmst_days is not None:
+            return self.analysis.rmst_days
+        return self.follow_up.duration_days if self.follow_up.duration_days > 0 else self.horizon_days
+
+    @property
+    def n_arms(self) -> int:
+        """Number of arms."""
+        return len(self.arms)
+
+    @property
+    def patients_per_replicate_arm(self) -> int:
+        """Patients simulated per arm of each replicate: the trial's size or the largest power size."""
+        return max([self.patients_per_arm, *self.power.patients_per_arm])
+
+    @property
+    def n_replicates(self) -> int:
+        """Independent trials simulated (replicate 0 is the trial itself)."""
+        return max(1, self.power.replicates)
+
+    @property
+    def n_enrolled(self) -> int:
+        """Patients simulated in all (all replicates and arms)."""
+        return self.n_replicates * self.n_arms * self.patients_per_replicate_arm
+
+    def strategies(self) -> list[Strategy]:
+        """One :class:`~chemomet.regimens.Strategy` per arm."""
+        return [a.to_strategy(self.regimen) for a in self.arms]
+
+    def spec_hash(self) -> str:
+        """SHA-256 of the scientific content (everything except ``execution``): a run directory's identity."""
+        data = self.model_dump(mode="json", exclude={"execution"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+class DesignComparison(_Strict):
+    """Several trial designs whose power curves are drawn together (``designs``: spec files, relative to the
+    comparison file). ``power`` overrides each design's replicates and sizes."""
+
+    name: str = Field(min_length=1)
+    designs: tuple[str, ...] = Field(min_length=1, max_length=8)
+    power: Power | None = None
+    specs: tuple[TrialSpec, ...] = ()
+
+
+class _Contradiction(ValueError):
+    """A whole-spec inconsistency, reported verbatim."""
+
+
+def _pretty(err: ValidationError, where: str) -> InputError:
+    first = err.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    ctx_err = (first.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, _Contradiction):
+        return InputError(f"{where}: {ctx_err}")
+    dotted = ".".join(loc) or "(top level)"
+    field = next((p for p in reversed(loc) if not p.isdigit()), dotted)
+    allowed, unit = RULES.get(".".join(p for p in loc if not p.isdigit()), RULES.get(field, (first["msg"], None)))
+    unit_txt = f" (unit: {unit})" if unit else ""
+    if first["type"] == "missing":
+        return InputError(f"{where}: {dotted} is missing; required: {allowed}{unit_txt}")
+    if first["type"] == "extra_forbidden":
+        return InputError(f"{where}: {dotted} = {first.get('input')!r} is not a known field; see docs/trials.md")
+    if first["type"] in ("too_short", "too_long") and field in ("arms", "subtypes", "grades", "include", "designs"):
+        return InputError(f"{where}: {dotted} has {len(first.get('input') or [])} entries; allowed: {allowed}")
+    return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}")
+
+
+def _load_toml(path: Path) -> dict:
+    if path.suffix.lower() != ".toml":
+        raise InputError(f"trial spec = {str(path)!r} is invalid; allowed: a .toml file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"trial spec = {str(path)!r}: file not found; allowed: a readable trial .toml file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path.name}: not valid TOML ({err}); allowed: a trial spec in TOML") from None
+
+
+def parse_trial_spec(table: dict, where: str = "trial spec") -> TrialSpec:
+    """Validate a trial spec given as a dict (the TOML layout); strategies, regimens and drugs are checked."""
+    if not isinstance(table, dict):
+        raise InputError(f"{where}: {table!r} is invalid; allowed: a table of trial fields")
+    arms = table.get("arms")
+    if isinstance(arms, list):
+        for i, arm in enumerate(arms):
+            if isinstance(arm, dict) and not arm:
+                raise InputError(f"{where}: arms.{i} is empty; required: a table with name and strategy")
+    try:
+        spec = TrialSpec(**table)
+    except ValidationError as err:
+        raise _pretty(err, where) from None
+    except _Contradiction as err:  # pragma: no cover - pydantic wraps these
+        raise InputError(f"{where}: {err}") from None
+    for i, arm in enumerate(spec.arms):
+        if arm.strategy == "natural-history":
+            raise InputError(
+                f"{where}: arms.{i}.strategy = 'natural-history' is invalid; allowed: {RULES['strategy'][0]}"
+            )
+        try:
+            arm.to_strategy(spec.regimen)
+        except InputError as err:
+            raise InputError(f"{where}: arms.{i} ({arm.name}): {err}") from None
+    return spec
+
+
+def read_trial_spec(path: str | Path) -> TrialSpec | DesignComparison:
+    """Read a trial spec (or a design comparison, a file with ``designs = [...]``) from TOML.
+
+    Raises :class:`~chemomet.errors.InputError` with one line on any problem.
+    """
+    path = Path(path)
+    table = _load_toml(path)
+    where = path.name
+    if "designs" not in table:
+        return parse_trial_spec(table, where)
+    try:
+        comp = DesignComparison(**table)
+    except ValidationError as err:
+        raise _pretty(err, where) from None
+    specs = []
+    for d in comp.designs:
+        sub = (path.parent / d).resolve()
+        if sub == path.resolve():
+            raise InputError(f"{where}: designs = {d!r} names the comparison itself; allowed: trial spec files")
+        spec = parse_trial_spec(_load_toml(sub), f"{where} -> {Path(d).name}")
+        if comp.power is not None:
+            spec = spec.model_copy(update={"power": comp.power})
+        specs.append(spec)
+    return comp.model_copy(update={"specs": tuple(specs)})
