@@ -1,0 +1,165 @@
+"""``chemomet calibrate natural-history | targets | report``: reproduce and inspect the shipped calibration."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from chemomet.errors import InputError
+
+app = typer.Typer(help="Calibrate the population model on real cohorts and published targets.", no_args_is_help=True)
+
+
+def _say(msg: str) -> None:
+    print(f"[calibrate] {msg}", file=sys.stderr, flush=True)
+
+
+def _out_dir(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out = {str(out)!r} is a file; allowed: a folder (created if missing)")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"--out = {str(out)!r} is invalid; allowed: a folder whose parent exists")
+    return out
+
+
+def _positive(name: str, value: int, low: int = 1) -> None:
+    if value < low:
+        raise InputError(f"{name} = {value!r} is invalid; allowed: an integer >= {low}")
+
+
+@app.command("natural-history")
+def natural_history(
+    out: Path = typer.Option(Path("chemomet-calibration"), help="Folder for population.toml, ensemble, report."),
+    nodes: int = typer.Option(512, help="Quadrature nodes per patient (common random numbers)."),
+    repeats: int = typer.Option(5, help="Repeats of k-fold cross-validation."),
+    folds: int = typer.Option(5, help="Folds of cross-validation."),
+    ensemble: int = typer.Option(200, help="Parameter sets in the ensemble."),
+    workers: int = typer.Option(2, help="Processes for cross-validation."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Fit growth and dissemination to TRANSBIG; CV c-index vs Cox; tertile calibration; GBSG2 transport."""
+    for name, v, lo in (
+        ("--nodes", nodes, 16),
+        ("--repeats", repeats, 1),
+        ("--folds", folds, 2),
+        ("--ensemble", ensemble, 100),
+        ("--workers", workers, 1),
+    ):
+        _positive(name, v, lo)
+    from chemomet.calibrate.pipeline import run_natural_history
+
+    summary = run_natural_history(_out_dir(out), nodes, repeats, folds, ensemble, workers, progress=_say)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+    else:
+        _print_nh(summary)
+
+
+@app.command("targets")
+def targets(
+    out: Path = typer.Option(Path("chemomet-calibration"), help="Folder with the natural-history calibration."),
+    patients: int = typer.Option(4000, help="Virtual patients per simulated arm (common random numbers)."),
+    ensemble: int = typer.Option(200, help="Parameter sets in the ensemble."),
+    sobol: int = typer.Option(64, help="Sobol base sample size N for the sensitivity analysis (0: skip)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Calibrate chemosensitivity, resistance, microenvironment, TMEM and CTC links to SCIENCE.md §3 targets."""
+    _positive("--patients", patients, 200)
+    _positive("--ensemble", ensemble, 100)
+    _positive("--sobol", sobol, 0)
+    from chemomet.calibrate.targets import run_targets
+
+    summary = run_targets(_out_dir(out), patients, ensemble, sobol, progress=_say)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+    else:
+        _print_targets(summary.get("table", []))
+
+
+@app.command("report")
+def report(
+    calibration: Path = typer.Option(None, help="A calibration folder (default: the shipped calibration)."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """The shipped calibration's target table and c-indices (no refitting)."""
+    if calibration is None:
+        from chemomet.calibrate.shipped import load_report
+
+        rep = load_report()
+    else:
+        p = calibration / "report.json"
+        if not p.is_file():
+            raise InputError(f"--calibration = {str(calibration)!r} is invalid; allowed: a folder with report.json")
+        rep = json.loads(p.read_text(encoding="utf-8"))
+    summary = report_summary(rep)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+    else:
+        _print_targets(summary["targets"])
+        c = summary["c_index"]
+        if c:
+            typer.echo(
+                f"\nc-index (CV, {c['repeats']}x{c['folds']}-fold): model {c['model']:.3f} "
+                f"{c['model_ci95']}, Cox {c['cox']:.3f} {c['cox_ci95']}"
+            )
+
+
+def report_summary(rep: dict) -> dict:
+    """The compact report: target table, c-indices, estimates and provenance."""
+    nh = rep.get("natural_history", {})
+    cv = nh.get("cross_validation", {})
+    c = {}
+    if cv:
+        c = {
+            "model": cv["c_index_model"],
+            "model_ci95": cv["c_index_model_ci95"],
+            "cox": cv["c_index_cox"],
+            "cox_ci95": cv["c_index_cox_ci95"],
+            "difference": cv["difference_model_minus_cox"],
+            "difference_ci95": cv["difference_ci95"],
+            "repeats": cv["repeats"],
+            "folds": cv["folds"],
+        }
+    tg = rep.get("targets", {})
+    return {
+        "targets": tg.get("table", []),
+        "c_index": c,
+        "natural_history_estimates": nh.get("natural_scale", {}),
+        "natural_history_ci95": nh.get("natural_scale_ci95", {}),
+        "targets_estimates": tg.get("natural_scale", {}),
+        "gbsg2_c_index": nh.get("gbsg2_transport", {}).get("c_index_model"),
+        "provenance": rep.get("provenance", {}),
+    }
+
+
+def _print_nh(s: dict) -> None:
+    typer.echo(f"log-likelihood {s['loglik']:.2f} ({s['n_evaluations']} evaluations)")
+    for k, v in s["natural_scale"].items():
+        lo, hi = s["natural_scale_ci95"][k]
+        typer.echo(f"  {k:<40} {v:.4g}  (95% {lo:.4g} – {hi:.4g})")
+    cv = s["cross_validation"]
+    typer.echo(
+        f"c-index model {cv['c_index_model']:.3f} {cv['c_index_model_ci95']}, Cox {cv['c_index_cox']:.3f} "
+        f"{cv['c_index_cox_ci95']}"
+    )
+
+
+def _print_targets(rows: list[dict]) -> None:
+    if not rows:
+        typer.echo("no target table (run: chemomet calibrate targets)")
+        return
+    typer.echo(f"{'target':<52} {'reached':>9} {'target':>9} {'interval':>17}  pass")
+    for r in rows:
+        iv = r.get("interval")
+        ivs = "—" if iv is None else f"[{iv[0]:.3g}, {iv[1]:.3g}]"
+        typer.echo(
+            f"{r['name']:<52} {_fmt(r['value']):>9} {_fmt(r['target']):>9} {ivs:>17}  {'yes' if r['pass'] else 'NO'}"
+        )
+
+
+def _fmt(v) -> str:
+    return v if isinstance(v, str) else ("—" if v is None else f"{v:.3g}")

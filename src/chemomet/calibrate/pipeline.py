@@ -1,0 +1,253 @@
+"""The calibration runs behind ``chemomet calibrate ...``: fit, validate, and write the calibration files.
+
+A calibration folder holds ``population.toml`` (point estimate, ``population.toml`` layout + ``[provenance]``),
+``ensemble.npz`` (parameter sets carrying the uncertainty), ``report.json`` and ``figures/``. The shipped one is
+``chemomet/data/calibration``; the commands write to any folder, and compare their estimates with the shipped ones.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import time as _time
+from pathlib import Path
+
+import numpy as np
+
+from chemomet.calibrate import natural_history as nh
+from chemomet.calibrate import storage
+from chemomet.calibrate import validation as val
+from chemomet.units import DAYS_PER_YEAR
+
+ENSEMBLE_SEED = 20261128
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("chemomet")
+    except Exception:  # pragma: no cover
+        return "unknown"
+
+
+def software() -> dict:
+    """Versions of the software that produced a calibration."""
+    import lifelines
+    import scipy
+
+    out = {
+        "chemomet": _version(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "lifelines": lifelines.__version__,
+    }
+    try:
+        import sksurv
+
+        out["scikit-survival"] = sksurv.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def read_config(out_dir: Path) -> dict:
+    """The configuration in ``out_dir/population.toml``, or the priors if there is none yet."""
+    import tomllib
+
+    p = Path(out_dir) / "population.toml"
+    return tomllib.loads(p.read_text(encoding="utf-8")) if p.is_file() else nh.base_config()
+
+
+def _shipped_report() -> dict:
+    try:
+        from chemomet.calibrate.shipped import load_report
+
+        return load_report()
+    except Exception:
+        return {}
+
+
+def reproduces(new_theta, shipped: dict, names) -> dict:
+    """Compare re-estimated parameters with shipped ones: ``|Δ| / SE_shipped`` per parameter (≤ 2 passes)."""
+    if not shipped:
+        return {"compared": False}
+    old = np.array([shipped["estimates"][k]["theta"] for k in names])
+    se = np.array([shipped["estimates"][k]["se"] for k in names])
+    z = np.abs(np.asarray(new_theta) - old) / se
+    return {
+        "compared": True,
+        "z": dict(zip(names, z.round(3).tolist(), strict=True)),
+        "within_2se": bool(np.all(z <= 2.0)),
+    }
+
+
+def run_natural_history(
+    out_dir: Path,
+    n_nodes: int = 512,
+    repeats: int = 5,
+    k: int = 5,
+    n_ensemble: int = 200,
+    workers: int = 2,
+    cv_nodes: int = 256,
+    progress=None,
+) -> dict:
+    """Fit the natural history on TRANSBIG, validate it (CV c-index vs Cox, tertiles, GBSG2), write the files.
+
+    Returns the JSON summary (also stored under ``natural_history`` in ``report.json``).
+    """
+    from chemomet.datasets import load_gbsg2, load_transbig
+
+    out_dir = Path(out_dir)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda msg: None)
+    cohort = load_transbig()
+    t0 = _time.perf_counter()
+    say(
+        f"fitting the natural history on {cohort.name}: {cohort.n} patients, {int(cohort.event.sum())} events, "
+        f"{n_nodes} quadrature nodes each"
+    )
+    model = nh.MarginalModel(cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes)
+    res = nh.fit(model)
+    fit_s = _time.perf_counter() - t0
+    say(f"fit done in {fit_s:.1f} s ({res.n_evaluations} likelihood evaluations), log-likelihood {res.loglik:.2f}")
+
+    rng = np.random.default_rng(ENSEMBLE_SEED)
+    ens = rng.multivariate_normal(res.theta, res.cov, size=n_ensemble)
+
+    t1 = _time.perf_counter()
+    cv = val.cross_validate(
+        cohort.covariates,
+        cohort.time_days,
+        cohort.event,
+        repeats=repeats,
+        k=k,
+        n_nodes=cv_nodes,
+        workers=workers,
+        progress=lambda d, n: say(f"cross-validation: fold {d}/{n}"),
+    )
+    cv_s = _time.perf_counter() - t1
+    say(f"cross-validated c-index: model {cv['c_index_model']:.3f}, Cox {cv['c_index_cox']:.3f} ({cv_s:.0f} s)")
+
+    years = (5.0, 10.0)
+    pred = model.dmfs(res.theta, np.array(years) * DAYS_PER_YEAR)
+    risk10 = 1.0 - pred[:, 1]
+    table = val.calibration_by_tertile(pred, risk10, cohort.time_days, cohort.event, years)
+    table_oof = val.calibration_by_tertile(
+        pred, np.asarray(cv["oof_risk_model"]), cohort.time_days, cohort.event, years
+    )
+    val.plot_calibration(
+        out_dir / "figures" / "transbig_tertiles.png",
+        model,
+        res.theta,
+        risk10,
+        cohort.time_days,
+        cohort.event,
+        "TRANSBIG: DMFS by predicted 10-year risk tertile",
+    )
+    km, km_lo, km_hi = val.km_at(cohort.time_days, cohort.event, [3.0, 5.0, 10.0, 15.0])
+    pred_all = model.dmfs(res.theta, np.array([3.0, 5.0, 10.0, 15.0]) * DAYS_PER_YEAR).mean(axis=0)
+
+    say("transport to GBSG2")
+    gb = load_gbsg2()
+    tr = val.transport(res.theta, gb, cohort.covariates, cohort.time_days, cohort.event)
+    gm = nh.MarginalModel(gb.covariates, gb.time_days, gb.event, n_nodes=256)
+    val.plot_calibration(
+        out_dir / "figures" / "gbsg2_transport.png",
+        gm,
+        res.theta,
+        tr.pop("risk"),
+        gb.time_days,
+        gb.event,
+        "GBSG2 (treated, RFS): fitted untreated natural history by tertile",
+        7.5,
+    )
+
+    cfg = nh.config_from_theta(res.theta, read_config(out_dir))
+    q = nh.natural_quantities(res.theta)
+    cfg["growth"].setdefault("sources", {})
+    src = "chemomet calibrate natural-history: max. marginal likelihood on TRANSBIG (GSE7390), see provenance"
+    for key in ("doubling_time_median_days", "doubling_time_sdlog", "grade_doubling_factor"):
+        cfg["growth"]["sources"][key] = src
+    for key in ("mu_median_per_cell_day", "mu_sdlog"):
+        cfg["dissemination"]["sources"][key] = src
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    prov = cfg.setdefault("provenance", {})
+    prov["natural_history"] = {
+        "data": "TRANSBIG / GSE7390 (Desmedt 2007), 198 untreated node-negative patients, time to distant "
+        "metastasis; loaded with scikit-survival sksurv.datasets.load_breast_cancer()",
+        "method": f"maximum marginal likelihood conditional on M0 at diagnosis; random effects (doubling time, "
+        f"plateau, mu, TMEM) integrated with {n_nodes} scrambled-Sobol nodes (common random numbers); "
+        "Nelder-Mead; uncertainty: inverse observed information (Laplace)",
+        "software": " ".join(f"{a}={b}" for a, b in software().items()),
+        "date": now,
+    }
+    storage.write_toml(
+        out_dir / "population.toml",
+        cfg,
+        "Calibrated population (chemomet calibrate). Layout of data/population.toml; see [provenance].",
+    )
+
+    names = list(nh.PARAM_NAMES)
+    old_ens = _read_ensemble(out_dir)
+    values = ens
+    if old_ens is not None:  # keep the treatment columns of an earlier targets calibration
+        keep = [i for i, nm in enumerate(old_ens["names"]) if str(nm) not in names]
+        if keep and old_ens["values"].shape[0] == n_ensemble:
+            names += [str(old_ens["names"][i]) for i in keep]
+            values = np.column_stack([ens, old_ens["values"][:, keep]])
+    storage.write_ensemble(out_dir / "ensemble.npz", names, values)
+
+    shipped = _shipped_report().get("natural_history", {})
+    summary = {
+        "cohort": {"name": cohort.name, "n": cohort.n, "events": int(cohort.event.sum()), "notes": cohort.notes},
+        "loglik": res.loglik,
+        "converged": res.converged,
+        "n_evaluations": res.n_evaluations,
+        "quadrature_nodes": n_nodes,
+        "estimates": {
+            nm: {"theta": float(th), "se": float(se), "ci95": [float(th - 1.96 * se), float(th + 1.96 * se)]}
+            for nm, th, se in zip(nh.PARAM_NAMES, res.theta, res.se, strict=True)
+        },
+        "natural_scale": q,
+        "natural_scale_ci95": _natural_ci(ens),
+        "correlation": np.round(res.cov / np.outer(res.se, res.se), 3).tolist(),
+        "dmfs_overall": [
+            {"years": y, "predicted": float(p), "km": float(a), "km_low": float(lo), "km_high": float(hi)}
+            for y, p, a, lo, hi in zip((3, 5, 10, 15), pred_all, km, km_lo, km_hi, strict=True)
+        ],
+        "cross_validation": {k2: v for k2, v in cv.items() if not k2.startswith("oof_")},
+        "calibration_by_tertile_in_sample": table.to_dict(orient="records"),
+        "calibration_by_tertile_oof_risk": table_oof.to_dict(orient="records"),
+        "gbsg2_transport": tr,
+        "ensemble_size": int(n_ensemble),
+        "reproduces_shipped": reproduces(res.theta, shipped, nh.PARAM_NAMES),
+        "wall_time_s": {
+            "fit": round(fit_s, 1),
+            "cross_validation": round(cv_s, 1),
+            "total": round(_time.perf_counter() - t0, 1),
+        },
+        "date": now,
+    }
+    report = storage.read_json(out_dir / "report.json")
+    report["natural_history"] = summary
+    report["provenance"] = cfg["provenance"]
+    storage.write_json(out_dir / "report.json", report)
+    return summary
+
+
+def _natural_ci(ens: np.ndarray) -> dict:
+    qs = [nh.natural_quantities(row) for row in ens]
+    return {
+        k: [float(np.percentile([q[k] for q in qs], 2.5)), float(np.percentile([q[k] for q in qs], 97.5))]
+        for k in qs[0]
+    }
+
+
+def _read_ensemble(out_dir: Path):
+    p = Path(out_dir) / "ensemble.npz"
+    if not p.is_file():
+        return None
+    with np.load(p, allow_pickle=False) as d:
+        return {k: d[k] for k in d.files}

@@ -1,0 +1,68 @@
+"""Target calibration pieces on small cohorts: monotone root finding, target functions against independent
+computations (lifelines, direct Poisson expectations), and the parameter/config mapping."""
+
+import numpy as np
+import pytest
+
+from chemomet.calibrate import natural_history as nh
+from chemomet.calibrate import targets as tg
+
+
+@pytest.fixture(scope="module")
+def base():
+    return nh.base_config()
+
+
+@pytest.fixture(scope="module")
+def cohort(base):
+    return tg.VirtualCohort.draw(base, 400, seed=1)
+
+
+def test_bisect_finds_roots_either_direction():
+    x, val, ok = tg.bisect(lambda x: x**3, -2, 3, 1.0)
+    assert ok and abs(x - 1.0) < 1e-5
+    x, val, ok = tg.bisect(lambda x: -x, -2, 3, -1.0)
+    assert ok and abs(x - 1.0) < 1e-5
+    x, val, ok = tg.bisect(lambda x: x, 0, 1, 5.0)
+    assert not ok and x == 1
+
+
+def test_theta_config_roundtrip(base):
+    th = tg.theta_from_config(base)
+    np.testing.assert_allclose(tg.theta_from_config(tg.config_from_theta(th + 0.1, base)), th + 0.1, atol=1e-12)
+
+
+def test_pcr_increases_with_chemosensitivity(base, cohort):
+    grp = tg.pcr_groups(cohort)["TNBC"]
+    th = tg.theta_from_config(base)
+    rates = []
+    for d in (-0.3, 0.0, 0.3):
+        v = th.copy()
+        v[3] += d
+        rates.append(tg.pcr_rate(tg.config_from_theta(v, base), grp))
+    assert rates[0] <= rates[1] <= rates[2] and rates[2] > rates[0]
+
+
+def test_ctc_prevalence_matches_poisson_draws(base, cohort):
+    """The expected prevalence equals the share of engine Poisson draws with >= 1 CTC (independent path)."""
+    expected = tg.ctc_prevalence(base, cohort)
+    big = tg.VirtualCohort.draw(base, 20000, seed=2)
+    counts = tg._simulate(base, big, "surgery-only", horizon_years=1.0).summary["ctc_count_baseline"]
+    assert abs(tg.ctc_prevalence(base, big) - (counts >= 1).mean()) < 0.015
+    assert 0 < expected < 1
+
+
+def test_tmem_odds_ratio_grows_with_theta(base, cohort):
+    th = tg.theta_from_config(base)
+    ors = []
+    for d in (-1.0, 1.0):
+        v = th.copy()
+        v[5] += d
+        ors.append(tg.tmem_odds_ratio(tg.config_from_theta(v, base), cohort))
+    assert 1.0 < ors[0] < ors[1]
+
+
+def test_ebctcg_arms_share_the_cohort(base, cohort):
+    out = tg.ebctcg(base, cohort)
+    assert 0 < out["dr15_adjuvant"] < 1 and 0 < out["dr15_nact"] < 1
+    np.testing.assert_allclose(out["rate_ratio"], np.log1p(-out["dr15_nact"]) / np.log1p(-out["dr15_adjuvant"]))
