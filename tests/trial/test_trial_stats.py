@@ -14,6 +14,7 @@ from chemomet.trial.analysis import observed_minus_expected, rmst_standard_error
 from chemomet.units import DAYS_PER_YEAR
 
 ENDPOINTS = ("dmfs", "drfi")
+TIGHT = {"precision": 1e-14}  # lifelines converged fully (its default stops ~1e-5 relative from the optimum)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_logrank_cox_rmst_equal_lifelines(local_run, table, ep):
     chi2, o_e = hand_logrank(t, e, g)
     assert c["logrank_statistic"] == pytest.approx(chi2, rel=1e-9)
     assert c["observed_minus_expected"] == pytest.approx(o_e, rel=1e-9, abs=1e-9)
-    cph = CoxPHFitter().fit(pd.DataFrame({"T": t, "E": e, "x": g.astype(int)}), "T", "E")
+    cph = CoxPHFitter().fit(pd.DataFrame({"T": t, "E": e, "x": g.astype(int)}), "T", "E", fit_options=TIGHT)
     assert c["hazard_ratio"] == pytest.approx(cph.hazard_ratios_["x"], rel=1e-8)
     lo, hi = np.exp(cph.confidence_intervals_.loc["x"].to_numpy())
     assert c["ci_lower"] == pytest.approx(lo, rel=1e-8)
@@ -161,7 +162,7 @@ def test_subgroups(local_run, table):
     hi = next(r for r in rows if r["level"] == "TMEM-high")
     sub = table[table["tmem_high"]]
     cph = CoxPHFitter().fit(
-        pd.DataFrame({"T": sub["dmfs_time_days"], "E": sub["dmfs_event"], "x": sub["arm"]}), "T", "E"
+        pd.DataFrame({"T": sub["dmfs_time_days"], "E": sub["dmfs_event"], "x": sub["arm"]}), "T", "E", fit_options=TIGHT
     )
     assert hi["hazard_ratio"] == pytest.approx(cph.hazard_ratios_["x"], rel=1e-8)
 
@@ -170,3 +171,28 @@ def test_figures_written(local_run):
     for key in ("km_dmfs", "km_drfi", "forest"):
         p = local_run.files[key]
         assert p.exists() and p.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("hr", [0.5, 1.0, 1.7])
+def test_vectorised_cox_equals_lifelines(hr):
+    from chemomet.trial.analysis import cox_binary, cox_hazard_ratio
+
+    rng = np.random.default_rng(int(hr * 10))
+    n = 3000
+    x = rng.random(n) < 0.4
+    t = rng.exponential(1000.0 / np.where(x, hr, 1.0))
+    c = rng.uniform(0, 1500, n)
+    time, event = np.minimum(t, c), t <= c
+    cph = CoxPHFitter().fit(pd.DataFrame({"T": time, "E": event, "x": x.astype(int)}), "T", "E", fit_options=TIGHT)
+    beta, se = cox_binary(time, event, x)
+    assert beta == pytest.approx(cph.params_["x"], rel=1e-8, abs=1e-10)
+    assert se == pytest.approx(cph.standard_errors_["x"], rel=1e-8)
+    default = CoxPHFitter().fit(pd.DataFrame({"T": time, "E": event, "x": x.astype(int)}), "T", "E")
+    assert beta == pytest.approx(default.params_["x"], rel=1e-4)
+    res = cox_hazard_ratio(time, event, x.astype(int))
+    assert res["cox_p"] == pytest.approx(cph.summary.loc["x", "p"], rel=1e-6, abs=1e-300)
+    # tied event times: lifelines' Efron fit is used
+    tied = np.round(time, -1) + 10.0
+    res = cox_hazard_ratio(tied, event, x.astype(int))
+    cph = CoxPHFitter().fit(pd.DataFrame({"T": tied, "E": event, "x": x.astype(int)}), "T", "E")
+    assert res["hazard_ratio"] == pytest.approx(cph.hazard_ratios_["x"], rel=1e-9)

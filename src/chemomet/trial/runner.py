@@ -272,7 +272,20 @@ def _run_one(spec: TrialSpec, out: Path, client, *, resume, chunk_size, progress
 
 
 def _analyse(spec: TrialSpec, patients: Path, files: list[Path], out: Path, figures: bool) -> tuple[dict, dict]:
-    df = pd.read_parquet(patients)
+    cols = [
+        "arm",
+        "subtype",
+        "tmem_high",
+        "ctc_positive",
+        "grade",
+        "diameter_mm",
+        "age",
+        "alveolar_or_trabecular",
+        "pcr",
+        "tmem_log_ratio",
+    ]
+    cols += [f"{ep}_{x}" for ep in TIME_TO_EVENT for x in ("time_days", "event")]
+    df = pd.read_parquet(patients, columns=cols)  # only what the analysis needs: bounded driver memory
     names = [a.name for a in spec.arms]
     summary = {
         "name": spec.name,
