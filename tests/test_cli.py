@@ -66,3 +66,15 @@ def test_cohort_json_and_parquet(tmp_path, capsys):
         run(["cohort", "--n", "300", "--strategy", "nact+pexidartinib", "--seed", "4", "--json"], capsys)
     )
     assert again["mean"] == data["mean"]
+
+
+def test_excess_risk_json_and_figure(tmp_path, capsys):
+    fig = tmp_path / "excess.png"
+    data = json.loads(run(["excess-risk", "--n", "2000", "--seed", "3", "--json", "--plot", str(fig)], capsys))
+    mean = data["mean"]
+    parts = mean["part_microenvironment"] + mean["part_delay"] + mean["part_kill_timing"]
+    assert parts == pytest.approx(mean["excess"], abs=1e-12)
+    assert mean["dm_nact"] - mean["dm_surgery_first"] == pytest.approx(mean["excess"], abs=1e-12)
+    assert 0 < data["harmed_share"] < 1
+    assert data["profile_harmed"]["patients"] + data["profile_others"]["patients"] == 2000
+    assert fig.read_bytes()[:4] == b"\x89PNG"

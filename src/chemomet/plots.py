@@ -57,3 +57,36 @@ def plot_strategies(
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
+
+
+PART_COLOURS = {"part_microenvironment": "tab:red", "part_delay": "tab:orange", "part_kill_timing": "tab:blue"}
+
+
+def plot_excess_risk(table, path: str | Path, title: str | None = None) -> Path:
+    """PNG of the NACT-attributable excess risk in a cohort: its distribution (left) and its parts by decile
+    of excess (right). ``table`` has the columns of :func:`chemomet.nact_excess_risk` (probabilities)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    excess = 100 * table["excess"].to_numpy()
+    left.hist(excess, bins=60, color="0.4")
+    left.axvline(0, color="k", lw=1)
+    left.set_yscale("log")
+    left.set_xlabel("excess 10-year distant-metastasis risk, NACT − surgery first (percentage points)")
+    left.set_ylabel("patients")
+    decile = np.minimum((np.argsort(np.argsort(excess)) * 10) // len(excess), 9)
+    x = np.arange(10)
+    for key, colour in PART_COLOURS.items():
+        means = [100 * table[key].to_numpy()[decile == k].mean() for k in x]
+        offset = {"part_microenvironment": -0.27, "part_delay": 0.0, "part_kill_timing": 0.27}[key]
+        right.bar(x + offset, means, width=0.27, color=colour, label=key.removeprefix("part_").replace("_", " "))
+    right.plot(x, [excess[decile == k].mean() for k in x], "k.-", label="excess (sum)")
+    right.axhline(0, color="k", lw=0.8)
+    right.set_xticks(x, [f"D{k + 1}" for k in x])
+    right.set_xlabel("decile of excess risk")
+    right.set_ylabel("mean (percentage points)")
+    right.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path
