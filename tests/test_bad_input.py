@@ -113,6 +113,10 @@ def test_bad_regimen_file(name, tmp_path, capsys):
         (["cohort", "--n", "0"], "--n"),
         (["simulate", str(EXAMPLE), "--plot", "/no/such/folder/x.png"], "--plot"),
         (["simulate", str(EXAMPLE), "--plot", "figure.jpg"], "--plot"),
+        (["excess-risk", "--n", "5"], "--n"),
+        (["excess-risk", "--strategy", "surgery-first"], "--strategy"),
+        (["excess-risk", "--harm", "2"], "--harm"),
+        (["excess-risk", "--plot", "x.svg"], "--plot"),
     ],
 )
 def test_bad_options(argv, field, capsys):
