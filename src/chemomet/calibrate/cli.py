@@ -64,7 +64,7 @@ def targets(
     out: Path = typer.Option(Path("chemomet-calibration"), help="Folder with the natural-history calibration."),
     patients: int = typer.Option(4000, help="Virtual patients per simulated arm (common random numbers)."),
     ensemble: int = typer.Option(200, help="Parameter sets in the ensemble."),
-    sobol: int = typer.Option(64, help="Sobol base sample size N for the sensitivity analysis (0: skip)."),
+    sobol: int = typer.Option(128, help="Sobol base sample size N for the sensitivity analysis (0: skip)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Calibrate chemosensitivity, resistance, microenvironment, TMEM and CTC links to SCIENCE.md §3 targets."""

@@ -75,6 +75,9 @@ EBCTCG_REGIMEN = {
     }
 }
 
+EPSILON_PRIOR_FACTOR = 4.0
+"""95% prior range (×/÷) of the microenvironment-response median where the EBCTCG constraint does not bind."""
+
 PCR_TOL = 0.03
 """Half-width of the pCR intervals (absolute): the §3 pCR values are approximate, read from secondary text."""
 
@@ -395,7 +398,9 @@ def calibrate(base: dict, n: int = 4000, seed: int = 11, progress=None) -> dict:
     x_hi, _, _ = bisect(rr_of, lo_lim, hi_lim, 1.14)
     if not 0.92 <= val <= 1.14:
         th[7], val, _ = bisect(rr_of, lo_lim, hi_lim, 1.02)
-    se[7] = abs(x_hi - x_lo) / (2 * 1.96)
+    # where the constraint does not bind, the median is not identified by the targets: the ensemble then
+    # carries a prior uncertainty of x/÷ EPSILON_PRIOR_FACTOR (95%) instead of the unbounded interval
+    se[7] = min(abs(x_hi - x_lo) / (2 * 1.96), np.log(EPSILON_PRIOR_FACTOR) / 1.96)
     eps_range = [float(np.exp(min(x_lo, x_hi))), float(np.exp(max(x_lo, x_hi)))]
     rows.append(
         _row(
