@@ -1,15 +1,22 @@
 """Spatial analysis of cell-level tissue data: TMEM doorways, densities and the TMEM score.
 
 Pipeline: :func:`read_cells` (CSV/Parquet/AnnData → :class:`CellTable`, µm) → :func:`score_tissue`
-(contact graph → doorways → densest high-power fields → scores) → :meth:`TmemResult.summary` (JSON-ready),
-:func:`to_anndata` / :func:`write_anndata`, :func:`plot_map`. :func:`generate_tissue` makes synthetic tissue
-with planted doorways and decoys. See ``docs/tme.md``.
+(contact graph on circles or cell outlines → doorways → densest high-power fields → scores) →
+:meth:`TmemResult.summary` (JSON-ready), :func:`to_anndata` / :func:`write_anndata`, :func:`plot_map`.
+:func:`generate_tissue` makes synthetic tissue with planted doorways and decoys. See ``docs/tme.md``.
 """
 
 from chemomet.tme.areas import tissue_areas
-from chemomet.tme.contacts import contact_pairs, contact_pairs_bruteforce
+from chemomet.tme.contacts import contact_pairs, contact_pairs_bruteforce, table_contact_pairs
 from chemomet.tme.doorways import Doorways, contact_triangles, find_doorways
 from chemomet.tme.fields import FieldSelection, select_fields
+from chemomet.tme.polygons import (
+    Polygons,
+    make_polygons,
+    parse_polygons,
+    polygon_contact_pairs,
+    polygon_distances,
+)
 from chemomet.tme.readers import PRESETS, ColumnMap, ReadOptions, read_cells
 from chemomet.tme.scores import (
     CONVENTIONS,
@@ -28,6 +35,7 @@ __all__ = [
     "ColumnMap",
     "Doorways",
     "FieldSelection",
+    "Polygons",
     "ReadOptions",
     "TmemParams",
     "TmemResult",
@@ -37,12 +45,17 @@ __all__ = [
     "contact_triangles",
     "find_doorways",
     "generate_tissue",
+    "make_polygons",
     "make_table",
+    "parse_polygons",
     "plot_map",
     "poisson_ratio_ci",
+    "polygon_contact_pairs",
+    "polygon_distances",
     "read_cells",
     "score_tissue",
     "select_fields",
+    "table_contact_pairs",
     "tissue_areas",
     "to_anndata",
     "write_anndata",

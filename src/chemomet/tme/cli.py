@@ -94,6 +94,12 @@ def tmem(
     label_col: str | None = typer.Option(None, "--label-col", help="Column of cell-type labels."),
     radius_col: str | None = typer.Option(None, "--radius-col", help="Column of cell radius."),
     area_col: str | None = typer.Option(None, "--area-col", help="Column of cell area."),
+    polygon_col: str | None = typer.Option(
+        None,
+        "--polygon-col",
+        help="Column of cell outlines: WKT 'POLYGON ((x y, ...))' or JSON [[x, y], ...], centroid units; "
+        "contact is then decided on the outlines.",
+    ),
     default_radius: float = typer.Option(
         5.0, "--default-radius", help="Radius when no radius/area column, µm."
     ),
@@ -123,9 +129,10 @@ def tmem(
     """Find TMEM doorways in a cell table and report the TMEM score.
 
     A doorway is a tumour cell, a macrophage and an endothelial cell pairwise in contact (centroid distance
-    ≤ r_i + r_j + tolerance, µm); one doorway is counted per macrophage by default. The TMEM score is the
-    number of doorways in the k densest non-overlapping circular high-power fields (k = 10 or 20). Bad input
-    gives one line on standard error and exit code 2; output files are written atomically.
+    ≤ r_i + r_j + tolerance, µm; with --polygon-col, outlines within the tolerance or overlapping); one
+    doorway is counted per macrophage by default. The TMEM score is the number of doorways in the k densest
+    non-overlapping circular high-power fields (k = 10 or 20). Bad input gives one line on standard error and
+    exit code 2; output files are written atomically.
     """
     from chemomet.tme.outputs import check_output_path, summary_json, write_anndata, write_json
 
@@ -136,6 +143,7 @@ def tmem(
         label_col=label_col,
         radius_col=radius_col,
         area_col=area_col,
+        polygon_col=polygon_col,
         units=units,
         pixel_size_um=pixel_size,
         tumour_class=tumour_class,

@@ -1,7 +1,9 @@
 """The cell contact graph.
 
-Two cells are in contact when their boundaries touch, approximated by circles of the cells' equivalent radii:
-``|c_i − c_j| ≤ r_i + r_j + tolerance`` (SCIENCE.md §4). :func:`contact_pairs` finds every such pair with a
+Two cells are in contact when their boundaries touch (SCIENCE.md §4). With outlines (polygons) this is decided
+exactly on the outlines by :func:`chemomet.tme.polygons.polygon_contact_pairs`; :func:`table_contact_pairs`
+picks it when the table has polygons. Otherwise cells are circles of their equivalent radii:
+``|c_i − c_j| ≤ r_i + r_j + tolerance``. :func:`contact_pairs` finds every such pair with a
 k-d tree: one ``query_pairs`` at the largest possible contact distance ``2·max(r) + tolerance``, then an exact
 per-pair filter. :func:`contact_pairs_bruteforce` is the O(n²) reference used by tests and the benchmark.
 """
@@ -91,3 +93,27 @@ def contact_pairs_bruteforce(
     pairs = np.concatenate(out).astype(np.int64)
     order = np.lexsort((pairs[:, 1], pairs[:, 0]))
     return pairs[order]
+
+
+def table_contact_pairs(table, tolerance_um: float = 1.0, cells=None) -> np.ndarray:
+    """Contact pairs of a :class:`~chemomet.tme.table.CellTable`: on the outlines when it has polygons,
+    else on the circles.
+
+    Parameters
+    ----------
+    table : the cells (µm).
+    tolerance_um : contact tolerance between cell boundaries, µm.
+    cells : restrict to these cell indices (``None``: all cells).
+
+    Returns
+    -------
+    ``(m, 2)`` int64 pairs of *table* indices, sorted by the position of the cells in ``cells``.
+    """
+    sub = np.arange(table.n) if cells is None else np.asarray(cells, dtype=np.int64)
+    if table.polygons is not None:
+        from chemomet.tme.polygons import polygon_contact_pairs
+
+        p = polygon_contact_pairs(table.x_um[sub], table.y_um[sub], table.polygons.take(sub), tolerance_um)
+    else:
+        p = contact_pairs(table.x_um[sub], table.y_um[sub], table.radius_um[sub], tolerance_um)
+    return sub[p] if p.size else np.empty((0, 2), dtype=np.int64)

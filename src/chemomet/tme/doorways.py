@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chemomet.errors import field_error
-from chemomet.tme.contacts import contact_pairs
+from chemomet.tme.contacts import table_contact_pairs
 from chemomet.tme.table import ENDOTHELIAL, MACROPHAGE, TUMOUR, CellTable
 
 COUNTING_RULES = ("macrophage", "triangle", "cluster")
@@ -134,7 +134,8 @@ def find_doorways(
     tolerance_um : contact tolerance between cell boundaries, µm.
     counting : ``"macrophage"`` (default), ``"triangle"`` or ``"cluster"`` — see the module docstring.
     pairs : precomputed contact pairs among the tumour, macrophage and endothelial cells (global indices);
-        computed with :func:`chemomet.tme.contacts.contact_pairs` when ``None``.
+        computed with :func:`chemomet.tme.contacts.table_contact_pairs` when ``None`` (on the outlines when
+        the table has polygons, else on the circles).
 
     Returns
     -------
@@ -145,9 +146,7 @@ def find_doorways(
     n = table.n
     ct = table.cell_type
     if pairs is None:
-        sub = np.flatnonzero(ct != 0)
-        p = contact_pairs(table.x_um[sub], table.y_um[sub], table.radius_um[sub], tolerance_um)
-        pairs = sub[p] if p.size else np.empty((0, 2), dtype=np.int64)
+        pairs = table_contact_pairs(table, tolerance_um, np.flatnonzero(ct != 0))
     tri = contact_triangles(ct, pairs)
     member = np.zeros(n, dtype=bool)
     member[tri.ravel()] = True

@@ -15,8 +15,12 @@ Cell types come either from labels (class names, case-insensitive; QuPath derive
 ``Macrophage: TIE2+`` give the base class and the TIE2/CD163 status) or, when gates are given, from marker
 intensities: a cell is of a lineage when exactly one of MENA (tumour), CD68 (macrophage), CD31
 (endothelium) is ≥ its threshold; a cell positive for several lineage markers is ambiguous and counted as
-"other". TIE2 and CD163 gates set the macrophage flags in either mode. Radius: a radius column, else
-``sqrt(area/π)``, else a default.
+"other". TIE2 and CD163 gates set the macrophage flags in either mode. Radius: a radius column, else the
+equivalent radius of the outline (polygon column), else ``sqrt(area/π)``, else a default.
+
+Outlines: an optional polygon column (``polygon_col``; no preset has one) holds one outline per cell as WKT
+``POLYGON ((x y, ...))`` or a JSON list ``[[x, y], ...]``, in the units of the centroids (converted with them);
+contact is then decided on the outlines (:mod:`chemomet.tme.polygons`).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class ColumnMap:
     radius: str | None = "radius"
     area: str | None = "area"
     marker_template: str = "{marker}"
+    polygon: str | None = None
 
 
 PRESETS = {
@@ -85,6 +90,9 @@ class ReadOptions:
     ----------
     preset : ``"generic"``, ``"qupath"`` or ``"halo"``.
     x_col, y_col, label_col, radius_col, area_col : column overrides (``None``: the preset's).
+    polygon_col : column of cell outlines (WKT ``POLYGON ((x y, ...))`` or JSON ``[[x, y], ...]``, centroid
+        units); when given, contact is decided on the outlines and, without a radius column, the radius is
+        the outline's equivalent radius ``sqrt(area/π)``.
     units : ``"um"`` or ``"px"`` (default: ``"px"`` when ``pixel_size_um`` is given, else ``"um"``).
     pixel_size_um : µm per pixel, required with ``units="px"``.
     tumour_class, macrophage_class, endothelial_class : class names in the label column.
@@ -104,6 +112,7 @@ class ReadOptions:
     label_col: str | None = None
     radius_col: str | None = None
     area_col: str | None = None
+    polygon_col: str | None = None
     units: str | None = None
     pixel_size_um: float | None = None
     tumour_class: str = "Tumor"
@@ -203,6 +212,7 @@ def _column_map(opts: ReadOptions, units: str) -> ColumnMap:
         label=opts.label_col or cm.label,
         radius=opts.radius_col or cm.radius,
         area=opts.area_col or cm.area,
+        polygon=opts.polygon_col or cm.polygon,
     )
 
 
@@ -451,6 +461,7 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
             label=opts.label_col or "cell_type",
             radius=opts.radius_col or "radius",
             area=opts.area_col or "area",
+            polygon=opts.polygon_col,
         )
     else:
         xy = None
@@ -468,8 +479,12 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
                 need[axis] = cols.need(spec, f"centroid {axis}", px_hint)
     explicit_radius = opts.radius_col is not None
     explicit_area = opts.area_col is not None
+    if base.polygon:
+        need["polygon"] = cols.need(base.polygon, "cell outlines")
     if base.radius and (explicit_radius or cols.find(base.radius)):
         need["radius"] = cols.need(base.radius, "cell radius")
+    elif "polygon" in need:
+        pass  # the radius is the outline's equivalent radius
     elif base.area and (explicit_area or cols.find(base.area)):
         need["area"] = cols.need(base.area, "cell area")
     lineage_gating = any(m in gates for m in LINEAGE_MARKERS)
@@ -529,8 +544,17 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
     if radius is not None and (radius <= 0).any():
         i = int(np.flatnonzero(radius <= 0)[0])
         raise field_error(f"{need['radius']}[row {i}]", float(radius[i]), "a number > 0", unit_name, where)
+    polygons = None
+    if "polygon" in need:
+        from chemomet.tme.polygons import parse_polygons
+
+        polygons = parse_polygons(values[need["polygon"]], need["polygon"], where)
+        if scale != 1.0:
+            polygons = polygons.transformed(scale)
+        if radius is None:
+            radius, rsrc = np.sqrt(polygons.area() / np.pi), "polygon"
     x, y = x * scale, y * scale
-    if radius is not None:
+    if radius is not None and rsrc != "polygon":
         radius = radius * scale
     marker_vals = {m: _numeric(values[need["marker:" + m]], need["marker:" + m], where) for m in gates}
     n_amb = 0
@@ -559,6 +583,8 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         radius_source=rsrc,
         n_ambiguous=n_amb,
         check_units=opts.check_units,
+        polygons=polygons,
+        polygon_column=need.get("polygon", "polygon"),
     )
     return table, src.adata
 

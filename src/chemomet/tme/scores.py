@@ -126,6 +126,7 @@ class TmemResult:
             "n_contact_triangles": self.doorways.n_triangles,
             "doorway_counting": p.counting,
             "contact_tolerance_um": p.tolerance_um,
+            "contact_geometry": "polygon" if t.polygons is not None else "circle",
             "doorways_per_mm2_tumour": per(self.doorways.n, tumour_mm2),
             "tumour_area_mm2": tumour_mm2,
             "tissue_area_mm2": tissue_mm2,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chemomet.errors import InputError, field_error
+from chemomet.tme.polygons import Polygons
 
 OTHER = 0
 TUMOUR = 1
@@ -38,7 +39,9 @@ class CellTable:
     cell_type : int8 codes ``OTHER=0, TUMOUR=1, MACROPHAGE=2, ENDOTHELIAL=3``.
     tie2, cd163 : boolean marker status per cell (meaningful on macrophages), or ``None`` when not measured.
     source : where the table came from (file name), for messages and the summary.
-    radius_source : ``"column"``, ``"area"`` or ``"default"`` — how ``radius_um`` was obtained.
+    radius_source : ``"column"``, ``"area"``, ``"polygon"`` or ``"default"`` — how ``radius_um`` was obtained.
+    polygons : cell outlines (:class:`chemomet.tme.polygons.Polygons`, µm) or ``None``; when present, contact
+        is decided on the outlines instead of the circles.
     """
 
     x_um: np.ndarray
@@ -51,6 +54,7 @@ class CellTable:
     radius_source: str = "column"
     n_ambiguous: int = 0
     meta: dict = field(default_factory=dict)
+    polygons: Polygons | None = None
 
     @property
     def n(self) -> int:
@@ -114,6 +118,8 @@ def make_table(
     radius_source: str | None = None,
     n_ambiguous: int = 0,
     check_units: bool = True,
+    polygons: Polygons | None = None,
+    polygon_column: str = "polygon",
 ) -> CellTable:
     """Validate arrays and build a :class:`CellTable`.
 
@@ -121,12 +127,16 @@ def make_table(
     ----------
     x_um, y_um : centroid coordinates, µm.
     cell_type : integer codes (0 other, 1 tumour, 2 macrophage, 3 endothelial).
-    radius_um : per-cell radius, µm; ``None`` uses ``default_radius_um`` for every cell.
+    radius_um : per-cell radius, µm; ``None``: the equivalent radius ``sqrt(area/π)`` of the outlines when
+        ``polygons`` are given, else ``default_radius_um`` for every cell.
     default_radius_um : radius used when no radius is given, µm (> 0).
     tie2, cd163 : optional boolean marker flags.
     source : name of the input, used in error messages.
     check_units : reject coordinates whose median nearest-neighbour distance is implausible for cells
-        (outside 1–500 µm), and radii outside 0.5–60 µm — the usual sign of pixels or mm read as µm.
+        (outside 1–500 µm), and radii outside 0.5–60 µm — the usual sign of pixels or mm read as µm; with
+        polygons, also outlines that do not surround their centroids (median centroid offset > 1 radius).
+    polygons : cell outlines in µm, one per cell (see :mod:`chemomet.tme.polygons`).
+    polygon_column : name of the outlines in messages.
 
     Raises
     ------
@@ -142,6 +152,11 @@ def make_table(
         raise field_error("y", f"{y.shape[0]} values", f"one per cell ({n})", where=where)
     _check_finite(x, "x", where)
     _check_finite(y, "y", where)
+    if polygons is not None and polygons.n != n:
+        raise field_error(polygon_column, f"{polygons.n} outlines", f"one per cell ({n})", where=where)
+    if radius_um is None and polygons is not None:
+        radius_um = np.sqrt(polygons.area() / np.pi)
+        radius_source = radius_source or "polygon"
     if radius_um is None:
         if not (np.isfinite(default_radius_um) and default_radius_um > 0):
             raise field_error("default_radius", default_radius_um, "a number > 0", "µm", where)
@@ -166,9 +181,35 @@ def make_table(
         flags[name] = v
     if check_units:
         _check_units(x, y, r, where, rsrc)
+        if polygons is not None:
+            _check_outlines(x, y, polygons, where, polygon_column)
     return CellTable(
-        x, y, r, ct.astype(np.int8), flags["tie2"], flags["cd163"], source, rsrc, int(n_ambiguous)
+        x,
+        y,
+        r,
+        ct.astype(np.int8),
+        flags["tie2"],
+        flags["cd163"],
+        source,
+        rsrc,
+        int(n_ambiguous),
+        polygons=polygons,
     )
+
+
+def _check_outlines(x: np.ndarray, y: np.ndarray, polygons: Polygons, where: str, column: str) -> None:
+    """Outlines must surround their centroids: a unit mix-up (outlines in px, centroids in µm) fails."""
+    c = polygons.centroid()
+    r = np.sqrt(polygons.area() / np.pi)
+    off = float(np.median(np.hypot(c[:, 0] - x, c[:, 1] - y) / r))
+    if not off <= 1.0:
+        raise field_error(
+            f"{column} (median offset of the outline centroid from x/y, in radii)",
+            round(off, 4),
+            "≤ 1: the outlines must surround their centroids; check that outlines and centroids are in the same "
+            "units and rows",
+            where=where,
+        )
 
 
 def _check_units(x: np.ndarray, y: np.ndarray, r: np.ndarray, where: str, radius_source: str) -> None:
