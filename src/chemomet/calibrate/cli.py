@@ -102,9 +102,10 @@ def report(
         _print_targets(summary["targets"])
         c = summary["c_index"]
         if c:
+            (lo, hi), (clo, chi) = c["model_ci95"], c["cox_ci95"]
             typer.echo(
-                f"\nc-index (CV, {c['repeats']}x{c['folds']}-fold): model {c['model']:.3f} "
-                f"{c['model_ci95']}, Cox {c['cox']:.3f} {c['cox_ci95']}"
+                f"\nc-index (CV, {c['repeats']}x{c['folds']}-fold): model {c['model']:.3f} ({lo:.3f}-{hi:.3f}), "
+                f"Cox {c['cox']:.3f} ({clo:.3f}-{chi:.3f})"
             )
 
 
@@ -155,7 +156,7 @@ def _print_targets(rows: list[dict]) -> None:
     typer.echo(f"{'target':<52} {'reached':>9} {'target':>9} {'interval':>17}  pass")
     for r in rows:
         iv = r.get("interval")
-        ivs = "—" if iv is None else f"[{iv[0]:.3g}, {iv[1]:.3g}]"
+        ivs = "—" if iv is None else f"[{_fmt(iv[0])}, {_fmt(iv[1]) if iv[1] is not None else 'inf'}]"
         typer.echo(
             f"{r['name']:<52} {_fmt(r['value']):>9} {_fmt(r['target']):>9} {ivs:>17}  {'yes' if r['pass'] else 'NO'}"
         )

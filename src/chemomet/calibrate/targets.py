@@ -301,12 +301,14 @@ def pan_late_recurrence(config, cohort: VirtualCohort) -> dict:
 
 
 def _row(name, value, target, interval, source, kind="calibrated", note=""):
-    ok = value is not None and np.isfinite(value) and interval[0] <= value <= interval[1]
+    """One line of the target table; an open interval end is stored as ``None`` (JSON ``null``)."""
+    lo, hi = (float(x) if np.isfinite(x) else None for x in interval)
+    ok = value is not None and np.isfinite(value) and (lo is None or lo <= value) and (hi is None or value <= hi)
     return {
         "name": name,
         "value": None if value is None else float(value),
         "target": target,
-        "interval": [float(interval[0]), float(interval[1])],
+        "interval": [lo, hi],
         "pass": bool(ok),
         "kind": kind,
         "source": source,
