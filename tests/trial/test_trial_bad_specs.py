@@ -42,6 +42,7 @@ BAD = {
     "power_sizes_negative.toml": ["power.patients_per_arm", "from 2", "unit: patients"],
     "chunk_size_zero.toml": ["execution.chunk_size = 0", "unit: patients"],
     "missing_name.toml": ["name is missing"],
+    "unknown_population.toml": ["population = 'calibrated-2024.toml'", "priors"],
     "wrong_suffix.json": ["wrong_suffix.json", ".toml"],
 }
 

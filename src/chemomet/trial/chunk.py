@@ -13,7 +13,6 @@ import pandas as pd
 
 from chemomet.fileio import atomic_write
 from chemomet.model.simulate import simulate
-from chemomet.population import Population
 from chemomet.trial.events import endpoints, event_grid, exponential_times, sample_event_times
 from chemomet.trial.screening import sample_patients
 from chemomet.trial.spec import TrialSpec
@@ -53,7 +52,7 @@ def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray)
     design (replicate, arm, rank), baseline features, model outputs, sampled times (days from enrolment) and
     the endpoints (``<endpoint>_time_days``, ``<endpoint>_event``, ``pcr``, ``tmem_log_ratio``).
     """
-    population = Population()
+    population = spec.make_population()
     positions = np.asarray(positions, np.int64)
     feats, params = sample_patients(spec, population, index)
     rep, arm, rank = positions_to_design(spec, positions)

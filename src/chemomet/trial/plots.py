@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 
 from chemomet.fileio import atomic_write  # noqa: E402
 from chemomet.units import DAYS_PER_YEAR  # noqa: E402
@@ -67,6 +68,11 @@ def plot_forest(rows: list[dict], path: str | Path, title: str) -> Path:
             ax.plot(r["hazard_ratio"], y, "s", color=color, ms=4 + 4 * np.sqrt(r["n"] / max(x["n"] for x in rows)))
         ax.axvline(1.0, color="grey", ls="--", lw=1)
         ax.set_xscale("log")
+        lo, hi = ax.get_xlim()
+        ticks = [x for x in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0) if lo <= x <= hi]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks(range(len(levels)), [f"{lev} (n={_n(rows, arm, sg, lev):,})" for sg, lev in levels], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel(f"Hazard ratio, {arm} vs {rows[0]['versus']} ({rows[0]['endpoint']})")

@@ -27,7 +27,6 @@ import pyarrow.parquet as pq
 
 from chemomet.errors import InputError
 from chemomet.fileio import atomic_write
-from chemomet.population import Population
 from chemomet.trial import analysis, plots
 from chemomet.trial.chunk import chunk_path
 from chemomet.trial.execute import dask_client, run_dask, run_local
@@ -227,7 +226,7 @@ def _run_one(spec: TrialSpec, out: Path, client, *, resume, chunk_size, progress
     cs = int(chunk_size or spec.execution.chunk_size)
     if not 16 <= cs <= 1_000_000:
         raise InputError(f"chunk_size = {cs!r} is invalid; allowed: an integer from 16 to 1000000 (unit: patients)")
-    population = Population()
+    population = spec.make_population()
     index, screened = screen(spec, population)
     n = spec.n_enrolled
     n_chunks = -(-n // cs)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from chemomet.errors import InputError
 from chemomet.patient import SUBTYPES
+from chemomet.population import Population
 from chemomet.regimens import Strategy
 
 ENDPOINTS = ("dmfs", "drfi", "pcr", "tmem_change")
@@ -34,6 +35,7 @@ RULES: dict[str, tuple[str, str | None]] = {
     "seed": ("an integer from 0 to 2**63 - 1", None),
     "patients_per_arm": ("an integer from 1 to 10000000", "patients"),
     "regimen": ("a shipped regimen key or a regimen .toml file", None),
+    "population": ('"priors", "calibrated" or a population .toml file (layout of data/population.toml)', None),
     "arms": ("a list of at least 2 [[arms]] tables, each with name and strategy", None),
     "strategy": ("surgery-only, surgery-first, nact or nact+<accompanying drug>", None),
     "accompanying_dose_mg": ("a number > 0 and <= 10000", "mg"),
@@ -238,6 +240,8 @@ class TrialSpec(_Strict):
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     patients_per_arm: int = Field(ge=1, le=10_000_000)
     regimen: str = "ac-paclitaxel-weekly"
+    population: str = "priors"
+    population_config: dict | None = None
     arms: tuple[Arm, ...] = Field(min_length=2, max_length=8)
     eligibility: Eligibility = Eligibility()
     biomarkers: Biomarkers = Biomarkers()
@@ -323,6 +327,10 @@ class TrialSpec(_Strict):
         """Patients simulated in all (all replicates and arms)."""
         return self.n_replicates * self.n_arms * self.patients_per_replicate_arm
 
+    def make_population(self) -> Population:
+        """The population model virtual patients are drawn from (priors, calibration or a file)."""
+        return Population(self.population_config) if self.population_config is not None else Population()
+
     def strategies(self) -> list[Strategy]:
         """One :class:`~chemomet.regimens.Strategy` per arm."""
         return [a.to_strategy(self.regimen) for a in self.arms]
@@ -377,10 +385,39 @@ def _load_toml(path: Path) -> dict:
         raise InputError(f"{path.name}: not valid TOML ({err}); allowed: a trial spec in TOML") from None
 
 
-def parse_trial_spec(table: dict, where: str = "trial spec") -> TrialSpec:
-    """Validate a trial spec given as a dict (the TOML layout); strategies, regimens and drugs are checked."""
+def _population_config(name: str, base: Path | None, where: str) -> dict | None:
+    """The population configuration a spec names: None for the priors, the shipped calibration, or a file."""
+    if name == "priors":
+        return None
+    if name == "calibrated":
+        from chemomet.calibrate.shipped import calibrated_config
+
+        return calibrated_config()
+    path = Path(name) if base is None or Path(name).is_absolute() else base / name
+    if path.suffix.lower() != ".toml" or not path.is_file():
+        allowed, _ = RULES["population"]
+        raise InputError(f"{where}: population = {name!r} is invalid; allowed: {allowed}")
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{where}: population = {name!r} is not valid TOML ({err})") from None
+    try:
+        Population(config).sample(8, 0)
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(
+            f"{where}: population = {name!r} is invalid ({type(err).__name__}: {err}); allowed: the layout of "
+            "data/population.toml"
+        ) from None
+    return config
+
+
+def parse_trial_spec(table: dict, where: str = "trial spec", base: Path | None = None) -> TrialSpec:
+    """Validate a trial spec given as a dict (the TOML layout); strategies, regimens, drugs and the population
+    are checked. ``base``: the folder relative paths (population file) refer to."""
     if not isinstance(table, dict):
         raise InputError(f"{where}: {table!r} is invalid; allowed: a table of trial fields")
+    if "population_config" in table:
+        raise InputError(f'{where}: population_config is not a known field; allowed: population = "..."')
     arms = table.get("arms")
     if isinstance(arms, list):
         for i, arm in enumerate(arms):
@@ -401,7 +438,8 @@ def parse_trial_spec(table: dict, where: str = "trial spec") -> TrialSpec:
             arm.to_strategy(spec.regimen)
         except InputError as err:
             raise InputError(f"{where}: arms.{i} ({arm.name}): {err}") from None
-    return spec
+    config = _population_config(spec.population, base, where)
+    return spec.model_copy(update={"population_config": config}) if config is not None else spec
 
 
 def read_trial_spec(path: str | Path) -> TrialSpec | DesignComparison:
@@ -413,7 +451,7 @@ def read_trial_spec(path: str | Path) -> TrialSpec | DesignComparison:
     table = _load_toml(path)
     where = path.name
     if "designs" not in table:
-        return parse_trial_spec(table, where)
+        return parse_trial_spec(table, where, path.parent)
     try:
         comp = DesignComparison(**table)
     except ValidationError as err:
@@ -423,7 +461,7 @@ def read_trial_spec(path: str | Path) -> TrialSpec | DesignComparison:
         sub = (path.parent / d).resolve()
         if sub == path.resolve():
             raise InputError(f"{where}: designs = {d!r} names the comparison itself; allowed: trial spec files")
-        spec = parse_trial_spec(_load_toml(sub), f"{where} -> {Path(d).name}")
+        spec = parse_trial_spec(_load_toml(sub), f"{where} -> {Path(d).name}", sub.parent)
         if comp.power is not None:
             spec = spec.model_copy(update={"power": comp.power})
         specs.append(spec)
