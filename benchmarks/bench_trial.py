@@ -95,17 +95,47 @@ def one_run(n: int, workers: int, chunk_size: int) -> dict:
     }
 
 
+def chunk_memory(chunk_size: int) -> dict:
+    """Peak RSS of a fresh process that simulates one chunk of ``chunk_size`` patients (both arms)."""
+    import numpy as np
+
+    from chemomet.trial import parse_trial_spec
+    from chemomet.trial.chunk import simulate_patients
+
+    spec = parse_trial_spec({**SPEC, "patients_per_arm": chunk_size})
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    pos = np.arange(chunk_size, dtype=np.int64)
+    simulate_patients(spec, pos, pos)
+    return {
+        "chunk_size": chunk_size,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "rss_after_imports_mib": round(base),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1_000_000, help="patients in the trial (both arms)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Dask worker counts to run")
     ap.add_argument("--chunk-size", type=int, default=8192, help="patients per chunk")
+    ap.add_argument(
+        "--memory", type=int, nargs="*", default=[2048, 8192, 32768], help="chunk sizes for the memory check"
+    )
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--one-chunk", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one_run(args.n, args.workers[0], args.chunk_size)))
         return
+    if args.one_chunk:
+        print(json.dumps(chunk_memory(args.chunk_size)))
+        return
     print(json.dumps({"machine": machine()}, indent=1))
+    for cs in args.memory:  # memory of one task grows with the chunk size, not with the trial
+        cmd = [sys.executable, __file__, "--one-chunk", "--chunk-size", str(cs)]
+        print(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip(), flush=True)
     runs = {}
     for k in args.workers:
         cmd = [

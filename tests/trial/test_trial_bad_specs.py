@@ -88,7 +88,7 @@ def test_resume_with_another_spec_is_refused(tmp_path, capsys):
         main(main_args)
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "another trial spec" in err and "--fresh" in err
+    assert "different spec" in err and "--fresh" in err
     with pytest.raises(SystemExit) as info:
         main([*main_args, "--fresh"])
     assert info.value.code in (0, None)

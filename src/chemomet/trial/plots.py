@@ -98,7 +98,7 @@ def plot_power(curves: list[tuple[str, dict]], path: str | Path, title: str) -> 
     ax.set_ylim(0, 1)
     ax.set_xlabel("Patients per arm")
     first = curves[0][1]
-    ax.set_ylabel(f"Power ({first['endpoint']}, alpha = {first['alpha']:g}, {first['replicates']} trials)")
+    ax.set_ylabel(f"Power ({first['endpoint']}, two-sided alpha = {first['alpha']:g}, benefit)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

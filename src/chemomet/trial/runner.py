@@ -101,8 +101,9 @@ def _prepare_run_dir(out: Path, spec: TrialSpec, chunk_size: int, n_chunks: int,
         old = json.loads(manifest.read_text())
         if old.get("spec_hash") != record["spec_hash"]:
             raise InputError(
-                f"--out = {str(out)!r} holds a run of another trial spec ({old.get('name')!r}); allowed: the same "
-                "spec to resume it, --fresh to start over, or another --out"
+                f"--out = {str(out)!r} holds a run of a different spec ({old.get('name')!r}, spec hash "
+                f"{str(old.get('spec_hash'))[:12]} vs {record['spec_hash'][:12]}); allowed: the same spec to resume "
+                "it, --fresh to start over, or another --out"
             )
         if old.get("chunk_size") != chunk_size:
             raise InputError(
@@ -201,24 +202,18 @@ def run_trial(
     out = Path(out) if out is not None else Path.cwd() / f"trial-{slug(spec.name)}"
     if out.exists() and not out.is_dir():
         raise InputError(f"--out = {str(out)!r} is a file; allowed: a folder for the run")
-    kw = dict(
-        workers=workers,
-        scheduler=scheduler,
-        client=client,
-        resume=resume,
-        chunk_size=chunk_size,
-        progress=progress,
-        figures=figures,
-    )
-    if isinstance(spec, DesignComparison):
-        return _run_comparison(spec, out, **kw)
+    kw = dict(resume=resume, chunk_size=chunk_size, progress=progress, figures=figures)
     use_dask = client is not None or scheduler is not None or (workers or 1) > 1
-    if use_dask:
-        with dask_client(workers, scheduler, client) as c:
-            return _run_one(
-                spec, out, c, **{k: v for k, v in kw.items() if k not in ("workers", "scheduler", "client")}
-            )
-    return _run_one(spec, out, None, **{k: v for k, v in kw.items() if k not in ("workers", "scheduler", "client")})
+    if not use_dask:
+        return _dispatch(spec, out, None, **kw)
+    with dask_client(workers, scheduler, client) as c:  # one cluster for every design of a comparison
+        return _dispatch(spec, out, c, **kw)
+
+
+def _dispatch(spec: TrialSpec | DesignComparison, out: Path, client, **kw) -> TrialResult:
+    if isinstance(spec, DesignComparison):
+        return _run_comparison(spec, out, client, **kw)
+    return _run_one(spec, out, client, **kw)
 
 
 def _run_one(spec: TrialSpec, out: Path, client, *, resume, chunk_size, progress, figures) -> TrialResult:
@@ -339,11 +334,9 @@ def power(spec: TrialSpec, files: list[Path]) -> dict:
     return analysis.power_analysis(_read_columns(files, cols), spec)
 
 
-def _run_comparison(comp: DesignComparison, out: Path, **kw) -> TrialResult:
+def _run_comparison(comp: DesignComparison, out: Path, client, **kw) -> TrialResult:
     out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for spec in comp.specs:
-        results.append(run_trial(spec, out=out / slug(spec.name), **kw))
+    results = [_run_one(spec, out / slug(spec.name), client, **kw) for spec in comp.specs]
     curves = [(r.summary["name"], r.summary["power"]) for r in results if "power" in r.summary]
     files: dict[str, Path] = {}
     summary = {"name": comp.name, "designs": [r.summary for r in results]}
