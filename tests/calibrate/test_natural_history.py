@@ -91,3 +91,14 @@ def test_risk_increases_with_size(years):
     m = nh.MarginalModel(cov, np.array([1000.0, 1000.0]), np.zeros(2, bool), n_nodes=256)
     r = m.risk(TRUTH, years)
     assert 0 < r[0] < r[1] < 1
+
+
+def test_bootstrap_returns_finite_spreads():
+    from chemomet.calibrate.validation import bootstrap
+
+    cov = transbig_like(80, 8)
+    censor = np.full(80, 12 * 365.25)
+    time, event = nh.simulate_cohort(nh.config_from_theta(TRUTH), cov, censor, seed=8)
+    out = bootstrap(cov, time, event, TRUTH, n_boot=3, n_nodes=32, workers=1)
+    assert set(out["sd"]) == set(nh.PARAM_NAMES)
+    assert all(np.isfinite(v) and v >= 0 for v in out["sd"].values())

@@ -39,6 +39,9 @@ def natural_history(
     folds: int = typer.Option(5, help="Folds of cross-validation."),
     ensemble: int = typer.Option(200, help="Parameter sets in the ensemble."),
     workers: int = typer.Option(2, help="Processes for cross-validation."),
+    bootstrap: int = typer.Option(
+        30, help="Bootstrap refits: check the Laplace errors, widen the ensemble where larger (0: skip)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Fit growth and dissemination to TRANSBIG; CV c-index vs Cox; tertile calibration; GBSG2 transport."""
@@ -52,7 +55,10 @@ def natural_history(
         _positive(name, v, lo)
     from chemomet.calibrate.pipeline import run_natural_history
 
-    summary = run_natural_history(_out_dir(out), nodes, repeats, folds, ensemble, workers, progress=_say)
+    _positive("--bootstrap", bootstrap, 0)
+    summary = run_natural_history(
+        _out_dir(out), nodes, repeats, folds, ensemble, workers, progress=_say, n_boot=bootstrap
+    )
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
     else:
