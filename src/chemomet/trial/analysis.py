@@ -41,6 +41,21 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray, alpha: float = 0.05) -> Ka
     return KaplanMeierFitter(alpha=alpha).fit(time, event)
 
 
+def km_curve(kmf: KaplanMeierFitter, max_points: int = 4000) -> dict[str, np.ndarray]:
+    """The KM step curve and its confidence band, thinned to at most ``max_points`` steps (for figures):
+    ``days``, ``survival``, ``lower``, ``upper``, ``n`` (patients)."""
+    sf = kmf.survival_function_.iloc[:, 0]
+    ci = kmf.confidence_interval_survival_function_
+    keep = np.unique(np.linspace(0, sf.size - 1, min(max_points, sf.size)).astype(int))
+    return {
+        "days": sf.index.to_numpy(float)[keep],
+        "survival": sf.to_numpy(float)[keep],
+        "lower": ci.iloc[:, 0].to_numpy(float)[keep],
+        "upper": ci.iloc[:, 1].to_numpy(float)[keep],
+        "n": int(kmf.event_observed.size),
+    }
+
+
 def km_summary(kmf: KaplanMeierFitter, landmarks_days: list[float], tau_days: float) -> dict:
     """KM estimate with its confidence interval at each landmark (days), median (days) and RMST to ``tau``."""
     ci = kmf.confidence_interval_survival_function_
@@ -165,11 +180,13 @@ def survival_endpoint(df: pd.DataFrame, endpoint: str, spec: TrialSpec) -> dict:
     """Per-arm KM summaries and, for each experimental arm, log-rank, Cox HR and RMST difference."""
     alpha, tau = spec.analysis.alpha, spec.rmst_days
     landmarks = [y * DAYS_PER_YEAR for y in spec.analysis.landmarks_years if y * DAYS_PER_YEAR <= spec.horizon_days]
-    arms, fits = {}, {}
+    arms, curves = {}, {}
     for a, arm in enumerate(spec.arms):
         t, e = time_event(df[df["arm"] == a], endpoint)
-        fits[a] = kaplan_meier(t, e, alpha)
-        arms[arm.name] = km_summary(fits[a], landmarks, tau)
+        kmf = kaplan_meier(t, e, alpha)
+        arms[arm.name] = km_summary(kmf, landmarks, tau)
+        curves[a] = km_curve(kmf)
+        del kmf  # the fitter holds O(n) tables; keep only the thinned curve
     comparisons = []
     for a in range(1, spec.n_arms):
         sub = df[df["arm"].isin([0, a])]
@@ -199,7 +216,7 @@ def survival_endpoint(df: pd.DataFrame, endpoint: str, spec: TrialSpec) -> dict:
         "rmst_tau_days": tau,
         "arms": arms,
         "comparisons": comparisons,
-        "_fits": fits,
+        "_curves": curves,
     }
 
 

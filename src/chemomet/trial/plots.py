@@ -23,17 +23,18 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_km(fits: dict, names: list[str], endpoint: str, path: str | Path, title: str, comparisons: list[dict]) -> Path:
-    """Kaplan–Meier curves (with confidence bands) of each arm, time in years; HR and log-rank p in the legend."""
+def plot_km(
+    curves: dict, names: list[str], endpoint: str, path: str | Path, title: str, comparisons: list[dict]
+) -> Path:
+    """Kaplan–Meier curves (with confidence bands) of each arm, time in years; HR and log-rank p in the legend.
+
+    curves: arm index -> :func:`chemomet.trial.analysis.km_curve` dict.
+    """
     fig, ax = plt.subplots(figsize=(8, 5.2), constrained_layout=True)
-    for a, kmf in fits.items():
-        sf = kmf.survival_function_
-        ci = kmf.confidence_interval_survival_function_
-        t = sf.index.to_numpy() / DAYS_PER_YEAR
-        line = ax.step(
-            t, sf.iloc[:, 0].to_numpy(), where="post", lw=2, label=f"{names[a]} (n={kmf.event_observed.size:,})"
-        )
-        ax.fill_between(t, ci.iloc[:, 0], ci.iloc[:, 1], step="post", alpha=0.2, color=line[0].get_color())
+    for a, c in curves.items():
+        t = c["days"] / DAYS_PER_YEAR
+        line = ax.step(t, c["survival"], where="post", lw=2, label=f"{names[a]} (n={c['n']:,})")
+        ax.fill_between(t, c["lower"], c["upper"], step="post", alpha=0.2, color=line[0].get_color())
     text = [
         f"{c['arm']} vs {c['versus']}: HR {c['hazard_ratio']:.3f} ({c['ci_lower']:.3f}-{c['ci_upper']:.3f}), "
         f"log-rank p = {c['logrank_p']:.3g}"

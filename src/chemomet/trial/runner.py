@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,18 +21,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from chemomet.errors import InputError
 from chemomet.fileio import atomic_write
 from chemomet.trial import analysis, plots
 from chemomet.trial.chunk import chunk_path
 from chemomet.trial.execute import dask_client, run_dask, run_local
+from chemomet.trial.progress import ChunkProgress
+from chemomet.trial.rundir import assemble_patients, chunk_files, prepare_run_dir, read_columns
 from chemomet.trial.screening import screen
 from chemomet.trial.spec import TIME_TO_EVENT, DesignComparison, TrialSpec, read_trial_spec
-
-MANIFEST_FORMAT = 1
 
 
 @dataclass
@@ -53,114 +50,6 @@ class TrialResult:
 def slug(name: str) -> str:
     """A file-name-safe version of a trial name."""
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "trial"
-
-
-class _Progress:
-    """A one-line progress bar on standard error (or a callback ``progress(done, total)``)."""
-
-    def __init__(self, total: int, done: int, mode):
-        self.total, self.done, self.mode, self.t0 = total, done, mode, time.perf_counter()
-        self.start = done
-        self._show()
-
-    def __call__(self, k: int) -> None:
-        self.done += k
-        self._show()
-
-    def _show(self) -> None:
-        if callable(self.mode):
-            self.mode(self.done, self.total)
-            return
-        if not self.mode or self.total == 0:
-            return
-        frac = self.done / self.total
-        run = self.done - self.start
-        dt = time.perf_counter() - self.t0
-        eta = dt / run * (self.total - self.done) if run else float("nan")
-        bar = "#" * int(30 * frac)
-        sys.stderr.write(f"\r  [{bar:<30}] {self.done}/{self.total} chunks, {dt:5.0f} s, ETA {eta:4.0f} s")
-        if self.done == self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def _prepare_run_dir(out: Path, spec: TrialSpec, chunk_size: int, n_chunks: int, resume: bool) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = out / "manifest.json"
-    chunks = out / "chunks"
-    record = {
-        "format": MANIFEST_FORMAT,
-        "name": spec.name,
-        "spec_hash": spec.spec_hash(),
-        "chunk_size": chunk_size,
-        "n_chunks": n_chunks,
-        "n_enrolled": spec.n_enrolled,
-        "spec": spec.model_dump(mode="json"),
-    }
-    if manifest.exists() and resume:
-        old = json.loads(manifest.read_text())
-        if old.get("spec_hash") != record["spec_hash"]:
-            raise InputError(
-                f"--out = {str(out)!r} holds a run of a different spec ({old.get('name')!r}, spec hash "
-                f"{str(old.get('spec_hash'))[:12]} vs {record['spec_hash'][:12]}); allowed: the same spec to resume "
-                "it, --fresh to start over, or another --out"
-            )
-        if old.get("chunk_size") != chunk_size:
-            raise InputError(
-                f"chunk_size = {chunk_size} differs from the run in {str(out)!r} ({old.get('chunk_size')}); "
-                "allowed: the same chunk size to resume, or --fresh (unit: patients)"
-            )
-        chunks.mkdir(exist_ok=True)
-        for p in chunks.glob(".chunk-*.tmp*.parquet"):  # half-written by a killed run: never renamed, so not a chunk
-            p.unlink()
-        return
-    if chunks.exists():
-        for p in chunks.glob("*chunk-*.parquet"):  # chunk files and temporary files of this layout only
-            p.unlink()
-    chunks.mkdir(exist_ok=True)
-    for name in ("patients.parquet", "summary.json"):
-        (out / name).unlink(missing_ok=True)
-    atomic_write(manifest, lambda tmp: tmp.write_text(json.dumps(record, indent=2)))
-
-
-def _chunk_files(out: Path, n_chunks: int) -> list[Path]:
-    files = [chunk_path(out, c) for c in range(n_chunks)]
-    missing = [f.name for f in files if not f.exists()]
-    if missing:
-        raise RuntimeError(f"{len(missing)} chunk checkpoints missing after the run (first: {missing[0]})")
-    return files
-
-
-def _assemble_patients(files: list[Path], spec: TrialSpec, path: Path) -> int:
-    """Stream replicate 0 (the first ``patients_per_arm`` per arm) into one Parquet file; bounded memory."""
-    n = 0
-
-    def write(tmp: Path) -> None:
-        nonlocal n
-        writer = None
-        try:
-            for f in files:
-                t = pq.read_table(f)
-                df = t.to_pandas()
-                df = df[(df["replicate"] == 0) & (df["rank"] < spec.patients_per_arm)]
-                if df.empty:
-                    continue
-                tab = pa.Table.from_pandas(df, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, tab.schema)
-                writer.write_table(tab)
-                n += len(df)
-        finally:
-            if writer is not None:
-                writer.close()
-
-    atomic_write(path, write)
-    return n
-
-
-def _read_columns(files: list[Path], columns: list[str], filters=None) -> pd.DataFrame:
-    parts = [pq.read_table(f, columns=columns, filters=filters).to_pandas() for f in files]
-    return pd.concat(parts, ignore_index=True)
 
 
 def run_trial(
@@ -225,23 +114,23 @@ def _run_one(spec: TrialSpec, out: Path, client, *, resume, chunk_size, progress
     index, screened = screen(spec, population)
     n = spec.n_enrolled
     n_chunks = -(-n // cs)
-    _prepare_run_dir(out, spec, cs, n_chunks, resume)
+    prepare_run_dir(out, spec, cs, n_chunks, resume)
     tasks = []
     for c in range(n_chunks):
         if chunk_path(out, c).exists():
             continue
         lo, hi = c * cs, min((c + 1) * cs, n)
         tasks.append((c, np.arange(lo, hi, dtype=np.int64), index[lo:hi]))
-    bar = _Progress(n_chunks, n_chunks - len(tasks), progress)
+    bar = ChunkProgress(n_chunks, n_chunks - len(tasks), progress)
     t_sim = time.perf_counter()
     if client is None:
         run_local(spec, tasks, str(out), bar)
     else:
         run_dask(client, spec, tasks, str(out), bar)
     t_sim = time.perf_counter() - t_sim
-    files = _chunk_files(out, n_chunks)
+    files = chunk_files(out, n_chunks)
     written = {"patients": out / "patients.parquet"}
-    n_patients = _assemble_patients(files, spec, written["patients"])
+    n_patients = assemble_patients(files, spec, written["patients"])
     summary, extra = _analyse(spec, written["patients"], files, out, figures)
     written.update(extra)
     summary["screening"] = {
@@ -301,10 +190,10 @@ def _analyse(spec: TrialSpec, patients: Path, files: list[Path], out: Path, figu
     for ep in spec.endpoints.include:
         if ep in TIME_TO_EVENT:
             res = analysis.survival_endpoint(df, ep, spec)
-            fits = res.pop("_fits")
+            curves = res.pop("_curves")
             if figures:
                 written[f"km_{ep}"] = plots.plot_km(
-                    fits, names, ep, out / f"km_{ep}.png", f"{spec.name}: {plots.LABELS[ep]}", res["comparisons"]
+                    curves, names, ep, out / f"km_{ep}.png", f"{spec.name}: {plots.LABELS[ep]}", res["comparisons"]
                 )
         elif ep == "pcr":
             res = analysis.pcr_endpoint(df, spec)
@@ -331,7 +220,7 @@ def power(spec: TrialSpec, files: list[Path]) -> dict:
     cols = ["replicate", "arm", "rank"] + (
         [f"{ep}_time_days", f"{ep}_event"] if ep in TIME_TO_EVENT else ["pcr" if ep == "pcr" else "tmem_log_ratio"]
     )
-    return analysis.power_analysis(_read_columns(files, cols), spec)
+    return analysis.power_analysis(read_columns(files, cols), spec)
 
 
 def _run_comparison(comp: DesignComparison, out: Path, client, **kw) -> TrialResult:
