@@ -40,7 +40,13 @@ def test_switching_an_effect_off_removes_its_part(cohort_params):
     # drugs that kill nothing: the timing of the kill cannot matter, and NACT is then pure delay
     # (the window founding is a quadrature, the surgery-first founding a closed form: they agree to a few 1e-6)
     np.testing.assert_allclose(inert["part_kill_timing"], 0.0, atol=1e-5)
-    assert np.all(inert["part_delay"] >= -1e-6) and np.mean(inert["part_delay"] > 1e-6) > 0.8
+    # the delay can only matter at 10 years for patients at some risk whose colonies, founded during the delay,
+    # can reach visibility by then (time to visibility from one cell, untreated: -ln(1 - ln 1e8 / a) / beta)
+    tau_vis = -np.log1p(-np.log(1e8) / cohort_params.log_plateau) / cohort_params.beta_per_day
+    risk = inert["dm_surgery_first"].to_numpy()
+    can_show = (risk > 1e-3) & (risk < 0.999) & (tau_vis < 10 * 365.25 - 250)  # not saturated either
+    assert can_show.sum() > 50
+    assert np.all(inert["part_delay"] >= -1e-6) and np.all(inert["part_delay"].to_numpy()[can_show] > 0)
     no_met_kill = nact_excess_risk(replace(cohort_params, s_met=zeros))
     # with the primary still killed, NACT shrinks it during the week before the surgery-first surgery day
     assert np.all(no_met_kill["part_kill_timing"] <= 1e-9)
@@ -49,5 +55,7 @@ def test_switching_an_effect_off_removes_its_part(cohort_params):
 def test_rebastinib_shrinks_the_microenvironment_part(cohort_params):
     plain = nact_excess_risk(cohort_params, "nact")
     drug = nact_excess_risk(cohort_params, "nact+rebastinib")
-    assert np.all(drug["part_microenvironment"] <= plain["part_microenvironment"] + 1e-12)
+    # on the probability scale a near-certain metastasis saturates (1 - e^-Λ): compare where it does not
+    open_ = plain["dm_nact"] < 0.9
+    assert np.all(drug.loc[open_, "part_microenvironment"] <= plain.loc[open_, "part_microenvironment"] + 1e-12)
     assert drug["part_microenvironment"].mean() < 0.5 * plain["part_microenvironment"].mean()

@@ -35,12 +35,24 @@ def test_subtype_frequencies_follow_the_priors(population):
         assert abs(freq - probs[name]) < 5 * se
 
 
-def test_parameters_are_valid(population):
+@pytest.mark.parametrize("which", ["calibrated", "priors"])
+def test_parameters_are_valid(which):
+    population = cm.Population() if which == "calibrated" else cm.Population.priors()
     _, p = population.sample(5000, 5)
     assert np.all(p.log_plateau > p.log_cells0) and np.all(p.log_plateau > np.log(1e8))
     assert np.all(p.beta_per_day > 0) and np.all(p.mu > 0) and np.all(p.chemosensitivity > 0)
+
+
+def test_priors_encode_the_published_doubling_times():
+    _, p = cm.Population.priors().sample(5000, 5)
     dt = np.log(2) / (p.alpha_per_day - p.beta_per_day * p.log_cells0)
     assert 60 < np.median(dt) < 300  # Peer 1993, Ryu 2014: median doubling times ~100-250 days
+
+
+def test_default_population_is_the_shipped_calibration():
+    config = cm.Population().config
+    assert "provenance" in config and "TRANSBIG" in config["provenance"]["natural_history"]["data"]
+    assert cm.Population.priors().config["growth"]["doubling_time_median_days"]["TNBC"] == 103.0
 
 
 def test_typical_patient_uses_measured_tmem_and_fixed_parameters(population):

@@ -184,7 +184,7 @@ def demo(
         f"chemomet demo — example patient: {p.age:g} y, {p.subtype}, {p.diameter_mm:g} mm, grade {p.grade}, "
         f"TMEM {p.tmem_score:g} ({p.tmem_convention}); regimen: {get_regimen(regimen).name}"
     )
-    typer.echo("Typical-value simulation with the uncalibrated default priors (research use only).\n")
+    typer.echo("Typical-value simulation with the calibrated population (docs/calibration.md); research use only.\n")
     typer.echo(_table(rows))
     typer.echo(f"\nfigure written to {plot}")
 
@@ -315,7 +315,7 @@ def excess_risk(
     if json_:
         _print_json(summary)
         return
-    typer.echo(f"{st.name} vs surgery first, {st.regimen.name}; {n:,} virtual patients (uncalibrated priors)")
+    typer.echo(f"{st.name} vs surgery first, {st.regimen.name}; {n:,} virtual patients (calibrated population)")
     for k, v in summary["mean"].items():
         typer.echo(f"  mean {k:<24} {100 * v:+.2f} percentage points" if k in parts else f"  mean {k:<24} {v:.4f}")
     typer.echo(f"  harmed (excess > {harm:g}): {100 * summary['harmed_share']:.1f}% of patients")

@@ -125,8 +125,17 @@ class ModelSettings:
 
 
 def _load_population_toml() -> dict:
+    """The uncalibrated priors, ``data/population.toml``."""
     text = resources.files("chemomet.data").joinpath("population.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
+
+
+def _load_default_config() -> dict:
+    """The shipped calibration (``data/calibration/population.toml``) when present, else the priors."""
+    calibrated = resources.files("chemomet.data").joinpath("calibration", "population.toml")
+    if calibrated.is_file():
+        return tomllib.loads(calibrated.read_text(encoding="utf-8"))
+    return _load_population_toml()
 
 
 def _subtype_index(er_pos, pr_pos, her2_pos) -> np.ndarray:
@@ -136,15 +145,22 @@ def _subtype_index(er_pos, pr_pos, her2_pos) -> np.ndarray:
 
 
 class Population:
-    """Covariate and random-effect model of breast cancer patients (priors from ``population.toml``).
+    """Covariate and random-effect model of breast cancer patients.
 
-    ``Population()`` uses the shipped defaults; pass a dict with the same layout to override.
+    ``Population()`` uses the shipped calibration (``data/calibration/population.toml``: TRANSBIG natural history
+    and the published targets, see docs/calibration.md); :meth:`priors` the uncalibrated priors
+    (``data/population.toml``); pass a dict with the same layout to override.
     """
 
     N_EFFECTS = 7  # standard-normal random effects per patient: DT, K, mu, s, eps, T0, resistant fraction
 
     def __init__(self, config: dict[str, Any] | None = None):
-        self.config = _load_population_toml() if config is None else config
+        self.config = _load_default_config() if config is None else config
+
+    @classmethod
+    def priors(cls) -> Population:
+        """The uncalibrated priors of ``data/population.toml`` (each value with its source)."""
+        return cls(_load_population_toml())
 
     @cached_property
     def settings(self) -> ModelSettings:
