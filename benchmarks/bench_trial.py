@@ -75,7 +75,14 @@ def one_run(n: int, workers: int, chunk_size: int) -> dict:
 
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
 
+        def worker_cpu():
+            import resource
+
+            r = resource.getrusage(resource.RUSAGE_SELF)
+            return r.ru_utime + r.ru_stime  # CPU seconds of this worker process
+
         workers_mib = sorted(client.run(worker_rss).values())
+        cpu = sum(client.run(worker_cpu).values())
         size = sum(p.stat().st_size for p in (Path(tmp) / "run").rglob("*") if p.is_file()) / 2**20
     dmfs = res.summary["endpoints"]["dmfs"]["comparisons"][0]
     return {
@@ -89,6 +96,8 @@ def one_run(n: int, workers: int, chunk_size: int) -> dict:
         "patients_per_s": round(n / res.summary["run"]["simulation_seconds"]),
         "driver_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "worker_peak_rss_mib": [round(x) for x in workers_mib],
+        "worker_cpu_s": round(cpu, 1),
+        "core_share": round(cpu / (workers * wall), 3),  # < 1: idle or taken by other processes
         "run_dir_mib": round(size),
         "load_average_1min_after": round(os.getloadavg()[0], 2),
         "hazard_ratio_dmfs": dmfs["hazard_ratio"],
@@ -158,6 +167,8 @@ def main() -> None:
                     "wall_s": {k: b["wall_s"] for k, b in best.items()},
                     "parallel_efficiency_simulation": round(sim, 3),
                     "parallel_efficiency_wall": round(tot, 3),
+                    # CPU seconds of all workers, 1 vs 2: the extra work parallel execution costs
+                    "work_ratio_cpu": round(best[1]["worker_cpu_s"] / best[2]["worker_cpu_s"], 3),
                 }
             )
         )

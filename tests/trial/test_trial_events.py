@@ -41,6 +41,14 @@ def test_plateau_means_no_event_and_distribution_matches():
     assert stats.kstest(finite, cdf).pvalue > 1e-3
 
 
+def test_curve_reaching_zero_gives_distinct_times():
+    grid = event_grid(100.0, 10.0)
+    s = np.where(grid < 10, 1.0, 0.0)  # certain event within the first interval
+    u = np.linspace(0.05, 0.95, 19)
+    t = sample_event_times(grid, np.tile(s, (u.size, 1)), u)
+    np.testing.assert_allclose(t, 10.0 * (1 - u))  # linear in S: no ties at the grid point
+
+
 def test_monotone_and_patient_wise():
     grid = event_grid(1000.0, 10.0)
     s = np.exp(-grid / 300.0)

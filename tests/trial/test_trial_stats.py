@@ -14,7 +14,8 @@ from chemomet.trial.analysis import observed_minus_expected, rmst_standard_error
 from chemomet.units import DAYS_PER_YEAR
 
 ENDPOINTS = ("dmfs", "drfi")
-TIGHT = {"precision": 1e-14}  # lifelines converged fully (its default stops ~1e-5 relative from the optimum)
+# lifelines run to convergence: its default Newton stopping rule can leave ~1e-5 relative from the optimum
+TIGHT = {"precision": 1e-14, "step_size": 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,14 @@ def product_limit(t, e):
         times.append(u)
         surv.append(s)
     return np.array(times), np.array(surv)
+
+
+def partial_loglik(t, e, g, beta):
+    """Cox partial log-likelihood of one covariate (no tied event times), by hand."""
+    order = np.argsort(t)
+    t, e, x = t[order], e[order], g[order].astype(float)
+    risk = np.cumsum(np.exp(beta * x)[::-1])[::-1]  # sum over patients still at risk
+    return float(np.sum((beta * x - np.log(risk))[e]))
 
 
 def hand_logrank(t, e, g):
@@ -94,10 +103,14 @@ def test_logrank_cox_rmst_equal_lifelines(local_run, table, ep):
     assert c["logrank_statistic"] == pytest.approx(chi2, rel=1e-9)
     assert c["observed_minus_expected"] == pytest.approx(o_e, rel=1e-9, abs=1e-9)
     cph = CoxPHFitter().fit(pd.DataFrame({"T": t, "E": e, "x": g.astype(int)}), "T", "E", fit_options=TIGHT)
-    assert c["hazard_ratio"] == pytest.approx(cph.hazard_ratios_["x"], rel=1e-8)
+    assert c["hazard_ratio"] == pytest.approx(cph.hazard_ratios_["x"], rel=1e-7)
     lo, hi = np.exp(cph.confidence_intervals_.loc["x"].to_numpy())
-    assert c["ci_lower"] == pytest.approx(lo, rel=1e-8)
-    assert c["ci_upper"] == pytest.approx(hi, rel=1e-8)
+    assert c["ci_lower"] == pytest.approx(lo, rel=1e-7)
+    assert c["ci_upper"] == pytest.approx(hi, rel=1e-7)
+    # and our maximiser is at least as good as lifelines' default stop (partial log-likelihood, Breslow = exact)
+    beta = np.log(c["hazard_ratio"])
+    default = CoxPHFitter().fit(pd.DataFrame({"T": t, "E": e, "x": g.astype(int)}), "T", "E")
+    assert partial_loglik(t, e, g, beta) >= partial_loglik(t, e, g, default.params_["x"]) - 1e-9
     assert c["cox_p"] == pytest.approx(cph.summary.loc["x", "p"], rel=1e-6)
     tau = res["rmst_tau_days"]
     for a, name in enumerate(["NACT", "NACT + rebastinib"]):
@@ -164,7 +177,7 @@ def test_subgroups(local_run, table):
     cph = CoxPHFitter().fit(
         pd.DataFrame({"T": sub["dmfs_time_days"], "E": sub["dmfs_event"], "x": sub["arm"]}), "T", "E", fit_options=TIGHT
     )
-    assert hi["hazard_ratio"] == pytest.approx(cph.hazard_ratios_["x"], rel=1e-8)
+    assert hi["hazard_ratio"] == pytest.approx(cph.hazard_ratios_["x"], rel=1e-7)
 
 
 def test_figures_written(local_run):
@@ -185,8 +198,8 @@ def test_vectorised_cox_equals_lifelines(hr):
     time, event = np.minimum(t, c), t <= c
     cph = CoxPHFitter().fit(pd.DataFrame({"T": time, "E": event, "x": x.astype(int)}), "T", "E", fit_options=TIGHT)
     beta, se = cox_binary(time, event, x)
-    assert beta == pytest.approx(cph.params_["x"], rel=1e-8, abs=1e-10)
-    assert se == pytest.approx(cph.standard_errors_["x"], rel=1e-8)
+    assert beta == pytest.approx(cph.params_["x"], rel=1e-7, abs=1e-10)
+    assert se == pytest.approx(cph.standard_errors_["x"], rel=1e-7)
     default = CoxPHFitter().fit(pd.DataFrame({"T": time, "E": event, "x": x.astype(int)}), "T", "E")
     assert beta == pytest.approx(default.params_["x"], rel=1e-4)
     res = cox_hazard_ratio(time, event, x.astype(int))

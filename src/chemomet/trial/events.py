@@ -2,8 +2,9 @@
 
 Distant-metastasis times are sampled by inverse transform, ``T = inf{t : S(t) <= U}``, with a per-patient
 uniform ``U``; between grid points the cumulative hazard ``-ln S`` is interpolated linearly (a piecewise-
-constant hazard). Where ``S`` stays above ``U`` up to the horizon there is no event (a cured patient, or a
-relapse after the trial's follow-up): the time is ``inf``. Times are days from enrolment (= diagnosis).
+constant hazard), or ``S`` itself where it reaches 0 inside an interval. Where ``S`` stays above ``U`` up to
+the horizon there is no event (a cured patient, or a relapse after the trial's follow-up): the time is ``inf``.
+Times are days from enrolment (= diagnosis).
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ def sample_event_times(grid: np.ndarray, surv: np.ndarray, u: np.ndarray) -> np.
     hit = np.flatnonzero(j < grid.size)
     if hit.size:
         jj = j[hit]
-        with np.errstate(divide="ignore"):
-            lam_lo = -np.log(surv[hit, jj - 1])
-            lam_hi = -np.log(surv[hit, jj])
-        target = -np.log(u[hit])
-        span = lam_hi - lam_lo
-        w = np.where(np.isfinite(span) & (span > 0), (target - lam_lo) / np.where(span > 0, span, 1.0), 1.0)
+        s_lo, s_hi = surv[hit, jj - 1], surv[hit, jj]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam_lo, lam_hi = -np.log(s_lo), -np.log(s_hi)
+            w_log = (-np.log(u[hit]) - lam_lo) / (lam_hi - lam_lo)  # linear in the cumulative hazard
+            w_lin = (s_lo - u[hit]) / (s_lo - s_hi)  # linear in S: where S reaches 0 inside the interval
+        w = np.where(s_hi > 0, w_log, w_lin)
         w = np.clip(np.nan_to_num(w, nan=1.0), 0.0, 1.0)
         t[hit] = grid[jj - 1] + w * (grid[jj] - grid[jj - 1])
     return t

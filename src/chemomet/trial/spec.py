@@ -35,7 +35,10 @@ RULES: dict[str, tuple[str, str | None]] = {
     "seed": ("an integer from 0 to 2**63 - 1", None),
     "patients_per_arm": ("an integer from 1 to 10000000", "patients"),
     "regimen": ("a shipped regimen key or a regimen .toml file", None),
-    "population": ('"priors", "calibrated" or a population .toml file (layout of data/population.toml)', None),
+    "population": (
+        '"default", "priors", "calibrated" or a population .toml file (layout of data/population.toml)',
+        None,
+    ),
     "arms": ("a list of at least 2 [[arms]] tables, each with name and strategy", None),
     "strategy": ("surgery-only, surgery-first, nact or nact+<accompanying drug>", None),
     "accompanying_dose_mg": ("a number > 0 and <= 10000", "mg"),
@@ -240,8 +243,8 @@ class TrialSpec(_Strict):
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     patients_per_arm: int = Field(ge=1, le=10_000_000)
     regimen: str = "ac-paclitaxel-weekly"
-    population: str = "priors"
-    population_config: dict | None = None
+    population: str = "default"
+    population_config: dict | None = None  # resolved from ``population`` when the spec is read; part of the hash
     arms: tuple[Arm, ...] = Field(min_length=2, max_length=8)
     eligibility: Eligibility = Eligibility()
     biomarkers: Biomarkers = Biomarkers()
@@ -328,8 +331,11 @@ class TrialSpec(_Strict):
         return self.n_replicates * self.n_arms * self.patients_per_replicate_arm
 
     def make_population(self) -> Population:
-        """The population model virtual patients are drawn from (priors, calibration or a file)."""
-        return Population(self.population_config) if self.population_config is not None else Population()
+        """The population model virtual patients are drawn from (the configuration resolved when the spec was
+        read, so every worker uses the same one)."""
+        if self.population_config is None:
+            return Population(_population_config(self.population, None, "trial spec"))
+        return Population(self.population_config)
 
     def strategies(self) -> list[Strategy]:
         """One :class:`~chemomet.regimens.Strategy` per arm."""
@@ -385,10 +391,13 @@ def _load_toml(path: Path) -> dict:
         raise InputError(f"{path.name}: not valid TOML ({err}); allowed: a trial spec in TOML") from None
 
 
-def _population_config(name: str, base: Path | None, where: str) -> dict | None:
-    """The population configuration a spec names: None for the priors, the shipped calibration, or a file."""
+def _population_config(name: str, base: Path | None, where: str) -> dict:
+    """The population configuration a spec names: ``default`` (what ``Population()`` uses: the shipped
+    calibration when present, else the priors), ``priors``, ``calibrated`` (the shipped calibration) or a file."""
+    if name == "default":
+        return Population().config
     if name == "priors":
-        return None
+        return Population.priors().config if hasattr(Population, "priors") else Population().config
     if name == "calibrated":
         from chemomet.calibrate.shipped import calibrated_config
 
@@ -438,8 +447,7 @@ def parse_trial_spec(table: dict, where: str = "trial spec", base: Path | None =
             arm.to_strategy(spec.regimen)
         except InputError as err:
             raise InputError(f"{where}: arms.{i} ({arm.name}): {err}") from None
-    config = _population_config(spec.population, base, where)
-    return spec.model_copy(update={"population_config": config}) if config is not None else spec
+    return spec.model_copy(update={"population_config": _population_config(spec.population, base, where)})
 
 
 def read_trial_spec(path: str | Path) -> TrialSpec | DesignComparison:
