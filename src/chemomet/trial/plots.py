@@ -70,7 +70,7 @@ def plot_forest(rows: list[dict], path: str | Path, title: str) -> Path:
         ax.axvline(1.0, color="grey", ls="--", lw=1)
         ax.set_xscale("log")
         lo, hi = ax.get_xlim()
-        ticks = [x for x in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0) if lo <= x <= hi]
+        ticks = [x for x in (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0) if lo <= x <= hi]
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
