@@ -116,3 +116,18 @@ def test_population_choice(tmp_path):
     from chemomet.population import Population
 
     assert make_spec(**small).population_config == Population().config
+
+
+def test_pcr_undefined_without_neoadjuvant_therapy(tmp_path):
+    from chemomet.trial import run_trial
+
+    spec = make_spec(
+        patients_per_arm=40,
+        arms=[{"name": "surgery first", "strategy": "surgery-first"}, {"name": "NACT", "strategy": "nact"}],
+        analysis={"subgroups": []},
+    )
+    res = run_trial(spec, out=tmp_path, figures=False)
+    pcr = res.summary["endpoints"]["pcr"]
+    assert pcr["arms"]["surgery first"]["rate"] is None and pcr["arms"]["NACT"]["rate"] is not None
+    assert pcr["comparisons"][0]["p"] is None
+    assert res.patients.loc[res.patients["arm"] == 0, "pcr"].isna().all()

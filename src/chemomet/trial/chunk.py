@@ -70,6 +70,8 @@ def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray)
         out = simulate(params.take(rows), strategy, sim_horizon, grid=grid, seed=spec.seed, workers=1)
         for src, dst in MODEL_COLUMNS.items():
             model[dst][rows] = out.summary[src].to_numpy(float)
+        if strategy.kind != "nact":  # pCR is a response to neoadjuvant therapy: not defined otherwise
+            model["pcr"][rows] = np.nan
         dm[rows] = sample_event_times(grid, out.trajectories["dmfs"], u[rows, UNIFORMS.index("event")])
     accrual = u[:, UNIFORMS.index("accrual")] * spec.accrual.duration_days
     fu = spec.follow_up

@@ -42,7 +42,7 @@ def _line(summary: dict) -> list[str]:
 def trial(
     spec: Path = typer.Argument(..., help="Trial spec (.toml); see docs/trials.md."),
     workers: int | None = typer.Option(
-        None, "--workers", help="Dask LocalCluster of K worker processes (default: run in this process)."
+        None, "--workers", help="K >= 2: a Dask LocalCluster of K worker processes; 1 or omitted: this process."
     ),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default: ./trial-<name>)."),
