@@ -10,6 +10,7 @@ import time
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 from chemomet.trial import run_trial
 from chemomet.trial.chunk import chunk_path
@@ -18,13 +19,16 @@ from tests.trial.conftest import BASE, make_spec, write_toml
 TABLE = {**BASE, "patients_per_arm": 2000, "execution": {"chunk_size": 200}, "analysis": {"subgroups": ["tmem_high"]}}
 
 
-def test_kill_and_resume(tmp_path):
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_kill_and_resume(tmp_path, executor, request):
     spec_file = tmp_path / "spec.toml"
     write_toml(spec_file, TABLE)
     spec = make_spec(**{k: TABLE[k] for k in ("patients_per_arm", "execution", "analysis")})
     n_chunks = -(-spec.n_enrolled // 200)
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "chemomet.cli", "trial", str(spec_file), "--out", str(out), "--no-progress"]
+    if executor == "dask":
+        cmd += ["--workers", "2"]  # the worker processes die with the killed driver
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     done = 0
@@ -42,14 +46,15 @@ def test_kill_and_resume(tmp_path):
     assert not (out / "patients.parquet").exists()
     mtimes = {name: (out / "chunks" / name).stat().st_mtime_ns for name in before}
 
-    resumed = run_trial(spec_file, out=out)  # resume: same spec, same run directory
+    client = request.getfixturevalue("dask2") if executor == "dask" else None
+    resumed = run_trial(spec_file, out=out, client=client)  # resume: same spec, same run directory
     assert resumed.summary["run"]["chunks_computed"] == n_chunks - len(before)
     for name, t in mtimes.items():  # finished chunks were not recomputed
         assert (out / "chunks" / name).stat().st_mtime_ns == t
     assert [chunk_path(out, c).exists() for c in range(n_chunks)] == [True] * n_chunks
     assert [p.name for p in (out / "chunks").iterdir() if not p.name.startswith("chunk-")] == []  # no temp files
 
-    fresh = run_trial(spec_file, out=tmp_path / "fresh")
+    fresh = run_trial(spec_file, out=tmp_path / "fresh")  # uninterrupted, in process
     a, b = resumed.patients, fresh.patients
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert a["patient_index"].is_unique and len(a) == 2 * 2000
