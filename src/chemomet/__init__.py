@@ -1,7 +1,7 @@
 """chemomet: neoadjuvant chemotherapy, the prometastatic microenvironment and accompanying therapies.
 
-Public API: :func:`simulate`, :func:`nact_excess_risk`, :class:`Patient`, :func:`read_patient`, :class:`Population`,
-:class:`Strategy`, :class:`Regimen`, :class:`Outcome`.
+Public API: :func:`simulate`, :func:`nact_excess_risk`, :func:`run_trial`, :class:`Patient`, :func:`read_patient`,
+:class:`Population`, :class:`Strategy`, :class:`Regimen`, :class:`Outcome`, :class:`TrialSpec`.
 """
 
 from chemomet.model.decompose import nact_excess_risk
@@ -9,6 +9,7 @@ from chemomet.model.simulate import Outcome, simulate
 from chemomet.patient import Patient, example_patient, read_patient
 from chemomet.population import ModelSettings, PatientParameters, Population
 from chemomet.regimens import Regimen, Strategy, get_regimen, load_drugs, load_regimens
+from chemomet.trial import TrialSpec, read_trial_spec, run_trial
 
 __version__ = "0.1.0"
 
@@ -20,11 +21,14 @@ __all__ = [
     "Population",
     "Regimen",
     "Strategy",
+    "TrialSpec",
     "example_patient",
     "nact_excess_risk",
     "get_regimen",
     "load_drugs",
     "load_regimens",
     "read_patient",
+    "read_trial_spec",
+    "run_trial",
     "simulate",
 ]
