@@ -14,6 +14,16 @@ from chemomet.fileio import atomic_write  # noqa: E402
 from chemomet.model.simulate import Outcome  # noqa: E402
 from chemomet.units import DAYS_PER_YEAR  # noqa: E402
 
+def _save(fig, path: str | Path, title: str | None) -> Path:
+    """Title the figure, write it atomically as PNG and close it."""
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path
+
+
 PANELS = (
     ("diameter_mm", "Primary tumour diameter (mm)", "linear"),
     ("tmem_10hpf", "TMEM doorways (per 10 HPF)", "linear"),
@@ -51,12 +61,7 @@ def plot_strategies(
             ax.set_title(label)
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
 
 
 PART_COLOURS = {"part_microenvironment": "tab:red", "part_delay": "tab:orange", "part_kill_timing": "tab:blue"}
@@ -84,9 +89,4 @@ def plot_excess_risk(table, path: str | Path, title: str | None = None) -> Path:
     right.set_xlabel("decile of excess risk")
     right.set_ylabel("mean (percentage points)")
     right.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
