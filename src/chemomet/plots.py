@@ -14,6 +14,7 @@ from chemomet.fileio import atomic_write  # noqa: E402
 from chemomet.model.simulate import Outcome  # noqa: E402
 from chemomet.units import DAYS_PER_YEAR  # noqa: E402
 
+
 def _save(fig, path: str | Path, title: str | None) -> Path:
     """Title the figure, write it atomically as PNG and close it."""
     if title:
