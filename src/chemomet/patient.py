@@ -197,8 +197,6 @@ def _message(err: ValidationError, where: str) -> str:
     allowed, unit = FIELD_RULES.get(field, (first["msg"], None))
     unit_txt = f" (unit: {unit})" if unit else ""
     value = first.get("input")
-    if len(loc) > 1 and field == "morphology":
-        value = first.get("input")
     return f"{where}: {field} = {value!r} is invalid; allowed: {allowed}{unit_txt}"
 
 

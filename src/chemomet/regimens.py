@@ -27,8 +27,6 @@ REFERENCE_BSA_M2 = 1.8
 REFERENCE_GFR_ML_MIN = 100.0
 """Glomerular filtration rate used for Calvert carboplatin dosing in the shared timeline (mL/min)."""
 
-REFERENCE_WEIGHT_KG = 70.0
-
 MAX_REGIMEN_DAYS = 730
 """Longest plausible regimen (days from first to last dose)."""
 
@@ -320,8 +318,6 @@ class Schedule:
     neoadjuvant: bool
     marks: tuple[float, ...] = ()  # extra days the model must resolve exactly (e.g. an interim assessment)
 
-
-STANDARD_STRATEGIES = ("natural-history", "surgery-only", "surgery-first", "nact", "nact+rebastinib")
 
 
 @dataclass(frozen=True)

@@ -51,11 +51,11 @@ def natural_history(
         ("--folds", folds, 2),
         ("--ensemble", ensemble, 100),
         ("--workers", workers, 1),
+        ("--bootstrap", bootstrap, 0),
     ):
         _positive(name, v, lo)
     from chemomet.calibrate.pipeline import run_natural_history
 
-    _positive("--bootstrap", bootstrap, 0)
     summary = run_natural_history(
         _out_dir(out), nodes, repeats, folds, ensemble, workers, progress=_say, n_boot=bootstrap
     )

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy.stats import poisson
 
 from chemomet.model import dissemination as dis
+from chemomet.model.dormancy import dormant_visible_by
 from chemomet.model.metastases import visible_by
 from chemomet.model.primary import growth_factor, treated_log_cells, untreated_log_cells, weighted_kill
 from chemomet.model.timeline import Timeline, build_timeline
@@ -249,7 +250,6 @@ def _simulate_chunk(
     log_vis = float(np.log(settings.visible_cells))
     surgery = schedule.surgery_day
     founding_end = np.inf if surgery is None else surgery
-    share_r = p.resistant_fraction
     kappa_s = p.s_met * p.chemosensitivity
     kappa_r = kappa_s * p.resistant_kill_ratio
 
@@ -267,30 +267,12 @@ def _simulate_chunk(
         if tl.n_founding > 0:
             mass_s = dis.window_founding_mass(p, tl, log_n, 1.0 - share_nodes)
             mass_r = dis.window_founding_mass(p, tl, log_n, share_nodes)
-    lam = visible_by(p, tl, growth, gkill, kappa_s, 1.0 - share_r, mass_s, log_vis, founding_end, eval_times)
-    has_r = np.flatnonzero(share_r > 0)  # the resistant clone's colonies, only where there is one
-    if has_r.size:
-
-        def sub(x):
-            return None if x is None else x[has_r]
-
-        lam[has_r] += visible_by(
-            p.take(has_r),
-            tl,
-            sub(growth),
-            sub(gkill),
-            kappa_r[has_r],
-            share_r[has_r],
-            sub(mass_r),
-            log_vis,
-            founding_end,
-            eval_times,
-        )
+    clones = (tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, eval_times)
+    lam = _over_clones(visible_by, p, None, *clones)
     dormant = np.flatnonzero(p.dormant_fraction > 0)
     if dormant.size:
-        lam[dormant] = _mix_dormancy(
-            p, dormant, lam, tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, eval_times
-        )
+        q = p.dormant_fraction[dormant][:, None]
+        lam[dormant] = (1.0 - q) * lam[dormant] + q * _over_clones(dormant_visible_by, p, dormant, *clones)
     dmfs = np.exp(-(lam - lam[:, :1]))
     out = {
         f"dmfs_{y}y": np.where(years[i] <= horizon, dmfs[:, 1 + i], np.nan)
@@ -301,16 +283,12 @@ def _simulate_chunk(
     base_founding = p.mu * np.exp(p.gamma * p.log_cells0)  # baseline microenvironment: env factor 1
     ctc_base = dis.expected_ctc(base_founding, settings)
     nan = np.full(n, np.nan)
-    founded_pre = dis.untreated_cumulative_founding(
-        p, np.array([min(founding_end, tl.start if tl else np.inf)])
-    )[:, 0]
-    founded_before_dx = dis.untreated_cumulative_founding(p, np.array([0.0]))[:, 0]
+    # untreated founding until the window starts or surgery; without surgery (natural history) to the horizon
+    pre_end = horizon if surgery is None else min(founding_end, tl.start if tl else np.inf)
+    founded_pre, founded_before_dx = dis.untreated_cumulative_founding(p, np.array([pre_end, 0.0])).T
     founded_window = np.zeros(n)
     if mass_s is not None:
         founded_window = mass_s.sum(axis=1) + mass_r.sum(axis=1)
-    if surgery is None:
-        # natural history: the primary stays; founding is counted until the horizon
-        founded_pre = dis.untreated_cumulative_founding(p, np.array([horizon]))[:, 0]
     out.update(
         colonies_founded_total=founded_pre + founded_window,
         colonies_founded_after_diagnosis=founded_pre + founded_window - founded_before_dx,
@@ -372,29 +350,29 @@ def _simulate_chunk(
     return summary, traj
 
 
-def _mix_dormancy(p, rows, lam, tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, times):
-    """``(1 - q) Λ_immediate + q Λ_dormant`` for the patients ``rows`` that have dormant colonies."""
-    from chemomet.model.dormancy import dormant_visible_by
+def _over_clones(visible, p, rows, tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, times):
+    """``Λ`` summed over sensitive- and resistant-founded colonies of the patients ``rows`` (None: all).
 
-    q = p.dormant_fraction[rows][:, None]
-    sub = p.take(rows)
+    ``visible`` is :func:`~chemomet.model.metastases.visible_by` or its dormant counterpart; the resistant
+    clone's colonies are computed only for patients that carry one.
+    """
+    def pick(x, idx):
+        return x if x is None or idx is None else x[idx]
 
-    def pick(x):
-        return None if x is None else x[rows]
-
+    sub = p if rows is None else p.take(rows)
     share_r = sub.resistant_fraction
-    lam_dorm = dormant_visible_by(
-        sub, tl, pick(growth), pick(gkill), kappa_s[rows], 1.0 - share_r, pick(mass_s), log_vis, founding_end, times
+    lam = visible(
+        sub, tl, pick(growth, rows), pick(gkill, rows), pick(kappa_s, rows), 1.0 - share_r, pick(mass_s, rows),
+        log_vis, founding_end, times,
     )
     has_r = np.flatnonzero(share_r > 0)
     if has_r.size:
-        both = rows[has_r]
-        lam_dorm[has_r] += dormant_visible_by(
-            p.take(both), tl, pick(growth)[has_r] if growth is not None else None,
-            pick(gkill)[has_r] if gkill is not None else None, kappa_r[both], share_r[has_r],
-            None if mass_r is None else mass_r[both], log_vis, founding_end, times,
+        both = has_r if rows is None else rows[has_r]
+        lam[has_r] += visible(
+            p.take(both), tl, pick(growth, both), pick(gkill, both), kappa_r[both], share_r[has_r],
+            pick(mass_r, both), log_vis, founding_end, times,
         )
-    return (1.0 - q) * lam[rows] + q * lam_dorm
+    return lam
 
 
 def _trajectories(p, tl, schedule, settings, grid, dmfs, growth, gkill, log_n):
