@@ -18,12 +18,14 @@ def run(argv, capsys):
     return out.out
 
 
-def test_demo_prints_a_table_and_writes_a_figure(tmp_path, capsys):
-    fig = tmp_path / "demo.png"
-    out = run(["demo", "--plot", str(fig)], capsys)
-    for name in ("surgery-first", "nact", "nact+rebastinib", "nact+pexidartinib", "nact+plerixafor"):
-        assert name in out
-    assert fig.stat().st_size > 10_000 and fig.read_bytes()[:4] == b"\x89PNG"
+def test_demo_assesses_the_example_patient_and_writes_the_report(tmp_path, capsys):
+    report = tmp_path / "demo.html"
+    out = run(["demo", "--report", str(report)], capsys)
+    for label in ("Surgery first", "NACT + rebastinib", "NACT + pexidartinib", "NACT + plerixafor", "Recommendation:"):
+        assert label in out
+    assert "NACT-attributable excess 10-year DM risk" in out and "Research use only" in out
+    html = report.read_text(encoding="utf-8")
+    assert 'id="strategy-table"' in html and "data:image/png;base64," in html
 
 
 def test_simulate_json_is_one_object_with_units(tmp_path, capsys):

@@ -154,42 +154,6 @@ def simulate(
 
 
 @app.command()
-def demo(
-    plot: Path = typer.Option(Path("chemomet-demo.png"), "--plot", help="Where to write the figure."),
-    json_: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
-) -> None:
-    """The built-in example patient under the standard strategies: a table and a figure."""
-    from chemomet.fileio import check_output_path
-    from chemomet.patient import example_patient
-    from chemomet.plots import plot_strategies
-    from chemomet.regimens import get_regimen
-
-    check_output_path(plot, (".png",), "--plot")
-    p = example_patient()
-    regimen = "ac-paclitaxel-weekly"
-    outcomes = _simulate_strategies(p, DEMO_STRATEGIES, regimen, 15 * 365.25)
-    plot_strategies(
-        outcomes,
-        plot,
-        title=f"example patient ({p.subtype}, {p.diameter_mm:g} mm, grade {p.grade}, "
-        f"TMEM {p.tmem_score:g}/{p.tmem_convention})",
-    )
-    rows = [(o.strategy, o.to_dict()["patients"][0]) for o in outcomes]
-    if json_:
-        _print_json(
-            {"patient": p.model_dump(), "regimen": regimen, "strategies": dict(rows), "plot": str(plot)}
-        )
-        return
-    typer.echo(
-        f"chemomet demo — example patient: {p.age:g} y, {p.subtype}, {p.diameter_mm:g} mm, grade {p.grade}, "
-        f"TMEM {p.tmem_score:g} ({p.tmem_convention}); regimen: {get_regimen(regimen).name}"
-    )
-    typer.echo("Typical-value simulation with the calibrated population (docs/calibration.md); research use only.\n")
-    typer.echo(_table(rows))
-    typer.echo(f"\nfigure written to {plot}")
-
-
-@app.command()
 def cohort(
     n: int = typer.Option(1000, "--n", help="Number of virtual patients."),
     strategy: str = typer.Option("nact", "--strategy", "-s", help="Strategy."),
@@ -339,6 +303,8 @@ def _register_subcommands() -> None:
         ("tmem", "chemomet.tme.cli", "tmem", False),
         ("trial", "chemomet.trial.cli", "trial", False),
         ("calibrate", "chemomet.calibrate.cli", "app", True),
+        ("assess", "chemomet.assess.cli", "assess_command", False),
+        ("demo", "chemomet.assess.cli", "demo_command", False),
     ):
         if name in names or importlib.util.find_spec(module) is None:
             continue

@@ -36,6 +36,16 @@ FIELD_RULES: dict[str, tuple[str, str | None]] = {
     "ctc_count": ("an integer from 0 to 100000", "cells per 7.5 mL"),
     "morphology": ("a list of: alveolar, trabecular, solid, tubular, discrete groups", None),
     "bsa_m2": ("a number from 1.0 to 3.0", "m2"),
+    "subtype": (f"one of {', '.join(SUBTYPES)}, consistent with er/pr/her2", None),
+    "tmem_score_after_nact": (
+        "a number >= 0 and <= 1000 (post-NACT surgical specimen, same tmem_convention)",
+        "doorways per 10 or 20 HPF",
+    ),
+    "nact_diameters": (
+        "a list of tables {day, diameter_mm}: day after the first chemotherapy dose (1-365, increasing), "
+        "diameter_mm 0-200 (0: not measurable)",
+        "days, mm",
+    ),
     "parameters": ("a table of model parameters", None),
 }
 
@@ -60,6 +70,22 @@ PARAMETER_RULES: dict[str, tuple[float, float, str]] = {
 _ZERO_ALLOWED = {"resistant_fraction", "epsilon", "phi", "mu", "s_met", "resistant_kill_ratio", "dormant_fraction"}
 
 
+class DiameterMeasurement(BaseModel):
+    """A tumour diameter measured during NACT (imaging), ``day`` days after the first chemotherapy dose."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    day: float = Field(ge=1, le=365)
+    diameter_mm: float = Field(ge=0, le=200)
+
+    @field_validator("day", "diameter_mm", mode="before")
+    @classmethod
+    def _finite_number(cls, v):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
 class Patient(BaseModel):
     """One patient before treatment (units in the field names; biomarkers optional)."""
 
@@ -79,6 +105,9 @@ class Patient(BaseModel):
     ctc_count: int | None = Field(default=None, ge=0, le=100000)
     morphology: tuple[Morphology, ...] = ()
     bsa_m2: float | None = Field(default=None, ge=1.0, le=3.0)
+    subtype: Literal["HR+/HER2-", "HR+/HER2+", "HR-/HER2+", "TNBC"] | None = None
+    tmem_score_after_nact: float | None = Field(default=None, ge=0, le=1000)
+    nact_diameters: tuple[DiameterMeasurement, ...] = ()
     parameters: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("grade", mode="before")
@@ -88,7 +117,9 @@ class Patient(BaseModel):
             raise ValueError("grade must be an integer")
         return v
 
-    @field_validator("age", "diameter_mm", "ki67_percent", "tmem_score", "bsa_m2", mode="before")
+    @field_validator(
+        "age", "diameter_mm", "ki67_percent", "tmem_score", "bsa_m2", "tmem_score_after_nact", mode="before"
+    )
     @classmethod
     def _finite_number(cls, v):
         if v is None:
@@ -115,8 +146,23 @@ class Patient(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Patient:
-        if (self.tmem_score is None) != (self.tmem_convention is None):
-            raise _FieldError("tmem_convention", self.tmem_convention, "given together with tmem_score")
+        scored = self.tmem_score is not None or self.tmem_score_after_nact is not None
+        if scored != (self.tmem_convention is not None):
+            raise _FieldError(
+                "tmem_convention", self.tmem_convention, "given together with tmem_score or tmem_score_after_nact"
+            )
+        if self.subtype is not None and self.subtype != self.receptor_subtype:
+            raise _FieldError(
+                "subtype",
+                self.subtype,
+                f"the subtype of er={self.er}, pr={self.pr}, her2={self.her2} ({self.receptor_subtype}), "
+                "or leave subtype out",
+            )
+        if self.subtype is None:  # always available as p.subtype; frozen, so set it directly
+            object.__setattr__(self, "subtype", self.receptor_subtype)
+        days = [m.day for m in self.nact_diameters]
+        if any(b <= a for a, b in zip(days, days[1:], strict=False)):
+            raise _FieldError("nact_diameters", days, "measurement days strictly increasing (days after first dose)")
         p = self.parameters
         growth_ab = {"alpha_per_day", "beta_per_day"} & p.keys()
         growth_dk = {"doubling_time_days", "plateau_cells"} & p.keys()
@@ -159,8 +205,8 @@ class Patient(BaseModel):
         return self.er == "positive" or self.pr == "positive"
 
     @property
-    def subtype(self) -> str:
-        """One of ``HR+/HER2-``, ``HR+/HER2+``, ``HR-/HER2+``, ``TNBC``."""
+    def receptor_subtype(self) -> str:
+        """One of ``HR+/HER2-``, ``HR+/HER2+``, ``HR-/HER2+``, ``TNBC``, from ER, PR and HER2."""
         hr = "HR+" if self.hormone_receptor_positive else "HR-"
         her2 = "HER2+" if self.her2 == "positive" else "HER2-"
         return "TNBC" if (hr, her2) == ("HR-", "HER2-") else f"{hr}/{her2}"
@@ -188,6 +234,11 @@ def _message(err: ValidationError, where: str) -> str:
         return f"{where}: {cause.field} = {cause.value!r} is invalid; allowed: {cause.allowed}"
     loc = [str(p) for p in first["loc"]]
     field = loc[0] if loc else "(top level)"
+    if len(loc) > 1 and field in FIELD_RULES:  # a nested entry, e.g. nact_diameters[0].day
+        allowed, unit = FIELD_RULES[field]
+        unit_txt = f" (unit: {unit})" if unit else ""
+        where_in = field + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
+        return f"{where}: {where_in} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}"
     if first["type"] == "missing":
         allowed, unit = FIELD_RULES.get(field, ("a value", None))
         unit_txt = f" (unit: {unit})" if unit else ""
@@ -211,6 +262,8 @@ def patient_from_dict(data: dict, where: str = "patient") -> Patient:
         data["morphology"] = [data["morphology"]]
     if isinstance(data.get("morphology"), list):
         data["morphology"] = tuple(data["morphology"])
+    if isinstance(data.get("nact_diameters"), list):
+        data["nact_diameters"] = tuple(data["nact_diameters"])
     try:
         return Patient(**data)
     except ValidationError as err:

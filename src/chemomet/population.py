@@ -239,7 +239,7 @@ class Population:
             s_met=np.full(n, t["metastasis_kill_ratio"]),
             epsilon=eps,
             T0=t0,
-            phi=np.full(n, d["phi"]),
+            phi=doorway_share(t0, d["phi"], d["tmem_reference_10hpf"], d.get("phi_tmem_exponent", 0.0)),
             dormant_fraction=q,
             wake_rate_per_day=wake,
         )
@@ -287,7 +287,14 @@ class Population:
             else np.ones((n, 2))
         )
         params = self.parameters(self.covariates(patients), np.zeros((n, self.N_EFFECTS)), u)
-        return apply_fixed_parameters(params, patients, theta=self.config["dissemination"]["theta"])
+        theta = self.config["dissemination"]["theta"]
+        return apply_fixed_parameters(params, patients, theta=theta, phi_link=self.phi_link)
+
+    @property
+    def phi_link(self) -> tuple[float, float, float]:
+        """``(phi_ref, T_ref, exponent)`` of :func:`doorway_share`."""
+        d = self.config["dissemination"]
+        return d["phi"], d["tmem_reference_10hpf"], d.get("phi_tmem_exponent", 0.0)
 
     # ------------------------------------------------------------------ virtual patients
     def sample_covariates(self, z: np.ndarray, u: np.ndarray) -> pd.DataFrame:
@@ -331,6 +338,17 @@ class Population:
         params = self.parameters(cov, z[:, : self.N_EFFECTS], u[:, :2])
         cov.insert(0, "patient_index", np.arange(start, start + n))
         return cov, params
+
+
+def doorway_share(t0, phi_ref: float, t_ref: float, exponent: float) -> np.ndarray:
+    """The share ``φ`` of dissemination that goes through doorways, for baseline TMEM ``t0`` (per 10 HPF).
+
+    Intravasation happens at doorways (Harney 2015), so the doorway route grows with their number while the other
+    routes do not: with doorway and other routes in proportion ``φ_ref : (1 - φ_ref)`` at ``T_ref``,
+    ``φ(T0) = φ_ref r^κ / (1 - φ_ref + φ_ref r^κ)``, ``r = T0 / T_ref``. ``κ = 0`` gives a constant share.
+    """
+    w = phi_ref * (np.asarray(t0, dtype=float) / t_ref) ** exponent
+    return w / ((1.0 - phi_ref) + w)
 
 
 def _root_seed(rng) -> np.random.SeedSequence:
@@ -379,11 +397,14 @@ FIXABLE_AS_IS = (
 """Parameters a patient file may fix that are used exactly as given (growth is converted first)."""
 
 
-def apply_fixed_parameters(params: PatientParameters, patients: list[Patient], theta: float = 0.0) -> PatientParameters:
+def apply_fixed_parameters(
+    params: PatientParameters, patients: list[Patient], theta: float = 0.0, phi_link: tuple | None = None
+) -> PatientParameters:
     """Replace population values by those fixed in each patient's ``[parameters]`` table.
 
     A fixed ``T0`` without a fixed ``mu`` moves ``mu`` with it through the population link
-    ``mu ∝ (T0 / T_ref)^theta``, so the two stay consistent.
+    ``mu ∝ (T0 / T_ref)^theta``, so the two stay consistent; likewise the doorway share ``phi`` (see
+    :func:`doorway_share`, given ``phi_link = (phi_ref, T_ref, exponent)``).
     """
     values = {f.name: getattr(params, f.name).copy() for f in fields(params)}
     for i, p in enumerate(patients):
@@ -407,6 +428,8 @@ def apply_fixed_parameters(params: PatientParameters, patients: list[Patient], t
             values["beta_per_day"][i], values["alpha_per_day"][i] = beta, beta * log_k
         if "T0" in fixed and "mu" not in fixed:
             values["mu"][i] *= (max(fixed["T0"], 0.5) / values["T0"][i]) ** theta
+        if "T0" in fixed and "phi" not in fixed and phi_link is not None:
+            values["phi"][i] = doorway_share(max(fixed["T0"], 0.5), *phi_link)
         for name in FIXABLE_AS_IS:
             if name in fixed:
                 values[name][i] = fixed[name]

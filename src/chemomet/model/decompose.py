@@ -31,6 +31,8 @@ def nact_excess_risk(
     regimen: str = "ac-paclitaxel-weekly",
     years: float = 10.0,
     population: Population | None = None,
+    dm_nact: np.ndarray | None = None,
+    dm_first: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per patient: distant-metastasis risk by ``years`` under surgery first and under ``nact``, the excess
     (NACT minus surgery first, a probability) and its three parts (see the module docstring).
@@ -38,6 +40,7 @@ def nact_excess_risk(
     ``nact`` may carry an accompanying drug (``nact+rebastinib``): the parts then describe that strategy (its
     drug still acts when the stress response is switched off). Columns:
     ``dm_surgery_first``, ``dm_nact``, ``excess``, ``part_microenvironment``, ``part_delay``, ``part_kill_timing``.
+    ``dm_nact`` / ``dm_first``: the two risks if already simulated (same parameters, years and regimen).
     """
     population = population or Population()
     settings = population.settings
@@ -54,10 +57,10 @@ def nact_excess_risk(
     full = strategy.schedule()
     calm = replace(params, epsilon=np.zeros(params.n))
     no_delay = Schedule(full.dose_events, first.surgery_day, full.chemo_days, neoadjuvant=True, marks=full.marks)
-    dm_nact = risk(params, full)
+    dm_nact = risk(params, full) if dm_nact is None else np.asarray(dm_nact, dtype=float)
     dm_calm = risk(calm, full)
     dm_calm_early = risk(calm, no_delay)
-    dm_first = risk(params, first.schedule())
+    dm_first = risk(params, first.schedule()) if dm_first is None else np.asarray(dm_first, dtype=float)
     return pd.DataFrame(
         {
             "dm_surgery_first": dm_first,

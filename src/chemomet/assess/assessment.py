@@ -1,0 +1,400 @@
+"""One patient before (or during) NACT: :func:`assess` — posterior risks per strategy, the NACT-attributable
+excess risk, accompanying drugs' effects, the drivers, a recommendation and warnings.
+
+Steps: draw ``n_twins`` virtual twins (covariates fixed, random effects and calibration-ensemble member drawn);
+weight them by the likelihood of what was measured (:mod:`~chemomet.assess.evidence`); resample ``n_simulated``
+of them from a mixture of the posteriors needed and simulate every strategy (:mod:`~chemomet.assess.forecast`);
+summarise with importance weights; decide (:mod:`~chemomet.assess.decision`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from chemomet.assess import decision, evidence, forecast
+from chemomet.assess.settings import AssessmentSettings
+from chemomet.assess.twins import Twins, draw_twins, patient_covariates, shipped_ensemble
+from chemomet.errors import InputError
+from chemomet.patient import Patient, read_patient
+from chemomet.population import Population
+from chemomet.regimens import Strategy, get_regimen, load_drugs
+
+LIMITS = (
+    "Research use only: not a medical device and not for clinical decisions.",
+    "The model is calibrated on untreated node-negative patients (TRANSBIG, 198 patients, 51 events) and on "
+    "published summary targets; the microenvironment sensitivity ε is not identified by them and carries an "
+    "assumed ×/÷4 range.",
+    "Predicted CTC hazard gradients are steeper than observed (Bidard 2018), and late (dormant) relapses are not "
+    "yet in the fit: risks beyond 5 years in ER+ disease are the least certain.",
+    "Accompanying drugs act through assumed pharmacodynamics (TIE2, CSF1R, CXCR4 inhibition); no trial has shown "
+    "their effect on distant metastasis.",
+    "Credible intervals carry parameter and individual uncertainty given the model; they do not cover model error.",
+)
+
+COVARIATE_REFERENCE = {"diameter_mm": 25.0, "grade": 2, "age": 56.0}
+
+
+@dataclass
+class Assessment:
+    """The result of :func:`assess`; :meth:`to_dict` gives the JSON (the report's and the CLI's numbers)."""
+
+    data: dict
+
+    def to_dict(self) -> dict:
+        """The JSON-ready result (schema in docs/assessment.md)."""
+        return self.data
+
+    @property
+    def recommendation(self) -> str:
+        """The recommended strategy's name."""
+        return self.data["recommendation"]["strategy"]
+
+
+def _label(st: Strategy, on_nact_from: float | None = None) -> str:
+    if st.label == "early-surgery":
+        return f"Stop NACT now (day {on_nact_from:g}), surgery {st.early_surgery_delay_days:g} days later"
+    if st.kind == "surgery-first":
+        return "Surgery first, adjuvant chemotherapy"
+    base = "Continue NACT" if on_nact_from is not None else "NACT"
+    if st.accompanying is None:
+        return base
+    drug = load_drugs()[st.accompanying.drug]
+    when = f" from day {on_nact_from:g}" if on_nact_from is not None else ""
+    return f"{base} + {st.accompanying.drug} ({drug.target} inhibitor){when}"
+
+
+def default_strategies(patient: Patient, regimen: str) -> list[Strategy]:
+    """Surgery first, NACT and NACT + each accompanying drug; during NACT (diameters given) also stopping NACT
+    now for early surgery, with the drugs starting now."""
+    drugs = [name for name, d in load_drugs().items() if d.role == "accompanying"]
+    now = patient.nact_diameters[-1].day if patient.nact_diameters else None
+    out = [Strategy.parse("surgery-first", regimen), Strategy.parse("nact", regimen)]
+    if now is not None:
+        stop = Strategy.parse("nact", regimen, interim_day=now, response_threshold=1.0)
+        out.append(replace(stop, label="early-surgery"))
+    out += [
+        Strategy.parse(f"nact+{d}", regimen, accompanying_start_offset_days=now or 0.0) for d in drugs
+    ]
+    return out
+
+
+def _parse_strategies(names, patient: Patient, regimen: str) -> list[Strategy]:
+    defaults = default_strategies(patient, regimen)
+    if names is None:
+        return defaults
+    out = [s for s in defaults if s.name in ("surgery-first", "nact")]
+    for name in names:
+        st = name if isinstance(name, Strategy) else Strategy.parse(name, regimen)
+        if st.kind not in ("surgery-first", "nact"):
+            raise InputError(
+                f"strategy = {st.name!r} is invalid; allowed: surgery-first, nact, nact+<drug> or nact-adaptive"
+            )
+        if st.name not in [s.name for s in out]:
+            out.append(st)
+    return out
+
+
+def assess(
+    patient: Patient | str | Path,
+    strategies: list[str | Strategy] | None = None,
+    *,
+    regimen: str = "ac-paclitaxel-weekly",
+    settings: AssessmentSettings | None = None,
+    population: Population | None = None,
+    ensemble: bool = True,
+    drivers: bool = True,
+    trajectories: bool = True,
+    progress=None,
+) -> Assessment:
+    """Assess one patient: risks under each strategy with credible intervals, the NACT-attributable excess
+    10-year risk, each accompanying drug's risk reduction, what drives them and a recommendation.
+
+    Parameters
+    ----------
+    patient : a :class:`~chemomet.patient.Patient` or a patient file. Measured biomarkers (TMEM score, CTC count,
+        Ki67, diameters during NACT, post-NACT TMEM score) condition the twins; missing ones are integrated over.
+    strategies : strategy names to compare besides surgery first and NACT (default: NACT + each accompanying
+        drug; during NACT also early surgery now).
+    regimen : the chemotherapy regimen (``data/regimens.toml``).
+    settings : sampling sizes, observation models and decision thresholds (default: ``data/assessment.toml``).
+    population : the reference population (default: the shipped calibration).
+    ensemble : draw each twin's population parameters from the calibration ensemble (only with the default
+        population); False uses the point estimate.
+    drivers, trajectories : compute the drivers analysis and the TMEM/CTC/size trajectories.
+    progress : optional ``progress(step: str)`` callback.
+    """
+    t_start = datetime.now(UTC)
+    if isinstance(patient, str | Path):
+        patient = read_patient(patient)
+    settings = settings or AssessmentSettings.default()
+    get_regimen(regimen)
+    evidence.check_measurements(patient, regimen)
+    sm, rules = settings.sampling, settings.decision
+    say = progress or (lambda step: None)
+    default_population = population is None
+    reference = population or Population()
+    members = shipped_ensemble() if (ensemble and default_population) else (reference,)
+    plan = _parse_strategies(strategies, patient, regimen)
+    on_nact_from = patient.nact_diameters[-1].day if patient.nact_diameters else None
+    labels = {st.name: _label(st, on_nact_from) for st in plan}
+
+    say(f"drawing {sm.n_twins:,} virtual twins")
+    twins = draw_twins(patient, sm.n_twins, sm.seed, reference, members)
+    say("weighting the twins by the measured biomarkers")
+    terms = evidence.terms(patient, twins, reference, settings.observation, regimen)
+    total = sum((t.loglik for t in terms), np.zeros(twins.n))
+    w_main = evidence.normalised(total)
+    counterfactual = {
+        t.name: evidence.normalised(total - t.loglik + (0.0 if t.loglik_reference is None else t.loglik_reference))
+        for t in terms
+    }
+    q = w_main if not counterfactual else 0.5 * w_main + 0.5 * np.mean(list(counterfactual.values()), axis=0)
+    index, count = forecast.systematic_resample(q, sm.n_simulated, np.random.default_rng([sm.seed, 1]))
+
+    say(f"simulating {index.size:,} distinct twins under {len(plan)} strategies")
+    outcomes = forecast.simulate_twins(twins, index, plan, reference, sm.horizon_years)
+    nact = next(s for s in plan if s.name == "nact")
+    parts = forecast.excess_parts(twins, index, outcomes, nact, reference)
+    sim = forecast.SimulatedTwins(index, count, q, outcomes, parts)
+    weights = sim.weights(w_main)
+    level = sm.credible_level
+
+    def summ(values, positive=False, w=weights):
+        return forecast.summarise(values, w, level, positive)
+
+    risk = {name: 1.0 - o["dmfs_10y"] for name, o in outcomes.items()}
+    rows = []
+    for st in plan:
+        o = outcomes[st.name]
+        rows.append(
+            {
+                "name": st.name,
+                "label": labels[st.name],
+                "surgery_day": summ(o["surgery_day"])["mean"],
+                "dmfs_5y": summ(o["dmfs_5y"]),
+                "dmfs_10y": summ(o["dmfs_10y"]),
+                "dm_risk_10y": summ(risk[st.name]),
+                "p_pcr": None if st.kind == "surgery-first" else float(np.sum(weights * o["p_pcr"])),
+                "tmem_at_surgery_10hpf": summ(o["tmem_at_surgery_10hpf"]),
+                "ctc_expected_surgery": summ(o["ctc_expected_surgery"]),
+            }
+        )
+    excess = summ(parts["excess"], positive=True)
+    part_summaries = {k: summ(parts[k]) for k in ("microenvironment", "delay", "kill_timing")}
+    drug_names = [st.name for st in plan if st.accompanying is not None and st.interim_day is None]
+    reductions = {name: summ(risk["nact"] - risk[name], positive=True) for name in drug_names}
+    tie2 = [st.name for st in plan if st.accompanying and load_drugs()[st.accompanying.drug].target == "TIE2"]
+    checks = {
+        f"{name}_never_raises_doorway_founding": bool(
+            np.all(
+                outcomes[name]["colonies_founded_during_chemo"]
+                <= outcomes["nact"]["colonies_founded_during_chemo"] * (1 + 1e-12)
+            )
+        )
+        for name in tie2
+        if on_nact_from is None
+    }
+
+    driver_rows = []
+    if drivers:
+        say("drivers: moving each input to its population reference")
+        driver_rows = _observation_drivers(terms, counterfactual, sim, parts["excess"], excess["mean"])
+        driver_rows += _covariate_drivers(
+            patient, twins, sim, weights, terms, reference, members, settings, regimen, plan, excess["mean"]
+        )
+        driver_rows.sort(key=lambda d: -abs(d["change"] or 0.0))
+
+    if on_nact_from is None:
+        planned, switch = "nact", "surgery-first"
+        harm = excess
+    else:
+        planned, switch = "nact", "early-surgery"
+        harm = summ(risk["nact"] - risk["early-surgery"], positive=True)
+    rec = decision.recommend(
+        {k: float(np.sum(weights * v)) for k, v in risk.items()},
+        planned, switch, harm, reductions, part_summaries if on_nact_from is None else {}, driver_rows, labels,
+        rules,
+    )
+
+    traj = None
+    if trajectories:
+        say("trajectories")
+        traj = forecast.trajectories(twins, w_main, plan, reference, sm.n_trajectories, sm.seed)
+
+    ess = evidence.effective_sample_size(w_main)
+    from chemomet import __version__
+
+    data = {
+        "chemomet_version": __version__,
+        "generated": t_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "patient": patient.model_dump(mode="json"),
+        "inputs": _inputs_table(patient),
+        "settings": {
+            "n_twins": sm.n_twins,
+            "n_simulated": int(sm.n_simulated),
+            "n_simulated_distinct": int(index.size),
+            "seed": sm.seed,
+            "regimen": regimen,
+            "horizon_years": sm.horizon_years,
+            "credible_level": level,
+            "ensemble_members": len(members),
+            "thresholds": rules.model_dump(),
+        },
+        "evidence": {
+            "ess": ess,
+            "ess_fraction": ess / twins.n,
+            "ess_simulated": evidence.effective_sample_size(weights),
+            "warnings": _warnings(patient, terms, ess, rules),
+            "biomarkers": {
+                t.name: {"observed": t.observed, "prior_predictive_p": None if math.isnan(t.tail_p) else t.tail_p}
+                for t in terms
+            },
+        },
+        "strategies": rows,
+        "nact_excess_risk_10y": excess,
+        "excess_parts_10y": part_summaries,
+        "drug_risk_reduction_10y": reductions,
+        "trajectories": traj,
+        "recommendation": rec,
+        "drivers": driver_rows,
+        "checks": checks,
+        "limits": list(LIMITS),
+        "dynamic": None
+        if on_nact_from is None
+        else {
+            "on_nact": True,
+            "diameters": [m.model_dump() for m in patient.nact_diameters],
+            "note": f"Re-assessed on day {on_nact_from:g} of NACT; surgery first is shown as the counterfactual.",
+        },
+        "elapsed_s": (datetime.now(UTC) - t_start).total_seconds(),
+    }
+    return Assessment(data)
+
+
+def _inputs_table(p: Patient) -> list[dict]:
+    missing = "not measured — integrated over the population prior"
+    conv = p.tmem_convention or ""
+
+    def row(name, value, measured=True):
+        return {"name": name, "value": value if measured else "—", "status": "measured" if measured else missing}
+
+    rows = [
+        {"name": "Age", "value": f"{p.age:g} years", "status": "given"},
+        {"name": "Tumour diameter", "value": f"{p.diameter_mm:g} mm", "status": "given"},
+        {"name": "Grade", "value": str(p.grade), "status": "given"},
+        {"name": "Subtype", "value": f"{p.subtype} (ER {p.er}, PR {p.pr}, HER2 {p.her2})", "status": "given"},
+        {"name": "Positive nodes", "value": str(p.nodes_positive), "status": "given"},
+        {"name": "Morphology", "value": ", ".join(p.morphology) or "not reported", "status": "given"},
+        row("TMEM score", f"{p.tmem_score:g} per {conv}" if p.tmem_score is not None else "", p.tmem_score is not None),
+        row("CTC count", f"{p.ctc_count} per 7.5 mL" if p.ctc_count is not None else "", p.ctc_count is not None),
+        row("Ki67", f"{p.ki67_percent:g}%" if p.ki67_percent is not None else "", p.ki67_percent is not None),
+    ]
+    if p.nact_diameters:
+        shown = ", ".join(f"{m.diameter_mm:g} mm on day {m.day:g}" for m in p.nact_diameters)
+        rows.append(row("Diameters during NACT", shown))
+    if p.tmem_score_after_nact is not None:
+        rows.append(row("TMEM score after NACT", f"{p.tmem_score_after_nact:g} per {conv}"))
+    if p.parameters:
+        rows.append({"name": "Fixed model parameters", "value": ", ".join(p.parameters), "status": "given"})
+    return rows
+
+
+def _warnings(p: Patient, terms, ess: float, rules) -> list[str]:
+    out = []
+    if ess < rules.min_ess:
+        out.append(
+            f"Few virtual twins match the measurements (effective sample size {ess:.0f} < {rules.min_ess:g}): "
+            "the patient lies at the edge of what the calibrated population supports; treat the numbers with care."
+        )
+    for t in terms:
+        if not math.isnan(t.tail_p) and t.tail_p < rules.tail_probability:
+            out.append(
+                f"{t.name} {t.observed} is beyond {100 * (1 - rules.tail_probability):.1f}% of the values predicted "
+                "for patients like her: check the measurement; the population barely supports it."
+            )
+    if p.nodes_positive > 0:
+        out.append(
+            f"{p.nodes_positive} positive node(s): the natural history was calibrated on node-negative patients "
+            "(TRANSBIG); nodal status does not enter the model."
+        )
+    if not 5.0 <= p.diameter_mm <= 120.0:
+        out.append(f"Tumour diameter {p.diameter_mm:g} mm is outside the 5-120 mm range of the population model.")
+    if not 25.0 <= p.age <= 90.0:
+        out.append(f"Age {p.age:g} is outside the 25-90 year range of the population model.")
+    if p.her2 == "positive":
+        out.append("HER2+: chemosensitivity assumes trastuzumab-based therapy; anti-HER2 drugs are not modelled.")
+    return out
+
+
+def _observation_drivers(terms, counterfactual, sim, excess_values, excess_mean) -> list[dict]:
+    out = []
+    for t in terms:
+        w = sim.weights(counterfactual[t.name])
+        at_ref = float(np.sum(w * excess_values))
+        out.append(
+            {
+                "input": t.name,
+                "observed": t.observed,
+                "reference": t.reference,
+                "excess_risk_if_reference": at_ref,
+                "change": excess_mean - at_ref,
+            }
+        )
+    return out
+
+
+def _covariate_drivers(
+    patient, twins: Twins, sim, weights, terms, reference, members, settings, regimen, plan, excess_mean
+) -> list[dict]:
+    """Excess risk if one covariate were at its population reference: the same random effects of a posterior
+    resample, re-drawn with the changed covariate and re-weighted by the likelihood ratio of the measurements."""
+    n = settings.sampling.n_drivers
+    if n == 0:
+        return []
+    cov0 = patient_covariates(patient, reference)
+    changes = []
+    if abs(patient.diameter_mm - COVARIATE_REFERENCE["diameter_mm"]) > 1e-9:
+        changes.append(("Tumour diameter", f"{patient.diameter_mm:g} mm", "25 mm (population median)",
+                        "diameter_mm", COVARIATE_REFERENCE["diameter_mm"]))
+    if patient.grade != COVARIATE_REFERENCE["grade"]:
+        changes.append(("Grade", str(patient.grade), "2 (most common)", "grade", COVARIATE_REFERENCE["grade"]))
+    if bool(cov0["alveolar_or_trabecular"].iloc[0]):
+        changes.append(("Morphology", ", ".join(patient.morphology), "no alveolar/trabecular structures",
+                        "alveolar_or_trabecular", False))
+    if (patient.age < 50) != (COVARIATE_REFERENCE["age"] < 50):
+        changes.append(("Age", f"{patient.age:g} years", "56 years (population mean)", "age",
+                        COVARIATE_REFERENCE["age"]))
+    if not changes:
+        return []
+    rng = np.random.default_rng([settings.sampling.seed, 3])
+    pick, count = forecast.systematic_resample(weights, n, rng)
+    rows = sim.index[pick]
+    base_excess = float(np.sum(count * sim.parts["excess"][pick]) / count.sum())
+    old_ll = sum((t.loglik[rows] for t in terms), np.zeros(rows.size))
+    pair = [s for s in plan if s.name in ("surgery-first", "nact")]
+    out = []
+    for name, observed, ref_text, column, value in changes:
+        cov = cov0.copy()
+        cov[column] = value
+        tw = draw_twins(patient, twins.n, settings.sampling.seed, reference, members, covariates=cov, indices=rows)
+        new_terms = evidence.terms(patient, tw, reference, settings.observation, regimen)
+        new_ll = sum((t.loglik for t in new_terms), np.zeros(rows.size))
+        w = count * np.exp(new_ll - old_ll - np.max(new_ll - old_ll))
+        o = forecast.simulate_twins(tw, np.arange(rows.size), pair, reference, settings.sampling.horizon_years)
+        ex = o["surgery-first"]["dmfs_10y"] - o["nact"]["dmfs_10y"]
+        at_ref = excess_mean + float(np.sum(w * ex) / w.sum()) - base_excess
+        out.append(
+            {
+                "input": name,
+                "observed": observed,
+                "reference": ref_text,
+                "excess_risk_if_reference": at_ref,
+                "change": excess_mean - at_ref,
+            }
+        )
+    return out

@@ -1,0 +1,127 @@
+"""``chemomet assess PATIENT`` (and the demo): the assessment as a text summary, a JSON and an HTML report."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from chemomet.errors import InputError
+
+SET_HELP = "Override a setting of data/assessment.toml, e.g. --set decision.excess_risk=0.03 (repeatable)."
+
+
+def parse_overrides(items: list[str]) -> dict[str, float]:
+    """``["section.key=value", ...]`` -> ``{"section.key": value}`` (numbers only)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key.strip()] = float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            raise InputError(
+                f"--set {item!r} is invalid; allowed: SECTION.KEY=NUMBER, e.g. decision.excess_risk=0.03"
+            ) from None
+    return out
+
+
+def _ci(s: dict, scale: float = 100.0, signed: bool = False) -> str:
+    if s.get("mean") is None:
+        return "—"
+    f = "{:+.1f}" if signed else "{:.1f}"
+    return f"{f.format(scale * s['mean'])} ({f.format(scale * s['lo'])} to {f.format(scale * s['hi'])})"
+
+
+def summary_text(d: dict) -> str:
+    """The assessment as a short plain-text summary (what the terminal shows)."""
+    p, s, ev = d["patient"], d["settings"], d["evidence"]
+    lines = [
+        f"chemomet assess — patient {p['id']}: {p['age']:g} y, {p['subtype']}, {p['diameter_mm']:g} mm, "
+        f"grade {p['grade']}; regimen {s['regimen']}",
+        f"{s['n_twins']:,} virtual twins (effective sample size {ev['ess']:,.0f}), {s['n_simulated']:,} simulated, "
+        f"seed {s['seed']}. Research use only — not a medical device.",
+        "",
+        f"{'strategy':<44}{'DMFS 5 y, % (90% CI)':>24}{'DMFS 10 y, % (90% CI)':>24}{'P(pCR)':>9}",
+    ]
+    for r in d["strategies"]:
+        pcr = "—" if r["p_pcr"] is None else f"{100 * r['p_pcr']:.0f}%"
+        lines.append(f"{r['label'][:43]:<44}{_ci(r['dmfs_5y']):>24}{_ci(r['dmfs_10y']):>24}{pcr:>9}")
+    ex = d["nact_excess_risk_10y"]
+    lines += [
+        "",
+        f"NACT-attributable excess 10-year DM risk: {_ci(ex, signed=True)} points, "
+        f"P(excess > 0) = {100 * ex['p_positive']:.0f}%",
+    ]
+    for name, r in d["drug_risk_reduction_10y"].items():
+        lines.append(f"  risk reduction, {name}: {_ci(r, signed=True)} points, P(> 0) = {100 * r['p_positive']:.0f}%")
+    rec = d["recommendation"]
+    lines += ["", f"Recommendation: {rec['summary']}"] + [f"  - {x}" for x in rec["reasons"]]
+    for w in ev["warnings"]:
+        lines.append(f"WARNING: {w}")
+    return "\n".join(lines)
+
+
+def run_assessment(patient, regimen: str, strategies: list[str] | None, overrides: dict, report: Path | None,
+                   json_out: bool, drivers: bool = True) -> dict:
+    """Assess, write the report (if asked) and print the summary or the JSON; returns the result dict."""
+    from chemomet.assess.assessment import assess
+    from chemomet.assess.report import write_report
+    from chemomet.assess.settings import AssessmentSettings
+    from chemomet.fileio import check_output_path
+
+    if report is not None:
+        check_output_path(report, (".html", ".htm"), "--report")
+    settings = AssessmentSettings.default().with_overrides(overrides)
+    t0 = time.perf_counter()
+
+    def progress(step: str) -> None:
+        typer.echo(f"[assess {time.perf_counter() - t0:5.1f} s] {step}", err=True)
+
+    result = assess(
+        patient, strategies or None, regimen=regimen, settings=settings, drivers=drivers, progress=progress
+    ).to_dict()
+    if report is not None:
+        write_report(result, report)
+    if json_out:
+        from chemomet.cli import _json_safe
+
+        typer.echo(json.dumps(_json_safe(result), indent=1, allow_nan=False))
+    else:
+        typer.echo(summary_text(result))
+        if report is not None:
+            typer.echo(f"\nreport written to {report}")
+    return result
+
+
+def assess_command(
+    patient: Path = typer.Argument(..., help="Patient file (.toml or .json)."),
+    report: Path | None = typer.Option(None, "--report", help="Write the HTML report here (.html)."),
+    json_: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    regimen: str = typer.Option("ac-paclitaxel-weekly", "--regimen", "-r", help="Chemotherapy regimen key."),
+    strategy: list[str] = typer.Option(
+        [], "--strategy", "-s", help="Extra strategy to compare (repeatable; default: NACT + each drug)."
+    ),
+    settings: list[str] = typer.Option([], "--set", help=SET_HELP),
+    no_drivers: bool = typer.Option(False, "--no-drivers", help="Skip the drivers analysis (faster)."),
+) -> None:
+    """Assess one patient before (or during) NACT: risk per strategy, NACT-attributable excess risk,
+    accompanying drugs, the drivers and a recommendation."""
+    run_assessment(patient, regimen, strategy, parse_overrides(settings), report, json_, drivers=not no_drivers)
+
+
+def demo_command(
+    report: Path = typer.Option(Path("chemomet-demo-report.html"), "--report", help="Where to write the report."),
+    json_: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+) -> None:
+    """The assessment of the built-in example patient: a summary and an HTML report."""
+    from chemomet.patient import example_patient
+
+    run_assessment(example_patient(), "ac-paclitaxel-weekly", None, {}, report, json_)
+    if not json_:
+        print("Open the report in a browser; `chemomet assess PATIENT.toml` assesses your own patient.",
+              file=sys.stderr)

@@ -1,0 +1,207 @@
+"""What the patient's measurements say about her twins: the log-likelihood of each measured biomarker.
+
+Observation models (parameters in ``data/assessment.toml``):
+
+- TMEM score: negative binomial around ``T0`` (per 10 HPF, times the 20-HPF factor for that convention);
+- CTC count before treatment: Poisson around the expected count of the twin's baseline dissemination (§2.5);
+- Ki67: log-normal; faster-growing twins (lower doubling-time random effect) have higher Ki67;
+- tumour diameters during NACT: log-normal imaging error around the model's primary under the planned NACT,
+  left-censored at the detection limit (a diameter of 0 means "not measurable");
+- TMEM score after NACT (surgical specimen): negative binomial around ``T0 · M F`` at surgery under NACT.
+
+A biomarker that was not measured has no term: the twins keep its prior, so it is integrated over, never imputed.
+Each term also has a *reference* value (the population median, or no measurement) for the drivers analysis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaln, log_ndtr
+from scipy.stats import nbinom, norm, poisson
+
+from chemomet.assess.settings import Observation
+from chemomet.assess.twins import Twins
+from chemomet.errors import InputError
+from chemomet.model import dissemination as dis
+from chemomet.model.microenv import doorway_ratio
+from chemomet.model.primary import growth_factor, treated_log_cells, weighted_kill
+from chemomet.model.timeline import build_timeline
+from chemomet.patient import Patient
+from chemomet.population import Population
+from chemomet.regimens import Strategy, load_drugs
+from chemomet.units import cells_to_diameter_mm
+
+CHUNK = 8192  # twins per chunk for the primary under NACT (memory: twins x window nodes)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One measured biomarker's contribution to the twins' weights.
+
+    name: label; observed / reference: human-readable values (reference: what the drivers analysis moves it to);
+    loglik: per-twin log-likelihood at the observed value; loglik_reference: at the reference (None: the
+    reference is "not measured", i.e. no term); tail_p: prior-predictive probability of a value at least as
+    extreme (the smaller tail; NaN where not computed).
+    """
+
+    name: str
+    observed: str
+    reference: str
+    loglik: np.ndarray
+    loglik_reference: np.ndarray | None
+    tail_p: float
+
+
+def nb_logpmf(x: float, mean: np.ndarray, k: float) -> np.ndarray:
+    """Negative binomial log-probability of ``x`` (size ``k``, mean ``mean``; ``x`` may be non-integer)."""
+    mean = np.maximum(mean, 1e-12)
+    return (
+        gammaln(x + k) - gammaln(k) - gammaln(x + 1.0)
+        + k * np.log(k / (k + mean)) + x * np.log(mean / (k + mean))
+    )
+
+
+def _nb_tail(x: float, mean: np.ndarray, k: float) -> float:
+    p = k / (k + np.maximum(mean, 1e-12))
+    below = float(np.mean(nbinom.cdf(np.floor(x), k, p)))
+    above = float(np.mean(nbinom.sf(np.ceil(x) - 1, k, p)))
+    return min(below, above)
+
+
+def nact_strategy(regimen: str) -> Strategy:
+    """The planned NACT whose course the diameters and the post-NACT score were measured under."""
+    return Strategy.parse("nact", regimen)
+
+
+def tmem_factor(patient: Patient, reference: Population) -> float:
+    """Doorways in the patient's convention per doorway on the 10-HPF scale."""
+    if patient.tmem_convention == "20HPF":
+        return float(reference.config["microenvironment"]["tmem_20hpf_per_10hpf"])
+    return 1.0
+
+
+def primary_diameters(twins: Twins, strategy: Strategy, days_after_first_dose, reference: Population) -> np.ndarray:
+    """Model diameters (mm) of the twins' primary under ``strategy`` at days after its first dose, ``(n, k)``."""
+    schedule = strategy.schedule()
+    s = reference.settings
+    tl = build_timeline(schedule, load_drugs(), s.k_macrophage_per_day, s.k_mena_per_day)
+    t = strategy.chemo_start_day + np.asarray(days_after_first_dose, dtype=float)
+    j = np.clip(np.searchsorted(tl.nodes, t, side="right"), 1, tl.nodes.size - 1)
+    w = (t - tl.nodes[j - 1]) / (tl.nodes[j] - tl.nodes[j - 1])
+    out = np.empty((twins.n, t.size))
+    for lo in range(0, twins.n, CHUNK):
+        p = twins.params.take(slice(lo, lo + CHUNK))
+        growth = growth_factor(p, tl)
+        log_n, _ = treated_log_cells(p, tl, growth, weighted_kill(p, tl, growth))
+        out[lo : lo + CHUNK] = cells_to_diameter_mm(
+            np.exp(log_n[:, j - 1] * (1.0 - w) + log_n[:, j] * w), s.cells_per_mm3
+        )
+    return out
+
+
+def tmem_ratio_at_surgery(twins: Twins, strategy: Strategy, reference: Population) -> np.ndarray:
+    """``T/T0`` at surgery under ``strategy`` for each twin."""
+    s = reference.settings
+    tl = build_timeline(strategy.schedule(), load_drugs(), s.k_macrophage_per_day, s.k_mena_per_day)
+    j = tl.n_founding
+    return doorway_ratio(twins.params.epsilon, tl.m[j : j + 1], tl.f[j : j + 1])[:, 0]
+
+
+def diameter_loglik(diameters_mm: np.ndarray, model_mm: np.ndarray, obs: Observation) -> np.ndarray:
+    """Summed log-likelihood of measured diameters (row-wise over twins), censored below the detection limit."""
+    sd = obs.diameter_sdlog
+    log_model = np.log(np.maximum(model_mm, 1e-6))
+    limit = obs.diameter_detection_limit_mm
+    measured = diameters_mm >= limit
+    out = np.zeros(model_mm.shape[0])
+    for k, d in enumerate(diameters_mm):
+        if measured[k]:
+            out += norm.logpdf(np.log(d), log_model[:, k], sd) - np.log(d)
+        else:
+            out += log_ndtr((np.log(limit) - log_model[:, k]) / sd)
+    return out
+
+
+def check_measurements(patient: Patient, regimen: str) -> None:
+    """Refuse diameters measured after the planned surgery of NACT with ``regimen``."""
+    if not patient.nact_diameters:
+        return
+    st = nact_strategy(regimen)
+    last_allowed = st.schedule().surgery_day - st.chemo_start_day
+    last = patient.nact_diameters[-1].day
+    if last >= last_allowed:
+        raise InputError(
+            f"patient {patient.id}: nact_diameters day = {last:g} is invalid; allowed: before surgery, i.e. "
+            f"< {last_allowed:g} days after the first dose of {regimen} (unit: days)"
+        )
+
+
+def terms(patient: Patient, twins: Twins, reference: Population, obs: Observation, regimen: str) -> list[Term]:
+    """The likelihood terms of every biomarker the patient has measured (empty list: nothing measured)."""
+    out: list[Term] = []
+    p = twins.params
+    med = reference.config["microenvironment"]["tmem_median_10hpf"]
+    conv = patient.tmem_convention
+    if patient.tmem_score is not None:
+        f = tmem_factor(patient, reference)
+        k, x = obs.tmem_dispersion, float(patient.tmem_score)
+        ref = round(med * f)
+        out.append(
+            Term(
+                "TMEM score", f"{x:g} per {conv}", f"{ref:g} per {conv} (population median)",
+                nb_logpmf(x, p.T0 * f, k), nb_logpmf(ref, p.T0 * f, k), _nb_tail(x, p.T0 * f, k),
+            )
+        )
+    if patient.ctc_count is not None:
+        lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), reference.settings) * twins.ctc_scale
+        x = patient.ctc_count
+        tail = min(float(np.mean(poisson.cdf(x, lam))), float(np.mean(poisson.sf(x - 1, lam))))
+        out.append(
+            Term(
+                "CTC count", f"{x} per 7.5 mL", "0 per 7.5 mL (population median)",
+                poisson.logpmf(x, lam), poisson.logpmf(0, lam), tail,
+            )
+        )
+    if patient.ki67_percent is not None:
+        x = max(patient.ki67_percent, 0.5)
+        centre = np.log(obs.ki67_median_percent) - obs.ki67_growth_slope * twins.z_doubling
+        sd = obs.ki67_residual_sdlog
+        tail_sd = np.hypot(obs.ki67_growth_slope, sd)
+        z = (np.log(x) - np.log(obs.ki67_median_percent)) / tail_sd
+        out.append(
+            Term(
+                "Ki67", f"{patient.ki67_percent:g}%", f"{obs.ki67_median_percent:g}% (population median)",
+                norm.logpdf(np.log(x), centre, sd), norm.logpdf(np.log(obs.ki67_median_percent), centre, sd),
+                float(min(norm.cdf(z), norm.sf(z))),
+            )
+        )
+    if patient.nact_diameters:
+        days = np.array([m.day for m in patient.nact_diameters])
+        d = np.array([m.diameter_mm for m in patient.nact_diameters])
+        model = primary_diameters(twins, nact_strategy(regimen), days, reference)
+        shown = ", ".join(f"{m.diameter_mm:g} mm (day {m.day:g})" for m in patient.nact_diameters)
+        out.append(Term("Diameters during NACT", shown, "not measured", diameter_loglik(d, model, obs), None, np.nan))
+    if patient.tmem_score_after_nact is not None:
+        f = tmem_factor(patient, reference)
+        mean = p.T0 * f * tmem_ratio_at_surgery(twins, nact_strategy(regimen), reference)
+        k, x = obs.tmem_dispersion, float(patient.tmem_score_after_nact)
+        out.append(
+            Term(
+                "TMEM score after NACT", f"{x:g} per {conv}", "not measured",
+                nb_logpmf(x, mean, k), None, _nb_tail(x, mean, k),
+            )
+        )
+    return out
+
+
+def normalised(log_w: np.ndarray) -> np.ndarray:
+    """Weights summing to 1 from log-weights (max-shifted for stability)."""
+    w = np.exp(log_w - np.max(log_w))
+    return w / w.sum()
+
+
+def effective_sample_size(w: np.ndarray) -> float:
+    """Kish's effective sample size ``(Σw)² / Σw²``."""
+    return float(w.sum() ** 2 / np.sum(w * w))

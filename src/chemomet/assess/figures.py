@@ -1,0 +1,214 @@
+"""Figures of one patient's assessment, drawn from the assessment result dict and returned as PNG bytes.
+
+Both figures are small (about 8 × 3.2 inches at 110 dpi) so that the HTML report embedding them stays light.
+They use :class:`matplotlib.figure.Figure` with the Agg canvas directly, never pyplot, so drawing them touches no
+global matplotlib state and works without a display.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+DPI = 110
+WIDTH_IN = 8.0
+HEIGHT_IN = 3.2
+RECOMMENDED_BG = "#fff3bf"
+PALETTE = ("#4d4d4d", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+
+
+def strategy_colours(result: Mapping) -> dict[str, str]:
+    """One colour per strategy name, in the result's order (the same in every figure of the report)."""
+    names = [str(s.get("name", f"strategy {i + 1}")) for i, s in enumerate(result.get("strategies") or [])]
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+def _number(x) -> float:
+    """A float, or NaN for None, NaN, non-numbers and booleans."""
+    if isinstance(x, bool) or x is None:
+        return math.nan
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def _interval(d) -> tuple[float, float, float]:
+    """(mean, lo, hi) of a ``{"mean", "lo", "hi"}`` dict, NaN where missing."""
+    if not isinstance(d, Mapping):
+        return (_number(d), math.nan, math.nan)
+    return (_number(d.get("mean")), _number(d.get("lo")), _number(d.get("hi")))
+
+
+def _risk(strategy: Mapping, years: int) -> tuple[float, float, float]:
+    """Distant-metastasis risk at ``years`` (probability): ``dm_risk_{years}y`` if given, else 1 − DMFS."""
+    risk = strategy.get(f"dm_risk_{years}y")
+    if isinstance(risk, Mapping):
+        return _interval(risk)
+    mean, lo, hi = _interval(strategy.get(f"dmfs_{years}y"))
+    return (1.0 - mean, 1.0 - hi, 1.0 - lo)
+
+
+def _array(values, n: int) -> np.ndarray:
+    """Float array of length ``n`` with None/non-numbers as NaN (shorter inputs padded with NaN)."""
+    out = np.full(n, np.nan)
+    if isinstance(values, Sequence) and not isinstance(values, str):
+        for i, v in enumerate(values[:n]):
+            out[i] = _number(v)
+    return out
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def _message_figure(text: str) -> bytes:
+    fig = Figure(figsize=(WIDTH_IN, 1.2), dpi=DPI)
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=10, color="0.35")
+    return _png(fig)
+
+
+def strategy_figure(result: Mapping) -> bytes:
+    """Forest plot of the distant-metastasis risk per strategy (PNG bytes).
+
+    One row per strategy: the 10-year risk (1 − DMFS10, %) as a filled point with its credible interval bar, the
+    5-year risk as an open diamond with a thinner bar; the recommended strategy is shaded and its label bold. A
+    dashed line marks the 10-year risk of surgery first, when that strategy is in the result.
+    """
+    strategies = [s for s in (result.get("strategies") or []) if isinstance(s, Mapping)]
+    if not strategies:
+        return _message_figure("No strategy was assessed.")
+    level = _number((result.get("settings") or {}).get("credible_level"))
+    level_txt = f"{100 * level:.0f}%" if math.isfinite(level) else "90%"
+    recommended = str((result.get("recommendation") or {}).get("strategy", ""))
+    colours = strategy_colours(result)
+
+    n = len(strategies)
+    fig = Figure(figsize=(WIDTH_IN, max(HEIGHT_IN, 1.0 + 0.42 * n)), dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    y = np.arange(n)[::-1].astype(float)  # first strategy on top
+    names = []
+    for yi, s in zip(y, strategies, strict=True):
+        name = str(s.get("name", "?"))
+        names.append(name)
+        colour = colours.get(name, "k")
+        if name == recommended:
+            ax.axhspan(yi - 0.45, yi + 0.45, color=RECOMMENDED_BG, zorder=0)
+        m10, lo10, hi10 = (100 * v for v in _risk(s, 10))
+        m5, lo5, hi5 = (100 * v for v in _risk(s, 5))
+        if math.isfinite(lo5) and math.isfinite(hi5):
+            ax.plot([lo5, hi5], [yi - 0.18] * 2, color=colour, lw=1.2, alpha=0.6, zorder=2)
+        if math.isfinite(m5):
+            ax.plot(m5, yi - 0.18, "D", ms=5.5, mfc="white", mec=colour, mew=1.4, zorder=3)
+        if math.isfinite(lo10) and math.isfinite(hi10):
+            ax.plot([lo10, hi10], [yi + 0.1] * 2, color=colour, lw=2.4, zorder=2)
+            for end in (lo10, hi10):
+                ax.plot([end, end], [yi + 0.02, yi + 0.18], color=colour, lw=1.6, zorder=2)
+        if math.isfinite(m10):
+            ax.plot(m10, yi + 0.1, "o", ms=8, color=colour, zorder=4)
+            right = hi10 if math.isfinite(hi10) else m10
+            ax.annotate(f"{m10:.1f}%", (right, yi + 0.1), xytext=(5, 0), textcoords="offset points",
+                        ha="left", va="center", fontsize=7.5, color=colour)
+        if name == "surgery-first" and math.isfinite(m10):
+            ax.axvline(m10, color="0.45", lw=0.9, ls="--", zorder=1)
+
+    ax.set_yticks(y, names)
+    for label in ax.get_yticklabels():
+        if label.get_text() == recommended:
+            label.set_fontweight("bold")
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.set_xlim(left=0)
+    ax.margins(x=0.08)
+    ax.set_xlabel(f"distant-metastasis risk (%), {level_txt} credible interval")
+    ax.grid(axis="x", alpha=0.3)
+    ax.tick_params(axis="y", length=0)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles = [
+        Line2D([], [], marker="o", color="0.2", lw=2.4, ms=7, label="10 years"),
+        Line2D([], [], marker="D", color="0.2", mfc="white", lw=1.2, ms=5, label="5 years"),
+    ]
+    if recommended in names:
+        handles.append(Line2D([], [], marker="s", ls="none", ms=10, color=RECOMMENDED_BG, label="recommended"))
+    if "surgery-first" in names:
+        handles.append(Line2D([], [], color="0.45", lw=0.9, ls="--", label="surgery first, 10 y"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7.5, frameon=False)
+    ax.set_title("Distant-metastasis risk by strategy", fontsize=10)
+    return _png(fig)
+
+
+TRAJECTORY_PANELS = (
+    ("tmem_10hpf", "TMEM doorways (per 10 HPF)"),
+    ("ctc_expected", "expected CTCs (cells per 7.5 mL blood)"),
+)
+
+
+def trajectory_figure(result: Mapping) -> bytes:
+    """Predicted TMEM density and expected CTC count over time per strategy (PNG bytes).
+
+    Two panels side by side, days from diagnosis on the x-axis: the median as a line, the credible band shaded,
+    surgery marked by a dotted vertical line in the strategy's colour. The CTC panel uses a log scale when its
+    values span more than 1.5 decades. Null values (after surgery) leave gaps.
+    """
+    traj = result.get("trajectories") or {}
+    times = _array(traj.get("times_days"), len(traj.get("times_days") or []))
+    by_strategy = traj.get("by_strategy") or {}
+    if times.size == 0 or not by_strategy:
+        return _message_figure("No trajectories in this assessment.")
+    colours = strategy_colours(result)
+    surgery = {str(s.get("name")): _number(s.get("surgery_day")) for s in result.get("strategies") or []
+               if isinstance(s, Mapping)}
+
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, 2)
+    handles = []
+    for k, name in enumerate(by_strategy):
+        colour = colours.get(str(name), PALETTE[k % len(PALETTE)])
+        series = by_strategy[name] or {}
+        for ax, (key, _) in zip(axes, TRAJECTORY_PANELS, strict=True):
+            band = series.get(key) or {}
+            med = _array(band.get("median"), times.size)
+            lo = _array(band.get("lo"), times.size)
+            hi = _array(band.get("hi"), times.size)
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            if ok.any():
+                ax.fill_between(times, lo, hi, where=ok, color=colour, alpha=0.15, lw=0)
+            ax.plot(times, med, color=colour, lw=1.6)
+            day = surgery.get(str(name), math.nan)
+            if math.isfinite(day):
+                ax.axvline(day, color=colour, lw=1.0, ls=":")
+        handles.append(Line2D([], [], color=colour, lw=1.6, label=str(name)))
+
+    for ax, (key, label) in zip(axes, TRAJECTORY_PANELS, strict=True):
+        ax.set_title(label, fontsize=9.5)
+        ax.set_xlabel("days from diagnosis")
+        ax.grid(alpha=0.3)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        if key == "ctc_expected":
+            values = np.concatenate([_array(((by_strategy[s] or {}).get(key) or {}).get(part), times.size)
+                                     for s in by_strategy for part in ("median", "lo", "hi")])
+            positive = values[np.isfinite(values) & (values > 0)]
+            if positive.size and positive.max() / positive.min() > 10**1.5:
+                ax.set_yscale("log")
+                ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                ax.yaxis.set_minor_formatter(NullFormatter())
+            else:
+                ax.set_ylim(bottom=0)
+        else:
+            ax.set_ylim(bottom=0)
+    handles.append(Line2D([], [], color="0.3", lw=1.0, ls=":", label="surgery"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=7.5, frameon=False)
+    return _png(fig)

@@ -1,0 +1,104 @@
+"""Virtual twins of one patient: her covariates, random effects drawn from the population model.
+
+Each twin carries one member of the calibration ensemble (the population parameters' uncertainty) and one draw
+of the individual random effects (doubling time, plateau, μ, chemosensitivity, ε, baseline TMEM, resistant clone).
+Measured biomarkers are *not* plugged in here: they condition the twins through their likelihood
+(:mod:`chemomet.assess.evidence`), and unmeasured ones are thereby integrated over their prior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from chemomet.patient import Patient
+from chemomet.population import PatientParameters, Population, _root_seed, apply_fixed_parameters, draws_at
+
+N_UNIFORMS = 3  # resistant clone (2), ensemble member (1)
+
+
+@lru_cache(maxsize=1)
+def shipped_ensemble() -> tuple[Population, ...]:
+    """The calibration ensemble as populations (loaded once per process)."""
+    from chemomet.calibrate.shipped import ensemble_populations
+
+    return tuple(ensemble_populations())
+
+
+@dataclass(frozen=True)
+class Twins:
+    """Virtual twins of one patient.
+
+    params: model parameters (one row per twin); member: ensemble member of each twin; ctc_scale: the twin's
+    expected CTC count relative to the reference population's (its member's colonisation efficiency);
+    z_doubling: the twin's doubling-time random effect (standard normal; Ki67 observes it); covariates: the
+    patient's covariate row (as used by :meth:`Population.parameters`).
+    """
+
+    params: PatientParameters
+    member: np.ndarray
+    ctc_scale: np.ndarray
+    z_doubling: np.ndarray
+    covariates: pd.DataFrame
+
+    @property
+    def n(self) -> int:
+        """Number of twins."""
+        return self.params.n
+
+    def take(self, index) -> Twins:
+        """The twins at ``index``."""
+        return replace(
+            self,
+            params=self.params.take(index),
+            member=self.member[index],
+            ctc_scale=self.ctc_scale[index],
+            z_doubling=self.z_doubling[index],
+        )
+
+
+def patient_covariates(patient: Patient, reference: Population) -> pd.DataFrame:
+    """The patient's covariate row with the baseline TMEM left free (it is observed, not fixed)."""
+    cov = reference.covariates([patient])
+    cov["tmem_10hpf"] = np.nan
+    return cov
+
+
+def draw_twins(
+    patient: Patient,
+    n: int,
+    seed: int,
+    reference: Population,
+    ensemble: tuple[Population, ...] | None = None,
+    covariates: pd.DataFrame | None = None,
+    indices: np.ndarray | None = None,
+) -> Twins:
+    """Draw ``n`` twins of ``patient`` (twin ``i`` uses the random stream keyed by ``i``, so any subset can be
+    redrawn exactly with ``indices``). ``covariates`` replaces the patient's own row (counterfactual inputs);
+    ``ensemble`` defaults to ``(reference,)`` — pass :func:`shipped_ensemble` for parameter uncertainty.
+    Parameters the patient's file fixes are fixed in every twin."""
+    ensemble = ensemble or (reference,)
+    cov = patient_covariates(patient, reference) if covariates is None else covariates
+    indices = np.arange(n) if indices is None else np.asarray(indices)
+    z, u = draws_at(_root_seed(seed), indices, Population.N_EFFECTS, N_UNIFORMS)
+    member = np.minimum((u[:, 2] * len(ensemble)).astype(int), len(ensemble) - 1)
+    rows = cov.loc[cov.index.repeat(indices.size)].reset_index(drop=True)
+    order = np.argsort(member, kind="stable")
+    parts, scale = [], np.empty(indices.size)
+    bounds = np.searchsorted(member[order], np.arange(len(ensemble) + 1))
+    for m in range(len(ensemble)):
+        sel = order[bounds[m] : bounds[m + 1]]
+        if sel.size == 0:
+            continue
+        pop = ensemble[m]
+        p = pop.parameters(rows.iloc[sel].reset_index(drop=True), z[sel], u[sel, :2])
+        p = apply_fixed_parameters(
+            p, [patient] * sel.size, theta=pop.config["dissemination"]["theta"], phi_link=pop.phi_link
+        )
+        parts.append(p)
+        scale[sel] = reference.settings.colonisation_efficiency / pop.settings.colonisation_efficiency
+    params = PatientParameters.concat(parts).take(np.argsort(order, kind="stable"))
+    return Twins(params, member, scale, z[:, 0].copy(), cov)
