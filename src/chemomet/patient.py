@@ -238,6 +238,8 @@ def _message(err: ValidationError, where: str) -> str:
         allowed, unit = FIELD_RULES[field]
         unit_txt = f" (unit: {unit})" if unit else ""
         where_in = field + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
+        if first["type"] == "missing":
+            return f"{where}: {where_in} is missing; required: {allowed}{unit_txt}"
         return f"{where}: {where_in} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}"
     if first["type"] == "missing":
         allowed, unit = FIELD_RULES.get(field, ("a value", None))

@@ -1,0 +1,222 @@
+"""The patient assessment: importance weights against quadrature, coverage of its intervals on synthetic patients
+with known parameters, the direction of the TMEM and TIE2 effects, missing biomarkers, the dynamic update, the
+decision rules and reproducibility."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from chemomet import simulate
+from chemomet.assess import AssessmentSettings, assess, evidence, forecast
+from chemomet.assess.decision import recommend
+from chemomet.assess.synthetic import synthetic_patients
+from chemomet.assess.twins import draw_twins, shipped_ensemble
+from chemomet.cli import main
+from chemomet.patient import example_patient, patient_from_dict
+from chemomet.population import Population
+from chemomet.regimens import Strategy
+
+EXAMPLE = Path(__file__).parents[2] / "src" / "chemomet" / "data" / "examples" / "patient.toml"
+FAST = AssessmentSettings.default().with_overrides(
+    {"sampling.n_twins": 20000, "sampling.n_simulated": 2048, "sampling.n_drivers": 512, "sampling.n_trajectories": 128}
+)
+BASE = example_patient().model_dump(exclude={"subtype"})
+
+
+def patient(**changes):
+    return patient_from_dict({**BASE, **changes})
+
+
+def test_posterior_mean_of_baseline_tmem_matches_quadrature():
+    """Importance weights vs direct integration of prior x likelihood (log-normal T0, negative binomial score)."""
+    ref = Population()
+    obs = AssessmentSettings.default().observation
+    me = ref.config["microenvironment"]
+    p = patient(ctc_count=None, ki67_percent=None, tmem_score=40)
+    twins = draw_twins(p, 100_000, 11, ref)  # the point population: T0 ~ LogNormal(median 15, sdlog 0.7)
+    (term,) = evidence.terms(p, twins, ref, obs, "ac-paclitaxel-weekly")
+    w = evidence.normalised(term.loglik)
+    est = np.sum(w * twins.params.T0)
+    se = np.sqrt(np.sum(w * w * (twins.params.T0 - est) ** 2))
+    prior = stats.lognorm(s=me["tmem_sdlog"], scale=me["tmem_median_10hpf"])
+
+    def f(t, power):
+        return t**power * prior.pdf(t) * np.exp(evidence.nb_logpmf(40.0, np.array(t), obs.tmem_dispersion))
+
+    num = integrate.quad(f, 0, 1000, args=(1,), points=[20, 40, 80], limit=200)[0]
+    den = integrate.quad(f, 0, 1000, args=(0,), points=[20, 40, 80], limit=200)[0]
+    assert abs(est - num / den) < 4 * se and se < 0.01 * est
+
+
+def test_ki67_posterior_matches_the_gaussian_closed_form():
+    """ln Ki67 = ln m - b z + σ e with z ~ N(0, 1): E[z | Ki67] = -b (ln Ki67 - ln m) / (b² + σ²)."""
+    ref = Population()
+    obs = AssessmentSettings.default().observation
+    p = patient(ctc_count=None, tmem_score=None, tmem_convention=None, ki67_percent=60)
+    twins = draw_twins(p, 100_000, 12, ref, shipped_ensemble())
+    (term,) = evidence.terms(p, twins, ref, obs, "ac-paclitaxel-weekly")
+    w = evidence.normalised(term.loglik)
+    b, s = obs.ki67_growth_slope, obs.ki67_residual_sdlog
+    exact = -b * np.log(60 / obs.ki67_median_percent) / (b * b + s * s)
+    est = np.sum(w * twins.z_doubling)
+    se = np.sqrt(np.sum(w * w * (twins.z_doubling - est) ** 2))
+    assert abs(est - exact) < 4 * se and se < 0.01
+
+
+def test_missing_biomarkers_are_integrated_over_their_prior_not_imputed():
+    ref = Population()
+    bare = patient(ctc_count=None, ki67_percent=None, tmem_score=None, tmem_convention=None)
+    twins = draw_twins(bare, 20000, 3, ref)
+    assert evidence.terms(bare, twins, ref, FAST.observation, "ac-paclitaxel-weekly") == []
+    t0 = twins.params.T0
+    assert np.median(t0) == pytest.approx(15.0, rel=0.03) and np.std(np.log(t0)) == pytest.approx(0.7, rel=0.03)
+    result = assess(bare, settings=FAST, drivers=False, trajectories=False).to_dict()
+    assert result["evidence"]["ess"] == pytest.approx(FAST.sampling.n_twins)
+    statuses = {row["name"]: row["status"] for row in result["inputs"]}
+    assert all(statuses[k].startswith("not measured") for k in ("TMEM score", "CTC count", "Ki67"))
+    measured = assess(example_patient(), settings=FAST, drivers=False, trajectories=False).to_dict()
+    assert measured["evidence"]["ess"] < 0.5 * FAST.sampling.n_twins
+
+
+def test_90pct_intervals_cover_the_true_10y_dmfs_in_85_to_95_percent_of_200_synthetic_patients():
+    ref, members = Population(), shipped_ensemble()
+    settings = FAST.with_overrides({"sampling.n_simulated": 1024})
+    patients, truth = synthetic_patients(200, 5, ref, members, settings.observation)
+    true_dmfs = simulate(truth, "nact", 10 * 365.25, population=ref).summary["dmfs_10y"].to_numpy()
+    hits = []
+    for p, true in zip(patients, true_dmfs, strict=True):
+        result = assess(p, strategies=[], settings=settings, drivers=False, trajectories=False).to_dict()
+        ci = next(r for r in result["strategies"] if r["name"] == "nact")["dmfs_10y"]
+        hits.append(ci["lo"] <= true <= ci["hi"])
+    assert 0.85 <= np.mean(hits) <= 0.95, np.mean(hits)
+
+
+@pytest.fixture(scope="module")
+def common_twins():
+    """20,000 twins of the example patient, all simulated under surgery first and NACT (common random numbers)."""
+    ref = Population()
+    twins = draw_twins(example_patient(), 20000, 3, ref, shipped_ensemble())
+    index = np.arange(twins.n)
+    plan = [Strategy.parse("surgery-first"), Strategy.parse("nact"), Strategy.parse("nact+rebastinib")]
+    outcomes = forecast.simulate_twins(twins, index, plan, ref, 10.0)
+    parts = forecast.excess_parts(twins, index, outcomes, plan[1], ref)
+    return ref, twins, outcomes, parts
+
+
+@pytest.mark.parametrize("ctc", [None, 0])
+def test_raising_the_tmem_score_never_lowers_the_predicted_excess_risk(common_twins, ctc):
+    """Scores 0-60 per 10 HPF (the clinical range: median 15), the other inputs fixed, the same twins reweighted."""
+    ref, twins, _, parts = common_twins
+    excess, micro = [], []
+    for score in (0, 1, 2, 3, 5, 8, 10, 15, 20, 25, 30, 40, 50, 60):
+        p = patient(tmem_score=score, ctc_count=ctc)
+        terms = evidence.terms(p, twins, ref, FAST.observation, "ac-paclitaxel-weekly")
+        w = evidence.normalised(sum(t.loglik for t in terms))
+        excess.append(np.sum(w * parts["excess"]))
+        micro.append(np.sum(w * parts["microenvironment"]))
+    assert np.all(np.diff(excess) >= 0) and np.all(np.diff(micro) >= 0)
+    assert excess[-1] > excess[0] + 0.002
+
+
+def test_tie2_inhibitor_never_raises_doorway_mediated_dissemination(common_twins):
+    _, _, outcomes, _ = common_twins
+    plain, tie2 = outcomes["nact"], outcomes["nact+rebastinib"]
+    assert np.all(tie2["colonies_founded_during_chemo"] <= plain["colonies_founded_during_chemo"] * (1 + 1e-12))
+    assert np.all(tie2["dmfs_10y"] >= plain["dmfs_10y"] - 1e-12)
+    result = assess(example_patient(), settings=FAST, drivers=False, trajectories=False).to_dict()
+    assert result["checks"] == {"nact+rebastinib_never_raises_doorway_founding": True}
+    assert result["drug_risk_reduction_10y"]["nact+rebastinib"]["lo"] >= -1e-12
+
+
+def test_dynamic_update_separates_responders_from_non_responders():
+    def run(d42, d84):
+        p = patient(nact_diameters=[{"day": 42, "diameter_mm": d42}, {"day": 84, "diameter_mm": d84}])
+        return assess(p, settings=FAST, drivers=False, trajectories=False).to_dict()
+
+    stable, shrinking = run(28.0, 27.0), run(10.0, 0.0)  # 0: not measurable (below 5 mm)
+    names = [r["name"] for r in stable["strategies"]]
+    assert "early-surgery" in names and stable["dynamic"]["on_nact"]
+
+    def nact(result):
+        return next(r for r in result["strategies"] if r["name"] == "nact")
+
+    assert nact(shrinking)["p_pcr"] > nact(stable)["p_pcr"] + 0.02
+    assert nact(stable)["dm_risk_10y"]["mean"] > nact(shrinking)["dm_risk_10y"]["mean"] + 0.05
+    # a tumour that does not shrink: continuing NACT raises the risk, stopping for surgery is recommended
+    assert stable["recommendation"]["strategy"] == "early-surgery"
+    assert shrinking["recommendation"]["strategy"] != "early-surgery"
+
+
+def test_extreme_biomarkers_are_flagged_as_outside_the_population():
+    result = assess(patient(tmem_score=900), settings=FAST, drivers=False, trajectories=False).to_dict()
+    assert any("TMEM score 900" in w for w in result["evidence"]["warnings"])
+
+
+def test_assessment_is_reproducible_and_has_the_promised_keys():
+    a = assess(example_patient(), settings=FAST).to_dict()
+    b = assess(example_patient(), settings=FAST).to_dict()
+    for d in (a, b):
+        d.pop("generated"), d.pop("elapsed_s")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    ex = a["nact_excess_risk_10y"]
+    assert ex["lo"] <= ex["mean"] <= ex["hi"] and 0 <= ex["p_positive"] <= 1
+    assert {r["name"] for r in a["strategies"]} == {
+        "surgery-first", "nact", "nact+rebastinib", "nact+pexidartinib", "nact+plerixafor"
+    }
+    for r in a["strategies"]:
+        assert 0 <= r["dmfs_10y"]["lo"] <= r["dmfs_10y"]["mean"] <= r["dmfs_10y"]["hi"] <= 1
+        assert r["dmfs_10y"]["mean"] <= r["dmfs_5y"]["mean"]
+    parts = a["excess_parts_10y"]
+    assert sum(parts[k]["mean"] for k in parts) == pytest.approx(ex["mean"], abs=1e-9)
+    assert {d["input"] for d in a["drivers"]} >= {"TMEM score", "CTC count", "Ki67", "Morphology", "Grade"}
+    traj = a["trajectories"]["by_strategy"]["nact"]["tmem_10hpf"]
+    assert len(traj["median"]) == len(a["trajectories"]["times_days"])
+
+
+def summary(mean, lo, hi, p):
+    return {"mean": mean, "lo": lo, "hi": hi, "p_positive": p}
+
+
+@pytest.mark.parametrize(
+    "harm, drug, risks, expected",
+    [
+        (summary(0.001, -0.01, 0.02, 0.55), summary(0.002, 0, 0.01, 0.99), {"nact+x": 0.298}, "nact"),
+        (summary(0.05, 0.01, 0.1, 0.95), summary(0.002, 0, 0.01, 0.99), {"nact+x": 0.298}, "surgery-first"),
+        (summary(0.05, 0.01, 0.1, 0.95), summary(0.06, 0.02, 0.1, 0.99), {"nact+x": 0.24}, "nact+x"),
+        (summary(0.001, -0.01, 0.02, 0.55), summary(0.03, 0.01, 0.05, 0.95), {"nact+x": 0.27}, "nact+x"),
+        (summary(0.05, 0.01, 0.1, 0.7), summary(0.002, 0, 0.01, 0.99), {"nact+x": 0.298}, "nact"),
+    ],
+)
+def test_decision_rules(harm, drug, risks, expected):
+    rules = AssessmentSettings.default().decision
+    labels = {"nact": "NACT", "surgery-first": "Surgery first", "nact+x": "NACT + x"}
+    rec = recommend(
+        {"nact": 0.30, "surgery-first": 0.25, **risks}, "nact", "surgery-first", harm, {"nact+x": drug}, {}, [],
+        labels, rules,
+    )
+    assert rec["strategy"] == expected and rec["reasons"]
+
+
+def test_decision_thresholds_are_configurable():
+    rules = AssessmentSettings.default().with_overrides({"decision.excess_risk": 0.1}).decision
+    rec = recommend(
+        {"nact": 0.30, "surgery-first": 0.25}, "nact", "surgery-first", summary(0.05, 0.01, 0.1, 0.95), {}, {}, [],
+        {"nact": "NACT", "surgery-first": "Surgery first"}, rules,
+    )
+    assert rec["strategy"] == "nact"
+
+
+def test_cli_json_and_report(tmp_path, capsys):
+    report = tmp_path / "a.html"
+    argv = ["assess", str(EXAMPLE), "--json", "--report", str(report), "--set", "sampling.n_twins=20000",
+            "--set", "sampling.n_simulated=2048", "--set", "sampling.n_drivers=256"]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out = capsys.readouterr()
+    assert info.value.code in (0, None), out.err
+    data = json.loads(out.out)
+    assert data["settings"]["n_twins"] == 20000 and "nact_excess_risk_10y" in data
+    assert report.read_text(encoding="utf-8").count("data:image/png;base64,") >= 2
