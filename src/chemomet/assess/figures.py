@@ -202,7 +202,9 @@ def trajectory_figure(result: Mapping) -> bytes:
             positive = values[np.isfinite(values) & (values > 0)]
             if positive.size and positive.max() / positive.min() > 10**1.5:
                 ax.set_yscale("log")
-                ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.yaxis.set_major_locator(LogLocator(base=10, numticks=6))
+                # below 1e-3 CTCs per draw nothing is ever seen: do not spend the axis on it
+                ax.set_ylim(bottom=max(positive.min(), 1e-3 * positive.max(), 1e-4))
                 ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
                 ax.yaxis.set_minor_formatter(NullFormatter())
             else:
