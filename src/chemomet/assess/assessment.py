@@ -61,6 +61,11 @@ def _label(st: Strategy, on_nact_from: float | None = None) -> str:
     if st.kind == "surgery-first":
         return "Surgery first, adjuvant chemotherapy"
     base = "Continue NACT" if on_nact_from is not None else "NACT"
+    if st.interim_day is not None:
+        base = (
+            f"Response-adapted NACT (surgery if shrunk < {100 * st.response_threshold:g}% "
+            f"on day {st.interim_day:g})"
+        )
     if st.accompanying is None:
         return base
     drug = load_drugs()[st.accompanying.drug]

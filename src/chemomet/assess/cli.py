@@ -46,11 +46,13 @@ def summary_text(d: dict) -> str:
         f"{s['n_twins']:,} virtual twins (effective sample size {ev['ess']:,.0f}), {s['n_simulated']:,} simulated, "
         f"seed {s['seed']}. Research use only — not a medical device.",
         "",
-        f"{'strategy':<44}{'DMFS 5 y, % (90% CI)':>24}{'DMFS 10 y, % (90% CI)':>24}{'P(pCR)':>9}",
     ]
+    width = min(max(len(r["label"]) for r in d["strategies"]) + 2, 90)
+    lines.append(f"{'strategy':<{width}}{'DMFS 5 y, % (90% CI)':>24}{'DMFS 10 y, % (90% CI)':>24}{'P(pCR)':>9}")
     for r in d["strategies"]:
         pcr = "—" if r["p_pcr"] is None else f"{100 * r['p_pcr']:.0f}%"
-        lines.append(f"{r['label'][:43]:<44}{_ci(r['dmfs_5y']):>24}{_ci(r['dmfs_10y']):>24}{pcr:>9}")
+        label = r["label"][: width - 2]
+        lines.append(f"{label:<{width}}{_ci(r['dmfs_5y']):>24}{_ci(r['dmfs_10y']):>24}{pcr:>9}")
     ex = d["nact_excess_risk_10y"]
     lines += [
         "",
