@@ -22,7 +22,6 @@ app = typer.Typer(
     help="chemomet: neoadjuvant chemotherapy, the prometastatic microenvironment and distant metastasis.",
 )
 
-DEMO_STRATEGIES = ("surgery-first", "nact", "nact+rebastinib", "nact+pexidartinib", "nact+plerixafor")
 TABLE_COLUMNS = (
     ("dmfs_5y", "DMFS 5y", "{:.3f}"),
     ("dmfs_10y", "DMFS 10y", "{:.3f}"),
