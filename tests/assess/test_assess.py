@@ -148,6 +148,12 @@ def test_dynamic_update_separates_responders_from_non_responders():
     # a tumour that does not shrink: continuing NACT raises the risk, stopping for surgery is recommended
     assert stable["recommendation"]["strategy"] == "early-surgery"
     assert shrinking["recommendation"]["strategy"] != "early-surgery"
+    # naming strategies keeps the re-assessment's options; a drug named during NACT starts now
+    p = patient(nact_diameters=[{"day": 42, "diameter_mm": 20.0}])
+    named = assess(p, ["nact+rebastinib"], settings=FAST, drivers=False, trajectories=False).to_dict()
+    rows = {r["name"]: r["label"] for r in named["strategies"]}
+    assert set(rows) == {"surgery-first", "nact", "early-surgery", "nact+rebastinib"}
+    assert rows["nact+rebastinib"].endswith("from day 42")
 
 
 def test_extreme_biomarkers_are_flagged_as_outside_the_population():

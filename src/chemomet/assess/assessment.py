@@ -92,9 +92,10 @@ def _parse_strategies(names, patient: Patient, regimen: str) -> list[Strategy]:
     defaults = default_strategies(patient, regimen)
     if names is None:
         return defaults
-    out = [s for s in defaults if s.name in ("surgery-first", "nact")]
+    by_name = {s.name: s for s in defaults}
+    out = [s for s in defaults if s.name in ("surgery-first", "nact", "early-surgery")]
     for name in names:
-        st = name if isinstance(name, Strategy) else Strategy.parse(name, regimen)
+        st = name if isinstance(name, Strategy) else by_name.get(name) or Strategy.parse(name, regimen)
         if st.kind not in ("surgery-first", "nact"):
             raise InputError(
                 f"strategy = {st.name!r} is invalid; allowed: surgery-first, nact, nact+<drug> or nact-adaptive"
@@ -212,7 +213,8 @@ def assess(
         driver_rows += _covariate_drivers(
             patient, twins, sim, weights, terms, reference, members, settings, regimen, plan, excess["mean"]
         )
-        driver_rows.sort(key=lambda d: -abs(d["change"] or 0.0))
+        driver_rows = [d for d in driver_rows if np.isfinite(d["change"])]
+        driver_rows.sort(key=lambda d: -abs(d["change"]))
 
     if on_nact_from is None:
         planned, switch = "nact", "surgery-first"
@@ -367,7 +369,7 @@ def _covariate_drivers(
         changes.append(("Tumour diameter", f"{patient.diameter_mm:g} mm", "25 mm (population median)",
                         "diameter_mm", COVARIATE_REFERENCE["diameter_mm"]))
     if patient.grade != COVARIATE_REFERENCE["grade"]:
-        changes.append(("Grade", str(patient.grade), "2 (most common)", "grade", COVARIATE_REFERENCE["grade"]))
+        changes.append(("Grade", str(patient.grade), "grade 2", "grade", COVARIATE_REFERENCE["grade"]))
     if bool(cov0["alveolar_or_trabecular"].iloc[0]):
         changes.append(("Morphology", ", ".join(patient.morphology), "no alveolar/trabecular structures",
                         "alveolar_or_trabecular", False))
@@ -393,6 +395,8 @@ def _covariate_drivers(
         o = forecast.simulate_twins(tw, np.arange(rows.size), pair, reference, settings.sampling.horizon_years)
         ex = o["surgery-first"]["dmfs_10y"] - o["nact"]["dmfs_10y"]
         at_ref = excess_mean + float(np.sum(w * ex) / w.sum()) - base_excess
+        if not np.isfinite(at_ref):  # e.g. a fixed plateau below the cells of the reference tumour
+            continue
         out.append(
             {
                 "input": name,

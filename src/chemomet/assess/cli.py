@@ -81,8 +81,11 @@ def run_assessment(patient, regimen: str, strategies: list[str] | None, override
     settings = AssessmentSettings.default().with_overrides(overrides)
     t0 = time.perf_counter()
 
+    show = sys.stderr.isatty()
+
     def progress(step: str) -> None:
-        typer.echo(f"[assess {time.perf_counter() - t0:5.1f} s] {step}", err=True)
+        if show:  # a terminal sees the steps; logs and pipes get only the result (and errors)
+            typer.echo(f"[assess {time.perf_counter() - t0:5.1f} s] {step}", err=True)
 
     result = assess(
         patient, strategies or None, regimen=regimen, settings=settings, drivers=drivers, progress=progress

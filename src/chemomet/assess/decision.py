@@ -17,18 +17,22 @@ from chemomet.assess.settings import Decision
 
 def pts(x: float) -> str:
     """An absolute risk difference in percentage points, signed."""
-    return f"{100 * x:+.1f} points"
+    return f"{_num(x, 1)} points"
 
 
 def pct(x: float) -> str:
-    """A probability as a percentage ("<1%" and ">99%" at the ends)."""
-    return "<1%" if x < 0.005 else ">99%" if x > 0.995 else f"{100 * x:.0f}%"
+    """A probability, with its relation: "= 48%", "> 99%" or "< 1%"."""
+    return "< 1%" if x < 0.005 else "> 99%" if x > 0.995 else f"= {100 * x:.0f}%"
 
 
-def ci_pts(s: dict, signed: bool = True) -> str:
-    """``mean points (90% CI lo to hi)`` of a risk-difference summary."""
-    f = "{:+.1f}" if signed else "{:.1f}"
-    return f"{f.format(100 * s['mean'])} points (90% CI {f.format(100 * s['lo'])} to {f.format(100 * s['hi'])})"
+def _num(x: float, digits: int) -> str:
+    value = round(100 * x, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{value:+.{digits}f}"
+
+
+def ci_pts(s: dict, digits: int = 1) -> str:
+    """``mean points (90% CI lo to hi)`` of a risk-difference summary (percentage points, signed)."""
+    return f"{_num(s['mean'], digits)} points (90% CI {_num(s['lo'], 1)} to {_num(s['hi'], 1)})"
 
 
 def recommend(
@@ -58,9 +62,9 @@ def recommend(
     best = min(candidates, key=lambda name: risks[name])
     reasons = [
         f"{labels[planned]} vs {labels[switch] if switch else 'the alternative'}: excess 10-year risk "
-        f"{ci_pts(harm)}, P(excess > 0) = "
+        f"{ci_pts(harm)}, P(excess > 0) "
         f"{pct(harm['p_positive'])}; the harm threshold is {pts(rules.excess_risk)} with probability "
-        f"≥ {pct(rules.probability)} — {'met' if harmful else 'not met'}."
+        f"≥ {100 * rules.probability:.0f}% — {'met' if harmful else 'not met'}."
     ]
     if parts:
         shown = ", ".join(f"{name.replace('_', ' ')} {pts(v['mean'])}" for name, v in parts.items())
@@ -68,14 +72,15 @@ def recommend(
     for name, eff in drug_effects.items():
         verdict = "worth adding" if name in helpful else "below the benefit threshold"
         reasons.append(
-            f"{labels[name]} changes the 10-year risk by {ci_pts(_negated(eff))}, P(benefit) = "
+            f"{labels[name]} changes the 10-year risk by {ci_pts(_negated(eff), digits=2)}, P(benefit) "
             f"{pct(eff['p_positive'])}: {verdict} (threshold: a reduction of {100 * rules.drug_benefit:.1f} points)."
         )
     for d in drivers[:2]:
         if d["change"] is not None and abs(d["change"]) >= 0.001:
+            where = "without it" if d["reference"] == "not measured" else f"at {d['reference']}"
             reasons.append(
-                f"Driver: {d['input']} {d['observed']} — at {d['reference']} the excess risk would be "
-                f"{pts(d['excess_risk_if_reference'])} ({pts(-d['change'])})."
+                f"Driver: {d['input']} {d['observed']} — {where} the NACT-attributable excess risk would be "
+                f"{pts(d['excess_risk_if_reference'])} (a change of {pts(-d['change'])})."
             )
     if best == planned:
         summary = f"{labels[planned]}: no candidate lowers the predicted 10-year risk under the decision rules."

@@ -125,16 +125,16 @@ def diameter_loglik(diameters_mm: np.ndarray, model_mm: np.ndarray, obs: Observa
 
 
 def check_measurements(patient: Patient, regimen: str) -> None:
-    """Refuse diameters measured after the planned surgery of NACT with ``regimen``."""
+    """Refuse diameters measured after the last chemotherapy dose of ``regimen`` (the re-assessment compares
+    continuing with stopping now, so it is made during chemotherapy)."""
     if not patient.nact_diameters:
         return
-    st = nact_strategy(regimen)
-    last_allowed = st.schedule().surgery_day - st.chemo_start_day
+    last_allowed = nact_strategy(regimen).regimen.last_dose_day
     last = patient.nact_diameters[-1].day
-    if last >= last_allowed:
+    if last > last_allowed:
         raise InputError(
-            f"patient {patient.id}: nact_diameters day = {last:g} is invalid; allowed: before surgery, i.e. "
-            f"< {last_allowed:g} days after the first dose of {regimen} (unit: days)"
+            f"patient {patient.id}: nact_diameters day = {last:g} is invalid; allowed: during chemotherapy, i.e. "
+            f"<= {last_allowed:g} days after the first dose of {regimen} (unit: days)"
         )
 
 
@@ -197,8 +197,15 @@ def terms(patient: Patient, twins: Twins, reference: Population, obs: Observatio
 
 
 def normalised(log_w: np.ndarray) -> np.ndarray:
-    """Weights summing to 1 from log-weights (max-shifted for stability)."""
-    w = np.exp(log_w - np.max(log_w))
+    """Weights summing to 1 from log-weights (max-shifted for stability); refuses measurements that no twin
+    can produce (every likelihood zero, e.g. CTCs with a fixed ``mu = 0``)."""
+    top = np.max(log_w)
+    if not np.isfinite(top):
+        raise InputError(
+            "measurements are impossible under the model: every virtual twin gives them probability 0; "
+            "allowed: measurements consistent with the fixed [parameters] (check mu, T0 and the CTC count)"
+        )
+    w = np.exp(log_w - top)
     return w / w.sum()
 
 

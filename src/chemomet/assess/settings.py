@@ -36,7 +36,7 @@ class Observation(BaseModel):
     ki67_growth_slope: float = Field(ge=0)
     ki67_residual_sdlog: float = Field(gt=0)
     diameter_sdlog: float = Field(gt=0)
-    diameter_detection_limit_mm: float = Field(ge=0)
+    diameter_detection_limit_mm: float = Field(gt=0)
 
 
 class Decision(BaseModel):
