@@ -2,8 +2,15 @@
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import chemomet as cm
+
+# Property tests draw the same examples on every run (reproducible CI); explore more by hand with
+# `pytest --hypothesis-profile=explore`.
+settings.register_profile("reproducible", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=500)
+settings.load_profile("reproducible")
 
 
 @pytest.fixture(scope="session")

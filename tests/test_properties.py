@@ -71,7 +71,12 @@ def test_more_chemosensitivity_never_lowers_pcr(p, factor):
     base = cm.simulate(p, STRATEGIES["nact"]).summary
     more = cm.simulate(replace(p, chemosensitivity=p.chemosensitivity * factor), STRATEGIES["nact"]).summary
     assert np.all(more["p_pcr"].to_numpy() >= base["p_pcr"].to_numpy())
-    assert np.all(more["residual_cells_at_surgery"] <= base["residual_cells_at_surgery"] * (1 + 1e-12))
+    # With one clone, more kill always leaves fewer cells. With a resistant clone sharing the crowding, it need not:
+    # killing the sensitive cells releases the resistant ones (competitive release; found by hypothesis:
+    # s = 0.32 -> 0.63, f_R = 1e-3, r_R = 0.0625 left 4.30e8 instead of 4.22e8 cells).
+    single = p.resistant_fraction == 0
+    more_cells, base_cells = (x["residual_cells_at_surgery"].to_numpy()[single] for x in (more, base))
+    assert np.all(more_cells <= base_cells * (1 + 1e-12))
 
 
 @SETTINGS
