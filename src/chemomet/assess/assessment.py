@@ -166,7 +166,7 @@ def assess(
     outcomes = forecast.simulate_twins(twins, index, plan, reference, sm.horizon_years)
     nact = next(s for s in plan if s.name == "nact")
     parts = forecast.excess_parts(twins, index, outcomes, nact, reference)
-    sim = forecast.SimulatedTwins(index, count, q, outcomes, parts)
+    sim = forecast.SimulatedTwins(index, count, q, parts)
     weights = sim.weights(w_main)
     level = sm.credible_level
 
@@ -338,21 +338,23 @@ def _warnings(p: Patient, terms, ess: float, rules) -> list[str]:
     return out
 
 
+def _driver(name: str, observed: str, reference: str, at_reference: float, excess_mean: float) -> dict:
+    """One row of the drivers table: the excess risk with the input at its reference, and the change."""
+    return {
+        "input": name,
+        "observed": observed,
+        "reference": reference,
+        "excess_risk_if_reference": at_reference,
+        "change": excess_mean - at_reference,
+    }
+
+
 def _observation_drivers(terms, counterfactual, sim, excess_values, excess_mean) -> list[dict]:
-    out = []
-    for t in terms:
-        w = sim.weights(counterfactual[t.name])
-        at_ref = float(np.sum(w * excess_values))
-        out.append(
-            {
-                "input": t.name,
-                "observed": t.observed,
-                "reference": t.reference,
-                "excess_risk_if_reference": at_ref,
-                "change": excess_mean - at_ref,
-            }
-        )
-    return out
+    return [
+        _driver(t.name, t.observed, t.reference, float(np.sum(sim.weights(counterfactual[t.name]) * excess_values)),
+                excess_mean)
+        for t in terms
+    ]
 
 
 def _covariate_drivers(
@@ -397,13 +399,5 @@ def _covariate_drivers(
         at_ref = excess_mean + float(np.sum(w * ex) / w.sum()) - base_excess
         if not np.isfinite(at_ref):  # e.g. a fixed plateau below the cells of the reference tumour
             continue
-        out.append(
-            {
-                "input": name,
-                "observed": observed,
-                "reference": ref_text,
-                "excess_risk_if_reference": at_ref,
-                "change": excess_mean - at_ref,
-            }
-        )
+        out.append(_driver(name, observed, ref_text, at_ref, excess_mean))
     return out

@@ -30,7 +30,7 @@ def strategy_colours(result: Mapping) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
-def _number(x) -> float:
+def number_or_nan(x) -> float:
     """A float, or NaN for None, NaN, non-numbers and booleans."""
     if isinstance(x, bool) or x is None:
         return math.nan
@@ -44,8 +44,8 @@ def _number(x) -> float:
 def _interval(d) -> tuple[float, float, float]:
     """(mean, lo, hi) of a ``{"mean", "lo", "hi"}`` dict, NaN where missing."""
     if not isinstance(d, Mapping):
-        return (_number(d), math.nan, math.nan)
-    return (_number(d.get("mean")), _number(d.get("lo")), _number(d.get("hi")))
+        return (number_or_nan(d), math.nan, math.nan)
+    return (number_or_nan(d.get("mean")), number_or_nan(d.get("lo")), number_or_nan(d.get("hi")))
 
 
 def _risk(strategy: Mapping, years: int) -> tuple[float, float, float]:
@@ -62,7 +62,7 @@ def _array(values, n: int) -> np.ndarray:
     out = np.full(n, np.nan)
     if isinstance(values, Sequence) and not isinstance(values, str):
         for i, v in enumerate(values[:n]):
-            out[i] = _number(v)
+            out[i] = number_or_nan(v)
     return out
 
 
@@ -89,7 +89,7 @@ def strategy_figure(result: Mapping) -> bytes:
     strategies = [s for s in (result.get("strategies") or []) if isinstance(s, Mapping)]
     if not strategies:
         return _message_figure("No strategy was assessed.")
-    level = _number((result.get("settings") or {}).get("credible_level"))
+    level = number_or_nan((result.get("settings") or {}).get("credible_level"))
     level_txt = f"{100 * level:.0f}%" if math.isfinite(level) else "90%"
     recommended = str((result.get("recommendation") or {}).get("strategy", ""))
     colours = strategy_colours(result)
@@ -167,7 +167,7 @@ def trajectory_figure(result: Mapping) -> bytes:
     if times.size == 0 or not by_strategy:
         return _message_figure("No trajectories in this assessment.")
     colours = strategy_colours(result)
-    surgery = {str(s.get("name")): _number(s.get("surgery_day")) for s in result.get("strategies") or []
+    surgery = {str(s.get("name")): number_or_nan(s.get("surgery_day")) for s in result.get("strategies") or []
                if isinstance(s, Mapping)}
 
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")

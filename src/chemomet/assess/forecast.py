@@ -59,13 +59,12 @@ def summarise(values: np.ndarray, weights: np.ndarray, level: float, positive: b
 
 @dataclass
 class SimulatedTwins:
-    """Outcomes of the resampled twins: ``index`` into the full twin set, ``count`` (times drawn), ``q`` (the
-    proposal probability of each), per-strategy outcome arrays, and the 10-year excess-risk parts."""
+    """The resampled twins: ``index`` into the full twin set, ``count`` (times drawn), ``q`` (the proposal
+    probability of every twin) and the 10-year excess-risk parts of the resampled ones."""
 
     index: np.ndarray
     count: np.ndarray
     q: np.ndarray
-    outcomes: dict[str, dict[str, np.ndarray]]
     parts: dict[str, np.ndarray]
 
     def weights(self, target: np.ndarray) -> np.ndarray:

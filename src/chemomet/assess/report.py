@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from chemomet.assess.figures import strategy_colours, strategy_figure, trajectory_figure
+from chemomet.assess.figures import number_or_nan, strategy_colours, strategy_figure, trajectory_figure
 from chemomet.fileio import atomic_write, check_output_path
 
 DASH = "—"
@@ -43,13 +43,8 @@ def _esc(x) -> str:
 
 def _float(x) -> float | None:
     """A finite float, or None (for None, NaN, infinities, booleans and non-numbers)."""
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
+    value = number_or_nan(x)
+    return None if math.isnan(value) else value
 
 
 def _pct(x, signed: bool = False) -> str:

@@ -8,7 +8,7 @@ Measured biomarkers are *not* plugged in here: they condition the twins through 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -48,16 +48,6 @@ class Twins:
     def n(self) -> int:
         """Number of twins."""
         return self.params.n
-
-    def take(self, index) -> Twins:
-        """The twins at ``index``."""
-        return replace(
-            self,
-            params=self.params.take(index),
-            member=self.member[index],
-            ctc_scale=self.ctc_scale[index],
-            z_doubling=self.z_doubling[index],
-        )
 
 
 def patient_covariates(patient: Patient, reference: Population) -> pd.DataFrame:
