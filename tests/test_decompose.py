@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import chemomet as cm
-from chemomet.model.decompose import nact_excess_risk
+from chemomet.excess_risk import nact_excess_risk
 
 
 @pytest.fixture(scope="module")

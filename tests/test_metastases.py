@@ -7,10 +7,10 @@ from scipy.special import exp1
 
 import chemomet as cm
 from chemomet.model.dissemination import untreated_cumulative_founding
+from chemomet.model.parameters import PatientParameters
 from chemomet.model.primary import age_days, growth_factor, weighted_kill
 from chemomet.model.reference import ScheduleFunctions, reference_dmfs
 from chemomet.model.timeline import build_timeline
-from chemomet.population import PatientParameters
 from chemomet.regimens import Schedule, Strategy, load_drugs
 
 DRUGS = load_drugs()

@@ -5,7 +5,8 @@ import pytest
 
 import chemomet as cm
 from chemomet.patient import SUBTYPES
-from chemomet.population import BLOCK, _subtype_index
+from chemomet.population import _subtype_index
+from chemomet.streams import BLOCK
 
 
 def test_sampling_does_not_depend_on_chunking(population):

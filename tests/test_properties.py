@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chemomet as cm
-from chemomet.population import PatientParameters
+from chemomet.model.parameters import PatientParameters
 from chemomet.regimens import Strategy
 
 STRATEGIES = {name: Strategy.parse(name) for name in ("surgery-first", "nact", "nact+rebastinib")}

@@ -1,38 +1,62 @@
 """chemomet: neoadjuvant chemotherapy, the prometastatic microenvironment and accompanying therapies.
 
 Public API: :func:`simulate`, :func:`assess`, :func:`nact_excess_risk`, :func:`run_trial`, :class:`Patient`,
-:func:`read_patient`, :class:`Population`, :class:`Strategy`, :class:`Regimen`, :class:`Outcome`, :class:`TrialSpec`.
+:func:`read_patient`, :class:`Population`, :class:`Strategy`, :class:`Timing`, :class:`Regimen`, :class:`Outcome`,
+:class:`TrialSpec`. Names are imported on first use, so ``import chemomet`` (and ``chemomet --help``) stays fast.
+
+Examples
+--------
+>>> import chemomet as cm
+>>> cm.example_patient().subtype
+'HR+/HER2-'
 """
 
-from chemomet.assess import Assessment, AssessmentSettings, assess
-from chemomet.model.decompose import nact_excess_risk
-from chemomet.model.simulate import Outcome, simulate
-from chemomet.patient import Patient, example_patient, read_patient
-from chemomet.population import ModelSettings, PatientParameters, Population
-from chemomet.regimens import Regimen, Strategy, get_regimen, load_drugs, load_regimens
-from chemomet.trial import TrialSpec, read_trial_spec, run_trial
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from importlib.metadata import PackageNotFoundError, version
 
-__all__ = [
-    "Assessment",
-    "AssessmentSettings",
-    "assess",
-    "ModelSettings",
-    "Outcome",
-    "Patient",
-    "PatientParameters",
-    "Population",
-    "Regimen",
-    "Strategy",
-    "TrialSpec",
-    "example_patient",
-    "nact_excess_risk",
-    "get_regimen",
-    "load_drugs",
-    "load_regimens",
-    "read_patient",
-    "read_trial_spec",
-    "run_trial",
-    "simulate",
-]
+try:
+    __version__ = version("chemomet")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+_PUBLIC = {
+    "Assessment": "chemomet.assess",
+    "AssessmentSettings": "chemomet.assess",
+    "assess": "chemomet.assess",
+    "nact_excess_risk": "chemomet.excess_risk",
+    "ModelSettings": "chemomet.model.parameters",
+    "PatientParameters": "chemomet.model.parameters",
+    "Outcome": "chemomet.model.engine",
+    "simulate": "chemomet.simulation",
+    "Patient": "chemomet.patient",
+    "example_patient": "chemomet.patient",
+    "read_patient": "chemomet.patient",
+    "Population": "chemomet.population",
+    "Regimen": "chemomet.regimens",
+    "Strategy": "chemomet.regimens",
+    "Timing": "chemomet.regimens",
+    "get_regimen": "chemomet.regimens",
+    "load_drugs": "chemomet.regimens",
+    "load_regimens": "chemomet.regimens",
+    "read_drug_file": "chemomet.regimens",
+    "TrialSpec": "chemomet.trial",
+    "read_trial_spec": "chemomet.trial",
+    "run_trial": "chemomet.trial",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'chemomet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

@@ -14,6 +14,7 @@ import numpy as np
 import typer
 
 from chemomet.errors import InputError
+from chemomet.regimens import DEFAULT_REGIMEN, Timing
 
 app = typer.Typer(
     add_completion=False,
@@ -80,34 +81,16 @@ def _table(rows: list[tuple[str, dict]]) -> str:
 
 TIMING_HELP = (
     "Strategy timing as KEY=VALUE, repeatable: chemo_start_day, surgery_day, adjuvant_delay_days, "
-    "surgery_delay_days (days), accompanying_dose_mg (mg), accompanying_interval_h (h), "
-    "accompanying_start_offset_days (days)."
+    "surgery_delay_days, interim_day, early_surgery_delay_days (days), accompanying_dose_mg (mg), "
+    "accompanying_interval_h (h), accompanying_start_offset_days (days), response_threshold (fraction)."
 )
 
 
-def _timing(items: list[str] | None) -> dict[str, float]:
-    """Parse ``--timing KEY=VALUE`` options into keyword arguments of :meth:`Strategy.parse`."""
-    allowed = (
-        "chemo_start_day", "surgery_day", "adjuvant_delay_days", "surgery_delay_days", "accompanying_dose_mg",
-        "accompanying_interval_h", "accompanying_start_offset_days",
-    )
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or key.strip() not in allowed:
-            raise InputError(f"--timing = {item!r} is invalid; allowed: KEY=VALUE with KEY one of {list(allowed)}")
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            raise InputError(f"--timing {key.strip()} = {value!r} is invalid; allowed: a number") from None
-    return out
-
-
-def _simulate_strategies(patient, strategies, regimen, horizon_days, timing=None):
-    from chemomet.model.simulate import simulate
+def _simulate_strategies(patient, strategies, regimen, horizon_days, timing):
     from chemomet.regimens import Strategy
+    from chemomet.simulation import simulate
 
-    parsed = [Strategy.parse(s, regimen, **(timing or {})) for s in strategies]  # validate all before any work
+    parsed = [Strategy.parse(s, regimen, timing=timing) for s in strategies]  # validate all before any work
     return [simulate(patient, s, horizon_days, grid=_grid(horizon_days)) for s in parsed]
 
 
@@ -115,7 +98,7 @@ def _simulate_strategies(patient, strategies, regimen, horizon_days, timing=None
 def simulate(
     patient: Path = typer.Argument(..., help="Patient file (.toml or .json)."),
     strategy: list[str] = typer.Option(["nact"], "--strategy", "-s", help="Strategy; repeat to compare."),
-    regimen: str = typer.Option("ac-paclitaxel-weekly", "--regimen", "-r", help="Regimen key or .toml file."),
+    regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
     horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG comparing the strategies."),
@@ -130,7 +113,7 @@ def simulate(
     if plot is not None:
         check_output_path(plot, (".png",), "--plot")
     p = read_patient(patient)
-    outcomes = _simulate_strategies(p, strategy, regimen, horizon_days, _timing(timing))
+    outcomes = _simulate_strategies(p, strategy, regimen, horizon_days, Timing.from_text(timing))
     if plot is not None:
         plot_strategies(
             outcomes, plot, title=f"patient {p.id} ({p.subtype}, {p.diameter_mm:g} mm, grade {p.grade})"
@@ -157,7 +140,7 @@ def cohort(
     n: int = typer.Option(1000, "--n", help="Number of virtual patients."),
     strategy: str = typer.Option("nact", "--strategy", "-s", help="Strategy."),
     seed: int = typer.Option(0, "--seed", help="Random seed (per-patient streams)."),
-    regimen: str = typer.Option("ac-paclitaxel-weekly", "--regimen", "-r", help="Regimen key or .toml file."),
+    regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
     horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days)."),
     out: Path | None = typer.Option(None, "--out", help="Write patient-level results (.parquet or .csv)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -165,16 +148,16 @@ def cohort(
 ) -> None:
     """Simulate a virtual cohort drawn from the population priors and summarise it."""
     from chemomet.fileio import atomic_write, check_output_path
-    from chemomet.model.simulate import simulate as run
     from chemomet.population import Population
     from chemomet.regimens import Strategy
+    from chemomet.simulation import simulate as run
 
     if not 1 <= n <= 10**8:
         raise InputError(f"--n = {n!r} is invalid; allowed: an integer from 1 to 100000000 (unit: patients)")
     _check_horizon(horizon_days)
     if out is not None:
         check_output_path(out, (".parquet", ".csv"), "--out")
-    st = Strategy.parse(strategy, regimen, **_timing(timing))
+    st = Strategy.parse(strategy, regimen, timing=Timing.from_text(timing))
     cov, params = Population().sample(n, seed)
     show = n >= 50_000 and sys.stderr.isatty()
 
@@ -223,7 +206,7 @@ def cohort(
 def excess_risk(
     n: int = typer.Option(20000, "--n", help="Number of virtual patients."),
     strategy: str = typer.Option("nact", "--strategy", "-s", help="NACT strategy, e.g. nact+rebastinib."),
-    regimen: str = typer.Option("ac-paclitaxel-weekly", "--regimen", "-r", help="Regimen key or .toml file."),
+    regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     harm: float = typer.Option(0.02, "--harm", help="Excess risk that counts as harm (probability)."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of the distribution and its parts."),
@@ -231,8 +214,8 @@ def excess_risk(
 ) -> None:
     """Who is harmed by NACT? The NACT-attributable excess 10-year DM risk in a virtual cohort, split into
     microenvironment, delay and kill-timing parts, and the profile of the harmed subgroup."""
+    from chemomet.excess_risk import nact_excess_risk
     from chemomet.fileio import check_output_path
-    from chemomet.model.decompose import nact_excess_risk
     from chemomet.plots import plot_excess_risk
     from chemomet.population import Population
     from chemomet.regimens import Strategy

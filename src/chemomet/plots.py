@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from chemomet.fileio import atomic_write  # noqa: E402
-from chemomet.model.simulate import Outcome  # noqa: E402
+from chemomet.model.engine import Outcome  # noqa: E402
 from chemomet.units import DAYS_PER_YEAR  # noqa: E402
 
 

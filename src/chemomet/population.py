@@ -1,14 +1,16 @@
 """The population model: covariates -> per-patient model parameters, and virtual patients.
 
-Defaults come from ``data/population.toml`` (uncalibrated priors, each with a source). Random effects are
-log-normal. Random streams are keyed by patient index in blocks of :data:`BLOCK` patients, so a patient's
-draws never depend on how a cohort is chunked.
+``Population()`` uses the shipped calibration (``data/calibration/population.toml``), ``Population.priors()`` the
+uncalibrated priors (``data/population.toml``, each value with its source). Random effects are log-normal. A
+patient's draws come from the streams of :mod:`chemomet.streams`, keyed by patient index, so they never depend on
+how a cohort is chunked. Values fixed in a patient file's ``[parameters]`` table are applied here
+(:func:`apply_fixed_parameters`), above the engine.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from functools import cached_property
 from importlib import resources
 from typing import Any
@@ -16,112 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chemomet.model.parameters import LN2, ModelSettings, PatientParameters, doorway_share
 from chemomet.patient import SUBTYPES, Patient
-from chemomet.units import CTC_SAMPLE_ML, diameter_mm_to_cells
-
-BLOCK = 1024
-"""Patients per random-stream block (patient ``i`` draws from block ``i // BLOCK``)."""
-
-LN2 = float(np.log(2.0))
-
-
-@dataclass(frozen=True)
-class PatientParameters:
-    """Per-patient model parameters, each an array of shape ``(n,)``.
-
-    alpha_per_day, beta_per_day: Gompertz ``du/dt = alpha - beta u`` for ``u = ln(cells)`` (1/day).
-    log_cells0: ln(primary cells at diagnosis). mu: founding rate per cell^gamma (colonies/day).
-    gamma: dissemination exponent. chemosensitivity: ``s`` (dimensionless). resistant_fraction: ``f_R`` at
-    diagnosis. resistant_kill_ratio: ``r_R``. s_met: kill multiplier on colonies. epsilon: prometastatic
-    sensitivity. T0: baseline TMEM doorway density (doorways per 10 HPF). phi: share of spread via doorways.
-    dormant_fraction: share of founded colonies that first stay dormant (optional, default 0);
-    wake_rate_per_day: exit rate from dormancy (1/mean dormancy in days; exponential dormancy).
-    """
-
-    alpha_per_day: np.ndarray
-    beta_per_day: np.ndarray
-    log_cells0: np.ndarray
-    mu: np.ndarray
-    gamma: np.ndarray
-    chemosensitivity: np.ndarray
-    resistant_fraction: np.ndarray
-    resistant_kill_ratio: np.ndarray
-    s_met: np.ndarray
-    epsilon: np.ndarray
-    T0: np.ndarray
-    phi: np.ndarray
-    dormant_fraction: np.ndarray | None = None
-    wake_rate_per_day: np.ndarray | None = None
-
-    def __post_init__(self):
-        n = None
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:  # optional dormancy parameters: off unless given
-                value = np.zeros(n)
-            arr = np.atleast_1d(np.asarray(value, dtype=float))
-            object.__setattr__(self, f.name, arr)
-            if n is None:
-                n = arr.shape[0]
-            if arr.shape != (n,):
-                raise ValueError(f"parameter {f.name} has shape {arr.shape}; expected ({n},)")
-
-    @property
-    def n(self) -> int:
-        """Number of patients."""
-        return self.alpha_per_day.shape[0]
-
-    @property
-    def log_plateau(self) -> np.ndarray:
-        """ln K = alpha / beta (ln cells)."""
-        return self.alpha_per_day / self.beta_per_day
-
-    def take(self, index) -> PatientParameters:
-        """The patients at ``index`` (any NumPy index)."""
-        return PatientParameters(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
-
-    @staticmethod
-    def concat(parts: list[PatientParameters]) -> PatientParameters:
-        """Stack several parameter sets into one."""
-        return PatientParameters(
-            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(PatientParameters)}
-        )
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per patient, one column per parameter."""
-        return pd.DataFrame({f.name: getattr(self, f.name) for f in fields(self)})
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """Population-level settings shared by all patients of a simulation.
-
-    k_macrophage_per_day, k_mena_per_day: microenvironment relaxation rates (1/day); colonisation_efficiency:
-    colonies founded per cell shed; ctc_clearance_per_day: 1/day; ctc_detection_efficiency: fraction;
-    visible_cells: metastasis visibility (cells); pcr_threshold_cells: residual cells for pCR;
-    cells_per_mm3: tumour cell density.
-    """
-
-    k_macrophage_per_day: float = 0.03
-    k_mena_per_day: float = 0.02
-    colonisation_efficiency: float = 5e-7
-    ctc_clearance_per_day: float = LN2 / 1.5 * 24.0
-    ctc_detection_efficiency: float = 0.8
-    visible_cells: float = 1e8
-    pcr_threshold_cells: float = 1e5
-    cells_per_mm3: float = 1e6
-
-    @property
-    def ctc_per_sample_per_founding(self) -> float:
-        """Expected CTCs in one 7.5 mL draw per unit founding rate (colonies/day)."""
-        from chemomet.units import BLOOD_VOLUME_ML
-
-        return (
-            CTC_SAMPLE_ML
-            / BLOOD_VOLUME_ML
-            * self.ctc_detection_efficiency
-            / (self.colonisation_efficiency * self.ctc_clearance_per_day)
-        )
+from chemomet.streams import draws_at, root_seed
+from chemomet.units import diameter_mm_to_cells
 
 
 def _load_population_toml() -> dict:
@@ -329,65 +229,15 @@ class Population:
         """Draw virtual patients ``start .. start + n - 1``.
 
         Returns ``(covariates, parameters)``: a DataFrame and a :class:`PatientParameters`. A patient's draws
-        depend only on the seed and its index (blocks of :data:`BLOCK`), never on ``n`` or chunking.
+        depend only on the seed and its index (blocks of :data:`chemomet.streams.BLOCK`), never on ``n`` or chunking.
         """
         if n < 0 or start < 0:
             raise ValueError("n and start must be >= 0")
-        z, u = _draws(_root_seed(rng), start, n, self.N_EFFECTS + 4, 6)
+        z, u = draws_at(root_seed(rng), np.arange(start, start + n), self.N_EFFECTS + 4, 6)
         cov = self.sample_covariates(z[:, self.N_EFFECTS :], u[:, 2:])
         params = self.parameters(cov, z[:, : self.N_EFFECTS], u[:, :2])
         cov.insert(0, "patient_index", np.arange(start, start + n))
         return cov, params
-
-
-def doorway_share(t0, phi_ref: float, t_ref: float, exponent: float) -> np.ndarray:
-    """The share ``φ`` of dissemination that goes through doorways, for baseline TMEM ``t0`` (per 10 HPF).
-
-    Intravasation happens at doorways (Harney 2015), so the doorway route grows with their number while the other
-    routes do not: with doorway and other routes in proportion ``φ_ref : (1 - φ_ref)`` at ``T_ref``,
-    ``φ(T0) = φ_ref r^κ / (1 - φ_ref + φ_ref r^κ)``, ``r = T0 / T_ref``. ``κ = 0`` gives a constant share.
-    """
-    w = phi_ref * (np.asarray(t0, dtype=float) / t_ref) ** exponent
-    return w / ((1.0 - phi_ref) + w)
-
-
-def _root_seed(rng) -> np.random.SeedSequence:
-    if isinstance(rng, np.random.SeedSequence):
-        return rng
-    if isinstance(rng, np.random.Generator):
-        return np.random.SeedSequence(int(rng.integers(0, 2**63)))
-    return np.random.SeedSequence(int(rng))
-
-
-def block_generator(root: np.random.SeedSequence, block: int) -> np.random.Generator:
-    """The random generator of one block of :data:`BLOCK` patients (keyed by block index)."""
-    return np.random.Generator(
-        np.random.PCG64(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, block)))
-    )
-
-
-def _draws(root: np.random.SeedSequence, start: int, n: int, n_normal: int, n_uniform: int):
-    """Standard normals (n, n_normal) and uniforms (n, n_uniform) for patients start..start+n-1."""
-    return draws_at(root, np.arange(start, start + n), n_normal, n_uniform)
-
-
-def draws_at(root: np.random.SeedSequence, indices: np.ndarray, n_normal: int, n_uniform: int):
-    """Standard normals ``(len(indices), n_normal)`` and uniforms for the patients with these indices.
-
-    Patient ``i`` always gets row ``i % BLOCK`` of block ``i // BLOCK``'s stream, whichever other patients are
-    asked for at the same time.
-    """
-    indices = np.asarray(indices, dtype=np.int64)
-    z = np.empty((indices.size, n_normal))
-    u = np.empty((indices.size, n_uniform))
-    for b in np.unique(indices // BLOCK):  # a loop over blocks of patients, not over patients
-        gen = block_generator(root, int(b))
-        zb = gen.standard_normal((BLOCK, n_normal))
-        ub = gen.random((BLOCK, n_uniform))
-        sel = indices // BLOCK == b
-        z[sel] = zb[indices[sel] % BLOCK]
-        u[sel] = ub[indices[sel] % BLOCK]
-    return z, u
 
 
 FIXABLE_AS_IS = (

@@ -9,6 +9,7 @@ Time is in days from diagnosis (core biopsy, ``t = 0``).
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -16,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chemomet.errors import InputError
 from chemomet.units import calvert_carboplatin_dose_mg
@@ -30,13 +31,23 @@ REFERENCE_GFR_ML_MIN = 100.0
 MAX_REGIMEN_DAYS = 730
 """Longest plausible regimen (days from first to last dose)."""
 
+DEFAULT_REGIMEN = "ac-paclitaxel-weekly"
+"""The regimen used when none is named: doxorubicin + cyclophosphamide, then weekly paclitaxel."""
+
+QUANTITIES = ("doorway_activity", "macrophage_recruitment")
+"""Model quantities an accompanying drug's target can act on (see ``data/targets.toml``)."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Drug(_Strict):
-    """One drug: linear one-compartment PK plus its effect (cytotoxic kill or target inhibition)."""
+    """One drug: linear one-compartment PK plus its effect (cytotoxic kill or target inhibition).
+
+    An accompanying drug names its ``target`` (e.g. ``TIE2``); ``acts_on``, the model quantity it inhibits, comes
+    from the target table (``data/targets.toml``) when the drug table is read (:func:`parse_drugs`).
+    """
 
     name: str
     role: Literal["cytotoxic", "accompanying"]
@@ -49,7 +60,8 @@ class Drug(_Strict):
     hill: float = Field(default=1.0, gt=0, le=10)
     kmax_per_day: float | None = Field(default=None, ge=0)
     stress_weight: float = Field(default=0.0, ge=0)
-    target: Literal["TIE2", "CSF1R", "CXCR4"] | None = None
+    target: str | None = None
+    acts_on: Literal["doorway_activity", "macrophage_recruitment"] | None = None
     ic50_mg_per_l: float | None = Field(default=None, gt=0)
     imax: float | None = Field(default=None, ge=0, le=1)
     default_dose_mg: float | None = Field(default=None, gt=0)
@@ -180,18 +192,19 @@ REGIMEN_RULES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _pretty(err: ValidationError, where: str) -> InputError:
+def _pretty(err: ValidationError, where: str, rules: dict[str, tuple[str, str | None]] | None = None) -> InputError:
+    rules = REGIMEN_RULES if rules is None else rules
     first = err.errors()[0]
     loc = [str(p) for p in first["loc"]]
     dotted = ".".join(loc) or "(top level)"
     field = next((p for p in reversed(loc) if not p.isdigit()), dotted)
-    allowed, unit = REGIMEN_RULES.get(field, (first["msg"], None))
+    allowed, unit = rules.get(field, (first["msg"], None))
     unit_txt = f" (unit: {unit})" if unit else ""
     if first["type"] == "missing":
         return InputError(f"{where}: {dotted} is missing; required: {allowed}{unit_txt}")
     if first["type"] == "extra_forbidden":
         return InputError(
-            f"{where}: {dotted} = {first.get('input')!r} is not a known field; allowed: {sorted(REGIMEN_RULES)}"
+            f"{where}: {dotted} = {first.get('input')!r} is not a known field; allowed: {sorted(rules)}"
         )
     if first["type"] == "value_error" and not loc:
         return InputError(f"{where}: {first['msg'].removeprefix('Value error, ')}")
@@ -201,14 +214,57 @@ def _pretty(err: ValidationError, where: str) -> InputError:
     return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}")
 
 
-def parse_drugs(table: dict, where: str = "drugs") -> dict[str, Drug]:
-    """Validate a ``{name: {...}}`` table of drugs; raises :class:`InputError` naming the bad field."""
+def parse_targets(table: dict, where: str = "targets") -> dict[str, str]:
+    """Validate a ``{target: {acts_on = ..., evidence = ..., source = ...}}`` table; returns target -> quantity.
+
+    Examples
+    --------
+    >>> parse_targets({"ANGPT2": {"acts_on": "doorway_activity", "source": "assumption"}})
+    {'ANGPT2': 'doorway_activity'}
+    """
+    out = {}
+    for name, spec in table.items():
+        acts_on = spec.get("acts_on") if isinstance(spec, dict) else None
+        if acts_on not in QUANTITIES:
+            raise InputError(
+                f"{where}: {name}.acts_on = {acts_on!r} is invalid; allowed: one of {list(QUANTITIES)}"
+            )
+        if not isinstance(spec.get("source"), str):
+            raise InputError(f"{where}: {name}.source is missing; required: a text naming the evidence")
+        out[name] = acts_on
+    return out
+
+
+@cache
+def load_targets() -> dict[str, str]:
+    """The shipped target table (``data/targets.toml``): target -> the model quantity it acts on.
+
+    Examples
+    --------
+    >>> load_targets()["TIE2"]
+    'doorway_activity'
+    """
+    return parse_targets(tomllib.loads(_data_text("targets.toml")), "targets.toml")
+
+
+def parse_drugs(table: dict, where: str = "drugs", targets: dict[str, str] | None = None) -> dict[str, Drug]:
+    """Validate a ``{name: {...}}`` table of drugs; raises :class:`InputError` naming the bad field.
+
+    ``targets``: target -> quantity (default: the shipped :func:`load_targets`); an accompanying drug's target
+    must be one of them, and sets its ``acts_on``.
+    """
+    targets = load_targets() if targets is None else targets
     drugs = {}
     for name, spec in table.items():
         if not isinstance(spec, dict):
             raise InputError(f"{where}: {name} = {spec!r} is invalid; allowed: a table of drug fields")
+        if "acts_on" in spec:
+            raise InputError(f"{where}: drug {name}.acts_on is set by the target table; allowed: target = \"...\"")
+        target = spec.get("target")
+        if target is not None and target not in targets:
+            raise InputError(f"{where}: drug {name}.target = {target!r} is invalid; allowed: one of {sorted(targets)}")
         try:
-            drugs[name] = Drug(name=name, **spec)
+            drugs[name] = Drug(name=name, **spec, acts_on=None if target is None else targets[target])
         except ValidationError as err:
             raise _pretty(err, f"{where}: drug {name}") from None
     return drugs
@@ -216,8 +272,62 @@ def parse_drugs(table: dict, where: str = "drugs") -> dict[str, Drug]:
 
 @cache
 def load_drugs() -> dict[str, Drug]:
-    """The shipped drugs (``data/drugs.toml``), keyed by name."""
+    """The shipped drugs (``data/drugs.toml``), keyed by name.
+
+    Examples
+    --------
+    >>> drugs = load_drugs()
+    >>> drugs["rebastinib"].target, drugs["rebastinib"].acts_on
+    ('TIE2', 'doorway_activity')
+    """
     return parse_drugs(tomllib.loads(_data_text("drugs.toml")), "drugs.toml")
+
+
+def read_drug_file(path: str | Path) -> dict[str, Drug]:
+    """The shipped drugs plus those of a TOML file of your own, without editing the installed package.
+
+    The file holds ``[drugs.<name>]`` tables (the fields of ``data/drugs.toml``) and, for a new target,
+    ``[targets.<TARGET>]`` tables (``acts_on``, ``evidence``, ``source``, as in ``data/targets.toml``). A drug
+    of the file replaces a shipped drug of the same name. Pass the result as ``drugs=`` to
+    :func:`chemomet.simulate` or :meth:`Strategy.parse`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> text = '''
+    ... [targets.ANGPT2]
+    ... acts_on = "doorway_activity"
+    ... source = "assumption for the example"
+    ... [drugs.trebananib]
+    ... role = "accompanying"
+    ... target = "ANGPT2"
+    ... route = "iv"
+    ... half_life_h = 80.0
+    ... volume_l = 5.0
+    ... ic50_mg_per_l = 1.0
+    ... imax = 0.8
+    ... default_dose_mg = 1000.0
+    ... default_interval_h = 168.0
+    ... '''
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "my_drugs.toml"
+    >>> _ = path.write_text(text)
+    >>> read_drug_file(path)["trebananib"].acts_on
+    'doorway_activity'
+    """
+    path = Path(path)
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; allowed: a readable drug TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid TOML ({err}); allowed: a drug TOML file") from None
+    unknown = sorted(set(table) - {"drugs", "targets"})
+    if unknown or not isinstance(table.get("drugs", {}), dict) or not isinstance(table.get("targets", {}), dict):
+        raise InputError(
+            f"{path}: top-level tables {sorted(table)} are invalid; allowed: [drugs.<name>] and [targets.<TARGET>]"
+        )
+    targets = {**load_targets(), **parse_targets(table.get("targets", {}), f"{path}: targets")}
+    return {**load_drugs(), **parse_drugs(table.get("drugs", {}), str(path), targets)}
 
 
 def parse_regimens(
@@ -294,6 +404,86 @@ def default_interim_day(regimen: Regimen) -> float:
     return max(1.0, round(regimen.last_dose_day / 2.0))
 
 
+TIMING_RULES: dict[str, tuple[str, str | None]] = {
+    "chemo_start_day": ("a number from 0 to 365", "days"),
+    "surgery_day": ("a number from 0 to 365", "days"),
+    "adjuvant_delay_days": ("a number from 0 to 365", "days"),
+    "surgery_delay_days": ("a number from 1 to 365", "days"),
+    "accompanying_dose_mg": ("a number > 0 and <= 10000", "mg"),
+    "accompanying_interval_h": ("a number from 1 to 672", "h"),
+    "accompanying_start_offset_days": ("a number from 0 to 365", "days"),
+    "interim_day": ("a number from 1 to 365 (days after the first dose)", "days"),
+    "response_threshold": ("a number from 0 to 1 (fractional decrease of the diameter)", None),
+    "early_surgery_delay_days": ("a number from 1 to 365", "days"),
+}
+"""Timing field -> (what is allowed, unit): the one statement of the timing ranges, used in every message."""
+
+
+def _finite_number(v):
+    if isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
+        raise ValueError("must be a finite number")
+    return v
+
+
+class Timing(_Strict):
+    """When each step of a strategy happens, validated once for the API, trial arms and the command line.
+
+    Days are counted from diagnosis unless a name says otherwise. ``chemo_start_day``: first NACT dose;
+    ``surgery_day``: surgery of surgery-first and surgery-only; ``adjuvant_delay_days``: surgery to the first
+    adjuvant dose; ``surgery_delay_days``: last NACT dose to surgery; ``accompanying_dose_mg`` /
+    ``accompanying_interval_h``: the accompanying drug's dose and interval (default: the drug's own);
+    ``accompanying_start_offset_days``: first chemotherapy dose to the first accompanying dose;
+    ``interim_day``: response assessment of response-adapted NACT (days after the first dose; default: the
+    start of the second phase); ``response_threshold``: fractional decrease of the diameter a responder reaches
+    (RECIST partial response: 0.3); ``early_surgery_delay_days``: interim assessment to early surgery.
+
+    Examples
+    --------
+    >>> Timing(surgery_delay_days=21).surgery_delay_days
+    21.0
+    >>> Timing.from_text(["chemo_start_day=7"]).chemo_start_day
+    7.0
+    """
+
+    chemo_start_day: float = Field(default=14.0, ge=0, le=365)
+    surgery_day: float = Field(default=21.0, ge=0, le=365)
+    adjuvant_delay_days: float = Field(default=28.0, ge=0, le=365)
+    surgery_delay_days: float = Field(default=28.0, ge=1, le=365)
+    accompanying_dose_mg: float | None = Field(default=None, gt=0, le=10000)
+    accompanying_interval_h: float | None = Field(default=None, ge=1, le=672)
+    accompanying_start_offset_days: float = Field(default=0.0, ge=0, le=365)
+    interim_day: float | None = Field(default=None, ge=1, le=365)
+    response_threshold: float = Field(default=0.3, ge=0, le=1)
+    early_surgery_delay_days: float = Field(default=14.0, ge=1, le=365)
+
+    _finite = field_validator(*TIMING_RULES, mode="before")(classmethod(lambda cls, v: _finite_number(v)))
+
+    @classmethod
+    def of(cls, where: str = "timing", **values) -> Timing:
+        """Validate keyword values into a :class:`Timing`; raises :class:`InputError` with one line."""
+        try:
+            return cls(**values)
+        except ValidationError as err:
+            raise _pretty(err, where, TIMING_RULES) from None
+
+    @classmethod
+    def from_text(cls, items: list[str], option: str = "--timing") -> Timing:
+        """Parse ``KEY=VALUE`` items (the command line's ``--timing``) into a :class:`Timing`."""
+        values = {}
+        for item in items or []:
+            key, sep, value = item.partition("=")
+            key = key.strip()
+            if not sep or key not in TIMING_RULES:
+                raise InputError(
+                    f"{option} = {item!r} is invalid; allowed: KEY=VALUE with KEY one of {list(TIMING_RULES)}"
+                )
+            try:
+                values[key] = float(value)
+            except ValueError:
+                raise InputError(f"{option} {key} = {value!r} is invalid; allowed: a number") from None
+        return cls.of(option, **values)
+
+
 @dataclass(frozen=True)
 class Accompanying:
     """An accompanying drug given with chemotherapy.
@@ -358,34 +548,37 @@ class Strategy:
     def parse(
         cls,
         name: str,
-        regimen: str | Regimen = "ac-paclitaxel-weekly",
+        regimen: str | Regimen = DEFAULT_REGIMEN,
         *,
-        chemo_start_day: float = 14.0,
-        surgery_day: float = 21.0,
-        adjuvant_delay_days: float = 28.0,
-        surgery_delay_days: float = 28.0,
-        accompanying_dose_mg: float | None = None,
-        accompanying_interval_h: float | None = None,
-        accompanying_start_offset_days: float = 0.0,
-        interim_day: float | None = None,
-        response_threshold: float = 0.3,
-        early_surgery_delay_days: float = 14.0,
+        timing: Timing | None = None,
+        drugs: dict[str, Drug] | None = None,
+        **overrides: float | None,
     ) -> Strategy:
-        """Build a strategy from its name: ``natural-history``, ``surgery-only``, ``surgery-first``, ``nact`` or
-        ``nact+<drug>``."""
-        for label, value, lo, hi in (
-            ("chemo_start_day", chemo_start_day, 0, 365),
-            ("surgery_day", surgery_day, 0, 365),
-            ("adjuvant_delay_days", adjuvant_delay_days, 0, 365),
-            ("surgery_delay_days", surgery_delay_days, 1, 365),
-            # the model starts the treatment window at the first chemotherapy dose: no accompanying drug before it
-            ("accompanying_start_offset_days", accompanying_start_offset_days, 0, 365),
-            ("interim_day", 1.0 if interim_day is None else interim_day, 1, 365),
-            ("response_threshold", response_threshold, 0, 1),
-            ("early_surgery_delay_days", early_surgery_delay_days, 1, 365),
-        ):
-            if not lo <= value <= hi:
-                raise InputError(f"{label} = {value!r} is invalid; allowed: {lo} to {hi} (unit: days)")
+        """Build a strategy from its name: ``natural-history``, ``surgery-only``, ``surgery-first``, ``nact``,
+        ``nact-adaptive`` or ``nact[-adaptive]+<drug>``.
+
+        Parameters
+        ----------
+        name : the strategy's name.
+        regimen : regimen key, regimen ``.toml`` file or :class:`Regimen` (ignored without chemotherapy).
+        timing : a :class:`Timing` (default: the default timing).
+        drugs : the drug table the accompanying drug is looked up in (default: :func:`load_drugs`).
+        **overrides : any :class:`Timing` field (days, mg, h), e.g. ``surgery_delay_days=21``.
+
+        Examples
+        --------
+        >>> st = Strategy.parse("nact+rebastinib", surgery_delay_days=21)
+        >>> st.name, st.accompanying.dose_mg
+        ('nact+rebastinib', 100.0)
+        >>> Strategy.parse("nact-adaptive").interim_day   # the start of the paclitaxel phase
+        84.0
+        """
+        timing = timing or Timing()
+        if overrides:
+            unknown = sorted(set(overrides) - set(TIMING_RULES))
+            if unknown:
+                raise TypeError(f"Strategy.parse() got unknown timing keys {unknown}; allowed: {list(TIMING_RULES)}")
+            timing = Timing.of("timing", **{**timing.model_dump(), **overrides})
         base, _, drug = name.partition("+")
         adaptive = base == "nact-adaptive"
         base = "nact" if adaptive else base
@@ -394,22 +587,24 @@ class Strategy:
             raise InputError(f"strategy = {name!r} is invalid; allowed: {allowed}")
         acc = None
         if drug:
-            drugs = load_drugs()
+            drugs = load_drugs() if drugs is None else drugs
             known = sorted(n for n, d in drugs.items() if d.role == "accompanying")
             if drug not in known:
                 raise InputError(
                     f"strategy = {name!r}: accompanying drug {drug!r} is unknown; allowed: one of {known}"
                 )
             d = drugs[drug]
-            dose = d.default_dose_mg if accompanying_dose_mg is None else accompanying_dose_mg
-            interval = d.default_interval_h if accompanying_interval_h is None else accompanying_interval_h
-            if not (dose > 0 and 1 <= interval <= 24 * 28):
+            dose, interval = timing.accompanying_dose_mg, timing.accompanying_interval_h
+            dose = d.default_dose_mg if dose is None else dose
+            interval = d.default_interval_h if interval is None else interval
+            if dose is None or interval is None:
                 raise InputError(
-                    f"accompanying dose/interval = {dose!r} mg every {interval!r} h is invalid; "
-                    "allowed: dose > 0 mg, interval 1 to 672 h"
+                    f"strategy = {name!r}: drug {drug!r} has no default dose or interval; allowed: "
+                    "accompanying_dose_mg and accompanying_interval_h given (unit: mg, h)"
                 )
-            acc = Accompanying(drug, float(dose), float(interval), float(accompanying_start_offset_days))
+            acc = Accompanying(drug, float(dose), float(interval), float(timing.accompanying_start_offset_days))
         reg = None if base in ("natural-history", "surgery-only") else get_regimen(regimen)
+        interim_day = timing.interim_day
         if adaptive and interim_day is None:
             interim_day = default_interim_day(reg)
         if interim_day is not None and reg is not None and not interim_day <= reg.last_dose_day:
@@ -421,22 +616,24 @@ class Strategy:
             kind=base,
             regimen=reg,
             accompanying=acc,
-            chemo_start_day=chemo_start_day,
-            surgery_day=surgery_day,
-            adjuvant_delay_days=adjuvant_delay_days,
-            surgery_delay_days=surgery_delay_days,
+            chemo_start_day=timing.chemo_start_day,
+            surgery_day=timing.surgery_day,
+            adjuvant_delay_days=timing.adjuvant_delay_days,
+            surgery_delay_days=timing.surgery_delay_days,
             interim_day=interim_day if base == "nact" else None,
-            response_threshold=response_threshold,
-            early_surgery_delay_days=early_surgery_delay_days,
+            response_threshold=timing.response_threshold,
+            early_surgery_delay_days=timing.early_surgery_delay_days,
         )
 
-    def early_surgery_schedule(self) -> Schedule:
-        """The schedule of a non-responder: doses before the interim assessment, then early surgery."""
+    def early_surgery_schedule(self, drugs: dict[str, Drug] | None = None) -> Schedule:
+        """The schedule of a non-responder: doses before the interim assessment, then early surgery.
+
+        ``drugs``: the drug table holding the strategy's drugs (default: :func:`load_drugs`)."""
         assert self.interim_day is not None and self.kind == "nact"
         interim = self.chemo_start_day + self.interim_day
         surgery = interim + self.early_surgery_delay_days
         full = self.schedule()
-        drugs = load_drugs()
+        drugs = load_drugs() if drugs is None else drugs
         events = [e for e in full.dose_events if drugs[e[1]].role == "accompanying" and e[0] < surgery]
         events += [e for e in full.dose_events if drugs[e[1]].role == "cytotoxic" and e[0] < interim]
         chemo = [t for t, n, _ in events if drugs[n].role == "cytotoxic"]

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import poisson
 
-from chemomet.model.simulate import simulate
 from chemomet.population import Population
+from chemomet.simulation import simulate
 from chemomet.trial import run_trial
 from chemomet.trial.streams import UNIFORMS, patient_uniforms
 from tests.trial.conftest import make_spec

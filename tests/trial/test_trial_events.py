@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from chemomet.model.simulate import simulate
 from chemomet.population import Population
+from chemomet.simulation import simulate
 from chemomet.trial.events import endpoints, event_grid, exponential_times, sample_event_times
 from chemomet.trial.screening import baseline_ctc_expected
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from chemomet.assess.twins import Twins
-from chemomet.model.decompose import nact_excess_risk
-from chemomet.model.simulate import simulate
+from chemomet.excess_risk import nact_excess_risk
 from chemomet.population import Population
 from chemomet.regimens import Strategy
+from chemomet.simulation import simulate
 from chemomet.units import DAYS_PER_YEAR
 
 OUTCOMES = (

@@ -13,15 +13,17 @@ from scipy.stats import nbinom
 from chemomet.assess.settings import Observation
 from chemomet.assess.twins import draw_twins
 from chemomet.model import dissemination as dis
+from chemomet.model.parameters import PatientParameters
 from chemomet.patient import Patient, patient_from_dict
-from chemomet.population import PatientParameters, Population, _root_seed, draws_at
+from chemomet.population import Population
+from chemomet.streams import draws_at, root_seed
 
 
 def synthetic_patients(
     n: int, seed: int, reference: Population, members, obs: Observation
 ) -> tuple[list[Patient], PatientParameters]:
     """``n`` patients with measured TMEM score (10 HPF), CTC count and Ki67, and their true parameters."""
-    root = _root_seed(seed)
+    root = root_seed(seed)
     z, u = draws_at(root, np.arange(n), 4, 8)
     cov = reference.sample_covariates(z, u[:, :4])
     rng = np.random.default_rng([seed, 7])

@@ -14,8 +14,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from chemomet.model.parameters import PatientParameters
 from chemomet.patient import Patient
-from chemomet.population import PatientParameters, Population, _root_seed, apply_fixed_parameters, draws_at
+from chemomet.population import Population, apply_fixed_parameters
+from chemomet.streams import draws_at, root_seed
 
 N_UNIFORMS = 3  # resistant clone (2), ensemble member (1)
 
@@ -73,7 +75,7 @@ def draw_twins(
     ensemble = ensemble or (reference,)
     cov = patient_covariates(patient, reference) if covariates is None else covariates
     indices = np.arange(n) if indices is None else np.asarray(indices)
-    z, u = draws_at(_root_seed(seed), indices, Population.N_EFFECTS, N_UNIFORMS)
+    z, u = draws_at(root_seed(seed), indices, Population.N_EFFECTS, N_UNIFORMS)
     member = np.minimum((u[:, 2] * len(ensemble)).astype(int), len(ensemble) - 1)
     rows = cov.loc[cov.index.repeat(indices.size)].reset_index(drop=True)
     order = np.argsort(member, kind="stable")

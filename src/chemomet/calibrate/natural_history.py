@@ -39,7 +39,8 @@ from scipy import optimize
 from scipy.special import exp1, logsumexp
 from scipy.stats import norm, qmc
 
-from chemomet.population import LN2, PatientParameters, Population
+from chemomet.model.parameters import LN2, PatientParameters
+from chemomet.population import Population
 from chemomet.units import DAYS_PER_YEAR
 
 PARAM_NAMES = ("log10_mu", "log_mu_sdlog", "log_dt_scale", "log_dt_sdlog", "grade_log_dt_slope")
@@ -346,7 +347,7 @@ def simulate_cohort(config: dict, covariates: pd.DataFrame, censor_days: np.ndar
     Returns ``(time_days, event)``.
     """
     from chemomet.model.dissemination import untreated_cumulative_founding
-    from chemomet.model.simulate import simulate
+    from chemomet.simulation import simulate
 
     rng = np.random.default_rng(seed)
     pop = Population(config)

@@ -149,8 +149,8 @@ class VirtualCohort:
 
 
 def _simulate(config, cohort: VirtualCohort, strategy, regimen=PCR_REGIMEN, horizon_years=15.0, grid=None):
-    from chemomet.model.simulate import simulate
     from chemomet.regimens import Strategy, parse_regimens
+    from chemomet.simulation import simulate
 
     pop, p = cohort.parameters(config)
     if isinstance(regimen, dict):

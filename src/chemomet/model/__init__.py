@@ -1,5 +1,6 @@
-"""The mechanistic core: pure numerical functions over arrays of patients (see SCIENCE.md §2)."""
+"""The mechanistic core: pure numerical functions over arrays of patients (see docs/science.md).
 
-from chemomet.model.simulate import Outcome, simulate
-
-__all__ = ["Outcome", "simulate"]
+The engine imports nothing above it: its inputs are :mod:`chemomet.model.parameters` (per-patient parameters,
+settings), a :class:`~chemomet.regimens.Schedule` and the drug table; :mod:`chemomet.model.engine` simulates them.
+The public :func:`chemomet.simulate` reads patients and resolves the population above it.
+"""

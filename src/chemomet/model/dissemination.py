@@ -11,8 +11,9 @@ import numpy as np
 from scipy.special import exp1
 
 from chemomet.model.microenv import doorway_ratio
+from chemomet.model.parameters import ModelSettings, PatientParameters
+from chemomet.model.primary import age_days
 from chemomet.model.timeline import Timeline
-from chemomet.population import ModelSettings, PatientParameters
 
 
 def environment_factor(params: PatientParameters, m, f, activity) -> np.ndarray:
@@ -60,8 +61,6 @@ def untreated_cumulative_founding(params: PatientParameters, sigma_days: np.ndar
     Closed form (baseline microenvironment): with ``τ = σ + T_age`` and ``x = γ a e^{-β τ}``,
     ``μ/β [N(σ)^γ e^{x} E1(x) - e^{γa} E1(γa)]``, written with ``e^{x} E1(x)`` to stay finite.
     """
-    from chemomet.model.primary import age_days
-
     a = params.log_plateau[:, None]
     b = params.beta_per_day[:, None]
     gam = params.gamma[:, None]

@@ -17,9 +17,9 @@ import numpy as np
 
 from chemomet.model.dissemination import log_mean_exp, untreated_cumulative_founding
 from chemomet.model.metastases import visible_by
+from chemomet.model.parameters import PatientParameters
 from chemomet.model.primary import age_days
 from chemomet.model.timeline import Timeline
-from chemomet.population import PatientParameters
 
 POOL_POINTS = 1024
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from chemomet.model.dissemination import untreated_cumulative_founding
+from chemomet.model.parameters import PatientParameters
 from chemomet.model.timeline import Timeline
-from chemomet.population import PatientParameters
 
 
 def _hermite_coefficients(y0, y1, d0, d1, h):

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from chemomet.model.parameters import PatientParameters
 from chemomet.model.timeline import Timeline
-from chemomet.population import PatientParameters
 
 
 def untreated_log_cells(params: PatientParameters, t_days) -> np.ndarray:

@@ -13,9 +13,9 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from chemomet.model.dissemination import untreated_cumulative_founding
+from chemomet.model.parameters import ModelSettings, PatientParameters
 from chemomet.model.pk import emax_effect, inhibition, unit_dose_response
 from chemomet.model.primary import age_days
-from chemomet.population import ModelSettings, PatientParameters
 from chemomet.regimens import Drug, Schedule
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -33,7 +33,7 @@ class ScheduleFunctions:
     def kill_stress_activity_forcing(self, t: float):
         """(k_unit, D, A, g) at time ``t`` (days)."""
         kill = stress = 0.0
-        free = {"TIE2": 1.0, "CSF1R": 1.0, "CXCR4": 1.0}
+        free = {"doorway_activity": 1.0, "macrophage_recruitment": 1.0}
         for d, td, dm in self.by_drug.values():
             given = td <= t
             if not given.any():
@@ -44,8 +44,8 @@ class ScheduleFunctions:
                 kill += d.kmax_per_day * e
                 stress += d.stress_weight * e
             else:
-                free[d.target] *= 1.0 - float(inhibition(c, d))
-        return kill, stress, free["TIE2"], stress * free["CSF1R"] * free["CXCR4"]
+                free[d.acts_on] *= 1.0 - float(inhibition(c, d))
+        return kill, stress, free["doorway_activity"], stress * free["macrophage_recruitment"]
 
 
 def _segments(points: list[float]) -> list[tuple[float, float]]:

@@ -149,7 +149,8 @@ def build_timeline(
 
     kill = np.zeros(flat.shape)
     stress = np.zeros(flat.shape)
-    free = {"TIE2": np.ones(flat.shape), "CSF1R": np.ones(flat.shape), "CXCR4": np.ones(flat.shape)}
+    # the share of each quantity an accompanying drug's target acts on that is left free (data/targets.toml)
+    free = {"doorway_activity": np.ones(flat.shape), "macrophage_recruitment": np.ones(flat.shape)}
     by_drug: dict[str, list[tuple[float, float]]] = {}
     for t, name, dose in events:
         by_drug.setdefault(name, []).append((t, dose))
@@ -164,11 +165,11 @@ def build_timeline(
             stress += d.stress_weight * effect
         else:
             begin = np.searchsorted(flat, td - 1e-12)
-            free[d.target] *= 1.0 - inhibition(concentration_sorted(flat, begin, dm, td, d), d)
+            free[d.acts_on] *= 1.0 - inhibition(concentration_sorted(flat, begin, dm, td, d), d)
     shape = sub.shape
     kill, stress = kill.reshape(shape), stress.reshape(shape)
-    activity = free["TIE2"].reshape(shape)
-    forcing = stress * (free["CSF1R"] * free["CXCR4"]).reshape(shape)
+    activity = free["doorway_activity"].reshape(shape)
+    forcing = stress * free["macrophage_recruitment"].reshape(shape)
 
     w = _simpson_weights(panels) * h[:, None]
     dt = sub - nodes[:-1, None]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from chemomet.fileio import atomic_write
-from chemomet.model.simulate import simulate
+from chemomet.simulation import simulate
 from chemomet.trial.events import endpoints, event_grid, exponential_times, sample_event_times
 from chemomet.trial.screening import sample_patients
 from chemomet.trial.spec import TrialSpec

@@ -14,7 +14,9 @@ from scipy.stats import poisson
 
 from chemomet.errors import InputError
 from chemomet.model.dissemination import expected_ctc
-from chemomet.population import BLOCK, PatientParameters, Population
+from chemomet.model.parameters import PatientParameters
+from chemomet.population import Population
+from chemomet.streams import BLOCK
 from chemomet.trial.spec import Eligibility, TrialSpec
 from chemomet.trial.streams import UNIFORMS, patient_uniforms
 

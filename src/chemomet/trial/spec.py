@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chemomet.errors import InputError
 from chemomet.patient import SUBTYPES
 from chemomet.population import Population
-from chemomet.regimens import Strategy
+from chemomet.regimens import DEFAULT_REGIMEN, TIMING_RULES, Strategy, Timing
 
 ENDPOINTS = ("dmfs", "drfi", "pcr", "tmem_change")
 """dmfs: distant metastasis or death from any cause; drfi: distant relapse (deaths without it censored);
@@ -41,13 +40,7 @@ RULES: dict[str, tuple[str, str | None]] = {
     ),
     "arms": ("a list of at least 2 [[arms]] tables, each with name and strategy", None),
     "strategy": ("surgery-only, surgery-first, nact or nact+<accompanying drug>", None),
-    "accompanying_dose_mg": ("a number > 0 and <= 10000", "mg"),
-    "accompanying_interval_h": ("a number from 1 to 672", "h"),
-    "accompanying_start_offset_days": ("a number from 0 to 365", "days"),
-    "chemo_start_day": ("a number from 0 to 365", "days"),
-    "surgery_day": ("a number from 0 to 365", "days"),
-    "adjuvant_delay_days": ("a number from 0 to 365", "days"),
-    "surgery_delay_days": ("a number from 1 to 365", "days"),
+    **TIMING_RULES,
     "subtypes": (f"a non-empty list of {list(SUBTYPES)}", None),
     "grades": ("a non-empty list of 1, 2, 3", None),
     "age_min_years": ("a number from 18 to 100, <= age_max_years", "years"),
@@ -82,46 +75,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _finite(v):
-    if isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v)):
-        raise ValueError("must be a finite number")
-    return v
-
-
-class Arm(_Strict):
-    """One arm: a strategy (with its regimen and accompanying-drug schedule). Days from diagnosis."""
+class Arm(Timing):
+    """One arm: a strategy with its regimen and its :class:`~chemomet.regimens.Timing` (the timing fields sit
+    directly in the arm's table). Days from diagnosis."""
 
     name: str = Field(min_length=1)
     strategy: str = Field(min_length=1)
     regimen: str | None = None
-    accompanying_dose_mg: float | None = Field(default=None, gt=0, le=10000)
-    accompanying_interval_h: float | None = Field(default=None, ge=1, le=672)
-    accompanying_start_offset_days: float = Field(default=0.0, ge=0, le=365)
-    chemo_start_day: float = Field(default=14.0, ge=0, le=365)
-    surgery_day: float = Field(default=21.0, ge=0, le=365)
-    adjuvant_delay_days: float = Field(default=28.0, ge=0, le=365)
-    surgery_delay_days: float = Field(default=28.0, ge=1, le=365)
-
-    @field_validator(
-        "accompanying_dose_mg", "accompanying_interval_h", "chemo_start_day", "surgery_delay_days", mode="before"
-    )
-    @classmethod
-    def _finite_number(cls, v):
-        return _finite(v)
 
     def to_strategy(self, default_regimen: str) -> Strategy:
         """The :class:`~chemomet.regimens.Strategy` of this arm (raises InputError on unknown drugs)."""
-        return Strategy.parse(
-            self.strategy,
-            self.regimen or default_regimen,
-            chemo_start_day=self.chemo_start_day,
-            surgery_day=self.surgery_day,
-            adjuvant_delay_days=self.adjuvant_delay_days,
-            surgery_delay_days=self.surgery_delay_days,
-            accompanying_dose_mg=self.accompanying_dose_mg,
-            accompanying_interval_h=self.accompanying_interval_h,
-            accompanying_start_offset_days=self.accompanying_start_offset_days,
-        )
+        timing = Timing(**{k: getattr(self, k) for k in Timing.model_fields})
+        return Strategy.parse(self.strategy, self.regimen or default_regimen, timing=timing)
 
 
 class Eligibility(_Strict):
@@ -242,7 +207,7 @@ class TrialSpec(_Strict):
     name: str = Field(min_length=1)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     patients_per_arm: int = Field(ge=1, le=10_000_000)
-    regimen: str = "ac-paclitaxel-weekly"
+    regimen: str = DEFAULT_REGIMEN
     population: str = "default"
     population_config: dict | None = None  # resolved from ``population`` when the spec is read; part of the hash
     arms: tuple[Arm, ...] = Field(min_length=2, max_length=8)

@@ -1,7 +1,7 @@
 """Per-patient random numbers of a trial, keyed by patient (screening) index, never by chunk or worker.
 
 The population model draws a patient's covariates and parameters from ``SeedSequence(seed)`` in blocks of
-:data:`chemomet.population.BLOCK` patients; the trial's own uniforms (event time, death, loss to follow-up,
+:data:`chemomet.streams.BLOCK` patients; the trial's own uniforms (event time, death, loss to follow-up,
 accrual date, baseline CTC draw) come from an independent root ``SeedSequence([seed, TRIAL_STREAM_TAG])`` with
 the same block layout, so a patient's numbers depend only on the seed and its index.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chemomet.population import BLOCK, block_generator
+from chemomet.streams import draws_at
 
 TRIAL_STREAM_TAG = 0x7472_6961  # "tria": separates the trial's stream from the population's
 UNIFORMS = ("event", "death", "loss", "accrual", "ctc")
@@ -27,14 +27,5 @@ def patient_uniforms(seed: int, index: np.ndarray) -> np.ndarray:
 
     ``index`` may be any integer array (unsorted, with gaps); row ``i`` depends only on ``(seed, index[i])``.
     """
-    index = np.asarray(index, dtype=np.int64)
-    out = np.empty((index.size, len(UNIFORMS)))
-    if index.size == 0:
-        return out
-    root = trial_root(seed)
-    blocks = index // BLOCK
-    for b in np.unique(blocks):  # a loop over blocks of patients, not over patients
-        rows = np.flatnonzero(blocks == b)
-        u = block_generator(root, int(b)).random((BLOCK, len(UNIFORMS)))
-        out[rows] = u[index[rows] - b * BLOCK]
-    return out
+    _, u = draws_at(trial_root(seed), index, 0, len(UNIFORMS))
+    return u

@@ -1,11 +1,16 @@
-"""The one entry point: :func:`simulate` patients under a strategy and return an :class:`Outcome`."""
+"""The engine: simulate per-patient parameter sets under one explicit schedule, vectorised over patients.
+
+:func:`simulate_schedule` takes what the model needs and nothing more — :class:`PatientParameters`, a
+:class:`~chemomet.regimens.Schedule`, :class:`ModelSettings` and the drug table — and returns per-patient
+summaries and trajectories. Reading patient files and resolving the population happen above it, in
+:func:`chemomet.simulation.simulate`, which wraps the result in an :class:`Outcome`.
+"""
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,11 +19,11 @@ from scipy.stats import poisson
 from chemomet.model import dissemination as dis
 from chemomet.model.dormancy import dormant_visible_by
 from chemomet.model.metastases import visible_by
+from chemomet.model.parameters import ModelSettings, PatientParameters
 from chemomet.model.primary import growth_factor, treated_log_cells, untreated_log_cells, weighted_kill
 from chemomet.model.timeline import Timeline, build_timeline
-from chemomet.patient import Patient, read_patient
-from chemomet.population import BLOCK, ModelSettings, PatientParameters, Population, _root_seed, draws_at
-from chemomet.regimens import Strategy, load_drugs
+from chemomet.regimens import Drug, Schedule
+from chemomet.streams import BLOCK, child, draws_at, root_seed
 from chemomet.units import DAYS_PER_YEAR, cells_to_diameter_mm
 
 SUMMARY_YEARS = (3, 5, 10, 15)
@@ -60,7 +65,7 @@ TRAJECTORY_UNITS = {
 
 @dataclass
 class Outcome:
-    """Result of :func:`simulate`.
+    """Result of :func:`chemomet.simulation.simulate`.
 
     summary: one row per patient (columns listed in :data:`SUMMARY_UNITS`, plus ``patient``);
     times_days: output grid (days from diagnosis) or None; trajectories: name -> ``(n, len(times_days))``
@@ -94,85 +99,13 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return clean.to_dict(orient="records")
 
 
-def _as_parameters(patients, population: Population):
-    """(ids, parameters) from a Patient, a list of Patients, a path, or PatientParameters."""
-    if isinstance(patients, str | Path):
-        patients = read_patient(patients)
-    if isinstance(patients, Patient):
-        patients = [patients]
-    if isinstance(patients, PatientParameters):
-        return [str(i) for i in range(patients.n)], patients
-    patients = list(patients)
-    if not patients or not all(isinstance(p, Patient) for p in patients):
-        raise TypeError("patients must be a Patient, a list of Patients, a file path or PatientParameters")
-    return [p.id for p in patients], population.typical(patients)
-
-
-def simulate(
-    patients,
-    strategy: str | Strategy = "nact",
-    horizon_days: float = 15 * DAYS_PER_YEAR,
-    *,
-    regimen: str = "ac-paclitaxel-weekly",
-    grid: np.ndarray | None = None,
-    population: Population | None = None,
-    seed: int = 0,
-    start_index: int = 0,
-    chunk_size: int = 2 * BLOCK,
-    workers: int | None = None,
-    progress=None,
-) -> Outcome:
-    """Simulate patients under one strategy, vectorised over patients.
-
-    Parameters
-    ----------
-    patients : a :class:`~chemomet.patient.Patient`, a list of them, a patient file path, or
-        :class:`~chemomet.population.PatientParameters` (a virtual cohort).
-    strategy : a :class:`~chemomet.regimens.Strategy` or its name (``natural-history``, ``surgery-first``,
-        ``nact``, ``nact+<drug>``) used with ``regimen``.
-    horizon_days : follow-up horizon (days from diagnosis); DMFS beyond it is NaN.
-    grid : optional output times (days, within ``[0, horizon_days]``) for trajectories.
-    population : population model (default: the shipped priors) for patients given as files.
-    seed, start_index : CTC draws use per-patient random streams keyed by ``start_index + i``.
-    chunk_size : patients per vectorised chunk (results do not depend on it).
-    workers : threads working on chunks at once (default: the number of CPUs); results do not depend on it.
-    progress : optional ``progress(done, total)`` callback, called after each chunk.
-
-    Returns
-    -------
-    Outcome with per-patient summaries (DMFS at 3/5/10/15 years, pCR, residual size, TMEM, CTCs, colonies
-    founded) and, if ``grid`` is given, trajectories.
-    """
-    population = population or Population()
-    if isinstance(strategy, str):
-        strategy = Strategy.parse(strategy, regimen)
-    ids, params = _as_parameters(patients, population)
-    if not horizon_days > 0:
-        raise ValueError("horizon_days must be > 0")
-    if grid is not None:
-        grid = np.asarray(grid, dtype=float)
-        if grid.ndim != 1 or np.any(grid < 0) or np.any(grid > horizon_days) or np.any(np.diff(grid) < 0):
-            raise ValueError("grid must be a sorted 1-D array of days within [0, horizon_days]")
-    settings = population.settings
-    schedule = strategy.schedule()
-    early = None
-    if strategy.interim_day is not None:
-        interim = strategy.chemo_start_day + strategy.interim_day
-        early = (strategy.early_surgery_schedule(), interim, strategy.response_threshold)
-    summary, trajectories = simulate_schedule(
-        params, schedule, settings, horizon_days, grid=grid, early=early, seed=seed, start_index=start_index,
-        chunk_size=chunk_size, workers=workers, progress=progress,
-    )
-    summary.insert(0, "patient", ids)
-    return Outcome(strategy.name, summary, grid, trajectories)
-
-
 def simulate_schedule(
     params: PatientParameters,
-    schedule,
+    schedule: Schedule,
     settings: ModelSettings,
     horizon_days: float,
     *,
+    drugs: dict[str, Drug],
     grid=None,
     early=None,
     seed: int = 0,
@@ -181,18 +114,44 @@ def simulate_schedule(
     workers: int | None = None,
     progress=None,
 ):
-    """Simulate parameter sets under an explicit :class:`~chemomet.regimens.Schedule` (the engine behind
-    :func:`simulate`; counterfactual schedules use it directly). ``early``: optional response-adapted routing
-    ``(early-surgery schedule, interim day, response threshold)``. Returns ``(summary, trajectories)``."""
+    """Simulate parameter sets under an explicit schedule (the engine behind :func:`chemomet.simulation.simulate`;
+    counterfactual schedules use it directly).
+
+    Parameters
+    ----------
+    params : per-patient parameters (``n`` patients).
+    schedule : dose events, surgery day and chemotherapy window (days from diagnosis).
+    settings : population-level settings.
+    horizon_days : follow-up horizon (days); DMFS beyond it is NaN.
+    drugs : the drug table, name -> :class:`~chemomet.regimens.Drug`, holding every drug of ``schedule``.
+    grid : optional output times (days) for trajectories.
+    early : optional response-adapted routing ``(early-surgery schedule, interim day, response threshold)``.
+    seed, start_index : CTC draws use per-patient streams keyed by ``start_index + i``.
+    chunk_size, workers, progress : see :func:`chemomet.simulation.simulate`.
+
+    Returns
+    -------
+    ``(summary, trajectories)``: a DataFrame with the columns of :data:`SUMMARY_UNITS` and a dict of
+    ``(n, len(grid))`` arrays (units in :data:`TRAJECTORY_UNITS`; empty without ``grid``).
+
+    Examples
+    --------
+    >>> from chemomet.population import Population
+    >>> from chemomet.regimens import Strategy, load_drugs
+    >>> _, params = Population().sample(3, 0)
+    >>> summary, _ = simulate_schedule(params, Strategy.parse("nact").schedule(), Population().settings,
+    ...                                3652.5, drugs=load_drugs())
+    >>> bool(summary["dmfs_10y"].between(0, 1).all())
+    True
+    """
     if params.n == 0:
         raise ValueError("no patients to simulate")
-    drugs = load_drugs()
     tl = build_timeline(schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day)
     if early is not None:
         early_schedule, interim, threshold = early
         early_tl = build_timeline(early_schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day)
         early = (early_schedule, early_tl, interim, threshold)
-    root = _root_seed(seed)
+    root = root_seed(seed)
     bounds = [(lo, min(lo + chunk_size, params.n)) for lo in range(0, params.n, chunk_size)]
 
     def run(bound):
@@ -333,7 +292,7 @@ def _simulate_chunk(
     out["residual_diameter_mm_at_surgery"] = cells_to_diameter_mm(
         out["residual_cells_at_surgery"], settings.cells_per_mm3
     )
-    _, u = draws_at(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1)), indices, 0, 3)
+    _, u = draws_at(child(root, 1), indices, 0, 3)
     for k, key in enumerate(("baseline", "mid_nact", "surgery")):
         lam_ctc = out[f"ctc_expected_{key}"]
         out[f"ctc_count_{key}"] = np.where(

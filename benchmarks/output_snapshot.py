@@ -1,0 +1,106 @@
+"""Record the JSON outputs of the main commands, and compare two recordings.
+
+A restructuring must not change a single number. This script runs ``chemomet demo --json``, ``simulate --json`` on
+the example patient and the patient corpus, ``cohort --n 1000 --seed 1 --json``, ``excess-risk --n 2000 --json``,
+``tmem --json`` on every file of the tissue corpus and ``calibrate report --json``, and stores each command's exit
+code, standard output and standard error. Fields that describe the run rather than the result (wall time, the time
+stamp) are masked before comparing.
+
+Usage::
+
+    python benchmarks/output_snapshot.py record before/      # on the old commit
+    python benchmarks/output_snapshot.py record after/       # on the new one
+    python benchmarks/output_snapshot.py compare before/ after/
+
+``compare`` exits with 1 and lists the commands whose outputs differ.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VOLATILE = {"elapsed_s", "created_utc", "created"}
+"""Keys whose values describe the run (time, duration), masked before comparing."""
+
+
+def commands() -> dict[str, list[str]]:
+    """Snapshot name -> ``chemomet`` arguments."""
+    example = str(ROOT / "src" / "chemomet" / "data" / "examples" / "patient.toml")
+    cmds = {
+        "demo": ["demo", "--json"],
+        "simulate_example": ["simulate", example, "-s", "nact", "-s", "surgery-first", "-s", "nact+rebastinib",
+                             "-s", "nact-adaptive", "--json"],
+        "simulate_example_tc": ["simulate", example, "-r", "tc", "-s", "natural-history", "-s", "surgery-only",
+                                "--horizon-days", "3650", "--json"],
+        "cohort": ["cohort", "--n", "1000", "--seed", "1", "--json"],
+        "cohort_rebastinib": ["cohort", "--n", "1000", "--seed", "2", "-s", "nact+rebastinib", "--json"],
+        "excess_risk": ["excess-risk", "--n", "2000", "--seed", "3", "--json"],
+        "calibrate_report": ["calibrate", "report", "--json"],
+    }
+    for path in sorted((ROOT / "tests" / "corpus" / "patients").iterdir()):
+        cmds[f"simulate_corpus_{path.name}"] = ["simulate", str(path), "--json"]
+    for path in sorted((ROOT / "tests" / "tme" / "corpus").iterdir()):
+        cmds[f"tmem_{path.name}"] = ["tmem", str(path), "--json"]
+    return cmds
+
+
+def record(folder: Path) -> None:
+    """Run every command and write ``<name>.json`` (exit code, stdout, stderr) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        for name, args in commands().items():
+            done = subprocess.run(
+                [sys.executable, "-m", "chemomet.cli", *args], cwd=work, capture_output=True, text=True,
+                check=False,
+            )
+            stderr = done.stderr.replace(str(ROOT), "<root>")
+            stdout = done.stdout.replace(str(ROOT), "<root>")
+            (folder / f"{name}.json").write_text(
+                json.dumps({"args": args, "rc": done.returncode, "stdout": stdout, "stderr": stderr}, indent=1)
+            )
+            print(f"{name}: exit {done.returncode}, {len(stdout)} characters", flush=True)
+
+
+def _masked(value):
+    if isinstance(value, dict):
+        return {k: ("<masked>" if k in VOLATILE else _masked(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _payload(path: Path) -> dict:
+    rec = json.loads(path.read_text())
+    try:
+        rec["stdout"] = _masked(json.loads(rec["stdout"]))
+    except json.JSONDecodeError:
+        pass
+    return rec
+
+
+def compare(a: Path, b: Path) -> int:
+    """Compare two recordings; print the differing snapshots and return the number of differences."""
+    names_a = {p.name for p in a.glob("*.json")}
+    names_b = {p.name for p in b.glob("*.json")}
+    bad = sorted(names_a ^ names_b)
+    for name in sorted(names_a & names_b):
+        if _payload(a / name) != _payload(b / name):
+            bad.append(name)
+    for name in bad:
+        print(f"differs: {name}")
+    print(f"{len(names_a & names_b) - len(bad) + len(names_a ^ names_b)} identical, {len(bad)} different")
+    return len(bad)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "record":
+        record(Path(sys.argv[2]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "compare":
+        sys.exit(1 if compare(Path(sys.argv[2]), Path(sys.argv[3])) else 0)
+    else:
+        sys.exit(__doc__)
