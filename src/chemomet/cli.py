@@ -14,6 +14,7 @@ import numpy as np
 import typer
 
 from chemomet.errors import InputError
+from chemomet.fileio import json_safe
 from chemomet.regimens import DEFAULT_REGIMEN, Timing
 
 app = typer.Typer(
@@ -40,20 +41,8 @@ def _root() -> None:
     """chemomet: simulate, assess and trial accompanying therapies for neoadjuvant chemotherapy."""
 
 
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def _print_json(obj) -> None:
-    typer.echo(json.dumps(_json_safe(obj), indent=2, allow_nan=False))
+    typer.echo(json.dumps(json_safe(obj), indent=2, allow_nan=False))
 
 
 def _check_horizon(horizon_days: float) -> None:

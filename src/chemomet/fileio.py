@@ -6,6 +6,7 @@ failed run never leaves a partial output.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -41,3 +42,24 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def json_safe(obj):
+    """A copy of ``obj`` that strict JSON accepts: NumPy scalars become Python numbers, NaN and ±inf become None,
+    tuples become lists (dicts and lists are copied recursively).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> json_safe({"a": np.float64("nan"), "b": (np.int64(2), 0.5)})
+    {'a': None, 'b': [2, 0.5]}
+    """
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", None) == 0:  # a NumPy scalar
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return obj

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from chemomet.errors import InputError
+from chemomet.fileio import json_safe
 
 SET_HELP = "Override a setting of data/assessment.toml, e.g. --set decision.excess_risk=0.03 (repeatable)."
 
@@ -93,9 +94,7 @@ def run_assessment(patient, regimen: str, strategies: list[str] | None, override
     if report is not None:
         write_report(result, report)
     if json_out:
-        from chemomet.cli import _json_safe
-
-        typer.echo(json.dumps(_json_safe(result), indent=1, allow_nan=False))
+        typer.echo(json.dumps(json_safe(result), indent=1, allow_nan=False))
     else:
         typer.echo(summary_text(result))
         if report is not None:
