@@ -11,6 +11,7 @@ Usage::
     python benchmarks/output_snapshot.py record before/      # on the old commit
     python benchmarks/output_snapshot.py record after/       # on the new one
     python benchmarks/output_snapshot.py compare before/ after/
+    python benchmarks/output_snapshot.py record after/ tmem_   # only the snapshots whose name contains "tmem_"
 
 ``compare`` exits with 1 and lists the commands whose outputs differ.
 """
@@ -49,11 +50,14 @@ def commands() -> dict[str, list[str]]:
     return cmds
 
 
-def record(folder: Path) -> None:
-    """Run every command and write ``<name>.json`` (exit code, stdout, stderr) into ``folder``."""
+def record(folder: Path, only: str = "") -> None:
+    """Run every command (whose name contains ``only``) and write ``<name>.json`` (exit code, stdout, stderr) into
+    ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         for name, args in commands().items():
+            if only not in name:
+                continue
             done = subprocess.run(
                 [sys.executable, "-m", "chemomet.cli", *args], cwd=work, capture_output=True, text=True,
                 check=False,
@@ -84,9 +88,10 @@ def _payload(path: Path) -> dict:
 
 
 def compare(a: Path, b: Path) -> int:
-    """Compare two recordings; print the differing snapshots and return the number of differences."""
-    names_a = {p.name for p in a.glob("*.json")}
+    """Compare two recordings (only the snapshots ``b`` holds); print the differing snapshots and return the number
+    of differences."""
     names_b = {p.name for p in b.glob("*.json")}
+    names_a = {p.name for p in a.glob("*.json")} & names_b
     bad = sorted(names_a ^ names_b)
     for name in sorted(names_a & names_b):
         if _payload(a / name) != _payload(b / name):
@@ -98,8 +103,8 @@ def compare(a: Path, b: Path) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "record":
-        record(Path(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "record":
+        record(Path(sys.argv[2]), *sys.argv[3:])
     elif len(sys.argv) == 4 and sys.argv[1] == "compare":
         sys.exit(1 if compare(Path(sys.argv[2]), Path(sys.argv[3])) else 0)
     else:

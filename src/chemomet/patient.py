@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chemomet.errors import InputError
+from chemomet.errors import FieldProblem, InputError, validation_error
+from chemomet.units import diameter_mm_to_cells
 
 Status = Literal["positive", "negative"]
 Morphology = Literal["alveolar", "trabecular", "solid", "tubular", "discrete groups"]
@@ -135,24 +137,24 @@ class Patient(BaseModel):
             raise ValueError("must be a table")
         for name, value in v.items():
             if name not in PARAMETER_RULES:
-                raise _ParameterError(name, value, f"one of {sorted(PARAMETER_RULES)}", None)
+                raise FieldProblem(f"parameters.{name}", value, f"one of {sorted(PARAMETER_RULES)}")
             lo, hi, unit = PARAMETER_RULES[name]
             ok_type = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
             low_ok = ok_type and (value >= lo if name in _ZERO_ALLOWED else value > lo)
             if not (ok_type and low_ok and value <= hi):
                 bound = ">=" if name in _ZERO_ALLOWED else ">"
-                raise _ParameterError(name, value, f"a number {bound} {lo:g} and <= {hi:g}", unit)
+                raise FieldProblem(f"parameters.{name}", value, f"a number {bound} {lo:g} and <= {hi:g}", unit)
         return {k: float(x) for k, x in v.items()}
 
     @model_validator(mode="after")
     def _consistent(self) -> Patient:
         scored = self.tmem_score is not None or self.tmem_score_after_nact is not None
         if scored != (self.tmem_convention is not None):
-            raise _FieldError(
+            raise FieldProblem(
                 "tmem_convention", self.tmem_convention, "given together with tmem_score or tmem_score_after_nact"
             )
         if self.subtype is not None and self.subtype != self.receptor_subtype:
-            raise _FieldError(
+            raise FieldProblem(
                 "subtype",
                 self.subtype,
                 f"the subtype of er={self.er}, pr={self.pr}, her2={self.her2} ({self.receptor_subtype}), "
@@ -162,37 +164,32 @@ class Patient(BaseModel):
             object.__setattr__(self, "subtype", self.receptor_subtype)
         days = [m.day for m in self.nact_diameters]
         if any(b <= a for a, b in zip(days, days[1:], strict=False)):
-            raise _FieldError("nact_diameters", days, "measurement days strictly increasing (days after first dose)")
+            raise FieldProblem("nact_diameters", days, "measurement days strictly increasing (days after first dose)")
         p = self.parameters
         growth_ab = {"alpha_per_day", "beta_per_day"} & p.keys()
         growth_dk = {"doubling_time_days", "plateau_cells"} & p.keys()
         if growth_ab and growth_dk:
-            raise _ParameterError(
-                sorted(growth_ab)[0],
+            raise FieldProblem(
+                f"parameters.{sorted(growth_ab)[0]}",
                 p[sorted(growth_ab)[0]],
                 "either alpha_per_day/beta_per_day or doubling_time_days/plateau_cells, not both",
-                None,
             )
         if len(growth_ab) == 1:
             missing = ({"alpha_per_day", "beta_per_day"} - growth_ab).pop()
-            raise _ParameterError(missing, None, "alpha_per_day and beta_per_day given together", "1/day")
+            raise FieldProblem(f"parameters.{missing}", None, "alpha_per_day and beta_per_day given together", "1/day")
         if growth_ab:
-            from chemomet.units import diameter_mm_to_cells
-
             ln_k = p["alpha_per_day"] / p["beta_per_day"]
             if ln_k <= math.log(float(diameter_mm_to_cells(self.diameter_mm))) or ln_k <= math.log(1e8):
-                raise _ParameterError(
-                    "alpha_per_day",
+                raise FieldProblem(
+                    "parameters.alpha_per_day",
                     p["alpha_per_day"],
                     "alpha/beta = ln(plateau) above ln(cells at diagnosis) and ln(1e8)",
                     "1/day",
                 )
         if "plateau_cells" in p:
-            from chemomet.units import diameter_mm_to_cells
-
             if p["plateau_cells"] <= 1.05 * float(diameter_mm_to_cells(self.diameter_mm)):
-                raise _ParameterError(
-                    "plateau_cells",
+                raise FieldProblem(
+                    "parameters.plateau_cells",
                     p["plateau_cells"],
                     "more than the cells at diagnosis (pi d^3/6 x 1e6)",
                     "cells",
@@ -212,47 +209,6 @@ class Patient(BaseModel):
         return "TNBC" if (hr, her2) == ("HR-", "HER2-") else f"{hr}/{her2}"
 
 
-class _FieldError(ValueError):
-    def __init__(self, field: str, value, allowed: str):
-        self.field, self.value, self.allowed = field, value, allowed
-        super().__init__(allowed)
-
-
-class _ParameterError(ValueError):
-    def __init__(self, name: str, value, allowed: str, unit: str | None):
-        self.field, self.value, self.allowed, self.unit = f"parameters.{name}", value, allowed, unit
-        super().__init__(allowed)
-
-
-def _message(err: ValidationError, where: str) -> str:
-    first = err.errors()[0]
-    cause = first.get("ctx", {}).get("error")
-    if isinstance(cause, _ParameterError):
-        unit = f" (unit: {cause.unit})" if cause.unit else ""
-        return f"{where}: {cause.field} = {cause.value!r} is invalid; allowed: {cause.allowed}{unit}"
-    if isinstance(cause, _FieldError):
-        return f"{where}: {cause.field} = {cause.value!r} is invalid; allowed: {cause.allowed}"
-    loc = [str(p) for p in first["loc"]]
-    field = loc[0] if loc else "(top level)"
-    if len(loc) > 1 and field in FIELD_RULES:  # a nested entry, e.g. nact_diameters[0].day
-        allowed, unit = FIELD_RULES[field]
-        unit_txt = f" (unit: {unit})" if unit else ""
-        where_in = field + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
-        if first["type"] == "missing":
-            return f"{where}: {where_in} is missing; required: {allowed}{unit_txt}"
-        return f"{where}: {where_in} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}"
-    if first["type"] == "missing":
-        allowed, unit = FIELD_RULES.get(field, ("a value", None))
-        unit_txt = f" (unit: {unit})" if unit else ""
-        return f"{where}: {field} is missing; required: {allowed}{unit_txt}"
-    if first["type"] == "extra_forbidden":
-        return f"{where}: {field} = {first.get('input')!r} is not a known field; allowed fields: {sorted(FIELD_RULES)}"
-    allowed, unit = FIELD_RULES.get(field, (first["msg"], None))
-    unit_txt = f" (unit: {unit})" if unit else ""
-    value = first.get("input")
-    return f"{where}: {field} = {value!r} is invalid; allowed: {allowed}{unit_txt}"
-
-
 def patient_from_dict(data: dict, where: str = "patient") -> Patient:
     """Validate a mapping into a :class:`Patient`; raises :class:`InputError` with one line."""
     if not isinstance(data, dict):
@@ -269,7 +225,9 @@ def patient_from_dict(data: dict, where: str = "patient") -> Patient:
     try:
         return Patient(**data)
     except ValidationError as err:
-        raise InputError(_message(err, where)) from None
+        raise validation_error(
+            err, where, FIELD_RULES, locate="brackets", unknown=f"allowed fields: {sorted(FIELD_RULES)}"
+        ) from None
 
 
 def read_patient(path: str | Path) -> Patient:
@@ -296,7 +254,5 @@ def read_patient(path: str | Path) -> Patient:
 
 def example_patient() -> Patient:
     """The built-in example patient (``data/examples/patient.toml``): HR+/HER2- grade 3, 28 mm, high TMEM."""
-    from importlib import resources
-
     text = resources.files("chemomet.data").joinpath("examples/patient.toml").read_text(encoding="utf-8")
     return patient_from_dict(tomllib.loads(text), where="example patient")

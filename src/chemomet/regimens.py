@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chemomet.errors import InputError
+from chemomet.errors import InputError, validation_error
 from chemomet.units import calvert_carboplatin_dose_mg
 
 REFERENCE_BSA_M2 = 1.8
@@ -192,28 +192,6 @@ REGIMEN_RULES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _pretty(err: ValidationError, where: str, rules: dict[str, tuple[str, str | None]] | None = None) -> InputError:
-    rules = REGIMEN_RULES if rules is None else rules
-    first = err.errors()[0]
-    loc = [str(p) for p in first["loc"]]
-    dotted = ".".join(loc) or "(top level)"
-    field = next((p for p in reversed(loc) if not p.isdigit()), dotted)
-    allowed, unit = rules.get(field, (first["msg"], None))
-    unit_txt = f" (unit: {unit})" if unit else ""
-    if first["type"] == "missing":
-        return InputError(f"{where}: {dotted} is missing; required: {allowed}{unit_txt}")
-    if first["type"] == "extra_forbidden":
-        return InputError(
-            f"{where}: {dotted} = {first.get('input')!r} is not a known field; allowed: {sorted(rules)}"
-        )
-    if first["type"] == "value_error" and not loc:
-        return InputError(f"{where}: {first['msg'].removeprefix('Value error, ')}")
-    if first["type"] == "value_error":
-        reason = first["msg"].removeprefix("Value error, ")
-        return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {reason}")
-    return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}")
-
-
 def parse_targets(table: dict, where: str = "targets") -> dict[str, str]:
     """Validate a ``{target: {acts_on = ..., evidence = ..., source = ...}}`` table; returns target -> quantity.
 
@@ -266,7 +244,7 @@ def parse_drugs(table: dict, where: str = "drugs", targets: dict[str, str] | Non
         try:
             drugs[name] = Drug(name=name, **spec, acts_on=None if target is None else targets[target])
         except ValidationError as err:
-            raise _pretty(err, f"{where}: drug {name}") from None
+            raise validation_error(err, f"{where}: drug {name}", REGIMEN_RULES, reasons=True) from None
     return drugs
 
 
@@ -344,7 +322,7 @@ def parse_regimens(
         try:
             regimen = Regimen(key=key, **spec)
         except ValidationError as err:
-            raise _pretty(err, f"{where}: regimen {key}") from None
+            raise validation_error(err, f"{where}: regimen {key}", REGIMEN_RULES, reasons=True) from None
         for i, phase in enumerate(regimen.phases):
             for dd in phase.drugs:
                 known = sorted(n for n, d in drugs.items() if d.role == "cytotoxic")
@@ -464,7 +442,7 @@ class Timing(_Strict):
         try:
             return cls(**values)
         except ValidationError as err:
-            raise _pretty(err, where, TIMING_RULES) from None
+            raise validation_error(err, where, TIMING_RULES) from None
 
     @classmethod
     def from_text(cls, items: list[str], option: str = "--timing") -> Timing:

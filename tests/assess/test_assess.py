@@ -81,6 +81,7 @@ def test_missing_biomarkers_are_integrated_over_their_prior_not_imputed():
     assert measured["evidence"]["ess"] < 0.5 * FAST.sampling.n_twins
 
 
+@pytest.mark.slow  # 3-12 minutes on a 2-core machine: `python -m pytest -m slow`
 def test_90pct_intervals_cover_the_true_10y_dmfs_in_85_to_95_percent_of_200_synthetic_patients():
     ref, members = Population(), shipped_ensemble()
     settings = FAST.with_overrides({"sampling.n_simulated": 1024})

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chemomet.errors import InputError
+from chemomet.errors import Contradiction, InputError, validation_error
 from chemomet.patient import SUBTYPES
 from chemomet.population import Population
 from chemomet.regimens import DEFAULT_REGIMEN, TIMING_RULES, Strategy, Timing
@@ -113,12 +113,12 @@ class Eligibility(_Strict):
             ("tmem_min_10hpf", "tmem_max_10hpf", "doorways per 10 HPF"),
         ):
             if getattr(self, lo) > getattr(self, hi):
-                raise _Contradiction(
+                raise Contradiction(
                     f"eligibility.{lo} = {getattr(self, lo)!r} is above eligibility.{hi} = {getattr(self, hi)!r}; "
                     f"allowed: {lo} <= {hi} (unit: {unit})"
                 )
         if len(set(self.subtypes)) != len(self.subtypes) or len(set(self.grades)) != len(self.grades):
-            raise _Contradiction("eligibility.subtypes/grades list a value twice; allowed: each value once")
+            raise Contradiction("eligibility.subtypes/grades list a value twice; allowed: each value once")
         return self
 
 
@@ -153,7 +153,7 @@ class Endpoints(_Strict):
     @model_validator(mode="after")
     def _primary_included(self) -> Endpoints:
         if self.primary not in self.include:
-            raise _Contradiction(
+            raise Contradiction(
                 f"endpoints.primary = {self.primary!r} is not in endpoints.include = {list(self.include)}; "
                 "allowed: a primary endpoint that is analysed"
             )
@@ -231,31 +231,31 @@ class TrialSpec(_Strict):
     def _consistent(self) -> TrialSpec:
         names = [a.name for a in self.arms]
         if len(set(names)) != len(names):
-            raise _Contradiction(f"arms.name = {names!r} repeats a name; allowed: distinct arm names")
+            raise Contradiction(f"arms.name = {names!r} repeats a name; allowed: distinct arm names")
         if self.horizon_days > MAX_HORIZON_DAYS:
-            raise _Contradiction(
+            raise Contradiction(
                 f"accrual.duration_days + follow_up.duration_days = {self.horizon_days:g} is invalid; "
                 f"allowed: > 0 and <= {MAX_HORIZON_DAYS:g} (unit: days)"
             )
         if self.horizon_days <= 0 and set(self.endpoints.include) & set(TIME_TO_EVENT):
-            raise _Contradiction(
+            raise Contradiction(
                 "accrual.duration_days + follow_up.duration_days = 0 is invalid; allowed: > 0 for time-to-event "
                 "endpoints (unit: days)"
             )
         if self.analysis.rmst_days is not None and self.analysis.rmst_days > self.horizon_days:
-            raise _Contradiction(
+            raise Contradiction(
                 f"analysis.rmst_days = {self.analysis.rmst_days!r} is invalid; allowed: a number > 0 and <= "
                 f"accrual + follow-up = {self.horizon_days:g} (unit: days)"
             )
         e, cut = self.eligibility, self.biomarkers.tmem_high_min_10hpf
         if e.tmem_high is True and e.tmem_max_10hpf < cut:
-            raise _Contradiction(
+            raise Contradiction(
                 f"eligibility.tmem_high = true contradicts eligibility.tmem_max_10hpf = {e.tmem_max_10hpf!r} below "
                 f"biomarkers.tmem_high_min_10hpf = {cut!r}; allowed: tmem_max_10hpf >= {cut!r} "
                 "(unit: doorways per 10 HPF)"
             )
         if e.tmem_high is False and e.tmem_min_10hpf >= cut:
-            raise _Contradiction(
+            raise Contradiction(
                 f"eligibility.tmem_high = false contradicts eligibility.tmem_min_10hpf = {e.tmem_min_10hpf!r} at or "
                 f"above biomarkers.tmem_high_min_10hpf = {cut!r}; allowed: tmem_min_10hpf < {cut!r} "
                 "(unit: doorways per 10 HPF)"
@@ -322,27 +322,10 @@ class DesignComparison(_Strict):
     specs: tuple[TrialSpec, ...] = ()
 
 
-class _Contradiction(ValueError):
-    """A whole-spec inconsistency, reported verbatim."""
-
-
 def _pretty(err: ValidationError, where: str) -> InputError:
-    first = err.errors()[0]
-    loc = [str(p) for p in first["loc"]]
-    ctx_err = (first.get("ctx") or {}).get("error")
-    if isinstance(ctx_err, _Contradiction):
-        return InputError(f"{where}: {ctx_err}")
-    dotted = ".".join(loc) or "(top level)"
-    field = next((p for p in reversed(loc) if not p.isdigit()), dotted)
-    allowed, unit = RULES.get(".".join(p for p in loc if not p.isdigit()), RULES.get(field, (first["msg"], None)))
-    unit_txt = f" (unit: {unit})" if unit else ""
-    if first["type"] == "missing":
-        return InputError(f"{where}: {dotted} is missing; required: {allowed}{unit_txt}")
-    if first["type"] == "extra_forbidden":
-        return InputError(f"{where}: {dotted} = {first.get('input')!r} is not a known field; see docs/trials.md")
-    if first["type"] in ("too_short", "too_long") and field in ("arms", "subtypes", "grades", "include", "designs"):
-        return InputError(f"{where}: {dotted} has {len(first.get('input') or [])} entries; allowed: {allowed}")
-    return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}")
+    return validation_error(
+        err, where, RULES, unknown="see docs/trials.md", counted=("arms", "subtypes", "grades", "include", "designs")
+    )
 
 
 def _load_toml(path: Path) -> dict:
@@ -401,7 +384,7 @@ def parse_trial_spec(table: dict, where: str = "trial spec", base: Path | None =
         spec = TrialSpec(**table)
     except ValidationError as err:
         raise _pretty(err, where) from None
-    except _Contradiction as err:  # pragma: no cover - pydantic wraps these
+    except Contradiction as err:  # pragma: no cover - pydantic wraps these
         raise InputError(f"{where}: {err}") from None
     for i, arm in enumerate(spec.arms):
         if arm.strategy == "natural-history":
