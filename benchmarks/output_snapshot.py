@@ -88,17 +88,15 @@ def _payload(path: Path) -> dict:
 
 
 def compare(a: Path, b: Path) -> int:
-    """Compare two recordings (only the snapshots ``b`` holds); print the differing snapshots and return the number
-    of differences."""
+    """Compare the snapshots two recordings share; print those that differ (and the number recorded on one side
+    only, e.g. commands added since) and return the number of differences."""
+    names_a = {p.name for p in a.glob("*.json")}
     names_b = {p.name for p in b.glob("*.json")}
-    names_a = {p.name for p in a.glob("*.json")} & names_b
-    bad = sorted(names_a ^ names_b)
-    for name in sorted(names_a & names_b):
-        if _payload(a / name) != _payload(b / name):
-            bad.append(name)
+    common = sorted(names_a & names_b)
+    bad = [name for name in common if _payload(a / name) != _payload(b / name)]
     for name in bad:
         print(f"differs: {name}")
-    print(f"{len(names_a & names_b) - len(bad) + len(names_a ^ names_b)} identical, {len(bad)} different")
+    print(f"{len(common) - len(bad)} identical, {len(bad)} different; {len(names_a ^ names_b)} on one side only")
     return len(bad)
 
 

@@ -38,6 +38,7 @@ PATIENTS = {
     "empty.json": ("age", "years"),
     "list_not_table.json": ("list_not_table.json", None),
     "wrong_suffix.txt": ("wrong_suffix.txt", None),
+    "diameters_after_last_dose.toml": ("nact_diameters", "days"),  # simulate refuses them as assess does
 }
 
 REGIMENS = {

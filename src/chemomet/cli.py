@@ -6,18 +6,82 @@ and exit code 2, and no output file is left behind.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 from chemomet.errors import InputError
 from chemomet.fileio import json_safe
 from chemomet.regimens import DEFAULT_REGIMEN, Timing
 
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "assess": ("chemomet.assess.cli", "assess_command", "Assess one patient before (or during) NACT."),
+    "calibrate": ("chemomet.calibrate.cli", "app", "Calibrate the population model on real cohorts and targets."),
+    "demo": ("chemomet.assess.cli", "demo_command", "The assessment of the built-in example patient."),
+    "tmem": ("chemomet.tme.cli", "tmem", "Score TMEM doorways in a cell table."),
+    "trial": ("chemomet.trial.cli", "trial", "Run a virtual randomised trial from a TOML spec."),
+}
+"""Sub-commands that live in their own packages: name -> (module, attribute, one-line help). They are imported only
+when used, so ``chemomet --help`` does not load every package."""
+
+
+def _quiet_flags(command, ctx):
+    """Show no type for on/off flags (``--json``, not ``--json <bool>``), in this command and its sub-commands."""
+    help_option = command.get_help_option(ctx)
+    for param in [*command.params, *([help_option] if help_option else [])]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _quiet_flags(sub, ctx)
+    return command
+
+
+def _load(name: str, ctx):
+    module, attr, _ = LAZY_COMMANDS[name]
+    obj = getattr(importlib.import_module(module), attr)
+    if isinstance(obj, typer.Typer):
+        command = typer.main.get_group(obj)
+    else:
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(name)(obj)
+        command = typer.main.get_command(single)
+    command.name = name
+    return _quiet_flags(command, ctx)
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level group: its own commands plus :data:`LAZY_COMMANDS`, loaded on first use. While the group's
+    help is written, a sub-command that is not loaded yet is listed by its one-line help alone."""
+
+    listing = False
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx, cmd_name: str):
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            if self.listing:
+                return TyperCommand(cmd_name, help=LAZY_COMMANDS[cmd_name][2])
+            self.add_command(_load(cmd_name, ctx), cmd_name)
+        return _quiet_flags(super().get_command(ctx, cmd_name), ctx) if cmd_name in self.commands else None
+
+    def format_help(self, ctx, formatter) -> None:
+        _quiet_flags(self, ctx)
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -46,8 +110,10 @@ def _print_json(obj) -> None:
 
 
 def _check_horizon(horizon_days: float) -> None:
-    if not 365.0 <= horizon_days <= 40 * 365.25:
-        raise InputError(f"--horizon-days = {horizon_days!r} is invalid; allowed: 365 to 14610 (unit: days)")
+    # any follow-up from one day to 40 years; DMFS columns beyond the horizon are NaN (events at surgery, such as pCR,
+    # are reported whatever the horizon)
+    if not 1.0 <= horizon_days <= 40 * 365.25:
+        raise InputError(f"--horizon-days = {horizon_days!r} is invalid; allowed: 1 to 14610 (unit: days)")
 
 
 def _grid(horizon_days: float) -> np.ndarray:
@@ -88,7 +154,7 @@ def simulate(
     patient: Path = typer.Argument(..., help="Patient file (.toml or .json)."),
     strategy: list[str] = typer.Option(["nact"], "--strategy", "-s", help="Strategy; repeat to compare."),
     regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
-    horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days)."),
+    horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days, 1 to 14610)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG comparing the strategies."),
     timing: list[str] = typer.Option([], "--timing", help=TIMING_HELP),
@@ -130,12 +196,12 @@ def cohort(
     strategy: str = typer.Option("nact", "--strategy", "-s", help="Strategy."),
     seed: int = typer.Option(0, "--seed", help="Random seed (per-patient streams)."),
     regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
-    horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days)."),
+    horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days, 1 to 14610)."),
     out: Path | None = typer.Option(None, "--out", help="Write patient-level results (.parquet or .csv)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
     timing: list[str] = typer.Option([], "--timing", help=TIMING_HELP),
 ) -> None:
-    """Simulate a virtual cohort drawn from the population priors and summarise it."""
+    """Simulate a virtual cohort drawn from the population model (the shipped calibration) and summarise it."""
     from chemomet.fileio import atomic_write, check_output_path
     from chemomet.population import Population
     from chemomet.regimens import Strategy
@@ -264,31 +330,8 @@ def excess_risk(
         typer.echo(f"figure written to {plot}")
 
 
-def _register_subcommands() -> None:
-    """Attach the sub-commands that live in their own packages (tissue analysis, trials, calibration)."""
-    import importlib
-    import importlib.util
-
-    names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
-    for name, module, attr, group in (
-        ("tmem", "chemomet.tme.cli", "tmem", False),
-        ("trial", "chemomet.trial.cli", "trial", False),
-        ("calibrate", "chemomet.calibrate.cli", "app", True),
-        ("assess", "chemomet.assess.cli", "assess_command", False),
-        ("demo", "chemomet.assess.cli", "demo_command", False),
-    ):
-        if name in names or importlib.util.find_spec(module) is None:
-            continue
-        obj = getattr(importlib.import_module(module), attr)
-        if group:
-            app.add_typer(obj, name=name)
-        else:
-            app.command(name)(obj)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``chemomet`` console script."""
-    _register_subcommands()
     try:
         app(args=argv, standalone_mode=True)
     except InputError as err:

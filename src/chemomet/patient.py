@@ -209,6 +209,35 @@ class Patient(BaseModel):
         return "TNBC" if (hr, her2) == ("HR-", "HER2-") else f"{hr}/{her2}"
 
 
+def check_diameters_during_chemotherapy(patient: Patient, last_dose_day: float, regimen: str) -> None:
+    """Refuse diameters measured after the last chemotherapy dose (``last_dose_day``, days after the first dose of
+    ``regimen``): they describe NACT as it is given, so they must fall within it.
+
+    Raises
+    ------
+    InputError
+        naming the patient, the day, the allowed range and the unit.
+
+    Examples
+    --------
+    >>> p = patient_from_dict({"age": 50, "diameter_mm": 20, "grade": 2, "er": "positive", "pr": "positive",
+    ...                        "her2": "negative", "nact_diameters": [{"day": 200, "diameter_mm": 10}]})
+    >>> check_diameters_during_chemotherapy(p, 161, "ac-paclitaxel-weekly")
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: patient patient: nact_diameters day = 200 is invalid; allowed: during chemotherapy, \
+i.e. <= 161 days after the first dose of ac-paclitaxel-weekly (unit: days)
+    """
+    if not patient.nact_diameters:
+        return
+    last = patient.nact_diameters[-1].day
+    if last > last_dose_day:
+        raise InputError(
+            f"patient {patient.id}: nact_diameters day = {last:g} is invalid; allowed: during chemotherapy, i.e. "
+            f"<= {last_dose_day:g} days after the first dose of {regimen} (unit: days)"
+        )
+
+
 def patient_from_dict(data: dict, where: str = "patient") -> Patient:
     """Validate a mapping into a :class:`Patient`; raises :class:`InputError` with one line."""
     if not isinstance(data, dict):

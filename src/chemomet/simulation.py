@@ -14,25 +14,25 @@ import numpy as np
 
 from chemomet.model.engine import Outcome, simulate_schedule
 from chemomet.model.parameters import PatientParameters
-from chemomet.patient import Patient, read_patient
+from chemomet.patient import Patient, check_diameters_during_chemotherapy, read_patient
 from chemomet.population import Population
 from chemomet.regimens import DEFAULT_REGIMEN, Drug, Regimen, Strategy, load_drugs
 from chemomet.streams import BLOCK
 from chemomet.units import DAYS_PER_YEAR
 
 
-def _as_parameters(patients, population: Population) -> tuple[list[str], PatientParameters]:
-    """(ids, parameters) from a Patient, a list of Patients, a path, or PatientParameters."""
+def _as_patients(patients) -> list[Patient] | PatientParameters:
+    """A list of Patients (from a Patient, a list of them or a file path), or PatientParameters as they are."""
     if isinstance(patients, str | Path):
         patients = read_patient(patients)
     if isinstance(patients, Patient):
-        patients = [patients]
+        return [patients]
     if isinstance(patients, PatientParameters):
-        return [str(i) for i in range(patients.n)], patients
+        return patients
     patients = list(patients)
     if not patients or not all(isinstance(p, Patient) for p in patients):
         raise TypeError("patients must be a Patient, a list of Patients, a file path or PatientParameters")
-    return [p.id for p in patients], population.typical(patients)
+    return patients
 
 
 def simulate(
@@ -93,7 +93,14 @@ def simulate(
     drugs = load_drugs() if drugs is None else drugs
     if isinstance(strategy, str):
         strategy = Strategy.parse(strategy, regimen, drugs=drugs)
-    ids, params = _as_parameters(patients, population)
+    patients = _as_patients(patients)
+    if isinstance(patients, PatientParameters):
+        ids, params = [str(i) for i in range(patients.n)], patients
+    else:
+        if strategy.regimen is not None:  # measurements during NACT must fall within the regimen, as in assess
+            for p in patients:
+                check_diameters_during_chemotherapy(p, strategy.regimen.last_dose_day, strategy.regimen.key)
+        ids, params = [p.id for p in patients], population.typical(patients)
     if not horizon_days > 0:
         raise ValueError("horizon_days must be > 0")
     if grid is not None:
