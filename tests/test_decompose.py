@@ -1,4 +1,4 @@
-"""The NACT-attributable excess risk and its three parts (SCIENCE.md §2.7)."""
+"""The NACT-attributable excess risk and its three parts (docs/science.md §5)."""
 
 from dataclasses import replace
 

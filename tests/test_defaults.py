@@ -1,4 +1,4 @@
-"""Directions the default (uncalibrated) priors must show (SCIENCE.md §1, Karagiannis 2017)."""
+"""Directions the default (uncalibrated) priors must show (docs/science.md §1, Karagiannis 2017)."""
 
 import numpy as np
 import pytest

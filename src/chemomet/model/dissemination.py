@@ -1,4 +1,4 @@
-"""Dissemination: the metastasis-founding rate and circulating tumour cells (SCIENCE.md §2.5).
+"""Dissemination: the metastasis-founding rate and circulating tumour cells (docs/science.md §2.5).
 
 ``d(t) = μ N_p(t)^γ [(1 - φ) + φ (T(t)/T0) A(t)]`` colonies per day while the primary is in place. Cells shed
 into the blood are ``d / p_col``; CTCs clear within hours, so blood CTCs are quasi-steady,

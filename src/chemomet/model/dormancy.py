@@ -1,4 +1,4 @@
-"""Dormancy: colonies that wait before growing (SCIENCE.md §2.6, optional).
+"""Dormancy: colonies that wait before growing (docs/science.md §2.7, optional).
 
 A share ``q`` of founded colonies first stays dormant for an exponential time (rate ``λ`` per day); dormant
 cells neither grow nor respond to chemotherapy. When one wakes at ``σ'`` it grows exactly like a colony founded

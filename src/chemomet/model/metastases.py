@@ -1,4 +1,4 @@
-"""Colonies: growth under treatment, eradication, visibility and the distant-metastasis hazard (SCIENCE.md §2.6).
+"""Colonies: growth under treatment, eradication, visibility and the distant-metastasis hazard (docs/science.md §2.6).
 
 A colony founded by one cell at ``σ`` obeys ``du/dt = α - β u - κ k(t)`` (``κ = s_met · s``, times ``r_R`` for
 resistant-founded colonies). With ``E(t) = e^{β(t-c)}`` and ``Ĝ(t) = ∫_c^t e^{β(r-c)} k(r) dr``:

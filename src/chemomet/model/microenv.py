@@ -1,4 +1,4 @@
-"""Microenvironment response to chemotherapy stress (SCIENCE.md §2.4).
+"""Microenvironment response to chemotherapy stress (docs/science.md §2.4).
 
 With ``M = 1 + ε m`` and ``F = 1 + ε f`` the model's equations
 

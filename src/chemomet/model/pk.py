@@ -1,4 +1,4 @@
-"""Linear pharmacokinetics by superposition, and the drugs' effects (SCIENCE.md §2.3–2.4).
+"""Linear pharmacokinetics by superposition, and the drugs' effects (docs/science.md §2.2).
 
 One-compartment model per drug: an i.v. dose ``D`` (mg) gives ``C(τ) = D/V · exp(-k_el τ)``; an oral or
 s.c. dose gives ``C(τ) = D k_a / (V (k_a - k_el)) · (exp(-k_el τ) - exp(-k_a τ))`` (mg/L, ``τ`` in days since

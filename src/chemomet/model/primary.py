@@ -1,4 +1,4 @@
-"""Primary tumour: Gompertz growth in log-cells and the two-clone response to chemotherapy (SCIENCE.md §2.2–2.3).
+"""Primary tumour: Gompertz growth in log-cells and the two-clone response to chemotherapy (docs/science.md §2.3).
 
 Untreated, ``u = ln N`` obeys ``du/dt = α - β u``, so ``u(t) = a + (u0 - a) e^{-β t}`` with ``a = α/β = ln K``.
 Under treatment the sensitive (``S``) and resistant (``R``) clones share crowding through ``N = S + R``:
