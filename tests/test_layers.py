@@ -31,24 +31,22 @@ def _resolve(module: str, is_package: bool, level: int, target: str | None) -> s
     return ".".join([*base, target] if target else base)
 
 
-def imports_of(module: str) -> dict[str, int]:
-    """The chemomet modules ``module`` imports anywhere in its file (top level or inside functions), with the line
-    of the first import of each. ``from pkg import name`` counts as an import of ``pkg.name`` when that is a
-    module, else of ``pkg``; ``importlib.import_module("...")`` with a literal name counts too."""
-    path = MODULES[module]
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def imports_in(source: str, module: str, is_package: bool = False) -> dict[str, int]:
+    """The chemomet modules imported anywhere in ``source`` (top level or inside functions), with the line of the
+    first import of each. ``from pkg import name`` counts as an import of ``pkg.name`` when that is a module, else
+    of ``pkg``; ``importlib.import_module("...")`` with a literal name counts too."""
     found: dict[str, int] = {}
 
     def add(name: str, line: int) -> None:
         if name.split(".")[0] == "chemomet":
             found.setdefault(name, line)
 
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(alias.name, node.lineno)
         elif isinstance(node, ast.ImportFrom):
-            base = _resolve(module, path.name == "__init__.py", node.level, node.module)
+            base = _resolve(module, is_package, node.level, node.module)
             for alias in node.names:
                 sub = f"{base}.{alias.name}"
                 add(sub if sub in MODULES else base, node.lineno)
@@ -63,6 +61,12 @@ def imports_of(module: str) -> dict[str, int]:
             add(node.args[0].value, node.lineno)
     found.pop(module, None)
     return found
+
+
+def imports_of(module: str) -> dict[str, int]:
+    """:func:`imports_in` of one module of the package."""
+    path = MODULES[module]
+    return imports_in(path.read_text(encoding="utf-8"), module, path.name == "__init__.py")
 
 
 def test_every_import_resolves_to_a_module_of_the_package():
@@ -88,11 +92,18 @@ def test_no_import_cycles_including_function_level_imports():
         pytest.fail(f"import cycle: {' -> '.join(err.args[1])}")
 
 
-def test_the_check_sees_a_cycle_hidden_in_a_function(tmp_path):
-    """The cycle finder itself: two modules that import each other, one of them inside a function."""
-    graph = {"a": {"b"}, "b": {"a"}}
+def test_the_check_sees_imports_hidden_in_functions_and_relative_ones():
+    source = (
+        "import numpy\n"
+        "from . import streams\n"
+        "from ..population import Population\n"
+        "def f():\n"
+        "    from chemomet.assess import twins\n"
+        "    return importlib.import_module('chemomet.trial.cli')\n"
+    )
+    found = imports_in(source, "chemomet.model.engine")
+    assert set(found) == {"chemomet.model", "chemomet.population", "chemomet.assess.twins", "chemomet.trial.cli"}
+    assert found["chemomet.assess.twins"] == 5
+    graph = {"a": {"b"}, "b": {"a"}}  # and a loop of two is a cycle
     with pytest.raises(CycleError):
         tuple(TopologicalSorter(graph).static_order())
-    source = "def f():\n    from chemomet.population import Population\n"
-    tree = ast.parse(source)
-    assert any(isinstance(n, ast.ImportFrom) for n in ast.walk(tree))
