@@ -1,6 +1,7 @@
 """Spatial analysis of cell-level tissue data: TMEM doorways, densities and the TMEM score.
 
-Pipeline: :func:`read_cells` (CSV/Parquet/AnnData → :class:`CellTable`, µm) → :func:`score_tissue`
+Pipeline: :func:`read_cells` (CSV/Parquet/AnnData → :class:`CellTable`, µm; columns through a preset of
+:data:`PRESETS`, ``chemomet/data/tme_presets.toml``, or of a user file, :func:`read_presets`) → :func:`score_tissue`
 (contact graph on circles or cell outlines → doorways → densest high-power fields → scores) →
 :meth:`TmemResult.summary` (JSON-ready), :func:`to_anndata` / :func:`write_anndata`, :func:`plot_map`.
 :func:`generate_tissue` makes synthetic tissue with planted doorways and decoys. See ``docs/tme.md``.
@@ -17,7 +18,8 @@ from chemomet.tme.polygons import (
     polygon_contact_pairs,
     polygon_distances,
 )
-from chemomet.tme.readers import PRESETS, ColumnMap, ReadOptions, read_cells
+from chemomet.tme.presets import PRESETS, ColumnMap, read_presets
+from chemomet.tme.readers import ReadOptions, read_cells
 from chemomet.tme.scores import (
     CONVENTIONS,
     TmemParams,
@@ -53,6 +55,7 @@ __all__ = [
     "polygon_contact_pairs",
     "polygon_distances",
     "read_cells",
+    "read_presets",
     "score_tissue",
     "select_fields",
     "table_contact_pairs",

@@ -12,6 +12,8 @@ from pathlib import Path
 import typer
 
 from chemomet.errors import InputError, field_error
+from chemomet.tme.outputs import check_output_path, summary_json, write_anndata, write_json
+from chemomet.tme.plot import plot_map
 from chemomet.tme.readers import DEFAULT_OTHER_CLASSES, ReadOptions, read_cells_and_source
 from chemomet.tme.scores import TmemParams, compare_paired, score_tissue
 
@@ -75,7 +77,15 @@ def tmem(
         "--anndata-out",
         help="Write an .h5ad with per-cell flags (obs) and the scores (uns['chemomet_tmem']).",
     ),
-    preset: str = typer.Option("generic", "--preset", help="Column preset: generic | qupath | halo."),
+    preset: str = typer.Option(
+        "generic", "--preset", help="Column preset: generic | qupath | halo, or a name from --presets."
+    ),
+    presets_file: Path | None = typer.Option(
+        None,
+        "--presets",
+        help="TOML file of further column presets (the layout of chemomet/data/tme_presets.toml); "
+        "their names are accepted by --preset.",
+    ),
     convention: str = typer.Option("10HPF", "--convention", help="TMEM convention: 10HPF | 20HPF."),
     hpf_area: float = typer.Option(0.2, "--hpf-area", help="Area of one high-power field, mm²."),
     tolerance: float = typer.Option(
@@ -134,8 +144,6 @@ def tmem(
     non-overlapping circular high-power fields (k = 10 or 20). Bad input gives one line on standard error and
     exit code 2; output files are written atomically.
     """
-    from chemomet.tme.outputs import check_output_path, summary_json, write_anndata, write_json
-
     opts = ReadOptions(
         preset=preset.strip().lower(),
         x_col=x_col,
@@ -156,6 +164,7 @@ def tmem(
         default_radius_um=default_radius,
         spatial_key=spatial_key,
         check_units=not no_unit_check,
+        presets_file=presets_file,
     )
     params = TmemParams(
         tolerance_um=tolerance,
@@ -186,8 +195,6 @@ def tmem(
     written: list[Path] = []
     try:
         if map_ is not None:
-            from chemomet.tme.plot import plot_map
-
             existed = map_.exists()
             plot_map(result, map_)
             if not existed:

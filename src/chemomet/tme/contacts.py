@@ -13,14 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-
-def _check_tolerance(tolerance_um: float) -> float:
-    from chemomet.errors import field_error
-
-    t = float(tolerance_um)
-    if not (np.isfinite(t) and t >= 0):
-        raise field_error("tolerance", tolerance_um, "a number ≥ 0", "µm")
-    return t
+from chemomet.tme._checks import check_tolerance
+from chemomet.tme.polygons import polygon_contact_pairs
 
 
 def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0) -> np.ndarray:
@@ -36,8 +30,20 @@ def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0) -> np.ndarra
     -------
     ``(m, 2)`` int64 array of index pairs ``(i, j)`` with ``i < j``, sorted lexicographically, such that
     ``hypot(x_i − x_j, y_i − y_j) ≤ r_i + r_j + tolerance_um``.
+
+    Examples
+    --------
+    Three cells of radius 5 µm whose centroids are 10, 9.4 and 9.4 µm apart touch pairwise; the fourth, 20 µm
+    from its nearest neighbour, touches none:
+
+    >>> contact_pairs([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [5.0, 5.0, 5.0, 5.0], tolerance_um=1.0)
+    array([[0, 1],
+           [0, 2],
+           [1, 2]])
+    >>> contact_pairs([0.0, 11.5], [0.0, 0.0], [5.0, 5.0], tolerance_um=1.0).shape  # a 1.5 µm gap
+    (0, 2)
     """
-    tol = _check_tolerance(tolerance_um)
+    tol = check_tolerance(tolerance_um)
     x = np.asarray(x_um, dtype=np.float64)
     y = np.asarray(y_um, dtype=np.float64)
     r = np.asarray(radius_um, dtype=np.float64)
@@ -73,8 +79,26 @@ def contact_pairs_bruteforce(
     """Reference O(n²) contact graph: every pair is tested, in blocks to bound memory.
 
     Same contract and output as :func:`contact_pairs`; used only to check it and as the benchmark baseline.
+
+    Parameters
+    ----------
+    x_um, y_um : centroids, µm, shape ``(n,)``.
+    radius_um : equivalent radii, µm, shape ``(n,)``.
+    tolerance_um : extra gap allowed between two cell boundaries, µm (≥ 0).
+    block : rows of the distance matrix computed at once (memory ``block × n`` floats).
+
+    Returns
+    -------
+    ``(m, 2)`` int64 index pairs ``(i, j)``, ``i < j``, sorted lexicographically (as :func:`contact_pairs`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x, y, r = [0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [5.0, 5.0, 5.0, 5.0]
+    >>> np.array_equal(contact_pairs_bruteforce(x, y, r, 1.0, block=2), contact_pairs(x, y, r, 1.0))
+    True
     """
-    tol = _check_tolerance(tolerance_um)
+    tol = check_tolerance(tolerance_um)
     x = np.asarray(x_um, dtype=np.float64)
     y = np.asarray(y_um, dtype=np.float64)
     r = np.asarray(radius_um, dtype=np.float64)
@@ -108,11 +132,16 @@ def table_contact_pairs(table, tolerance_um: float = 1.0, cells=None) -> np.ndar
     Returns
     -------
     ``(m, 2)`` int64 pairs of *table* indices, sorted by the position of the cells in ``cells``.
+
+    Examples
+    --------
+    >>> from chemomet.tme import make_table
+    >>> t = make_table([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [1, 2, 3, 0], [5.0, 5.0, 5.0, 5.0])
+    >>> table_contact_pairs(t, tolerance_um=1.0, cells=[1, 2]).tolist()  # among cells 1 and 2 only
+    [[1, 2]]
     """
     sub = np.arange(table.n) if cells is None else np.asarray(cells, dtype=np.int64)
     if table.polygons is not None:
-        from chemomet.tme.polygons import polygon_contact_pairs
-
         p = polygon_contact_pairs(table.x_um[sub], table.y_um[sub], table.polygons.take(sub), tolerance_um)
     else:
         p = contact_pairs(table.x_um[sub], table.y_um[sub], table.radius_um[sub], tolerance_um)

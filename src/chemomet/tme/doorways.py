@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from chemomet.errors import field_error
 from chemomet.tme.contacts import table_contact_pairs
@@ -45,6 +47,16 @@ class Doorways:
         doorways gets the smaller id.
     member : bool per cell: the cell is in at least one contact triangle.
     pairs : ``(m, 2)`` contact pairs among tumour, macrophage and endothelial cells (global indices).
+
+    Examples
+    --------
+    >>> from chemomet.tme import find_doorways, make_table
+    >>> t = make_table([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [1, 2, 3, 0], [5.0, 5.0, 5.0, 5.0])
+    >>> d = find_doorways(t)
+    >>> d.n, d.n_triangles, d.xy_um.tolist()  # located at the macrophage, µm
+    (1, 1, [[10.0, 0.0]])
+    >>> d.doorway_of_cell.tolist(), d.member.tolist()
+    ([0, 0, 0, -1], [True, True, True, False])
     """
 
     triangles: np.ndarray
@@ -82,6 +94,15 @@ def contact_triangles(cell_type: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     Returns
     -------
     ``(k, 3)`` int64 array of ``(tumour, macrophage, endothelial)`` indices, sorted lexicographically.
+
+    Examples
+    --------
+    Cell indices, no units: tumour 0 and 3, macrophage 1, endothelial 2; tumour 3 does not touch cell 2.
+
+    >>> import numpy as np
+    >>> cell_type = np.array([1, 2, 3, 1])
+    >>> contact_triangles(cell_type, np.array([[0, 1], [1, 2], [0, 2], [1, 3]]))
+    array([[0, 1, 2]])
     """
     n = cell_type.shape[0]
     empty = np.empty((0, 3), dtype=np.int64)
@@ -139,7 +160,18 @@ def find_doorways(
 
     Returns
     -------
-    :class:`Doorways`.
+    :class:`Doorways`
+        the contact triangles and the doorways counted under ``counting``, located in µm.
+
+    Examples
+    --------
+    Two tumour cells touch the same macrophage and endothelial cell (radius 5 µm): two contact triangles, one
+    doorway per macrophage, two per triangle.
+
+    >>> from chemomet.tme import make_table
+    >>> t = make_table([0.0, 10.0, 5.0, 15.0], [0.0, 0.0, 8.0, 8.0], [1, 2, 3, 1], [5.0, 5.0, 5.0, 5.0])
+    >>> find_doorways(t, tolerance_um=1.0).n, find_doorways(t, counting="triangle").n
+    (1, 2)
     """
     if counting not in COUNTING_RULES:
         raise field_error("counting", counting, " | ".join(COUNTING_RULES))
@@ -163,9 +195,6 @@ def find_doorways(
         xy = np.column_stack([x[tri].mean(axis=1), y[tri].mean(axis=1)])
         _assign(doorway_of_cell, tri, np.arange(tri.shape[0]))
     else:
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
         rows = np.concatenate([tri[:, 1], tri[:, 1]])
         cols = np.concatenate([tri[:, 0], tri[:, 2]])
         g = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n, n))

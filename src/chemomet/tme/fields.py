@@ -38,6 +38,12 @@ class FieldSelection:
     radius_um : field radius, µm.
     area_mm2 : field area, mm².
     k : number of fields asked for (may exceed ``len(counts)`` when there are too few doorways).
+
+    Examples
+    --------
+    >>> f = select_fields([[0.0, 0.0], [100.0, 0.0], [2000.0, 0.0]], k=10, area_mm2=0.2)
+    >>> f.total, f.counts.tolist(), round(f.radius_um, 1)  # doorways per field; radius in µm
+    (3, [2, 1], 252.3)
     """
 
     centres_um: np.ndarray
@@ -68,7 +74,17 @@ def select_fields(points_um: np.ndarray, k: int, area_mm2: float = 0.2) -> Field
 
     Returns
     -------
-    :class:`FieldSelection` (see the module docstring for the method).
+    :class:`FieldSelection`
+        centres (µm) and doorway counts of the chosen fields, best first (see the module docstring for the
+        method).
+
+    Examples
+    --------
+    Two doorways 100 µm apart share a field of 0.2 mm² (radius 252 µm); the one 2 mm away gets its own:
+
+    >>> f = select_fields([[0.0, 0.0], [100.0, 0.0], [2000.0, 0.0]], k=10, area_mm2=0.2)
+    >>> f.centres_um.tolist(), f.counts.tolist()
+    ([[0.0, 0.0], [2000.0, 0.0]], [2, 1])
     """
     if not (np.isfinite(area_mm2) and area_mm2 > 0):
         raise field_error("hpf_area", area_mm2, "a number > 0", "mm²")

@@ -85,6 +85,20 @@ def to_anndata(result: TmemResult, base=None):
     result : the analysis.
     base : the AnnData the cells were read from (rows in the same order); a copy is extended. When
         ``None`` a new object is built with the coordinates in ``obsm["spatial"]`` (µm) and no ``X``.
+
+    Returns
+    -------
+    anndata.AnnData
+        ``obs``: the columns of :func:`cell_flags` and ``radius_um`` (µm); ``uns["chemomet_tmem"]``: the
+        summary (units in the key names: µm, mm², per mm²), its undefined entries listed in ``undefined``.
+
+    Examples
+    --------
+    >>> from chemomet.tme import make_table, score_tissue
+    >>> t = make_table([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [1, 2, 3, 0], [5.0, 5.0, 5.0, 5.0])
+    >>> ad = to_anndata(score_tissue(t))
+    >>> ad.obs["tmem_doorway_macrophage"].tolist(), int(ad.uns["chemomet_tmem"]["tmem_score"])
+    ([False, True, False, False], 1)
     """
     import anndata
 
@@ -104,6 +118,18 @@ def to_anndata(result: TmemResult, base=None):
 
 
 def write_anndata(result: TmemResult, path: str | Path, base=None) -> None:
-    """Write :func:`to_anndata` to an ``.h5ad`` file, atomically."""
+    """Write :func:`to_anndata` to an ``.h5ad`` file, atomically.
+
+    Parameters
+    ----------
+    result : the analysis (coordinates and radii in µm).
+    path : the ``.h5ad`` file; written to a temporary name in its folder, then renamed into place.
+    base : the AnnData the cells were read from, extended in a copy (see :func:`to_anndata`).
+
+    Examples
+    --------
+    >>> from chemomet.tme import read_cells, score_tissue
+    >>> write_anndata(score_tissue(read_cells("cells.csv")), "flagged.h5ad")  # doctest: +SKIP
+    """
     ad = to_anndata(result, base)
     atomic_write(path, lambda tmp: ad.write_h5ad(tmp))

@@ -18,8 +18,26 @@ def plot_map(result: TmemResult, path: str | Path | None = None, *, dpi: int = 1
     """Draw the tissue map; write it to ``path`` (PNG, atomically) when given. Returns the matplotlib figure.
 
     Coordinates are in µm with y pointing down (image convention). Cells are drawn as dots coloured by type;
-    each counted doorway is ringed in black; each chosen field is a blue circle labelled with its rank and
-    count.
+    each counted doorway is ringed in black; each chosen field (its area in mm²) is a blue circle labelled with
+    its rank and count (doorways per field).
+
+    Parameters
+    ----------
+    result : the analysis (:func:`~chemomet.tme.scores.score_tissue`).
+    path : PNG file to write; ``None``: only return the figure.
+    dpi : resolution of the PNG, dots per inch.
+    size_in : width and height of the figure, inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        the map (closed after writing when ``path`` is given).
+
+    Examples
+    --------
+    >>> from chemomet.tme import generate_tissue, read_cells, score_tissue
+    >>> generate_tissue(5000, seed=1).cells.to_csv("cells.csv", index=False)  # doctest: +SKIP
+    >>> plot_map(score_tissue(read_cells("cells.csv")), "map.png")  # doctest: +SKIP
     """
     import matplotlib
 

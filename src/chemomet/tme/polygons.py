@@ -26,8 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy.spatial import cKDTree
 
 from chemomet.errors import InputError, field_error
+from chemomet.tme._checks import check_tolerance
 
 POLYGON_ALLOWED = (
     "an outline as WKT 'POLYGON ((x y, x y, ...))' or JSON '[[x, y], [x, y], ...]', at least 3 distinct "
@@ -46,6 +51,14 @@ class Polygons:
     ----------
     xy : ``(m, 2)`` float64 vertices of all outlines, µm, concatenated in cell order (rings not closed).
     offsets : ``(n + 1,)`` int64; cell ``k`` owns ``xy[offsets[k]:offsets[k + 1]]`` (≥ 3 vertices each).
+
+    Examples
+    --------
+    >>> p = make_polygons([[(0, 0), (10, 0), (10, 10), (0, 10)], [(20, 0), (30, 0), (25, 8)]])
+    >>> p.n, p.sizes.tolist(), p.offsets.tolist()
+    (2, [4, 3], [0, 4, 7])
+    >>> p.area().tolist(), p.centroid()[0].tolist()  # µm², µm
+    ([100.0, 40.0], [5.0, 5.0])
     """
 
     xy: np.ndarray
@@ -111,7 +124,29 @@ class Polygons:
 
 def make_polygons(outlines, where: str = "<memory>", column: str = "polygon") -> Polygons:
     """Build validated :class:`Polygons` from a sequence of ``(k, 2)`` vertex arrays (a closing vertex equal
-    to the first one is dropped). Convenience for code and tests; readers parse text in bulk instead."""
+    to the first one is dropped). Convenience for code and tests; readers parse text in bulk instead.
+
+    Parameters
+    ----------
+    outlines : one ``(k, 2)`` array of vertices per cell, µm (k ≥ 3 distinct vertices, non-zero area).
+    where : the input's name, for messages.
+    column : the outlines' name, for messages.
+
+    Returns
+    -------
+    Polygons
+        the outlines, µm, rings not closed.
+
+    Raises
+    ------
+    InputError : fewer than 3 vertices, NaN/infinite coordinates or zero area (the row is named).
+
+    Examples
+    --------
+    >>> p = make_polygons([[(0, 0), (10, 0), (10, 10), (0, 10), (0, 0)]])  # closed ring: last vertex dropped
+    >>> p.sizes.tolist(), p.area().tolist()  # vertices, µm²
+    ([4], [100.0])
+    """
     arrs = [np.asarray(o, dtype=np.float64).reshape(-1, 2) for o in outlines]
     sizes = np.array([a.shape[0] for a in arrs], dtype=np.int64)
     xy = np.concatenate(arrs) if arrs else np.empty((0, 2))
@@ -158,15 +193,31 @@ def _finish(xy: np.ndarray, sizes: np.ndarray, where: str, column: str, raw) -> 
 def parse_polygons(values, column: str, where: str) -> Polygons:
     """Parse a text column of outlines (WKT or JSON vertex lists) into :class:`Polygons`.
 
+    Parameters
+    ----------
+    values : one string per cell: WKT ``POLYGON ((x y, ...))`` (outer ring) or JSON ``[[x, y], ...]`` (or a
+        GeoJSON ring ``[[[x, y], ...]]``), in the units of the centroids (µm, or px before conversion).
+    column : the column's name, for messages.
+    where : the file's name, for messages.
+
+    Returns
+    -------
+    Polygons
+        the outlines, in the units of the text.
+
     Raises
     ------
     InputError : one line naming the column and the first bad row (missing, unparsable, fewer than 3
         vertices, NaN/infinite or zero area).
-    """
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
+    Examples
+    --------
+    >>> p = parse_polygons(
+    ...     ["POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0))", "[[20, 0], [30, 0], [25, 8]]"], "outline", "cells.csv"
+    ... )
+    >>> p.sizes.tolist(), p.area().tolist()  # vertices, µm²
+    ([4, 3], [100.0, 40.0])
+    """
     s = pd.Series(values, dtype=object)
     n = len(s)
     missing = s.isna().to_numpy()
@@ -349,7 +400,27 @@ def _chunks(polygons: Polygons, i: np.ndarray, j: np.ndarray):
 
 def polygon_distances(polygons: Polygons, i, j) -> np.ndarray:
     """Exact minimum distance between outlines ``i[k]`` and ``j[k]`` (0 when they cross, touch or one lies
-    inside the other), µm. Vectorised over pairs (all segments of both outlines, no pruning)."""
+    inside the other), µm. Vectorised over pairs (all segments of both outlines, no pruning).
+
+    Parameters
+    ----------
+    polygons : the outlines, µm.
+    i, j : outline indices, the same length.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 distances, µm, one per pair.
+
+    Examples
+    --------
+    Three 10 µm squares, the second 1 µm right of the first, the third 30 µm right of it:
+
+    >>> p = make_polygons([[(0, 0), (10, 0), (10, 10), (0, 10)], [(11, 0), (21, 0), (21, 10), (11, 10)],
+    ...                    [(40, 0), (50, 0), (50, 10), (40, 10)]])
+    >>> polygon_distances(p, [0, 0], [1, 2]).tolist()
+    [1.0, 30.0]
+    """
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
     out = np.empty(i.shape[0])
@@ -381,12 +452,18 @@ def polygon_contact_pairs(x_um, y_um, polygons: Polygons, tolerance_um: float = 
     -------
     ``(m, 2)`` int64 index pairs ``(i, j)``, ``i < j``, sorted lexicographically, such that
     ``polygon_distances(polygons, i, j) ≤ tolerance_um``.
+
+    Examples
+    --------
+    The squares of :func:`polygon_distances` (gaps of 1 µm and 30 µm), with a tolerance of 1 µm:
+
+    >>> p = make_polygons([[(0, 0), (10, 0), (10, 10), (0, 10)], [(11, 0), (21, 0), (21, 10), (11, 10)],
+    ...                    [(40, 0), (50, 0), (50, 10), (40, 10)]])
+    >>> c = p.centroid()
+    >>> polygon_contact_pairs(c[:, 0], c[:, 1], p, tolerance_um=1.0).tolist()
+    [[0, 1]]
     """
-    from scipy.spatial import cKDTree
-
-    from chemomet.tme.contacts import _check_tolerance
-
-    tol = _check_tolerance(tolerance_um)
+    tol = check_tolerance(tolerance_um)
     x = np.asarray(x_um, dtype=np.float64)
     y = np.asarray(y_um, dtype=np.float64)
     empty = np.empty((0, 2), dtype=np.int64)

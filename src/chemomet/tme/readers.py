@@ -1,6 +1,8 @@
 """Readers: cell tables (CSV/TSV, Parquet) and AnnData ``.h5ad`` into a validated :class:`CellTable`.
 
-Columns are found through a :class:`ColumnMap`; presets cover common exports and every name can be overridden:
+Columns are found through a :class:`~chemomet.tme.presets.ColumnMap`; presets cover common exports (data:
+``chemomet/data/tme_presets.toml``, user files through ``presets_file``; see :mod:`chemomet.tme.presets`) and every
+name can be overridden:
 
 ``generic``  ``x``, ``y`` (µm), ``cell_type`` labels, optional ``radius`` (µm) or ``area`` (µm²),
              markers by name.
@@ -31,8 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 
 from chemomet.errors import InputError, field_error
+from chemomet.tme.polygons import parse_polygons
+from chemomet.tme.presets import PRESETS, ColumnMap, available_presets
 from chemomet.tme.table import ENDOTHELIAL, MACROPHAGE, OTHER, TUMOUR, CellTable, make_table
 
 LINEAGE_MARKERS = {"MENA": TUMOUR, "CD68": MACROPHAGE, "CD31": ENDOTHELIAL}
@@ -54,42 +61,15 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".h5ad")
 
 
 @dataclass(frozen=True)
-class ColumnMap:
-    """Where the fields live in a table; ``x``/``y`` may be a ``(min, max)`` pair (centroid = midpoint)."""
-
-    x: str | tuple[str, str]
-    y: str | tuple[str, str]
-    label: str | None = "cell_type"
-    radius: str | None = "radius"
-    area: str | None = "area"
-    marker_template: str = "{marker}"
-    polygon: str | None = None
-
-
-PRESETS = {
-    "generic": ColumnMap("x", "y", "cell_type", "radius", "area", "{marker}"),
-    "qupath": ColumnMap(
-        "Centroid X µm", "Centroid Y µm", "Class", None, "Cell: Area µm^2", "Cell: {marker}: Mean"
-    ),
-    "halo": ColumnMap(
-        ("XMin", "XMax"),
-        ("YMin", "YMax"),
-        "Phenotype",
-        None,
-        "Cell Area (µm²)",
-        "{marker} Positive Classification",
-    ),
-}
-
-
-@dataclass(frozen=True)
 class ReadOptions:
     """How to read a cell table.
 
     Attributes
     ----------
-    preset : ``"generic"``, ``"qupath"`` or ``"halo"``.
-    x_col, y_col, label_col, radius_col, area_col : column overrides (``None``: the preset's).
+    preset : the name of a column preset, ``"generic"``, ``"qupath"``, ``"halo"`` (:data:`PRESETS`) or one of
+        ``presets_file``; or a :class:`~chemomet.tme.presets.ColumnMap`. Not used for ``.h5ad`` files.
+    x_col, y_col, label_col, radius_col, area_col : column overrides (``None``: the preset's); x/y in µm (px
+        with ``units="px"``), radius in µm, area in µm².
     polygon_col : column of cell outlines (WKT ``POLYGON ((x y, ...))`` or JSON ``[[x, y], ...]``, centroid
         units); when given, contact is decided on the outlines and, without a radius column, the radius is
         the outline's equivalent radius ``sqrt(area/π)``.
@@ -98,15 +78,26 @@ class ReadOptions:
     tumour_class, macrophage_class, endothelial_class : class names in the label column.
     other_classes : further labels accepted as "other" cells.
     ignore_unknown_labels : count unknown labels as "other" instead of refusing them.
-    gates : marker → threshold (``MENA``, ``CD68``, ``CD31``, ``TIE2``, ``CD163``); a cell is positive
-        when its intensity is ≥ the threshold.
+    gates : marker → threshold (``MENA``, ``CD68``, ``CD31``, ``TIE2``, ``CD163``), in the units of the
+        intensity columns; a cell is positive when its intensity is ≥ the threshold.
     marker_columns : marker → column override.
     default_radius_um : radius used when neither radius nor area is present, µm.
     spatial_key : ``obsm`` key holding the coordinates in AnnData files.
     check_units : refuse implausible coordinate/radius scales (see :func:`chemomet.tme.table.make_table`).
+    presets_file : a TOML file of further column presets (the layout of ``chemomet/data/tme_presets.toml``),
+        whose names ``preset`` may then take (see :func:`~chemomet.tme.presets.read_presets`).
+
+    Examples
+    --------
+    >>> from chemomet.tme.readers import resolve_units
+    >>> opts = ReadOptions(preset="qupath", pixel_size_um=0.325)  # uncalibrated QuPath export, 0.325 µm/px
+    >>> resolve_units(opts, "export.tsv")  # units, µm per unit
+    ('px', 0.325)
+    >>> gated = ReadOptions(gates={"MENA": 0.4, "CD68": 0.3, "CD31": 0.5})  # cell types from intensities
+    >>> lab = ReadOptions(preset="inform", presets_file="lab_presets.toml")  # a preset of the user's file
     """
 
-    preset: str = "generic"
+    preset: str | ColumnMap = "generic"
     x_col: str | None = None
     y_col: str | None = None
     label_col: str | None = None
@@ -125,6 +116,7 @@ class ReadOptions:
     default_radius_um: float = 5.0
     spatial_key: str = "spatial"
     check_units: bool = True
+    presets_file: str | Path | None = None
 
 
 def _norm(name: str) -> str:
@@ -199,12 +191,18 @@ def resolve_units(opts: ReadOptions, where: str) -> tuple[str, float]:
     return "px", float(ps)
 
 
-def _column_map(opts: ReadOptions, units: str) -> ColumnMap:
-    if opts.preset not in PRESETS:
-        raise field_error("preset", opts.preset, " | ".join(PRESETS))
-    cm = PRESETS[opts.preset]
-    if opts.preset == "qupath" and units == "px":
-        cm = replace(cm, x="Centroid X px", y="Centroid Y px", area="Cell: Area px^2")
+def _preset(opts: ReadOptions, presets: dict[str, ColumnMap]) -> ColumnMap:
+    """The preset's columns (before unit variant and overrides)."""
+    if isinstance(opts.preset, ColumnMap):
+        return opts.preset
+    if opts.preset not in presets:
+        raise field_error("preset", opts.preset, " | ".join(presets))
+    return presets[opts.preset]
+
+
+def _column_map(opts: ReadOptions, preset: ColumnMap, units: str) -> ColumnMap:
+    """The columns to read: the preset's for ``units``, with the options' overrides."""
+    cm = preset.for_units(units)
     return replace(
         cm,
         x=opts.x_col or cm.x,
@@ -291,9 +289,6 @@ class _Source:
             raise InputError(f"{self.where}: cannot parse the table ({msg})") from None
 
     def _load_text(self, cols: list[str]) -> dict[str, np.ndarray]:
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-
         try:
             t = pcsv.read_csv(
                 self.path,
@@ -306,8 +301,6 @@ class _Source:
         return {c: t.column(c).to_numpy(zero_copy_only=False) for c in cols}
 
     def _open_parquet(self) -> None:
-        import pyarrow.parquet as pq
-
         try:
             schema = pq.read_schema(self.path)
         except Exception as err:  # pyarrow raises several unrelated types for corrupt files
@@ -435,11 +428,30 @@ def read_cells(path: str | Path, options: ReadOptions | None = None) -> CellTabl
     ----------
     path : the file; the format follows the suffix (``.csv``, ``.tsv``, ``.txt``, ``.parquet``, ``.pq``,
         ``.h5ad``).
-    options : column mapping, units, class names and gates (see :class:`ReadOptions`).
+    options : column mapping, units, class names and gates (see :class:`ReadOptions`); ``None``: the defaults
+        (``generic`` preset, µm).
+
+    Returns
+    -------
+    CellTable
+        centroids and radii converted to µm, cell-type codes and the TIE2/CD163 flags when measured.
 
     Raises
     ------
     InputError : any problem with the file, with a one-line message naming the column, the value and the fix.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "cells.csv"
+    ...     _ = path.write_text("x,y,radius,cell_type\\n0,0,5,Tumor\\n10,0,5,Macrophage\\n5,8,5,Endothelial\\n")
+    ...     table = read_cells(path)
+    ...     px = read_cells(path, ReadOptions(pixel_size_um=0.5))  # the same numbers read as pixels of 0.5 µm
+    >>> table.n, table.cell_type.tolist(), table.radius_source
+    (3, [1, 2, 3], 'column')
+    >>> px.x_um.tolist(), px.radius_um.tolist()  # µm
+    ([0.0, 5.0, 2.5], [2.5, 2.5, 2.5])
     """
     table, _ = read_cells_and_source(path, options)
     return table
@@ -452,8 +464,10 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
     where = path.name
     units, scale = resolve_units(opts, where)
     gates = _check_gates(opts, where)
+    presets = available_presets(opts.presets_file)
     src = _Source(path)
     cols = src.columns
+    px_hint = ""
     if src.kind == "h5ad":
         xy = _anndata_xy(src.adata, opts.spatial_key, where)
         base = replace(
@@ -465,11 +479,13 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         )
     else:
         xy = None
-        base = _column_map(opts, units)
+        preset = _preset(opts, presets)
+        base = _column_map(opts, preset, units)
+        if units == "um" and preset.px is not None:
+            px_x = preset.px.x if isinstance(preset.px.x, str) else preset.px.x[0]
+            if cols.find(px_x) is not None:
+                px_hint = "The table is in pixels (uncalibrated image): pass --units px --pixel-size UM_PER_PX."
     need: dict[str, str] = {}
-    px_hint = ""
-    if opts.preset == "qupath" and units == "um" and cols.find("Centroid X px") is not None:
-        px_hint = "The table is in pixels (uncalibrated image): pass --units px --pixel-size UM_PER_PX."
     if xy is None:
         for axis, spec in (("x", base.x), ("y", base.y)):
             if isinstance(spec, tuple):
@@ -546,8 +562,6 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         raise field_error(f"{need['radius']}[row {i}]", float(radius[i]), "a number > 0", unit_name, where)
     polygons = None
     if "polygon" in need:
-        from chemomet.tme.polygons import parse_polygons
-
         polygons = parse_polygons(values[need["polygon"]], need["polygon"], where)
         if scale != 1.0:
             polygons = polygons.transformed(scale)

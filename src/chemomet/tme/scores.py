@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from chemomet.errors import InputError, field_error
 from chemomet.tme.areas import Areas, tissue_areas
@@ -40,6 +42,16 @@ class TmemParams:
         microscope's field number).
     counting : doorway counting rule, see :mod:`chemomet.tme.doorways`.
     max_edge_um : longest Delaunay edge counted as tissue when measuring areas, µm.
+
+    Raises
+    ------
+    InputError : an unknown convention or counting rule, a non-finite or out-of-range number.
+
+    Examples
+    --------
+    >>> p = TmemParams(convention="20HPF", hpf_area_mm2=0.24)
+    >>> p.k, p.tolerance_um  # fields, µm
+    (20, 1.0)
     """
 
     tolerance_um: float = 1.0
@@ -79,7 +91,30 @@ class TmemParams:
 
 @dataclass(frozen=True)
 class TmemResult:
-    """Everything measured on one tissue (see the module docstring for the definitions)."""
+    """Everything measured on one tissue (see the module docstring for the definitions).
+
+    Attributes
+    ----------
+    params : the settings used.
+    table : the cells (µm).
+    doorways : the doorways found (:class:`~chemomet.tme.doorways.Doorways`, positions in µm).
+    fields : the chosen high-power fields (:class:`~chemomet.tme.fields.FieldSelection`, µm and mm²).
+    areas : tissue and per-type areas, mm².
+    vessel_of_cell : int64 per cell: vessel id of an endothelial cell, else −1.
+    n_vessels : number of vessels (connected groups of endothelial cells in contact).
+    warnings : one line per caveat (small section, a cell type missing), also in the summary.
+
+    Examples
+    --------
+    >>> from chemomet.tme import make_table, score_tissue
+    >>> t = make_table([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [1, 2, 3, 0], [5.0, 5.0, 5.0, 5.0])
+    >>> r = score_tissue(t)
+    >>> r.tmem_score, r.n_vessels, r.vessel_of_cell.tolist()
+    (1, 1, [-1, -1, 0, -1])
+    >>> s = r.summary()
+    >>> s["n_doorways"], s["hpf_area_mm2"], round(s["tissue_area_mm2"], 8)  # doorways, mm², mm²
+    (1, 0.2, 0.00012)
+    """
 
     params: TmemParams
     table: CellTable
@@ -96,7 +131,11 @@ class TmemResult:
         return self.fields.total
 
     def summary(self) -> dict:
-        """JSON-ready summary: plain numbers, strings, lists and ``None`` (not measured / undefined)."""
+        """JSON-ready summary: plain numbers, strings, lists and ``None`` (not measured / undefined).
+
+        Keys carry their units: ``*_um`` µm, ``*_mm2`` mm², ``*_per_mm2`` per mm²; ``tmem_score`` and
+        ``hpf_counts`` are doorways (in the k fields, per field); fractions are of the macrophages.
+        """
         t, p = self.table, self.params
         counts = t.counts()
         tumour_mm2 = float(self.areas.by_type_mm2[TUMOUR])
@@ -150,9 +189,6 @@ class TmemResult:
 
 def _vessels(table: CellTable, pairs: np.ndarray) -> tuple[np.ndarray, int]:
     """Label endothelial cells by vessel: connected components of endothelial–endothelial contacts."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     ct = table.cell_type
     endo = np.flatnonzero(ct == ENDOTHELIAL)
     vessel = np.full(table.n, -1, dtype=np.int64)
@@ -177,6 +213,23 @@ def score_tissue(table: CellTable, params: TmemParams | None = None) -> TmemResu
     ----------
     table : validated cells (µm).
     params : analysis settings; defaults of :class:`TmemParams` when ``None``.
+
+    Returns
+    -------
+    TmemResult
+        the TMEM score (doorways in the k densest fields), densities per mm² and the per-cell results.
+
+    Examples
+    --------
+    One doorway (a tumour cell, a macrophage and an endothelial cell in contact, radius 5 µm) and a stromal cell:
+
+    >>> from chemomet.tme import make_table
+    >>> t = make_table([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [1, 2, 3, 0], [5.0, 5.0, 5.0, 5.0])
+    >>> r = score_tissue(t, TmemParams(convention="10HPF", hpf_area_mm2=0.2, tolerance_um=1.0))
+    >>> r.tmem_score, r.fields.counts.tolist()  # doorways in the 10 densest fields, per field
+    (1, [1])
+    >>> r.warnings[0]
+    'tissue area 0.00012 mm² is smaller than 10 fields of 0.2 mm²; the score covers the whole section'
     """
     p = params or TmemParams()
     doors = find_doorways(table, p.tolerance_um, p.counting)
@@ -208,9 +261,26 @@ def poisson_ratio_ci(
     Conditional on the total ``n = pre + post``, ``post ~ Binomial(n, π)`` with
     ``π = R·E_post / (R·E_post + E_pre)``; the Clopper–Pearson interval on ``π`` maps to the ratio ``R``.
 
+    Parameters
+    ----------
+    pre_count, post_count : event counts (doorways), integers ≥ 0.
+    pre_exposure, post_exposure : the exposures the counts were made over (e.g. tumour area, mm², or number of
+        fields), > 0; only their ratio matters.
+    level : confidence level, in (0, 1).
+
     Returns
     -------
     ``(ratio, low, high)``; ``nan`` for an undefined ratio (both counts 0), ``inf`` for an unbounded one.
+
+    Examples
+    --------
+    10 doorways before and 25 after treatment, in the same number of fields:
+
+    >>> ratio, lo, hi = poisson_ratio_ci(10, 25)
+    >>> ratio, round(float(lo), 3), round(float(hi), 3)
+    (2.5, 1.16, 5.833)
+    >>> poisson_ratio_ci(0, 3)[0]  # no baseline doorway: unbounded
+    inf
     """
     a, b = int(pre_count), int(post_count)
     if a < 0 or b < 0:
@@ -251,6 +321,19 @@ def compare_paired(pre: dict, post: dict, level: float = 0.95) -> dict:
     dict with the fold change of the TMEM score (same number of fields, so the exposure cancels) and of the
     doorways per mm² of tumour (exposure: tumour areas), each with its exact Poisson interval. ``None`` marks
     an unbounded or undefined value (a zero baseline).
+
+    Raises
+    ------
+    InputError : the samples were scored under different conventions or field areas (mm²).
+
+    Examples
+    --------
+    >>> from chemomet.tme import make_table
+    >>> t = make_table([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [1, 2, 3, 0], [5.0, 5.0, 5.0, 5.0])
+    >>> s = score_tissue(t).summary()
+    >>> c = compare_paired(s, s)
+    >>> c["tmem_fold_change"], c["tmem_score_pre"], c["tmem_score_post"]
+    (1.0, 1, 1)
     """
     if pre["tmem_convention"] != post["tmem_convention"] or pre["hpf_area_mm2"] != post["hpf_area_mm2"]:
         raise InputError(

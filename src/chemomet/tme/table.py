@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from chemomet.errors import InputError, field_error
 from chemomet.tme.polygons import Polygons
@@ -40,8 +41,18 @@ class CellTable:
     tie2, cd163 : boolean marker status per cell (meaningful on macrophages), or ``None`` when not measured.
     source : where the table came from (file name), for messages and the summary.
     radius_source : ``"column"``, ``"area"``, ``"polygon"`` or ``"default"`` — how ``radius_um`` was obtained.
+    n_ambiguous : cells positive for several lineage markers when gating (counted as other).
+    meta : free-form notes of the reader.
     polygons : cell outlines (:class:`chemomet.tme.polygons.Polygons`, µm) or ``None``; when present, contact
         is decided on the outlines instead of the circles.
+
+    Examples
+    --------
+    >>> t = make_table([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [1, 2, 3, 0], [5.0, 5.0, 5.0, 5.0])
+    >>> t.n, t.counts()
+    (4, {'other': 1, 'tumour': 1, 'macrophage': 1, 'endothelial': 1})
+    >>> t.xy_um[2].tolist()  # µm
+    [5.0, 8.0]
     """
 
     x_um: np.ndarray
@@ -132,15 +143,33 @@ def make_table(
     default_radius_um : radius used when no radius is given, µm (> 0).
     tie2, cd163 : optional boolean marker flags.
     source : name of the input, used in error messages.
+    radius_source : how the radii were obtained (``"column"``, ``"area"``, ``"polygon"``, ``"default"``);
+        ``None``: inferred from the arguments.
+    n_ambiguous : number of ambiguous cells (gating), reported in the summary.
     check_units : reject coordinates whose median nearest-neighbour distance is implausible for cells
         (outside 1–500 µm), and radii outside 0.5–60 µm — the usual sign of pixels or mm read as µm; with
         polygons, also outlines that do not surround their centroids (median centroid offset > 1 radius).
     polygons : cell outlines in µm, one per cell (see :mod:`chemomet.tme.polygons`).
     polygon_column : name of the outlines in messages.
 
+    Returns
+    -------
+    CellTable
+        float64 coordinates and radii (µm), int8 type codes.
+
     Raises
     ------
     InputError : empty table, non-numeric or non-finite values, non-positive radii, implausible units.
+
+    Examples
+    --------
+    A tumour cell, a macrophage and an endothelial cell in mutual contact, and one stromal cell, radius 5 µm:
+
+    >>> t = make_table([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [1, 2, 3, 0], [5.0, 5.0, 5.0, 5.0])
+    >>> t.radius_source, t.radius_um.tolist()
+    ('column', [5.0, 5.0, 5.0, 5.0])
+    >>> make_table([0.0, 10.0], [0.0, 0.0], [1, 2], default_radius_um=6.0).radius_source
+    'default'
     """
     where = source
     x = _float_array(x_um, "x", where)
@@ -226,8 +255,6 @@ def _check_units(x: np.ndarray, y: np.ndarray, r: np.ndarray, where: str, radius
             )
     if x.shape[0] < 10:
         return
-    from scipy.spatial import cKDTree
-
     m = min(x.shape[0], 2000)
     idx = np.linspace(0, x.shape[0] - 1, m).astype(np.int64)
     xy = np.column_stack([x, y])

@@ -1,0 +1,265 @@
+"""Column presets of the cell-table readers, as validated data.
+
+A preset says where the fields of a cell export live: the centroid columns (or a bounding-box pair whose midpoint is
+the centroid), the label column, the radius or area column, the column of each marker's intensity and, for exports
+that also come uncalibrated, the pixel columns. The shipped presets (``generic``, ``qupath``, ``halo``) live in
+``chemomet/data/tme_presets.toml``, which documents the layout; they are read and validated once, into
+:data:`PRESETS`. A user adds a preset without touching the installed package: a TOML file of the same layout,
+passed as ``chemomet tmem --presets FILE`` or ``ReadOptions(presets_file=FILE)``, or read with :func:`read_presets`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
+
+from chemomet.errors import InputError, field_error, validation_error
+
+SHIPPED_FILE = "tme_presets.toml"
+"""The shipped presets, in the package data of :mod:`chemomet.data`."""
+
+NAME_PATTERN = r"[a-z0-9][a-z0-9_-]*"
+"""Preset names: lower case (``--preset`` is lower-cased), letters, digits, ``-`` and ``_``."""
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Where the fields of a cell table live (column names; a table's units are set by the reader).
+
+    Attributes
+    ----------
+    x, y : centroid column (µm, or px with ``units="px"``), or a ``(min, max)`` pair of bounding-box columns
+        whose midpoint is the centroid.
+    label : column of cell-type labels, or ``None``.
+    radius : column of the cell radius (µm), used when present, or ``None``.
+    area : column of the cell area (µm²), used when present and no radius column is, or ``None``.
+    marker_template : column of a marker's intensity, ``{marker}`` standing for ``MENA``, ``CD68``, ``CD31``,
+        ``TIE2`` or ``CD163``.
+    polygon : column of cell outlines (WKT or JSON, centroid units), or ``None``.
+    px : the columns of the same export when uncalibrated (pixels), read with ``units="px"``; ``None``: the same
+        columns in either unit.
+
+    Examples
+    --------
+    >>> from chemomet.tme import PRESETS
+    >>> PRESETS["halo"].x
+    ('XMin', 'XMax')
+    >>> PRESETS["qupath"].for_units("px").x
+    'Centroid X px'
+    >>> ColumnMap("X", "Y", label="Type").marker_template.format(marker="CD68")
+    'CD68'
+    """
+
+    x: str | tuple[str, str]
+    y: str | tuple[str, str]
+    label: str | None = "cell_type"
+    radius: str | None = "radius"
+    area: str | None = "area"
+    marker_template: str = "{marker}"
+    polygon: str | None = None
+    px: ColumnMap | None = None
+
+    def for_units(self, units: str) -> ColumnMap:
+        """The columns to read for coordinates in ``units`` (``"um"`` or ``"px"``): :attr:`px` for pixels when
+        the preset has pixel columns, else these."""
+        return self.px if units == "px" and self.px is not None else self
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the file layout (pydantic)
+
+
+def _column(v: str) -> str:
+    if not v.strip():
+        raise ValueError("a column name")
+    return v
+
+
+def _centroid(v):
+    if isinstance(v, str):
+        return _column(v)
+    if isinstance(v, list | tuple) and len(v) == 2 and all(isinstance(c, str) for c in v):
+        return (_column(v[0]), _column(v[1]))
+    raise ValueError("a column name or a [min, max] pair of column names")
+
+
+def _template(v: str) -> str:
+    try:
+        v.format(marker="CD68")
+    except (KeyError, IndexError, ValueError):
+        raise ValueError("a column name with {marker} and no other {...} field") from None
+    if "{marker}" not in v:
+        raise ValueError("a column name with {marker} in it")
+    return v
+
+
+_Column = Annotated[str, AfterValidator(_column)]
+_Centroid = Annotated[str | tuple[str, str], BeforeValidator(_centroid)]
+_Template = Annotated[str, AfterValidator(_template)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _PixelColumns(_Strict):
+    """``[NAME.px]``: the columns that differ in an uncalibrated export; omitted keys keep the preset's."""
+
+    x: _Centroid | None = None
+    y: _Centroid | None = None
+    label: _Column | None = None
+    radius: _Column | None = None
+    area: _Column | None = None
+    marker_template: _Template | None = None
+    polygon: _Column | None = None
+
+
+class _Preset(_Strict):
+    """``[NAME]``: one preset; omitted optional columns are absent from the export."""
+
+    description: str = ""
+    x: _Centroid
+    y: _Centroid
+    label: _Column | None = None
+    radius: _Column | None = None
+    area: _Column | None = None
+    marker_template: _Template = "{marker}"
+    polygon: _Column | None = None
+    px: _PixelColumns | None = None
+
+    def column_map(self) -> ColumnMap:
+        cm = ColumnMap(
+            self.x, self.y, self.label, self.radius, self.area, self.marker_template, self.polygon
+        )
+        if self.px is not None:
+            cm = replace(cm, px=replace(cm, **self.px.model_dump(exclude_none=True)))
+        return cm
+
+
+_PRESET_FILE = TypeAdapter(dict[str, _Preset])
+
+_CENTROID_RULE = ("a column name or a [min, max] pair of column names", None)
+_RULES = {
+    "description": ("text", None),
+    "x": _CENTROID_RULE,
+    "y": _CENTROID_RULE,
+    "label": ("a column name", None),
+    "radius": ("a column name", "µm"),
+    "area": ("a column name", "µm²"),
+    "marker_template": ('a column name with {marker} in it, e.g. "Cell: {marker}: Mean"', None),
+    "polygon": ("a column name", None),
+    "px": ("a table of the pixel columns (x, y, area, ...)", None),
+}
+
+
+def parse_presets(table: dict, where: str = "presets") -> dict[str, ColumnMap]:
+    """Validate presets given as a mapping ``name -> {x, y, label, ...}`` (the parsed TOML file).
+
+    Parameters
+    ----------
+    table : the presets, in the layout of ``chemomet/data/tme_presets.toml``.
+    where : the file or object they came from, for messages.
+
+    Returns
+    -------
+    dict
+        name -> :class:`ColumnMap`, in the order given.
+
+    Raises
+    ------
+    InputError : an empty table, a bad name, an unknown key, a missing ``x``/``y``, a malformed column or marker
+        template; one line naming the preset and the key.
+
+    Examples
+    --------
+    >>> maps = parse_presets({"inform": {"x": "Cell X Position", "y": "Cell Y Position", "label": "Phenotype"}})
+    >>> maps["inform"].label, maps["inform"].radius, maps["inform"].marker_template
+    ('Phenotype', None, '{marker}')
+    """
+    if not table:
+        raise InputError(f"{where}: no presets; allowed: one or more [NAME] tables with x = ..., y = ...")
+    for name, spec in table.items():
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise field_error("preset name", name, "lower-case letters, digits, '-' and '_'", where=where)
+        if not isinstance(spec, dict):
+            raise field_error(name, spec, f"a table [{name}] of columns (x = ..., y = ..., label = ...)", where=where)
+    try:
+        presets = _PRESET_FILE.validate_python(table)
+    except ValidationError as err:
+        raise validation_error(err, where, _RULES, unknown=f"allowed: {', '.join(_RULES)}") from None
+    return {name: p.column_map() for name, p in presets.items()}
+
+
+def _load_toml(text: str, where: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{where}: not valid TOML ({' '.join(str(err).split())})") from None
+
+
+def _load_shipped() -> dict[str, ColumnMap]:
+    text = resources.files("chemomet.data").joinpath(SHIPPED_FILE).read_text(encoding="utf-8")
+    return parse_presets(_load_toml(text, SHIPPED_FILE), SHIPPED_FILE)
+
+
+PRESETS: dict[str, ColumnMap] = _load_shipped()
+"""The shipped presets by name (``generic``, ``qupath``, ``halo``), read from ``chemomet/data/tme_presets.toml``."""
+
+
+def read_presets(path: str | Path) -> dict[str, ColumnMap]:
+    """Read a user's preset file (TOML, the layout of ``chemomet/data/tme_presets.toml``).
+
+    Parameters
+    ----------
+    path : the file; its presets may not reuse the name of a shipped one (:data:`PRESETS`).
+
+    Returns
+    -------
+    dict
+        name -> :class:`ColumnMap`, the file's presets only (the readers look names up in both).
+
+    Raises
+    ------
+    InputError : a missing or unreadable file, invalid TOML, a shipped name, or an invalid preset.
+
+    Examples
+    --------
+    A preset for inForm cell-segmentation tables (centroids in µm, labels in ``Phenotype``):
+
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "lab.toml"
+    ...     _ = path.write_text('[inform]\\nx = "Cell X Position"\\ny = "Cell Y Position"\\nlabel = "Phenotype"\\n')
+    ...     presets = read_presets(path)
+    >>> presets["inform"].x, presets["inform"].label, presets["inform"].area
+    ('Cell X Position', 'Phenotype', None)
+    """
+    path = Path(path)
+    where = path.name
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; allowed: a TOML file of column presets")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: not a UTF-8 text file; allowed: a TOML file of column presets") from None
+    presets = parse_presets(_load_toml(text, where), where)
+    clash = [name for name in presets if name in PRESETS]
+    if clash:
+        raise field_error(
+            "preset name", clash[0], f"a name other than those of the shipped presets ({', '.join(PRESETS)})",
+            where=where,
+        )
+    return presets
+
+
+def available_presets(presets_file: str | Path | None = None) -> dict[str, ColumnMap]:
+    """The shipped presets, plus those of ``presets_file`` when given (see :func:`read_presets`)."""
+    return PRESETS if presets_file is None else {**PRESETS, **read_presets(presets_file)}
