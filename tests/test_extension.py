@@ -85,3 +85,30 @@ def test_a_drug_naming_an_unknown_target_is_refused(tmp_path):
     path.write_text(NEW_DRUG.replace('acts_on = "doorway_activity"', 'acts_on = "vessels"'), encoding="utf-8")
     with pytest.raises(InputError, match="acts_on = 'vessels' is invalid"):
         read_drug_file(path)
+
+
+def test_a_drug_and_a_tissue_preset_from_data_files_alone(drugs, tmp_path):
+    """Both extension points in one session, from temporary TOML files: nothing in the package is edited."""
+    from chemomet.tme import ReadOptions, read_cells, read_presets, score_tissue
+    from chemomet.tme.synthetic import generate_tissue
+
+    presets = tmp_path / "lab_presets.toml"
+    presets.write_text(
+        '[lab]\ndescription = "a lab export"\nx = "X um"\ny = "Y um"\nlabel = "Kind"\nradius = "R um"\n',
+        encoding="utf-8",
+    )
+    cells = generate_tissue(3000, seed=5).cells
+    cells.to_csv(tmp_path / "generic.csv", index=False)
+    cells.rename(columns={"x": "X um", "y": "Y um", "cell_type": "Kind", "radius": "R um"}).to_csv(
+        tmp_path / "lab.csv", index=False
+    )
+    assert "lab" in read_presets(presets)
+    lab = score_tissue(read_cells(tmp_path / "lab.csv", ReadOptions(preset="lab", presets_file=presets)))
+    generic = score_tissue(read_cells(tmp_path / "generic.csv"))
+    assert lab.summary()["tmem_score"] == generic.summary()["tmem_score"] > 0
+
+    score = lab.summary()["tmem_score"]
+    patient = cm.Patient(age=50, diameter_mm=25, grade=3, er="positive", pr="positive", her2="negative",
+                         tmem_score=score, tmem_convention="10HPF")
+    out = cm.simulate(patient, "nact+angptumab", drugs=drugs)
+    assert 0.0 < float(out.summary["dmfs_10y"].iloc[0]) < 1.0
