@@ -11,7 +11,26 @@ from typing import Literal
 
 
 class InputError(ValueError):
-    """Bad user input; ``str(err)`` is a single line fit to show to the user."""
+    """Bad user input; ``str(err)`` is a single line fit to show to the user.
+
+    A :class:`ValueError`, so code that catches ``ValueError`` also catches it. Whitespace in the message (line
+    breaks, repeated spaces) is collapsed to single spaces, so a message built over several source lines still
+    prints as one line. The command line prints it to standard error and exits with code 2, without a traceback.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in the project's form ``where: field = value is invalid; allowed: ... (unit: ...)``.
+
+    Examples
+    --------
+    >>> err = InputError('''patient.toml: age = 12 is invalid;
+    ...                     allowed: a number from 18 to 100 (unit: years)''')
+    >>> print(err)
+    patient.toml: age = 12 is invalid; allowed: a number from 18 to 100 (unit: years)
+    >>> isinstance(err, ValueError)
+    True
+    """
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
@@ -20,15 +39,35 @@ class InputError(ValueError):
 def field_error(
     field: str, value: object, allowed: str, unit: str | None = None, where: str | None = None
 ) -> InputError:
-    """Build the standard one-line message: ``where: field = value: allowed (unit)``.
+    """Build the standard one-line error: ``where: field = value is invalid; allowed: ... (unit: ...)``.
+
+    The error is returned, not raised, so the caller writes ``raise field_error(...)``.
 
     Parameters
     ----------
-    field : dotted name of the offending field, e.g. ``"diameter_mm"``.
-    value : the value that was given (shown with ``repr``).
-    allowed : what would have been accepted, e.g. ``"a number > 0"``.
-    unit : the unit the field is expressed in, if it has one.
-    where : the file or object the field came from.
+    field : str
+        Dotted name of the offending field, e.g. ``"diameter_mm"`` or ``"phases.0.cycles"``.
+    value : object
+        The value that was given (shown with ``repr``).
+    allowed : str
+        What would have been accepted, e.g. ``"a number > 0"``.
+    unit : str, optional
+        The unit the field is expressed in (e.g. ``"mm"``, ``"days"``), if it has one.
+    where : str, optional
+        The file or object the field came from; the message's prefix.
+
+    Returns
+    -------
+    InputError
+        The error with the one-line message (not raised).
+
+    Examples
+    --------
+    >>> err = field_error("diameter_mm", -3, "a number > 0 and <= 200", unit="mm", where="patient.toml")
+    >>> print(err)
+    patient.toml: diameter_mm = -3 is invalid; allowed: a number > 0 and <= 200 (unit: mm)
+    >>> print(field_error("grade", 4, "an integer 1, 2 or 3"))
+    grade = 4 is invalid; allowed: an integer 1, 2 or 3
     """
     prefix = f"{where}: " if where else ""
     unit_txt = f" (unit: {unit})" if unit else ""
@@ -38,8 +77,26 @@ def field_error(
 class FieldProblem(ValueError):
     """Raised inside a validator to report a field with a message of the standard form, kept as it is.
 
-    ``field``: the dotted field name to show; ``value``: the value given; ``allowed``: what is accepted;
-    ``unit``: its unit, if any.
+    :func:`validation_error` recognises it in a pydantic ``ValidationError`` and shows :meth:`message` after the
+    ``where:`` prefix, instead of the rule of the field being validated; this lets a validator name another field
+    (e.g. ``parameters.mu`` from the ``parameters`` table). ``str(err)`` is ``allowed`` alone.
+
+    Parameters
+    ----------
+    field : str
+        The dotted field name to show, e.g. ``"parameters.mu"``.
+    value : object
+        The value given (shown with ``repr``).
+    allowed : str
+        What is accepted.
+    unit : str, optional
+        The field's unit, if any.
+
+    Examples
+    --------
+    >>> problem = FieldProblem("parameters.T0", -1.0, "a number > 0 and <= 1000", "doorways per 10 HPF")
+    >>> problem.message()
+    'parameters.T0 = -1.0 is invalid; allowed: a number > 0 and <= 1000 (unit: doorways per 10 HPF)'
     """
 
     def __init__(self, field: str, value: object, allowed: str, unit: str | None = None):
@@ -53,7 +110,29 @@ class FieldProblem(ValueError):
 
 
 class Contradiction(ValueError):
-    """Raised inside a validator for an inconsistency between fields; its text is the whole message."""
+    """Raised inside a validator for an inconsistency between fields; its text is the whole message.
+
+    :func:`validation_error` shows the text as it is after the ``where:`` prefix, so write it in the standard
+    form, naming both fields, what is allowed and the unit.
+
+    Examples
+    --------
+    >>> from pydantic import BaseModel, ValidationError, model_validator
+    >>> class Window(BaseModel):
+    ...     start_day: float
+    ...     end_day: float
+    ...     @model_validator(mode="after")
+    ...     def _ordered(self):
+    ...         if self.start_day > self.end_day:
+    ...             raise Contradiction(f"start_day = {self.start_day!r} is above end_day = {self.end_day!r}; "
+    ...                                 "allowed: start_day <= end_day (unit: days)")
+    ...         return self
+    >>> try:
+    ...     Window(start_day=30, end_day=10)
+    ... except ValidationError as err:
+    ...     print(validation_error(err, "window.toml", {}))
+    window.toml: start_day = 30.0 is above end_day = 10.0; allowed: start_day <= end_day (unit: days)
+    """
 
 
 def validation_error(
@@ -70,20 +149,27 @@ def validation_error(
 
     Parameters
     ----------
-    err : the :class:`pydantic.ValidationError`.
-    where : the file or object that was validated (the message's prefix).
-    rules : field -> (what is allowed, unit); looked up by the dotted path without list indices, then by the last
+    err : pydantic.ValidationError
+        The validation error; only its first problem is reported.
+    where : str
+        The file or object that was validated (the message's prefix).
+    rules : dict[str, tuple[str, str | None]]
+        Field -> (what is allowed, unit); looked up by the dotted path without list indices, then by the last
         field name (``dotted``), or by the top-level field (``brackets``).
-    locate : ``dotted`` shows a nested field as ``phases.0.drugs``; ``brackets`` names the top-level field, and a
+    locate : {"dotted", "brackets"}, default "dotted"
+        ``dotted`` shows a nested field as ``phases.0.drugs``; ``brackets`` names the top-level field, and a
         nested entry of a known field as ``nact_diameters[0].day`` (patient files).
-    reasons : show a validator's own reason for a ``ValueError`` instead of the rule (the rule is the default).
-    unknown : what to say after "is not a known field;" (default: the list of known fields).
-    counted : list fields whose wrong length is reported as "has N entries".
+    reasons : bool, default False
+        Show a validator's own reason for a ``ValueError`` instead of the rule (the rule is the default).
+    unknown : str, optional
+        What to say after "is not a known field;" (default: the list of known fields).
+    counted : tuple of str, default ()
+        List fields whose wrong length is reported as "has N entries".
 
     Returns
     -------
     InputError
-        with ``where: field = value is invalid; allowed: ... (unit: ...)`` or the "missing" / "not a known field"
+        With ``where: field = value is invalid; allowed: ... (unit: ...)`` or the "missing" / "not a known field"
         variant; a :class:`FieldProblem` or :class:`Contradiction` raised by a validator is shown as it is.
 
     Examples

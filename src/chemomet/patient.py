@@ -73,7 +73,30 @@ _ZERO_ALLOWED = {"resistant_fraction", "epsilon", "phi", "mu", "s_met", "resista
 
 
 class DiameterMeasurement(BaseModel):
-    """A tumour diameter measured during NACT (imaging), ``day`` days after the first chemotherapy dose."""
+    """A tumour diameter measured during NACT (imaging), ``day`` days after the first chemotherapy dose.
+
+    An entry of :attr:`Patient.nact_diameters`; in a patient file, a table ``{day = ..., diameter_mm = ...}``.
+    Frozen; unknown fields are refused.
+
+    Attributes
+    ----------
+    day : float
+        Day of the measurement after the first chemotherapy dose (days, 1 to 365).
+    diameter_mm : float
+        Largest tumour diameter measured (mm, 0 to 200; 0: not measurable).
+
+    Examples
+    --------
+    >>> DiameterMeasurement(day=42, diameter_mm=18.5)
+    DiameterMeasurement(day=42.0, diameter_mm=18.5)
+    >>> p = patient_from_dict({"age": 50, "diameter_mm": 25, "grade": 2, "er": "positive", "pr": "positive",
+    ...                        "her2": "negative", "nact_diameters": [{"day": 0, "diameter_mm": 20}]})
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: patient: nact_diameters[0].day = 0 is invalid; allowed: a list of tables
+    {day, diameter_mm}: day after the first chemotherapy dose (1-365, increasing), diameter_mm 0-200
+    (0: not measurable) (unit: days, mm)
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -89,7 +112,58 @@ class DiameterMeasurement(BaseModel):
 
 
 class Patient(BaseModel):
-    """One patient before treatment (units in the field names; biomarkers optional)."""
+    """One patient before treatment (units in the field names; biomarkers optional).
+
+    Frozen; unknown fields are refused. Build it with :func:`patient_from_dict` or :func:`read_patient`, which
+    turn a validation problem into a one-line :class:`~chemomet.errors.InputError`; calling ``Patient(...)``
+    directly raises pydantic's ``ValidationError`` instead.
+
+    Attributes
+    ----------
+    id : str
+        A label (default ``"patient"``; :func:`read_patient` uses the file name's stem).
+    age : float
+        Age at diagnosis (years, 18 to 100).
+    diameter_mm : float
+        Largest diameter of the primary tumour at diagnosis (mm, > 0 and <= 200).
+    grade : {1, 2, 3}
+        Histological grade (an integer).
+    er, pr, her2 : {"positive", "negative"}
+        Oestrogen receptor, progesterone receptor and HER2 status.
+    ki67_percent : float, optional
+        Ki-67 index (%, 0 to 100).
+    nodes_positive : int, default 0
+        Positive axillary lymph nodes (lymph nodes, 0 to 60).
+    tmem_score : float, optional
+        TMEM doorway score of the core biopsy (doorways per 10 or 20 HPF, 0 to 1000); needs ``tmem_convention``.
+    tmem_convention : {"10HPF", "20HPF"}, optional
+        Whether the TMEM scores count doorways in 10 or in 20 high-power fields; given exactly when a score is.
+    ctc_count : int, optional
+        Circulating tumour cells at baseline (cells per 7.5 mL, 0 to 100000).
+    morphology : tuple of str
+        Any of ``alveolar``, ``trabecular``, ``solid``, ``tubular``, ``discrete groups``.
+    bsa_m2 : float, optional
+        Body-surface area (m², 1.0 to 3.0).
+    subtype : {"HR+/HER2-", "HR+/HER2+", "HR-/HER2+", "TNBC"}
+        Receptor subtype; derived from ER, PR and HER2 when left out, and must agree with them when given.
+    tmem_score_after_nact : float, optional
+        TMEM score of the post-NACT surgical specimen (doorways per 10 or 20 HPF, same ``tmem_convention``).
+    nact_diameters : tuple of DiameterMeasurement
+        Diameters measured during NACT, days strictly increasing (days after the first dose, mm).
+    parameters : dict[str, float]
+        Model parameters fixed for this patient (names and ranges in :data:`PARAMETER_RULES`, e.g.
+        ``T0`` in doorways per 10 HPF); applied by :func:`chemomet.population.apply_fixed_parameters`.
+
+    Examples
+    --------
+    >>> p = Patient(age=50, diameter_mm=20, grade=2, er="positive", pr="negative", her2="negative")
+    >>> p.subtype, p.hormone_receptor_positive
+    ('HR+/HER2-', True)
+    >>> p.nodes_positive, p.tmem_score  # defaults: no nodes, TMEM not measured
+    (0, None)
+    >>> p.model_copy(update={"id": "p2"}).id
+    'p2'
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -239,7 +313,40 @@ i.e. <= 161 days after the first dose of ac-paclitaxel-weekly (unit: days)
 
 
 def patient_from_dict(data: dict, where: str = "patient") -> Patient:
-    """Validate a mapping into a :class:`Patient`; raises :class:`InputError` with one line."""
+    """Validate a mapping into a :class:`Patient`; raises :class:`InputError` with one line.
+
+    A single ``morphology`` string is accepted for a one-entry list. Fields, units and ranges: :class:`Patient`.
+
+    Parameters
+    ----------
+    data : dict
+        Patient fields, as in a patient TOML or JSON file (e.g. ``{"age": 50, "diameter_mm": 20, ...}``).
+    where : str, default "patient"
+        Where the data came from; the prefix of any error message.
+
+    Returns
+    -------
+    Patient
+        The validated patient.
+
+    Raises
+    ------
+    InputError
+        For the first invalid, missing or unknown field, naming the field, the value, what is allowed and the unit.
+
+    Examples
+    --------
+    >>> p = patient_from_dict({"id": "p1", "age": 62, "diameter_mm": 35, "grade": 3, "er": "negative",
+    ...                        "pr": "negative", "her2": "negative", "tmem_score": 40, "tmem_convention": "20HPF",
+    ...                        "morphology": "solid"})
+    >>> p.subtype, p.tmem_score, p.morphology
+    ('TNBC', 40.0, ('solid',))
+    >>> patient_from_dict({"age": 50, "diameter_mm": 250, "grade": 2, "er": "positive", "pr": "positive",
+    ...                    "her2": "negative"}, where="p1.toml")
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: p1.toml: diameter_mm = 250 is invalid; allowed: a number > 0 and <= 200 (unit: mm)
+    """
     if not isinstance(data, dict):
         raise InputError(
             f"{where}: top level is a {type(data).__name__}; allowed: a table of patient fields (age, diameter_mm, ...)"
@@ -260,7 +367,39 @@ def patient_from_dict(data: dict, where: str = "patient") -> Patient:
 
 
 def read_patient(path: str | Path) -> Patient:
-    """Read a patient from a ``.toml`` or ``.json`` file."""
+    """Read a patient from a ``.toml`` or ``.json`` file.
+
+    The file holds the fields of :class:`Patient` at top level; without an ``id``, the file name's stem is used.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.toml`` or ``.json`` file (UTF-8).
+
+    Returns
+    -------
+    Patient
+        The validated patient.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not UTF-8, cannot be parsed, or holds an invalid field (the message names the file).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "p042.toml"
+    >>> _ = path.write_text('age = 58\\ndiameter_mm = 22.5\\ngrade = 2\\ner = "positive"\\npr = "positive"\\n'
+    ...                     'her2 = "positive"\\nnodes_positive = 2\\n')
+    >>> p = read_patient(path)
+    >>> p.id, p.diameter_mm, p.subtype
+    ('p042', 22.5, 'HR+/HER2+')
+    >>> read_patient(path.with_suffix(".txt"))
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: .../p042.txt: file type '.txt' is invalid; allowed: .toml or .json
+    """
     path = Path(path)
     if path.suffix.lower() not in (".toml", ".json"):
         raise InputError(f"{path}: file type {path.suffix!r} is invalid; allowed: .toml or .json")
@@ -282,6 +421,23 @@ def read_patient(path: str | Path) -> Patient:
 
 
 def example_patient() -> Patient:
-    """The built-in example patient (``data/examples/patient.toml``): HR+/HER2- grade 3, 28 mm, high TMEM."""
+    """The built-in example patient (``data/examples/patient.toml``): HR+/HER2- grade 3, 28 mm, high TMEM.
+
+    The patient of ``chemomet demo``: age 47 years, 1 positive node, Ki-67 35 %, TMEM 32 doorways per 10 HPF,
+    1 CTC per 7.5 mL, alveolar and solid morphology.
+
+    Returns
+    -------
+    Patient
+        The validated example patient (id ``"example"``).
+
+    Examples
+    --------
+    >>> p = example_patient()
+    >>> p.id, p.subtype, p.grade, p.diameter_mm
+    ('example', 'HR+/HER2-', 3, 28.0)
+    >>> p.tmem_score, p.tmem_convention, p.ctc_count
+    (32.0, '10HPF', 1)
+    """
     text = resources.files("chemomet.data").joinpath("examples/patient.toml").read_text(encoding="utf-8")
     return patient_from_dict(tomllib.loads(text), where="example patient")

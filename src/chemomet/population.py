@@ -50,6 +50,45 @@ class Population:
     ``Population()`` uses the shipped calibration (``data/calibration/population.toml``: TRANSBIG natural history
     and the published targets, see docs/calibration.md); :meth:`priors` the uncalibrated priors
     (``data/population.toml``); pass a dict with the same layout to override.
+
+    It maps covariates (age in years, diameter in mm, grade, receptor status, morphology, TMEM in doorways per
+    10 HPF) to :class:`~chemomet.model.parameters.PatientParameters`, with log-normal random effects: for real
+    patients at their typical values (:meth:`typical`), for virtual patients drawn at random (:meth:`sample`).
+
+    Parameters
+    ----------
+    config : dict, optional
+        A population configuration with the layout of ``data/population.toml`` (tables ``cohort``, ``growth``,
+        ``dissemination``, ``treatment``, ``microenvironment``, ``observation``); default: the shipped
+        calibration, else the priors.
+
+    Attributes
+    ----------
+    config : dict
+        The configuration in use.
+
+    Examples
+    --------
+    Sample five virtual patients; a patient's draws depend only on the seed and its index:
+
+    >>> import numpy as np
+    >>> pop = Population()
+    >>> cov, params = pop.sample(5, rng=42)
+    >>> cov.shape, params.n
+    ((5, 11), 5)
+    >>> list(cov.columns[:4])
+    ['patient_index', 'age', 'diameter_mm', 'grade']
+    >>> _, later = pop.sample(2, rng=42, start=3)  # patients 3 and 4 again
+    >>> bool(np.array_equal(later.T0, params.T0[3:]))
+    True
+
+    Typical-value parameters of a real patient use the measured TMEM score (doorways per 10 HPF):
+
+    >>> from chemomet.patient import example_patient
+    >>> float(pop.typical(example_patient()).T0[0])
+    32.0
+    >>> Population.priors().settings.cells_per_mm3
+    1000000.0
     """
 
     N_EFFECTS = 7  # standard-normal random effects per patient: DT, K, mu, s, eps, T0, resistant fraction
@@ -81,9 +120,20 @@ class Population:
     def parameters(self, cov: pd.DataFrame, z: np.ndarray, u_resistant: np.ndarray) -> PatientParameters:
         """Model parameters from covariates and random effects.
 
-        cov: columns ``age``, ``diameter_mm``, ``grade``, ``er``, ``pr``, ``her2`` (bool positive),
-        ``alveolar_or_trabecular`` (bool), ``tmem_10hpf`` (NaN when not measured).
-        z: standard-normal effects, shape ``(n, 7)``; u_resistant: uniforms, shape ``(n, 2)``.
+        Parameters
+        ----------
+        cov : pandas.DataFrame
+            Columns ``age`` (years), ``diameter_mm`` (mm), ``grade``, ``er``, ``pr``, ``her2`` (bool positive),
+            ``alveolar_or_trabecular`` (bool), ``tmem_10hpf`` (doorways per 10 HPF; NaN when not measured).
+        z : numpy.ndarray
+            Standard-normal effects, shape ``(n, 7)``.
+        u_resistant : numpy.ndarray
+            Uniforms, shape ``(n, 2)``: whether a resistant clone is present, and its fraction.
+
+        Returns
+        -------
+        PatientParameters
+            One row per row of ``cov``.
         """
         g, d, t, me = (self.config[k] for k in ("growth", "dissemination", "treatment", "microenvironment"))
         sub = _subtype_index(cov["er"], cov["pr"], cov["her2"])
@@ -228,8 +278,37 @@ class Population:
     def sample(self, n: int, rng: int | np.random.Generator | np.random.SeedSequence = 0, start: int = 0):
         """Draw virtual patients ``start .. start + n - 1``.
 
-        Returns ``(covariates, parameters)``: a DataFrame and a :class:`PatientParameters`. A patient's draws
-        depend only on the seed and its index (blocks of :data:`chemomet.streams.BLOCK`), never on ``n`` or chunking.
+        A patient's draws depend only on the seed and its index (blocks of :data:`chemomet.streams.BLOCK`), never
+        on ``n`` or chunking.
+
+        Parameters
+        ----------
+        n : int
+            Number of patients (>= 0).
+        rng : int, numpy.random.Generator or numpy.random.SeedSequence, default 0
+            The seed.
+        start : int, default 0
+            Index of the first patient (>= 0).
+
+        Returns
+        -------
+        covariates : pandas.DataFrame
+            ``patient_index``, ``age`` (years), ``diameter_mm`` (mm), ``grade``, ``er``, ``pr``, ``her2`` (bool
+            positive), ``ki67_percent`` (%), ``nodes_positive`` (lymph nodes), ``alveolar_or_trabecular`` (bool),
+            ``tmem_10hpf`` (NaN: not measured; the drawn value is the parameter ``T0``).
+        parameters : PatientParameters
+            The patients' model parameters.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` or ``start`` is negative.
+
+        Examples
+        --------
+        >>> cov, params = Population().sample(3, rng=7, start=100)
+        >>> cov["patient_index"].tolist(), params.n
+        ([100, 101, 102], 3)
         """
         if n < 0 or start < 0:
             raise ValueError("n and start must be >= 0")
@@ -255,6 +334,45 @@ def apply_fixed_parameters(
     A fixed ``T0`` without a fixed ``mu`` moves ``mu`` with it through the population link
     ``mu ∝ (T0 / T_ref)^theta``, so the two stay consistent; likewise the doorway share ``phi`` (see
     :func:`doorway_share`, given ``phi_link = (phi_ref, T_ref, exponent)``).
+
+    Growth given as ``doubling_time_days`` (days) and/or ``plateau_cells`` (cells) is converted to
+    ``alpha_per_day`` and ``beta_per_day`` (1/day) at the patient's size at diagnosis; ``dormancy_mean_days``
+    (days) becomes ``wake_rate_per_day = 1 / dormancy_mean_days`` (1/day); the parameters of
+    :data:`FIXABLE_AS_IS` are used as given. :meth:`Population.typical` calls it for real patients.
+
+    Parameters
+    ----------
+    params : PatientParameters
+        The population values, one row per patient of ``patients`` (in the same order).
+    patients : list of Patient
+        The patients whose :attr:`~chemomet.patient.Patient.parameters` are applied.
+    theta : float, default 0.0
+        Exponent of the link ``mu ∝ (T0 / T_ref)^theta`` (dimensionless; 0: ``mu`` does not move with ``T0``).
+    phi_link : tuple of float, optional
+        ``(phi_ref, T_ref, exponent)`` of :func:`doorway_share` (fraction, doorways per 10 HPF, dimensionless);
+        None leaves ``phi`` as it is.
+
+    Returns
+    -------
+    PatientParameters
+        A new parameter set; ``params`` is not changed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chemomet.patient import example_patient, patient_from_dict
+    >>> pop = Population()
+    >>> patient = example_patient()
+    >>> fixed = patient_from_dict({**patient.model_dump(), "parameters": {"T0": 64.0, "chemosensitivity": 2.0}})
+    >>> base = pop.typical(patient)  # measured T0 = 32 doorways per 10 HPF
+    >>> theta = pop.config["dissemination"]["theta"]
+    >>> new = apply_fixed_parameters(base, [fixed], theta=theta, phi_link=pop.phi_link)
+    >>> float(new.T0[0]), float(new.chemosensitivity[0])
+    (64.0, 2.0)
+    >>> bool(np.isclose(new.mu[0] / base.mu[0], 2.0**theta))  # mu follows T0 (doubled)
+    True
+    >>> bool(np.isclose(new.phi[0], doorway_share(64.0, *pop.phi_link)))
+    True
     """
     values = {f.name: getattr(params, f.name).copy() for f in fields(params)}
     for i, p in enumerate(patients):

@@ -47,6 +47,62 @@ class Drug(_Strict):
 
     An accompanying drug names its ``target`` (e.g. ``TIE2``); ``acts_on``, the model quantity it inhibits, comes
     from the target table (``data/targets.toml``) when the drug table is read (:func:`parse_drugs`).
+
+    A cytotoxic drug kills at rate ``kmax_per_day × E`` with ``E = C^hill / (EC50^hill + C^hill)`` and adds
+    ``stress_weight × E`` to the chemotherapy stress that drives the microenvironment; an accompanying drug
+    inhibits its quantity by ``I = imax × C / (IC50 + C)``. ``C`` is the plasma concentration (mg/L). Frozen;
+    unknown fields are refused.
+
+    Attributes
+    ----------
+    name : str
+        The drug's name, e.g. ``paclitaxel``.
+    role : {"cytotoxic", "accompanying"}
+        Chemotherapy, or a drug given with it against the prometastatic microenvironment.
+    route : {"iv", "oral", "sc"}
+        Route of administration (i.v. bolus, oral or subcutaneous).
+    half_life_h : float
+        Elimination half-life (h, > 0 and <= 720).
+    volume_l : float
+        Volume of distribution (L; for an oral drug, the apparent volume V/F).
+    ka_per_h : float, optional
+        First-order absorption rate constant (1/h); required for oral and s.c. drugs.
+    drug_class : str, optional
+        E.g. ``taxane``.
+    ec50_mg_per_l : float, optional
+        Concentration of half-maximal kill (mg/L); required for cytotoxic drugs.
+    hill : float, default 1.0
+        Hill coefficient of the kill (dimensionless, > 0 and <= 10).
+    kmax_per_day : float, optional
+        Maximal kill rate (1/day); required for cytotoxic drugs.
+    stress_weight : float, default 0.0
+        Weight of the drug's effect in the chemotherapy stress on the microenvironment (dimensionless;
+        paclitaxel 1 by convention).
+    target : str, optional
+        The molecular target of an accompanying drug (a key of ``data/targets.toml``, e.g. ``TIE2``).
+    acts_on : {"doorway_activity", "macrophage_recruitment"}, optional
+        The model quantity the target acts on; set from the target table, not by the user.
+    ic50_mg_per_l : float, optional
+        Concentration of half-maximal inhibition (mg/L); required for accompanying drugs.
+    imax : float, optional
+        Maximal inhibition (fraction, 0 to 1); required for accompanying drugs.
+    default_dose_mg : float, optional
+        Dose of an accompanying drug when a strategy gives none (mg).
+    default_interval_h : float, optional
+        Dosing interval of an accompanying drug when a strategy gives none (h).
+    sources : dict[str, str]
+        Field -> where its value comes from.
+
+    Examples
+    --------
+    >>> paclitaxel = load_drugs()["paclitaxel"]
+    >>> paclitaxel.role, paclitaxel.route, paclitaxel.half_life_h
+    ('cytotoxic', 'iv', 20.0)
+    >>> round(paclitaxel.k_el_per_day, 3)  # ln 2 / 20 h, per day
+    0.832
+    >>> rebastinib = load_drugs()["rebastinib"]
+    >>> rebastinib.target, rebastinib.acts_on, rebastinib.ka_per_day
+    ('TIE2', 'doorway_activity', 24.0)
     """
 
     name: str
@@ -92,7 +148,36 @@ class Drug(_Strict):
 
 
 class DrugDose(_Strict):
-    """A drug and its dose in exactly one unit."""
+    """A drug and its dose in exactly one unit.
+
+    One entry of a :class:`Phase`; frozen, unknown fields are refused.
+
+    Attributes
+    ----------
+    drug : str
+        Name of a cytotoxic drug of the drug table.
+    dose_mg_m2 : float, optional
+        Dose per body-surface area (mg/m², > 0 and <= 5000).
+    dose_auc : float, optional
+        Target AUC for Calvert dosing (mg·min/mL, > 0 and <= 10; carboplatin only).
+    dose_mg : float, optional
+        Flat dose (mg, > 0 and <= 10000).
+
+    Examples
+    --------
+    >>> DrugDose(drug="paclitaxel", dose_mg_m2=80).dose_in_mg()  # at the reference 1.8 m2
+    144.0
+    >>> DrugDose(drug="paclitaxel", dose_mg_m2=80).dose_in_mg(bsa_m2=2.0)
+    160.0
+    >>> DrugDose(drug="carboplatin", dose_auc=6).dose_in_mg()  # Calvert, GFR 100 mL/min
+    750.0
+    >>> from pydantic import ValidationError
+    >>> try:
+    ...     DrugDose(drug="paclitaxel", dose_mg_m2=80, dose_mg=144)
+    ... except ValidationError as err:
+    ...     print(err.errors()[0]["msg"])
+    Value error, give exactly one of dose_mg_m2, dose_auc, dose_mg
+    """
 
     drug: str
     dose_mg_m2: float | None = Field(default=None, gt=0, le=5000)
@@ -116,7 +201,29 @@ class DrugDose(_Strict):
 
 
 class Phase(_Strict):
-    """Cycles of the same drugs; all drugs of the phase are given on day 0 of each cycle."""
+    """Cycles of the same drugs; all drugs of the phase are given on day 0 of each cycle.
+
+    One entry of :attr:`Regimen.phases`; frozen, unknown fields are refused.
+
+    Attributes
+    ----------
+    drugs : list of DrugDose
+        The drugs of each cycle (at least one).
+    cycles : int
+        Number of cycles (1 to 52).
+    interval_days : float
+        Days from one cycle to the next (days, > 0 and <= 90).
+    offset_days : float, optional
+        Start of the phase after the regimen's start (days, 0 to 365); default: when the previous phase ends.
+
+    Examples
+    --------
+    >>> weekly = Phase(drugs=[{"drug": "paclitaxel", "dose_mg_m2": 80}], cycles=12, interval_days=7)
+    >>> weekly.length_days  # 12 weekly doses: 84 days
+    84.0
+    >>> weekly.drugs[0].dose_in_mg()
+    144.0
+    """
 
     drugs: list[DrugDose] = Field(min_length=1)
     cycles: int = Field(ge=1, le=52)
@@ -130,7 +237,36 @@ class Phase(_Strict):
 
 
 class Regimen(_Strict):
-    """A chemotherapy regimen: phases given one after another (or at ``offset_days`` from the start)."""
+    """A chemotherapy regimen: phases given one after another (or at ``offset_days`` from the start).
+
+    Frozen; unknown fields are refused. The last dose must fall within :data:`MAX_REGIMEN_DAYS` (730 days) of the
+    first. Shipped regimens: :func:`load_regimens`; regimens of your own: :func:`read_regimen_file`.
+
+    Attributes
+    ----------
+    key : str
+        Short name, e.g. ``ac-paclitaxel-weekly``.
+    name : str
+        Descriptive name.
+    source : str
+        Where the regimen comes from (trial, guideline).
+    phases : list of Phase
+        The phases (at least one).
+
+    Examples
+    --------
+    >>> ac_t = load_regimens()["ac-paclitaxel-weekly"]
+    >>> ac_t.name, len(ac_t.phases)
+    ('AC x4 q3w -> paclitaxel 80 mg/m2 weekly x12', 2)
+    >>> ac_t.last_dose_day  # 4 x 21 days of AC, then 12 weekly paclitaxel doses (days)
+    161.0
+    >>> ac_t.dose_events()[:2]  # (day, drug, dose in mg at 1.8 m2)
+    [(0.0, 'cyclophosphamide', 1080.0), (0.0, 'doxorubicin', 108.0)]
+    >>> pac = Regimen(key="pac12", name="paclitaxel weekly x12", source="example",
+    ...               phases=[{"drugs": [{"drug": "paclitaxel", "dose_mg_m2": 80}], "cycles": 12, "interval_days": 7}])
+    >>> pac.last_dose_day
+    77.0
+    """
 
     key: str
     name: str
@@ -230,6 +366,38 @@ def parse_drugs(table: dict, where: str = "drugs", targets: dict[str, str] | Non
 
     ``targets``: target -> quantity (default: the shipped :func:`load_targets`); an accompanying drug's target
     must be one of them, and sets its ``acts_on``.
+
+    Parameters
+    ----------
+    table : dict
+        Drug name -> table of :class:`Drug` fields (the layout of ``data/drugs.toml``), without ``name`` and
+        ``acts_on``.
+    where : str, default "drugs"
+        Where the table came from; the prefix of any error message.
+    targets : dict[str, str], optional
+        Target -> the model quantity it acts on (default: :func:`load_targets`).
+
+    Returns
+    -------
+    dict[str, Drug]
+        Name -> validated drug.
+
+    Raises
+    ------
+    InputError
+        For the first invalid field, an unknown target or a given ``acts_on``.
+
+    Examples
+    --------
+    >>> table = {"mytki": {"role": "accompanying", "route": "oral", "half_life_h": 12.0, "volume_l": 300.0,
+    ...                    "ka_per_h": 1.0, "target": "TIE2", "ic50_mg_per_l": 0.002, "imax": 0.9}}
+    >>> parse_drugs(table)["mytki"].acts_on  # from the target table
+    'doorway_activity'
+    >>> parse_drugs({"mytki": {**table["mytki"], "half_life_h": -1.0}})
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: drugs: drug mytki: half_life_h = -1.0 is invalid; allowed: a number > 0 and <= 720
+    (unit: h)
     """
     targets = load_targets() if targets is None else targets
     drugs = {}
@@ -311,7 +479,40 @@ def read_drug_file(path: str | Path) -> dict[str, Drug]:
 def parse_regimens(
     table: dict, drugs: dict[str, Drug] | None = None, where: str = "regimens"
 ) -> dict[str, Regimen]:
-    """Validate a ``{key: {...}}`` table of regimens against the known cytotoxic drugs."""
+    """Validate a ``{key: {...}}`` table of regimens against the known cytotoxic drugs.
+
+    Parameters
+    ----------
+    table : dict
+        Regimen key -> table with ``name``, ``source`` and ``phases`` (the layout of ``data/regimens.toml``).
+    drugs : dict[str, Drug], optional
+        The drug table whose cytotoxic drugs the phases may use (default: :func:`load_drugs`).
+    where : str, default "regimens"
+        Where the table came from; the prefix of any error message.
+
+    Returns
+    -------
+    dict[str, Regimen]
+        Key -> validated regimen.
+
+    Raises
+    ------
+    InputError
+        For the first invalid field, an unknown drug, or ``dose_auc`` for a drug other than carboplatin.
+
+    Examples
+    --------
+    >>> phase = {"drugs": [{"drug": "paclitaxel", "dose_mg_m2": 80}], "cycles": 12, "interval_days": 7}
+    >>> regimens = parse_regimens({"pac12": {"name": "paclitaxel weekly x12", "source": "example",
+    ...                                      "phases": [phase]}})
+    >>> regimens["pac12"].last_dose_day, len(regimens["pac12"].dose_events())
+    (77.0, 12)
+    >>> parse_regimens({"pac60": {"name": "too long", "source": "example", "phases": [{**phase, "cycles": 60}]}})
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: regimens: regimen pac60: phases.0.cycles = 60 is invalid; allowed: an integer from
+    1 to 52 (unit: cycles)
+    """
     drugs = load_drugs() if drugs is None else drugs
     out = {}
     for key, spec in table.items():
@@ -341,12 +542,53 @@ def parse_regimens(
 
 @cache
 def load_regimens() -> dict[str, Regimen]:
-    """The shipped regimens (``data/regimens.toml``), keyed by short name."""
+    """The shipped regimens (``data/regimens.toml``), keyed by short name.
+
+    Examples
+    --------
+    >>> sorted(load_regimens())
+    ['ac-paclitaxel-q3w', 'ac-paclitaxel-weekly', 'ddac-paclitaxel-q2w', 'paclitaxel-carboplatin-ac', 'tc']
+    """
     return parse_regimens(tomllib.loads(_data_text("regimens.toml")), where="regimens.toml")
 
 
 def read_regimen_file(path: str | Path) -> Regimen:
-    """Read one regimen from a TOML file holding a single ``[key]`` table (or the table's fields directly)."""
+    """Read one regimen from a TOML file holding a single ``[key]`` table (or the table's fields directly).
+
+    With the fields at top level, the regimen's key is the file name's stem. Drugs are checked against the
+    shipped drug table.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A regimen TOML file (the layout of one table of ``data/regimens.toml``).
+
+    Returns
+    -------
+    Regimen
+        The validated regimen.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or not valid TOML, holds other than one regimen, or holds an invalid field.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "pac12.toml"
+    >>> _ = path.write_text('''
+    ... name = "paclitaxel 80 mg/m2 weekly x12"
+    ... source = "example"
+    ... [[phases]]
+    ... drugs = [{drug = "paclitaxel", dose_mg_m2 = 80}]
+    ... cycles = 12
+    ... interval_days = 7
+    ... ''')
+    >>> regimen = read_regimen_file(path)
+    >>> regimen.key, regimen.last_dose_day
+    ('pac12', 77.0)
+    """
     path = Path(path)
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -362,7 +604,37 @@ def read_regimen_file(path: str | Path) -> Regimen:
 
 
 def get_regimen(regimen: str | Regimen) -> Regimen:
-    """A regimen by shipped key, by path to a TOML file, or passed through."""
+    """A regimen by shipped key, by path to a TOML file, or passed through.
+
+    Parameters
+    ----------
+    regimen : str or Regimen
+        A key of :func:`load_regimens`, the path of a regimen ``.toml`` file (:func:`read_regimen_file`), or a
+        :class:`Regimen`, returned as it is.
+
+    Returns
+    -------
+    Regimen
+        The regimen.
+
+    Raises
+    ------
+    InputError
+        If ``regimen`` is neither a shipped key nor an existing ``.toml`` file.
+
+    Examples
+    --------
+    >>> get_regimen("tc").name
+    'docetaxel 75 + cyclophosphamide 600 mg/m2 q3w x4'
+    >>> tc = load_regimens()["tc"]
+    >>> get_regimen(tc) is tc
+    True
+    >>> get_regimen("folfox")
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: regimen = 'folfox' is invalid; allowed: one of ['ac-paclitaxel-q3w',
+    'ac-paclitaxel-weekly', 'ddac-paclitaxel-q2w', 'paclitaxel-carboplatin-ac', 'tc'] or a regimen .toml file
+    """
     if isinstance(regimen, Regimen):
         return regimen
     known = load_regimens()
@@ -376,7 +648,29 @@ def get_regimen(regimen: str | Regimen) -> Regimen:
 
 
 def default_interim_day(regimen: Regimen) -> float:
-    """Interim assessment day (after the first dose): the start of the second phase, else mid-regimen."""
+    """Interim assessment day (after the first dose): the start of the second phase, else mid-regimen.
+
+    The default ``interim_day`` of response-adapted NACT (``nact-adaptive``). A second phase with its own
+    ``offset_days`` does not count as sequential, so mid-regimen is used then.
+
+    Parameters
+    ----------
+    regimen : Regimen
+        The regimen.
+
+    Returns
+    -------
+    float
+        Days after the first dose: the second phase's start (sequential phases), else half the day of the last
+        dose, rounded to a whole day and at least 1.
+
+    Examples
+    --------
+    >>> default_interim_day(load_regimens()["ac-paclitaxel-weekly"])  # after 4 x 21 days of AC
+    84.0
+    >>> float(default_interim_day(load_regimens()["tc"]))  # one phase, last dose on day 63
+    32.0
+    """
     if len(regimen.phases) > 1 and regimen.phases[1].offset_days is None:
         return regimen.phases[0].length_days
     return max(1.0, round(regimen.last_dose_day / 2.0))
@@ -468,6 +762,24 @@ class Accompanying:
 
     Dosed every ``interval_h`` hours from ``start_offset_days`` after the first chemotherapy dose until the
     day before surgery (NACT) or the end of chemotherapy (adjuvant).
+
+    Attributes
+    ----------
+    drug : str
+        Name of an accompanying drug of the drug table, e.g. ``rebastinib``.
+    dose_mg : float
+        Dose per administration (mg).
+    interval_h : float
+        Time between doses (h).
+    start_offset_days : float, default 0.0
+        First chemotherapy dose to the first accompanying dose (days).
+
+    Examples
+    --------
+    >>> Accompanying("rebastinib", dose_mg=50.0, interval_h=12.0)
+    Accompanying(drug='rebastinib', dose_mg=50.0, interval_h=12.0, start_offset_days=0.0)
+    >>> Strategy.parse("nact+rebastinib").accompanying  # the drug's default dose and interval
+    Accompanying(drug='rebastinib', dose_mg=100.0, interval_h=12.0, start_offset_days=0.0)
     """
 
     drug: str
@@ -478,7 +790,35 @@ class Accompanying:
 
 @dataclass(frozen=True)
 class Schedule:
-    """What the model needs from a strategy: dose events, surgery day and the chemotherapy window (days)."""
+    """What the model needs from a strategy: dose events, surgery day and the chemotherapy window (days).
+
+    Built by :meth:`Strategy.schedule`; the engine (:func:`chemomet.model.engine.simulate_schedule`) also takes
+    one directly, e.g. for a counterfactual schedule. All days are counted from diagnosis.
+
+    Attributes
+    ----------
+    dose_events : tuple of (float, str, float)
+        ``(day, drug, dose_mg)`` of every dose, sorted (days, drug name, mg).
+    surgery_day : float or None
+        Day of surgery (days); None: no surgery.
+    chemo_days : tuple of (float, float) or None
+        Days of the first and the last chemotherapy dose (days); None: no chemotherapy.
+    neoadjuvant : bool
+        True when chemotherapy comes before surgery.
+    marks : tuple of float, default ()
+        Extra days the model must resolve exactly, e.g. an interim assessment (days).
+
+    Examples
+    --------
+    >>> schedule = Strategy.parse("nact").schedule()
+    >>> schedule.surgery_day, schedule.chemo_days, schedule.neoadjuvant  # 14 + 161 + 28 days
+    (203.0, (14.0, 175.0), True)
+    >>> len(schedule.dose_events), schedule.dose_events[0]
+    (20, (14.0, 'cyclophosphamide', 1080.0))
+    >>> Schedule(dose_events=((0.0, "paclitaxel", 144.0),), surgery_day=28.0, chemo_days=(0.0, 0.0),
+    ...          neoadjuvant=True).surgery_day
+    28.0
+    """
 
     dose_events: tuple[tuple[float, str, float], ...]
     surgery_day: float | None
@@ -500,6 +840,47 @@ class Strategy:
     Response-adapted NACT: with ``interim_day`` set (days after the first dose), the tumour is measured then;
     a patient whose diameter has shrunk by less than ``response_threshold`` (RECIST partial response: 0.3)
     stops chemotherapy and goes to surgery ``early_surgery_delay_days`` later.
+
+    Build it from a name with :meth:`parse`, which validates the timing; :meth:`schedule` gives the dose events
+    and the surgery day. Frozen.
+
+    Attributes
+    ----------
+    kind : {"natural-history", "surgery-only", "surgery-first", "nact"}
+        The kind of strategy.
+    regimen : Regimen or None
+        The chemotherapy regimen (None without chemotherapy).
+    accompanying : Accompanying or None
+        The accompanying drug, if any.
+    chemo_start_day : float, default 14.0
+        First NACT dose (days from diagnosis).
+    surgery_day : float, default 21.0
+        Surgery of ``surgery-first`` and ``surgery-only`` (days from diagnosis).
+    adjuvant_delay_days : float, default 28.0
+        Surgery to the first adjuvant dose (days).
+    surgery_delay_days : float, default 28.0
+        Last NACT dose to surgery (days).
+    interim_day : float or None
+        Response assessment of response-adapted NACT (days after the first dose); None: not adaptive.
+    response_threshold : float, default 0.3
+        Fractional decrease of the diameter a responder reaches by ``interim_day``.
+    early_surgery_delay_days : float, default 14.0
+        Interim assessment to early surgery of a non-responder (days).
+    label : str, default ""
+        A name to show instead of the generated :attr:`name`.
+
+    Examples
+    --------
+    >>> st = Strategy.parse("nact+rebastinib")
+    >>> st.kind, st.name, st.regimen.key
+    ('nact', 'nact+rebastinib', 'ac-paclitaxel-weekly')
+    >>> sch = st.schedule()
+    >>> sch.surgery_day, sch.chemo_days  # chemotherapy from day 14, surgery 28 days after the last dose
+    (203.0, (14.0, 175.0))
+    >>> sum(drug == "rebastinib" for _, drug, _ in sch.dose_events)  # every 12 h from day 14 until surgery
+    378
+    >>> Strategy.parse("surgery-first").schedule().chemo_days  # surgery on day 21, adjuvant from day 49
+    (49.0, 210.0)
     """
 
     kind: Literal["natural-history", "surgery-only", "surgery-first", "nact"]
@@ -618,7 +999,15 @@ class Strategy:
         return Schedule(tuple(sorted(events)), surgery, (min(chemo), max(chemo)), neoadjuvant=True)
 
     def schedule(self) -> Schedule:
-        """Dose events (chemotherapy and accompanying), the surgery day and the chemotherapy window."""
+        """Dose events (chemotherapy and accompanying), the surgery day and the chemotherapy window.
+
+        Examples
+        --------
+        >>> Strategy.parse("surgery-only").schedule()
+        Schedule(dose_events=(), surgery_day=21.0, chemo_days=None, neoadjuvant=False, marks=())
+        >>> Strategy.parse("nact-adaptive").schedule().marks  # interim assessment: day 14 + 84
+        (98.0,)
+        """
         if self.kind == "natural-history":
             return Schedule((), None, None, neoadjuvant=False)
         if self.kind == "surgery-only":

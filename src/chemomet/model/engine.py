@@ -65,11 +65,37 @@ TRAJECTORY_UNITS = {
 
 @dataclass
 class Outcome:
-    """Result of :func:`chemomet.simulation.simulate`.
+    """Result of :func:`chemomet.simulation.simulate`: per-patient summaries and, optionally, trajectories.
 
-    summary: one row per patient (columns listed in :data:`SUMMARY_UNITS`, plus ``patient``);
-    times_days: output grid (days from diagnosis) or None; trajectories: name -> ``(n, len(times_days))``
-    arrays (units in :data:`TRAJECTORY_UNITS`); strategy: strategy name.
+    Attributes
+    ----------
+    strategy : str
+        The strategy's name, e.g. ``nact+rebastinib``.
+    summary : pandas.DataFrame
+        One row per patient: ``patient`` plus the columns of :data:`SUMMARY_UNITS` (DMFS probabilities at
+        3/5/10/15 years, pCR, residual cells and diameter at surgery (cells, mm), surgery day (days from
+        diagnosis), TMEM (doorways per 10 HPF), expected and drawn CTCs (cells per 7.5 mL), colonies founded).
+    times_days : numpy.ndarray or None
+        The output grid (days from diagnosis), or None without trajectories.
+    trajectories : dict[str, numpy.ndarray]
+        Name -> ``(n, len(times_days))`` array; units in :data:`TRAJECTORY_UNITS` (empty without a grid).
+    units : dict[str, str]
+        Class attribute: summary column -> unit (:data:`SUMMARY_UNITS`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chemomet.simulation import simulate
+    >>> from chemomet.patient import example_patient
+    >>> out = simulate(example_patient(), "nact", grid=np.array([0.0, 100.0, 365.0]))
+    >>> out.strategy, out.summary.shape
+    ('nact', (1, 24))
+    >>> float(out.summary["surgery_day"].iloc[0]), out.units["surgery_day"]
+    (203.0, 'days from diagnosis')
+    >>> out.trajectories["diameter_mm"].shape  # 1 patient x 3 grid times (mm)
+    (1, 3)
+    >>> sorted(out.to_dict())
+    ['patients', 'strategy', 'times_days', 'trajectories', 'units']
     """
 
     strategy: str
@@ -80,7 +106,17 @@ class Outcome:
     units = SUMMARY_UNITS
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict: strategy, units, per-patient summaries and (if any) trajectories."""
+        """A JSON-ready dict: strategy, units, per-patient summaries and (if any) trajectories.
+
+        Missing values (NaN) become None, so the dict passes strict JSON.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> out = Outcome("natural-history", pd.DataFrame({"patient": ["p1"], "p_pcr": [float("nan")]}))
+        >>> out.to_dict()["patients"]
+        [{'patient': 'p1', 'p_pcr': None}]
+        """
         out = {
             "strategy": self.strategy,
             "units": {**SUMMARY_UNITS, **({"trajectories": TRAJECTORY_UNITS} if self.trajectories else {})},
@@ -119,20 +155,37 @@ def simulate_schedule(
 
     Parameters
     ----------
-    params : per-patient parameters (``n`` patients).
-    schedule : dose events, surgery day and chemotherapy window (days from diagnosis).
-    settings : population-level settings.
-    horizon_days : follow-up horizon (days); DMFS beyond it is NaN.
-    drugs : the drug table, name -> :class:`~chemomet.regimens.Drug`, holding every drug of ``schedule``.
-    grid : optional output times (days) for trajectories.
-    early : optional response-adapted routing ``(early-surgery schedule, interim day, response threshold)``.
-    seed, start_index : CTC draws use per-patient streams keyed by ``start_index + i``.
-    chunk_size, workers, progress : see :func:`chemomet.simulation.simulate`.
+    params : PatientParameters
+        Per-patient parameters (``n`` patients).
+    schedule : Schedule
+        Dose events, surgery day and chemotherapy window (days from diagnosis).
+    settings : ModelSettings
+        Population-level settings.
+    horizon_days : float
+        Follow-up horizon (days); DMFS beyond it is NaN.
+    drugs : dict[str, Drug]
+        The drug table, name -> :class:`~chemomet.regimens.Drug`, holding every drug of ``schedule``.
+    grid : numpy.ndarray, optional
+        Output times (days from diagnosis) for trajectories.
+    early : tuple, optional
+        Response-adapted routing ``(early-surgery schedule, interim day, response threshold)`` (days from
+        diagnosis, fractional decrease of the diameter).
+    seed, start_index : int
+        CTC draws use per-patient streams keyed by ``start_index + i``.
+    chunk_size, workers, progress
+        See :func:`chemomet.simulation.simulate`.
 
     Returns
     -------
-    ``(summary, trajectories)``: a DataFrame with the columns of :data:`SUMMARY_UNITS` and a dict of
-    ``(n, len(grid))`` arrays (units in :data:`TRAJECTORY_UNITS`; empty without ``grid``).
+    summary : pandas.DataFrame
+        The columns of :data:`SUMMARY_UNITS`, one row per patient.
+    trajectories : dict[str, numpy.ndarray]
+        ``(n, len(grid))`` arrays (units in :data:`TRAJECTORY_UNITS`; empty without ``grid``).
+
+    Raises
+    ------
+    ValueError
+        If ``params`` holds no patients.
 
     Examples
     --------

@@ -23,13 +23,67 @@ class PatientParameters:
     """Per-patient model parameters, each an array whose first axis is the patient: shape ``(n,)``, or
     ``(n, k, ...)`` for a parameter that varies along a second axis (organ sites, clones).
 
-    alpha_per_day, beta_per_day: Gompertz ``du/dt = alpha - beta u`` for ``u = ln(cells)`` (1/day).
-    log_cells0: ln(primary cells at diagnosis). mu: founding rate per cell^gamma (colonies/day).
-    gamma: dissemination exponent. chemosensitivity: ``s`` (dimensionless). resistant_fraction: ``f_R`` at
-    diagnosis. resistant_kill_ratio: ``r_R``. s_met: kill multiplier on colonies. epsilon: prometastatic
-    sensitivity. T0: baseline TMEM doorway density (doorways per 10 HPF). phi: share of spread via doorways.
-    dormant_fraction: share of founded colonies that first stay dormant (optional, default 0);
-    wake_rate_per_day: exit rate from dormancy (1/mean dormancy in days; exponential dormancy).
+    Values are converted to float arrays (a scalar becomes shape ``(1,)``); every parameter must have the same
+    number of patients ``n``. Usually built by :meth:`chemomet.population.Population.sample` (virtual patients)
+    or :meth:`chemomet.population.Population.typical` (real patients) rather than by hand. Frozen.
+
+    Attributes
+    ----------
+    alpha_per_day, beta_per_day : numpy.ndarray
+        Gompertz growth ``du/dt = alpha - beta u`` for ``u = ln(cells)`` (1/day); the plateau is
+        ``ln K = alpha / beta`` (:attr:`log_plateau`).
+    log_cells0 : numpy.ndarray
+        ln(primary tumour cells at diagnosis) (ln cells).
+    mu : numpy.ndarray
+        Founding rate per cell^gamma (colonies per cell^gamma per day).
+    gamma : numpy.ndarray
+        Dissemination exponent (dimensionless).
+    chemosensitivity : numpy.ndarray
+        Chemosensitivity ``s`` of the primary tumour (dimensionless).
+    resistant_fraction : numpy.ndarray
+        ``f_R``: fraction of tumour cells in the resistant clone at diagnosis (fraction; 0: no resistant clone).
+    resistant_kill_ratio : numpy.ndarray
+        ``r_R``: kill of the resistant clone relative to the sensitive cells (dimensionless).
+    s_met : numpy.ndarray
+        Kill multiplier on metastatic colonies relative to the primary (dimensionless).
+    epsilon : numpy.ndarray
+        Prometastatic sensitivity: how strongly chemotherapy stress raises macrophage recruitment and MENA, and
+        with them the doorway density ``T = T0 (1 + ε m)(1 + ε f)`` (dimensionless).
+    T0 : numpy.ndarray
+        Baseline TMEM doorway density (doorways per 10 HPF).
+    phi : numpy.ndarray
+        Share of spread via doorways (fraction; see :func:`doorway_share`).
+    dormant_fraction : numpy.ndarray, optional
+        Share of founded colonies that first stay dormant (fraction; default 0: no dormancy).
+    wake_rate_per_day : numpy.ndarray, optional
+        Exit rate from dormancy (1/day; 1 / mean dormancy in days, exponential dormancy; default 0).
+
+    Raises
+    ------
+    ValueError
+        If a parameter's first axis does not have ``n`` entries.
+
+    Examples
+    --------
+    Two patients, given by hand:
+
+    >>> import numpy as np
+    >>> params = PatientParameters(
+    ...     alpha_per_day=[0.02, 0.01], beta_per_day=[7e-4, 4e-4], log_cells0=np.log([5.2e8, 4.2e9]),
+    ...     mu=[3e-13, 3e-13], gamma=[1.0, 1.0], chemosensitivity=[0.25, 1.0], resistant_fraction=[1e-3, 0.0],
+    ...     resistant_kill_ratio=[0.3, 0.3], s_met=[0.3, 0.3], epsilon=[1.5, 1.0], T0=[32.0, 15.0], phi=[0.68, 0.5])
+    >>> params.n
+    2
+    >>> params.log_plateau.round(2)  # ln K = alpha / beta (ln cells)
+    array([28.57, 25.  ])
+    >>> params.dormant_fraction  # not given: no dormancy
+    array([0., 0.])
+    >>> params.take([1]).T0  # the second patient only
+    array([15.])
+    >>> PatientParameters.concat([params, params.take([0])]).n
+    3
+    >>> params.to_frame().shape  # one row per patient, one column per parameter
+    (2, 14)
     """
 
     alpha_per_day: np.ndarray
@@ -90,10 +144,35 @@ class PatientParameters:
 class ModelSettings:
     """Population-level settings shared by all patients of a simulation.
 
-    k_macrophage_per_day, k_mena_per_day: microenvironment relaxation rates (1/day); colonisation_efficiency:
-    colonies founded per cell shed; ctc_clearance_per_day: 1/day; ctc_detection_efficiency: fraction;
-    visible_cells: metastasis visibility (cells); pcr_threshold_cells: residual cells for pCR;
-    cells_per_mm3: tumour cell density.
+    The defaults are the model's priors; :attr:`chemomet.population.Population.settings` builds the settings of a
+    population configuration (shipped calibration or priors). Frozen.
+
+    Attributes
+    ----------
+    k_macrophage_per_day, k_mena_per_day : float
+        Microenvironment relaxation rates of macrophage recruitment and MENA expression (1/day).
+    colonisation_efficiency : float
+        Colonies founded per cell shed into the blood (colonies per cell).
+    ctc_clearance_per_day : float
+        Clearance rate of circulating tumour cells (1/day; default: half-life 1.5 h).
+    ctc_detection_efficiency : float
+        Fraction of CTCs in a draw that the assay detects (fraction).
+    visible_cells : float
+        Size at which a metastasis is clinically visible (cells).
+    pcr_threshold_cells : float
+        Residual primary tumour below which the response counts as pCR (cells).
+    cells_per_mm3 : float
+        Tumour cell density (cells per mm³).
+
+    Examples
+    --------
+    >>> settings = ModelSettings()
+    >>> settings.visible_cells, settings.pcr_threshold_cells
+    (100000000.0, 100000.0)
+    >>> round(settings.ctc_clearance_per_day, 2)  # half-life 1.5 h
+    11.09
+    >>> ModelSettings(cells_per_mm3=1e5).cells_per_mm3  # the lower density of Del Monte 2009
+    100000.0
     """
 
     k_macrophage_per_day: float = 0.03
@@ -107,7 +186,13 @@ class ModelSettings:
 
     @property
     def ctc_per_sample_per_founding(self) -> float:
-        """Expected CTCs in one 7.5 mL draw per unit founding rate (colonies/day)."""
+        """Expected CTCs in one 7.5 mL draw per unit founding rate (cells per 7.5 mL per colony/day).
+
+        Examples
+        --------
+        >>> round(ModelSettings().ctc_per_sample_per_founding, 1)
+        216.4
+        """
         return (
             CTC_SAMPLE_ML
             / BLOOD_VOLUME_ML
@@ -122,6 +207,29 @@ def doorway_share(t0, phi_ref: float, t_ref: float, exponent: float) -> np.ndarr
     Intravasation happens at doorways (Harney 2015), so the doorway route grows with their number while the other
     routes do not: with doorway and other routes in proportion ``φ_ref : (1 - φ_ref)`` at ``T_ref``,
     ``φ(T0) = φ_ref r^κ / (1 - φ_ref + φ_ref r^κ)``, ``r = T0 / T_ref``. ``κ = 0`` gives a constant share.
+
+    Parameters
+    ----------
+    t0 : float or array_like
+        Baseline TMEM doorway density ``T0`` (doorways per 10 HPF).
+    phi_ref : float
+        Doorway share ``φ_ref`` at the reference density (fraction, 0 to 1).
+    t_ref : float
+        Reference density ``T_ref`` (doorways per 10 HPF).
+    exponent : float
+        ``κ``: how steeply the doorway route grows with ``T0`` (dimensionless; 0: constant share).
+
+    Returns
+    -------
+    numpy.ndarray
+        The doorway share ``φ`` (fraction), same shape as ``t0``.
+
+    Examples
+    --------
+    >>> doorway_share([7.5, 15.0, 30.0, 60.0], phi_ref=0.5, t_ref=15.0, exponent=1.0)
+    array([0.33333333, 0.5       , 0.66666667, 0.8       ])
+    >>> doorway_share([7.5, 60.0], phi_ref=0.5, t_ref=15.0, exponent=0.0)  # kappa = 0: constant
+    array([0.5, 0.5])
     """
     w = phi_ref * (np.asarray(t0, dtype=float) / t_ref) ** exponent
     return w / ((1.0 - phi_ref) + w)

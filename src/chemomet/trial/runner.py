@@ -35,7 +35,30 @@ from chemomet.trial.spec import TIME_TO_EVENT, DesignComparison, TrialSpec, read
 
 @dataclass
 class TrialResult:
-    """What :func:`run_trial` produced: the summary (JSON-ready dict), the run directory and its files."""
+    """What :func:`run_trial` produced: the summary (JSON-ready dict), the run directory and its files.
+
+    Attributes
+    ----------
+    summary : dict
+        The statistics, as written to ``summary.json``: arms, endpoints (hazard ratios, RMST differences in
+        days, pCR, TMEM change), subgroups, power, screening and run information; for a design comparison,
+        ``{"name": ..., "designs": [summary, ...]}``.
+    out : pathlib.Path
+        The run directory.
+    files : dict[str, pathlib.Path]
+        The files written: ``patients``, ``summary`` and the figures (``km_<endpoint>``, ``forest``, ``power``).
+
+    Examples
+    --------
+    A result is normally returned by :func:`run_trial`; here one is assembled by hand:
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> pd.DataFrame({"arm": [0, 1], "pcr": [True, False]}).to_parquet(out / "patients.parquet")
+    >>> result = TrialResult({"name": "demo"}, out, {"patients": out / "patients.parquet"})
+    >>> result.patients.shape  # read from patients.parquet
+    (2, 2)
+    """
 
     summary: dict
     out: Path
@@ -66,21 +89,56 @@ def run_trial(
 ) -> TrialResult:
     """Run a virtual trial (or a design comparison) and write its outputs to ``out``.
 
+    Screens virtual patients against the eligibility criteria, simulates every arm (and every power replicate)
+    in checkpointed chunks, then analyses the endpoints and draws the figures. Results depend on the spec and
+    its seed only, not on ``workers``, ``chunk_size`` or resuming.
+
     Parameters
     ----------
-    spec : a :class:`TrialSpec`, a :class:`DesignComparison` or the path of a spec TOML file.
-    out : run directory (default ``./trial-<name>``); an existing run of the same spec is resumed.
-    workers : None or 1 runs chunks in this process; K >= 2 starts a Dask ``LocalCluster`` of K
-        single-threaded worker processes. scheduler : address of a running Dask scheduler (the run
-        directory must then be on a file system the workers share). client : an existing Dask client.
-    resume : keep finished chunk checkpoints (default); False starts over.
-    chunk_size : patients per chunk (default: the spec's ``execution.chunk_size``); results do not depend on it.
-    progress : True for a progress bar on standard error, or a callback ``progress(done, total)`` (chunks).
-    figures : write the KM, forest and power figures.
+    spec : TrialSpec, DesignComparison, str or pathlib.Path
+        The trial, a design comparison, or the path of a spec TOML file (:func:`read_trial_spec`).
+    out : str or pathlib.Path, optional
+        Run directory (default ``./trial-<name>``); an existing run of the same spec is resumed.
+    workers : int, optional
+        None or 1 runs chunks in this process; K >= 2 (up to 512) starts a Dask ``LocalCluster`` of K
+        single-threaded worker processes.
+    scheduler : str, optional
+        Address of a running Dask scheduler (the run directory must then be on a file system the workers
+        share); not together with ``workers`` >= 2.
+    client : dask.distributed.Client, optional
+        An existing Dask client.
+    resume : bool, default True
+        Keep finished chunk checkpoints; False starts over.
+    chunk_size : int, optional
+        Patients per chunk (16 to 1000000; default: the spec's ``execution.chunk_size``); results do not
+        depend on it.
+    progress : bool or callable, optional
+        True for a progress bar on standard error, or a callback ``progress(done, total)`` (chunks).
+    figures : bool, default True
+        Write the KM, forest and power figures (PNG).
 
     Returns
     -------
-    TrialResult with the summary dict (also in ``summary.json``) and the paths of the files written.
+    TrialResult
+        The summary dict (also in ``summary.json``) and the paths of the files written.
+
+    Raises
+    ------
+    InputError
+        For an invalid spec file, ``workers``, ``chunk_size``, both ``workers`` and ``scheduler``, or an ``out``
+        that is a file.
+
+    Examples
+    --------
+    A full trial takes minutes, so these lines are shown, not run:
+
+    >>> from chemomet.trial import run_trial
+    >>> result = run_trial("examples/trials/nact_vs_rebastinib_allcomers.toml", workers=2)  # doctest: +SKIP
+    >>> sorted(result.files)  # doctest: +SKIP
+    ['forest', 'km_dmfs', 'km_drfi', 'patients', 'summary']
+    >>> hr = result.summary["endpoints"]["dmfs"]["comparisons"][0]  # doctest: +SKIP
+    >>> hr["arm"], hr["versus"], sorted(hr)[:3]  # doctest: +SKIP
+    ('NACT + rebastinib', 'NACT', ['arm', 'ci_lower', 'ci_upper'])
     """
     if isinstance(spec, str | Path):
         spec = read_trial_spec(spec)

@@ -202,7 +202,63 @@ class Execution(_Strict):
 
 
 class TrialSpec(_Strict):
-    """A validated virtual trial. Arm 0 is the control; every other arm is compared with it."""
+    """A validated virtual trial. Arm 0 is the control; every other arm is compared with it.
+
+    Read it from TOML with :func:`read_trial_spec` or from a dict with :func:`parse_trial_spec`, which also check
+    strategies, regimens, drugs and the population, and give one-line :class:`~chemomet.errors.InputError`
+    messages; field by field in docs/trials.md. Frozen; unknown fields are refused. Time is in days unless a
+    name says otherwise.
+
+    Attributes
+    ----------
+    name : str
+        The trial's name (also names the default run directory).
+    seed : int, default 0
+        Seed of every random draw (0 to 2**63 - 1).
+    patients_per_arm : int
+        Patients enrolled per arm (patients, 1 to 10000000).
+    regimen : str, default "ac-paclitaxel-weekly"
+        Regimen of the arms that do not name their own (shipped key or regimen ``.toml`` file).
+    population : str, default "default"
+        ``"default"``, ``"priors"``, ``"calibrated"`` or a population ``.toml`` file.
+    population_config : dict or None
+        The population configuration, resolved from ``population`` when the spec is read (part of the hash);
+        None for a spec built directly, resolved by :meth:`make_population`.
+    arms : tuple of Arm
+        2 to 8 arms, each a strategy with its timing (days), e.g. ``{"name": "NACT", "strategy": "nact"}``.
+    eligibility : Eligibility
+        Who is enrolled: subtypes, grades, age (years), diameter (mm), nodes, TMEM (doorways per 10 HPF),
+        CTC-positive, morphology.
+    biomarkers : Biomarkers
+        TMEM-high threshold (doorways per 10 HPF).
+    accrual : Accrual
+        Uniform accrual over ``duration_days`` (days).
+    follow_up : FollowUp
+        Minimum follow-up (days), loss to follow-up and death from other causes (1/year).
+    endpoints : Endpoints
+        Primary endpoint and endpoints analysed (``dmfs``, ``drfi``, ``pcr``, ``tmem_change``).
+    analysis : Analysis
+        ``alpha``, RMST horizon (days), landmarks (years), subgroups, event grid (days).
+    power : Power
+        Replicate trials and sizes (patients per arm) for power curves.
+    execution : Execution
+        Patients per chunk (not part of the science, nor of :meth:`spec_hash`).
+
+    Examples
+    --------
+    >>> spec = TrialSpec(name="demo", patients_per_arm=100,
+    ...                  arms=[{"name": "NACT", "strategy": "nact"},
+    ...                        {"name": "NACT + rebastinib 50 mg", "strategy": "nact+rebastinib",
+    ...                         "accompanying_dose_mg": 50}])
+    >>> [s.name for s in spec.strategies()], spec.strategies()[1].accompanying.dose_mg
+    (['nact', 'nact+rebastinib'], 50.0)
+    >>> spec.horizon_days  # default accrual 730 days + follow-up 5 years (days)
+    2556.25
+    >>> spec.n_enrolled  # 2 arms x 100 patients, one replicate
+    200
+    >>> len(spec.spec_hash())  # SHA-256, hex
+    64
+    """
 
     name: str = Field(min_length=1)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
@@ -314,7 +370,49 @@ class TrialSpec(_Strict):
 
 class DesignComparison(_Strict):
     """Several trial designs whose power curves are drawn together (``designs``: spec files, relative to the
-    comparison file). ``power`` overrides each design's replicates and sizes."""
+    comparison file). ``power`` overrides each design's replicates and sizes.
+
+    Read from a TOML file with ``designs = [...]`` by :func:`read_trial_spec`, which fills ``specs``; run with
+    :func:`~chemomet.trial.run_trial`. Frozen; unknown fields are refused.
+
+    Attributes
+    ----------
+    name : str
+        The comparison's name.
+    designs : tuple of str
+        1 to 8 trial spec ``.toml`` files, relative to the comparison file.
+    power : Power or None
+        Replicate trials and sizes (patients per arm) that replace each design's own.
+    specs : tuple of TrialSpec
+        The designs, read and validated (filled by :func:`read_trial_spec`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "allcomers.toml").write_text('''
+    ... name = "all-comers"
+    ... patients_per_arm = 500
+    ... [[arms]]
+    ... name = "NACT"
+    ... strategy = "nact"
+    ... [[arms]]
+    ... name = "NACT + rebastinib"
+    ... strategy = "nact+rebastinib"
+    ... ''')
+    >>> _ = (folder / "power.toml").write_text('''
+    ... name = "power of the all-comers design"
+    ... designs = ["allcomers.toml"]
+    ... [power]
+    ... replicates = 4
+    ... patients_per_arm = [250, 500]
+    ... ''')
+    >>> comparison = read_trial_spec(folder / "power.toml")
+    >>> type(comparison).__name__, [s.name for s in comparison.specs]
+    ('DesignComparison', ['all-comers'])
+    >>> comparison.specs[0].power.replicates, comparison.specs[0].power.patients_per_arm
+    (4, (250, 500))
+    """
 
     name: str = Field(min_length=1)
     designs: tuple[str, ...] = Field(min_length=1, max_length=8)
@@ -370,7 +468,42 @@ def _population_config(name: str, base: Path | None, where: str) -> dict:
 
 def parse_trial_spec(table: dict, where: str = "trial spec", base: Path | None = None) -> TrialSpec:
     """Validate a trial spec given as a dict (the TOML layout); strategies, regimens, drugs and the population
-    are checked. ``base``: the folder relative paths (population file) refer to."""
+    are checked. ``base``: the folder relative paths (population file) refer to.
+
+    Parameters
+    ----------
+    table : dict
+        The fields of :class:`TrialSpec`, as in a trial spec TOML file (docs/trials.md).
+    where : str, default "trial spec"
+        Where the table came from; the prefix of any error message.
+    base : pathlib.Path, optional
+        The folder a relative ``population`` file is looked up in (default: the working directory).
+
+    Returns
+    -------
+    TrialSpec
+        The validated spec, with ``population_config`` resolved.
+
+    Raises
+    ------
+    InputError
+        For the first invalid, missing or unknown field, an inconsistency between fields, an unknown strategy
+        or drug, or an invalid population.
+
+    Examples
+    --------
+    >>> spec = parse_trial_spec({"name": "demo", "patients_per_arm": 100,
+    ...                          "arms": [{"name": "NACT", "strategy": "nact"},
+    ...                                   {"name": "NACT + rebastinib", "strategy": "nact+rebastinib"}],
+    ...                          "follow_up": {"duration_days": 1096}})
+    >>> spec.n_arms, spec.horizon_days, spec.population_config is not None  # 730 + 1096 days
+    (2, 1826.0, True)
+    >>> parse_trial_spec({"name": "demo", "patients_per_arm": 100, "arms": [{"name": "NACT", "strategy": "nact"}]})
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: trial spec: arms has 1 entries; allowed: a list of at least 2 [[arms]] tables,
+    each with name and strategy
+    """
     if not isinstance(table, dict):
         raise InputError(f"{where}: {table!r} is invalid; allowed: a table of trial fields")
     if "population_config" in table:
@@ -402,6 +535,46 @@ def read_trial_spec(path: str | Path) -> TrialSpec | DesignComparison:
     """Read a trial spec (or a design comparison, a file with ``designs = [...]``) from TOML.
 
     Raises :class:`~chemomet.errors.InputError` with one line on any problem.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A trial spec ``.toml`` file (layout in docs/trials.md and ``examples/trials/``); a relative
+        ``population`` file or design file is looked up next to it.
+
+    Returns
+    -------
+    TrialSpec or DesignComparison
+        The validated spec; a :class:`DesignComparison` (with its designs read) for a file with ``designs``.
+
+    Raises
+    ------
+    InputError
+        If the file is not a readable ``.toml`` file or holds an invalid spec (the message names the file).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "tmem_high.toml"
+    >>> _ = path.write_text('''
+    ... name = "NACT vs NACT + rebastinib, TMEM-high"
+    ... patients_per_arm = 500
+    ... [[arms]]
+    ... name = "NACT"
+    ... strategy = "nact"
+    ... [[arms]]
+    ... name = "NACT + rebastinib"
+    ... strategy = "nact+rebastinib"
+    ... [eligibility]
+    ... tmem_high = true
+    ... ''')
+    >>> spec = read_trial_spec(path)
+    >>> spec.eligibility.tmem_high, spec.biomarkers.tmem_high_min_10hpf  # doorways per 10 HPF
+    (True, 20.0)
+    >>> read_trial_spec(path.with_suffix(".json"))
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: trial spec = '.../tmem_high.json' is invalid; allowed: a .toml file
     """
     path = Path(path)
     table = _load_toml(path)
