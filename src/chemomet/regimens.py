@@ -139,7 +139,7 @@ class Drug(_Strict):
     @property
     def k_el_per_day(self) -> float:
         """First-order elimination rate constant (1/day)."""
-        return 0.6931471805599453 / self.half_life_h * 24.0
+        return math.log(2.0) / self.half_life_h * 24.0
 
     @property
     def ka_per_day(self) -> float | None:
@@ -594,7 +594,7 @@ def read_regimen_file(path: str | Path) -> Regimen:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: file not found; allowed: a readable regimen TOML file") from None
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid TOML ({err}); allowed: a regimen TOML file") from None
     if "phases" in table:
         table = {path.stem: table}
