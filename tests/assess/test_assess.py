@@ -10,8 +10,10 @@ import pytest
 from scipy import integrate, stats
 
 from chemomet import simulate
-from chemomet.assess import AssessmentSettings, assess, evidence, forecast
+from chemomet.assess import Assessment, AssessmentSettings, assess, evidence, forecast
+from chemomet.assess.cli import summary_text
 from chemomet.assess.decision import recommend
+from chemomet.assess.result import __all__ as RESULT_MODELS
 from chemomet.assess.synthetic import synthetic_patients
 from chemomet.assess.twins import draw_twins, shipped_ensemble
 from chemomet.cli import main
@@ -181,6 +183,24 @@ def test_assessment_is_reproducible_and_has_the_promised_keys():
     assert {d["input"] for d in a["drivers"]} >= {"TMEM score", "CTC count", "Ki67", "Morphology", "Grade"}
     traj = a["trajectories"]["by_strategy"]["nact"]["tmem_10hpf"]
     assert len(traj["median"]) == len(a["trajectories"]["times_days"])
+
+
+def test_the_result_is_a_validated_model_whose_json_reads_back_unchanged():
+    """The schema is the model: every key always present, in the model's order, every field described."""
+    sizes = {"n_twins": 1000, "n_simulated": 256, "n_trajectories": 64, "n_drivers": 256}  # 2 s
+    tiny = AssessmentSettings.default().with_overrides({f"sampling.{k}": v for k, v in sizes.items()})
+    a = assess(example_patient(), settings=tiny)
+    assert isinstance(a, Assessment)
+    assert Assessment.model_validate_json(a.to_json()) == a
+    assert list(a.to_dict()) == list(Assessment.model_fields)
+    assert a.recommendation.strategy in {s.name for s in a.strategies}
+    assert summary_text(a) == summary_text(a.to_dict())
+    schema = Assessment.json_schema()
+    for name, model in [("Assessment", schema), *schema["$defs"].items()]:
+        props = model.get("properties", {})
+        assert model.get("required", []) == list(props) and model.get("additionalProperties") is False, name
+        if name in RESULT_MODELS or name in ("Assessment", "Decision"):
+            assert all(p.get("description") for p in props.values()), name
 
 
 def summary(mean, lo, hi, p):

@@ -1,5 +1,12 @@
 """The clinician's HTML report: self-contained, escaped, robust to missing numbers, and rendered by a real browser.
 
+The report is drawn from ``data/assessment_example.json``, a hand-made assessment with round numbers. It cannot
+drift from the result model: :func:`test_fixture_is_exactly_the_models_own_serialization` requires it to validate
+against :class:`chemomet.assess.Assessment` (unknown keys and wrong types are refused) and to be, byte for byte, the
+model's own serialization of it (every field present, in the model's order, with the model's types). After a
+change of the model, rewrite it with ``python tests/assess/test_report.py --regenerate`` (new fields get their
+defaults, removed ones must be deleted by hand) and review the diff.
+
 The browser tests run headless Chromium on the written report twice (``--dump-dom`` and ``--screenshot``). They
 are skipped when no Chromium binary is found, unless ``CHEMOMET_REQUIRE_BROWSER=1`` (set by CI), which makes a
 missing browser an error.
@@ -23,9 +30,12 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
+from chemomet.assess import Assessment
 from chemomet.assess.figures import strategy_figure, trajectory_figure
 from chemomet.assess.report import BANNER, render_report, write_report
+from chemomet.assess.result import PatientRecord
 from chemomet.errors import InputError
+from chemomet.patient import Patient
 
 DATA = Path(__file__).parent / "data" / "assessment_example.json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -81,9 +91,34 @@ class Page(HTMLParser):
         return " ".join(" ".join(self.text).split())
 
 
+def fixture_text(assessment: Assessment) -> str:
+    """The fixture file's text for ``assessment``: its strict JSON (``to_json``), indented by 1, UTF-8 kept."""
+    return json.dumps(json.loads(assessment.to_json()), indent=1, ensure_ascii=False) + "\n"
+
+
 @pytest.fixture(scope="module")
 def result() -> dict:
     return json.loads(DATA.read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------------------------------------------------------- the model
+
+
+def test_fixture_is_exactly_the_models_own_serialization():
+    """The example cannot drift from the result model (see the module docstring to regenerate it)."""
+    text = DATA.read_text(encoding="utf-8")
+    model = Assessment.model_validate_json(text)  # raises on unknown keys and wrong types
+    assert text == fixture_text(model), "regenerate: python tests/assess/test_report.py --regenerate"
+
+
+def test_patient_record_mirrors_the_patient_model():
+    """The result's patient carries every field of :class:`Patient`, in its order (the JSON echoes the input)."""
+    assert list(PatientRecord.model_fields) == list(Patient.model_fields)
+
+
+def test_the_report_of_the_model_and_of_its_dict_are_the_same(result):
+    model = Assessment.model_validate(result)
+    assert render_report(model) == render_report(result) == render_report(model.to_dict())
 
 
 @pytest.fixture(scope="module")
@@ -427,3 +462,12 @@ def test_browser_screenshot_shows_page_plot_and_table(browser_run):
     x, y, w, h = _box(parsed, "strategy-plot")
     assert colourful(rgb[y:y + h, x:x + w]) > 500
     assert math.isclose(w / h, 880 / 352, rel_tol=0.02)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--regenerate"]:
+        sys.exit("usage: python tests/assess/test_report.py --regenerate")
+    DATA.write_text(fixture_text(Assessment.model_validate_json(DATA.read_text(encoding="utf-8"))), encoding="utf-8")
+    print(f"rewrote {DATA}; review the diff")

@@ -4,25 +4,28 @@ excess risk, accompanying drugs' effects, the drivers, a recommendation and warn
 Steps: draw ``n_twins`` virtual twins (covariates fixed, random effects and calibration-ensemble member drawn);
 weight them by the likelihood of what was measured (:mod:`~chemomet.assess.evidence`); resample ``n_simulated``
 of them from a mixture of the posteriors needed and simulate every strategy (:mod:`~chemomet.assess.forecast`);
-summarise with importance weights; decide (:mod:`~chemomet.assess.decision`).
+summarise with importance weights; decide (:mod:`~chemomet.assess.decision`). The result is an
+:class:`~chemomet.assess.result.Assessment`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 from chemomet.assess import decision, evidence, forecast
+from chemomet.assess.result import Assessment
 from chemomet.assess.settings import AssessmentSettings
 from chemomet.assess.twins import Twins, draw_twins, patient_covariates, shipped_ensemble
 from chemomet.errors import InputError
 from chemomet.patient import Patient, read_patient
 from chemomet.population import Population
-from chemomet.regimens import Strategy, get_regimen, load_drugs
+from chemomet.regimens import DEFAULT_REGIMEN, Strategy, get_regimen, load_drugs
 
 LIMITS = (
     "Research use only: not a medical device and not for clinical decisions.",
@@ -39,20 +42,12 @@ LIMITS = (
 COVARIATE_REFERENCE = {"diameter_mm": 25.0, "grade": 2, "age": 56.0}
 
 
-@dataclass
-class Assessment:
-    """The result of :func:`assess`; :meth:`to_dict` gives the JSON (the report's and the CLI's numbers)."""
-
-    data: dict
-
-    def to_dict(self) -> dict:
-        """The JSON-ready result (schema in docs/assessment.md)."""
-        return self.data
-
-    @property
-    def recommendation(self) -> str:
-        """The recommended strategy's name."""
-        return self.data["recommendation"]["strategy"]
+def _chemomet_version() -> str:
+    """The installed chemomet's version (package metadata), as ``chemomet.__version__`` reports it."""
+    try:
+        return version("chemomet")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
 
 
 def _label(st: Strategy, on_nact_from: float | None = None) -> str:
@@ -74,8 +69,41 @@ def _label(st: Strategy, on_nact_from: float | None = None) -> str:
 
 
 def default_strategies(patient: Patient, regimen: str) -> list[Strategy]:
-    """Surgery first, NACT and NACT + each accompanying drug; during NACT (diameters given) also stopping NACT
-    now for early surgery, with the drugs starting now."""
+    """The strategies :func:`assess` compares by default.
+
+    Surgery first, NACT and NACT + each accompanying drug (``data/drugs.toml``, role "accompanying"). During
+    NACT (the patient has ``nact_diameters``) also ``early-surgery``, stopping NACT on the day of the last
+    measurement, and the drugs start on that day (days after the first dose) instead of with the first dose.
+
+    Parameters
+    ----------
+    patient : Patient
+        The patient; only her ``nact_diameters`` (days after the first dose, mm) matter here.
+    regimen : str
+        The chemotherapy regimen key (``data/regimens.toml``), e.g. :data:`chemomet.regimens.DEFAULT_REGIMEN`.
+
+    Returns
+    -------
+    list of Strategy
+        In the order the assessment shows them.
+
+    Examples
+    --------
+    >>> from chemomet.assess import default_strategies
+    >>> from chemomet.patient import example_patient
+    >>> from chemomet.regimens import DEFAULT_REGIMEN
+    >>> [s.name for s in default_strategies(example_patient(), DEFAULT_REGIMEN)]
+    ['surgery-first', 'nact', 'nact+rebastinib', 'nact+pexidartinib', 'nact+plerixafor']
+
+    During NACT, with a diameter measured on day 42:
+
+    >>> from chemomet.patient import patient_from_dict
+    >>> data = example_patient().model_dump(exclude={"subtype"})
+    >>> on_nact = patient_from_dict({**data, "nact_diameters": [{"day": 42, "diameter_mm": 20.0}]})
+    >>> plan = default_strategies(on_nact, DEFAULT_REGIMEN)
+    >>> [s.name for s in plan][:3], plan[3].accompanying.start_offset_days
+    (['surgery-first', 'nact', 'early-surgery'], 42.0)
+    """
     drugs = [name for name, d in load_drugs().items() if d.role == "accompanying"]
     now = patient.nact_diameters[-1].day if patient.nact_diameters else None
     out = [Strategy.parse("surgery-first", regimen), Strategy.parse("nact", regimen)]
@@ -109,7 +137,7 @@ def assess(
     patient: Patient | str | Path,
     strategies: list[str | Strategy] | None = None,
     *,
-    regimen: str = "ac-paclitaxel-weekly",
+    regimen: str = DEFAULT_REGIMEN,
     settings: AssessmentSettings | None = None,
     population: Population | None = None,
     ensemble: bool = True,
@@ -117,22 +145,66 @@ def assess(
     trajectories: bool = True,
     progress=None,
 ) -> Assessment:
-    """Assess one patient: risks under each strategy with credible intervals, the NACT-attributable excess
-    10-year risk, each accompanying drug's risk reduction, what drives them and a recommendation.
+    """Assess one patient before (or during) NACT.
+
+    Draws ``n_twins`` virtual twins of the patient (her covariates fixed, random effects and calibration-ensemble
+    member drawn), weights them by the likelihood of what was measured, simulates a resample of them under every
+    strategy and summarises: the risk under each strategy with credible intervals, the NACT-attributable excess
+    10-year risk and its parts, each accompanying drug's risk reduction, what drives the excess risk and a
+    recommendation under the decision rules of ``settings.decision``. The method is in docs/assessment.md.
 
     Parameters
     ----------
-    patient : a :class:`~chemomet.patient.Patient` or a patient file. Measured biomarkers (TMEM score, CTC count,
-        Ki67, diameters during NACT, post-NACT TMEM score) condition the twins; missing ones are integrated over.
-    strategies : strategy names to compare besides surgery first and NACT (default: NACT + each accompanying
-        drug; during NACT also early surgery now).
-    regimen : the chemotherapy regimen (``data/regimens.toml``).
-    settings : sampling sizes, observation models and decision thresholds (default: ``data/assessment.toml``).
-    population : the reference population (default: the shipped calibration).
-    ensemble : draw each twin's population parameters from the calibration ensemble (only with the default
+    patient : Patient, str or Path
+        A :class:`~chemomet.patient.Patient` or a patient file (``.toml`` or ``.json``). Measured biomarkers (TMEM
+        score per 10 or 20 HPF, CTC count per 7.5 mL, Ki67 in %, tumour diameters in mm during NACT, post-NACT
+        TMEM score) condition the twins; missing ones are integrated over their population prior.
+    strategies : list of str or Strategy, optional
+        Strategies to compare besides surgery first and NACT (and, during NACT, early surgery). Default: NACT +
+        each accompanying drug (:func:`default_strategies`).
+    regimen : str, default :data:`chemomet.regimens.DEFAULT_REGIMEN`
+        The chemotherapy regimen key (``data/regimens.toml``).
+    settings : AssessmentSettings, optional
+        Sampling sizes, observation models and decision thresholds (default: ``data/assessment.toml``).
+    population : Population, optional
+        The reference population (default: the shipped calibration).
+    ensemble : bool, default True
+        Draw each twin's population parameters from the calibration ensemble (only with the default
         population); False uses the point estimate.
-    drivers, trajectories : compute the drivers analysis and the TMEM/CTC/size trajectories.
-    progress : optional ``progress(step: str)`` callback.
+    drivers : bool, default True
+        Compute the drivers analysis (each input moved to its population reference).
+    trajectories : bool, default True
+        Compute the TMEM (per 10 HPF), expected CTC (per 7.5 mL) and diameter (mm) trajectories.
+    progress : callable, optional
+        ``progress(step: str)``, called at the start of each step.
+
+    Returns
+    -------
+    Assessment
+        The validated result: probabilities in [0, 1], absolute risk differences, days from diagnosis; every
+        field documents its unit. ``.to_dict()`` gives the JSON-ready dict.
+
+    Raises
+    ------
+    chemomet.errors.InputError
+        For an invalid patient file, regimen, strategy or measurement, or measurements that no twin can produce.
+
+    Examples
+    --------
+    About 20 s with the default 100,000 twins:
+
+    >>> import chemomet as cm
+    >>> result = cm.assess(cm.example_patient())  # doctest: +SKIP
+    >>> result.recommendation.strategy  # doctest: +SKIP
+    'nact+rebastinib'
+
+    The excess 10-year risk (NACT minus surgery first, absolute), P(excess > 0) and 10-year DMFS per strategy:
+
+    >>> excess = result.nact_excess_risk_10y  # doctest: +SKIP
+    >>> round(excess.mean, 3), round(excess.p_positive, 2)  # doctest: +SKIP
+    (0.024, 0.48)
+    >>> [(s.name, round(s.dmfs_10y.mean, 3)) for s in result.strategies][:2]  # doctest: +SKIP
+    [('surgery-first', 0.323), ('nact', 0.3)]
     """
     t_start = datetime.now(UTC)
     if isinstance(patient, str | Path):
@@ -194,7 +266,11 @@ def assess(
     part_summaries = {k: summ(parts[k]) for k in ("microenvironment", "delay", "kill_timing")}
     drug_names = [st.name for st in plan if st.accompanying is not None and st.interim_day is None]
     reductions = {name: summ(risk["nact"] - risk[name], positive=True) for name in drug_names}
-    tie2 = [st.name for st in plan if st.accompanying and load_drugs()[st.accompanying.drug].target == "TIE2"]
+    # drugs that inhibit doorway activity (the TIE2 inhibitor rebastinib) must never raise doorway-mediated founding
+    doorway = [
+        st.name for st in plan
+        if st.accompanying and load_drugs()[st.accompanying.drug].acts_on == "doorway_activity"
+    ]
     checks = {
         f"{name}_never_raises_doorway_founding": bool(
             np.all(
@@ -202,7 +278,7 @@ def assess(
                 <= outcomes["nact"]["colonies_founded_during_chemo"] * (1 + 1e-12)
             )
         )
-        for name in tie2
+        for name in doorway
         if on_nact_from is None
     }
 
@@ -234,14 +310,13 @@ def assess(
         traj = forecast.trajectories(twins, w_main, plan, reference, sm.n_trajectories, sm.seed)
 
     ess = evidence.effective_sample_size(w_main)
-    from chemomet import __version__
-
-    data = {
-        "chemomet_version": __version__,
-        "generated": t_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "patient": patient.model_dump(mode="json"),
-        "inputs": _inputs_table(patient),
-        "settings": {
+    # the sub-results are plain dicts (decision.recommend reads them so); Assessment validates them into its models
+    return Assessment(
+        chemomet_version=_chemomet_version(),
+        generated=t_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        patient=patient.model_dump(mode="json"),
+        inputs=_inputs_table(patient),
+        settings={
             "n_twins": sm.n_twins,
             "n_simulated": int(sm.n_simulated),
             "n_simulated_distinct": int(index.size),
@@ -250,9 +325,9 @@ def assess(
             "horizon_years": sm.horizon_years,
             "credible_level": level,
             "ensemble_members": len(members),
-            "thresholds": rules.model_dump(),
+            "thresholds": rules,
         },
-        "evidence": {
+        evidence={
             "ess": ess,
             "ess_fraction": ess / twins.n,
             "ess_simulated": evidence.effective_sample_size(weights),
@@ -262,25 +337,24 @@ def assess(
                 for t in terms
             },
         },
-        "strategies": rows,
-        "nact_excess_risk_10y": excess,
-        "excess_parts_10y": part_summaries,
-        "drug_risk_reduction_10y": reductions,
-        "trajectories": traj,
-        "recommendation": rec,
-        "drivers": driver_rows,
-        "checks": checks,
-        "limits": list(LIMITS),
-        "dynamic": None
+        strategies=rows,
+        nact_excess_risk_10y=excess,
+        excess_parts_10y=part_summaries,
+        drug_risk_reduction_10y=reductions,
+        trajectories=traj,
+        recommendation=rec,
+        drivers=driver_rows,
+        checks=checks,
+        limits=list(LIMITS),
+        dynamic=None
         if on_nact_from is None
         else {
             "on_nact": True,
-            "diameters": [m.model_dump() for m in patient.nact_diameters],
+            "diameters": list(patient.nact_diameters),
             "note": f"Re-assessed on day {on_nact_from:g} of NACT; surgery first is shown as the counterfactual.",
         },
-        "elapsed_s": (datetime.now(UTC) - t_start).total_seconds(),
-    }
-    return Assessment(data)
+        elapsed_s=(datetime.now(UTC) - t_start).total_seconds(),
+    )
 
 
 def _inputs_table(p: Patient) -> list[dict]:

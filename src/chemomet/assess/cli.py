@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import typer
 
+from chemomet.assess.result import Assessment, Interval, as_assessment
 from chemomet.errors import InputError
-from chemomet.fileio import json_safe
+from chemomet.regimens import DEFAULT_REGIMEN
 
 SET_HELP = "Override a setting of data/assessment.toml, e.g. --set decision.excess_risk=0.03 (repeatable)."
 
@@ -31,47 +32,48 @@ def parse_overrides(items: list[str]) -> dict[str, float]:
     return out
 
 
-def _ci(s: dict, scale: float = 100.0, signed: bool = False) -> str:
-    if s.get("mean") is None:
+def _ci(s: Interval | None, scale: float = 100.0, signed: bool = False) -> str:
+    if s is None or s.mean is None:
         return "—"
     f = "{:+.1f}" if signed else "{:.1f}"
-    return f"{f.format(scale * s['mean'])} ({f.format(scale * s['lo'])} to {f.format(scale * s['hi'])})"
+    return f"{f.format(scale * s.mean)} ({f.format(scale * s.lo)} to {f.format(scale * s.hi)})"
 
 
-def summary_text(d: dict) -> str:
-    """The assessment as a short plain-text summary (what the terminal shows)."""
-    p, s, ev = d["patient"], d["settings"], d["evidence"]
+def summary_text(result: Assessment | Mapping) -> str:
+    """The assessment as a short plain-text summary (what the terminal shows); percentages and points."""
+    a = as_assessment(result, "summary_text")
+    p, s, ev = a.patient, a.settings, a.evidence
     lines = [
-        f"chemomet assess — patient {p['id']}: {p['age']:g} y, {p['subtype']}, {p['diameter_mm']:g} mm, "
-        f"grade {p['grade']}; regimen {s['regimen']}",
-        f"{s['n_twins']:,} virtual twins (effective sample size {ev['ess']:,.0f}), {s['n_simulated']:,} simulated, "
-        f"seed {s['seed']}. Research use only — not a medical device.",
+        f"chemomet assess — patient {p.id}: {p.age:g} y, {p.subtype}, {p.diameter_mm:g} mm, "
+        f"grade {p.grade}; regimen {s.regimen}",
+        f"{s.n_twins:,} virtual twins (effective sample size {ev.ess:,.0f}), {s.n_simulated:,} simulated, "
+        f"seed {s.seed}. Research use only — not a medical device.",
         "",
     ]
-    width = min(max(len(r["label"]) for r in d["strategies"]) + 2, 90)
+    width = min(max(len(r.label) for r in a.strategies) + 2, 90)
     lines.append(f"{'strategy':<{width}}{'DMFS 5 y, % (90% CI)':>24}{'DMFS 10 y, % (90% CI)':>24}{'P(pCR)':>9}")
-    for r in d["strategies"]:
-        pcr = "—" if r["p_pcr"] is None else f"{100 * r['p_pcr']:.0f}%"
-        label = r["label"][: width - 2]
-        lines.append(f"{label:<{width}}{_ci(r['dmfs_5y']):>24}{_ci(r['dmfs_10y']):>24}{pcr:>9}")
-    ex = d["nact_excess_risk_10y"]
+    for r in a.strategies:
+        pcr = "—" if r.p_pcr is None else f"{100 * r.p_pcr:.0f}%"
+        label = r.label[: width - 2]
+        lines.append(f"{label:<{width}}{_ci(r.dmfs_5y):>24}{_ci(r.dmfs_10y):>24}{pcr:>9}")
+    ex = a.nact_excess_risk_10y
     lines += [
         "",
         f"NACT-attributable excess 10-year DM risk: {_ci(ex, signed=True)} points, "
-        f"P(excess > 0) = {100 * ex['p_positive']:.0f}%",
+        f"P(excess > 0) = {100 * ex.p_positive:.0f}%",
     ]
-    for name, r in d["drug_risk_reduction_10y"].items():
-        lines.append(f"  risk reduction, {name}: {_ci(r, signed=True)} points, P(> 0) = {100 * r['p_positive']:.0f}%")
-    rec = d["recommendation"]
-    lines += ["", f"Recommendation: {rec['summary']}"] + [f"  - {x}" for x in rec["reasons"]]
-    for w in ev["warnings"]:
+    for name, r in a.drug_risk_reduction_10y.items():
+        lines.append(f"  risk reduction, {name}: {_ci(r, signed=True)} points, P(> 0) = {100 * r.p_positive:.0f}%")
+    rec = a.recommendation
+    lines += ["", f"Recommendation: {rec.summary}"] + [f"  - {x}" for x in rec.reasons]
+    for w in ev.warnings or []:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)
 
 
 def run_assessment(patient, regimen: str, strategies: list[str] | None, overrides: dict, report: Path | None,
-                   json_out: bool, drivers: bool = True) -> dict:
-    """Assess, write the report (if asked) and print the summary or the JSON; returns the result dict."""
+                   json_out: bool, drivers: bool = True) -> Assessment:
+    """Assess, write the report (if asked) and print the summary or the JSON; returns the assessment."""
     from chemomet.assess.assessment import assess
     from chemomet.assess.report import write_report
     from chemomet.assess.settings import AssessmentSettings
@@ -88,13 +90,11 @@ def run_assessment(patient, regimen: str, strategies: list[str] | None, override
         if show:  # a terminal sees the steps; logs and pipes get only the result (and errors)
             typer.echo(f"[assess {time.perf_counter() - t0:5.1f} s] {step}", err=True)
 
-    result = assess(
-        patient, strategies or None, regimen=regimen, settings=settings, drivers=drivers, progress=progress
-    ).to_dict()
+    result = assess(patient, strategies or None, regimen=regimen, settings=settings, drivers=drivers, progress=progress)
     if report is not None:
         write_report(result, report)
     if json_out:
-        typer.echo(json.dumps(json_safe(result), indent=1, allow_nan=False))
+        typer.echo(result.to_json())
     else:
         typer.echo(summary_text(result))
         if report is not None:
@@ -106,7 +106,7 @@ def assess_command(
     patient: Path = typer.Argument(..., help="Patient file (.toml or .json)."),
     report: Path | None = typer.Option(None, "--report", help="Write the HTML report here (.html)."),
     json_: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
-    regimen: str = typer.Option("ac-paclitaxel-weekly", "--regimen", "-r", help="Chemotherapy regimen key."),
+    regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Chemotherapy regimen key."),
     strategy: list[str] = typer.Option(
         [], "--strategy", "-s", help="Extra strategy to compare (repeatable; default: NACT + each drug)."
     ),
@@ -125,7 +125,7 @@ def demo_command(
     """The assessment of the built-in example patient: a summary and an HTML report."""
     from chemomet.patient import example_patient
 
-    run_assessment(example_patient(), "ac-paclitaxel-weekly", None, {}, report, json_)
+    run_assessment(example_patient(), DEFAULT_REGIMEN, None, {}, report, json_)
     if not json_:
         print("Open the report in a browser; `chemomet assess PATIENT.toml` assesses your own patient.",
               file=sys.stderr)

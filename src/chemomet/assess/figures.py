@@ -1,4 +1,5 @@
-"""Figures of one patient's assessment, drawn from the assessment result dict and returned as PNG bytes.
+"""Figures of one patient's assessment, drawn from an :class:`~chemomet.assess.result.Assessment` (or its result
+dict) and returned as PNG bytes.
 
 Both figures are small (about 8 × 3.2 inches at 110 dpi) so that the HTML report embedding them stays light.
 They use :class:`matplotlib.figure.Figure` with the Agg canvas directly, never pyplot, so drawing them touches no
@@ -17,6 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from chemomet.assess.result import Assessment, Band, Interval, StrategyTrajectories, as_assessment
+
 DPI = 110
 WIDTH_IN = 8.0
 HEIGHT_IN = 3.2
@@ -24,9 +27,14 @@ RECOMMENDED_BG = "#fff3bf"
 PALETTE = ("#4d4d4d", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
-def strategy_colours(result: Mapping) -> dict[str, str]:
+def _name(name: str | None, i: int) -> str:
+    """A strategy's name for the figures ("strategy 2" for the second when it has none)."""
+    return f"strategy {i + 1}" if name is None else str(name)
+
+
+def strategy_colours(result: Assessment | Mapping) -> dict[str, str]:
     """One colour per strategy name, in the result's order (the same in every figure of the report)."""
-    names = [str(s.get("name", f"strategy {i + 1}")) for i, s in enumerate(result.get("strategies") or [])]
+    names = [_name(s.name, i) for i, s in enumerate(as_assessment(result, "strategy_colours").strategies)]
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
@@ -41,19 +49,18 @@ def number_or_nan(x) -> float:
     return value if math.isfinite(value) else math.nan
 
 
-def _interval(d) -> tuple[float, float, float]:
-    """(mean, lo, hi) of a ``{"mean", "lo", "hi"}`` dict, NaN where missing."""
-    if not isinstance(d, Mapping):
-        return (number_or_nan(d), math.nan, math.nan)
-    return (number_or_nan(d.get("mean")), number_or_nan(d.get("lo")), number_or_nan(d.get("hi")))
+def _interval(d: Interval | None) -> tuple[float, float, float]:
+    """(mean, lo, hi) of an interval, NaN where missing."""
+    if d is None:
+        return (math.nan, math.nan, math.nan)
+    return (number_or_nan(d.mean), number_or_nan(d.lo), number_or_nan(d.hi))
 
 
-def _risk(strategy: Mapping, years: int) -> tuple[float, float, float]:
-    """Distant-metastasis risk at ``years`` (probability): ``dm_risk_{years}y`` if given, else 1 − DMFS."""
-    risk = strategy.get(f"dm_risk_{years}y")
-    if isinstance(risk, Mapping):
+def _risk(risk: Interval | None, dmfs: Interval | None) -> tuple[float, float, float]:
+    """Distant-metastasis risk (probability): ``risk`` if given, else 1 − ``dmfs``."""
+    if risk is not None:
         return _interval(risk)
-    mean, lo, hi = _interval(strategy.get(f"dmfs_{years}y"))
+    mean, lo, hi = _interval(dmfs)
     return (1.0 - mean, 1.0 - hi, 1.0 - lo)
 
 
@@ -79,34 +86,35 @@ def _message_figure(text: str) -> bytes:
     return _png(fig)
 
 
-def strategy_figure(result: Mapping) -> bytes:
+def strategy_figure(result: Assessment | Mapping) -> bytes:
     """Forest plot of the distant-metastasis risk per strategy (PNG bytes).
 
     One row per strategy: the 10-year risk (1 − DMFS10, %) as a filled point with its credible interval bar, the
     5-year risk as an open diamond with a thinner bar; the recommended strategy is shaded and its label bold. A
     dashed line marks the 10-year risk of surgery first, when that strategy is in the result.
     """
-    strategies = [s for s in (result.get("strategies") or []) if isinstance(s, Mapping)]
+    a = as_assessment(result, "strategy_figure")
+    strategies = a.strategies
     if not strategies:
         return _message_figure("No strategy was assessed.")
-    level = number_or_nan((result.get("settings") or {}).get("credible_level"))
+    level = number_or_nan(a.settings.credible_level if a.settings else None)
     level_txt = f"{100 * level:.0f}%" if math.isfinite(level) else "90%"
-    recommended = str((result.get("recommendation") or {}).get("strategy", ""))
-    colours = strategy_colours(result)
+    recommended = str(a.recommendation.strategy) if a.recommendation else ""
+    colours = strategy_colours(a)
 
     n = len(strategies)
     fig = Figure(figsize=(WIDTH_IN, max(HEIGHT_IN, 1.0 + 0.42 * n)), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     y = np.arange(n)[::-1].astype(float)  # first strategy on top
     names = []
-    for yi, s in zip(y, strategies, strict=True):
-        name = str(s.get("name", "?"))
+    for i, (yi, s) in enumerate(zip(y, strategies, strict=True)):
+        name = _name(s.name, i)
         names.append(name)
         colour = colours.get(name, "k")
         if name == recommended:
             ax.axhspan(yi - 0.45, yi + 0.45, color=RECOMMENDED_BG, zorder=0)
-        m10, lo10, hi10 = (100 * v for v in _risk(s, 10))
-        m5, lo5, hi5 = (100 * v for v in _risk(s, 5))
+        m10, lo10, hi10 = (100 * v for v in _risk(s.dm_risk_10y, s.dmfs_10y))
+        m5, lo5, hi5 = (100 * v for v in _risk(None, s.dmfs_5y))
         if math.isfinite(lo5) and math.isfinite(hi5):
             ax.plot([lo5, hi5], [yi - 0.18] * 2, color=colour, lw=1.2, alpha=0.6, zorder=2)
         if math.isfinite(m5):
@@ -148,39 +156,42 @@ def strategy_figure(result: Mapping) -> bytes:
     return _png(fig)
 
 
-TRAJECTORY_PANELS = (
-    ("tmem_10hpf", "TMEM doorways (per 10 HPF)"),
-    ("ctc_expected", "expected CTCs (cells per 7.5 mL blood)"),
-)
+TRAJECTORY_PANELS = ("TMEM doorways (per 10 HPF)", "expected CTCs (cells per 7.5 mL blood)")
+"""Titles of the trajectory figure's panels: :func:`_panels` of each strategy, in this order."""
 
 
-def trajectory_figure(result: Mapping) -> bytes:
+def _panels(series: StrategyTrajectories | None) -> tuple[Band, Band]:
+    """The bands drawn in the panels of :data:`TRAJECTORY_PANELS` (empty where missing)."""
+    if series is None:
+        return (Band(), Band())
+    return (series.tmem_10hpf or Band(), series.ctc_expected or Band())
+
+
+def trajectory_figure(result: Assessment | Mapping) -> bytes:
     """Predicted TMEM density and expected CTC count over time per strategy (PNG bytes).
 
     Two panels side by side, days from diagnosis on the x-axis: the median as a line, the credible band shaded,
     surgery marked by a dotted vertical line in the strategy's colour. The CTC panel uses a log scale when its
     values span more than 1.5 decades. Null values (after surgery) leave gaps.
     """
-    traj = result.get("trajectories") or {}
-    times = _array(traj.get("times_days"), len(traj.get("times_days") or []))
-    by_strategy = traj.get("by_strategy") or {}
+    a = as_assessment(result, "trajectory_figure")
+    traj = a.trajectories
+    times = _array(traj.times_days, len(traj.times_days)) if traj else np.empty(0)
+    by_strategy = traj.by_strategy if traj else {}
     if times.size == 0 or not by_strategy:
         return _message_figure("No trajectories in this assessment.")
-    colours = strategy_colours(result)
-    surgery = {str(s.get("name")): number_or_nan(s.get("surgery_day")) for s in result.get("strategies") or []
-               if isinstance(s, Mapping)}
+    colours = strategy_colours(a)
+    surgery = {str(s.name): number_or_nan(s.surgery_day) for s in a.strategies}
 
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
     axes = fig.subplots(1, 2)
     handles = []
-    for k, name in enumerate(by_strategy):
+    for k, (name, series) in enumerate(by_strategy.items()):
         colour = colours.get(str(name), PALETTE[k % len(PALETTE)])
-        series = by_strategy[name] or {}
-        for ax, (key, _) in zip(axes, TRAJECTORY_PANELS, strict=True):
-            band = series.get(key) or {}
-            med = _array(band.get("median"), times.size)
-            lo = _array(band.get("lo"), times.size)
-            hi = _array(band.get("hi"), times.size)
+        for ax, band in zip(axes, _panels(series), strict=True):
+            med = _array(band.median, times.size)
+            lo = _array(band.lo, times.size)
+            hi = _array(band.hi, times.size)
             ok = np.isfinite(lo) & np.isfinite(hi)
             if ok.any():
                 ax.fill_between(times, lo, hi, where=ok, color=colour, alpha=0.15, lw=0)
@@ -190,27 +201,28 @@ def trajectory_figure(result: Mapping) -> bytes:
                 ax.axvline(day, color=colour, lw=1.0, ls=":")
         handles.append(Line2D([], [], color=colour, lw=1.6, label=str(name)))
 
-    for ax, (key, label) in zip(axes, TRAJECTORY_PANELS, strict=True):
+    ctc_bands = [_panels(series)[1] for series in by_strategy.values()]
+    for ax, label in zip(axes, TRAJECTORY_PANELS, strict=True):
         ax.set_title(label, fontsize=9.5)
         ax.set_xlabel("days from diagnosis")
         ax.grid(alpha=0.3)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-        if key == "ctc_expected":
-            values = np.concatenate([_array(((by_strategy[s] or {}).get(key) or {}).get(part), times.size)
-                                     for s in by_strategy for part in ("median", "lo", "hi")])
-            positive = values[np.isfinite(values) & (values > 0)]
-            if positive.size and positive.max() / positive.min() > 10**1.5:
-                ax.set_yscale("log")
-                ax.yaxis.set_major_locator(LogLocator(base=10, numticks=6))
-                # below 1e-3 CTCs per draw nothing is ever seen: do not spend the axis on it
-                ax.set_ylim(bottom=max(positive.min(), 1e-3 * positive.max(), 1e-4))
-                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-                ax.yaxis.set_minor_formatter(NullFormatter())
-            else:
-                ax.set_ylim(bottom=0)
-        else:
-            ax.set_ylim(bottom=0)
+    tmem_ax, ctc_ax = axes
+    tmem_ax.set_ylim(bottom=0)
+    values = np.concatenate(
+        [_array(part, times.size) for band in ctc_bands for part in (band.median, band.lo, band.hi)]
+    )
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size and positive.max() / positive.min() > 10**1.5:
+        ctc_ax.set_yscale("log")
+        ctc_ax.yaxis.set_major_locator(LogLocator(base=10, numticks=6))
+        # below 1e-3 CTCs per draw nothing is ever seen: do not spend the axis on it
+        ctc_ax.set_ylim(bottom=max(positive.min(), 1e-3 * positive.max(), 1e-4))
+        ctc_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ctc_ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        ctc_ax.set_ylim(bottom=0)
     handles.append(Line2D([], [], color="0.3", lw=1.0, ls=":", label="surgery"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=7.5, frameon=False)
     return _png(fig)

@@ -1,9 +1,10 @@
 """The clinician's HTML report of one patient assessment.
 
-:func:`render_report` turns the assessment result dict (``Assessment.to_dict()``) into one self-contained HTML5 page:
-inline CSS, figures embedded as ``data:`` PNG URIs, a tiny inline script and nothing fetched from anywhere (a
-Content-Security-Policy forbids it). Every string taken from the result is HTML-escaped; numbers that are missing
-or not finite show as "—". :func:`write_report` writes the page atomically.
+:func:`render_report` turns an :class:`~chemomet.assess.result.Assessment` (or its result dict, which is validated
+into one) into one self-contained HTML5 page: inline CSS, figures embedded as ``data:`` PNG URIs, a tiny inline
+script and nothing fetched from anywhere (a Content-Security-Policy forbids it). Every string taken from the result
+is HTML-escaped; numbers that are missing or not finite show as "—". :func:`write_report` writes the page
+atomically.
 
 The page is meant to be read in two minutes: the recommendation and its key number first, then the inputs, the
 strategy comparison, the accompanying drugs, what drives the excess risk, the trajectories, the uncertainty and
@@ -20,6 +21,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from chemomet.assess.figures import number_or_nan, strategy_colours, strategy_figure, trajectory_figure
+from chemomet.assess.result import (
+    Assessment,
+    Evidence,
+    Interval,
+    RiskDifference,
+    RunSettings,
+    StrategyResult,
+    as_assessment,
+)
 from chemomet.fileio import atomic_write, check_output_path
 
 DASH = "—"
@@ -87,20 +97,16 @@ def _day(x) -> str:
     return DASH if v is None else f"{v:.0f}"
 
 
-def _get(d, key):
-    return d.get(key) if isinstance(d, Mapping) else None
-
-
-def _interval(d, fmt, bound_fmt=None) -> str:
-    """``mean (lo–hi)`` of a ``{"mean", "lo", "hi"}`` dict, ``fmt`` for the mean and ``bound_fmt`` (default
-    ``fmt``) for the bounds; "lo to hi" when a bound carries a sign; "—" when the mean is absent."""
-    if not isinstance(d, Mapping):
-        return fmt(d)
-    mean = fmt(d.get("mean"))
+def _interval(d: Interval | None, fmt, bound_fmt=None) -> str:
+    """``mean (lo–hi)`` of an interval, ``fmt`` for the mean and ``bound_fmt`` (default ``fmt``) for the bounds;
+    "lo to hi" when a bound carries a sign; "—" when the interval or its mean is absent."""
+    if d is None:
+        return DASH
+    mean = fmt(d.mean)
     if mean == DASH:
         return DASH
     bound_fmt = bound_fmt or fmt
-    lo, hi = bound_fmt(d.get("lo")), bound_fmt(d.get("hi"))
+    lo, hi = bound_fmt(d.lo), bound_fmt(d.hi)
     if lo == DASH and hi == DASH:
         return mean
     sep = " to " if any(c in lo + hi for c in "+−-") else "–"
@@ -115,21 +121,22 @@ def _pp_interval(d) -> str:
     return _interval(d, _pp)
 
 
-def _risk_10y(strategy: Mapping):
-    """The strategy's 10-year distant-metastasis risk dict (``dm_risk_10y``, else derived from ``dmfs_10y``)."""
-    risk = _get(strategy, "dm_risk_10y")
-    if isinstance(risk, Mapping):
-        return risk
-    dmfs = _get(strategy, "dmfs_10y")
-    if not isinstance(dmfs, Mapping):
+def _risk_10y(strategy: StrategyResult) -> Interval | None:
+    """The strategy's 10-year distant-metastasis risk (``dm_risk_10y``, else derived from ``dmfs_10y``)."""
+    if strategy.dm_risk_10y is not None:
+        return strategy.dm_risk_10y
+    dmfs = strategy.dmfs_10y
+    if dmfs is None:
         return None
-    flip = {k: (None if _float(dmfs.get(k2)) is None else 1 - _float(dmfs.get(k2)))
-            for k, k2 in (("mean", "mean"), ("lo", "hi"), ("hi", "lo"))}
-    return flip
+
+    def flip(x):
+        return None if _float(x) is None else 1 - _float(x)
+
+    return Interval(mean=flip(dmfs.mean), lo=flip(dmfs.hi), hi=flip(dmfs.lo))
 
 
-def _level(result: Mapping) -> str:
-    level = _float(_get(result.get("settings"), "credible_level"))
+def _level(a: Assessment) -> str:
+    level = _float(a.settings.credible_level if a.settings else None)
     return f"{100 * level:.0f}%" if level is not None else "90%"
 
 
@@ -174,65 +181,61 @@ def _list(items) -> str:
 # ----------------------------------------------------------------------------------------------------- sections
 
 
-def _labels(result: Mapping) -> dict[str, str]:
-    return {str(s.get("name")): str(s.get("label") or s.get("name")) for s in result.get("strategies") or []
-            if isinstance(s, Mapping)}
+def _labels(a: Assessment) -> dict[str, str]:
+    return {str(s.name): str(s.label or s.name) for s in a.strategies}
 
 
-def _header(result: Mapping) -> str:
-    patient = result.get("patient") or {}
+def _header(a: Assessment) -> str:
     return f"""<header>
 <h1>{html.escape(TITLE)}</h1>
-<p class="meta">Patient <strong id="patient-id">{_esc(_get(patient, "id"))}</strong>
- · generated {_date(result.get("generated"))}
- · chemomet {_esc(result.get("chemomet_version"))}</p>
+<p class="meta">Patient <strong id="patient-id">{_esc(a.patient.id if a.patient else None)}</strong>
+ · generated {_date(a.generated)}
+ · chemomet {_esc(a.chemomet_version)}</p>
 <div class="banner" role="note">{html.escape(BANNER)}</div>
 </header>"""
 
 
-def _recommendation(result: Mapping) -> str:
-    rec = result.get("recommendation") or {}
-    name = _get(rec, "strategy")
-    label = _labels(result).get(str(name))
+def _recommendation(a: Assessment) -> str:
+    rec = a.recommendation
+    name = rec.strategy if rec else None
+    label = _labels(a).get(str(name))
     strategy = _esc(name)
     if label and label != str(name):
         strategy += f' <span class="sub">— {_esc(label)}</span>'
-    excess = result.get("nact_excess_risk_10y") or {}
-    level = _level(result)
-    thresholds = _get(result.get("settings"), "thresholds") or {}
+    excess = a.nact_excess_risk_10y or RiskDifference()
+    level = _level(a)
+    thresholds = a.settings.thresholds if a.settings else None
     threshold_txt = ""
-    if _float(_get(thresholds, "excess_risk")) is not None and _float(_get(thresholds, "probability")) is not None:
-        threshold_txt = (f'<p class="note">Concern threshold: excess above {_pp(thresholds["excess_risk"], False)} '
-                         f"percentage points with probability ≥ {_pct(thresholds['probability'])}.</p>")
-    lo, hi = _pp(_get(excess, "lo")), _pp(_get(excess, "hi"))
+    if thresholds is not None:  # validated: finite numbers
+        threshold_txt = (f'<p class="note">Concern threshold: excess above {_pp(thresholds.excess_risk, False)} '
+                         f"percentage points with probability ≥ {_pct(thresholds.probability)}.</p>")
+    lo, hi = _pp(excess.lo), _pp(excess.hi)
     return f"""<section id="recommendation" class="box">
 <h2>Recommendation: <span id="recommended-strategy">{strategy}</span></h2>
-<p class="summary">{_esc(_get(rec, "summary"))}</p>
-{_list(_get(rec, "reasons"))}
+<p class="summary">{_esc(rec.summary if rec else None)}</p>
+{_list(rec.reasons if rec else None)}
 <div class="key" id="key-number">
 <div class="key-label">NACT-attributable excess 10-year distant-metastasis risk (NACT − surgery first)</div>
-<div class="key-value">{_pp(_get(excess, "mean"))} <span class="unit">percentage points</span></div>
-<div class="key-ci">{level} credible interval {lo} to {hi} · P(excess &gt; 0) = {_pct(_get(excess, "p_positive"))}</div>
+<div class="key-value">{_pp(excess.mean)} <span class="unit">percentage points</span></div>
+<div class="key-ci">{level} credible interval {lo} to {hi} · P(excess &gt; 0) = {_pct(excess.p_positive)}</div>
 </div>
 {threshold_txt}
 </section>"""
 
 
-def _inputs(result: Mapping) -> str:
+def _inputs(a: Assessment) -> str:
     rows, classes = [], []
-    for item in result.get("inputs") or []:
-        status = _get(item, "status")
-        measured = isinstance(status, str) and status.strip().lower() == "measured"
-        rows.append([_esc(_get(item, "name")), _esc(_get(item, "value")), _esc(status)])
+    for item in a.inputs:
+        measured = isinstance(item.status, str) and item.status.strip().lower() == "measured"
+        rows.append([_esc(item.name), _esc(item.value), _esc(item.status)])
         classes.append("" if measured else "unmeasured")
     table = _table("inputs-table", ["Input", "Value", "Status"], rows, classes) if rows else "<p>No inputs.</p>"
-    dynamic = result.get("dynamic")
+    dynamic = a.dynamic
     extra = ""
-    if isinstance(dynamic, Mapping):
-        measures = "; ".join(f"day {_day(_get(d, 'day'))}: {_num(_get(d, 'diameter_mm'))} mm"
-                             for d in dynamic.get("diameters") or []) or DASH
-        on = "on neoadjuvant chemotherapy" if dynamic.get("on_nact") else "not on treatment"
-        note = f" {_esc(dynamic['note'])}" if dynamic.get("note") else ""
+    if dynamic is not None:
+        measures = "; ".join(f"day {_day(d.day)}: {_num(d.diameter_mm)} mm" for d in dynamic.diameters) or DASH
+        on = "on neoadjuvant chemotherapy" if dynamic.on_nact else "not on treatment"
+        note = f" {_esc(dynamic.note)}" if dynamic.note else ""
         extra = f'<p class="note" id="dynamic">Measured response ({on}): tumour diameter {measures}.{note}</p>'
     return f"""<section id="inputs">
 <h2>Patient inputs</h2>
@@ -241,29 +244,27 @@ def _inputs(result: Mapping) -> str:
 </section>"""
 
 
-def _strategies(result: Mapping) -> str:
-    level = _level(result)
-    recommended = str(_get(result.get("recommendation"), "strategy"))
-    colours = strategy_colours(result)
+def _strategies(a: Assessment) -> str:
+    level = _level(a)
+    recommended = str(a.recommendation.strategy if a.recommendation else None)
+    colours = strategy_colours(a)
     rows, classes = [], []
-    for s in result.get("strategies") or []:
-        if not isinstance(s, Mapping):
-            continue
-        name = str(s.get("name"))
+    for s in a.strategies:
+        name = str(s.name)
         swatch = f'<span class="swatch" style="background:{colours.get(name, "#000")}"></span>'
-        cell = f'{swatch}<strong>{_esc(s.get("name"))}</strong>'
-        if s.get("label") and str(s.get("label")) != name:
-            cell += f'<br><span class="sub">{_esc(s.get("label"))}</span>'
+        cell = f"{swatch}<strong>{_esc(s.name)}</strong>"
+        if s.label and str(s.label) != name:
+            cell += f'<br><span class="sub">{_esc(s.label)}</span>'
         if name == recommended:
             cell += ' <span class="tag">recommended</span>'
         rows.append([
             cell,
-            _pct_interval(s.get("dmfs_5y")),
-            _pct_interval(s.get("dmfs_10y")),
+            _pct_interval(s.dmfs_5y),
+            _pct_interval(s.dmfs_10y),
             _pct_interval(_risk_10y(s)),
-            _pct_interval(s.get("p_pcr")) if isinstance(s.get("p_pcr"), Mapping) else _pct(s.get("p_pcr")),
-            _interval(s.get("tmem_at_surgery_10hpf"), _num),
-            _interval(s.get("ctc_expected_surgery"), _num),
+            _pct(s.p_pcr),
+            _interval(s.tmem_at_surgery_10hpf, _num),
+            _interval(s.ctc_expected_surgery, _num),
         ])
         classes.append("recommended" if name == recommended else "")
     header = ["Strategy", f"DMFS 5 y ({level} CI)", f"DMFS 10 y ({level} CI)", "10-year DM risk", "P(pCR)",
@@ -272,20 +273,20 @@ def _strategies(result: Mapping) -> str:
            "(filled points), 5-year risk (open diamonds); recommended strategy shaded.")
     return f"""<section id="strategies">
 <h2>Strategy comparison</h2>
-<figure>{_img(strategy_figure(result), "strategy-plot", alt)}</figure>
+<figure>{_img(strategy_figure(a), "strategy-plot", alt)}</figure>
 {_table("strategy-table", header, rows, classes)}
 <p class="note">DMFS: distant-metastasis-free survival; DM: distant metastasis; pCR: pathological complete response;
 TMEM: tumour microenvironment of metastasis doorways; CTC: circulating tumour cells; CI: credible interval.</p>
 </section>"""
 
 
-def _drugs(result: Mapping) -> str:
-    drugs = result.get("drug_risk_reduction_10y") or {}
-    level = _level(result)
-    rows = [[_esc(name), _pp_interval(d), _pct(_get(d, "p_positive"))] for name, d in drugs.items()]
+def _drugs(a: Assessment) -> str:
+    level = _level(a)
+    rows = [[_esc(name), _pp_interval(d), _pct(d.p_positive)] for name, d in a.drug_risk_reduction_10y.items()]
     if not rows:
         return '<section id="drugs"><h2>Accompanying drugs</h2><p>No accompanying drug was assessed.</p></section>'
-    threshold = _float(_get(_get(result.get("settings"), "thresholds"), "drug_benefit"))
+    thresholds = a.settings.thresholds if a.settings else None
+    threshold = _float(thresholds.drug_benefit if thresholds else None)
     note = (f'<p class="note">Benefit threshold: a reduction of at least {_pp(threshold, False)} percentage points.</p>'
             if threshold is not None else "")
     table = _table("drug-table", ["Drug (with NACT)", f"10-year DM risk reduction, percentage points ({level} CI)",
@@ -301,21 +302,19 @@ PART_NAMES = {"microenvironment": "prometastatic microenvironment (TMEM)", "dela
               "kill_timing": "timing of tumour-cell kill"}
 
 
-def _drivers(result: Mapping) -> str:
-    rows = [[_esc(_get(d, "input")), _esc(_get(d, "observed")), _esc(_get(d, "reference")),
-             _pp(_get(d, "excess_risk_if_reference")), _pp(_get(d, "change"))]
-            for d in result.get("drivers") or []]
+def _drivers(a: Assessment) -> str:
+    rows = [[_esc(d.input), _esc(d.observed), _esc(d.reference), _pp(d.excess_risk_if_reference), _pp(d.change)]
+            for d in a.drivers]
     header = ["Input", "Observed", "Reference value", "Excess 10-y risk if at reference (pp)",
               "Change due to this input (pp)"]
     table = _table("drivers-table", header, rows) if rows else "<p>No driver analysis.</p>"
-    parts = result.get("excess_parts_10y") or {}
     parts_html = ""
-    if parts:
-        level = _level(result)
-        prow = [[_esc(PART_NAMES.get(str(k), k)), _pp_interval(v)] for k, v in parts.items()]
+    if a.excess_parts_10y is not None:
+        level = _level(a)
+        prow = [[_esc(PART_NAMES[k]), _pp_interval(v)] for k, v in a.excess_parts_10y]  # fields in order
         parts_html = ("<h3>Parts of the excess risk by mechanism</h3>"
                       + _table("parts-table", ["Mechanism", f"Excess 10-y risk, pp ({level} CI)"], prow))
-    excess = _pp(_get(result.get("nact_excess_risk_10y"), "mean"))
+    excess = _pp(a.nact_excess_risk_10y.mean if a.nact_excess_risk_10y else None)
     return f"""<section id="drivers">
 <h2>What drives the excess risk</h2>
 <p class="note">Excess 10-year risk of NACT over surgery first for this patient: {excess} percentage points (pp).
@@ -325,50 +324,48 @@ Each row recomputes it with one input set to its reference value.</p>
 </section>"""
 
 
-def _trajectories(result: Mapping) -> str:
-    level = _level(result)
+def _trajectories(a: Assessment) -> str:
+    level = _level(a)
     alt = (f"Predicted TMEM doorways per 10 HPF (left) and expected CTCs per 7.5 mL (right) over days from diagnosis "
            f"per strategy: median line and {level} band; dotted lines mark surgery.")
     return f"""<section id="trajectories">
 <h2>Predicted trajectories</h2>
-<figure>{_img(trajectory_figure(result), "trajectory-plot", alt)}</figure>
+<figure>{_img(trajectory_figure(a), "trajectory-plot", alt)}</figure>
 </section>"""
 
 
-def _uncertainty(result: Mapping) -> str:
-    evidence = result.get("evidence") or {}
-    settings = result.get("settings") or {}
-    ess, frac = _get(evidence, "ess"), _get(evidence, "ess_fraction")
-    n_twins = _get(settings, "n_twins")
+def _uncertainty(a: Assessment) -> str:
+    evidence = a.evidence or Evidence()
+    settings = a.settings or RunSettings()
+    frac = evidence.ess_fraction
     frac_txt = f" ({_pct(frac)} of the twins)" if _float(frac) is not None else ""
-    warnings = [w for w in (_get(evidence, "warnings") or []) if w is not None]
+    warnings = evidence.warnings or []
     if warnings:
         warn = f'<div class="warning" id="warnings" role="alert"><strong>Warnings</strong>{_list(warnings)}</div>'
     else:
         warn = '<p class="ok" id="no-warnings">No warnings.</p>'
-    bio = _get(evidence, "biomarkers") or {}
     bio_html = ""
-    if isinstance(bio, Mapping) and bio:
-        rows = [[_esc(k), _num(_get(v, "observed")), _num(_get(v, "prior_predictive_p"))] for k, v in bio.items()]
+    if evidence.biomarkers:
+        rows = [[_esc(k), _num(v.observed), _num(v.prior_predictive_p)] for k, v in evidence.biomarkers.items()]
         bio_html = ('<p class="note">How usual each measured biomarker is under the population prior '
                     "(a small prior-predictive p means an unusual value):</p>"
                     + _table("biomarker-table", ["Biomarker", "Observed", "Prior-predictive p"], rows))
     return f"""<section id="uncertainty">
 <h2>Uncertainty</h2>
-<p>Effective sample size of the weighted twin population: <strong id="ess">{_num(ess)}</strong>{frac_txt},
-from {_num(n_twins)} twins ({_num(_get(settings, "n_simulated"))} simulated).</p>
+<p>Effective sample size of the weighted twin population: <strong id="ess">{_num(evidence.ess)}</strong>{frac_txt},
+from {_num(settings.n_twins)} twins ({_num(settings.n_simulated)} simulated).</p>
 {warn}
 {bio_html}
 </section>"""
 
 
-def _limits(result: Mapping) -> str:
-    s = result.get("settings") or {}
-    method = (f"Method: {_num(_get(s, 'n_twins'))} virtual twins drawn from the population prior and weighted by the "
-              f"patient's measurements, {_num(_get(s, 'n_simulated'))} simulated; seed {_esc(_get(s, 'seed'))}; "
-              f"regimen {_esc(_get(s, 'regimen'))}; horizon {_esc(_get(s, 'horizon_years'))} years; "
-              f"{_level(result)} credible intervals; chemomet {_esc(result.get('chemomet_version'))}.")
-    limits = _list(result.get("limits")) or "<p>—</p>"
+def _limits(a: Assessment) -> str:
+    s = a.settings or RunSettings()
+    method = (f"Method: {_num(s.n_twins)} virtual twins drawn from the population prior and weighted by the "
+              f"patient's measurements, {_num(s.n_simulated)} simulated; seed {_esc(s.seed)}; "
+              f"regimen {_esc(s.regimen)}; horizon {_esc(s.horizon_years)} years; "
+              f"{_level(a)} credible intervals; chemomet {_esc(a.chemomet_version)}.")
+    limits = _list(a.limits) or "<p>—</p>"
     return f"""<section id="limits">
 <h2>Model limits</h2>
 {limits}
@@ -429,28 +426,31 @@ window.addEventListener("load", function () {
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 
-def render_report(result: Mapping) -> str:
-    """One self-contained HTML5 page for the assessment result dict (see ``Assessment.to_dict``).
+def render_report(result: Assessment | Mapping) -> str:
+    """One self-contained HTML5 page for an assessment.
 
     Sections: header with the research-use banner, recommendation with the key number, patient inputs, strategy
     comparison (figure ``#strategy-plot`` and table ``#strategy-table``), accompanying drugs, drivers of the excess
     risk, trajectories (``#trajectory-plot``), uncertainty with warnings, model limits and the method line.
     Missing parts of the result render as "—" or a short note rather than raising.
+
+    ``result`` is an :class:`~chemomet.assess.result.Assessment` or its result dict (``to_dict()`` or parsed
+    JSON), validated into one: a dict that does not fit the schema raises :class:`pydantic.ValidationError`,
+    anything else :class:`TypeError`.
     """
-    if not isinstance(result, Mapping):
-        raise TypeError(f"render_report needs the assessment result dict, got {type(result).__name__}")
-    patient_id = _esc(_get(result.get("patient"), "id"))
+    a = as_assessment(result, "render_report")
+    patient_id = _esc(a.patient.id if a.patient else None)
     body = "\n".join([
-        _header(result),
+        _header(a),
         "<main>",
-        _recommendation(result),
-        _inputs(result),
-        _strategies(result),
-        _drugs(result),
-        _drivers(result),
-        _trajectories(result),
-        _uncertainty(result),
-        _limits(result),
+        _recommendation(a),
+        _inputs(a),
+        _strategies(a),
+        _drugs(a),
+        _drivers(a),
+        _trajectories(a),
+        _uncertainty(a),
+        _limits(a),
         "</main>",
     ])
     return f"""<!DOCTYPE html>
@@ -470,7 +470,7 @@ def render_report(result: Mapping) -> str:
 """
 
 
-def write_report(result: Mapping, path: str | Path) -> Path:
+def write_report(result: Assessment | Mapping, path: str | Path) -> Path:
     """Write :func:`render_report` of ``result`` to ``path`` (``.html`` or ``.htm``) atomically; returns the path.
 
     The path is checked before any work (existing folder, allowed suffix); a failure leaves no partial file.

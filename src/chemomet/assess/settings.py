@@ -18,40 +18,82 @@ class Sampling(BaseModel):
     """How many virtual twins, and how they are used (counts), the seed, the horizon (years) and the credible level."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    n_twins: int = Field(ge=1000, le=10_000_000)
-    n_simulated: int = Field(ge=256, le=1_000_000)
-    n_trajectories: int = Field(ge=64, le=100_000)
-    n_drivers: int = Field(ge=0, le=1_000_000)
-    seed: int = Field(ge=0)
-    horizon_years: float = Field(ge=10.0, le=30.0)
-    credible_level: float = Field(gt=0.5, lt=1.0)
+    n_twins: int = Field(ge=1000, le=10_000_000, description="Virtual twins weighted by the measurements (count).")
+    n_simulated: int = Field(ge=256, le=1_000_000, description="Twins resampled and simulated per strategy (draws).")
+    n_trajectories: int = Field(ge=64, le=100_000, description="Twins per strategy for the trajectories (draws).")
+    n_drivers: int = Field(ge=0, le=1_000_000, description="Twins re-simulated per covariate driver (draws; 0: none).")
+    seed: int = Field(ge=0, description="Seed of every random stream of the assessment.")
+    horizon_years: float = Field(ge=10.0, le=30.0, description="Simulated follow-up (years from diagnosis).")
+    credible_level: float = Field(gt=0.5, lt=1.0, description="Probability mass of every credible interval.")
 
 
 class Observation(BaseModel):
     """Observation models of the biomarkers (see ``data/assessment.toml`` for units and sources)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    tmem_dispersion: float = Field(gt=0)
-    ki67_median_percent: float = Field(gt=0, le=100)
-    ki67_growth_slope: float = Field(ge=0)
-    ki67_residual_sdlog: float = Field(gt=0)
-    diameter_sdlog: float = Field(gt=0)
-    diameter_detection_limit_mm: float = Field(gt=0)
+    tmem_dispersion: float = Field(gt=0, description="Negative binomial size k of the TMEM score: var = m + m²/k.")
+    ki67_median_percent: float = Field(gt=0, le=100, description="Population median Ki67 (%).")
+    ki67_growth_slope: float = Field(
+        ge=0, description="Change of ln Ki67 per SD of the doubling-time random effect (faster growth: higher)."
+    )
+    ki67_residual_sdlog: float = Field(gt=0, description="Residual SD of ln Ki67.")
+    diameter_sdlog: float = Field(gt=0, description="Imaging error of a diameter during NACT (SD, log scale).")
+    diameter_detection_limit_mm: float = Field(
+        gt=0, description="Smallest measurable diameter (mm); a diameter of 0 means below it."
+    )
 
 
 class Decision(BaseModel):
     """Decision thresholds of the recommendation: absolute 10-year risks, probabilities, ESS and a tail mass."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    excess_risk: float = Field(ge=0, le=1)
-    probability: float = Field(ge=0.5, le=1)
-    drug_benefit: float = Field(ge=0, le=1)
-    min_ess: float = Field(ge=1)
-    tail_probability: float = Field(gt=0, lt=0.5)
+    excess_risk: float = Field(
+        ge=0, le=1, description="Excess 10-year risk of NACT over surgery first that counts as harm (absolute)."
+    )
+    probability: float = Field(
+        ge=0.5, le=1, description="Posterior probability needed to call harm or a drug benefit."
+    )
+    drug_benefit: float = Field(
+        ge=0, le=1, description="10-year risk reduction that makes an accompanying drug worth adding (absolute)."
+    )
+    min_ess: float = Field(ge=1, description="Effective sample size (twins) below which a warning is given.")
+    tail_probability: float = Field(
+        gt=0, lt=0.5, description="Prior-predictive tail probability below which a biomarker is flagged."
+    )
 
 
 class AssessmentSettings(BaseModel):
-    """All settings of :func:`chemomet.assess.assess`."""
+    """All settings of :func:`chemomet.assess.assess`: sampling, observation models and decision thresholds.
+
+    Immutable; the shipped defaults (``data/assessment.toml``, with a source or an "assumption" note for every
+    value) come from :meth:`default`, changed values from :meth:`with_overrides`.
+
+    Attributes
+    ----------
+    sampling : Sampling
+        ``n_twins`` (virtual twins weighted by the measurements), ``n_simulated`` (resampled twins simulated per
+        strategy), ``n_trajectories`` (twins per strategy for the trajectories), ``n_drivers`` (twins re-simulated
+        per covariate driver; 0: none), all counts; ``seed``; ``horizon_years`` (years, 10-30);
+        ``credible_level`` (probability mass of the credible intervals, 0.5-1).
+    observation : Observation
+        Observation models of the biomarkers: ``tmem_dispersion`` (negative binomial size k of the TMEM score),
+        ``ki67_median_percent`` (%), ``ki67_growth_slope`` (change of ln Ki67 per SD of the doubling-time random
+        effect), ``ki67_residual_sdlog``, ``diameter_sdlog`` (imaging error, log scale),
+        ``diameter_detection_limit_mm`` (mm).
+    decision : Decision
+        Thresholds of the recommendation: ``excess_risk`` and ``drug_benefit`` (absolute 10-year risks),
+        ``probability`` (posterior probability), ``min_ess`` (effective sample size, twins),
+        ``tail_probability`` (prior-predictive tail mass that flags a biomarker).
+
+    Examples
+    --------
+    >>> from chemomet.assess import AssessmentSettings
+    >>> s = AssessmentSettings.default()
+    >>> s.sampling.n_twins, s.decision.excess_risk
+    (100000, 0.02)
+    >>> s.with_overrides({"decision.excess_risk": 0.03}).decision.excess_risk
+    0.03
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     sampling: Sampling
@@ -60,13 +102,51 @@ class AssessmentSettings(BaseModel):
 
     @classmethod
     def default(cls) -> AssessmentSettings:
-        """The shipped defaults (``data/assessment.toml``)."""
+        """The shipped defaults (``data/assessment.toml``).
+
+        Returns
+        -------
+        AssessmentSettings
+
+        Examples
+        --------
+        >>> from chemomet.assess import AssessmentSettings
+        >>> AssessmentSettings.default().sampling.horizon_years  # years
+        10.0
+        """
         text = resources.files("chemomet.data").joinpath("assessment.toml").read_text(encoding="utf-8")
         data = tomllib.loads(text)
         return cls(**{k: {n: v for n, v in d.items() if n != "sources"} for k, d in data.items()})
 
     def with_overrides(self, overrides: dict[str, float] | None = None) -> AssessmentSettings:
-        """A copy with ``{"section.key": value}`` replaced; bad keys or values raise :class:`InputError`."""
+        """A copy with some values replaced (the command line's ``--set section.key=value``).
+
+        Parameters
+        ----------
+        overrides : dict of str to number, optional
+            ``{"section.key": value}`` in the units of ``data/assessment.toml``.
+
+        Returns
+        -------
+        AssessmentSettings
+            A validated copy.
+
+        Raises
+        ------
+        chemomet.errors.InputError
+            For an unknown key or a value out of its range (one line naming the setting).
+
+        Examples
+        --------
+        >>> from chemomet.assess import AssessmentSettings
+        >>> fast = AssessmentSettings.default().with_overrides({"sampling.n_twins": 20000})
+        >>> fast.sampling.n_twins
+        20000
+        >>> AssessmentSettings.default().with_overrides({"decision.excess_risk": 2})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        chemomet.errors.InputError: setting decision.excess_risk = 2 is invalid; allowed: input should be less ...
+        """
         data = self.model_dump()
         for dotted, value in (overrides or {}).items():
             section, _, key = dotted.partition(".")
