@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VOLATILE = {"elapsed_s", "created_utc", "created"}
+VOLATILE = {"elapsed_s", "created_utc", "created", "generated"}
 """Keys whose values describe the run (time, duration), masked before comparing."""
 
 
@@ -79,9 +79,11 @@ def _masked(value):
 
 
 def _payload(path: Path) -> dict:
+    """The record with a JSON stdout masked and written back in its original key order and number forms (``1`` and
+    ``1.0`` differ), so the comparison is byte for byte apart from the masked values."""
     rec = json.loads(path.read_text())
     try:
-        rec["stdout"] = _masked(json.loads(rec["stdout"]))
+        rec["stdout"] = json.dumps(_masked(json.loads(rec["stdout"])), ensure_ascii=False)
     except json.JSONDecodeError:
         pass
     return rec

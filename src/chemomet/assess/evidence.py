@@ -28,7 +28,7 @@ from chemomet.model import dissemination as dis
 from chemomet.model.microenv import doorway_ratio
 from chemomet.model.primary import growth_factor, treated_log_cells, weighted_kill
 from chemomet.model.timeline import build_timeline
-from chemomet.patient import Patient
+from chemomet.patient import Patient, check_diameters_during_chemotherapy
 from chemomet.population import Population
 from chemomet.regimens import Strategy, load_drugs
 from chemomet.units import cells_to_diameter_mm
@@ -126,16 +126,9 @@ def diameter_loglik(diameters_mm: np.ndarray, model_mm: np.ndarray, obs: Observa
 
 def check_measurements(patient: Patient, regimen: str) -> None:
     """Refuse diameters measured after the last chemotherapy dose of ``regimen`` (the re-assessment compares
-    continuing with stopping now, so it is made during chemotherapy)."""
-    if not patient.nact_diameters:
-        return
-    last_allowed = nact_strategy(regimen).regimen.last_dose_day
-    last = patient.nact_diameters[-1].day
-    if last > last_allowed:
-        raise InputError(
-            f"patient {patient.id}: nact_diameters day = {last:g} is invalid; allowed: during chemotherapy, i.e. "
-            f"<= {last_allowed:g} days after the first dose of {regimen} (unit: days)"
-        )
+    continuing with stopping now, so it is made during chemotherapy); the rule :func:`chemomet.simulate` applies
+    too (:func:`chemomet.patient.check_diameters_during_chemotherapy`)."""
+    check_diameters_during_chemotherapy(patient, nact_strategy(regimen).regimen.last_dose_day, regimen)
 
 
 def terms(patient: Patient, twins: Twins, reference: Population, obs: Observation, regimen: str) -> list[Term]:

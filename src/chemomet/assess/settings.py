@@ -11,7 +11,7 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chemomet.errors import InputError
+from chemomet.errors import InputError, validation_error
 
 
 class Sampling(BaseModel):
@@ -145,7 +145,7 @@ class AssessmentSettings(BaseModel):
         >>> AssessmentSettings.default().with_overrides({"decision.excess_risk": 2})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        chemomet.errors.InputError: setting decision.excess_risk = 2 is invalid; allowed: input should be less ...
+        chemomet.errors.InputError: setting: decision.excess_risk = 2 is invalid; allowed: a number >= 0 and <= 1
         """
         data = self.model_dump()
         for dotted, value in (overrides or {}).items():
@@ -157,8 +157,36 @@ class AssessmentSettings(BaseModel):
         try:
             return AssessmentSettings(**data)
         except ValidationError as err:
-            first = err.errors()[0]
-            name = ".".join(str(p) for p in first["loc"])
-            raise InputError(
-                f"setting {name} = {first.get('input')!r} is invalid; allowed: {first['msg'].lower()}"
-            ) from None
+            raise validation_error(err, "setting", setting_rules()) from None
+
+
+def _number(v) -> str:
+    return str(v) if isinstance(v, int) else f"{v:g}"
+
+
+def _allowed(info) -> str:
+    """What a numeric settings field accepts, from its pydantic constraints, e.g. ``an integer >= 1000``."""
+    bounds = [
+        f"{word} {_number(getattr(m, attr))}"
+        for m in info.metadata
+        for attr, word in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+        if getattr(m, attr, None) is not None
+    ]
+    kind = "an integer" if info.annotation is int else "a number"
+    return " and ".join([f"{kind} {bounds[0]}", *bounds[1:]]) if bounds else kind
+
+
+def setting_rules() -> dict[str, tuple[str, str | None]]:
+    """``section.key`` -> (what is allowed, unit) for every setting, read off the models' constraints.
+
+    Examples
+    --------
+    >>> setting_rules()["sampling.n_twins"][0]
+    'an integer >= 1000 and <= 10000000'
+    """
+    sections = AssessmentSettings.model_fields
+    return {
+        f"{name}.{key}": (_allowed(info), None)
+        for name, section in sections.items()
+        for key, info in section.annotation.model_fields.items()
+    }
