@@ -25,6 +25,7 @@ def main() -> None:
 
     from chemomet.calibrate import natural_history as nh
     from chemomet.calibrate import targets as tg
+    from chemomet.calibrate.vector import with_natural_history
     from chemomet.datasets import load_transbig
 
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}")
@@ -49,7 +50,7 @@ def main() -> None:
             f"cross-validation 5x5 (2 processes): {time.perf_counter() - t0:.1f} s, "
             f"c model {cv['c_index_model']:.3f}, Cox {cv['c_index_cox']:.3f}"
         )
-    cfg = nh.config_from_theta(res.theta)
+    cfg = with_natural_history(res.theta)
     t0 = time.perf_counter()
     out = tg.calibrate(cfg, n=args.patients)
     print(

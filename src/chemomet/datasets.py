@@ -1,4 +1,4 @@
-"""Loaders for the real cohorts used in calibration (SCIENCE.md §3).
+"""Loaders for the real cohorts used in calibration (docs/science.md §4).
 
 The data are not vendored: they are loaded through scikit-survival (GPL-3), an optional extra
 (``pip install chemomet[data]``) imported lazily, so chemomet itself stays permissively licensed.

@@ -1,4 +1,4 @@
-"""Unit conversions, in one place (SCIENCE.md §2.1).
+"""Unit conversions, in one place (docs/science.md §2.1).
 
 Conventions: tumour volume from diameter ``V = π d³ / 6``; ``CELLS_PER_MM3 = 1e6`` cells per mm³ (the
 metastasis-modelling convention; Del Monte 2009 argues ~1e5 is more realistic, so it is a parameter of every

@@ -8,8 +8,11 @@ from scipy.special import logsumexp
 
 import chemomet as cm
 from chemomet.calibrate import natural_history as nh
+from chemomet.calibrate.vector import NATURAL_HISTORY, natural_history_theta, with_natural_history
 
-TRUTH = np.array([-12.7, 0.5, 0.7, 0.0, -0.9])
+TRUTH = NATURAL_HISTORY.vector(
+    {"log10_mu": -12.7, "log_mu_sdlog": 0.5, "log_dt_scale": 0.7, "log_dt_sdlog": 0.0, "grade_log_dt_slope": -0.9}
+)
 
 
 def transbig_like(n: int, seed: int) -> pd.DataFrame:
@@ -34,16 +37,18 @@ def test_closed_form_matches_engine():
     pop = cm.Population()
     _, params = pop.sample(300, rng=3)
     grid = np.array([0.0, 100.0, 400.0, 1000.0, 2000.0, 3000.0, 5000.0])
-    engine = cm.simulate(params, "surgery-only", horizon_days=5000, grid=grid, population=pop).trajectories["dmfs"]
+    engine = cm.simulate(params, nh.UNTREATED_STRATEGY, horizon_days=5000, grid=grid, population=pop)
+    engine = engine.trajectories["dmfs"]
+    surgery_day = nh.untreated_surgery_day()  # the strategy's, as the engine used it
     mine = []
     for t in grid:
-        _, lam_t, lam_0 = nh.log_hazard_and_cumulative(params, np.full(params.n, t), 1e8, 21.0)
+        _, lam_t, lam_0 = nh.log_hazard_and_cumulative(params, np.full(params.n, t), pop.settings, surgery_day)
         mine.append(np.exp(-(lam_t - lam_0)))
     np.testing.assert_allclose(np.column_stack(mine), engine, atol=1e-10)
     # the hazard is the derivative of the cumulative hazard
     t = np.full(params.n, 800.0)
-    log_h, lam, _ = nh.log_hazard_and_cumulative(params, t, 1e8, 21.0)
-    _, lam2, _ = nh.log_hazard_and_cumulative(params, t + 1e-3, 1e8, 21.0)
+    log_h, lam, _ = nh.log_hazard_and_cumulative(params, t, pop.settings, surgery_day)
+    _, lam2, _ = nh.log_hazard_and_cumulative(params, t + 1e-3, pop.settings, surgery_day)
     ok = np.isfinite(log_h)
     np.testing.assert_allclose((lam2 - lam)[ok] / 1e-3, np.exp(log_h[ok]), rtol=1e-4)
 
@@ -61,8 +66,8 @@ def test_truncated_event_estimator_is_unbiased():
 
 
 def test_config_roundtrip():
-    cfg = nh.config_from_theta(TRUTH)
-    np.testing.assert_allclose(nh.theta_from_config(cfg), TRUTH, atol=1e-12)
+    cfg = with_natural_history(TRUTH)
+    np.testing.assert_allclose(natural_history_theta(cfg), TRUTH, atol=1e-12)
     assert cfg["growth"]["grade_doubling_factor"][1] == 1.0
 
 
@@ -70,14 +75,15 @@ def test_identifiability_simulated_cohort():
     """A TRANSBIG-sized cohort simulated by the engine from known parameters is fitted back within 3 SE."""
     cov = transbig_like(198, 5)
     censor = np.random.default_rng(6).uniform(5, 15, 198) * 365.25
-    time, event = nh.simulate_cohort(nh.config_from_theta(TRUTH), cov, censor, seed=5)
+    time, event = nh.simulate_cohort(with_natural_history(TRUTH), cov, censor, seed=5)
     assert 25 <= event.sum() <= 80
     res = nh.fit(nh.MarginalModel(cov, time, event, n_nodes=256, seed=11))
     z = (res.theta - TRUTH) / res.se
     assert np.all(res.se < 1.0), res.se
     assert np.all(np.abs(z) < 3.0), z
     # and a clearly wrong parameter set is rejected by the likelihood
-    wrong = TRUTH + np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+    wrong = TRUTH.copy()
+    wrong[NATURAL_HISTORY.index("log10_mu")] += 1.0
     m = nh.MarginalModel(cov, time, event, n_nodes=256, seed=11)
     assert m.loglik(wrong) < res.loglik - 10.0
 
@@ -98,7 +104,7 @@ def test_bootstrap_returns_finite_spreads():
 
     cov = transbig_like(80, 8)
     censor = np.full(80, 12 * 365.25)
-    time, event = nh.simulate_cohort(nh.config_from_theta(TRUTH), cov, censor, seed=8)
+    time, event = nh.simulate_cohort(with_natural_history(TRUTH), cov, censor, seed=8)
     out = bootstrap(cov, time, event, TRUTH, n_boot=3, n_nodes=32, workers=1)
     assert set(out["sd"]) == set(nh.PARAM_NAMES)
     assert all(np.isfinite(v) and v >= 0 for v in out["sd"].values())

@@ -4,13 +4,14 @@ computations (lifelines, direct Poisson expectations), and the parameter/config 
 import numpy as np
 import pytest
 
-from chemomet.calibrate import natural_history as nh
 from chemomet.calibrate import targets as tg
+from chemomet.calibrate.cohort import simulate_arm
+from chemomet.calibrate.vector import TREATMENT, prior_config, treatment_theta, with_treatment
 
 
 @pytest.fixture(scope="module")
 def base():
-    return nh.base_config()
+    return prior_config()
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +29,18 @@ def test_bisect_finds_roots_either_direction():
 
 
 def test_theta_config_roundtrip(base):
-    th = tg.theta_from_config(base)
-    np.testing.assert_allclose(tg.theta_from_config(tg.config_from_theta(th + 0.1, base)), th + 0.1, atol=1e-12)
+    th = treatment_theta(base)
+    np.testing.assert_allclose(treatment_theta(with_treatment(th + 0.1, base)), th + 0.1, atol=1e-12)
 
 
 def test_pcr_increases_with_chemosensitivity(base, cohort):
     grp = tg.pcr_groups(cohort)["TNBC"]
-    th = tg.theta_from_config(base)
+    th = treatment_theta(base)
     rates = []
     for d in (-0.3, 0.0, 0.3):
         v = th.copy()
-        v[3] += d
-        rates.append(tg.pcr_rate(tg.config_from_theta(v, base), grp))
+        v[TREATMENT.index("log_s_tnbc")] += d
+        rates.append(tg.pcr_rate(with_treatment(v, base), grp))
     assert rates[0] <= rates[1] <= rates[2] and rates[2] > rates[0]
 
 
@@ -47,18 +48,18 @@ def test_ctc_prevalence_matches_poisson_draws(base, cohort):
     """The expected prevalence equals the share of engine Poisson draws with >= 1 CTC (independent path)."""
     expected = tg.ctc_prevalence(base, cohort)
     big = tg.VirtualCohort.draw(base, 20000, seed=2)
-    counts = tg._simulate(base, big, "surgery-only", horizon_years=1.0).summary["ctc_count_baseline"]
+    counts = simulate_arm(base, big, "surgery-only", horizon_years=1.0).summary["ctc_count_baseline"]
     assert abs(tg.ctc_prevalence(base, big) - (counts >= 1).mean()) < 0.015
     assert 0 < expected < 1
 
 
 def test_tmem_odds_ratio_grows_with_theta(base, cohort):
-    th = tg.theta_from_config(base)
+    th = treatment_theta(base)
     ors = []
     for d in (-1.0, 1.0):
         v = th.copy()
-        v[5] += d
-        ors.append(tg.tmem_odds_ratio(tg.config_from_theta(v, base), cohort))
+        v[TREATMENT.index("log_theta")] += d
+        ors.append(tg.tmem_odds_ratio(with_treatment(v, base), cohort))
     assert 1.0 < ors[0] < ors[1]
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from chemomet.calibrate.pipeline import run_natural_history, run_targets
+from chemomet.calibrate.shipped import load_report
 from chemomet.errors import InputError
 
 app = typer.Typer(help="Calibrate the population model on real cohorts and published targets.", no_args_is_help=True)
@@ -54,8 +56,6 @@ def natural_history(
         ("--bootstrap", bootstrap, 0),
     ):
         _positive(name, v, lo)
-    from chemomet.calibrate.pipeline import run_natural_history
-
     summary = run_natural_history(
         _out_dir(out), nodes, repeats, folds, ensemble, workers, progress=_say, n_boot=bootstrap
     )
@@ -73,12 +73,10 @@ def targets(
     sobol: int = typer.Option(128, help="Sobol base sample size N for the sensitivity analysis (0: skip)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Calibrate chemosensitivity, resistance, microenvironment, TMEM and CTC links to SCIENCE.md §3 targets."""
+    """Calibrate chemosensitivity, resistance, microenvironment, TMEM and CTC links to the published targets."""
     _positive("--patients", patients, 200)
     _positive("--ensemble", ensemble, 100)
     _positive("--sobol", sobol, 0)
-    from chemomet.calibrate.targets import run_targets
-
     summary = run_targets(_out_dir(out), patients, ensemble, sobol, progress=_say)
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
@@ -93,8 +91,6 @@ def report(
 ) -> None:
     """The shipped calibration's target table and c-indices (no refitting)."""
     if calibration is None:
-        from chemomet.calibrate.shipped import load_report
-
         rep = load_report()
     else:
         p = calibration / "report.json"
@@ -116,7 +112,31 @@ def report(
 
 
 def report_summary(rep: dict) -> dict:
-    """The compact report: target table, c-indices, estimates and provenance."""
+    """The compact report that ``chemomet calibrate report`` prints: target table, c-indices, estimates and
+    provenance.
+
+    Parameters
+    ----------
+    rep : dict
+        A calibration report (``report.json`` layout, e.g. :func:`chemomet.calibrate.shipped.load_report`);
+        missing sections give empty entries.
+
+    Returns
+    -------
+    dict
+        ``targets`` (rows: ``name``, ``value``, ``target``, ``interval``, ``pass``, ``kind``, ``source``,
+        ``note``), ``c_index`` (cross-validated c-indices of the model and of Cox, with 95% intervals),
+        ``natural_history_estimates`` and ``natural_history_ci95`` (natural scales: days, colonies per cell per
+        day), ``targets_estimates``, ``gbsg2_c_index`` and ``provenance``.
+
+    Examples
+    --------
+    >>> s = report_summary(load_report())
+    >>> s["targets"][0]["name"], 0.5 < s["c_index"]["model"] < 1
+    ('pCR HR+/HER2- grade 1-2', True)
+    >>> report_summary({})["targets"]
+    []
+    """
     nh = rep.get("natural_history", {})
     cv = nh.get("cross_validation", {})
     c = {}

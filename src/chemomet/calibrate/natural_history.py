@@ -1,101 +1,98 @@
 """Natural history: maximum marginal likelihood of growth and dissemination on an untreated cohort.
 
-Setting: surgery at ``surgery_day`` (21 days) after diagnosis, no systemic therapy (TRANSBIG). For one
-parameter set the model is closed form. With ``a = ln K``, ``L = ln N_vis`` and ``τ_v = -ln(1 - L/a)/β`` (the time a
-colony needs from one cell to visibility), a colony founded at ``σ`` is visible at ``σ + τ_v``, so
+Setting: the untreated cohorts' strategy (``surgery-only``: surgery at the default timing's ``surgery_day``,
+21 days after diagnosis, no systemic therapy; TRANSBIG). For one parameter set the model is closed form. With
+``a = ln K``, ``L = ln N_vis`` (``ModelSettings.visible_cells``) and ``τ_v = -ln(1 - L/a)/β`` (the time a colony
+needs from one cell to visibility), a colony founded at ``σ`` is visible at ``σ + τ_v``, so
 
     Λ(t) = C(min(t - τ_v, t_s)),      h(t) = dΛ/dt = μ N_p(t - τ_v)^γ  for  t - τ_v < t_s (else 0),
 
-where ``C(σ)`` is the expected number of colonies founded from the first tumour cell until ``σ`` (E1 closed form,
-:func:`cumulative_founding`). Patients are metastasis-free at diagnosis, so the likelihood of patient ``i``
-with follow-up ``t_i`` and event indicator ``δ_i`` is conditional on ``M0`` and marginal over the random
-effects ``z`` (doubling time, plateau, μ, TMEM):
+where ``C(σ)`` is the expected number of colonies founded from the first tumour cell until ``σ``, the engine's
+closed form :func:`chemomet.model.dissemination.untreated_cumulative_founding`. Patients are metastasis-free at
+diagnosis, so the likelihood of patient ``i`` with follow-up ``t_i`` and event indicator ``δ_i`` is conditional
+on ``M0`` and marginal over the random effects ``z`` (doubling time, plateau, μ, TMEM):
 
     L_i = E_z[ e^{-Λ(t_i)} h(t_i)^{δ_i} ] / E_z[ e^{-Λ(0)} ],
 
 computed with a fixed set of randomised quasi-Monte Carlo nodes (common random numbers), so the
 log-likelihood is a deterministic function of the parameters.
 
-The fitted vector ``θ`` (unconstrained) maps onto the population configuration (``population.toml`` layout):
-
-* ``log10_mu``: ``dissemination.mu_median_per_cell_day = 10^θ`` (colonies per cell per day);
-* ``log_mu_sdlog``: ``dissemination.mu_sdlog = e^θ``;
-* ``log_dt_scale``: every ``growth.doubling_time_median_days`` multiplied by ``e^θ`` (prior ratios kept);
-* ``log_dt_sdlog``: ``growth.doubling_time_sdlog = e^θ``;
-* ``grade_log_dt_slope``: ``growth.grade_doubling_factor = [e^{-θ}, 1, e^{θ}]`` for grades 1, 2, 3.
+The fitted vector ``θ`` is :data:`chemomet.calibrate.vector.NATURAL_HISTORY` (unconstrained scale); its mapping
+onto the population configuration is :func:`chemomet.calibrate.vector.with_natural_history`.
 """
 
 from __future__ import annotations
 
-import copy
-import tomllib
-from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy.special import exp1, logsumexp
+from scipy.special import logsumexp
 from scipy.stats import norm, qmc
 
-from chemomet.model.parameters import LN2, PatientParameters
+from chemomet.calibrate.vector import (
+    NATURAL_HISTORY,
+    natural_history_theta,
+    prior_config,
+    with_natural_history,
+)
+from chemomet.model.dissemination import untreated_cumulative_founding
+from chemomet.model.parameters import LN2, ModelSettings, PatientParameters
+from chemomet.model.primary import age_days, untreated_log_cells
 from chemomet.population import Population
+from chemomet.regimens import Strategy, Timing
+from chemomet.simulation import simulate
 from chemomet.units import DAYS_PER_YEAR
 
-PARAM_NAMES = ("log10_mu", "log_mu_sdlog", "log_dt_scale", "log_dt_sdlog", "grade_log_dt_slope")
+PARAM_NAMES = NATURAL_HISTORY.names
 """Names of the fitted natural-history parameters (unconstrained scale), in order."""
 
-RANDOM_EFFECT_COLUMNS = (0, 1, 2, 5)
-"""Columns of the population's random effects integrated over: doubling time, plateau, μ, TMEM (T0)."""
+INTEGRATED_EFFECTS = {"doubling_time": 0, "plateau": 1, "mu": 2, "tmem": 5}
+"""The random effects integrated over, by name: their columns in ``z`` of :meth:`Population.parameters`
+(the population's order: doubling time, plateau, μ, chemosensitivity, ε, TMEM T0, resistant fraction)."""
 
-SURGERY_DAY = 21.0
+RANDOM_EFFECT_COLUMNS = tuple(INTEGRATED_EFFECTS.values())
+"""Columns of the population's random effects integrated over, in the order of :data:`INTEGRATED_EFFECTS`."""
 
+_DT = INTEGRATED_EFFECTS["doubling_time"]
 
-def base_config() -> dict:
-    """The prior configuration (``data/population.toml``, read from the file, not from ``Population()``'s
-    default, so it stays the prior whatever the default population is), a fresh copy."""
-    return copy.deepcopy(_prior_config())
-
-
-@lru_cache(maxsize=1)
-def _prior_config() -> dict:
-    return tomllib.loads(resources.files("chemomet.data").joinpath("population.toml").read_text(encoding="utf-8"))
+UNTREATED_STRATEGY = "surgery-only"
+"""The strategy of the untreated cohorts: surgery, no systemic therapy."""
 
 
-def theta_from_config(config: dict) -> np.ndarray:
-    """The natural-history vector ``θ`` of a configuration (doubling times relative to the priors)."""
-    g, d = config["growth"], config["dissemination"]
-    ref_dt = base_config()["growth"]["doubling_time_median_days"]["HR+/HER2-"]
-    gf = g["grade_doubling_factor"]
-    return np.array(
-        [
-            np.log10(d["mu_median_per_cell_day"]),
-            np.log(d["mu_sdlog"]),
-            np.log(g["doubling_time_median_days"]["HR+/HER2-"] / ref_dt),
-            np.log(g["doubling_time_sdlog"]),
-            0.5 * (np.log(gf[2]) - np.log(gf[0])),
-        ]
-    )
+def untreated_surgery_day(timing: Timing | None = None) -> float:
+    """Surgery day of the untreated cohorts' strategy (:data:`UNTREATED_STRATEGY`) under ``timing``.
 
+    Parameters
+    ----------
+    timing : chemomet.regimens.Timing, optional
+        Default: the default timing.
 
-def config_from_theta(theta, reference: dict | None = None) -> dict:
-    """A population configuration with the natural-history parameters set from ``θ`` (see module docstring);
-    all other values from ``reference`` (default: the priors). Doubling times are the priors' times ``× e^{θ}``."""
-    prior_dt = base_config()["growth"]["doubling_time_median_days"]
-    cfg = copy.deepcopy(reference or base_config())
-    th = np.asarray(theta, float)
-    g, d = cfg["growth"], cfg["dissemination"]
-    d["mu_median_per_cell_day"] = float(10.0 ** th[0])
-    d["mu_sdlog"] = float(np.exp(th[1]))
-    g["doubling_time_median_days"] = {k: float(v * np.exp(th[2])) for k, v in prior_dt.items()}
-    g["doubling_time_sdlog"] = float(np.exp(th[3]))
-    g["grade_doubling_factor"] = [float(np.exp(-th[4])), 1.0, float(np.exp(th[4]))]
-    return cfg
+    Returns
+    -------
+    float
+        Days from diagnosis.
+
+    Examples
+    --------
+    >>> untreated_surgery_day()
+    21.0
+    >>> untreated_surgery_day(Timing(surgery_day=28))
+    28.0
+    """
+    return Strategy.parse(UNTREATED_STRATEGY, timing=timing).schedule().surgery_day
 
 
 def quadrature_normals(n_nodes: int, seed: int) -> np.ndarray:
-    """Fixed standard-normal nodes ``(n_nodes, 7)``: scrambled Sobol points in the integrated columns, 0 elsewhere."""
+    """Fixed standard-normal nodes ``(n_nodes, 7)``: scrambled Sobol points in the integrated columns, 0 elsewhere.
+
+    Examples
+    --------
+    >>> z = quadrature_normals(8, seed=1)
+    >>> z.shape, bool(np.all(z[:, INTEGRATED_EFFECTS["mu"]] != 0)), bool(np.all(z[:, 3] == 0))
+    ((8, 7), True, True)
+    """
     sob = qmc.Sobol(d=len(RANDOM_EFFECT_COLUMNS), scramble=True, seed=seed)
     u = sob.random(n_nodes)
     z = np.zeros((n_nodes, Population.N_EFFECTS))
@@ -103,44 +100,74 @@ def quadrature_normals(n_nodes: int, seed: int) -> np.ndarray:
     return z
 
 
-def visibility_lag_days(p: PatientParameters, visible_cells: float) -> np.ndarray:
-    """``τ_v = -ln(1 - L/a)/β``: days for an untreated colony to grow from one cell to ``visible_cells``."""
-    return -np.log1p(-np.log(visible_cells) / p.log_plateau) / p.beta_per_day
+def visibility_lag_days(p: PatientParameters, settings: ModelSettings) -> np.ndarray:
+    """``τ_v = -ln(1 - L/a)/β``: days for an untreated colony to grow from one cell to visibility.
 
+    Parameters
+    ----------
+    p : PatientParameters
+        The patients (one row each).
+    settings : ModelSettings
+        Gives ``L = ln visible_cells`` (cells).
 
-def cumulative_founding(p: PatientParameters, sigma_days: np.ndarray) -> np.ndarray:
-    """Expected colonies founded by the untreated primary from its first cell until ``sigma_days`` (one per row).
+    Returns
+    -------
+    numpy.ndarray
+        Days, one per patient.
 
-    ``μ/β [N(σ)^γ e^{x} E1(x) - e^{γa} E1(γa)]`` with ``x = γ a e^{-β(σ + T_age)}``; 0 before the first cell.
+    Examples
+    --------
+    >>> import chemomet as cm
+    >>> pop = cm.Population()
+    >>> bool(visibility_lag_days(pop.sample(3, rng=1)[1], pop.settings).min() > 0)
+    True
     """
-    a, b, gam = p.log_plateau, p.beta_per_day, p.gamma
-    t_age = -np.log1p(-p.log_cells0 / a) / b
-    tau = np.maximum(np.asarray(sigma_days, float) + t_age, 0.0)
-    x = gam * a * np.exp(-b * tau)
-    ga = gam * a
-    with np.errstate(over="ignore", invalid="ignore"):
-        ex = np.exp(x) * exp1(x)
-        eb = np.exp(ga) * exp1(ga)
-        ex = np.where(np.isfinite(ex), ex, 1.0 / x)
-        eb = np.where(np.isfinite(eb), eb, 1.0 / ga)
-    return p.mu / b * (np.exp(ga - x) * ex - eb)
+    return -np.log1p(-np.log(settings.visible_cells) / p.log_plateau) / p.beta_per_day
 
 
-def log_hazard_and_cumulative(p: PatientParameters, t_days: np.ndarray, visible_cells: float, surgery_day: float):
-    """``(ln h(t), Λ(t), Λ(0))`` per row for untreated patients operated at ``surgery_day`` (see module docstring).
+def _founding_until(p: PatientParameters, sigma_days: np.ndarray) -> np.ndarray:
+    """The engine's closed form (:func:`untreated_cumulative_founding`) at one time per patient."""
+    return untreated_cumulative_founding(p, np.asarray(sigma_days, float)[:, None])[:, 0]
 
-    ``ln h`` is ``-inf`` where no colony can become visible at ``t`` (founded after surgery or before the
-    primary's first cell).
+
+def log_hazard_and_cumulative(p: PatientParameters, t_days: np.ndarray, settings: ModelSettings, surgery_day: float):
+    """``(ln h(t), Λ(t), Λ(0))`` per row for untreated patients operated at ``surgery_day``.
+
+    See the module docstring. ``ln h`` is ``-inf`` where no colony can become visible at ``t`` (founded after
+    surgery or before the primary's first cell).
+
+    Parameters
+    ----------
+    p : PatientParameters
+        The patients (one row each).
+    t_days : numpy.ndarray
+        One time per patient (days from diagnosis).
+    settings : ModelSettings
+        Gives the visibility threshold (``visible_cells``, cells).
+    surgery_day : float
+        Removal of the primary (days from diagnosis), e.g. :func:`untreated_surgery_day`.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``ln h(t)`` (ln of visible colonies per day), ``Λ(t)`` and ``Λ(0)`` (expected visible colonies).
+
+    Examples
+    --------
+    >>> import chemomet as cm
+    >>> pop = cm.Population()
+    >>> _, p = pop.sample(3, rng=1)
+    >>> log_h, lam_t, lam_0 = log_hazard_and_cumulative(p, np.full(3, 1000.0), pop.settings, untreated_surgery_day())
+    >>> bool(np.all(lam_t >= lam_0))
+    True
     """
-    tv = visibility_lag_days(p, visible_cells)
+    tv = visibility_lag_days(p, settings)
     t = np.asarray(t_days, float)
     sigma = t - tv
-    lam_t = cumulative_founding(p, np.minimum(sigma, surgery_day))
-    lam_0 = cumulative_founding(p, np.minimum(-tv, surgery_day))
-    a, b = p.log_plateau, p.beta_per_day
-    t_age = -np.log1p(-p.log_cells0 / a) / b
-    u_sigma = a + (p.log_cells0 - a) * np.exp(-b * sigma)
-    ok = (sigma < surgery_day) & (sigma > -t_age)
+    lam_t = _founding_until(p, np.minimum(sigma, surgery_day))
+    lam_0 = _founding_until(p, np.minimum(-tv, surgery_day))
+    u_sigma = untreated_log_cells(p, sigma[:, None])[:, 0]
+    ok = (sigma < surgery_day) & (sigma > -age_days(p))
     with np.errstate(invalid="ignore"):
         log_h = np.where(ok, np.log(p.mu) + p.gamma * u_sigma, -np.inf)
     return log_h, lam_t, lam_0
@@ -152,7 +179,18 @@ class MarginalModel:
 
     covariates: covariate table (layout of :meth:`Population.parameters`); time_days, event: follow-up (days)
     and event indicator; n_nodes: quasi-Monte Carlo nodes per patient; seed: their scramble seed (common random
-    numbers); reference: the configuration whose other values are kept (default: the shipped priors).
+    numbers); reference: the configuration whose other values are kept (default: the shipped priors);
+    surgery_day: removal of the primary (days from diagnosis; default: :func:`untreated_surgery_day`). The
+    visibility threshold is the population's (``ModelSettings.visible_cells``).
+
+    Examples
+    --------
+    >>> from chemomet.calibrate.vector import prior_config
+    >>> from chemomet.calibrate.cohort import VirtualCohort
+    >>> cov = VirtualCohort.draw(prior_config(), 5, seed=1).covariates
+    >>> m = MarginalModel(cov, np.full(5, 3000.0), np.zeros(5, bool), n_nodes=16)
+    >>> bool(m.loglik(prior_theta()) < 0)
+    True
     """
 
     covariates: pd.DataFrame
@@ -161,16 +199,16 @@ class MarginalModel:
     n_nodes: int = 512
     seed: int = 2026
     reference: dict | None = None
-    surgery_day: float = SURGERY_DAY
+    surgery_day: float = field(default_factory=untreated_surgery_day)
 
     def __post_init__(self):
-        self.reference = self.reference or base_config()
+        self.reference = self.reference or prior_config()
         self.time_days = np.asarray(self.time_days, float)
         self.event = np.asarray(self.event, bool)
         n = len(self.covariates)
         z = quadrature_normals(self.n_nodes, self.seed)
         self._z = np.tile(z, (n, 1))
-        self._u_dt = np.tile(norm.cdf(z[:, 0]), n)  # the doubling-time node as a uniform
+        self._u_dt = np.tile(norm.cdf(z[:, _DT]), n)  # the doubling-time node as a uniform
         self._u = np.ones((n * self.n_nodes, 2))  # no resistant clone (irrelevant without treatment)
         self._cov = self.covariates.loc[self.covariates.index.repeat(self.n_nodes)].reset_index(drop=True)
         self._rows = n
@@ -181,13 +219,13 @@ class MarginalModel:
 
     def population(self, theta) -> Population:
         """The population model at ``θ``."""
-        return Population(config_from_theta(theta, self.reference))
+        return Population(with_natural_history(theta, self.reference))
 
     def _node_terms(self, theta, times: np.ndarray):
         pop = self.population(theta)
         p = pop.parameters(self._cov, self._z, self._u)
         t = np.repeat(times, self.n_nodes)
-        log_h, lam_t, lam_0 = log_hazard_and_cumulative(p, t, pop.settings.visible_cells, self.surgery_day)
+        log_h, lam_t, lam_0 = log_hazard_and_cumulative(p, t, pop.settings, self.surgery_day)
         shape = (self._rows, self.n_nodes)
         return log_h.reshape(shape), lam_t.reshape(shape), lam_0.reshape(shape)
 
@@ -201,11 +239,10 @@ class MarginalModel:
         weighted by ``P(z_DT > z*)``: the integrand becomes smooth in ``θ`` (no node jumps in or out).
         """
         pop = self.population(theta)
-        vis = pop.settings.visible_cells
         z = self._z[self._ev_rows].copy()
-        z[:, 0] = 0.0
+        z[:, _DT] = 0.0
         p0 = pop.parameters(self._cov_ev, z, self._u[: z.shape[0]])
-        tv0 = visibility_lag_days(p0, vis)
+        tv0 = visibility_lag_days(p0, pop.settings)
         t = np.repeat(self.time_days[self._ev], self.n_nodes)
         sd = pop.config["growth"]["doubling_time_sdlog"]
         with np.errstate(divide="ignore"):
@@ -213,9 +250,9 @@ class MarginalModel:
                 t > self.surgery_day, np.log(np.maximum(t - self.surgery_day, 1e-300) / tv0) / sd, -np.inf
             )
         sf = norm.sf(z_star)
-        z[:, 0] = norm.isf(sf * (1.0 - self._u_dt[self._ev_rows]))
+        z[:, _DT] = norm.isf(sf * (1.0 - self._u_dt[self._ev_rows]))
         p = pop.parameters(self._cov_ev, z, self._u[: z.shape[0]])
-        log_h, lam_t, _ = log_hazard_and_cumulative(p, t, vis, self.surgery_day)
+        log_h, lam_t, _ = log_hazard_and_cumulative(p, t, pop.settings, self.surgery_day)
         with np.errstate(divide="ignore"):
             terms = (norm.logsf(z_star) - lam_t + log_h).reshape(self._ev.size, self.n_nodes)
         return logsumexp(terms, axis=1) - np.log(self.n_nodes)
@@ -247,14 +284,27 @@ class MarginalModel:
 
 
 def prior_theta() -> np.ndarray:
-    """``θ`` of the shipped priors (the optimiser's start)."""
-    return theta_from_config(base_config())
+    """``θ`` of the shipped priors (the optimiser's start), order of :data:`PARAM_NAMES`.
+
+    Examples
+    --------
+    >>> float(prior_theta()[NATURAL_HISTORY.index("log_dt_scale")])
+    0.0
+    """
+    return natural_history_theta(prior_config())
 
 
 @dataclass
 class FitResult:
     """A natural-history fit: ``theta`` (MLE), ``cov`` (inverse observed information), ``loglik`` (nats),
-    ``n_evaluations``, ``converged``, ``names``."""
+    ``n_evaluations``, ``converged``, ``names``.
+
+    Examples
+    --------
+    >>> res = FitResult(np.zeros(5), np.eye(5) * 0.04, -521.1, 234, True)
+    >>> res.se.tolist()
+    [0.2, 0.2, 0.2, 0.2, 0.2]
+    """
 
     theta: np.ndarray
     cov: np.ndarray
@@ -272,7 +322,30 @@ class FitResult:
 def maximise(
     model: MarginalModel, start=None, max_evaluations: int = 2000, xatol: float = 1e-3, initial_step: float = 0.3
 ):
-    """Nelder–Mead on ``-loglik`` from ``start`` (default: the priors). Returns ``(theta, loglik, nfev, ok)``."""
+    """Nelder–Mead on ``-loglik`` from ``start`` (default: the priors).
+
+    Parameters
+    ----------
+    model : MarginalModel
+        The likelihood.
+    start : array_like, optional
+        Starting ``θ`` (order of :data:`PARAM_NAMES`); default :func:`prior_theta`.
+    max_evaluations : int
+        Most likelihood evaluations.
+    xatol : float
+        Simplex size at convergence (unconstrained scale).
+    initial_step : float
+        Edge of the initial simplex along each parameter.
+
+    Returns
+    -------
+    tuple
+        ``(theta, loglik, n_evaluations, converged)``; ``loglik`` in nats.
+
+    Examples
+    --------
+    >>> theta, ll, nfev, ok = maximise(model)  # doctest: +SKIP
+    """
     start = prior_theta() if start is None else np.asarray(start, float)
 
     def nll(th):
@@ -296,7 +369,12 @@ def maximise(
 
 
 def observed_information(model: MarginalModel, theta, step: float = 0.05) -> np.ndarray:
-    """Observed information ``-∇² loglik`` by central differences (step on the unconstrained scale)."""
+    """Observed information ``-∇² loglik`` by central differences (step on the unconstrained scale).
+
+    Examples
+    --------
+    >>> info = observed_information(model, theta)  # doctest: +SKIP
+    """
     th = np.asarray(theta, float)
     k = th.size
     f0 = model.loglik(th)
@@ -314,7 +392,28 @@ def observed_information(model: MarginalModel, theta, step: float = 0.05) -> np.
 
 
 def fit(model: MarginalModel, start=None, max_evaluations: int = 2000) -> FitResult:
-    """Maximum marginal likelihood with Laplace (inverse observed information) uncertainty."""
+    """Maximum marginal likelihood with Laplace (inverse observed information) uncertainty.
+
+    Parameters
+    ----------
+    model : MarginalModel
+        The likelihood of a cohort.
+    start : array_like, optional
+        Starting ``θ`` (default: the priors).
+    max_evaluations : int
+        Most likelihood evaluations of the optimiser.
+
+    Returns
+    -------
+    FitResult
+        MLE, covariance (unconstrained scale), log-likelihood (nats).
+
+    Examples
+    --------
+    >>> from chemomet.datasets import load_transbig
+    >>> c = load_transbig()  # doctest: +SKIP
+    >>> res = fit(MarginalModel(c.covariates, c.time_days, c.event))  # doctest: +SKIP
+    """
     theta, ll, nfev, ok = maximise(model, start, max_evaluations)
     info = observed_information(model, theta)
     info = 0.5 * (info + info.T)
@@ -324,31 +423,33 @@ def fit(model: MarginalModel, start=None, max_evaluations: int = 2000) -> FitRes
     return FitResult(theta, cov, ll, nfev, ok)
 
 
-def natural_quantities(theta) -> dict[str, float]:
-    """The fitted parameters on their natural scales (units in the names)."""
-    th = np.asarray(theta, float)
-    ref = base_config()["growth"]["doubling_time_median_days"]
-    return {
-        "mu_median_per_cell_day": float(10 ** th[0]),
-        "mu_sdlog": float(np.exp(th[1])),
-        "doubling_time_median_days_hr_pos": float(ref["HR+/HER2-"] * np.exp(th[2])),
-        "doubling_time_median_days_tnbc": float(ref["TNBC"] * np.exp(th[2])),
-        "doubling_time_sdlog": float(np.exp(th[3])),
-        "grade3_vs_grade2_doubling_factor": float(np.exp(th[4])),
-    }
-
-
 def simulate_cohort(config: dict, covariates: pd.DataFrame, censor_days: np.ndarray, seed: int):
     """Event times from the engine for a cohort with known parameters (for identifiability checks).
 
     Each patient draws random effects until metastasis-free at diagnosis (accepted with probability
     ``e^{-Λ(0)}``), then a DM time by inverting ``S(t | M0)`` evaluated by :func:`chemomet.simulate`
-    (``surgery-only``) on a weekly grid; times beyond the last visible colony are never events.
-    Returns ``(time_days, event)``.
-    """
-    from chemomet.model.dissemination import untreated_cumulative_founding
-    from chemomet.simulation import simulate
+    (:data:`UNTREATED_STRATEGY`) on a weekly grid; times beyond the last visible colony are never events.
 
+    Parameters
+    ----------
+    config : dict
+        Population configuration with the known parameters.
+    covariates : pandas.DataFrame
+        The cohort (layout of :meth:`Population.parameters`).
+    censor_days : numpy.ndarray
+        Censoring time of each patient (days from diagnosis).
+    seed : int
+        Seed of the draws.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(time_days, event)``.
+
+    Examples
+    --------
+    >>> time, event = simulate_cohort(with_natural_history(prior_theta()), cov, censor, seed=5)  # doctest: +SKIP
+    """
     rng = np.random.default_rng(seed)
     pop = Population(config)
     n = len(covariates)
@@ -358,14 +459,15 @@ def simulate_cohort(config: dict, covariates: pd.DataFrame, censor_days: np.ndar
         zz = rng.standard_normal((todo.size, Population.N_EFFECTS))
         z[todo] = zz
         p = pop.parameters(covariates.iloc[todo].reset_index(drop=True), zz, np.ones((todo.size, 2)))
-        tv = visibility_lag_days(p, pop.settings.visible_cells)
+        tv = visibility_lag_days(p, pop.settings)
         lam0 = np.array([untreated_cumulative_founding(p.take([i]), np.array([-tv[i]]))[0, 0] for i in range(p.n)])
         keep = rng.random(todo.size) < np.exp(-lam0)
         todo = todo[~keep]
     p = pop.parameters(covariates.reset_index(drop=True), z, np.ones((n, 2)))
     horizon = float(np.max(censor_days)) + 1.0
     grid = np.linspace(0.0, horizon, int(horizon // 7) + 2)
-    out = simulate(p, "surgery-only", horizon_days=horizon, grid=grid, population=pop, seed=seed)
+    strategy = Strategy.parse(UNTREATED_STRATEGY)
+    out = simulate(p, strategy, horizon_days=horizon, grid=grid, population=pop, seed=seed)
     s = out.trajectories["dmfs"]
     u = rng.random(n)
     time = np.empty(n)
@@ -381,7 +483,12 @@ def simulate_cohort(config: dict, covariates: pd.DataFrame, censor_days: np.ndar
 
 
 def natural_surv_prob(model: MarginalModel, theta, years) -> np.ndarray:
-    """Cohort-mean predicted DMFS at ``years`` (a convenience for tables)."""
+    """Cohort-mean predicted DMFS (probability) at ``years`` after diagnosis (a convenience for tables).
+
+    Examples
+    --------
+    >>> natural_surv_prob(model, theta, [5.0, 10.0])  # doctest: +SKIP
+    """
     return model.dmfs(theta, np.asarray(years, float) * DAYS_PER_YEAR).mean(axis=0)
 
 
@@ -392,9 +499,7 @@ __all__ = [
     "fit",
     "maximise",
     "observed_information",
-    "config_from_theta",
-    "theta_from_config",
-    "natural_quantities",
     "simulate_cohort",
+    "untreated_surgery_day",
     "LN2",
 ]

@@ -1,8 +1,11 @@
-"""The calibration runs behind ``chemomet calibrate ...``: fit, validate, and write the calibration files.
+"""The calibration runs behind ``chemomet calibrate natural-history | targets``: fit, validate, write the files.
 
 A calibration folder holds ``population.toml`` (point estimate, ``population.toml`` layout + ``[provenance]``),
 ``ensemble.npz`` (parameter sets carrying the uncertainty), ``report.json`` and ``figures/``. The shipped one is
 ``chemomet/data/calibration``; the commands write to any folder, and compare their estimates with the shipped ones.
+The computations live below (:mod:`~chemomet.calibrate.natural_history`, :mod:`~chemomet.calibrate.validation`,
+:mod:`~chemomet.calibrate.targets`, :mod:`~chemomet.calibrate.sensitivity`); reading and writing the files is
+:mod:`~chemomet.calibrate.storage`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import time as _time
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -17,22 +21,41 @@ import numpy as np
 from chemomet.calibrate import natural_history as nh
 from chemomet.calibrate import storage
 from chemomet.calibrate import validation as val
+from chemomet.calibrate.ensemble import ENSEMBLE_SEED, draw_natural_history, draw_treatment, replace_block
+from chemomet.calibrate.sensitivity import run_sobol
+from chemomet.calibrate.shipped import load_report
+from chemomet.calibrate.targets import calibrate
+from chemomet.calibrate.vector import (
+    NATURAL_HISTORY,
+    TREATMENT,
+    natural_history_quantities,
+    prior_config,
+    treatment_natural_scale,
+    with_natural_history,
+)
+from chemomet.datasets import load_gbsg2, load_transbig
 from chemomet.units import DAYS_PER_YEAR
 
-ENSEMBLE_SEED = 20261128
+__all__ = ["ENSEMBLE_SEED", "read_config", "reproduces", "run_natural_history", "run_targets", "software"]
+
+POPULATION_HEADER = "Calibrated population (chemomet calibrate). Layout of data/population.toml; see [provenance]."
 
 
 def _version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("chemomet")
     except Exception:  # pragma: no cover
         return "unknown"
 
 
 def software() -> dict:
-    """Versions of the software that produced a calibration."""
+    """Versions of the software that produced a calibration (package -> version).
+
+    Examples
+    --------
+    >>> sorted(software())[:3]
+    ['chemomet', 'lifelines', 'numpy']
+    """
     import lifelines
     import scipy
 
@@ -53,24 +76,41 @@ def software() -> dict:
 
 
 def read_config(out_dir: Path) -> dict:
-    """The configuration in ``out_dir/population.toml``, or the priors if there is none yet."""
-    import tomllib
+    """The configuration in ``out_dir/population.toml``, or the priors if there is none yet.
 
-    p = Path(out_dir) / "population.toml"
-    return tomllib.loads(p.read_text(encoding="utf-8")) if p.is_file() else nh.base_config()
+    Examples
+    --------
+    >>> "growth" in read_config(Path("no-such-folder"))
+    True
+    """
+    cfg = storage.read_config(out_dir)
+    return prior_config() if cfg is None else cfg
 
 
 def _shipped_report() -> dict:
     try:
-        from chemomet.calibrate.shipped import load_report
-
         return load_report()
     except Exception:
         return {}
 
 
 def reproduces(new_theta, shipped: dict, names) -> dict:
-    """Compare re-estimated parameters with shipped ones: ``|Δ| / SE_shipped`` per parameter (≤ 2 passes)."""
+    """Compare re-estimated parameters with shipped ones: ``|Δ| / SE_shipped`` per parameter (≤ 2 passes).
+
+    Parameters
+    ----------
+    new_theta : array_like
+        The re-estimated values, in the order of ``names`` (unconstrained scale).
+    shipped : dict
+        A report section with ``estimates`` (``{name: {"theta", "se"}}``); empty: nothing to compare.
+    names : sequence of str
+        Parameter names.
+
+    Examples
+    --------
+    >>> reproduces([0.1], {"estimates": {"a": {"theta": 0.0, "se": 0.1}}}, ["a"])["within_2se"]
+    True
+    """
     if not shipped:
         return {"compared": False}
     old = np.array([shipped["estimates"][k]["theta"] for k in names])
@@ -94,12 +134,44 @@ def run_natural_history(
     progress=None,
     n_boot: int = 0,
 ) -> dict:
-    """Fit the natural history on TRANSBIG, validate it (CV c-index vs Cox, tertiles, GBSG2), write the files.
+    """``chemomet calibrate natural-history``: fit the natural history on TRANSBIG, validate it (CV c-index vs
+    Cox, tertiles, GBSG2), write the files.
 
-    Returns the JSON summary (also stored under ``natural_history`` in ``report.json``).
+    Writes ``population.toml`` (natural-history values and provenance), ``ensemble.npz`` (the natural-history
+    columns; treatment columns of an earlier targets run are kept), ``report.json`` (``natural_history``) and
+    figures under ``figures/``. Needs scikit-survival for the cohorts (``pip install chemomet[data]``).
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        The calibration folder (created if missing; an existing ``population.toml`` is the starting point).
+    n_nodes : int
+        Quadrature nodes per patient of the fit.
+    repeats, k : int
+        Repeats and folds of the cross-validation.
+    n_ensemble : int
+        Ensemble members.
+    workers : int
+        Processes for cross-validation and bootstrap.
+    cv_nodes : int
+        Quadrature nodes per patient in the cross-validation fits.
+    progress : callable, optional
+        Called with one line of text per step.
+    n_boot : int
+        Bootstrap refits (0: none); where their SD exceeds the Laplace SE, the ensemble is widened to it.
+
+    Returns
+    -------
+    dict
+        The JSON summary (also stored under ``natural_history`` in ``report.json``): log-likelihood (nats),
+        estimates (unconstrained scale) and natural-scale values (days, colonies per cell per day), c-indices,
+        tertile tables, GBSG2 transport, wall times (seconds).
+
+    Examples
+    --------
+    >>> summary = run_natural_history(Path("cal"), n_boot=30)  # doctest: +SKIP
+    >>> summary["cross_validation"]["c_index_model"]  # doctest: +SKIP
     """
-    from chemomet.datasets import load_gbsg2, load_transbig
-
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
@@ -132,10 +204,9 @@ def run_natural_history(
     # the ensemble carries the Laplace covariance, widened per parameter to the bootstrap SD where that is larger
     inflate = np.ones(len(res.theta))
     if boot is not None:
-        inflate = np.maximum(1.0, np.array([boot["sd"][k] for k in nh.PARAM_NAMES]) / res.se)
+        inflate = np.maximum(1.0, NATURAL_HISTORY.vector(boot["sd"]) / res.se)
     cov_ens = res.cov * np.outer(inflate, inflate)
-    rng = np.random.default_rng(ENSEMBLE_SEED)
-    ens = rng.multivariate_normal(res.theta, cov_ens, size=n_ensemble)
+    ens = draw_natural_history(res.theta, cov_ens, n_ensemble)
 
     t1 = _time.perf_counter()
     cv = val.cross_validate(
@@ -185,8 +256,8 @@ def run_natural_history(
         7.5,
     )
 
-    cfg = nh.config_from_theta(res.theta, read_config(out_dir))
-    q = nh.natural_quantities(res.theta)
+    cfg = with_natural_history(res.theta, read_config(out_dir))
+    q = natural_history_quantities(res.theta)
     cfg["growth"].setdefault("sources", {})
     src = "chemomet calibrate natural-history: max. marginal likelihood on TRANSBIG (GSE7390), see provenance"
     for key in ("doubling_time_median_days", "doubling_time_sdlog", "grade_doubling_factor"):
@@ -205,20 +276,10 @@ def run_natural_history(
         "software": " ".join(f"{a}={b}" for a, b in software().items()),
         "date": now,
     }
-    storage.write_toml(
-        out_dir / "population.toml",
-        cfg,
-        "Calibrated population (chemomet calibrate). Layout of data/population.toml; see [provenance].",
-    )
+    storage.write_toml(out_dir / "population.toml", cfg, POPULATION_HEADER)
 
-    names = list(nh.PARAM_NAMES)
-    old_ens = _read_ensemble(out_dir)
-    values = ens
-    if old_ens is not None:  # keep the treatment columns of an earlier targets calibration
-        keep = [i for i, nm in enumerate(old_ens["names"]) if str(nm) not in names]
-        if keep and old_ens["values"].shape[0] == n_ensemble:
-            names += [str(old_ens["names"][i]) for i in keep]
-            values = np.column_stack([ens, old_ens["values"][:, keep]])
+    # keep the treatment columns of an earlier targets calibration
+    names, values = replace_block(storage.read_ensemble(out_dir), NATURAL_HISTORY.names, ens, block_first=True)
     storage.write_ensemble(out_dir / "ensemble.npz", names, values)
 
     shipped = _shipped_report().get("natural_history", {})
@@ -230,7 +291,7 @@ def run_natural_history(
         "quadrature_nodes": n_nodes,
         "estimates": {
             nm: {"theta": float(th), "se": float(se), "ci95": [float(th - 1.96 * se), float(th + 1.96 * se)]}
-            for nm, th, se in zip(nh.PARAM_NAMES, res.theta, res.se, strict=True)
+            for nm, th, se in zip(NATURAL_HISTORY.names, res.theta, res.se, strict=True)
         },
         "natural_scale": q,
         "natural_scale_ci95": _natural_ci(ens),
@@ -245,8 +306,8 @@ def run_natural_history(
         "gbsg2_transport": tr,
         "ensemble_size": int(n_ensemble),
         "bootstrap": boot,
-        "ensemble_sd_inflation": dict(zip(nh.PARAM_NAMES, inflate.round(3).tolist(), strict=True)),
-        "reproduces_shipped": reproduces(res.theta, shipped, nh.PARAM_NAMES),
+        "ensemble_sd_inflation": dict(zip(NATURAL_HISTORY.names, inflate.round(3).tolist(), strict=True)),
+        "reproduces_shipped": reproduces(res.theta, shipped, NATURAL_HISTORY.names),
         "wall_time_s": {
             "fit": round(fit_s, 1),
             "cross_validation": round(cv_s, 1),
@@ -262,16 +323,96 @@ def run_natural_history(
 
 
 def _natural_ci(ens: np.ndarray) -> dict:
-    qs = [nh.natural_quantities(row) for row in ens]
+    qs = [natural_history_quantities(row) for row in ens]
     return {
         k: [float(np.percentile([q[k] for q in qs], 2.5)), float(np.percentile([q[k] for q in qs], 97.5))]
         for k in qs[0]
     }
 
 
-def _read_ensemble(out_dir: Path):
-    p = Path(out_dir) / "ensemble.npz"
-    if not p.is_file():
-        return None
-    with np.load(p, allow_pickle=False) as d:
-        return {k: d[k] for k in d.files}
+def run_targets(out_dir: Path, n: int = 4000, n_ensemble: int = 200, sobol_n: int = 64, progress=None) -> dict:
+    """``chemomet calibrate targets``: calibrate to the published targets, write population/ensemble/report,
+    and run the Sobol analysis.
+
+    Starts from the folder's ``population.toml`` (the natural-history calibration; the priors if there is
+    none). Writes ``population.toml`` (treatment values and provenance), ``ensemble.npz`` (the treatment
+    columns; natural-history columns kept), ``report.json`` (``targets``) and ``figures/sobol_nact_excess.png``.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        The calibration folder (created if missing).
+    n : int
+        Virtual patients per simulated arm (common random numbers).
+    n_ensemble : int
+        Ensemble members.
+    sobol_n : int
+        Sobol base sample size ``N`` (0: no sensitivity analysis).
+    progress : callable, optional
+        Called with one line of text per step.
+
+    Returns
+    -------
+    dict
+        The JSON summary (also stored under ``targets`` in ``report.json``): ``table`` (one row per published
+        target: value reached, target, interval, pass), estimates (unconstrained scale), natural-scale values,
+        checks, ``passed``/``total`` and wall times (seconds).
+
+    Examples
+    --------
+    >>> summary = run_targets(Path("cal"), n=4000, sobol_n=128)  # doctest: +SKIP
+    >>> summary["passed"], summary["total"]  # doctest: +SKIP
+    """
+    say = progress or (lambda msg: None)
+    out_dir = Path(out_dir)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    base = read_config(out_dir)
+    if "provenance" not in base or "natural_history" not in base.get("provenance", {}):
+        say("no natural-history calibration in this folder: starting from the priors")
+    res = calibrate(base, n=n, progress=say)
+    cfg = res["config"]
+    src = (
+        "chemomet calibrate targets: bisection to the published targets (docs/science.md §4) with common random "
+        "numbers, see provenance"
+    )
+    for k in ("chemosensitivity_median", "grade3_chemosensitivity_factor"):
+        cfg["treatment"]["sources"][k] = src
+    for k in ("theta", "colonisation_efficiency"):
+        cfg["dissemination"]["sources"][k] = src
+    cfg["microenvironment"]["sources"]["epsilon_median"] = src
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cfg.setdefault("provenance", {})["targets"] = {
+        "data": "published targets of docs/science.md §4 (Cortazar 2014, Rohan 2014, Bidard 2018, EBCTCG 2018)",
+        "method": f"sequential bisection on {n} virtual patients with common random numbers (seed {res['seed']}); "
+        "SE by the delta method from each target's interval",
+        "software": " ".join(f"{a}={b}" for a, b in software().items()),
+        "date": now,
+    }
+    storage.write_toml(out_dir / "population.toml", cfg, POPULATION_HEADER)
+    draws = draw_treatment(res["theta"], res["se"], n_ensemble)
+    # keep the natural-history columns
+    names, values = replace_block(storage.read_ensemble(out_dir), TREATMENT.names, draws, block_first=False)
+    storage.write_ensemble(out_dir / "ensemble.npz", names, values)
+
+    summary = {
+        "table": res["table"],
+        "estimates": {
+            k: {"theta": float(a), "se": float(b)}
+            for k, a, b in zip(TREATMENT.names, res["theta"], res["se"], strict=True)
+        },
+        "natural_scale": treatment_natural_scale(res["theta"]),
+        "checks": res["checks"],
+        "virtual_patients": n,
+        "wall_time_s": res["timings"],
+        "passed": int(sum(r["pass"] for r in res["table"])),
+        "total": len(res["table"]),
+        "date": now,
+    }
+    if sobol_n > 0:
+        say(f"Sobol sensitivity analysis (N = {sobol_n})")
+        summary["sobol"] = run_sobol(cfg, out_dir / "figures" / "sobol_nact_excess.png", n_base=sobol_n, progress=say)
+    report = storage.read_json(out_dir / "report.json")
+    report["targets"] = summary
+    report["provenance"] = cfg["provenance"]
+    storage.write_json(out_dir / "report.json", report)
+    return summary

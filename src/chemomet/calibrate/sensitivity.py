@@ -13,8 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from chemomet.calibrate import natural_history as nh
-from chemomet.calibrate import targets as tg
+from chemomet.calibrate.cohort import VirtualCohort, simulate_arm
+from chemomet.calibrate.storage import read_ensemble
+from chemomet.calibrate.vector import (
+    NATURAL_HISTORY,
+    SUBTYPE_PARAM,
+    TREATMENT,
+    natural_history_theta,
+    treatment_theta,
+    with_natural_history,
+    with_treatment,
+)
 
 EXTRA = {
     "s_met": ("treatment", "metastasis_kill_ratio", 0.1, 0.6),
@@ -26,9 +35,41 @@ EXTRA = {
 """Uncalibrated settings varied over prior ranges: name -> (table, key, low, high)."""
 
 
+CALIBRATED_TREATMENT = ("log_grade3_s_factor", "log_theta", "log10_colonisation_efficiency", "log_epsilon_median")
+"""Calibrated treatment/microenvironment parameters varied one by one (the subtype chemosensitivities vary
+together, as one common log scale ``log_s_scale``)."""
+
+S_SCALE_BOUNDS = (-0.2, 0.2)
+"""Range of the common log scale added to the four subtype chemosensitivity medians."""
+
+
 def problem(cfg: dict, ensemble: dict | None) -> dict:
-    """The SALib problem: names and bounds (ensemble 2.5–97.5% ranges, or ±0.5 on the log scale without one)."""
-    th_nh, th_tg = nh.theta_from_config(cfg), tg.theta_from_config(cfg)
+    """The SALib problem: input names and bounds.
+
+    Calibrated parameters vary over their ensemble's 2.5–97.5% range (or ±0.5 around ``cfg``'s value on the
+    unconstrained scale without an ensemble), the chemosensitivity scale over :data:`S_SCALE_BOUNDS` and the
+    uncalibrated settings over :data:`EXTRA`.
+
+    Parameters
+    ----------
+    cfg : dict
+        The calibrated configuration (``population.toml`` layout).
+    ensemble : dict or None
+        ``names`` and ``values`` as :func:`chemomet.calibrate.shipped.load_ensemble` returns.
+
+    Returns
+    -------
+    dict
+        ``num_vars``, ``names``, ``bounds`` (SALib's problem layout).
+
+    Examples
+    --------
+    >>> from chemomet.calibrate.shipped import calibrated_config, load_ensemble
+    >>> problem(calibrated_config(), load_ensemble())["num_vars"]
+    15
+    """
+    th_nh = NATURAL_HISTORY.values(natural_history_theta(cfg))
+    th_tg = TREATMENT.values(treatment_theta(cfg))
     names, bounds = [], []
     ens = {}
     if ensemble is not None:
@@ -42,13 +83,13 @@ def problem(cfg: dict, ensemble: dict | None) -> dict:
         names.append(name)
         bounds.append([float(lo), float(hi)])
 
-    for i, k in enumerate(nh.PARAM_NAMES):
-        add(k, th_nh[i])
+    for k in NATURAL_HISTORY:
+        add(k, th_nh[k])
     names.append("log_s_scale")
-    bounds.append([-0.2, 0.2])
-    for i, k in enumerate(tg.PARAM_NAMES):
-        if k in ("log_grade3_s_factor", "log_theta", "log10_colonisation_efficiency", "log_epsilon_median"):
-            add(k, th_tg[i])
+    bounds.append(list(S_SCALE_BOUNDS))
+    for k in TREATMENT:
+        if k in CALIBRATED_TREATMENT:
+            add(k, th_tg[k])
     for k, (_, _, lo, hi) in EXTRA.items():
         names.append(k)
         bounds.append([lo, hi])
@@ -56,25 +97,62 @@ def problem(cfg: dict, ensemble: dict | None) -> dict:
 
 
 def config_for(cfg: dict, names, x) -> dict:
-    """The configuration at one sample point ``x``."""
+    """The configuration at one sample point.
+
+    Parameters
+    ----------
+    cfg : dict
+        The calibrated configuration; values not among ``names`` are kept.
+    names : sequence of str
+        Input names (:func:`problem`'s ``names``).
+    x : array_like
+        One value per name (unconstrained scale for calibrated parameters, natural units for :data:`EXTRA`).
+
+    Returns
+    -------
+    dict
+        A new configuration.
+
+    Examples
+    --------
+    >>> from chemomet.calibrate.shipped import calibrated_config
+    >>> cfg = calibrated_config()
+    >>> prob = problem(cfg, None)
+    >>> x = [sum(b) / 2 for b in prob["bounds"]]
+    >>> config_for(cfg, prob["names"], x)["dissemination"]["phi"]
+    0.5
+    """
     v = dict(zip(names, x, strict=True))
-    th_nh = np.array([v[k] for k in nh.PARAM_NAMES])
-    c = nh.config_from_theta(th_nh, cfg)
-    th_tg = tg.theta_from_config(c)
-    for i, k in enumerate(tg.PARAM_NAMES):
+    c = with_natural_history(NATURAL_HISTORY.vector(v), cfg)
+    th_tg = TREATMENT.values(treatment_theta(c))
+    for k in TREATMENT:
         if k in v:
-            th_tg[i] = v[k]
-    th_tg[:4] += v["log_s_scale"]
-    c = tg.config_from_theta(th_tg, c)
+            th_tg[k] = v[k]
+    for k in SUBTYPE_PARAM.values():
+        th_tg[k] += v["log_s_scale"]
+    c = with_treatment(TREATMENT.vector(th_tg), c)
     for k, (table, key, _, _) in EXTRA.items():
         c[table][key] = float(v[k])
     return c
 
 
-def excess_risk(cfg: dict, cohort: tg.VirtualCohort, regimen: str = "ac-paclitaxel-weekly") -> float:
-    """NACT-attributable excess 10-year DM risk (NACT minus surgery first, same regimen), cohort mean."""
-    a = tg._simulate(cfg, cohort, "nact", regimen, horizon_years=10.0).summary["dmfs_10y"].mean()
-    b = tg._simulate(cfg, cohort, "surgery-first", regimen, horizon_years=10.0).summary["dmfs_10y"].mean()
+def excess_risk(cfg: dict, cohort: VirtualCohort, regimen: str = "ac-paclitaxel-weekly") -> float:
+    """NACT-attributable excess 10-year DM risk (NACT minus surgery first, same regimen), cohort mean.
+
+    Returns
+    -------
+    float
+        Difference of probabilities (positive: NACT raises the risk).
+
+    Examples
+    --------
+    >>> from chemomet.calibrate.shipped import calibrated_config
+    >>> cfg = calibrated_config()
+    >>> abs(excess_risk(cfg, VirtualCohort.draw(cfg, 50, seed=5))) < 0.5
+    True
+    """
+    a = simulate_arm(cfg, cohort, "nact", regimen, horizon_years=10.0).summary["dmfs_10y"].mean()
+    b = simulate_arm(cfg, cohort, "surgery-first", regimen, horizon_years=10.0).summary["dmfs_10y"].mean()
     return float(b - a)
 
 
@@ -87,21 +165,49 @@ def run_sobol(
     ensemble: dict | None = None,
     progress=None,
 ) -> dict:
-    """First-order and total Sobol indices (SALib, Saltelli/Sobol sampling, no second order)."""
-    from SALib.analyze import sobol as sobol_analyze
+    """First-order and total Sobol indices (SALib, Saltelli/Sobol sampling, no second order).
+
+    Parameters
+    ----------
+    cfg : dict
+        The calibrated configuration.
+    figure : pathlib.Path or None
+        PNG of the indices; ``None`` for no figure. Without ``ensemble``, the ensemble is read from the
+        calibration folder two levels above it (``<folder>/figures/<name>.png``), when there is one.
+    n_base : int
+        Sobol base sample size ``N`` (``N (k + 2)`` model runs for ``k`` inputs).
+    n_patients : int
+        Virtual patients per model run (common random numbers).
+    seed : int
+        Seed of the sample and of the cohort.
+    ensemble : dict, optional
+        ``names``/``values`` giving the ranges of the calibrated parameters.
+    progress : callable, optional
+        Called with a line of text every 100 model runs.
+
+    Returns
+    -------
+    dict
+        ``output``, ``n_base``, ``model_runs``, ``virtual_patients``, ``y_mean``, ``y_sd``, ``y_range``
+        (probabilities) and ``indices`` (one row per input, sorted by total index).
+
+    Examples
+    --------
+    >>> from chemomet.calibrate.shipped import calibrated_config
+    >>> out = run_sobol(calibrated_config(), None, n_base=64)  # doctest: +SKIP
+    """
+    from SALib.analyze import sobol as sobol_analyze  # heavy: imported when used
     from SALib.sample import sobol as sobol_sample
 
     say = progress or (lambda msg: None)
     if ensemble is None:
         try:
-            from chemomet.calibrate.pipeline import _read_ensemble
-
-            ensemble = _read_ensemble(Path(figure).parent.parent) if figure else None
+            ensemble = read_ensemble(Path(figure).parent.parent) if figure else None
         except Exception:
             ensemble = None
     prob = problem(cfg, ensemble)
     x = sobol_sample.sample(prob, n_base, calc_second_order=False, seed=seed)
-    cohort = tg.VirtualCohort.draw(cfg, n_patients, seed)
+    cohort = VirtualCohort.draw(cfg, n_patients, seed)
     y = np.empty(len(x))
     for i, row in enumerate(x):
         y[i] = excess_risk(config_for(cfg, prob["names"], row), cohort)

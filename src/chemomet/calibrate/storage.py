@@ -1,12 +1,15 @@
-"""Writing a calibration: the population TOML (``data/population.toml`` layout), the ensemble and the report.
+"""Reading and writing a calibration folder: the population TOML (``data/population.toml`` layout), the
+ensemble (``ensemble.npz``) and the report (``report.json``).
 
-Every file is written atomically (temporary name, then rename).
+Every file is written atomically (temporary name, then rename). A folder may be incomplete: the readers return
+``None`` (or ``{}`` for the report) for a file that is not there yet.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +45,18 @@ def _key(k: str) -> str:
 
 
 def toml_text(config: dict, header: str = "") -> str:
-    """TOML text of a two-level configuration (tables of scalars, lists, inline tables and sub-tables)."""
+    """TOML text of a two-level configuration (tables of scalars, lists, inline tables and sub-tables).
+
+    Examples
+    --------
+    >>> print(toml_text({"growth": {"doubling_time_sdlog": 0.5, "sources": {"doubling_time_sdlog": "TRANSBIG"}}}))
+    [growth]
+    doubling_time_sdlog = 0.5
+    <BLANKLINE>
+    [growth.sources]
+    doubling_time_sdlog = "TRANSBIG"
+    <BLANKLINE>
+    """
     lines = [f"# {line}" for line in header.splitlines()] if header else []
 
     def table(prefix: str, d: dict):
@@ -66,13 +80,32 @@ def toml_text(config: dict, header: str = "") -> str:
 
 
 def write_toml(path: Path, config: dict, header: str = "") -> None:
-    """Write ``config`` as TOML (atomic)."""
+    """Write ``config`` as TOML (atomic).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    config : dict
+        A two-level configuration (see :func:`toml_text`).
+    header : str
+        Comment lines at the top.
+
+    Examples
+    --------
+    >>> write_toml(folder / "population.toml", cfg, "Calibrated population")  # doctest: +SKIP
+    """
     text = toml_text(config, header)
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json(path: Path, obj: dict) -> None:
-    """Write ``obj`` as indented JSON (atomic)."""
+    """Write ``obj`` as indented JSON (atomic); NumPy arrays and scalars become lists and numbers.
+
+    Examples
+    --------
+    >>> write_json(folder / "report.json", {"natural_history": summary})  # doctest: +SKIP
+    """
     text = json.dumps(obj, indent=1, default=_json_default)
     atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
 
@@ -86,7 +119,12 @@ def _json_default(o):
 
 
 def write_ensemble(path: Path, names: list[str], values: np.ndarray, **extra) -> None:
-    """Write the ensemble (``names``: parameter names, ``values``: sets × parameters) as ``.npz`` (atomic)."""
+    """Write the ensemble (``names``: parameter names, ``values``: sets × parameters) as ``.npz`` (atomic).
+
+    Examples
+    --------
+    >>> write_ensemble(folder / "ensemble.npz", ["log10_mu"], draws[:, :1])  # doctest: +SKIP
+    """
 
     def w(tmp: Path):
         with open(tmp, "wb") as fh:
@@ -96,6 +134,39 @@ def write_ensemble(path: Path, names: list[str], values: np.ndarray, **extra) ->
 
 
 def read_json(path: Path) -> dict:
-    """Read a JSON file, or ``{}`` if it does not exist."""
+    """Read a JSON file, or ``{}`` if it does not exist.
+
+    Examples
+    --------
+    >>> read_json(Path("no-such-folder") / "report.json")
+    {}
+    """
     p = Path(path)
     return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+
+
+def read_config(folder: Path) -> dict | None:
+    """The configuration in ``folder/population.toml``, or ``None`` if there is none yet.
+
+    Examples
+    --------
+    >>> read_config(Path("no-such-folder")) is None
+    True
+    """
+    p = Path(folder) / "population.toml"
+    return tomllib.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+
+
+def read_ensemble(folder: Path) -> dict[str, np.ndarray] | None:
+    """The ensemble in ``folder/ensemble.npz`` (``names``, ``values``: sets × parameters), or ``None``.
+
+    Examples
+    --------
+    >>> read_ensemble(Path("no-such-folder")) is None
+    True
+    """
+    p = Path(folder) / "ensemble.npz"
+    if not p.is_file():
+        return None
+    with np.load(p, allow_pickle=False) as d:
+        return {k: d[k] for k in d.files}

@@ -1,59 +1,46 @@
-"""Treatment and microenvironment targets (SCIENCE.md §3): simulation-based calibration on the fast engine.
+"""Treatment and microenvironment targets (docs/science.md §3): simulation-based calibration on the fast engine.
 
-Every target is computed on a fixed virtual cohort (common random numbers: the same covariates, random
-effects and uniforms for every parameter value), so each target is a deterministic, monotone function of the
-parameter it is matched with. The scheme is sequential one-dimensional root finding (bisection on the
-log scale), one parameter per target, in an order where earlier targets do not depend on later parameters:
+Every target is computed on a fixed virtual cohort (:class:`~chemomet.calibrate.cohort.VirtualCohort`: the same
+covariates, random effects and uniforms for every parameter value), so each target is a deterministic, monotone
+function of the parameter it is matched with. The scheme is sequential one-dimensional root finding (bisection
+on the log scale), one parameter per target, in an order where earlier targets do not depend on later
+parameters:
 
 | parameter (unconstrained) | config value | target |
 |---|---|---|
-| ``log_s_hr_pos_her2_neg`` | ``treatment.chemosensitivity_median["HR+/HER2-"]`` | pCR 7.5%, HR+/HER2− grade 1–2 |
-| ``log_grade3_s_factor`` | ``treatment.grade3_chemosensitivity_factor`` | pCR 16.2%, HR+/HER2− grade 3 |
-| ``log_s_hr_pos_her2_pos`` | ``chemosensitivity_median["HR+/HER2+"]`` | pCR 30.9% (trastuzumab not modelled) |
-| ``log_s_hr_neg_her2_pos`` | ``chemosensitivity_median["HR-/HER2+"]`` | pCR 50.3% (trastuzumab not modelled) |
-| ``log_s_tnbc`` | ``chemosensitivity_median["TNBC"]`` | pCR 33.6% |
-| ``log_theta`` | ``dissemination.theta`` | Rohan 2014: OR 2.70, top vs bottom TMEM tertile |
-| ``log10_colonisation_efficiency`` | ``dissemination.colonisation_efficiency`` | Bidard 2018: 25.2% with ≥1 CTC |
-| ``log_epsilon_median`` | ``microenvironment.epsilon_median`` | EBCTCG 2018: NACT vs adjuvant rate ratio 1.02 |
+| ``log_s_hr_pos_her2_neg`` | ``treatment.chemosensitivity_median["HR+/HER2-"]`` | pCR, HR+/HER2− grade 1–2 |
+| ``log_grade3_s_factor`` | ``treatment.grade3_chemosensitivity_factor`` | pCR, HR+/HER2− grade 3 |
+| ``log_s_hr_pos_her2_pos`` | ``chemosensitivity_median["HR+/HER2+"]`` | pCR (trastuzumab not modelled) |
+| ``log_s_hr_neg_her2_pos`` | ``chemosensitivity_median["HR-/HER2+"]`` | pCR (trastuzumab not modelled) |
+| ``log_s_tnbc`` | ``chemosensitivity_median["TNBC"]`` | pCR, TNBC |
+| ``log_theta`` | ``dissemination.theta`` | Rohan 2014: DM odds ratio, top vs bottom TMEM tertile |
+| ``log10_colonisation_efficiency`` | ``dissemination.colonisation_efficiency`` | Bidard 2018: share with ≥1 CTC |
+| ``log_epsilon_median`` | ``microenvironment.epsilon_median`` | EBCTCG 2018: NACT vs adjuvant rate ratio |
 
-The loss is the root-finding residual of each target (reached within its interval or not); the uncertainty of
-each parameter comes from its target's interval by the delta method (the slope of the target in the parameter,
-by finite differences on the same cohort), giving the ensemble's treatment columns. The remaining targets
-(Bidard's hazard gradient, Karagiannis' directions, Pan 2017, doubling times) are checks, reported with the
-value reached.
+The published values, their intervals and sources are data: ``data/calibration/targets.toml``
+(:func:`chemomet.calibrate.published.published_targets`); the parameter vector and its mapping onto a
+configuration are :mod:`chemomet.calibrate.vector`. The loss is the root-finding residual of each target
+(reached within its interval or not); the uncertainty of each parameter comes from its target's interval by the
+delta method (the slope of the target in the parameter, by finite differences on the same cohort), giving the
+ensemble's treatment columns. The remaining targets (Bidard's hazard gradient, Karagiannis' directions, Pan
+2017, doubling times) are checks, reported with the value reached.
 """
 
 from __future__ import annotations
 
-import copy
 import time as _time
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from chemomet.population import Population
+from chemomet.calibrate.cohort import VirtualCohort, simulate_arm
+from chemomet.calibrate.published import published_targets, target_table
+from chemomet.calibrate.vector import SUBTYPE_PARAM, TREATMENT, treatment_theta, with_treatment
+from chemomet.model.dissemination import expected_ctc
 from chemomet.units import DAYS_PER_YEAR
 
-PARAM_NAMES = (
-    "log_s_hr_pos_her2_neg",
-    "log_s_hr_pos_her2_pos",
-    "log_s_hr_neg_her2_pos",
-    "log_s_tnbc",
-    "log_grade3_s_factor",
-    "log_theta",
-    "log10_colonisation_efficiency",
-    "log_epsilon_median",
-)
+PARAM_NAMES = TREATMENT.names
 """Treatment/microenvironment parameters calibrated to targets (unconstrained scale), in order."""
-
-SUBTYPE_PARAM = {
-    "HR+/HER2-": "log_s_hr_pos_her2_neg",
-    "HR+/HER2+": "log_s_hr_pos_her2_pos",
-    "HR-/HER2+": "log_s_hr_neg_her2_pos",
-    "TNBC": "log_s_tnbc",
-}
 
 PCR_REGIMEN = "ac-paclitaxel-weekly"
 """Regimen for the pCR targets (Cortazar 2014 pooled anthracycline/taxane trials)."""
@@ -61,7 +48,7 @@ PCR_REGIMEN = "ac-paclitaxel-weekly"
 EBCTCG_REGIMEN = {
     "ebctcg-ac4": {
         "name": "AC x4 q3w (EBCTCG-era anthracycline regimen, ~3 months)",
-        "source": "SCIENCE.md 3: the trials' regimens were mostly anthracycline-based, ~3-4 months (EBCTCG 2018)",
+        "source": "docs/science.md §4: the trials' regimens were mostly anthracycline-based, ~3-4 months (EBCTCG 2018)",
         "phases": [
             {
                 "drugs": [
@@ -78,89 +65,71 @@ EBCTCG_REGIMEN = {
 EPSILON_PRIOR_FACTOR = 4.0
 """95% prior range (×/÷) of the microenvironment-response median where the EBCTCG constraint does not bind."""
 
-PCR_TOL = 0.03
-"""Half-width of the pCR intervals (absolute): the §3 pCR values are approximate, read from secondary text."""
+PCR_ORDER = (
+    "pcr_hr_pos_her2_neg_grade_1_2",
+    "pcr_hr_pos_her2_neg_grade_3",
+    "pcr_hr_pos_her2_pos",
+    "pcr_hr_neg_her2_pos",
+    "pcr_tnbc",
+)
+"""The pCR targets (keys of ``targets.toml``) in calibration order: grade 3 after grade 1–2, whose parameter it
+multiplies."""
 
+CTC_HAZARD_RATIOS = {
+    "ctc_1": "ctc_hazard_ratio_1",
+    "ctc_2": "ctc_hazard_ratio_2",
+    "ctc_3_4": "ctc_hazard_ratio_3_4",
+    "ctc_5plus": "ctc_hazard_ratio_5plus",
+}
+"""Baseline-CTC category of :func:`ctc_hazard_gradient` -> its target (key of ``targets.toml``)."""
 
-def theta_from_config(cfg: dict) -> np.ndarray:
-    """The target-parameter vector of a configuration."""
-    t, d, m = cfg["treatment"], cfg["dissemination"], cfg["microenvironment"]
-    s = t["chemosensitivity_median"]
-    return np.array(
-        [
-            np.log(s["HR+/HER2-"]),
-            np.log(s["HR+/HER2+"]),
-            np.log(s["HR-/HER2+"]),
-            np.log(s["TNBC"]),
-            np.log(t["grade3_chemosensitivity_factor"]),
-            np.log(d["theta"]),
-            np.log10(d["colonisation_efficiency"]),
-            np.log(m["epsilon_median"]),
-        ]
-    )
+PCR_TARGETS = {published_targets()[k].subgroup: published_targets()[k].target for k in PCR_ORDER}
+"""pCR target by subgroup (of :func:`pcr_groups`), from ``targets.toml``."""
 
-
-def config_from_theta(theta, base: dict) -> dict:
-    """``base`` with the target parameters set from ``θ`` (see module table)."""
-    cfg = copy.deepcopy(base)
-    th = np.asarray(theta, float)
-    t, d, m = cfg["treatment"], cfg["dissemination"], cfg["microenvironment"]
-    t["chemosensitivity_median"] = {
-        "HR+/HER2-": float(np.exp(th[0])),
-        "HR+/HER2+": float(np.exp(th[1])),
-        "HR-/HER2+": float(np.exp(th[2])),
-        "TNBC": float(np.exp(th[3])),
-    }
-    t["grade3_chemosensitivity_factor"] = float(np.exp(th[4]))
-    d["theta"] = float(np.exp(th[5]))
-    d["colonisation_efficiency"] = float(10.0 ** th[6])
-    m["epsilon_median"] = float(np.exp(th[7]))
-    return cfg
-
-
-@dataclass
-class VirtualCohort:
-    """Fixed draws for common random numbers: covariates, random effects ``z`` (n, 7), uniforms ``u`` (n, 2)."""
-
-    covariates: pd.DataFrame
-    z: np.ndarray
-    u: np.ndarray
-
-    @staticmethod
-    def draw(config: dict, n: int, seed: int) -> VirtualCohort:
-        """``n`` virtual patients from the configuration's covariate model, seeded."""
-        rng = np.random.default_rng(seed)
-        pop = Population(config)
-        zc, uc = rng.standard_normal((n, 4)), rng.random((n, 4))
-        cov = pop.sample_covariates(zc, uc)
-        return VirtualCohort(cov, rng.standard_normal((n, Population.N_EFFECTS)), rng.random((n, 2)))
-
-    def with_covariates(self, **values) -> VirtualCohort:
-        """The same draws with some covariates overridden (scalars or arrays)."""
-        cov = self.covariates.copy()
-        for k, v in values.items():
-            cov[k] = v
-        return VirtualCohort(cov, self.z, self.u)
-
-    def parameters(self, config: dict):
-        """``(population, parameters)`` of the cohort under ``config``."""
-        pop = Population(config)
-        return pop, pop.parameters(self.covariates, self.z, self.u)
-
-
-def _simulate(config, cohort: VirtualCohort, strategy, regimen=PCR_REGIMEN, horizon_years=15.0, grid=None):
-    from chemomet.regimens import Strategy, parse_regimens
-    from chemomet.simulation import simulate
-
-    pop, p = cohort.parameters(config)
-    if isinstance(regimen, dict):
-        regimen = next(iter(parse_regimens(regimen).values()))
-    strat = Strategy.parse(strategy, regimen)
-    return simulate(p, strat, horizon_days=horizon_years * DAYS_PER_YEAR, population=pop, grid=grid, workers=1)
+__all__ = [
+    "EBCTCG_REGIMEN",
+    "PARAM_NAMES",
+    "PCR_REGIMEN",
+    "SUBTYPE_PARAM",
+    "VirtualCohort",
+    "bisect",
+    "calibrate",
+    "ctc_hazard_gradient",
+    "ctc_prevalence",
+    "ebctcg",
+    "karagiannis",
+    "pan_late_recurrence",
+    "pcr_groups",
+    "pcr_rate",
+    "tmem_odds_ratio",
+]
 
 
 def bisect(f, lo: float, hi: float, target: float, iters: int = 22) -> tuple[float, float, bool]:
-    """Root of the monotone ``f(x) = target`` on ``[lo, hi]`` (either direction). Returns ``(x, f(x), bracketed)``."""
+    """Root of the monotone ``f(x) = target`` on ``[lo, hi]`` (either direction).
+
+    Parameters
+    ----------
+    f : callable
+        Monotone function of one float.
+    lo, hi : float
+        Bracket.
+    target : float
+        Value sought.
+    iters : int
+        Halvings of the bracket.
+
+    Returns
+    -------
+    tuple
+        ``(x, f(x), bracketed)``; when ``target`` is not bracketed, the closer end and ``False``.
+
+    Examples
+    --------
+    >>> x, fx, ok = bisect(lambda x: x**3, -2.0, 3.0, 1.0)
+    >>> ok, round(x, 4)
+    (True, 1.0)
+    """
     f_lo, f_hi = f(lo), f(hi)
     increasing = f_hi >= f_lo
     if (target - f_lo) * (target - f_hi) > 0:  # not bracketed: the closer end
@@ -179,7 +148,14 @@ def bisect(f, lo: float, hi: float, target: float, iters: int = 22) -> tuple[flo
 
 # ---------------------------------------------------------------------------------------------- the targets
 def pcr_groups(cohort: VirtualCohort) -> dict[str, VirtualCohort]:
-    """Cortazar 2014 subgroups of the same draws (subtype and grade overridden)."""
+    """Cortazar 2014 subgroups of the same draws (subtype and grade overridden).
+
+    Examples
+    --------
+    >>> from chemomet.calibrate.vector import prior_config
+    >>> sorted(pcr_groups(VirtualCohort.draw(prior_config(), 10, seed=1)))[:2]
+    ['HR+/HER2+', 'HR+/HER2- grade 1-2']
+    """
     g = cohort.covariates["grade"].to_numpy()
     n = len(g)
     yes, no = np.ones(n, bool), np.zeros(n, bool)
@@ -192,24 +168,26 @@ def pcr_groups(cohort: VirtualCohort) -> dict[str, VirtualCohort]:
     }
 
 
-PCR_TARGETS = {
-    "HR+/HER2- grade 1-2": 0.075,
-    "HR+/HER2- grade 3": 0.162,
-    "HR+/HER2+": 0.309,
-    "HR-/HER2+": 0.503,
-    "TNBC": 0.336,
-}
-
-
 def pcr_rate(config, cohort: VirtualCohort) -> float:
-    """pCR rate after NACT with :data:`PCR_REGIMEN` (residual < pCR threshold)."""
-    return float(_simulate(config, cohort, "nact", horizon_years=1.0).summary["p_pcr"].mean())
+    """pCR rate (probability) after NACT with :data:`PCR_REGIMEN` (residual below the pCR threshold).
+
+    Examples
+    --------
+    >>> pcr_rate(cfg, pcr_groups(cohort)["TNBC"])  # doctest: +SKIP
+    """
+    return float(simulate_arm(config, cohort, "nact", PCR_REGIMEN, horizon_years=1.0).summary["p_pcr"].mean())
 
 
 def tmem_odds_ratio(config, cohort: VirtualCohort) -> float:
-    """Odds ratio of 10-year DM, top vs bottom tertile of baseline TMEM, ER+/HER2− patients, no chemotherapy
-    (surgery only; Rohan's patients had mostly endocrine therapy, not modelled). Uses expected risks."""
-    out = _simulate(config, cohort, "surgery-only", horizon_years=10.0).summary
+    """Odds ratio of 10-year DM, top vs bottom tertile of baseline TMEM, no chemotherapy.
+
+    Surgery only (Rohan's ER+/HER2− patients had mostly endocrine therapy, not modelled); uses expected risks.
+
+    Examples
+    --------
+    >>> tmem_odds_ratio(cfg, cohort.with_covariates(er=True, pr=True, her2=False))  # doctest: +SKIP
+    """
+    out = simulate_arm(config, cohort, "surgery-only", horizon_years=10.0).summary
     risk = 1.0 - out["dmfs_10y"].to_numpy()
     t0 = out["tmem_baseline_10hpf"].to_numpy()
     lo, hi = np.quantile(t0, [1 / 3, 2 / 3])
@@ -218,19 +196,32 @@ def tmem_odds_ratio(config, cohort: VirtualCohort) -> float:
 
 
 def ctc_prevalence(config, cohort: VirtualCohort) -> float:
-    """Share of patients with ≥ 1 CTC per 7.5 mL before NACT (Poisson expectation, ``1 - e^{-λ}``)."""
-    pop, p = cohort.parameters(config)
-    from chemomet.model.dissemination import expected_ctc
+    """Share of patients with ≥ 1 CTC per 7.5 mL before NACT (Poisson expectation, ``1 - e^{-λ}``).
 
+    Examples
+    --------
+    >>> from chemomet.calibrate.vector import prior_config
+    >>> cfg = prior_config()
+    >>> 0 < ctc_prevalence(cfg, VirtualCohort.draw(cfg, 100, seed=1)) < 1
+    True
+    """
+    pop, p = cohort.parameters(config)
     lam = expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), pop.settings)
     return float(np.mean(-np.expm1(-lam)))
 
 
 def ebctcg(config, cohort: VirtualCohort) -> dict:
-    """NACT vs the same chemotherapy after surgery (AC×4): 15-year distant recurrence and the rate ratio
-    ``ln S_NACT(15) / ln S_adjuvant(15)`` (ratio of cumulative hazards of the cohort-mean DMFS)."""
-    s_n = _simulate(config, cohort, "nact", EBCTCG_REGIMEN).summary["dmfs_15y"].mean()
-    s_a = _simulate(config, cohort, "surgery-first", EBCTCG_REGIMEN).summary["dmfs_15y"].mean()
+    """NACT vs the same chemotherapy after surgery (:data:`EBCTCG_REGIMEN`, AC×4).
+
+    Returns the 15-year distant recurrence of each arm (probabilities) and the rate ratio
+    ``ln S_NACT(15) / ln S_adjuvant(15)`` (ratio of cumulative hazards of the cohort-mean DMFS).
+
+    Examples
+    --------
+    >>> ebctcg(cfg, cohort)["rate_ratio"]  # doctest: +SKIP
+    """
+    s_n = simulate_arm(config, cohort, "nact", EBCTCG_REGIMEN).summary["dmfs_15y"].mean()
+    s_a = simulate_arm(config, cohort, "surgery-first", EBCTCG_REGIMEN).summary["dmfs_15y"].mean()
     return {
         "dr15_nact": float(1 - s_n),
         "dr15_adjuvant": float(1 - s_a),
@@ -239,12 +230,18 @@ def ebctcg(config, cohort: VirtualCohort) -> dict:
 
 
 def ctc_hazard_gradient(config, cohort: VirtualCohort, seed: int = 3) -> dict:
-    """Hazard ratios of distant metastasis by baseline CTC count (1, 2, 3–4, ≥5 vs 0) after NACT: Cox model
-    (lifelines) on event times drawn from each patient's DMFS curve (censored at 10 years)."""
-    from lifelines import CoxPHFitter
+    """Hazard ratios of distant metastasis by baseline CTC count (1, 2, 3–4, ≥5 vs 0) after NACT.
+
+    Cox model (lifelines) on event times drawn from each patient's DMFS curve (censored at 10 years).
+
+    Examples
+    --------
+    >>> ctc_hazard_gradient(cfg, VirtualCohort.draw(cfg, 20000, seed=12))["ctc_5plus"]  # doctest: +SKIP
+    """
+    from lifelines import CoxPHFitter  # heavy: imported when used
 
     grid = np.linspace(0.0, 10 * DAYS_PER_YEAR, 241)
-    out = _simulate(config, cohort, "nact", horizon_years=10.0, grid=grid)
+    out = simulate_arm(config, cohort, "nact", PCR_REGIMEN, horizon_years=10.0, grid=grid)
     s = out.trajectories["dmfs"]
     u = np.random.default_rng(seed).random(s.shape[0])
     idx = (s > u[:, None]).sum(axis=1)  # first grid index with S <= u
@@ -264,16 +261,21 @@ def ctc_hazard_gradient(config, cohort: VirtualCohort, seed: int = 3) -> dict:
     )
     cph = CoxPHFitter().fit(df, "time", "event")
     hr = np.exp(cph.params_)
-    return {k: float(hr[k]) for k in ("ctc_1", "ctc_2", "ctc_3_4", "ctc_5plus")} | {
-        "share_by_count": {k: float(df[k].mean()) for k in ("ctc_1", "ctc_2", "ctc_3_4", "ctc_5plus")}
+    return {k: float(hr[k]) for k in CTC_HAZARD_RATIOS} | {
+        "share_by_count": {k: float(df[k].mean()) for k in CTC_HAZARD_RATIOS}
     }
 
 
 def karagiannis(config, cohort: VirtualCohort) -> dict:
     """Directions: NACT raises TMEM in the residual tumour; a TIE2 inhibitor (rebastinib) reverses the rise in
-    dissemination per tumour cell (and lowers CTCs at surgery and DM risk)."""
-    nact = _simulate(config, cohort, "nact", horizon_years=10.0).summary
-    reb = _simulate(config, cohort, "nact+rebastinib", horizon_years=10.0).summary
+    dissemination per tumour cell (and lowers CTCs at surgery and DM risk).
+
+    Examples
+    --------
+    >>> karagiannis(cfg, cohort)["tmem_ratio_surgery_baseline_nact"]  # doctest: +SKIP
+    """
+    nact = simulate_arm(config, cohort, "nact", PCR_REGIMEN, horizon_years=10.0).summary
+    reb = simulate_arm(config, cohort, "nact+rebastinib", PCR_REGIMEN, horizon_years=10.0).summary
     return {
         "tmem_ratio_surgery_baseline_nact": float(nact["tmem_ratio_surgery_baseline"].mean()),
         "shedding_per_cell_ratio_nact": float(
@@ -291,229 +293,147 @@ def karagiannis(config, cohort: VirtualCohort) -> dict:
 
 
 def pan_late_recurrence(config, cohort: VirtualCohort) -> dict:
-    """Distant recurrence over years 5–20 among DM-free ER+ T1N0 patients at 5 years (no systemic therapy in the
-    model; Pan's patients had 5 years of endocrine therapy): ``1 - S(20)/S(5)``, and the share of it by year 10."""
+    """Distant recurrence over years 5–20 among DM-free patients at 5 years, and the share of it by year 10.
+
+    No systemic therapy in the model (Pan's ER+ T1N0 patients had 5 years of endocrine therapy):
+    ``1 - S(20)/S(5)`` (probability).
+
+    Examples
+    --------
+    >>> pan_late_recurrence(cfg, cohort)["dr_5_20"]  # doctest: +SKIP
+    """
     grid = np.array([5.0, 10.0, 20.0]) * DAYS_PER_YEAR
-    out = _simulate(config, cohort, "surgery-only", horizon_years=20.0, grid=grid)
+    out = simulate_arm(config, cohort, "surgery-only", horizon_years=20.0, grid=grid)
     s = out.trajectories["dmfs"].mean(axis=0)
     dr = 1 - s[2] / s[0]
     return {"dr_5_20": float(dr), "share_by_year_10": float((1 - s[1] / s[0]) / dr) if dr > 0 else float("nan")}
 
 
-def _row(name, value, target, interval, source, kind="calibrated", note=""):
-    """One line of the target table; an open interval end is stored as ``None`` (JSON ``null``)."""
-    lo, hi = (float(x) if np.isfinite(x) else None for x in interval)
-    ok = value is not None and np.isfinite(value) and (lo is None or lo <= value) and (hi is None or value <= hi)
-    return {
-        "name": name,
-        "value": None if value is None else float(value),
-        "target": target,
-        "interval": [lo, hi],
-        "pass": bool(ok),
-        "kind": kind,
-        "source": source,
-        "note": note,
-    }
-
-
 # ---------------------------------------------------------------------------------------------- calibration
 def calibrate(base: dict, n: int = 4000, seed: int = 11, progress=None) -> dict:
-    """Run the sequential calibration from ``base`` (the natural-history calibrated config).
+    """Run the sequential calibration from ``base`` (the natural-history calibrated configuration).
 
-    Returns ``{"theta", "se", "config", "table", "checks", "timings"}``.
+    Parameters
+    ----------
+    base : dict
+        Population configuration to start from (``population.toml`` layout); its treatment values are the
+        starting points and its other values are kept.
+    n : int
+        Virtual patients (common random numbers; the CTC hazard gradient uses ``5 n``).
+    seed : int
+        Seed of the virtual cohort.
+    progress : callable, optional
+        Called with one line of text per step.
+
+    Returns
+    -------
+    dict
+        ``theta`` and ``se`` (order of :data:`PARAM_NAMES`, unconstrained scale), ``config`` (the calibrated
+        configuration), ``table`` (rows of :meth:`Target.row <chemomet.calibrate.published.Target.row>`),
+        ``checks``, ``timings`` (seconds), ``virtual_patients``, ``seed``.
+
+    Examples
+    --------
+    >>> from chemomet.calibrate.shipped import calibrated_config
+    >>> res = calibrate(calibrated_config(), n=4000)  # doctest: +SKIP
+    >>> sum(r["pass"] for r in res["table"])  # doctest: +SKIP
     """
     say = progress or (lambda msg: None)
-    th = theta_from_config(base)
-    se = np.zeros_like(th)
+    targets = published_targets()
+    th = TREATMENT.values(treatment_theta(base))
+    se = dict.fromkeys(TREATMENT, 0.0)
     cohort = VirtualCohort.draw(base, n, seed)
     groups = pcr_groups(cohort)
-    rows = []
+    reached, notes = {}, {}  # target key -> value reached, values for its note
     t0 = _time.perf_counter()
 
-    def cfg_of(vec):
-        return config_from_theta(vec, base)
+    def cfg_of(values: dict) -> dict:
+        return with_treatment(TREATMENT.vector(values), base)
 
-    def solve(i, f, target, lo, hi, half_width):
-        """Bisection of parameter ``i`` so that ``f(config) = target``; SE by the delta method."""
+    def solve(name, f, target, lo, hi, half_width):
+        """Bisection of parameter ``name`` so that ``f(config) = target``; SE by the delta method."""
 
         def g(x):
-            v = th.copy()
-            v[i] = x
-            return f(cfg_of(v))
+            return f(cfg_of({**th, name: x}))
 
         x, val, ok = bisect(g, lo, hi, target)
-        th[i] = x
+        th[name] = x
         h = 0.1
         slope = (g(x + h) - g(x - h)) / (2 * h)
-        se[i] = half_width / 1.96 / abs(slope) if slope != 0 else np.inf
+        se[name] = half_width / 1.96 / abs(slope) if slope != 0 else np.inf
         return val
 
-    # pCR (Cortazar 2014), in dependency order
-    order = [
-        ("HR+/HER2- grade 1-2", 0),
-        ("HR+/HER2- grade 3", 4),
-        ("HR+/HER2+", 1),
-        ("HR-/HER2+", 2),
-        ("TNBC", 3),
-    ]
-    for name, i in order:
-        lo, hi = (th[i] - 2.0, th[i] + 2.0)
-        val = solve(i, lambda c, grp=groups[name]: pcr_rate(c, grp), PCR_TARGETS[name], lo, hi, PCR_TOL)
-        tgt = PCR_TARGETS[name]
-        rows.append(
-            _row(
-                f"pCR {name}",
-                val,
-                tgt,
-                (tgt - PCR_TOL, tgt + PCR_TOL),
-                "Cortazar 2014 (approx.)",
-                note="trastuzumab not modelled" if "HER2+" in name else "",
-            )
-        )
-        say(f"pCR {name}: {val:.3f} (target {tgt})")
+    # pCR (Cortazar 2014), in dependency order; the bracket is the start +- 2 on the log scale
+    for key in PCR_ORDER:
+        t = targets[key]
+        x0 = th[t.parameter]
+        rate = lambda c, grp=groups[t.subgroup]: pcr_rate(c, grp)  # noqa: E731
+        reached[key] = solve(t.parameter, rate, t.target, x0 - 2.0, x0 + 2.0, t.half)
+        say(f"pCR {t.subgroup}: {reached[key]:.3f} (target {t.target})")
 
-    # Rohan 2014: TMEM tertile odds ratio, ER+/HER2-
+    # Rohan 2014: TMEM tertile odds ratio, ER+/HER2-, matched on the log scale within odds ratios 0.05-5
+    t = targets["tmem_odds_ratio"]
     m = len(cohort.covariates)
     yes, no = np.ones(m, bool), np.zeros(m, bool)
     erpos = cohort.with_covariates(er=yes, pr=yes, her2=no)
     f_or = lambda c: np.log(tmem_odds_ratio(c, erpos))  # noqa: E731
-    val = np.exp(solve(5, f_or, np.log(2.70), np.log(0.05), np.log(5.0), (np.log(5.26) - np.log(1.39)) / 2))
-    rows.append(_row("TMEM top vs bottom tertile, DM odds ratio (ER+/HER2-)", val, 2.70, (1.39, 5.26), "Rohan 2014"))
-    say(f"Rohan OR: {val:.2f}")
+    reached[t.key] = np.exp(solve(t.parameter, f_or, np.log(t.target), np.log(0.05), np.log(5.0), t.half))
+    say(f"Rohan OR: {reached[t.key]:.2f}")
 
-    # Bidard 2018: CTC prevalence before NACT (n = 1,574)
-    half = 1.96 * np.sqrt(0.252 * 0.748 / 1574)
-    val = solve(6, lambda c: ctc_prevalence(c, cohort), 0.252, th[6] - 3, th[6] + 3, half)
-    rows.append(_row(">=1 CTC per 7.5 mL before NACT", val, 0.252, (0.252 - half, 0.252 + half), "Bidard 2018"))
-    say(f"CTC prevalence: {val:.3f}")
+    # Bidard 2018: CTC prevalence before NACT; the bracket is the start +- 3 decades
+    t = targets["ctc_prevalence"]
+    x0 = th[t.parameter]
+    reached[t.key] = solve(t.parameter, lambda c: ctc_prevalence(c, cohort), t.target, x0 - 3, x0 + 3, t.half)
+    say(f"CTC prevalence: {reached[t.key]:.3f}")
 
-    # EBCTCG 2018: NACT vs adjuvant (same chemotherapy), rate ratio 1.02 (0.92-1.14). A constraint: it bounds the
-    # microenvironment response epsilon to an interval; the prior median is kept when it satisfies it.
+    # EBCTCG 2018: NACT vs adjuvant (same chemotherapy). A constraint: it bounds the microenvironment response
+    # epsilon to an interval (searched within 0.01-50); the prior median is kept when it satisfies it.
+    t = targets["ebctcg_rate_ratio"]
+    eps = t.parameter
+    lo_rr, hi_rr = t.bounds
+
     def rr_of(x):
-        v = th.copy()
-        v[7] = x
-        return ebctcg(cfg_of(v), cohort)["rate_ratio"]
+        return ebctcg(cfg_of({**th, eps: x}), cohort)["rate_ratio"]
 
-    val = rr_of(th[7])
+    val = rr_of(th[eps])
     lo_lim, hi_lim = np.log(0.01), np.log(50.0)
-    x_lo, _, _ = bisect(rr_of, lo_lim, hi_lim, 0.92)
-    x_hi, _, _ = bisect(rr_of, lo_lim, hi_lim, 1.14)
-    if not 0.92 <= val <= 1.14:
-        th[7], val, _ = bisect(rr_of, lo_lim, hi_lim, 1.02)
+    x_lo, _, _ = bisect(rr_of, lo_lim, hi_lim, lo_rr)
+    x_hi, _, _ = bisect(rr_of, lo_lim, hi_lim, hi_rr)
+    if not lo_rr <= val <= hi_rr:
+        th[eps], val, _ = bisect(rr_of, lo_lim, hi_lim, t.target)
     # where the constraint does not bind, the median is not identified by the targets: the ensemble then
     # carries a prior uncertainty of x/÷ EPSILON_PRIOR_FACTOR (95%) instead of the unbounded interval
-    se[7] = min(abs(x_hi - x_lo) / (2 * 1.96), np.log(EPSILON_PRIOR_FACTOR) / 1.96)
+    se[eps] = min(abs(x_hi - x_lo) / (2 * 1.96), np.log(EPSILON_PRIOR_FACTOR) / 1.96)
     eps_range = [float(np.exp(min(x_lo, x_hi))), float(np.exp(max(x_lo, x_hi)))]
-    rows.append(
-        _row(
-            "EBCTCG NACT vs adjuvant distant recurrence rate ratio",
-            val,
-            1.02,
-            (0.92, 1.14),
-            "EBCTCG 2018",
-            note=f"AC x4 regimen; virtual population; epsilon_median consistent with the interval: "
-            f"{eps_range[0]:.3g}-{eps_range[1]:.3g}",
-        )
-    )
+    reached[t.key] = val
+    notes[t.key] = {"epsilon_low": eps_range[0], "epsilon_high": eps_range[1]}
     say(f"EBCTCG rate ratio: {val:.3f} (epsilon_median range {eps_range[0]:.3g}-{eps_range[1]:.3g})")
     t_cal = _time.perf_counter() - t0
 
     cfg = cfg_of(th)
     say("checks: EBCTCG absolute, CTC hazard gradient, Karagiannis directions, Pan 2017, doubling times")
     eb = ebctcg(cfg, cohort)
-    rows.append(
-        _row(
-            "EBCTCG 15-year distant recurrence, NACT arm",
-            eb["dr15_nact"],
-            0.382,
-            (0.332, 0.432),
-            "EBCTCG 2018",
-            "check",
-            "absolute level; interval +-5 points (assumption); case mix not matched",
-        )
-    )
+    reached["ebctcg_dr15_nact"] = eb["dr15_nact"]
     grad = ctc_hazard_gradient(cfg, VirtualCohort.draw(cfg, 5 * n, seed + 1))
-    for key, label, tgt, iv in (
-        ("ctc_1", "1", 1.09, (0.65, 1.69)),
-        ("ctc_2", "2", 2.63, (1.42, 4.54)),
-        ("ctc_3_4", "3-4", 3.83, (2.08, 6.66)),
-        ("ctc_5plus", ">=5", 6.25, (4.34, 9.09)),
-    ):
-        rows.append(
-            _row(
-                f"hazard ratio, {label} vs 0 baseline CTCs",
-                grad[key],
-                tgt,
-                iv,
-                "Bidard 2018",
-                "check",
-                "published HR is for death (OS); model HR for DM; CIs from the paper's abstract",
-            )
-        )
+    for category, key in CTC_HAZARD_RATIOS.items():
+        reached[key] = grad[category]
     kg = karagiannis(cfg, cohort)
-    rows.append(
-        _row(
-            "NACT raises TMEM at surgery (ratio surgery/baseline > 1)",
-            kg["tmem_ratio_surgery_baseline_nact"],
-            "up",
-            (1.0 + 1e-9, np.inf),
-            "Karagiannis 2017",
-            "direction",
-        )
-    )
-    rows.append(
-        _row(
-            "TIE2 inhibition reverses NACT's rise in shedding per cell (<= 1)",
-            kg["shedding_per_cell_ratio_nact_rebastinib"],
-            "reversed",
-            (0.0, 1.0),
-            "Karagiannis 2017",
-            "direction",
-            f"NACT alone: {kg['shedding_per_cell_ratio_nact']:.3f}",
-        )
-    )
+    reached["tmem_rise_after_nact"] = kg["tmem_ratio_surgery_baseline_nact"]
+    reached["tie2_reverses_shedding"] = kg["shedding_per_cell_ratio_nact_rebastinib"]
+    notes["tie2_reverses_shedding"] = {"nact_alone": kg["shedding_per_cell_ratio_nact"]}
     t1n0 = cohort.with_covariates(
         er=yes, pr=yes, her2=no, diameter_mm=np.minimum(cohort.covariates["diameter_mm"].to_numpy(), 20.0)
     )
     pan = pan_late_recurrence(cfg, t1n0)
-    rows.append(
-        _row(
-            "distant recurrence years 5-20, ER+ T1N0",
-            pan["dr_5_20"],
-            0.13,
-            (0.10, 0.16),
-            "Pan 2017",
-            "check",
-            f"interval assumed; share of it by year 10: {pan['share_by_year_10']:.2f} "
-            "(steady rate: ~0.33); no dormancy in the model",
-        )
-    )
+    reached["late_recurrence_er_pos_t1n0"] = pan["dr_5_20"]
+    notes["late_recurrence_er_pos_t1n0"] = {"share_by_year_10": pan["share_by_year_10"]}
     dt = cfg["growth"]["doubling_time_median_days"]
-    rows.append(
-        _row(
-            "median doubling time ER+ (days)",
-            dt["HR+/HER2-"],
-            241.0,
-            (241 / 1.5, 241 * 1.5),
-            "Ryu 2014",
-            "check",
-            "fitted on TRANSBIG; interval x/1.5 assumed",
-        )
-    )
-    rows.append(
-        _row(
-            "median doubling time TNBC (days)",
-            dt["TNBC"],
-            103.0,
-            (103 / 1.5, 103 * 1.5),
-            "Ryu 2014",
-            "check",
-            "fitted on TRANSBIG; interval x/1.5 assumed",
-        )
-    )
+    reached["doubling_time_hr_pos"] = dt["HR+/HER2-"]
+    reached["doubling_time_tnbc"] = dt["TNBC"]
+    rows = target_table(reached, notes)
     return {
-        "theta": th,
-        "se": se,
+        "theta": TREATMENT.vector(th),
+        "se": TREATMENT.vector(se),
         "config": cfg,
         "table": rows,
         "checks": {
@@ -527,88 +447,3 @@ def calibrate(base: dict, n: int = 4000, seed: int = 11, progress=None) -> dict:
         "virtual_patients": n,
         "seed": seed,
     }
-
-
-def natural_scale(theta) -> dict[str, float]:
-    """Target parameters on their natural scales."""
-    cfg = config_from_theta(theta, _dummy())
-    t, d, m = cfg["treatment"], cfg["dissemination"], cfg["microenvironment"]
-    return {
-        **{f"chemosensitivity_median {k}": v for k, v in t["chemosensitivity_median"].items()},
-        "grade3_chemosensitivity_factor": t["grade3_chemosensitivity_factor"],
-        "theta": d["theta"],
-        "colonisation_efficiency": d["colonisation_efficiency"],
-        "epsilon_median": m["epsilon_median"],
-    }
-
-
-def _dummy() -> dict:
-    return {"treatment": {}, "dissemination": {}, "microenvironment": {}}
-
-
-def run_targets(out_dir: Path, n: int = 4000, n_ensemble: int = 200, sobol_n: int = 64, progress=None) -> dict:
-    """``chemomet calibrate targets``: calibrate, write population/ensemble/report, optional Sobol analysis."""
-    import datetime as _dt
-
-    from chemomet.calibrate import pipeline, storage
-
-    say = progress or (lambda msg: None)
-    out_dir = Path(out_dir)
-    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    base = pipeline.read_config(out_dir)
-    if "provenance" not in base or "natural_history" not in base.get("provenance", {}):
-        say("no natural-history calibration in this folder: starting from the priors")
-    res = calibrate(base, n=n, progress=say)
-    cfg = res["config"]
-    src = "chemomet calibrate targets: bisection to SCIENCE.md 3 targets with common random numbers, see provenance"
-    for k in ("chemosensitivity_median", "grade3_chemosensitivity_factor"):
-        cfg["treatment"]["sources"][k] = src
-    for k in ("theta", "colonisation_efficiency"):
-        cfg["dissemination"]["sources"][k] = src
-    cfg["microenvironment"]["sources"]["epsilon_median"] = src
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    cfg.setdefault("provenance", {})["targets"] = {
-        "data": "published targets of SCIENCE.md 3 (Cortazar 2014, Rohan 2014, Bidard 2018, EBCTCG 2018)",
-        "method": f"sequential bisection on {n} virtual patients with common random numbers (seed {res['seed']}); "
-        "SE by the delta method from each target's interval",
-        "software": " ".join(f"{a}={b}" for a, b in pipeline.software().items()),
-        "date": now,
-    }
-    storage.write_toml(
-        out_dir / "population.toml",
-        cfg,
-        "Calibrated population (chemomet calibrate). Layout of data/population.toml; see [provenance].",
-    )
-    rng = np.random.default_rng(pipeline.ENSEMBLE_SEED + 1)
-    draws = res["theta"] + rng.standard_normal((n_ensemble, len(PARAM_NAMES))) * res["se"]
-    old = pipeline._read_ensemble(out_dir)
-    names, values = list(PARAM_NAMES), draws
-    if old is not None and old["values"].shape[0] == n_ensemble:
-        keep = [i for i, nm in enumerate(old["names"]) if str(nm) not in PARAM_NAMES]
-        names = [str(old["names"][i]) for i in keep] + names
-        values = np.column_stack([old["values"][:, keep], draws])
-    storage.write_ensemble(out_dir / "ensemble.npz", names, values)
-
-    summary = {
-        "table": res["table"],
-        "estimates": {
-            k: {"theta": float(a), "se": float(b)} for k, a, b in zip(PARAM_NAMES, res["theta"], res["se"], strict=True)
-        },
-        "natural_scale": natural_scale(res["theta"]),
-        "checks": res["checks"],
-        "virtual_patients": n,
-        "wall_time_s": res["timings"],
-        "passed": int(sum(r["pass"] for r in res["table"])),
-        "total": len(res["table"]),
-        "date": now,
-    }
-    if sobol_n > 0:
-        from chemomet.calibrate.sensitivity import run_sobol
-
-        say(f"Sobol sensitivity analysis (N = {sobol_n})")
-        summary["sobol"] = run_sobol(cfg, out_dir / "figures" / "sobol_nact_excess.png", n_base=sobol_n, progress=say)
-    report = storage.read_json(out_dir / "report.json")
-    report["targets"] = summary
-    report["provenance"] = cfg["provenance"]
-    storage.write_json(out_dir / "report.json", report)
-    return summary

@@ -21,7 +21,14 @@ COX_COLUMNS = ("size_cm", "grade", "er", "age")
 
 
 def cox_frame(cov: pd.DataFrame, time=None, event=None) -> pd.DataFrame:
-    """The Cox design: size (cm), grade (1-3), ER (0/1), age (years), plus ``time``/``event`` when given."""
+    """The Cox design: size (cm), grade (1-3), ER (0/1), age (years), plus ``time``/``event`` when given.
+
+    Examples
+    --------
+    >>> cov = pd.DataFrame({"diameter_mm": [20.0], "grade": [2], "er": [True], "age": [50.0]})
+    >>> cox_frame(cov).iloc[0].tolist()
+    [2.0, 2.0, 1.0, 50.0]
+    """
     df = pd.DataFrame(
         {
             "size_cm": cov["diameter_mm"].to_numpy(float) / 10.0,
@@ -37,18 +44,34 @@ def cox_frame(cov: pd.DataFrame, time=None, event=None) -> pd.DataFrame:
 
 
 def fit_cox(cov, time, event) -> CoxPHFitter:
-    """lifelines Cox model on :data:`COX_COLUMNS`."""
+    """lifelines Cox model on :data:`COX_COLUMNS` (``time`` in days, ``event`` booleans).
+
+    Examples
+    --------
+    >>> cph = fit_cox(cohort.covariates, cohort.time_days, cohort.event)  # doctest: +SKIP
+    """
     return CoxPHFitter().fit(cox_frame(cov, time, event), duration_col="time", event_col="event")
 
 
 def cox_risk(cph: CoxPHFitter, cov, years: float = 10.0) -> np.ndarray:
-    """Cox-predicted probability of the event by ``years``."""
+    """Cox-predicted probability of the event by ``years`` after diagnosis.
+
+    Examples
+    --------
+    >>> cox_risk(fit_cox(cov, time, event), cov, years=10.0)  # doctest: +SKIP
+    """
     surv = cph.predict_survival_function(cox_frame(cov), times=[years * DAYS_PER_YEAR])
     return 1.0 - surv.to_numpy()[0]
 
 
 def folds(n: int, k: int, seed: int) -> np.ndarray:
-    """Fold label (0..k-1) of each of ``n`` patients, a seeded random balanced assignment."""
+    """Fold label (0..k-1) of each of ``n`` patients, a seeded random balanced assignment.
+
+    Examples
+    --------
+    >>> np.bincount(folds(10, 5, seed=7)).tolist()
+    [2, 2, 2, 2, 2]
+    """
     rng = np.random.default_rng(seed)
     return rng.permutation(np.arange(n) % k)
 
@@ -84,6 +107,13 @@ def cross_validate(
     The c-index of each repeat is computed on its pooled out-of-fold predictions; the point estimate is the
     mean over repeats, and the 95% interval is a patient bootstrap (``n_boot`` resamples) of the c-index of
     the repeat-averaged out-of-fold risks; the paired difference model − Cox gets the same bootstrap.
+
+    Examples
+    --------
+    >>> from chemomet.datasets import load_transbig
+    >>> c = load_transbig()  # doctest: +SKIP
+    >>> cv = cross_validate(c.covariates, c.time_days, c.event, workers=2)  # doctest: +SKIP
+    >>> cv["c_index_model"], cv["c_index_cox"]  # doctest: +SKIP
     """
     time = np.asarray(time, float)
     event = np.asarray(event, bool)
@@ -143,7 +173,16 @@ def cross_validate(
 
 
 def km_at(time, event, years) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Kaplan–Meier survival at ``years`` with its 95% pointwise interval (lifelines, exponential Greenwood)."""
+    """Kaplan–Meier survival at ``years`` with its 95% pointwise interval (lifelines, exponential Greenwood).
+
+    ``time`` in days; returns ``(survival, low, high)``, one value per entry of ``years``.
+
+    Examples
+    --------
+    >>> s, lo, hi = km_at([400.0, 800.0, 3000.0, 4000.0], [True, False, True, False], [1.0, 5.0])
+    >>> s.round(3).tolist()
+    [1.0, 0.75]
+    """
     kmf = KaplanMeierFitter().fit(time, event)
     t = np.asarray(years, float) * DAYS_PER_YEAR
     s = kmf.predict(t).to_numpy()
@@ -158,6 +197,10 @@ def calibration_by_tertile(pred_dmfs: np.ndarray, risk: np.ndarray, time, event,
 
     pred_dmfs: ``(n, len(years))`` predicted DMFS per patient. Returns one row per tertile and horizon with
     ``predicted``, ``km``, ``km_low``, ``km_high``, ``within_ci`` and the tertile's size and events.
+
+    Examples
+    --------
+    >>> table = calibration_by_tertile(pred, risk10, cohort.time_days, cohort.event)  # doctest: +SKIP
     """
     time = np.asarray(time, float)
     event = np.asarray(event, bool)
@@ -186,7 +229,12 @@ def calibration_by_tertile(pred_dmfs: np.ndarray, risk: np.ndarray, time, event,
 
 
 def plot_calibration(path, model: nh.MarginalModel, theta, risk, time, event, title: str, max_years: float = 15.0):
-    """Kaplan–Meier DMFS by predicted-risk tertile with the model's mean predicted curves (PNG)."""
+    """Kaplan–Meier DMFS by predicted-risk tertile with the model's mean predicted curves (PNG).
+
+    Examples
+    --------
+    >>> plot_calibration("tertiles.png", model, theta, risk10, time, event, "TRANSBIG")  # doctest: +SKIP
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -217,10 +265,16 @@ def plot_calibration(path, model: nh.MarginalModel, theta, risk, time, event, ti
 
 
 def transport(theta, cohort, train_cov, train_time, train_event, years=(3.0, 5.0), n_nodes: int = 256) -> dict:
-    """Carry the fitted natural history (untreated, surgery at day 21) to another cohort.
+    """Carry the fitted natural history (untreated, surgery-only timing of the fit) to another cohort.
 
     Reports the c-index of the predicted 5-year risk against the cohort's own endpoint, the same for a Cox
     model fitted on the training cohort, and predicted vs Kaplan–Meier by tertile at ``years``.
+
+    Examples
+    --------
+    >>> from chemomet.datasets import load_gbsg2, load_transbig
+    >>> tb = load_transbig()  # doctest: +SKIP
+    >>> out = transport(theta, load_gbsg2(), tb.covariates, tb.time_days, tb.event)  # doctest: +SKIP
     """
     m = nh.MarginalModel(cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes)
     pred = m.dmfs(theta, np.asarray(years) * DAYS_PER_YEAR)
@@ -263,7 +317,13 @@ def bootstrap(
 ) -> dict:
     """Nonparametric bootstrap of the natural-history MLE (patients resampled, fits warm-started at ``start``).
 
-    A check on the Laplace standard errors: returns the bootstrap SD and 95% percentile interval per parameter.
+    A check on the Laplace standard errors: returns the bootstrap SD and 95% percentile interval per parameter
+    (unconstrained scale, by name).
+
+    Examples
+    --------
+    >>> out = bootstrap(cov, time, event, theta, n_boot=30)  # doctest: +SKIP
+    >>> out["sd"]["log10_mu"]  # doctest: +SKIP
     """
     time = np.asarray(time, float)
     event = np.asarray(event, bool)

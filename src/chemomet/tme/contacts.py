@@ -1,6 +1,6 @@
 """The cell contact graph.
 
-Two cells are in contact when their boundaries touch (SCIENCE.md §4). With outlines (polygons) this is decided
+Two cells are in contact when their boundaries touch (docs/science.md §6.2). With outlines (polygons) this is decided
 exactly on the outlines by :func:`chemomet.tme.polygons.polygon_contact_pairs`; :func:`table_contact_pairs`
 picks it when the table has polygons. Otherwise cells are circles of their equivalent radii:
 ``|c_i − c_j| ≤ r_i + r_j + tolerance``. :func:`contact_pairs` finds every such pair with a

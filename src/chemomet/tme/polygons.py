@@ -6,7 +6,7 @@ repeated). Text columns hold one outline per cell, either WKT ``POLYGON ((x y, x
 holes are ignored) or a JSON list of vertices ``[[x, y], [x, y], ...]`` (a GeoJSON polygon ``[[[x, y], ...]]``
 with a single ring is accepted too); they are parsed in bulk with pyarrow compute, no Python loop over cells.
 
-Contact (SCIENCE.md §4): two cells touch when the minimum distance between their outlines is ≤ the tolerance;
+Contact (docs/science.md §6.2): two cells touch when the minimum distance between their outlines is ≤ the tolerance;
 overlapping outlines (crossing boundaries, one inside the other) have distance 0, so shared edges count.
 :func:`polygon_contact_pairs` finds the pairs in three vectorised steps:
 
