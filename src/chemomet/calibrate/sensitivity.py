@@ -24,6 +24,7 @@ from chemomet.calibrate.vector import (
     with_natural_history,
     with_treatment,
 )
+from chemomet.regimens import DEFAULT_REGIMEN
 
 EXTRA = {
     "s_met": ("treatment", "metastasis_kill_ratio", 0.1, 0.6),
@@ -136,7 +137,7 @@ def config_for(cfg: dict, names, x) -> dict:
     return c
 
 
-def excess_risk(cfg: dict, cohort: VirtualCohort, regimen: str = "ac-paclitaxel-weekly") -> float:
+def excess_risk(cfg: dict, cohort: VirtualCohort, regimen: str = DEFAULT_REGIMEN) -> float:
     """NACT-attributable excess 10-year DM risk (NACT minus surgery first, same regimen), cohort mean.
 
     Returns
@@ -226,7 +227,7 @@ def run_sobol(
     if figure is not None:
         _plot(rows, figure)
     return {
-        "output": "NACT minus surgery-first 10-year DM risk (ac-paclitaxel-weekly), cohort mean",
+        "output": f"NACT minus surgery-first 10-year DM risk ({DEFAULT_REGIMEN}), cohort mean",
         "n_base": n_base,
         "model_runs": int(len(x)),
         "virtual_patients": n_patients,

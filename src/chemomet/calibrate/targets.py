@@ -37,12 +37,13 @@ from chemomet.calibrate.cohort import VirtualCohort, simulate_arm
 from chemomet.calibrate.published import published_targets, target_table
 from chemomet.calibrate.vector import SUBTYPE_PARAM, TREATMENT, treatment_theta, with_treatment
 from chemomet.model.dissemination import expected_ctc
+from chemomet.regimens import DEFAULT_REGIMEN
 from chemomet.units import DAYS_PER_YEAR
 
 PARAM_NAMES = TREATMENT.names
 """Treatment/microenvironment parameters calibrated to targets (unconstrained scale), in order."""
 
-PCR_REGIMEN = "ac-paclitaxel-weekly"
+PCR_REGIMEN = DEFAULT_REGIMEN
 """Regimen for the pCR targets (Cortazar 2014 pooled anthracycline/taxane trials)."""
 
 EBCTCG_REGIMEN = {
