@@ -171,7 +171,7 @@ def simulate(
     outcomes = _simulate_strategies(p, strategy, regimen, horizon_days, Timing.from_text(timing))
     if plot is not None:
         plot_strategies(
-            outcomes, plot, title=f"patient {p.id} ({p.subtype}, {p.diameter_mm:g} mm, grade {p.grade})"
+            outcomes, plot, title=f"patient {p.id} ({p.subtype_label}, {p.diameter_mm:g} mm, grade {p.grade})"
         )
     if json_:
         _print_json(

@@ -29,8 +29,8 @@ FIELD_RULES: dict[str, tuple[str, str | None]] = {
     "diameter_mm": ("a number > 0 and <= 200", "mm"),
     "grade": ("an integer 1, 2 or 3", None),
     "er": ('"positive" or "negative"', None),
-    "pr": ('"positive" or "negative"', None),
-    "her2": ('"positive" or "negative"', None),
+    "pr": ('"positive" or "negative" (leave it out when not measured)', None),
+    "her2": ('"positive" or "negative" (leave it out when not measured)', None),
     "ki67_percent": ("a number from 0 to 100", "%"),
     "nodes_positive": ("an integer from 0 to 60", "lymph nodes"),
     "tmem_score": ("a number >= 0 and <= 1000, with tmem_convention", "doorways per 10 or 20 HPF"),
@@ -128,8 +128,13 @@ class Patient(BaseModel):
         Largest diameter of the primary tumour at diagnosis (mm, > 0 and <= 200).
     grade : {1, 2, 3}
         Histological grade (an integer).
-    er, pr, her2 : {"positive", "negative"}
-        Oestrogen receptor, progesterone receptor and HER2 status.
+    er : {"positive", "negative"}
+        Oestrogen receptor status.
+    pr, her2 : {"positive", "negative"} or None
+        Progesterone receptor and HER2 status; None (left out of the file) when not measured. A given ``subtype``
+        states what it implies (HER2, and PR of an ER-negative tumour). What is still unknown is integrated over
+        the population by :func:`chemomet.assess` and refused by :func:`chemomet.simulate` (typical values need
+        every covariate).
     ki67_percent : float, optional
         Ki-67 index (%, 0 to 100).
     nodes_positive : int, default 0
@@ -172,8 +177,8 @@ class Patient(BaseModel):
     diameter_mm: float = Field(gt=0, le=200)
     grade: Literal[1, 2, 3]
     er: Status
-    pr: Status
-    her2: Status
+    pr: Status | None = None
+    her2: Status | None = None
     ki67_percent: float | None = Field(default=None, ge=0, le=100)
     nodes_positive: int = Field(default=0, ge=0, le=60)
     tmem_score: float | None = Field(default=None, ge=0, le=1000)
@@ -227,14 +232,19 @@ class Patient(BaseModel):
             raise FieldProblem(
                 "tmem_convention", self.tmem_convention, "given together with tmem_score or tmem_score_after_nact"
             )
-        if self.subtype is not None and self.subtype != self.receptor_subtype:
-            raise FieldProblem(
-                "subtype",
-                self.subtype,
-                f"the subtype of er={self.er}, pr={self.pr}, her2={self.her2} ({self.receptor_subtype}), "
-                "or leave subtype out",
-            )
-        if self.subtype is None:  # always available as p.subtype; frozen, so set it directly
+        if self.subtype is not None:  # a stated subtype states HER2 and, for an ER-negative tumour, PR
+            if self.her2 is None:
+                object.__setattr__(self, "her2", "positive" if "HER2+" in self.subtype else "negative")
+            if self.pr is None and self.er == "negative":
+                object.__setattr__(self, "pr", "negative" if self.subtype in ("TNBC", "HR-/HER2+") else "positive")
+            if self.subtype != self.receptor_subtype:
+                raise FieldProblem(
+                    "subtype",
+                    self.subtype,
+                    f"the subtype of er={self.er}, pr={self.pr}, her2={self.her2} ({self.receptor_subtype}), "
+                    "or leave subtype out",
+                )
+        else:  # available as p.subtype (None while HER2, or PR of an ER-negative tumour, is unknown)
             object.__setattr__(self, "subtype", self.receptor_subtype)
         days = [m.day for m in self.nact_diameters]
         if any(b <= a for a, b in zip(days, days[1:], strict=False)):
@@ -271,16 +281,38 @@ class Patient(BaseModel):
         return self
 
     @property
-    def hormone_receptor_positive(self) -> bool:
-        """True when ER or PR is positive."""
-        return self.er == "positive" or self.pr == "positive"
+    def hormone_receptor_positive(self) -> bool | None:
+        """True when ER or PR is positive, False when both are negative, None when ER is negative and PR unknown."""
+        if self.er == "positive" or self.pr == "positive":
+            return True
+        return None if self.pr is None else False
 
     @property
-    def receptor_subtype(self) -> str:
-        """One of ``HR+/HER2-``, ``HR+/HER2+``, ``HR-/HER2+``, ``TNBC``, from ER, PR and HER2."""
+    def receptor_subtype(self) -> str | None:
+        """One of ``HR+/HER2-``, ``HR+/HER2+``, ``HR-/HER2+``, ``TNBC``, from ER, PR and HER2 (None if unknown)."""
+        if self.hormone_receptor_positive is None or self.her2 is None:
+            return None
         hr = "HR+" if self.hormone_receptor_positive else "HR-"
         her2 = "HER2+" if self.her2 == "positive" else "HER2-"
         return "TNBC" if (hr, her2) == ("HR-", "HER2-") else f"{hr}/{her2}"
+
+    @property
+    def unknown_receptors(self) -> tuple[str, ...]:
+        """The receptors that matter to the model and were not measured: ``her2``, and ``pr`` of an ER-negative
+        tumour (with ER positive the tumour is hormone-receptor positive whatever PR is)."""
+        return tuple(
+            name
+            for name, unknown in (("pr", self.hormone_receptor_positive is None), ("her2", self.her2 is None))
+            if unknown
+        )
+
+    @property
+    def subtype_label(self) -> str:
+        """The subtype for display, e.g. ``HR+/HER2-`` or ``HR+/HER2 not measured``."""
+        if self.subtype is not None:
+            return self.subtype
+        hr = {True: "HR+", False: "HR-", None: "HR not known"}[self.hormone_receptor_positive]
+        return f"{hr}/HER2 {'not measured' if self.her2 is None else self.her2}"
 
 
 def check_diameters_during_chemotherapy(patient: Patient, last_dose_day: float, regimen: str) -> None:

@@ -136,6 +136,9 @@ class Population:
             One row per row of ``cov``.
         """
         g, d, t, me = (self.config[k] for k in ("growth", "dissemination", "treatment", "microenvironment"))
+        unknown = [k for k in ("er", "pr", "her2") if pd.isna(cov[k]).any()]
+        if unknown:
+            raise ValueError(f"receptor status {unknown} unknown: draw it first (Population.draw_receptors)")
         sub = _subtype_index(cov["er"], cov["pr"], cov["her2"])
         grade = cov["grade"].to_numpy(int)
         dt_med = np.array([g["doubling_time_median_days"][s] for s in SUBTYPES])[sub]
@@ -207,7 +210,8 @@ class Population:
         return patient.tmem_score / factor
 
     def covariates(self, patients: list[Patient]) -> pd.DataFrame:
-        """The covariate table of real patients (one row each)."""
+        """The covariate table of real patients (one row each); an unmeasured HER2 (or PR of an ER-negative
+        tumour) is NaN, for :meth:`draw_receptors` to integrate over."""
         return pd.DataFrame(
             {
                 "id": [p.id for p in patients],
@@ -215,14 +219,62 @@ class Population:
                 "diameter_mm": [p.diameter_mm for p in patients],
                 "grade": [p.grade for p in patients],
                 "er": [p.er == "positive" for p in patients],
-                "pr": [p.pr == "positive" for p in patients],
-                "her2": [p.her2 == "positive" for p in patients],
+                # unknown (NaN) only where it matters: HER2, and PR of an ER-negative tumour
+                "pr": [np.nan if "pr" in p.unknown_receptors else p.pr == "positive" for p in patients],
+                "her2": [np.nan if p.her2 is None else p.her2 == "positive" for p in patients],
                 "alveolar_or_trabecular": [
                     bool({"alveolar", "trabecular"} & set(p.morphology)) for p in patients
                 ],
                 "tmem_10hpf": [self.tmem_10hpf(p) for p in patients],
             }
         )
+
+    def her2_positive_probability(self, hormone_receptor_positive: bool) -> float:
+        """P(HER2+ | HR status) in the population: from the cohort's subtype probabilities (probability).
+
+        Examples
+        --------
+        >>> pop = Population()
+        >>> c = pop.config["cohort"]["subtype_probabilities"]
+        >>> p = pop.her2_positive_probability(True)
+        >>> bool(abs(p - c["HR+/HER2+"] / (c["HR+/HER2+"] + c["HR+/HER2-"])) < 1e-12)
+        True
+        """
+        c = self.config["cohort"]["subtype_probabilities"]
+        pos, neg = ("HR+/HER2+", "HR+/HER2-") if hormone_receptor_positive else ("HR-/HER2+", "TNBC")
+        return c[pos] / (c[pos] + c[neg])
+
+    PR_POSITIVE_GIVEN_ER_NEGATIVE = 0.0
+    """P(PR+ | ER-) in the population: its cohort draws ER = HR status (no ER-/PR+ tumours), so an ER-negative
+    tumour of unknown PR is hormone-receptor negative. Real series report a few percent ER-/PR+; the model's
+    population has none."""
+
+    def draw_receptors(self, cov: pd.DataFrame, u: np.ndarray) -> pd.DataFrame:
+        """Resolve unknown (NaN) ``pr`` and ``her2`` entries of a covariate table by drawing them from the
+        population given what is known, with uniforms ``u`` of shape ``(len(cov), 2)`` (PR, HER2).
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy with boolean ``er``, ``pr`` and ``her2`` columns; known entries are kept.
+
+        Examples
+        --------
+        >>> pop = Population()
+        >>> cov = pd.DataFrame({"er": [True] * 4, "pr": [True] * 4, "her2": [np.nan] * 4})
+        >>> out = pop.draw_receptors(cov, np.array([[0.5, 0.01], [0.5, 0.5], [0.5, 0.99], [0.5, 0.2]]))
+        >>> out["her2"].tolist()
+        [True, False, False, False]
+        """
+        out = cov.copy()
+        pr_known = pd.to_numeric(out["pr"], errors="coerce").to_numpy(float)  # 1, 0 or NaN
+        pr = np.where(np.isnan(pr_known), u[:, 0] < self.PR_POSITIVE_GIVEN_ER_NEGATIVE, pr_known > 0.5)
+        hr = out["er"].to_numpy(bool) | pr
+        her2_known = pd.to_numeric(out["her2"], errors="coerce").to_numpy(float)
+        p_her2 = np.where(hr, self.her2_positive_probability(True), self.her2_positive_probability(False))
+        her2 = np.where(np.isnan(her2_known), u[:, 1] < p_her2, her2_known > 0.5)
+        out["er"], out["pr"], out["her2"] = out["er"].to_numpy(bool), pr, her2
+        return out
 
     def typical(self, patients: Patient | list[Patient]) -> PatientParameters:
         """Typical-value parameters of real patients: random effects at 0 (population medians given the

@@ -368,7 +368,11 @@ def _inputs_table(p: Patient) -> list[dict]:
         {"name": "Age", "value": f"{p.age:g} years", "status": "given"},
         {"name": "Tumour diameter", "value": f"{p.diameter_mm:g} mm", "status": "given"},
         {"name": "Grade", "value": str(p.grade), "status": "given"},
-        {"name": "Subtype", "value": f"{p.subtype} (ER {p.er}, PR {p.pr}, HER2 {p.her2})", "status": "given"},
+        {
+            "name": "Subtype",
+            "value": f"{p.subtype_label} (ER {p.er}, PR {p.pr or 'not measured'}, HER2 {p.her2 or 'not measured'})",
+            "status": "given" if not p.unknown_receptors else missing,
+        },
         {"name": "Positive nodes", "value": str(p.nodes_positive), "status": "given"},
         {"name": "Morphology", "value": ", ".join(p.morphology) or "not reported", "status": "given"},
         row("TMEM score", f"{p.tmem_score:g} per {conv}" if p.tmem_score is not None else "", p.tmem_score is not None),
@@ -409,6 +413,12 @@ def _warnings(p: Patient, terms, ess: float, rules) -> list[str]:
         out.append(f"Age {p.age:g} is outside the 25-90 year range of the population model.")
     if p.her2 == "positive":
         out.append("HER2+: chemosensitivity assumes trastuzumab-based therapy; anti-HER2 drugs are not modelled.")
+    if p.unknown_receptors:
+        out.append(
+            f"{' and '.join(r.upper() for r in p.unknown_receptors)} not measured: integrated over the population "
+            "given the other receptors (HER2-positive twins get no anti-HER2 therapy in the model); measure it for "
+            "a sharper assessment."
+        )
     return out
 
 

@@ -43,8 +43,10 @@ def summary_text(result: Assessment | Mapping) -> str:
     """The assessment as a short plain-text summary (what the terminal shows); percentages and points."""
     a = as_assessment(result, "summary_text")
     p, s, ev = a.patient, a.settings, a.evidence
+    unknown = "not measured"
+    subtype = p.subtype or f"ER {p.er}, PR {p.pr or unknown}, HER2 {p.her2 or unknown}"
     lines = [
-        f"chemomet assess — patient {p.id}: {p.age:g} y, {p.subtype}, {p.diameter_mm:g} mm, "
+        f"chemomet assess — patient {p.id}: {p.age:g} y, {subtype}, {p.diameter_mm:g} mm, "
         f"grade {p.grade}; regimen {s.regimen}",
         f"{s.n_twins:,} virtual twins (effective sample size {ev.ess:,.0f}), {s.n_simulated:,} simulated, "
         f"seed {s.seed}. Research use only — not a medical device.",

@@ -1,0 +1,91 @@
+"""An unmeasured HER2 (or PR of an ER-negative tumour) is integrated over the population, never imputed: every twin
+draws it from P(status | what is known), and is otherwise the same twin as with the status given."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from chemomet.assess import AssessmentSettings, assess
+from chemomet.assess.twins import draw_twins
+from chemomet.cli import main
+from chemomet.errors import InputError
+from chemomet.patient import patient_from_dict
+from chemomet.population import Population
+from chemomet.simulation import simulate
+
+BASE = {"id": "r", "age": 55, "diameter_mm": 24.0, "grade": 2, "er": "positive"}
+N = 20_000
+
+
+def _fields(params):
+    return {k: getattr(params, k) for k in params.__dataclass_fields__}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return Population()
+
+
+def test_unmeasured_her2_is_drawn_per_twin_with_the_population_probability(reference):
+    missing = draw_twins(patient_from_dict(BASE), N, 11, reference)
+    pos = draw_twins(patient_from_dict({**BASE, "her2": "positive"}), N, 11, reference)
+    neg = draw_twins(patient_from_dict({**BASE, "her2": "negative"}), N, 11, reference)
+    # the HER2-positive and -negative twins differ (subtype doubling time and chemosensitivity) ...
+    differs = pos.params.chemosensitivity != neg.params.chemosensitivity
+    assert differs.mean() > 0.99
+    # ... and each twin of the integrated run is exactly one of them
+    is_pos = missing.params.chemosensitivity == pos.params.chemosensitivity
+    for name, value in _fields(missing.params).items():
+        np.testing.assert_array_equal(value, np.where(is_pos, getattr(pos.params, name), getattr(neg.params, name)))
+    # with the population's P(HER2+ | HR+): a two-sided binomial test at 0.1%
+    p = reference.her2_positive_probability(True)
+    assert 0.0 < p < 0.5
+    assert stats.binomtest(int(is_pos.sum()), N, p).pvalue > 1e-3
+    # the twins' other draws (random effects, ensemble member) are those of the given-status runs
+    np.testing.assert_array_equal(missing.member, pos.member)
+
+
+def test_unmeasured_pr_matters_only_without_er(reference):
+    given = draw_twins(patient_from_dict({**BASE, "pr": "positive", "her2": "negative"}), 2000, 3, reference)
+    unknown = draw_twins(patient_from_dict({**BASE, "her2": "negative"}), 2000, 3, reference)
+    for name, value in _fields(unknown.params).items():  # ER+: hormone-receptor positive whatever PR is
+        np.testing.assert_array_equal(value, getattr(given.params, name))
+    er_neg = {**BASE, "er": "negative", "her2": "negative"}
+    assert patient_from_dict(er_neg).unknown_receptors == ("pr",)
+    unknown = draw_twins(patient_from_dict(er_neg), 2000, 3, reference)
+    negative = draw_twins(patient_from_dict({**er_neg, "pr": "negative"}), 2000, 3, reference)
+    # the population model has no ER-/PR+ tumours (P = Population.PR_POSITIVE_GIVEN_ER_NEGATIVE = 0)
+    assert Population.PR_POSITIVE_GIVEN_ER_NEGATIVE == 0.0
+    np.testing.assert_array_equal(unknown.params.chemosensitivity, negative.params.chemosensitivity)
+
+
+def test_a_stated_subtype_states_the_receptors():
+    p = patient_from_dict({**BASE, "subtype": "HR+/HER2+"})
+    assert p.her2 == "positive" and p.unknown_receptors == ()
+    p = patient_from_dict({**BASE, "er": "negative", "subtype": "TNBC"})
+    assert (p.pr, p.her2, p.subtype) == ("negative", "negative", "TNBC")
+    with pytest.raises(InputError, match="subtype = 'TNBC' is invalid"):
+        patient_from_dict({**BASE, "subtype": "TNBC"})  # ER positive cannot be TNBC
+
+
+def test_simulate_refuses_an_unknown_receptor_and_assess_integrates_it(tmp_path, capsys):
+    patient = patient_from_dict(BASE)
+    with pytest.raises(InputError, match="her2 is not given"):
+        simulate(patient, "nact")
+    path = tmp_path / "p.toml"
+    path.write_text("\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in BASE.items()), encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(path)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1 and "her2" in err
+
+    fast = AssessmentSettings.default().with_overrides(
+        {"sampling.n_twins": 20000, "sampling.n_simulated": 2048, "sampling.n_trajectories": 128}
+    )
+    result = assess(patient, settings=fast, drivers=False, trajectories=False)
+    assert any("HER2 not measured" in w for w in result.evidence.warnings)
+    subtype_row = next(r for r in result.inputs if r.name == "Subtype")
+    assert "not measured" in subtype_row.value and "integrated" in subtype_row.status
+    assert result.patient.her2 is None
+    # no biomarker measured: every twin weighs the same, whichever HER2 status it drew
+    assert result.evidence.ess == pytest.approx(20000)
