@@ -27,7 +27,7 @@ FIELD_RULES: dict[str, tuple[str, str | None]] = {
     "id": ("a text label", None),
     "age": ("a number from 18 to 100", "years"),
     "diameter_mm": ("a number > 0 and <= 200", "mm"),
-    "grade": ("an integer 1, 2 or 3", None),
+    "grade": ("an integer 1, 2 or 3 (leave it out when not reported)", None),
     "er": ('"positive" or "negative"', None),
     "pr": ('"positive" or "negative" (leave it out when not measured)', None),
     "her2": ('"positive" or "negative" (leave it out when not measured)', None),
@@ -126,8 +126,9 @@ class Patient(BaseModel):
         Age at diagnosis (years, 18 to 100).
     diameter_mm : float
         Largest diameter of the primary tumour at diagnosis (mm, > 0 and <= 200).
-    grade : {1, 2, 3}
-        Histological grade (an integer).
+    grade : {1, 2, 3} or None
+        Histological grade (an integer); None (left out) when not reported: integrated over by
+        :func:`chemomet.assess`, refused by :func:`chemomet.simulate`.
     er : {"positive", "negative"}
         Oestrogen receptor status.
     pr, her2 : {"positive", "negative"} or None
@@ -175,7 +176,7 @@ class Patient(BaseModel):
     id: str = "patient"
     age: float = Field(ge=18, le=100)
     diameter_mm: float = Field(gt=0, le=200)
-    grade: Literal[1, 2, 3]
+    grade: Literal[1, 2, 3] | None = None
     er: Status
     pr: Status | None = None
     her2: Status | None = None
@@ -194,6 +195,8 @@ class Patient(BaseModel):
     @field_validator("grade", mode="before")
     @classmethod
     def _grade_is_integer(cls, v):
+        if v is None:
+            return v
         if isinstance(v, bool) or not isinstance(v, int):
             raise ValueError("grade must be an integer")
         return v
@@ -297,12 +300,16 @@ class Patient(BaseModel):
         return "TNBC" if (hr, her2) == ("HR-", "HER2-") else f"{hr}/{her2}"
 
     @property
-    def unknown_receptors(self) -> tuple[str, ...]:
-        """The receptors that matter to the model and were not measured: ``her2``, and ``pr`` of an ER-negative
-        tumour (with ER positive the tumour is hormone-receptor positive whatever PR is)."""
+    def unknown_covariates(self) -> tuple[str, ...]:
+        """The covariates that matter to the model and were not given: ``grade``, ``her2``, and ``pr`` of an
+        ER-negative tumour (with ER positive the tumour is hormone-receptor positive whatever PR is)."""
         return tuple(
             name
-            for name, unknown in (("pr", self.hormone_receptor_positive is None), ("her2", self.her2 is None))
+            for name, unknown in (
+                ("grade", self.grade is None),
+                ("pr", self.hormone_receptor_positive is None),
+                ("her2", self.her2 is None),
+            )
             if unknown
         )
 

@@ -136,9 +136,9 @@ class Population:
             One row per row of ``cov``.
         """
         g, d, t, me = (self.config[k] for k in ("growth", "dissemination", "treatment", "microenvironment"))
-        unknown = [k for k in ("er", "pr", "her2") if pd.isna(cov[k]).any()]
+        unknown = [k for k in ("grade", "er", "pr", "her2") if pd.isna(cov[k]).any()]
         if unknown:
-            raise ValueError(f"receptor status {unknown} unknown: draw it first (Population.draw_receptors)")
+            raise ValueError(f"covariates {unknown} unknown: draw them first (Population.draw_unknown)")
         sub = _subtype_index(cov["er"], cov["pr"], cov["her2"])
         grade = cov["grade"].to_numpy(int)
         dt_med = np.array([g["doubling_time_median_days"][s] for s in SUBTYPES])[sub]
@@ -211,16 +211,16 @@ class Population:
 
     def covariates(self, patients: list[Patient]) -> pd.DataFrame:
         """The covariate table of real patients (one row each); an unmeasured HER2 (or PR of an ER-negative
-        tumour) is NaN, for :meth:`draw_receptors` to integrate over."""
+        tumour) or an unreported grade is NaN, for :meth:`draw_unknown` to integrate over."""
         return pd.DataFrame(
             {
                 "id": [p.id for p in patients],
                 "age": [p.age for p in patients],
                 "diameter_mm": [p.diameter_mm for p in patients],
-                "grade": [p.grade for p in patients],
+                "grade": [np.nan if p.grade is None else p.grade for p in patients],
                 "er": [p.er == "positive" for p in patients],
                 # unknown (NaN) only where it matters: HER2, and PR of an ER-negative tumour
-                "pr": [np.nan if "pr" in p.unknown_receptors else p.pr == "positive" for p in patients],
+                "pr": [np.nan if "pr" in p.unknown_covariates else p.pr == "positive" for p in patients],
                 "her2": [np.nan if p.her2 is None else p.her2 == "positive" for p in patients],
                 "alveolar_or_trabecular": [
                     bool({"alveolar", "trabecular"} & set(p.morphology)) for p in patients
@@ -249,22 +249,37 @@ class Population:
     tumour of unknown PR is hormone-receptor negative. Real series report a few percent ER-/PR+; the model's
     population has none."""
 
-    def draw_receptors(self, cov: pd.DataFrame, u: np.ndarray) -> pd.DataFrame:
-        """Resolve unknown (NaN) ``pr`` and ``her2`` entries of a covariate table by drawing them from the
-        population given what is known, with uniforms ``u`` of shape ``(len(cov), 2)`` (PR, HER2).
+    def grade_from_uniform(self, u: np.ndarray) -> np.ndarray:
+        """Grades 1-3 from uniforms by the cohort's grade probabilities (inverse CDF).
+
+        Examples
+        --------
+        >>> Population().grade_from_uniform(np.array([0.0, 0.999])).tolist()
+        [1, 3]
+        """
+        gp = np.asarray(self.config["cohort"]["grade_probabilities"], float)
+        return 1 + np.searchsorted(np.cumsum(gp / gp.sum()), u, side="right").clip(0, 2)
+
+    def draw_unknown(self, cov: pd.DataFrame, u: np.ndarray) -> pd.DataFrame:
+        """Resolve unknown (NaN) ``pr``, ``her2`` and ``grade`` entries of a covariate table by drawing them from
+        the population given what is known, with uniforms ``u`` of shape ``(len(cov), 3)`` (PR, HER2, grade).
+
+        PR of an ER-negative tumour from :data:`PR_POSITIVE_GIVEN_ER_NEGATIVE`; HER2 from
+        :meth:`her2_positive_probability` given the hormone-receptor status; grade from the cohort's grade
+        probabilities (drawn independently of the subtype, as the cohort draws it).
 
         Returns
         -------
         pandas.DataFrame
-            A copy with boolean ``er``, ``pr`` and ``her2`` columns; known entries are kept.
+            A copy with boolean ``er``, ``pr`` and ``her2`` and integer ``grade`` columns; known entries are kept.
 
         Examples
         --------
         >>> pop = Population()
-        >>> cov = pd.DataFrame({"er": [True] * 4, "pr": [True] * 4, "her2": [np.nan] * 4})
-        >>> out = pop.draw_receptors(cov, np.array([[0.5, 0.01], [0.5, 0.5], [0.5, 0.99], [0.5, 0.2]]))
-        >>> out["her2"].tolist()
-        [True, False, False, False]
+        >>> cov = pd.DataFrame({"grade": [2, np.nan], "er": [True, True], "pr": [True, True], "her2": [np.nan] * 2})
+        >>> out = pop.draw_unknown(cov, np.array([[0.5, 0.01, 0.5], [0.5, 0.99, 0.999]]))
+        >>> out["her2"].tolist(), out["grade"].tolist()
+        ([True, False], [2, 3])
         """
         out = cov.copy()
         pr_known = pd.to_numeric(out["pr"], errors="coerce").to_numpy(float)  # 1, 0 or NaN
@@ -273,7 +288,10 @@ class Population:
         her2_known = pd.to_numeric(out["her2"], errors="coerce").to_numpy(float)
         p_her2 = np.where(hr, self.her2_positive_probability(True), self.her2_positive_probability(False))
         her2 = np.where(np.isnan(her2_known), u[:, 1] < p_her2, her2_known > 0.5)
+        grade_known = pd.to_numeric(out["grade"], errors="coerce").to_numpy(float)
+        grade = np.where(np.isnan(grade_known), self.grade_from_uniform(u[:, 2]), np.nan_to_num(grade_known))
         out["er"], out["pr"], out["her2"] = out["er"].to_numpy(bool), pr, her2
+        out["grade"] = grade.astype(int)
         return out
 
     def typical(self, patients: Patient | list[Patient]) -> PatientParameters:
@@ -305,8 +323,7 @@ class Population:
         n = z.shape[0]
         probs = np.array([c["subtype_probabilities"][s] for s in SUBTYPES], float)
         sub = np.searchsorted(np.cumsum(probs / probs.sum()), u[:, 0], side="right").clip(0, 3)
-        gp = np.asarray(c["grade_probabilities"], float)
-        grade = 1 + np.searchsorted(np.cumsum(gp / gp.sum()), u[:, 1], side="right").clip(0, 2)
+        grade = self.grade_from_uniform(u[:, 1])
         hr = sub <= 1
         return pd.DataFrame(
             {

@@ -99,12 +99,12 @@ def simulate(
         ids, params = [str(i) for i in range(patients.n)], patients
     else:
         for p in patients:  # typical values need every covariate; assess integrates over an unknown receptor
-            if p.unknown_receptors:
-                name = p.unknown_receptors[-1]
+            if p.unknown_covariates:
+                name = p.unknown_covariates[-1]
+                allowed = "1, 2 or 3" if name == "grade" else '"positive" or "negative"'
                 raise InputError(
-                    f"patient {p.id}: {name} is not given; allowed: \"positive\" or \"negative\" for simulate, "
-                    "which predicts with typical values of known covariates (chemomet assess integrates over an "
-                    "unmeasured receptor)"
+                    f"patient {p.id}: {name} is not given; allowed: {allowed} for simulate, which predicts with "
+                    "typical values of known covariates (chemomet assess integrates over an unknown one)"
                 )
         if strategy.regimen is not None:  # measurements during NACT must fall within the regimen, as in assess
             for p in patients:

@@ -51,7 +51,7 @@ def test_unmeasured_pr_matters_only_without_er(reference):
     for name, value in _fields(unknown.params).items():  # ER+: hormone-receptor positive whatever PR is
         np.testing.assert_array_equal(value, getattr(given.params, name))
     er_neg = {**BASE, "er": "negative", "her2": "negative"}
-    assert patient_from_dict(er_neg).unknown_receptors == ("pr",)
+    assert patient_from_dict(er_neg).unknown_covariates == ("pr",)
     unknown = draw_twins(patient_from_dict(er_neg), 2000, 3, reference)
     negative = draw_twins(patient_from_dict({**er_neg, "pr": "negative"}), 2000, 3, reference)
     # the population model has no ER-/PR+ tumours (P = Population.PR_POSITIVE_GIVEN_ER_NEGATIVE = 0)
@@ -61,7 +61,7 @@ def test_unmeasured_pr_matters_only_without_er(reference):
 
 def test_a_stated_subtype_states_the_receptors():
     p = patient_from_dict({**BASE, "subtype": "HR+/HER2+"})
-    assert p.her2 == "positive" and p.unknown_receptors == ()
+    assert p.her2 == "positive" and p.unknown_covariates == ()
     p = patient_from_dict({**BASE, "er": "negative", "subtype": "TNBC"})
     assert (p.pr, p.her2, p.subtype) == ("negative", "negative", "TNBC")
     with pytest.raises(InputError, match="subtype = 'TNBC' is invalid"):
@@ -89,3 +89,24 @@ def test_simulate_refuses_an_unknown_receptor_and_assess_integrates_it(tmp_path,
     assert result.patient.her2 is None
     # no biomarker measured: every twin weighs the same, whichever HER2 status it drew
     assert result.evidence.ess == pytest.approx(20000)
+
+
+def test_unreported_grade_is_drawn_from_the_cohort_grade_distribution(reference):
+    base = {**BASE, "pr": "positive", "her2": "negative"}
+    del base["grade"]
+    missing = draw_twins(patient_from_dict(base), N, 12, reference)
+    by_grade = [draw_twins(patient_from_dict({**base, "grade": g}), N, 12, reference) for g in (1, 2, 3)]
+    # grade changes the doubling time, hence beta: each integrated twin is exactly the twin of one grade
+    beta = np.column_stack([tw.params.beta_per_day for tw in by_grade])
+    assert np.all((beta[:, 0] != beta[:, 1]) & (beta[:, 1] != beta[:, 2]))  # so beta tells the grade
+    drawn = np.argmax(beta == missing.params.beta_per_day[:, None], axis=1)
+    assert np.all(beta[np.arange(N), drawn] == missing.params.beta_per_day)
+    for name, value in _fields(missing.params).items():
+        expected = np.choose(drawn, [getattr(tw.params, name) for tw in by_grade])
+        np.testing.assert_array_equal(value, expected)
+    # frequencies: chi-square against the cohort's grade probabilities at 0.1%
+    gp = np.asarray(reference.config["cohort"]["grade_probabilities"], float)
+    counts = np.bincount(drawn, minlength=3)
+    assert stats.chisquare(counts, N * gp / gp.sum()).pvalue > 1e-3
+    with pytest.raises(InputError, match="grade is not given"):
+        simulate(patient_from_dict(base), "nact")

@@ -367,11 +367,12 @@ def _inputs_table(p: Patient) -> list[dict]:
     rows = [
         {"name": "Age", "value": f"{p.age:g} years", "status": "given"},
         {"name": "Tumour diameter", "value": f"{p.diameter_mm:g} mm", "status": "given"},
-        {"name": "Grade", "value": str(p.grade), "status": "given"},
+        {"name": "Grade", "value": "not reported" if p.grade is None else str(p.grade),
+         "status": "given" if p.grade is not None else missing},
         {
             "name": "Subtype",
             "value": f"{p.subtype_label} (ER {p.er}, PR {p.pr or 'not measured'}, HER2 {p.her2 or 'not measured'})",
-            "status": "given" if not p.unknown_receptors else missing,
+            "status": "given" if not {"pr", "her2"} & set(p.unknown_covariates) else missing,
         },
         {"name": "Positive nodes", "value": str(p.nodes_positive), "status": "given"},
         {"name": "Morphology", "value": ", ".join(p.morphology) or "not reported", "status": "given"},
@@ -413,12 +414,14 @@ def _warnings(p: Patient, terms, ess: float, rules) -> list[str]:
         out.append(f"Age {p.age:g} is outside the 25-90 year range of the population model.")
     if p.her2 == "positive":
         out.append("HER2+: chemosensitivity assumes trastuzumab-based therapy; anti-HER2 drugs are not modelled.")
-    if p.unknown_receptors:
+    receptors = [r.upper() for r in p.unknown_covariates if r != "grade"]
+    if receptors:
         out.append(
-            f"{' and '.join(r.upper() for r in p.unknown_receptors)} not measured: integrated over the population "
-            "given the other receptors (HER2-positive twins get no anti-HER2 therapy in the model); measure it for "
-            "a sharper assessment."
+            f"{' and '.join(receptors)} not measured: integrated over the population given the other receptors "
+            "(HER2-positive twins get no anti-HER2 therapy in the model); measure it for a sharper assessment."
         )
+    if p.grade is None:
+        out.append("Grade not reported: integrated over the population's grade distribution.")
     return out
 
 
@@ -454,7 +457,7 @@ def _covariate_drivers(
     if abs(patient.diameter_mm - COVARIATE_REFERENCE["diameter_mm"]) > 1e-9:
         changes.append(("Tumour diameter", f"{patient.diameter_mm:g} mm", "25 mm (population median)",
                         "diameter_mm", COVARIATE_REFERENCE["diameter_mm"]))
-    if patient.grade != COVARIATE_REFERENCE["grade"]:
+    if patient.grade is not None and patient.grade != COVARIATE_REFERENCE["grade"]:
         changes.append(("Grade", str(patient.grade), "grade 2", "grade", COVARIATE_REFERENCE["grade"]))
     if bool(cov0["alveolar_or_trabecular"].iloc[0]):
         changes.append(("Morphology", ", ".join(patient.morphology), "no alveolar/trabecular structures",

@@ -47,7 +47,7 @@ def summary_text(result: Assessment | Mapping) -> str:
     subtype = p.subtype or f"ER {p.er}, PR {p.pr or unknown}, HER2 {p.her2 or unknown}"
     lines = [
         f"chemomet assess — patient {p.id}: {p.age:g} y, {subtype}, {p.diameter_mm:g} mm, "
-        f"grade {p.grade}; regimen {s.regimen}",
+        f"grade {p.grade or 'not reported'}; regimen {s.regimen}",
         f"{s.n_twins:,} virtual twins (effective sample size {ev.ess:,.0f}), {s.n_simulated:,} simulated, "
         f"seed {s.seed}. Research use only — not a medical device.",
         "",

@@ -21,8 +21,9 @@ from chemomet.streams import child, draws_at, root_seed
 
 N_UNIFORMS = 3  # resistant clone (2), ensemble member (1)
 
-RECEPTOR_STREAM = 0x7265
-"""Sub-stream of the twins' unmeasured receptors (PR, HER2): its own key, so drawing them shifts no other draw."""
+UNKNOWN_STREAM = 0x7265
+"""Sub-stream of the twins' unknown covariates (PR, HER2, grade): its own key, so drawing them shifts no other
+draw."""
 
 
 @lru_cache(maxsize=1)
@@ -75,17 +76,18 @@ def draw_twins(
     redrawn exactly with ``indices``). ``covariates`` replaces the patient's own row (counterfactual inputs);
     ``ensemble`` defaults to ``(reference,)`` — pass :func:`shipped_ensemble` for parameter uncertainty.
     Parameters the patient's file fixes are fixed in every twin. An unmeasured HER2 (or PR of an ER-negative
-    tumour) is drawn per twin from the population given what is known (:meth:`Population.draw_receptors`), so it is
-    integrated over, and the measurements then weigh each twin by how well it explains them."""
+    tumour, or an unreported grade) is drawn per twin from the population given what is known
+    (:meth:`Population.draw_unknown`), so it is integrated over, and the measurements then weigh each twin by how
+    well it explains them."""
     ensemble = ensemble or (reference,)
     cov = patient_covariates(patient, reference) if covariates is None else covariates
     indices = np.arange(n) if indices is None else np.asarray(indices)
     z, u = draws_at(root_seed(seed), indices, Population.N_EFFECTS, N_UNIFORMS)
     member = np.minimum((u[:, 2] * len(ensemble)).astype(int), len(ensemble) - 1)
     rows = cov.loc[cov.index.repeat(indices.size)].reset_index(drop=True)
-    if cov[["er", "pr", "her2"]].isna().to_numpy().any():
-        _, u_receptor = draws_at(child(root_seed(seed), RECEPTOR_STREAM), indices, 0, 2)
-        rows = reference.draw_receptors(rows, u_receptor)
+    if cov[["grade", "er", "pr", "her2"]].isna().to_numpy().any():
+        _, u_unknown = draws_at(child(root_seed(seed), UNKNOWN_STREAM), indices, 0, 3)
+        rows = reference.draw_unknown(rows, u_unknown)
     order = np.argsort(member, kind="stable")
     parts, scale = [], np.empty(indices.size)
     bounds = np.searchsorted(member[order], np.arange(len(ensemble) + 1))
