@@ -21,6 +21,7 @@ MODULES = (
     "chemomet.errors",
     "chemomet.fileio",
     "chemomet.units",
+    "chemomet.inputs",
     "chemomet.model.engine",
     "chemomet.model.parameters",
 )

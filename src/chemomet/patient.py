@@ -6,7 +6,6 @@ with one line naming the field, the value, what is allowed and the unit.
 
 from __future__ import annotations
 
-import json
 import math
 import tomllib
 from importlib import resources
@@ -16,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chemomet.errors import FieldProblem, InputError, validation_error
+from chemomet.inputs import read_data
 from chemomet.units import diameter_mm_to_cells
 
 Status = Literal["positive", "negative"]
@@ -442,18 +442,7 @@ def read_patient(path: str | Path) -> Patient:
     path = Path(path)
     if path.suffix.lower() not in (".toml", ".json"):
         raise InputError(f"{path}: file type {path.suffix!r} is invalid; allowed: .toml or .json")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found; allowed: a readable patient .toml or .json file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text; allowed: a patient .toml or .json file") from None
-    try:
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise InputError(
-            f"{path}: cannot be parsed ({err}); allowed: valid {path.suffix[1:].upper()}"
-        ) from None
+    data = read_data(path, "patient")
     if isinstance(data, dict) and "id" not in data:
         data["id"] = path.stem
     return patient_from_dict(data, where=str(path))

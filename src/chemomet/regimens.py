@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chemomet.errors import InputError, validation_error
+from chemomet.inputs import read_data
 from chemomet.units import calvert_carboplatin_dose_mg
 
 REFERENCE_BSA_M2 = 1.8
@@ -461,12 +462,7 @@ def read_drug_file(path: str | Path) -> dict[str, Drug]:
     'doorway_activity'
     """
     path = Path(path)
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found; allowed: a readable drug TOML file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid TOML ({err}); allowed: a drug TOML file") from None
+    table = read_data(path, "drug")
     unknown = sorted(set(table) - {"drugs", "targets"})
     if unknown or not isinstance(table.get("drugs", {}), dict) or not isinstance(table.get("targets", {}), dict):
         raise InputError(
@@ -590,12 +586,7 @@ def read_regimen_file(path: str | Path) -> Regimen:
     ('pac12', 77.0)
     """
     path = Path(path)
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found; allowed: a readable regimen TOML file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid TOML ({err}); allowed: a regimen TOML file") from None
+    table = read_data(path, "regimen")
     if "phases" in table:
         table = {path.stem: table}
     if len(table) != 1:

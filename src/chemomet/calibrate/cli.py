@@ -11,6 +11,7 @@ import typer
 from chemomet.calibrate.pipeline import run_natural_history, run_targets
 from chemomet.calibrate.shipped import load_report
 from chemomet.errors import InputError
+from chemomet.inputs import is_regular_file, read_data
 
 app = typer.Typer(help="Calibrate the population model on real cohorts and published targets.", no_args_is_help=True)
 
@@ -94,9 +95,9 @@ def report(
         rep = load_report()
     else:
         p = calibration / "report.json"
-        if not p.is_file():
+        if not is_regular_file(p):
             raise InputError(f"--calibration = {str(calibration)!r} is invalid; allowed: a folder with report.json")
-        rep = json.loads(p.read_text(encoding="utf-8"))
+        rep = read_data(p, "report")
     summary = report_summary(rep)
     if as_json:
         typer.echo(json.dumps(summary, indent=1))

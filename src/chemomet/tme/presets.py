@@ -11,7 +11,6 @@ passed as ``chemomet tmem --presets FILE`` or ``ReadOptions(presets_file=FILE)``
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from chemomet.errors import InputError, field_error, validation_error
+from chemomet.inputs import parse_text, read_text
 
 SHIPPED_FILE = "tme_presets.toml"
 """The shipped presets, in the package data of :mod:`chemomet.data`."""
@@ -197,10 +197,7 @@ def parse_presets(table: dict, where: str = "presets") -> dict[str, ColumnMap]:
 
 
 def _load_toml(text: str, where: str) -> dict:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{where}: not valid TOML ({' '.join(str(err).split())})") from None
+    return parse_text(text, ".toml", where)
 
 
 def _load_shipped() -> dict[str, ColumnMap]:
@@ -242,14 +239,9 @@ def read_presets(path: str | Path) -> dict[str, ColumnMap]:
     """
     path = Path(path)
     where = path.name
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a directory; allowed: a TOML file of column presets")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{where}: not a UTF-8 text file; allowed: a TOML file of column presets") from None
+    text = read_text(path, "presets").removeprefix("\ufeff")  # a byte-order mark, as some editors write
     presets = parse_presets(_load_toml(text, where), where)
     clash = [name for name in presets if name in PRESETS]
     if clash:

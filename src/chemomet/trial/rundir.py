@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from chemomet.errors import InputError
 from chemomet.fileio import atomic_write
+from chemomet.inputs import read_data
 from chemomet.trial.chunk import chunk_path
 from chemomet.trial.spec import TrialSpec
 
@@ -40,7 +41,12 @@ def prepare_run_dir(out: Path, spec: TrialSpec, chunk_size: int, n_chunks: int, 
         "spec": spec.model_dump(mode="json"),
     }
     if manifest.exists() and resume:
-        old = json.loads(manifest.read_text())
+        try:
+            old = read_data(manifest, "manifest")
+        except InputError as err:
+            raise InputError(
+                f"{err}; the run in {str(out)!r} cannot be resumed: use --fresh to start over, or another --out"
+            ) from None
         if old.get("spec_hash") != record["spec_hash"]:
             raise InputError(
                 f"--out = {str(out)!r} holds a run of a different spec ({old.get('name')!r}, spec hash "

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
-from chemomet.errors import InputError
+from chemomet.errors import InputError, validation_error
 from chemomet.fileio import atomic_write
 from chemomet.trial import analysis, plots
 from chemomet.trial.chunk import chunk_path
@@ -30,7 +31,7 @@ from chemomet.trial.execute import dask_client, run_dask, run_local
 from chemomet.trial.progress import ChunkProgress
 from chemomet.trial.rundir import assemble_patients, chunk_files, prepare_run_dir, read_columns
 from chemomet.trial.screening import screen
-from chemomet.trial.spec import TIME_TO_EVENT, DesignComparison, TrialSpec, read_trial_spec
+from chemomet.trial.spec import RULES, TIME_TO_EVENT, DesignComparison, Execution, TrialSpec, read_trial_spec
 
 
 @dataclass
@@ -146,6 +147,11 @@ def run_trial(
         raise InputError(f"--workers = {workers!r} is invalid; allowed: an integer from 1 to 512 (unit: processes)")
     if workers is not None and workers > 1 and scheduler is not None:
         raise InputError("--workers and --scheduler were both given; allowed: one of them")
+    if chunk_size is not None:  # the option follows the rule of the spec's field (0 is refused, not ignored)
+        try:
+            Execution(chunk_size=chunk_size)
+        except ValidationError as err:
+            raise validation_error(err, "--chunk-size", RULES) from None
     out = Path(out) if out is not None else Path.cwd() / f"trial-{slug(spec.name)}"
     if out.exists() and not out.is_dir():
         raise InputError(f"--out = {str(out)!r} is a file; allowed: a folder for the run")
@@ -165,9 +171,7 @@ def _dispatch(spec: TrialSpec | DesignComparison, out: Path, client, **kw) -> Tr
 
 def _run_one(spec: TrialSpec, out: Path, client, *, resume, chunk_size, progress, figures) -> TrialResult:
     t0 = time.perf_counter()
-    cs = int(chunk_size or spec.execution.chunk_size)
-    if not 16 <= cs <= 1_000_000:
-        raise InputError(f"chunk_size = {cs!r} is invalid; allowed: an integer from 16 to 1000000 (unit: patients)")
+    cs = int(spec.execution.chunk_size if chunk_size is None else chunk_size)
     population = spec.make_population()
     index, screened = screen(spec, population)
     n = spec.n_enrolled

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chemomet.errors import Contradiction, InputError, validation_error
+from chemomet.inputs import is_regular_file, read_data
 from chemomet.patient import SUBTYPES
 from chemomet.population import Population
 from chemomet.regimens import DEFAULT_REGIMEN, TIMING_RULES, Strategy, Timing
@@ -429,12 +429,9 @@ def _pretty(err: ValidationError, where: str) -> InputError:
 def _load_toml(path: Path) -> dict:
     if path.suffix.lower() != ".toml":
         raise InputError(f"trial spec = {str(path)!r} is invalid; allowed: a .toml file")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"trial spec = {str(path)!r}: file not found; allowed: a readable trial .toml file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path.name}: not valid TOML ({err}); allowed: a trial spec in TOML") from None
+    if not path.exists() and not path.is_symlink():
+        raise InputError(f"trial spec = {str(path)!r}: file not found; allowed: a readable trial .toml file")
+    return read_data(path, "trial spec", where=path.name)
 
 
 def _population_config(name: str, base: Path | None, where: str) -> dict:
@@ -449,13 +446,10 @@ def _population_config(name: str, base: Path | None, where: str) -> dict:
 
         return calibrated_config()
     path = Path(name) if base is None or Path(name).is_absolute() else base / name
-    if path.suffix.lower() != ".toml" or not path.is_file():
+    if path.suffix.lower() != ".toml" or not is_regular_file(path):
         allowed, _ = RULES["population"]
         raise InputError(f"{where}: population = {name!r} is invalid; allowed: {allowed}")
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{where}: population = {name!r} is not valid TOML ({err})") from None
+    config = read_data(path, "population", where=f"{where}: population = {name!r}")
     try:
         Population(config).sample(8, 0)
     except (KeyError, TypeError, ValueError) as err:
