@@ -60,7 +60,7 @@ def nact_excess_risk(
     strategy = Strategy.parse(nact, regimen, drugs=drugs) if isinstance(nact, str) else nact
     if strategy.kind != "nact" or strategy.interim_day is not None:
         raise ValueError("nact_excess_risk compares a (non-adaptive) NACT strategy with surgery first")
-    first = Strategy.parse("surgery-first", strategy.regimen, surgery_day=21.0)
+    first = Strategy.parse("surgery-first", strategy.regimen)
     horizon = years * DAYS_PER_YEAR
 
     def risk(p: PatientParameters, schedule: Schedule) -> np.ndarray:

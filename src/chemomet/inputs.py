@@ -151,9 +151,9 @@ def parse_text(text: str, suffix: str, where: str, what: str | None = None):
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
         syntax = "JSON" if suffix == ".json" else "TOML"
         raise InputError(f"{where}: not valid {syntax} ({err}); allowed: {what or 'valid ' + syntax}") from None
+    except InputError:  # a number too long, found while parsing
+        raise
     except ValueError as err:  # e.g. an integer beyond Python's conversion limit in TOML
-        if isinstance(err, InputError):
-            raise
         raise InputError(f"{where}: {err}; allowed: numbers of at most {MAX_DIGITS} digits") from None
     check_structure(data, where)
     return data

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chemomet.errors import InputError
 from chemomet.model.parameters import LN2, ModelSettings, PatientParameters, doorway_share
 from chemomet.patient import SUBTYPES, Patient
 from chemomet.streams import draws_at, root_seed
@@ -297,8 +298,18 @@ class Population:
     def typical(self, patients: Patient | list[Patient]) -> PatientParameters:
         """Typical-value parameters of real patients: random effects at 0 (population medians given the
         covariates and measured biomarkers), then any value fixed in the patient's ``[parameters]`` table.
-        A resistant clone is assumed present at the geometric mean of its prior range."""
+        A resistant clone is assumed present at the geometric mean of its prior range. Typical values need every
+        covariate: an unknown one (:attr:`Patient.unknown_covariates`) raises :class:`InputError`
+        (:func:`chemomet.assess` integrates over it instead)."""
         patients = [patients] if isinstance(patients, Patient) else list(patients)
+        for p in patients:
+            if p.unknown_covariates:
+                name = p.unknown_covariates[-1]
+                allowed = "1, 2 or 3" if name == "grade" else '"positive" or "negative"'
+                raise InputError(
+                    f"patient {p.id}: {name} is not given; allowed: {allowed} for simulate, which predicts with "
+                    "typical values of known covariates (chemomet assess integrates over an unknown one)"
+                )
         n = len(patients)
         t = self.config["treatment"]
         u = (

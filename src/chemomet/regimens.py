@@ -719,7 +719,10 @@ class Timing(_Strict):
     response_threshold: float = Field(default=0.3, ge=0, le=1)
     early_surgery_delay_days: float = Field(default=14.0, ge=1, le=365)
 
-    _finite = field_validator(*TIMING_RULES, mode="before")(classmethod(lambda cls, v: _finite_number(v)))
+    @field_validator(*TIMING_RULES, mode="before")
+    @classmethod
+    def _finite(cls, v):
+        return _finite_number(v)
 
     @classmethod
     def of(cls, where: str = "timing", **values) -> Timing:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from chemomet.errors import InputError
 from chemomet.model.engine import Outcome, simulate_schedule
 from chemomet.model.parameters import PatientParameters
 from chemomet.patient import Patient, check_diameters_during_chemotherapy, read_patient
@@ -98,14 +97,6 @@ def simulate(
     if isinstance(patients, PatientParameters):
         ids, params = [str(i) for i in range(patients.n)], patients
     else:
-        for p in patients:  # typical values need every covariate; assess integrates over an unknown receptor
-            if p.unknown_covariates:
-                name = p.unknown_covariates[-1]
-                allowed = "1, 2 or 3" if name == "grade" else '"positive" or "negative"'
-                raise InputError(
-                    f"patient {p.id}: {name} is not given; allowed: {allowed} for simulate, which predicts with "
-                    "typical values of known covariates (chemomet assess integrates over an unknown one)"
-                )
         if strategy.regimen is not None:  # measurements during NACT must fall within the regimen, as in assess
             for p in patients:
                 check_diameters_during_chemotherapy(p, strategy.regimen.last_dose_day, strategy.regimen.key)
