@@ -24,6 +24,8 @@ MODULES = (
     "chemomet.inputs",
     "chemomet.model.engine",
     "chemomet.model.parameters",
+    "chemomet.model.nodes",
+    "chemomet.calibrate.nodes",
 )
 
 

@@ -138,8 +138,10 @@ class Patient(BaseModel):
         every covariate).
     ki67_percent : float, optional
         Ki-67 index (%, 0 to 100).
-    nodes_positive : int, default 0
-        Positive axillary lymph nodes (lymph nodes, 0 to 60).
+    nodes_positive : int, optional
+        Positive axillary lymph nodes (lymph nodes, 0 to 60); None (left out) when not known: the assessment
+        then integrates over the nodes the model expects. :func:`chemomet.assess` weighs its virtual twins by it;
+        :func:`chemomet.simulate` (typical values) does not use it.
     tmem_score : float, optional
         TMEM doorway score of the core biopsy (doorways per 10 or 20 HPF, 0 to 1000); needs ``tmem_convention``.
     tmem_convention : {"10HPF", "20HPF"}, optional
@@ -165,8 +167,8 @@ class Patient(BaseModel):
     >>> p = Patient(age=50, diameter_mm=20, grade=2, er="positive", pr="negative", her2="negative")
     >>> p.subtype, p.hormone_receptor_positive
     ('HR+/HER2-', True)
-    >>> p.nodes_positive, p.tmem_score  # defaults: no nodes, TMEM not measured
-    (0, None)
+    >>> p.nodes_positive, p.tmem_score  # defaults: nodes not known, TMEM not measured
+    (None, None)
     >>> p.model_copy(update={"id": "p2"}).id
     'p2'
     """
@@ -181,7 +183,7 @@ class Patient(BaseModel):
     pr: Status | None = None
     her2: Status | None = None
     ki67_percent: float | None = Field(default=None, ge=0, le=100)
-    nodes_positive: int = Field(default=0, ge=0, le=60)
+    nodes_positive: int | None = Field(default=None, ge=0, le=60)
     tmem_score: float | None = Field(default=None, ge=0, le=1000)
     tmem_convention: Literal["10HPF", "20HPF"] | None = None
     ctc_count: int | None = Field(default=None, ge=0, le=100000)

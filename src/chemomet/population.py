@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from chemomet.errors import InputError
+from chemomet.model.nodes import draw_node_counts, expected_positive_nodes
 from chemomet.model.parameters import LN2, ModelSettings, PatientParameters, doorway_share
 from chemomet.patient import SUBTYPES, Patient
 from chemomet.streams import draws_at, root_seed
@@ -115,6 +116,10 @@ class Population:
             visible_cells=o["visible_metastasis_cells"],
             pcr_threshold_cells=self.config["treatment"]["pcr_threshold_cells"],
             cells_per_mm3=o["cells_per_mm3"],
+            nodal_seeding_ratio=self.config["nodes"]["seeding_ratio"],
+            node_count_dispersion=self.config["nodes"]["count_dispersion"],
+            axillary_nodes=self.config["nodes"]["axillary_nodes"],
+            nodal_clearance_per_day=self.config["nodes"]["clearance_per_day"],
         )
 
     # ------------------------------------------------------------------ covariates -> parameters
@@ -329,7 +334,8 @@ class Population:
 
     # ------------------------------------------------------------------ virtual patients
     def sample_covariates(self, z: np.ndarray, u: np.ndarray) -> pd.DataFrame:
-        """Covariates of virtual patients from standard normals ``z`` (n, 4) and uniforms ``u`` (n, 4)."""
+        """Covariates of virtual patients from standard normals ``z`` (n, 4) and uniforms ``u`` (n, 3); positive
+        nodes are left at 0 here: :meth:`sample` draws them from the patient's parameters."""
         c = self.config["cohort"]
         n = z.shape[0]
         probs = np.array([c["subtype_probabilities"][s] for s in SUBTYPES], float)
@@ -347,9 +353,7 @@ class Population:
                 "pr": hr & (u[:, 2] < 0.8),
                 "her2": (sub == 1) | (sub == 2),
                 "ki67_percent": np.clip(c["ki67_median_percent"] * np.exp(c["ki67_sdlog"] * z[:, 2]), 1, 95),
-                "nodes_positive": np.floor(-c["nodes_positive_mean"] * np.log1p(-u[:, 3] * 0.999)).astype(
-                    int
-                ),
+                "nodes_positive": np.zeros(n, np.int64),  # drawn from the model in sample()
                 "alveolar_or_trabecular": z[:, 3] > 0.5,
                 "tmem_10hpf": np.full(n, np.nan),
             }
@@ -395,6 +399,9 @@ class Population:
         z, u = draws_at(root_seed(rng), np.arange(start, start + n), self.N_EFFECTS + 4, 6)
         cov = self.sample_covariates(z[:, self.N_EFFECTS :], u[:, 2:])
         params = self.parameters(cov, z[:, : self.N_EFFECTS], u[:, :2])
+        # nodes follow the tumour's own history (docs/science.md §2.11), not an independent prior
+        s = self.settings
+        cov["nodes_positive"] = draw_node_counts(expected_positive_nodes(params, s), s.node_count_dispersion, u[:, 5])
         cov.insert(0, "patient_index", np.arange(start, start + n))
         return cov, params
 

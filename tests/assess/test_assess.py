@@ -25,7 +25,8 @@ EXAMPLE = Path(__file__).parents[2] / "src" / "chemomet" / "data" / "examples" /
 FAST = AssessmentSettings.default().with_overrides(
     {"sampling.n_twins": 20000, "sampling.n_simulated": 2048, "sampling.n_drivers": 512, "sampling.n_trajectories": 128}
 )
-BASE = example_patient().model_dump(exclude={"subtype"})
+# the example patient without her node count: these tests isolate one biomarker at a time (nodes: test_nodes.py)
+BASE = {**example_patient().model_dump(exclude={"subtype"}), "nodes_positive": None}
 
 
 def patient(**changes):
@@ -37,7 +38,7 @@ def test_posterior_mean_of_baseline_tmem_matches_quadrature():
     ref = Population()
     obs = AssessmentSettings.default().observation
     me = ref.config["microenvironment"]
-    p = patient(ctc_count=None, ki67_percent=None, tmem_score=40)
+    p = patient(ctc_count=None, ki67_percent=None, tmem_score=40, nodes_positive=None)
     twins = draw_twins(p, 100_000, 11, ref)  # the point population: T0 ~ LogNormal(median 15, sdlog 0.7)
     (term,) = evidence.terms(p, twins, ref, obs, "ac-paclitaxel-weekly")
     w = evidence.normalised(term.loglik)

@@ -374,7 +374,7 @@ def _inputs_table(p: Patient) -> list[dict]:
             "value": f"{p.subtype_label} (ER {p.er}, PR {p.pr or 'not measured'}, HER2 {p.her2 or 'not measured'})",
             "status": "given" if not {"pr", "her2"} & set(p.unknown_covariates) else missing,
         },
-        {"name": "Positive nodes", "value": str(p.nodes_positive), "status": "given"},
+        row("Positive nodes", str(p.nodes_positive), p.nodes_positive is not None),
         {"name": "Morphology", "value": ", ".join(p.morphology) or "not reported", "status": "given"},
         row("TMEM score", f"{p.tmem_score:g} per {conv}" if p.tmem_score is not None else "", p.tmem_score is not None),
         row("CTC count", f"{p.ctc_count} per 7.5 mL" if p.ctc_count is not None else "", p.ctc_count is not None),
@@ -403,10 +403,11 @@ def _warnings(p: Patient, terms, ess: float, rules) -> list[str]:
                 f"{t.name} {t.observed} is beyond {100 * (1 - rules.tail_probability):.1f}% of the values predicted "
                 "for patients like her: check the measurement; the population barely supports it."
             )
-    if p.nodes_positive > 0:
+    if p.nodes_positive is not None and p.nodes_positive > 0:
         out.append(
-            f"{p.nodes_positive} positive node(s): the natural history was calibrated on node-negative patients "
-            "(TRANSBIG); nodal status does not enter the model."
+            f"{p.nodes_positive} positive node(s): the count weighs the virtual twins through the nodal-spread "
+            "model; growth and shedding were fitted on node-negative untreated patients (TRANSBIG), and the "
+            "treatment of node-positive disease (endocrine, anti-HER2, radiotherapy) is not modelled yet."
         )
     if not 5.0 <= p.diameter_mm <= 120.0:
         out.append(f"Tumour diameter {p.diameter_mm:g} mm is outside the 5-120 mm range of the population model.")

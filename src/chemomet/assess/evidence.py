@@ -3,11 +3,14 @@
 Observation models (parameters in ``data/assessment.toml``):
 
 - TMEM score: negative binomial around ``T0`` (per 10 HPF, times the 20-HPF factor for that convention);
-- CTC count before treatment: Poisson around the expected count of the twin's baseline dissemination (§2.5);
+- CTC count before treatment: negative binomial around the expected count of the twin's baseline dissemination
+  (§2.5), over-dispersed because one draw samples a few cells of a bursty, heterogeneous shedding;
 - Ki67: log-normal; faster-growing twins (lower doubling-time random effect) have higher Ki67;
 - tumour diameters during NACT: log-normal imaging error around the model's primary under the planned NACT,
   left-censored at the detection limit (a diameter of 0 means "not measurable");
-- TMEM score after NACT (surgical specimen): negative binomial around ``T0 · M F`` at surgery under NACT.
+- TMEM score after NACT (surgical specimen): negative binomial around ``T0 · M F`` at surgery under NACT;
+- positive axillary nodes: negative binomial around the nodes the twin's own history seeded by diagnosis
+  (:mod:`chemomet.model.nodes`), so a node count moves the twins' tumour age and shedding.
 
 A biomarker that was not measured has no term: the twins keep its prior, so it is integrated over, never imputed.
 Each term also has a *reference* value (the population median, or no measurement) for the drivers analysis.
@@ -18,14 +21,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln, log_ndtr
-from scipy.stats import nbinom, norm, poisson
+from scipy.special import log_ndtr
+from scipy.stats import nbinom, norm
 
 from chemomet.assess.settings import Observation
 from chemomet.assess.twins import Twins
 from chemomet.errors import InputError
 from chemomet.model import dissemination as dis
 from chemomet.model.microenv import doorway_ratio
+from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
+from chemomet.model.nodes import node_count_logpmf as nb_logpmf  # the same negative binomial for every count
 from chemomet.model.primary import growth_factor, treated_log_cells, weighted_kill
 from chemomet.model.timeline import build_timeline
 from chemomet.patient import Patient, check_diameters_during_chemotherapy
@@ -52,15 +57,6 @@ class Term:
     loglik: np.ndarray
     loglik_reference: np.ndarray | None
     tail_p: float
-
-
-def nb_logpmf(x: float, mean: np.ndarray, k: float) -> np.ndarray:
-    """Negative binomial log-probability of ``x`` (size ``k``, mean ``mean``; ``x`` may be non-integer)."""
-    mean = np.maximum(mean, 1e-12)
-    return (
-        gammaln(x + k) - gammaln(k) - gammaln(x + 1.0)
-        + k * np.log(k / (k + mean)) + x * np.log(mean / (k + mean))
-    )
 
 
 def _nb_tail(x: float, mean: np.ndarray, k: float) -> float:
@@ -149,12 +145,20 @@ def terms(patient: Patient, twins: Twins, reference: Population, obs: Observatio
         )
     if patient.ctc_count is not None:
         lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), reference.settings) * twins.ctc_scale
-        x = patient.ctc_count
-        tail = min(float(np.mean(poisson.cdf(x, lam))), float(np.mean(poisson.sf(x - 1, lam))))
+        x, k = patient.ctc_count, obs.ctc_dispersion
         out.append(
             Term(
                 "CTC count", f"{x} per 7.5 mL", "0 per 7.5 mL (population median)",
-                poisson.logpmf(x, lam), poisson.logpmf(0, lam), tail,
+                nb_logpmf(x, lam, k), nb_logpmf(0, lam, k), _nb_tail(x, lam, k),
+            )
+        )
+    if patient.nodes_positive is not None:
+        mean = expected_positive_nodes(p, reference.settings)
+        k, x = reference.settings.node_count_dispersion, patient.nodes_positive
+        out.append(
+            Term(
+                "Positive nodes", f"{x}", "0 (node-negative)",
+                node_count_logpmf(x, mean, k), node_count_logpmf(0, mean, k), _nb_tail(x, mean, k),
             )
         )
     if patient.ki67_percent is not None:

@@ -163,6 +163,15 @@ class ModelSettings:
         Residual primary tumour below which the response counts as pCR (cells).
     cells_per_mm3 : float
         Tumour cell density (cells per mm³).
+    nodal_seeding_ratio : float
+        ``ρ``: axillary-node seedings per distant colony founded (node seedings per colony; see
+        :mod:`chemomet.model.nodes`).
+    node_count_dispersion : float
+        Negative-binomial size ``k`` of a reported positive-node count (dimensionless).
+    axillary_nodes : float
+        ``M``: axillary nodes open to involvement (lymph nodes).
+    nodal_clearance_per_day : float
+        ``δ``: rate at which nodal deposits are cleared (1/day; 0: every deposit persists).
 
     Examples
     --------
@@ -183,6 +192,10 @@ class ModelSettings:
     visible_cells: float = 1e8
     pcr_threshold_cells: float = 1e5
     cells_per_mm3: float = 1e6
+    nodal_seeding_ratio: float = 1.0
+    node_count_dispersion: float = 1.0
+    axillary_nodes: float = 30.0
+    nodal_clearance_per_day: float = 0.0
 
     @property
     def ctc_per_sample_per_founding(self) -> float:

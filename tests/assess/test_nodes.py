@@ -1,0 +1,102 @@
+"""Nodes as a marker of the tumour's shedding: the closed form of the deposits, the population's node-positive
+share by size, and the risk gradient a node count gives a patient, against GBSG2."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+from chemomet.assess import AssessmentSettings, assess
+from chemomet.assess.twins import draw_twins
+from chemomet.model.engine import simulate_schedule
+from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
+from chemomet.model.primary import age_days, untreated_log_cells
+from chemomet.patient import example_patient, patient_from_dict
+from chemomet.population import Population
+from chemomet.regimens import Strategy, load_drugs
+
+# GBSG2 (686 node-positive patients, recurrence or death; Cox model with size, grade, age, ER, PR and tamoxifen,
+# fitted with lifelines on the cohort as loaded by chemomet.datasets.load_gbsg2): hazard ratio (95% CI) of
+# 4-9 and >= 10 positive nodes against 1-3. The groups' mean counts are 1.7, 5.9 and 15.2 nodes.
+GBSG2_ADJUSTED_HR = {6: (1.97, 1.51, 2.58), 15: (3.44, 2.53, 4.69)}
+MEDIAN_GBSG2_PATIENT = dict(age=53, diameter_mm=25, grade=2, er="positive", pr="positive", her2="negative")
+
+
+def test_deposits_match_the_integral_of_seeding_with_clearance():
+    """D = ρ ∫ μ N(s)^γ e^{δ s} ds over the tumour's history, by quadrature, against the closed form."""
+    pop = Population()
+    _, params = pop.sample(5, rng=4)
+    s = replace(pop.settings, axillary_nodes=1e12)  # no saturation: the mean is D itself
+    closed = expected_positive_nodes(params, s)
+    for i in range(params.n):
+        p = params.take([i])
+
+        def integrand(t, p=p):
+            return p.mu[0] * np.exp(p.gamma[0] * untreated_log_cells(p, [t])[0, 0] + s.nodal_clearance_per_day * t)
+
+        reference, _ = integrate.quad(integrand, -age_days(p)[0], 0.0, limit=500, epsabs=0, epsrel=1e-10)
+        # exact for a log-linear primary; the Gompertz curvature over the last 1/δ days costs under 2 %
+        assert closed[i] == pytest.approx(s.nodal_seeding_ratio * reference, rel=0.02)
+
+
+def test_node_positive_share_rises_with_size_and_nodes_go_with_risk():
+    cov, params = Population().sample(20000, rng=8)
+    positive = cov["nodes_positive"] > 0
+    small, large = cov["diameter_mm"] < 20, cov["diameter_mm"] >= 50
+    assert positive[small].mean() < 0.35 < 0.55 < positive[large].mean()
+    summary, _ = simulate_schedule(
+        params, Strategy.parse("surgery-only").schedule(), Population().settings, 3653, drugs=load_drugs()
+    )
+    risk = 1 - summary["dmfs_10y"].to_numpy()
+    n = cov["nodes_positive"].to_numpy()
+    groups = [risk[n == 0].mean(), risk[(n >= 1) & (n <= 3)].mean(), risk[(n >= 4) & (n <= 9)].mean(),
+              risk[n >= 10].mean()]
+    assert np.all(np.diff(groups) > 0), groups
+
+
+def test_a_node_count_moves_the_twins_risk_as_gbsg2_shows():
+    """The twins of a median GBSG2 patient, weighted by 0 / 2 / 6 / 15 nodes, without systemic therapy: the
+    5-year cumulative hazard against 2 nodes lies inside GBSG2's adjusted hazard-ratio intervals."""
+    pop = Population()
+    twins = draw_twins(patient_from_dict(MEDIAN_GBSG2_PATIENT), 40000, 1, pop)
+    summary, _ = simulate_schedule(
+        twins.params, Strategy.parse("surgery-only").schedule(), pop.settings, 1827, drugs=load_drugs()
+    )
+    risk = 1 - summary["dmfs_5y"].to_numpy()
+    mean = expected_positive_nodes(twins.params, pop.settings)
+    hazard = {}
+    for nodes in (0, 2, 6, 15):
+        w = np.exp(node_count_logpmf(nodes, mean, pop.settings.node_count_dispersion))
+        hazard[nodes] = -np.log1p(-np.sum(w * risk) / w.sum())
+    assert hazard[0] < hazard[2] < hazard[6] < hazard[15]
+    for nodes, (_, lo, hi) in GBSG2_ADJUSTED_HR.items():
+        assert lo <= hazard[nodes] / hazard[2] <= hi, (nodes, hazard[nodes] / hazard[2])
+
+
+def test_the_example_patients_assessment_rises_with_her_node_count():
+    fast = AssessmentSettings.default().with_overrides({"sampling.n_twins": 20000, "sampling.n_simulated": 2048})
+    base = example_patient().model_dump(exclude={"subtype"})
+    risks = []
+    for nodes in (0, 2, 6, 15):
+        out = assess(patient_from_dict({**base, "nodes_positive": nodes}), settings=fast, drivers=False,
+                     trajectories=False).to_dict()
+        first = next(s for s in out["strategies"] if s["name"] == "surgery-first")
+        risks.append(1 - first["dmfs_10y"]["mean"])
+    assert np.all(np.diff(risks) > 0), risks
+    inputs = {row["name"]: row for row in out["inputs"]}
+    assert inputs["Positive nodes"]["status"] == "measured"
+
+
+def test_the_shipped_nodal_fit_is_reproduced():
+    pytest.importorskip("sksurv")
+    from chemomet.calibrate.nodes import fit_nodal_spread
+    from chemomet.datasets import load_gbsg2
+
+    pop = Population()
+    fit = fit_nodal_spread(pop, load_gbsg2())
+    s = pop.settings
+    assert fit.clearance_per_day == s.nodal_clearance_per_day
+    assert fit.seeding_ratio == pytest.approx(s.nodal_seeding_ratio, rel=0.01)
+    assert fit.count_dispersion == pytest.approx(s.node_count_dispersion, rel=0.01)
+    assert fit.profile["loglik"].is_monotonic_increasing
