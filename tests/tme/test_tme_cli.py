@@ -92,15 +92,26 @@ BAD_FILES = [
     ("missing_y.csv", [], "column 'y'"),
     ("nan_coord.csv", [], "NaN"),
     ("inf_coord.csv", [], "finite"),
+    ("huge_coord.csv", [], "x[row 3] = 1e+308 is invalid; allowed: |value| ≤ 1e+07 µm (10 m)"),
     ("text_coord.csv", [], "'12.o'"),
     ("unknown_label.csv", [], "unknown cell labels 'Tumour cell'"),
     ("negative_radius.csv", [], "radius[row 2]"),
-    ("mm_units.csv", [], "wrong unit"),
+    ("mm_units.csv", ["--default-radius", "5"], "wrong unit"),
+    ("no_size.csv", [], "no cell size"),
+    ("halo_pixels.csv", ["--preset", "halo"], "--pixel-size"),
+    (
+        "header_um_units_px.csv",
+        ["--x-col", "x_um", "--y-col", "y_um", "--units", "px", "--pixel-size", "0.5"],
+        "according to its header",
+    ),
+    ("qupath_classification.tsv", ["--preset", "qupath"], "--label-col 'Classification'"),
+    ("area_px_no_pixel_size.csv", ["--area-col", "Area px^2"], "is in pixels"),
     ("radius_too_big.csv", [], "radius (median)"),
     ("qupath_px.tsv", ["--preset", "qupath"], "--units px"),
     ("qupath_no_class.tsv", ["--preset", "qupath"], "column 'Class'"),
     ("zero_area.csv", ["--area-col", "area"], "area[row 4]"),
-    ("decimal_comma.csv", [], "'5,0'"),
+    ("decimal_comma.csv", [], "'5,0' is invalid; allowed: a number with a decimal point (this looks like a decimal "
+     "comma"),
     ("gate_missing_cd31.csv", ["--gate", "MENA=.5", "--gate", "CD68=.5", "--gate", "CD31=.5"], "CD31"),
     ("gate_nan_marker.csv", ["--gate", "MENA=.5", "--gate", "CD68=.5", "--gate", "CD31=.5"], "CD68[row 11]"),
     ("cells.xlsx", [], "file type"),
@@ -186,7 +197,9 @@ def test_bad_anndata(case, tmp_path, capsys):
     import anndata
 
     n = 20
-    ad = anndata.AnnData(obs=pd.DataFrame({"cell_type": ["Tumor"] * n}, index=[str(i) for i in range(n)]))
+    ad = anndata.AnnData(
+        obs=pd.DataFrame({"cell_type": ["Tumor"] * n, "radius": 5.0}, index=[str(i) for i in range(n)])
+    )
     xy = np.column_stack([np.arange(n) * 10.0, np.zeros(n)])
     if case == "spatial_3d":
         ad.obsm["spatial"] = np.column_stack([xy, np.zeros(n)])

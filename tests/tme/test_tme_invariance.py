@@ -16,7 +16,7 @@ EXACT = (
     "n_contact_triangles",
     "hpf_counts",
     "n_vessels",
-    "n_hpf_with_doorways",
+    "n_hpf_found",
     "n_tumour",
     "n_macrophage",
     "n_endothelial",
@@ -53,14 +53,14 @@ def _same(a, b, perm=None):
 @pytest.fixture(scope="module")
 def base():
     st = tissue(30_000, 31, doorway_density_per_mm2=60.0)
-    params = TmemParams()
+    params = TmemParams(area_method="delaunay")  # exact areas; the raster is checked to its resolution below
     return st.cells, params, _result(st.cells, params)
 
 
 def test_base_tissue_is_not_trivial(base):
     _, _, res = base
     s = res.summary()
-    assert s["tmem_score"] > 30 and s["n_hpf_with_doorways"] == 10 and s["n_vessels"] > 100
+    assert s["tmem_score"] > 30 and s["n_hpf_found"] == 10 and s["n_vessels"] > 100
 
 
 @pytest.mark.parametrize("angle_deg", [17.0, 90.0, 133.7, 241.0])
@@ -105,3 +105,21 @@ def test_pixels_with_pixel_size_equal_micrometres(base, tmp_path, pixel_um):
     b = score_tissue(read_cells(px_file, ReadOptions(units="px", pixel_size_um=pixel_um)), params)
     _same(a, b)
     _same(ref, a)
+
+
+@pytest.mark.parametrize("angle_deg", [17.0, 133.7])
+def test_raster_areas_rotate_to_their_resolution(base, angle_deg):
+    df, _, _ = base
+    params = TmemParams()  # raster areas
+    ref = _result(df, params)
+    th = np.deg2rad(angle_deg)
+    c, s = np.cos(th), np.sin(th)
+    moved = df.copy()
+    moved["x"] = c * df["x"] - s * df["y"] + 777.7
+    moved["y"] = s * df["x"] + c * df["y"] - 55.5
+    got = _result(moved, params)
+    a, b = ref.summary(), got.summary()
+    for k in ("tmem_score", "n_doorways", "hpf_counts", "n_vessels"):
+        assert a[k] == b[k], k
+    for k in ("tissue_area_mm2", "tumour_area_mm2"):
+        assert b[k] == pytest.approx(a[k], rel=0.01), k

@@ -57,22 +57,29 @@ def exports(st, tmp_path_factory):
 
 
 def _scores(summary: dict) -> dict:
-    return {k: v for k, v in summary.items() if k != "source"}
+    return {k: v for k, v in summary.items() if k not in ("source", "column_units", "units_note")}
 
 
 def test_shipped_presets_are_the_former_constants():
-    """The data file holds exactly what the code held before it (the QuPath pixel columns included)."""
+    """The data file holds the former constants (the QuPath pixel columns included), plus the units of HALO."""
     qupath = ColumnMap("Centroid X µm", "Centroid Y µm", "Class", None, "Cell: Area µm^2", "Cell: {marker}: Mean")
     assert list(PRESETS) == ["generic", "qupath", "halo"]
     assert PRESETS["generic"] == ColumnMap("x", "y", "cell_type", "radius", "area", "{marker}")
     assert PRESETS["qupath"].px == ColumnMap(
-        "Centroid X px", "Centroid Y px", "Class", None, "Cell: Area px^2", "Cell: {marker}: Mean"
+        "Centroid X px", "Centroid Y px", "Class", None, "Cell: Area px^2", "Cell: {marker}: Mean", units="px"
     )
     assert replace(PRESETS["qupath"], px=None) == qupath
     assert PRESETS["qupath"].for_units("um") is PRESETS["qupath"]
     assert PRESETS["qupath"].for_units("px") is PRESETS["qupath"].px
     assert PRESETS["halo"] == ColumnMap(
-        ("XMin", "XMax"), ("YMin", "YMax"), "Phenotype", None, "Cell Area (µm²)", "{marker} Positive Classification"
+        ("XMin", "XMax"),
+        ("YMin", "YMax"),
+        "Phenotype",
+        None,
+        "Cell Area (µm²)",
+        "{marker} Positive Classification",
+        units="px",  # HALO's bounding boxes are image pixels, its areas calibrated
+        area_units="um2",
     )
 
 

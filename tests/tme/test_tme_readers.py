@@ -120,30 +120,49 @@ def test_ambiguous_cells_are_other(tmp_path):
     )
     path = tmp_path / "amb.csv"
     df.to_csv(path, index=False)
-    tab = read_cells(path, ReadOptions(gates=GATES))
+    with pytest.raises(InputError, match="no cell size"):
+        read_cells(path, ReadOptions(gates=GATES))
+    tab = read_cells(path, ReadOptions(gates=GATES, default_radius_um=5.0))
     assert tab.n_ambiguous == 1 and tab.cell_type[0] == 0 and (tab.cell_type[1:] == TUMOUR).all()
     assert tab.radius_source == "default" and (tab.radius_um == 5.0).all()
 
 
 def test_halo_preset(st, truth, tmp_path):
+    """HALO writes the bounding box in image pixels and the area in µm²: the pixel size scales the box only."""
     df = st.cells
     r = df["radius"]
+    px = 0.4965
     halo = pd.DataFrame(
         {
             "Object Id": np.arange(len(df)),
-            "XMin": df["x"] - r,
-            "XMax": df["x"] + r,
-            "YMin": df["y"] - r,
-            "YMax": df["y"] + r,
+            "XMin": (df["x"] - r) / px,
+            "XMax": (df["x"] + r) / px,
+            "YMin": (df["y"] - r) / px,
+            "YMax": (df["y"] + r) / px,
             "Cell Area (µm²)": np.pi * r**2,
             **{f"{m} Positive Classification": (df[m] >= 0.5).astype(int) for m in ("MENA", "CD68", "CD31")},
         }
     )
     path = tmp_path / "halo.csv"
     halo.to_csv(path, index=False)
-    tab = read_cells(path, ReadOptions(preset="halo", gates=GATES))
+    with pytest.raises(InputError, match="'XMin' is in pixels \\(preset 'halo'\\).*--pixel-size"):
+        read_cells(path, ReadOptions(preset="halo", gates=GATES))
+    tab = read_cells(path, ReadOptions(preset="halo", gates=GATES, pixel_size_um=px))
     np.testing.assert_allclose(tab.x_um, df["x"], atol=1e-9)
+    np.testing.assert_allclose(tab.radius_um, r, rtol=1e-9)  # the µm² area is not rescaled
     np.testing.assert_array_equal(_doormacs(tab), truth)
+    assert tab.meta["column_units"] == {
+        "XMin": "px", "XMax": "px", "YMin": "px", "YMax": "px", "Cell Area (µm²)": "µm²"
+    }
+    # a calibrated HALO export (bounding box in µm): say so
+    cal = halo.assign(**{c: halo[c] * px for c in ("XMin", "XMax", "YMin", "YMax")})
+    cal.to_csv(path, index=False)
+    tab = read_cells(path, ReadOptions(preset="halo", gates=GATES, units="um"))
+    np.testing.assert_array_equal(_doormacs(tab), truth)
+    # an area column without a unit in its header follows the preset (µm²), not the pixel coordinates
+    halo.rename(columns={"Cell Area (µm²)": "Cell Area"}).to_csv(path, index=False)
+    tab = read_cells(path, ReadOptions(preset="halo", gates=GATES, pixel_size_um=px, area_col="Cell Area"))
+    np.testing.assert_allclose(tab.radius_um, r, rtol=1e-9)
 
 
 def test_anndata_labels_and_gating(st, truth, tmp_path):
@@ -173,7 +192,11 @@ def test_default_radius_and_units_check(tmp_path):
     df = pd.DataFrame({"x": np.arange(20) * 10.0, "y": 0.0, "cell_type": "Tumor"})
     path = tmp_path / "r.csv"
     df.to_csv(path, index=False)
-    assert read_cells(path, ReadOptions(default_radius_um=6.5)).radius_um[0] == 6.5
+    with pytest.raises(InputError, match="no cell size.*--default-radius"):
+        read_cells(path)
+    tab = read_cells(path, ReadOptions(default_radius_um=6.5))
+    assert tab.radius_um[0] == 6.5 and tab.radius_source == "default"
     with pytest.raises(InputError, match="wrong unit"):
-        read_cells(path, ReadOptions(units="px", pixel_size_um=0.01))
-    assert read_cells(path, ReadOptions(units="px", pixel_size_um=0.01, check_units=False)).n == 20
+        read_cells(path, ReadOptions(units="px", pixel_size_um=0.01, default_radius_um=5.0))
+    opts = ReadOptions(units="px", pixel_size_um=0.01, check_units=False, default_radius_um=5.0)
+    assert read_cells(path, opts).n == 20

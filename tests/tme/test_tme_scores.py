@@ -21,16 +21,58 @@ def _grid(nx, ny, step=10.0, x0=0.0):
 def test_area_of_a_rectangle_and_a_gap():
     x, y = _grid(100, 50)
     ct = np.where(x < 495, 1, 0)
-    a = tissue_areas(x, y, ct)
+    a = tissue_areas(x, y, ct, method="delaunay")
     assert a.tissue_mm2 == pytest.approx(990 * 490 * 1e-6, rel=1e-12)
     assert a.by_type_mm2.sum() == pytest.approx(a.tissue_mm2, rel=1e-12)
     assert a.by_type_mm2[1] == pytest.approx(a.tissue_mm2 / 2, rel=0.02)
     # two blocks 300 µm apart: the gap is not tissue
     x2, y2 = _grid(20, 20, x0=990.0 + 300.0)
-    b = tissue_areas(np.r_[x, x2], np.r_[y, y2], np.r_[ct, np.zeros(x2.size, int)])
+    b = tissue_areas(np.r_[x, x2], np.r_[y, y2], np.r_[ct, np.zeros(x2.size, int)], method="delaunay")
     assert b.tissue_mm2 == pytest.approx((990 * 490 + 190 * 190) * 1e-6, rel=1e-12)
-    assert tissue_areas([0.0, 1.0], [0.0, 1.0], [1, 1]).tissue_mm2 == 0.0
-    assert tissue_areas([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [1, 1, 1]).tissue_mm2 == 0.0  # collinear
+    assert tissue_areas([0.0, 1.0], [0.0, 1.0], [1, 1], method="delaunay").tissue_mm2 == 0.0
+    assert tissue_areas([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [1, 1, 1], method="delaunay").tissue_mm2 == 0.0
+
+
+def test_raster_area_of_a_rectangle_a_gap_and_a_lumen():
+    """The raster counts the cells' pixels (10 µm): a 100 × 50 grid of cells 10 µm apart is 1000 × 500 µm."""
+    x, y = _grid(100, 50)
+    ct = np.where(x < 495, 1, 0)
+    a = tissue_areas(x, y, ct)
+    assert a.method == "raster" and a.raster_um == 10.0
+    assert a.tissue_mm2 == pytest.approx(1000 * 500 * 1e-6, rel=1e-9)
+    assert a.by_type_mm2[1] == pytest.approx(a.tissue_mm2 / 2, rel=1e-9)
+    assert a.by_type_mm2.sum() == pytest.approx(a.tissue_mm2, rel=1e-9)
+    # a block 300 µm away is separate tissue; a gap of 40 µm is closed (≤ max_edge 50 µm)
+    x2, y2 = _grid(20, 20, x0=990.0 + 300.0)
+    b = tissue_areas(np.r_[x, x2], np.r_[y, y2], np.r_[ct, np.zeros(x2.size, int)])
+    assert b.tissue_mm2 == pytest.approx((1000 * 500 + 200 * 200) * 1e-6, rel=1e-9)
+    x3, y3 = _grid(20, 20, x0=990.0 + 50.0)
+    c = tissue_areas(np.r_[x, x3], np.r_[y, y3], np.r_[ct, np.zeros(x3.size, int)])
+    # the closing rounds the gap's corners: a few pixels short of the full 40 × 200 µm strip
+    gap = c.tissue_mm2 - (1000 * 500 + 200 * 200) * 1e-6
+    assert 40 * 200 * 1e-6 - 12 * 1e-4 <= gap <= 40 * 200 * 1e-6
+    # a lumen 120 µm wide inside is not tissue
+    hole = (np.hypot(x - 500, y - 250) < 60)
+    d = tissue_areas(x[~hole], y[~hole], ct[~hole])
+    assert a.tissue_mm2 - 0.0125 < d.tissue_mm2 < a.tissue_mm2 - 0.008
+    assert tissue_areas([0.0], [0.0], [1]).tissue_mm2 == pytest.approx(1e-4)  # one pixel
+
+
+def test_raster_areas_are_bounded_on_scattered_cells():
+    """Cells scattered over 10 m × 10 m: the raster is coarsened instead of allocating terapixels."""
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-5e6, 5e6, (2, 3000))
+    a = tissue_areas(x, y, np.ones(3000, int))
+    assert a.raster_um > 10.0 and np.isfinite(a.tissue_mm2)
+
+
+def test_raster_area_matches_the_triangulation_on_synthetic_tissue():
+    st = tissue(20_000, 5)
+    t = table_of(st.cells)
+    a = tissue_areas(t.x_um, t.y_um, t.cell_type)
+    b = tissue_areas(t.x_um, t.y_um, t.cell_type, method="delaunay")
+    assert a.tissue_mm2 == pytest.approx(b.tissue_mm2, rel=0.02)
+    np.testing.assert_allclose(a.by_type_mm2, b.by_type_mm2, rtol=0.03)
 
 
 def _ring(cx, cy, radius, n):
@@ -124,8 +166,27 @@ def test_compare_paired():
         {"counting": "vessel"},
         {"max_edge_um": float("nan")},
         {"tolerance_um": 50},
+        {"field_centres": "anywhere"},
+        {"area_method": "hull"},
+        {"area_raster_um": 0.0},
     ],
 )
 def test_params_are_validated(kw):
     with pytest.raises(InputError):
         TmemParams(**kw)
+
+
+def test_fields_found_versus_requested_in_the_summary():
+    """Two doorways 2 mm apart: 2 of the 10 fields asked for are found, and the summary says so."""
+    x = np.array([0.0, 10.0, 5.0, 2000.0, 2010.0, 2005.0])
+    y = np.array([0.0, 0.0, 8.0, 0.0, 0.0, 8.0])
+    t = make_table(x, y, np.array([1, 2, 3, 1, 2, 3]), np.full(6, 5.0), check_units=False)
+    s = score_tissue(t).summary()
+    assert (s["n_hpf_requested"], s["n_hpf_found"], s["tmem_score"]) == (10, 2, 2)
+    assert s["hpf_centres_method"] == "hotspot"
+    assert "2 of the 10 fields asked for hold doorways (the score counts every doorway of the section)" in s["warnings"]
+    none = make_table(x, y, np.array([1, 2, 0, 1, 2, 0]), np.full(6, 5.0), check_units=False)
+    w = score_tissue(none).summary()["warnings"]
+    assert w[0] == "no doorway in the section: the score is 0 (none of the 10 fields asked for is found)"
+    old = score_tissue(t, TmemParams(field_centres="doorway")).summary()
+    assert old["hpf_centres_method"] == "doorway" and old["tmem_score"] == 2

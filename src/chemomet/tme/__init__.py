@@ -1,8 +1,10 @@
 """Spatial analysis of cell-level tissue data: TMEM doorways, densities and the TMEM score.
 
 Pipeline: :func:`read_cells` (CSV/Parquet/AnnData → :class:`CellTable`, µm; columns through a preset of
-:data:`PRESETS`, ``chemomet/data/tme_presets.toml``, or of a user file, :func:`read_presets`) → :func:`score_tissue`
-(contact graph on circles or cell outlines → doorways → densest high-power fields → scores) →
+:data:`PRESETS`, ``chemomet/data/tme_presets.toml``, or of a user file, :func:`read_presets`; every column's unit
+from its header or stated, :func:`header_unit`) → :func:`score_tissue` (bounded contact graph on circles or cell
+outlines → doorways → hot-spot high-power fields → raster areas → scores, with plausibility warnings,
+:func:`contact_plausibility`) →
 :meth:`TmemResult.summary` (JSON-ready), :func:`to_anndata` / :func:`write_anndata`, :func:`plot_map`.
 :func:`generate_tissue` makes synthetic tissue with planted doorways and decoys. See ``docs/tme.md``.
 """
@@ -25,10 +27,12 @@ from chemomet.tme.scores import (
     TmemParams,
     TmemResult,
     compare_paired,
+    contact_plausibility,
     poisson_ratio_ci,
     score_tissue,
 )
 from chemomet.tme.table import CellTable, make_table
+from chemomet.tme.units import header_unit
 
 __all__ = [
     "CONVENTIONS",
@@ -43,10 +47,12 @@ __all__ = [
     "TmemResult",
     "compare_paired",
     "contact_pairs",
+    "contact_plausibility",
     "contact_pairs_bruteforce",
     "contact_triangles",
     "find_doorways",
     "generate_tissue",
+    "header_unit",
     "make_polygons",
     "make_table",
     "parse_polygons",

@@ -1,11 +1,12 @@
-"""Checks of analysis settings shared by the circle and the outline contact graphs (no tissue-analysis imports, so
-both :mod:`chemomet.tme.contacts` and :mod:`chemomet.tme.polygons` can use them)."""
+"""Checks and the bounded candidate search shared by the circle and the outline contact graphs (no tissue-analysis
+imports, so both :mod:`chemomet.tme.contacts` and :mod:`chemomet.tme.polygons` can use them)."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
 
-from chemomet.errors import field_error
+from chemomet.errors import InputError, field_error
 
 
 def check_tolerance(tolerance_um: float) -> float:
@@ -14,3 +15,190 @@ def check_tolerance(tolerance_um: float) -> float:
     if not (np.isfinite(t) and t >= 0):
         raise field_error("tolerance", tolerance_um, "a number ≥ 0", "µm")
     return t
+
+
+PAIR_BUDGET_PER_CELL = 50
+"""Candidate contact pairs allowed per cell (plus :data:`PAIR_BUDGET_BASE`), counted before any pair is built. A
+real tissue needs 10–20 (an upper bound from a grid count); stacked or duplicated cells need thousands."""
+PAIR_BUDGET_BASE = 1_000_000
+
+
+def pair_budget(n_cells: int) -> int:
+    """Most candidate pairs a contact search may build for ``n_cells`` cells.
+
+    Parameters
+    ----------
+    n_cells : number of cells searched.
+
+    Returns
+    -------
+    int
+        :data:`PAIR_BUDGET_PER_CELL` per cell plus :data:`PAIR_BUDGET_BASE`.
+
+    Examples
+    --------
+    >>> pair_budget(1_000_000)  # 51 million candidate pairs, about 0.8 GB of index pairs at most
+    51000000
+    """
+    return int(PAIR_BUDGET_PER_CELL * n_cells + PAIR_BUDGET_BASE)
+
+
+def _grid_keys(x: np.ndarray, y: np.ndarray, cell: float, x0: float, y0: float) -> np.ndarray:
+    gx = np.floor((x - x0) / cell).astype(np.int64)
+    gy = np.floor((y - y0) / cell).astype(np.int64)
+    return gx * (1 << 31) + gy
+
+
+def candidate_pair_bound(xa, ya, xb, yb, reach: float, same: bool) -> tuple[int, int, tuple[float, float]]:
+    """An upper bound on the pairs within ``reach``, from counts of cells per grid square.
+
+    A pair within ``reach`` lies in the same or adjacent squares of side ``reach``, so the sum over squares of
+    (cells in the square × cells in it and its 8 neighbours) bounds the pairs; O(n log n), nothing quadratic is
+    built.
+
+    Parameters
+    ----------
+    xa, ya, xb, yb : positions of the two sets, µm (the same arrays twice when ``same``).
+    reach : the search distance, µm.
+    same : pairs within set a (each counted once) instead of between a and b.
+
+    Returns
+    -------
+    tuple
+        ``(bound, most cells in one square, that square's centre (x, y) in µm)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.r_[np.zeros(1000), np.arange(10) * 100.0]  # 1000 cells stacked on one point
+    >>> bound, densest, at = candidate_pair_bound(x, 0 * x, x, 0 * x, 11.0, True)
+    >>> bound >= 1000 * 999 // 2, densest, at
+    (True, 1001, (5.5, 5.5))
+    """
+    xa, ya, xb, yb = (np.asarray(v, dtype=np.float64) for v in (xa, ya, xb, yb))
+    if xa.size == 0 or xb.size == 0:
+        return 0, 0, (0.0, 0.0)
+    x0 = float(min(xa.min(), xb.min()))
+    y0 = float(min(ya.min(), yb.min()))
+    span = max(float(max(xa.max(), xb.max())) - x0, float(max(ya.max(), yb.max())) - y0, 0.0)
+    cell = max(float(reach), span / float(1 << 28), 1e-300)  # a coarser square keeps the keys in range
+    ka, ca = np.unique(_grid_keys(xa, ya, cell, x0, y0), return_counts=True)
+    kb, cb = (ka, ca) if same else np.unique(_grid_keys(xb, yb, cell, x0, y0), return_counts=True)
+    total = 0
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            nk = ka + dx * (1 << 31) + dy
+            pos = np.minimum(np.searchsorted(kb, nk), kb.size - 1)
+            hit = kb[pos] == nk
+            total += int((ca[hit].astype(np.float64) * cb[pos[hit]]).sum())
+    if same:
+        total = (total - int(ca.sum())) // 2
+    j = int(np.argmax(ca))
+    gx, gy = int(ka[j] // (1 << 31)), int(ka[j] % (1 << 31))
+    return total, int(ca[j]), (x0 + (gx + 0.5) * cell, y0 + (gy + 0.5) * cell)
+
+
+def check_pair_budget(bound: int, n_cells: int, densest: int, where_xy, reach: float, where: str) -> None:
+    """Refuse (one line) a contact search whose candidate pairs would exceed :func:`pair_budget`.
+
+    Parameters
+    ----------
+    bound : the candidate bound (:func:`candidate_pair_bound`).
+    n_cells : the cells searched.
+    densest, where_xy, reach : the most cells in one square, its centre (µm) and side (µm), for the message.
+    where : the input's name, the message's prefix.
+
+    Raises
+    ------
+    InputError : ``bound`` exceeds ``pair_budget(n_cells)``.
+
+    Examples
+    --------
+    >>> check_pair_budget(10_000, 1000, 7, (0.0, 0.0), 11.0, "cells.csv")  # within budget: nothing happens
+    >>> try:
+    ...     check_pair_budget(5 * 10**9, 120_000, 80_000, (500.0, 500.0), 11.0, "cells.csv")
+    ... except InputError as err:
+    ...     print(str(err)[:72])
+    cells.csv: 80000 cells lie within one 11 µm square around (x, y) = (500,
+    """
+    budget = pair_budget(n_cells)
+    if bound > budget:
+        raise InputError(
+            f"{where}: {densest} cells lie within one {reach:.3g} µm square around (x, y) = "
+            f"({where_xy[0]:.6g}, {where_xy[1]:.6g}) µm, which would make about {bound:.2g} candidate contact pairs "
+            f"(limit {budget:.2g} for {n_cells} cells); allowed: distinct cell positions — the table looks "
+            "degenerate (stacked or duplicated cells, or a coordinate column repeated)"
+        )
+
+
+def radius_class_pairs(x: np.ndarray, y: np.ndarray, r: np.ndarray, tol: float, where: str) -> np.ndarray:
+    """Candidate pairs containing every pair with ``|c_i − c_j| ≤ r_i + r_j + tol``, found with bounded work.
+
+    The cells are split into radius classes (a factor 2 of radii each); each pair of classes is searched with
+    k-d trees at its own reach ``max(r_a) + max(r_b) + tol``, so one large cell does not widen every search. The
+    candidate bound of all searches is checked against :func:`pair_budget` (:func:`check_pair_budget`) before any
+    tree or pair is built.
+
+    Parameters
+    ----------
+    x, y : centroids, µm.
+    r : radii, µm (> 0).
+    tol : contact tolerance, µm.
+    where : the input's name, for the message of a refusal.
+
+    Returns
+    -------
+    ``(m, 2)`` int64 index pairs, unordered and unfiltered (the caller applies the exact test).
+
+    Raises
+    ------
+    InputError : the candidate bound exceeds the budget (stacked or duplicated cells).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = radius_class_pairs(np.array([0.0, 10.0, 500.0]), np.zeros(3), np.array([5.0, 5.0, 5.0]), 1.0, "t")
+    >>> p.tolist()
+    [[0, 1]]
+    """
+    n = x.shape[0]
+    # radius classes: class c holds radii in [r_min·2^c, r_min·2^(c+1))
+    cls = np.floor(np.log2(r / float(r.min()))).astype(np.int64) if float(r.min()) > 0 else np.zeros(n, np.int64)
+    cls = np.minimum(cls, 30)
+    classes = np.unique(cls)
+    members = [np.flatnonzero(cls == c) for c in classes]
+    rmax = [float(r[m].max()) for m in members]
+    plan = []
+    bound, worst = 0, (0, (0.0, 0.0), 0.0)
+    for a in range(len(classes)):
+        for b in range(a, len(classes)):
+            reach = (rmax[a] + rmax[b] + tol) * (1 + 1e-9)  # a relative slack; the exact filter decides
+            ia, ib = members[a], members[b]
+            nb, dens, at = candidate_pair_bound(x[ia], y[ia], x[ib], y[ib], reach, a == b)
+            bound += nb
+            if dens > worst[0]:
+                worst = (dens, at, reach)
+            plan.append((a, b, reach))
+    check_pair_budget(bound, n, worst[0], worst[1], worst[2], where)
+    found = []
+    trees: dict[int, cKDTree] = {}
+
+    def tree(c: int) -> cKDTree:
+        if c not in trees:
+            m = members[c]
+            trees[c] = cKDTree(np.column_stack([x[m], y[m]]), balanced_tree=False, compact_nodes=False)
+        return trees[c]
+
+    for a, b, reach in plan:
+        ia, ib = members[a], members[b]
+        if a == b:
+            p = tree(a).query_pairs(reach, output_type="ndarray")
+            if p.size:
+                found.append(np.column_stack([ia[p[:, 0]], ia[p[:, 1]]]))
+        else:
+            m = tree(a).sparse_distance_matrix(tree(b), reach, output_type="ndarray")
+            if m.size:
+                found.append(np.column_stack([ia[m["i"]], ib[m["j"]]]))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.concatenate(found).astype(np.int64, copy=False)

@@ -40,9 +40,13 @@ def _human(summary: dict) -> str:
     def fmt(v, unit=""):
         return "not measured" if v is None else f"{v:.4g}{unit}"
 
+    size = {"column": "the radius column", "area": "the area column", "polygon": "the outlines"}.get(
+        s["radius_source"], f"the default of {s['default_radius_um'] or 0:g} µm for every cell (no size column)"
+    )
     lines = [
-        f"TMEM score: {s['tmem_score']} ({s['tmem_convention']}, circular fields of {s['hpf_area_mm2']} mm²; "
-        f"counts per field {s['hpf_counts']})",
+        f"TMEM score: {s['tmem_score']} ({s['tmem_convention']}, circular fields of {s['hpf_area_mm2']} mm², "
+        f"{s['hpf_centres_method']}-centred; {s['n_hpf_found']} of {s['n_hpf_requested']} fields found; counts "
+        f"per field {s['hpf_counts']})",
         f"doorways: {s['n_doorways']} in total ({s['n_contact_triangles']} contact triangles, counted per "
         f"{s['doorway_counting']}); {fmt(s['doorways_per_mm2_tumour'], ' /mm² of tumour')}",
         f"cells: {s['n_cells']} (tumour {s['n_tumour']}, macrophage {s['n_macrophage']}, endothelial "
@@ -51,6 +55,7 @@ def _human(summary: dict) -> str:
         f"macrophage density: {fmt(s['macrophage_density_per_mm2'], ' /mm²')}; TIE2+ fraction: "
         f"{fmt(s['tie2_fraction'])}; CD163+ fraction: {fmt(s['cd163_fraction'])}",
         f"microvessel density: {fmt(s['microvessel_density_per_mm2'], ' /mm²')} ({s['n_vessels']} vessels)",
+        f"units: {s['units_note'] or 'µm'}; cell radius from {size}",
     ]
     if "comparison" in s:
         c = s["comparison"]
@@ -95,10 +100,32 @@ def tmem(
         "macrophage", "--counting", help="Doorway counting: macrophage | triangle | cluster."
     ),
     max_edge: float = typer.Option(
-        50.0, "--max-edge", help="Longest triangulation edge counted as tissue, µm."
+        50.0, "--max-edge", help="Widest gap between cells still counted as tissue (areas), µm."
     ),
-    units: str | None = typer.Option(None, "--units", help="Coordinate units: um | px (default um)."),
-    pixel_size: float | None = typer.Option(None, "--pixel-size", help="µm per pixel (implies --units px)."),
+    field_centres: str = typer.Option(
+        "hotspot",
+        "--field-centres",
+        help="Where fields may be centred: hotspot (anywhere, where the count is highest; exact) | doorway "
+        "(on doorways only, the former rule) | grid (a 10 µm grid search, for comparison).",
+    ),
+    area_method: str = typer.Option(
+        "raster", "--area-method", help="Tissue area: raster (occupancy raster, closed; fast) | delaunay."
+    ),
+    area_raster: float = typer.Option(10.0, "--area-raster", help="Pixel size of the area raster, µm."),
+    units: str | None = typer.Option(
+        None,
+        "--units",
+        help="Unit of the x/y columns when their headers name none: um | mm | px (default: the preset's, else um).",
+    ),
+    radius_units: str | None = typer.Option(
+        None, "--radius-units", help="Unit of the radius column when its header names none: um | mm | px."
+    ),
+    area_units: str | None = typer.Option(
+        None, "--area-units", help="Unit of the area column when its header names none: um2 | mm2 | px2."
+    ),
+    pixel_size: float | None = typer.Option(
+        None, "--pixel-size", help="µm per image pixel; required when a column is in px (implies --units px)."
+    ),
     x_col: str | None = typer.Option(None, "--x-col", help="Column of centroid x."),
     y_col: str | None = typer.Option(None, "--y-col", help="Column of centroid y."),
     label_col: str | None = typer.Option(None, "--label-col", help="Column of cell-type labels."),
@@ -110,8 +137,11 @@ def tmem(
         help="Column of cell outlines: WKT 'POLYGON ((x y, ...))' or JSON [[x, y], ...], centroid units; "
         "contact is then decided on the outlines.",
     ),
-    default_radius: float = typer.Option(
-        5.0, "--default-radius", help="Radius when no radius/area column, µm."
+    default_radius: float | None = typer.Option(
+        None,
+        "--default-radius",
+        help="Give every cell this radius (µm) when the table has no radius, area or outline column "
+        "(otherwise refused); the summary says so.",
     ),
     tumour_class: str = typer.Option("Tumor", "--tumour-class", help="Label of tumour (MENA-high) cells."),
     macrophage_class: str = typer.Option("Macrophage", "--macrophage-class", help="Label of macrophages."),
@@ -141,8 +171,9 @@ def tmem(
     A doorway is a tumour cell, a macrophage and an endothelial cell pairwise in contact (centroid distance
     ≤ r_i + r_j + tolerance, µm; with --polygon-col, outlines within the tolerance or overlapping); one
     doorway is counted per macrophage by default. The TMEM score is the number of doorways in the k densest
-    non-overlapping circular high-power fields (k = 10 or 20). Bad input gives one line on standard error and
-    exit code 2; output files are written atomically.
+    non-overlapping circular high-power fields (k = 10 or 20), each centred where it holds the most doorways.
+    Every column's unit comes from its header, an option or the preset (pixels need --pixel-size). Bad input
+    gives one line on standard error and exit code 2; output files are written atomically.
     """
     opts = ReadOptions(
         preset=preset.strip().lower(),
@@ -153,6 +184,8 @@ def tmem(
         area_col=area_col,
         polygon_col=polygon_col,
         units=units,
+        radius_units=radius_units,
+        area_units=area_units,
         pixel_size_um=pixel_size,
         tumour_class=tumour_class,
         macrophage_class=macrophage_class,
@@ -172,6 +205,9 @@ def tmem(
         hpf_area_mm2=hpf_area,
         counting=counting.strip().lower(),
         max_edge_um=max_edge,
+        field_centres=field_centres.strip().lower(),
+        area_method=area_method.strip().lower(),
+        area_raster_um=area_raster,
     )
     outputs = []
     if map_ is not None:

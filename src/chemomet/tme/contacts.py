@@ -3,21 +3,24 @@
 Two cells are in contact when their boundaries touch (docs/science.md §6.2). With outlines (polygons) this is decided
 exactly on the outlines by :func:`chemomet.tme.polygons.polygon_contact_pairs`; :func:`table_contact_pairs`
 picks it when the table has polygons. Otherwise cells are circles of their equivalent radii:
-``|c_i − c_j| ≤ r_i + r_j + tolerance``. :func:`contact_pairs` finds every such pair with a
-k-d tree: one ``query_pairs`` at the largest possible contact distance ``2·max(r) + tolerance``, then an exact
-per-pair filter. :func:`contact_pairs_bruteforce` is the O(n²) reference used by tests and the benchmark.
+``|c_i − c_j| ≤ r_i + r_j + tolerance``. :func:`contact_pairs` finds every such pair with k-d trees: the cells
+are split into radius classes (each class spans a factor 2 of radii), and each pair of classes is searched at its
+own largest contact distance ``max(r_a) + max(r_b) + tolerance``, then an exact per-pair filter keeps the pairs
+in contact — so one large cell does not widen the search for all the others. Before any pair is built the
+candidates are bounded by counting cells per grid square of the search distance; a table whose bound exceeds
+:func:`~chemomet.tme._checks.pair_budget` (stacked or duplicated cells) is refused with one line instead of
+exhausting memory. :func:`contact_pairs_bruteforce` is the O(n²) reference used by tests and the benchmark.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from chemomet.tme._checks import check_tolerance
+from chemomet.tme._checks import check_tolerance, radius_class_pairs
 from chemomet.tme.polygons import polygon_contact_pairs
 
 
-def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0) -> np.ndarray:
+def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0, *, where: str = "cells") -> np.ndarray:
     """All pairs of cells in contact.
 
     Parameters
@@ -25,11 +28,17 @@ def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0) -> np.ndarra
     x_um, y_um : centroids, µm, shape ``(n,)``.
     radius_um : equivalent radii, µm, shape ``(n,)``.
     tolerance_um : extra gap allowed between two cell boundaries, µm (≥ 0).
+    where : name of the input, for the message of a refused (degenerate) table.
 
     Returns
     -------
     ``(m, 2)`` int64 array of index pairs ``(i, j)`` with ``i < j``, sorted lexicographically, such that
     ``hypot(x_i − x_j, y_i − y_j) ≤ r_i + r_j + tolerance_um``.
+
+    Raises
+    ------
+    InputError : the candidate pairs would exceed :func:`~chemomet.tme._checks.pair_budget` (cells stacked on
+        one point); checked before any pair is built.
 
     Examples
     --------
@@ -49,15 +58,9 @@ def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0) -> np.ndarra
     r = np.asarray(radius_um, dtype=np.float64)
     if x.shape[0] < 2:
         return np.empty((0, 2), dtype=np.int64)
-    xy = np.column_stack([x, y])
-    reach = 2.0 * float(r.max()) + tol
-    # A relative slack keeps pairs whose float distance sits on the boundary; the exact filter decides.
-    pairs = cKDTree(xy, balanced_tree=False, compact_nodes=False).query_pairs(
-        reach * (1 + 1e-9), output_type="ndarray"
-    )
-    if pairs.size == 0:
+    pairs = radius_class_pairs(x, y, r, tol, where)
+    if pairs.shape[0] == 0:
         return np.empty((0, 2), dtype=np.int64)
-    pairs = pairs.astype(np.int64, copy=False)
     i, j = pairs[:, 0], pairs[:, 1]
     keep = _within(x, y, r, i, j, tol)
     pairs = pairs[keep]
@@ -142,7 +145,9 @@ def table_contact_pairs(table, tolerance_um: float = 1.0, cells=None) -> np.ndar
     """
     sub = np.arange(table.n) if cells is None else np.asarray(cells, dtype=np.int64)
     if table.polygons is not None:
-        p = polygon_contact_pairs(table.x_um[sub], table.y_um[sub], table.polygons.take(sub), tolerance_um)
+        p = polygon_contact_pairs(
+            table.x_um[sub], table.y_um[sub], table.polygons.take(sub), tolerance_um, where=table.source
+        )
     else:
-        p = contact_pairs(table.x_um[sub], table.y_um[sub], table.radius_um[sub], tolerance_um)
+        p = contact_pairs(table.x_um[sub], table.y_um[sub], table.radius_um[sub], tolerance_um, where=table.source)
     return sub[p] if p.size else np.empty((0, 2), dtype=np.int64)

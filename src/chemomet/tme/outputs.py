@@ -67,6 +67,8 @@ def _uns_safe(summary: dict) -> dict:
     for k, v in summary.items():
         if v is None:
             undefined.append(k)
+        elif isinstance(v, dict):  # e.g. column_units: column names may hold "/", not allowed as HDF5 keys
+            out[k] = json.dumps(v, ensure_ascii=False)
         elif isinstance(v, list):
             out[k] = (
                 np.asarray(v, dtype=str) if all(isinstance(e, str) for e in v) and v else np.asarray(v, float)
@@ -90,7 +92,8 @@ def to_anndata(result: TmemResult, base=None):
     -------
     anndata.AnnData
         ``obs``: the columns of :func:`cell_flags` and ``radius_um`` (µm); ``uns["chemomet_tmem"]``: the
-        summary (units in the key names: µm, mm², per mm²), its undefined entries listed in ``undefined``.
+        summary (units in the key names: µm, mm², per mm²), its undefined entries listed in ``undefined``, its
+        mappings (``column_units``) as JSON text.
 
     Examples
     --------

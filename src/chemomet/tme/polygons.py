@@ -10,7 +10,8 @@ Contact (docs/science.md §6.2): two cells touch when the minimum distance betwe
 overlapping outlines (crossing boundaries, one inside the other) have distance 0, so shared edges count.
 :func:`polygon_contact_pairs` finds the pairs in three vectorised steps:
 
-1. candidates: one k-d tree ``query_pairs`` on the centroids at ``2·max(R) + tol``, kept when
+1. candidates: k-d tree searches on the centroids (per class of circumradius, as for circles, and bounded before
+   any pair is built, see :func:`chemomet.tme._checks.radius_class_pairs`), kept when
    ``|c_i − c_j| ≤ R_i + R_j + tol``, where ``R`` is each outline's circumradius about its centroid;
 2. pruning (exact): only segments of cell ``i`` within ``R_j + tol`` of ``c_j`` can come within ``tol`` of cell
    ``j`` (or cross it), so each pair keeps those segments only (typically a fifth of the outline);
@@ -29,10 +30,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.spatial import cKDTree
 
 from chemomet.errors import InputError, field_error
-from chemomet.tme._checks import check_tolerance
+from chemomet.tme._checks import check_tolerance, radius_class_pairs
 
 POLYGON_ALLOWED = (
     "an outline as WKT 'POLYGON ((x y, x y, ...))' or JSON '[[x, y], [x, y], ...]', at least 3 distinct "
@@ -439,7 +439,9 @@ def polygon_distances(polygons: Polygons, i, j) -> np.ndarray:
     return out
 
 
-def polygon_contact_pairs(x_um, y_um, polygons: Polygons, tolerance_um: float = 1.0) -> np.ndarray:
+def polygon_contact_pairs(
+    x_um, y_um, polygons: Polygons, tolerance_um: float = 1.0, *, where: str = "cells"
+) -> np.ndarray:
     """All pairs of cells whose outlines are within ``tolerance_um`` (touching or overlapping outlines count).
 
     Parameters
@@ -447,6 +449,7 @@ def polygon_contact_pairs(x_um, y_um, polygons: Polygons, tolerance_um: float = 
     x_um, y_um : centroids, µm, shape ``(n,)`` (the candidate search is about them).
     polygons : the outlines, µm (:class:`Polygons` with ``n`` outlines).
     tolerance_um : largest gap between two outlines still counted as contact, µm (≥ 0).
+    where : name of the input, for the message of a refused (degenerate) table.
 
     Returns
     -------
@@ -472,13 +475,9 @@ def polygon_contact_pairs(x_um, y_um, polygons: Polygons, tolerance_um: float = 
     if x.shape[0] < 2:
         return empty
     R = polygons.circumradius(x, y)
-    reach = 2.0 * float(R.max()) + tol
-    pairs = cKDTree(np.column_stack([x, y]), balanced_tree=False, compact_nodes=False).query_pairs(
-        reach * (1 + 1e-9), output_type="ndarray"
-    )
+    pairs = radius_class_pairs(x, y, R, tol, where)  # bounded before any pair is built
     if pairs.size == 0:
         return empty
-    pairs = pairs.astype(np.int64, copy=False)
     i, j = pairs[:, 0], pairs[:, 1]
     d = np.hypot(x[i] - x[j], y[i] - y[j])
     near = d <= (R[i] + R[j] + tol) * (1 + 1e-9)

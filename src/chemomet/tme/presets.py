@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Typ
 
 from chemomet.errors import InputError, field_error, validation_error
 from chemomet.inputs import parse_text, read_text
+from chemomet.tme.units import AREA_UNITS, LENGTH_UNITS, parse_unit
 
 SHIPPED_FILE = "tme_presets.toml"
 """The shipped presets, in the package data of :mod:`chemomet.data`."""
@@ -44,12 +45,17 @@ class ColumnMap:
     polygon : column of cell outlines (WKT or JSON, centroid units), or ``None``.
     px : the columns of the same export when uncalibrated (pixels), read with ``units="px"``; ``None``: the same
         columns in either unit.
+    units : unit of the centroid/bounding-box columns when their headers name none (``"um"``, ``"mm"``,
+        ``"px"``), or ``None`` (µm); ``"px"`` means a pixel size must be given.
+    radius_units, area_units : unit of the radius (``"um"``, ...) and area (``"um2"``, ``"px2"``, ...) columns
+        when their headers name none, or ``None`` (the coordinates' unit, squared for the area). See
+        :mod:`chemomet.tme.units` for the order in which a column's unit is decided.
 
     Examples
     --------
     >>> from chemomet.tme import PRESETS
-    >>> PRESETS["halo"].x
-    ('XMin', 'XMax')
+    >>> PRESETS["halo"].x, PRESETS["halo"].units  # HALO's bounding boxes are in pixels
+    (('XMin', 'XMax'), 'px')
     >>> PRESETS["qupath"].for_units("px").x
     'Centroid X px'
     >>> ColumnMap("X", "Y", label="Type").marker_template.format(marker="CD68")
@@ -64,6 +70,9 @@ class ColumnMap:
     marker_template: str = "{marker}"
     polygon: str | None = None
     px: ColumnMap | None = None
+    units: str | None = None
+    radius_units: str | None = None
+    area_units: str | None = None
 
     def for_units(self, units: str) -> ColumnMap:
         """The columns to read for coordinates in ``units`` (``"um"`` or ``"px"``): :attr:`px` for pixels when
@@ -99,7 +108,23 @@ def _template(v: str) -> str:
     return v
 
 
+def _length_unit(v: str) -> str:
+    try:
+        return parse_unit(v, "length", "units")
+    except InputError:
+        raise ValueError(" | ".join(LENGTH_UNITS)) from None
+
+
+def _area_unit(v: str) -> str:
+    try:
+        return parse_unit(v, "area", "area_units")
+    except InputError:
+        raise ValueError(" | ".join(AREA_UNITS)) from None
+
+
 _Column = Annotated[str, AfterValidator(_column)]
+_LengthUnit = Annotated[str, AfterValidator(_length_unit)]
+_AreaUnit = Annotated[str, AfterValidator(_area_unit)]
 _Centroid = Annotated[str | tuple[str, str], BeforeValidator(_centroid)]
 _Template = Annotated[str, AfterValidator(_template)]
 
@@ -118,6 +143,9 @@ class _PixelColumns(_Strict):
     area: _Column | None = None
     marker_template: _Template | None = None
     polygon: _Column | None = None
+    units: _LengthUnit | None = None
+    radius_units: _LengthUnit | None = None
+    area_units: _AreaUnit | None = None
 
 
 class _Preset(_Strict):
@@ -132,13 +160,26 @@ class _Preset(_Strict):
     marker_template: _Template = "{marker}"
     polygon: _Column | None = None
     px: _PixelColumns | None = None
+    units: _LengthUnit | None = None
+    radius_units: _LengthUnit | None = None
+    area_units: _AreaUnit | None = None
 
     def column_map(self) -> ColumnMap:
         cm = ColumnMap(
-            self.x, self.y, self.label, self.radius, self.area, self.marker_template, self.polygon
+            self.x,
+            self.y,
+            self.label,
+            self.radius,
+            self.area,
+            self.marker_template,
+            self.polygon,
+            units=self.units,
+            radius_units=self.radius_units,
+            area_units=self.area_units,
         )
         if self.px is not None:
-            cm = replace(cm, px=replace(cm, **self.px.model_dump(exclude_none=True)))
+            # the pixel columns are in pixels unless the sub-table says otherwise
+            cm = replace(cm, px=replace(cm, **{"units": "px", **self.px.model_dump(exclude_none=True)}))
         return cm
 
 
@@ -155,6 +196,9 @@ _RULES = {
     "marker_template": ('a column name with {marker} in it, e.g. "Cell: {marker}: Mean"', None),
     "polygon": ("a column name", None),
     "px": ("a table of the pixel columns (x, y, area, ...)", None),
+    "units": ("the unit of the x/y columns: " + " | ".join(LENGTH_UNITS), None),
+    "radius_units": ("the unit of the radius column: " + " | ".join(LENGTH_UNITS), None),
+    "area_units": ("the unit of the area column: " + " | ".join(AREA_UNITS), None),
 }
 
 

@@ -7,18 +7,24 @@ name can be overridden:
 ``generic``  ``x``, ``y`` (µm), ``cell_type`` labels, optional ``radius`` (µm) or ``area`` (µm²),
              markers by name.
 ``qupath``   QuPath detection measurements: ``Centroid X µm``, ``Centroid Y µm``, ``Class``, optional
-             ``Cell: Area µm^2``; markers ``Cell: <marker>: Mean``. With ``units="px"`` the ``px``
-             columns are used.
-``halo``     HALO object data: centroid = midpoint of ``XMin``/``XMax``, ``YMin``/``YMax``;
-             ``Phenotype`` labels; optional ``Cell Area (µm²)``; markers
+             ``Cell: Area µm^2``; markers ``Cell: <marker>: Mean``. With ``units="px"`` (or a pixel size) the
+             ``px`` columns are used.
+``halo``     HALO object data: centroid = midpoint of ``XMin``/``XMax``, ``YMin``/``YMax`` (image pixels: a
+             pixel size is required); ``Phenotype`` labels; optional ``Cell Area (µm²)``; markers
              ``<marker> Positive Classification`` (0/1; gate at 0.5).
+
+Units: every column's unit is decided from its header when the header names one (``Centroid X px``,
+``Cell Area (µm²)``), else from an explicit option, else from the preset, else from the coordinates (µm by
+default); see :mod:`chemomet.tme.units`. A column in pixels without a pixel size is refused, and an area in µm²
+is never rescaled.
 
 Cell types come either from labels (class names, case-insensitive; QuPath derived classes such as
 ``Macrophage: TIE2+`` give the base class and the TIE2/CD163 status) or, when gates are given, from marker
 intensities: a cell is of a lineage when exactly one of MENA (tumour), CD68 (macrophage), CD31
 (endothelium) is ≥ its threshold; a cell positive for several lineage markers is ambiguous and counted as
 "other". TIE2 and CD163 gates set the macrophage flags in either mode. Radius: a radius column, else the
-equivalent radius of the outline (polygon column), else ``sqrt(area/π)``, else a default.
+equivalent radius of the outline (polygon column), else ``sqrt(area/π)``, else — only when asked for with
+``default_radius_um`` — one radius for every cell; a table with no size at all is refused.
 
 Outlines: an optional polygon column (``polygon_col``; no preset has one) holds one outline per cell as WKT
 ``POLYGON ((x y, ...))`` or a JSON list ``[[x, y], ...]``, in the units of the centroids (converted with them);
@@ -28,6 +34,7 @@ contact is then decided on the outlines (:mod:`chemomet.tme.polygons`).
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,7 +47,16 @@ import pyarrow.parquet as pq
 from chemomet.errors import InputError, field_error
 from chemomet.tme.polygons import parse_polygons
 from chemomet.tme.presets import PRESETS, ColumnMap, available_presets
-from chemomet.tme.table import ENDOTHELIAL, MACROPHAGE, OTHER, TUMOUR, CellTable, make_table
+from chemomet.tme.table import (
+    ENDOTHELIAL,
+    MACROPHAGE,
+    MAX_ABS_COORDINATE_UM,
+    OTHER,
+    TUMOUR,
+    CellTable,
+    make_table,
+)
+from chemomet.tme.units import UNIT_LABELS, header_units_all, parse_unit, unit_scale
 
 LINEAGE_MARKERS = {"MENA": TUMOUR, "CD68": MACROPHAGE, "CD31": ENDOTHELIAL}
 FLAG_MARKERS = ("TIE2", "CD163")
@@ -58,6 +74,8 @@ DEFAULT_OTHER_CLASSES = (
     "Ignore",
 )
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".h5ad")
+LABEL_COLUMN_NAMES = ("Classification", "Class", "Phenotype", "cell_type", "Cell Type", "CellType", "celltype")
+"""Columns that usually hold cell-type labels, suggested when the preset's label column is missing."""
 
 
 @dataclass(frozen=True)
@@ -68,20 +86,26 @@ class ReadOptions:
     ----------
     preset : the name of a column preset, ``"generic"``, ``"qupath"``, ``"halo"`` (:data:`PRESETS`) or one of
         ``presets_file``; or a :class:`~chemomet.tme.presets.ColumnMap`. Not used for ``.h5ad`` files.
-    x_col, y_col, label_col, radius_col, area_col : column overrides (``None``: the preset's); x/y in µm (px
-        with ``units="px"``), radius in µm, area in µm².
+    x_col, y_col, label_col, radius_col, area_col : column overrides (``None``: the preset's). Units: see
+        ``units``.
     polygon_col : column of cell outlines (WKT ``POLYGON ((x y, ...))`` or JSON ``[[x, y], ...]``, centroid
         units); when given, contact is decided on the outlines and, without a radius column, the radius is
         the outline's equivalent radius ``sqrt(area/π)``.
-    units : ``"um"`` or ``"px"`` (default: ``"px"`` when ``pixel_size_um`` is given, else ``"um"``).
-    pixel_size_um : µm per pixel, required with ``units="px"``.
+    units : unit of the x/y columns, ``"um"``, ``"mm"`` or ``"px"``; ``None``: the unit the headers name, else
+        ``"px"`` when ``pixel_size_um`` is given, else the preset's (HALO: ``"px"``), else ``"um"``. A statement
+        that contradicts a column header is refused.
+    radius_units, area_units : unit of the radius (``"um"``, ``"mm"``, ``"px"``) and area (``"um2"``, ``"mm2"``,
+        ``"px2"``; ``"µm²"``, ``"um^2"`` accepted) columns when their headers name none; ``None``: the preset's,
+        else the coordinates' unit (squared for the area). See :mod:`chemomet.tme.units`.
+    pixel_size_um : µm per pixel, required when any column is in pixels, refused when none is.
     tumour_class, macrophage_class, endothelial_class : class names in the label column.
     other_classes : further labels accepted as "other" cells.
     ignore_unknown_labels : count unknown labels as "other" instead of refusing them.
     gates : marker → threshold (``MENA``, ``CD68``, ``CD31``, ``TIE2``, ``CD163``), in the units of the
         intensity columns; a cell is positive when its intensity is ≥ the threshold.
     marker_columns : marker → column override.
-    default_radius_um : radius used when neither radius nor area is present, µm.
+    default_radius_um : radius given to every cell when the table has no radius, area or outline column, µm;
+        ``None`` (default): such a table is refused. The summary then says that a default radius was used.
     spatial_key : ``obsm`` key holding the coordinates in AnnData files.
     check_units : refuse implausible coordinate/radius scales (see :func:`chemomet.tme.table.make_table`).
     presets_file : a TOML file of further column presets (the layout of ``chemomet/data/tme_presets.toml``),
@@ -91,8 +115,10 @@ class ReadOptions:
     --------
     >>> from chemomet.tme.readers import resolve_units
     >>> opts = ReadOptions(preset="qupath", pixel_size_um=0.325)  # uncalibrated QuPath export, 0.325 µm/px
-    >>> resolve_units(opts, "export.tsv")  # units, µm per unit
+    >>> resolve_units(opts, "export.tsv")  # the coordinate unit asked for, µm per pixel
     ('px', 0.325)
+    >>> resolve_units(ReadOptions(preset="halo"), "halo.csv")  # nothing stated: headers, then the preset decide
+    (None, None)
     >>> gated = ReadOptions(gates={"MENA": 0.4, "CD68": 0.3, "CD31": 0.5})  # cell types from intensities
     >>> lab = ReadOptions(preset="inform", presets_file="lab_presets.toml")  # a preset of the user's file
     """
@@ -105,6 +131,8 @@ class ReadOptions:
     area_col: str | None = None
     polygon_col: str | None = None
     units: str | None = None
+    radius_units: str | None = None
+    area_units: str | None = None
     pixel_size_um: float | None = None
     tumour_class: str = "Tumor"
     macrophage_class: str = "Macrophage"
@@ -113,7 +141,7 @@ class ReadOptions:
     ignore_unknown_labels: bool = False
     gates: dict = field(default_factory=dict)
     marker_columns: dict = field(default_factory=dict)
-    default_radius_um: float = 5.0
+    default_radius_um: float | None = None
     spatial_key: str = "spatial"
     check_units: bool = True
     presets_file: str | Path | None = None
@@ -154,41 +182,103 @@ class _Columns:
         return got
 
 
-def resolve_units(opts: ReadOptions, where: str) -> tuple[str, float]:
-    """Return ``(units, µm per unit)`` after checking ``units`` and ``pixel_size_um``."""
-    u = opts.units
-    if u is None:
-        u = "px" if opts.pixel_size_um is not None else "um"
-    key = str(u).strip().lower()
-    aliases = {
-        "um": "um",
-        "µm": "um",
-        "μm": "um",
-        "micron": "um",
-        "microns": "um",
-        "px": "px",
-        "pixel": "px",
-        "pixels": "px",
-    }
-    if key not in aliases:
-        raise field_error("units", u, "um (micrometres) or px (pixels, with --pixel-size)", where=where)
-    units = aliases[key]
-    if units == "um":
-        if opts.pixel_size_um is not None:
-            raise field_error(
-                "pixel_size",
-                opts.pixel_size_um,
-                "no pixel size when units are µm (use --units px)",
-                "µm/px",
-                where,
-            )
-        return "um", 1.0
+def resolve_units(opts: ReadOptions, where: str) -> tuple[str | None, float | None]:
+    """The coordinate unit the options state and the pixel size, both checked.
+
+    Parameters
+    ----------
+    opts : the reading options (``units``, ``pixel_size_um``).
+    where : the file, for messages.
+
+    Returns
+    -------
+    tuple
+        ``(units, pixel_size_um)``: ``units`` is ``opts.units`` as a canonical unit (``"um"``, ``"mm"``,
+        ``"px"``), or ``"px"`` when only a pixel size is given, or ``None`` when nothing is stated (the headers
+        and the preset then decide); ``pixel_size_um`` is ``None`` when not given.
+
+    Raises
+    ------
+    InputError : an unknown unit, a pixel size outside (0, 100] µm, or a pixel size with ``units`` other than px.
+
+    Examples
+    --------
+    >>> resolve_units(ReadOptions(units="µm"), "cells.csv"), resolve_units(ReadOptions(), "cells.csv")
+    (('um', None), (None, None))
+    """
     ps = opts.pixel_size_um
-    if ps is None:
-        raise field_error("pixel_size", None, "a number > 0 (required with --units px)", "µm/px", where)
-    if not (np.isfinite(ps) and 0 < ps <= 100):
-        raise field_error("pixel_size", ps, "a number in (0, 100]", "µm/px", where)
-    return "px", float(ps)
+    if ps is not None:
+        try:
+            ps = float(ps)
+        except (TypeError, ValueError):
+            raise field_error("pixel_size", opts.pixel_size_um, "a number in (0, 100]", "µm/px", where) from None
+        if not (np.isfinite(ps) and 0 < ps <= 100):
+            raise field_error("pixel_size", opts.pixel_size_um, "a number in (0, 100]", "µm/px", where)
+    if opts.units is None:
+        return ("px" if ps is not None else None), ps
+    units = parse_unit(opts.units, "length", "units", where)
+    if units != "px" and ps is not None:
+        raise field_error(
+            "pixel_size", ps, f"no pixel size when units are {UNIT_LABELS[units]} (use --units px)", "µm/px", where
+        )
+    return units, ps
+
+
+@dataclass
+class _Unit:
+    """The unit decided for one column, and where it came from (for messages and the summary)."""
+
+    unit: str
+    source: str
+
+
+def _decide(
+    columns: list[str],
+    what: str,
+    kind: str,
+    stated: str | None,
+    stated_by: str,
+    preset_unit: str | None,
+    preset_name: str,
+    fallback: _Unit,
+    where: str,
+) -> _Unit:
+    """The unit of ``columns`` (one role: coordinates, radius or area): header, else stated, else preset, else
+    ``fallback``; a unit stated explicitly that contradicts a header is refused. A pixel size alone implies pixels
+    only for the columns whose headers and preset name no unit."""
+    found: dict[str, str] = {}
+    for c in columns:
+        hs = header_units_all(c)
+        if kind == "length" and any(h.endswith("2") for h in hs):
+            raise InputError(
+                f"{where}: column {c!r} ({what}) names an area unit in its header; allowed: a length column "
+                "(µm, mm or px) — check the column options"
+            )
+        for u in sorted(hs):
+            found.setdefault(u if kind == "length" or u.endswith("2") else u + "2", c)
+    if len(found) > 1:
+        shown = ", ".join(f"{c!r} ({UNIT_LABELS[u]})" for u, c in found.items())
+        raise InputError(
+            f"{where}: the {what} columns name different units in their headers: {shown}; allowed: one unit "
+            "(choose the columns with --x-col/--y-col/--radius-col/--area-col)"
+        )
+    if found:
+        (u, c), = found.items()
+        if stated is not None and stated != u and not stated_by.startswith("--pixel-size"):
+            raise InputError(
+                f"{where}: column {c!r} ({what}) is in {UNIT_LABELS[u]} according to its header, but {stated_by} "
+                f"says {UNIT_LABELS[stated]}; allowed: the header's unit (drop {stated_by.split()[0]}, or choose "
+                "another column)"
+            )
+        return _Unit(u, "header")
+    implied = stated_by.startswith("--pixel-size")
+    if stated is not None and not implied:
+        return _Unit(stated, stated_by)
+    if preset_unit is not None:
+        return _Unit(preset_unit, f"preset {preset_name!r}")
+    if stated is not None:
+        return _Unit(stated, "--pixel-size")
+    return fallback
 
 
 def _preset(opts: ReadOptions, presets: dict[str, ColumnMap]) -> ColumnMap:
@@ -295,8 +385,8 @@ class _Source:
                 parse_options=pcsv.ParseOptions(delimiter=self.sep),
                 convert_options=pcsv.ConvertOptions(include_columns=cols),
             )
-        except (pa.ArrowInvalid, UnicodeDecodeError) as err:
-            msg = " ".join(str(err).split())[:160]
+        except (pa.ArrowInvalid, pa.ArrowKeyError, UnicodeDecodeError) as err:  # KeyError: a header with a NUL
+            msg = " ".join(str(err).replace("\x00", "\\x00").split())[:160]
             raise InputError(f"{self.where}: cannot parse the table ({msg})") from None
         return {c: t.column(c).to_numpy(zero_copy_only=False) for c in cols}
 
@@ -355,7 +445,13 @@ def _numeric(values: np.ndarray, name: str, where: str, unit: str | None = None)
         bad = np.isnan(conv) & ~pd.isna(pd.Series(values)).to_numpy()
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise field_error(f"{name}[row {i}]", values[i], "a number", unit, where)
+            allowed = "a number"
+            if re.fullmatch(r"\s*[-+]?\d+,\d+\s*", str(values[i])):
+                allowed = (
+                    "a number with a decimal point (this looks like a decimal comma: export the table with '.' as "
+                    "the decimal separator, e.g. an English locale in the export settings)"
+                )
+            raise field_error(f"{name}[row {i}]", values[i], allowed, unit, where)
         out = conv
     nonfinite = ~np.isfinite(out)
     if nonfinite.any():
@@ -462,12 +558,16 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
     opts = options or ReadOptions()
     path = Path(path)
     where = path.name
-    units, scale = resolve_units(opts, where)
+    stated, ps = resolve_units(opts, where)
+    stated_by = "--units" if opts.units is not None else "--pixel-size (which implies --units px)"
+    radius_stated = parse_unit(opts.radius_units, "length", "radius_units", where) if opts.radius_units else None
+    area_stated = parse_unit(opts.area_units, "area", "area_units", where) if opts.area_units else None
     gates = _check_gates(opts, where)
     presets = available_presets(opts.presets_file)
     src = _Source(path)
     cols = src.columns
     px_hint = ""
+    preset_name = "generic"
     if src.kind == "h5ad":
         xy = _anndata_xy(src.adata, opts.spatial_key, where)
         base = replace(
@@ -480,8 +580,10 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
     else:
         xy = None
         preset = _preset(opts, presets)
-        base = _column_map(opts, preset, units)
-        if units == "um" and preset.px is not None:
+        preset_name = opts.preset if isinstance(opts.preset, str) else "custom"
+        select = stated if stated is not None else (preset.units or "um")
+        base = _column_map(opts, preset, select)
+        if select != "px" and preset.px is not None:
             px_x = preset.px.x if isinstance(preset.px.x, str) else preset.px.x[0]
             if cols.find(px_x) is not None:
                 px_hint = "The table is in pixels (uncalibrated image): pass --units px --pixel-size UM_PER_PX."
@@ -503,6 +605,13 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         pass  # the radius is the outline's equivalent radius
     elif base.area and (explicit_area or cols.find(base.area)):
         need["area"] = cols.need(base.area, "cell area")
+    elif opts.default_radius_um is None:
+        looked = " or ".join(repr(c) for c in (base.radius, base.area) if c) or "none in the preset"
+        raise InputError(
+            f"{where}: no cell size: no radius or area column ({looked}) and no outlines; allowed: "
+            "--radius-col NAME, --area-col NAME, --polygon-col NAME, or --default-radius UM to give every cell "
+            "the same radius (contacts and doorways then depend on that choice)"
+        )
     lineage_gating = any(m in gates for m in LINEAGE_MARKERS)
     if not lineage_gating:
         if not base.label:
@@ -510,30 +619,61 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
                 f"{where}: no label column and no gates; allowed: --label-col NAME or --gate MENA=.. "
                 "--gate CD68=.. --gate CD31=.."
             )
-        need["label"] = cols.need(
-            base.label,
-            "cell type labels",
-            "Or gate marker intensities with --gate MENA=.. --gate CD68=.. --gate CD31=..",
-        )
+        need["label"] = cols.need(base.label, "cell type labels", _label_hint(cols, base.label))
     for m in gates:
         name = opts.marker_columns.get(m) or base.marker_template.format(marker=m)
         need["marker:" + m] = cols.need(name, f"{m} intensity")
+
+    # units of every column: header, else stated, else preset, else the coordinates'
+    coord_cols = [need[k] for k in ("x", "x_lo", "x_hi", "y", "y_lo", "y_hi") if k in need]
+    cu = _decide(
+        coord_cols, "coordinate", "length", stated, stated_by, base.units, preset_name, _Unit("um", "default"), where
+    )
+    units: dict[str, _Unit] = {c: cu for c in coord_cols}
+    if "radius" in need:
+        units[need["radius"]] = _decide(
+            [need["radius"]], "radius", "length", radius_stated, "--radius-units", base.radius_units, preset_name,
+            _Unit(cu.unit, "as the coordinates"), where,
+        )
+    if "area" in need:
+        units[need["area"]] = _decide(
+            [need["area"]], "area", "area", area_stated, "--area-units", base.area_units, preset_name,
+            _Unit(cu.unit + "2", "as the coordinates"), where,
+        )
+    if "polygon" in need:
+        units[need["polygon"]] = _Unit(cu.unit, "as the coordinates")
+    in_px = [c for c, u in units.items() if u.unit.startswith("px")]
+    if in_px and ps is None:
+        u = units[in_px[0]]
+        alt = " (or --units um if this export is calibrated)" if u.source.startswith("preset") else ""
+        raise InputError(
+            f"{where}: column {in_px[0]!r} is in pixels ({_said(u)}) and no pixel size is given; allowed: "
+            f"--pixel-size UM_PER_PX, the µm per image pixel of the scan{alt}"
+        )
+    if ps is not None and not in_px:
+        shown = ", ".join(f"{c!r} in {UNIT_LABELS[u.unit]} ({_said(u)})" for c, u in units.items())
+        raise field_error("pixel_size", ps, f"no pixel size: no column is in px ({shown})", "µm/px", where)
+
     values = src.load(list(need.values()))
     n = xy.shape[0] if xy is not None else len(next(iter(values.values())))
     if n == 0:
         raise InputError(
             f"{where}: the cell table is empty (a header but 0 cells); allowed: at least one cell"
         )
-    unit_name = "px" if units == "px" else "µm"
+    unit_name = UNIT_LABELS[cu.unit]
+    scale = unit_scale(cu.unit, ps)
     if xy is None:
         coords = {}
         for axis in ("x", "y"):
             if axis in need:
                 coords[axis] = _numeric(values[need[axis]], need[axis], where, unit_name)
+                _check_raw_extent(coords[axis], need[axis], scale, unit_name, where)
             else:
                 lo = _numeric(values[need[axis + "_lo"]], need[axis + "_lo"], where, unit_name)
                 hi = _numeric(values[need[axis + "_hi"]], need[axis + "_hi"], where, unit_name)
-                coords[axis] = 0.5 * (lo + hi)
+                _check_raw_extent(lo, need[axis + "_lo"], scale, unit_name, where)
+                _check_raw_extent(hi, need[axis + "_hi"], scale, unit_name, where)
+                coords[axis] = 0.5 * lo + 0.5 * hi
         x, y = coords["x"], coords["y"]
     else:
         x, y = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
@@ -544,32 +684,37 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
                 raise field_error(
                     f"{name}[row {i}]", float(arr[i]), "a finite number for every cell", unit_name, where
                 )
+            _check_raw_extent(arr, name, scale, unit_name, where)
     radius, rsrc = None, None
     if "radius" in need:
-        radius = _numeric(values[need["radius"]], need["radius"], where, unit_name)
+        ru = units[need["radius"]].unit
+        radius = _numeric(values[need["radius"]], need["radius"], where, UNIT_LABELS[ru])
+        if (radius <= 0).any():
+            i = int(np.flatnonzero(radius <= 0)[0])
+            raise field_error(
+                f"{need['radius']}[row {i}]", float(radius[i]), "a number > 0", UNIT_LABELS[ru], where
+            )
+        with np.errstate(over="ignore"):  # an overflow becomes inf, refused by make_table
+            radius = radius * unit_scale(ru, ps)
         rsrc = "column"
     elif "area" in need:
-        area = _numeric(values[need["area"]], need["area"], where, unit_name + "²")
+        au = units[need["area"]].unit
+        area = _numeric(values[need["area"]], need["area"], where, UNIT_LABELS[au])
         if (area <= 0).any():
             i = int(np.flatnonzero(area <= 0)[0])
-            raise field_error(
-                f"{need['area']}[row {i}]", float(area[i]), "a number > 0", unit_name + "²", where
-            )
-        radius = np.sqrt(area / np.pi)
+            raise field_error(f"{need['area']}[row {i}]", float(area[i]), "a number > 0", UNIT_LABELS[au], where)
+        with np.errstate(over="ignore"):  # the area in µm², then its equivalent radius
+            radius = np.sqrt(area * unit_scale(au, ps) / np.pi)
         rsrc = "area"
-    if radius is not None and (radius <= 0).any():
-        i = int(np.flatnonzero(radius <= 0)[0])
-        raise field_error(f"{need['radius']}[row {i}]", float(radius[i]), "a number > 0", unit_name, where)
     polygons = None
     if "polygon" in need:
         polygons = parse_polygons(values[need["polygon"]], need["polygon"], where)
         if scale != 1.0:
-            polygons = polygons.transformed(scale)
+            with np.errstate(over="ignore", invalid="ignore"):
+                polygons = polygons.transformed(scale)
         if radius is None:
             radius, rsrc = np.sqrt(polygons.area() / np.pi), "polygon"
     x, y = x * scale, y * scale
-    if radius is not None and rsrc != "polygon":
-        radius = radius * scale
     marker_vals = {m: _numeric(values[need["marker:" + m]], need["marker:" + m], where) for m in gates}
     n_amb = 0
     if lineage_gating:
@@ -585,6 +730,11 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
     for m in FLAG_MARKERS:
         if m in gates:
             flags[m] = marker_vals[m] >= gates[m]
+    meta = {
+        "column_units": {c: UNIT_LABELS[u.unit] for c, u in units.items()},
+        "units_note": _units_note(units, ps, xy is not None, opts.spatial_key, cu),
+        "pixel_size_um": ps,
+    }
     table = make_table(
         x,
         y,
@@ -599,8 +749,56 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         check_units=opts.check_units,
         polygons=polygons,
         polygon_column=need.get("polygon", "polygon"),
+        meta=meta,
     )
     return table, src.adata
+
+
+def _check_raw_extent(arr: np.ndarray, name: str, scale: float, unit: str, where: str) -> None:
+    """Coordinates beyond ±10⁷ µm (10 m) once converted are refused before any arithmetic can overflow."""
+    limit = MAX_ABS_COORDINATE_UM / scale
+    bad = np.abs(arr) > limit
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        k = int(bad.sum())
+        raise field_error(
+            f"{name}[row {i}]",
+            float(arr[i]),
+            f"|value| ≤ {limit:.6g} {unit} (10 m) for every cell ({k} value{'s' if k != 1 else ''} beyond); check "
+            "the units (--units, --pixel-size) and the column",
+            unit,
+            where,
+        )
+
+
+def _said(u: _Unit) -> str:
+    return {"header": "its header", "default": "the default"}.get(u.source, u.source)
+
+
+def _units_note(units: dict[str, _Unit], ps: float | None, anndata: bool, key: str, cu: _Unit) -> str:
+    """One sentence: each column's unit and where it came from, and the pixel size."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    if anndata:
+        groups.setdefault((cu.unit, _said(cu)), []).append(f"obsm[{key!r}]")
+    for c, u in units.items():
+        groups.setdefault((u.unit, _said(u)), []).append(c)
+    parts = [f"{', '.join(cs)} in {UNIT_LABELS[u]} ({said})" for (u, said), cs in groups.items()]
+    if ps is not None:
+        parts.append(f"pixel size {ps:g} µm")
+    return "; ".join(parts)
+
+
+def _label_hint(cols: _Columns, wanted: str) -> str:
+    present = [c for name in LABEL_COLUMN_NAMES if name.lower() != wanted.lower() and (c := cols.find(name))]
+    if present:
+        extra = " (QuPath 0.4 and later write the class to 'Classification')" if present[0].lower() == (
+            "classification"
+        ) else ""
+        return (
+            f"The table has a {present[0]!r} column{extra}: pass --label-col {present[0]!r}, or gate marker "
+            "intensities with --gate MENA=.. --gate CD68=.. --gate CD31=.."
+        )
+    return "Or gate marker intensities with --gate MENA=.. --gate CD68=.. --gate CD31=.."
 
 
 def _anndata_xy(adata, key: str, where: str) -> np.ndarray:

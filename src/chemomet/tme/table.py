@@ -23,6 +23,11 @@ ENDOTHELIAL = 3
 TYPE_NAMES = ("other", "tumour", "macrophage", "endothelial")
 """Names of the cell-type codes, indexed by code."""
 
+MAX_ABS_COORDINATE_UM = 1e7
+"""Coordinates beyond ±10⁷ µm (10 m) are refused whatever the unit check says: no section is that large, and
+such numbers (1e308, an unconverted nm value) overflow the geometry."""
+MAX_RADIUS_UM = 1000.0
+"""A radius above 1 mm is refused for every cell, whatever the unit check says."""
 MIN_PLAUSIBLE_NN_UM = 1.0
 MAX_PLAUSIBLE_NN_UM = 500.0
 MIN_PLAUSIBLE_RADIUS_UM = 0.5
@@ -42,7 +47,8 @@ class CellTable:
     source : where the table came from (file name), for messages and the summary.
     radius_source : ``"column"``, ``"area"``, ``"polygon"`` or ``"default"`` — how ``radius_um`` was obtained.
     n_ambiguous : cells positive for several lineage markers when gating (counted as other).
-    meta : free-form notes of the reader.
+    meta : notes of the reader: ``column_units`` (column → unit), ``units_note`` (a sentence: each column's unit
+        and where it came from), ``pixel_size_um``.
     polygons : cell outlines (:class:`chemomet.tme.polygons.Polygons`, µm) or ``None``; when present, contact
         is decided on the outlines instead of the circles.
 
@@ -122,7 +128,7 @@ def make_table(
     cell_type,
     radius_um=None,
     *,
-    default_radius_um: float = 5.0,
+    default_radius_um: float | None = None,
     tie2=None,
     cd163=None,
     source: str = "<memory>",
@@ -131,6 +137,7 @@ def make_table(
     check_units: bool = True,
     polygons: Polygons | None = None,
     polygon_column: str = "polygon",
+    meta: dict | None = None,
 ) -> CellTable:
     """Validate arrays and build a :class:`CellTable`.
 
@@ -140,7 +147,8 @@ def make_table(
     cell_type : integer codes (0 other, 1 tumour, 2 macrophage, 3 endothelial).
     radius_um : per-cell radius, µm; ``None``: the equivalent radius ``sqrt(area/π)`` of the outlines when
         ``polygons`` are given, else ``default_radius_um`` for every cell.
-    default_radius_um : radius used when no radius is given, µm (> 0).
+    default_radius_um : radius given to every cell when neither radii nor outlines are given, µm (> 0);
+        ``None``: such a table is refused (a silent default radius changes every contact).
     tie2, cd163 : optional boolean marker flags.
     source : name of the input, used in error messages.
     radius_source : how the radii were obtained (``"column"``, ``"area"``, ``"polygon"``, ``"default"``);
@@ -151,6 +159,7 @@ def make_table(
         polygons, also outlines that do not surround their centroids (median centroid offset > 1 radius).
     polygons : cell outlines in µm, one per cell (see :mod:`chemomet.tme.polygons`).
     polygon_column : name of the outlines in messages.
+    meta : notes of the reader (units of the columns, pixel size), kept in :attr:`CellTable.meta`.
 
     Returns
     -------
@@ -159,7 +168,8 @@ def make_table(
 
     Raises
     ------
-    InputError : empty table, non-numeric or non-finite values, non-positive radii, implausible units.
+    InputError : empty table, non-numeric or non-finite values, coordinates beyond ±10⁷ µm (10 m), radii ≤ 0 or
+        > 1000 µm, no radius and no default radius, implausible units.
 
     Examples
     --------
@@ -181,14 +191,24 @@ def make_table(
         raise field_error("y", f"{y.shape[0]} values", f"one per cell ({n})", where=where)
     _check_finite(x, "x", where)
     _check_finite(y, "y", where)
+    _check_extent(x, "x", where)
+    _check_extent(y, "y", where)
     if polygons is not None and polygons.n != n:
         raise field_error(polygon_column, f"{polygons.n} outlines", f"one per cell ({n})", where=where)
+    if polygons is not None:
+        _check_extent(polygons.xy[:, 0], f"{polygon_column} (vertex x)", where)
+        _check_extent(polygons.xy[:, 1], f"{polygon_column} (vertex y)", where)
     if radius_um is None and polygons is not None:
         radius_um = np.sqrt(polygons.area() / np.pi)
         radius_source = radius_source or "polygon"
     if radius_um is None:
-        if not (np.isfinite(default_radius_um) and default_radius_um > 0):
-            raise field_error("default_radius", default_radius_um, "a number > 0", "µm", where)
+        if default_radius_um is None:
+            raise InputError(
+                f"{where}: no cell size (no radii and no outlines); allowed: radius_um, polygons, or "
+                "default_radius_um to give every cell the same radius"
+            )
+        if not (np.isfinite(default_radius_um) and 0 < default_radius_um <= MAX_RADIUS_UM):
+            raise field_error("default_radius", default_radius_um, f"a number in (0, {MAX_RADIUS_UM:g}]", "µm", where)
         r = np.full(n, float(default_radius_um))
         rsrc = radius_source or "default"
     else:
@@ -197,6 +217,12 @@ def make_table(
         if (r <= 0).any():
             i = int(np.flatnonzero(r <= 0)[0])
             raise field_error(f"radius[row {i}]", float(r[i]), "a number > 0 for every cell", "µm", where)
+        if (r > MAX_RADIUS_UM).any():
+            i = int(np.flatnonzero(r > MAX_RADIUS_UM)[0])
+            raise field_error(
+                f"radius[row {i}]", float(r[i]), f"at most {MAX_RADIUS_UM:g} µm for every cell (a cell is never "
+                "2 mm across; check the radius/area units)", "µm", where,
+            )
         rsrc = radius_source or "column"
     ct = np.asarray(cell_type)
     if ct.shape != (n,) or not np.issubdtype(ct.dtype, np.integer) or ct.min() < 0 or ct.max() > 3:
@@ -222,8 +248,24 @@ def make_table(
         source,
         rsrc,
         int(n_ambiguous),
+        meta=dict(meta or {}),
         polygons=polygons,
     )
+
+
+def _check_extent(arr: np.ndarray, name: str, where: str) -> None:
+    bad = np.abs(arr) > MAX_ABS_COORDINATE_UM
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise field_error(
+            f"{name}[row {i}]" if "vertex" not in name else name,
+            float(arr[i]),
+            f"|value| ≤ {MAX_ABS_COORDINATE_UM:.0e} µm (10 m) for every cell ({int(bad.sum())} "
+            f"value{'s' if int(bad.sum()) != 1 else ''} beyond); "
+            "check the units (--units, --pixel-size) and the column",
+            "µm",
+            where,
+        )
 
 
 def _check_outlines(x: np.ndarray, y: np.ndarray, polygons: Polygons, where: str, column: str) -> None:
