@@ -25,6 +25,7 @@ MODULES = (
     "chemomet.model.engine",
     "chemomet.model.parameters",
     "chemomet.model.nodes",
+    "chemomet.mortality",
     "chemomet.calibrate.nodes",
 )
 

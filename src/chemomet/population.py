@@ -113,6 +113,7 @@ class Population:
             colonisation_efficiency=d["colonisation_efficiency"],
             ctc_clearance_per_day=LN2 / d["ctc_half_life_h"] * 24.0,
             ctc_detection_efficiency=d["ctc_detection_efficiency"],
+            ctc_count_dispersion=d["ctc_count_dispersion"],
             visible_cells=o["visible_metastasis_cells"],
             pcr_threshold_cells=self.config["treatment"]["pcr_threshold_cells"],
             cells_per_mm3=o["cells_per_mm3"],

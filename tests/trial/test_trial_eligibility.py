@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
+from scipy.stats import nbinom
 
 from chemomet.population import Population
 from chemomet.simulation import simulate
@@ -27,11 +27,13 @@ CRITERIA = {
 
 def direct_filter(seed: int, n_screen: int, tmem_cut: float) -> np.ndarray:
     """Indices of eligible patients among the first n_screen, computed from scratch (the engine's CTC
-    expectation, a Poisson draw with the patient's trial uniform)."""
-    cov, params = Population().sample(n_screen, seed)
+    expectation, a negative-binomial draw of size ``ctc_count_dispersion`` with the patient's trial uniform)."""
+    population = Population()
+    cov, params = population.sample(n_screen, seed)
     lam = simulate(params, "surgery-only", 365.0, seed=seed).summary["ctc_expected_baseline"].to_numpy()
     u = patient_uniforms(seed, np.arange(n_screen))[:, UNIFORMS.index("ctc")]
-    ctc = poisson.ppf(u, lam)
+    k = population.settings.ctc_count_dispersion
+    ctc = nbinom.ppf(u, k, k / (k + lam))
     hr = cov["er"] | cov["pr"]
     subtype = np.where(hr & ~cov["her2"], "HR+/HER2-", np.where(~hr & ~cov["her2"], "TNBC", "other"))
     keep = (

@@ -4,7 +4,7 @@ Observation models (parameters in ``data/assessment.toml``):
 
 - TMEM score: negative binomial around ``T0`` (per 10 HPF, times the 20-HPF factor for that convention);
 - CTC count before treatment: negative binomial around the expected count of the twin's baseline dissemination
-  (§2.5), over-dispersed because one draw samples a few cells of a bursty, heterogeneous shedding;
+  (§2.5; the engine's own count model, size ``ModelSettings.ctc_count_dispersion``);
 - Ki67: log-normal; faster-growing twins (lower doubling-time random effect) have higher Ki67;
 - tumour diameters during NACT: log-normal imaging error around the model's primary under the planned NACT,
   left-censored at the detection limit (a diameter of 0 means "not measurable");
@@ -145,7 +145,7 @@ def terms(patient: Patient, twins: Twins, reference: Population, obs: Observatio
         )
     if patient.ctc_count is not None:
         lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), reference.settings) * twins.ctc_scale
-        x, k = patient.ctc_count, obs.ctc_dispersion
+        x, k = patient.ctc_count, reference.settings.ctc_count_dispersion
         out.append(
             Term(
                 "CTC count", f"{x} per 7.5 mL", "0 per 7.5 mL (population median)",

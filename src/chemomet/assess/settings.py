@@ -32,7 +32,6 @@ class Observation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     tmem_dispersion: float = Field(gt=0, description="Negative binomial size k of the TMEM score: var = m + m²/k.")
-    ctc_dispersion: float = Field(gt=0, description="Negative binomial size k of a CTC count: var = m + m²/k.")
     ki67_median_percent: float = Field(gt=0, le=100, description="Population median Ki67 (%).")
     ki67_growth_slope: float = Field(
         ge=0, description="Change of ln Ki67 per SD of the doubling-time random effect (faster growth: higher)."
@@ -78,8 +77,8 @@ class AssessmentSettings(BaseModel):
         ``credible_level`` (probability mass of the credible intervals, 0.5-1).
     observation : Observation
         Observation models of the biomarkers: ``tmem_dispersion`` (negative binomial size k of the TMEM score),
-        ``ctc_dispersion`` (the same for a CTC count), ``ki67_median_percent`` (%), ``ki67_growth_slope`` (change of
-        ln Ki67 per SD of the doubling-time random effect), ``ki67_residual_sdlog``, ``diameter_sdlog`` (imaging
+        ``ki67_median_percent`` (%), ``ki67_growth_slope`` (change of ln Ki67 per SD of the doubling-time random
+        effect), ``ki67_residual_sdlog``, ``diameter_sdlog`` (imaging
         error, log scale), ``diameter_detection_limit_mm`` (mm).
     decision : Decision
         Thresholds of the recommendation: ``excess_risk`` and ``drug_benefit`` (absolute 10-year risks),

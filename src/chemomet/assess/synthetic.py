@@ -49,7 +49,7 @@ def synthetic_patients(
         measured = {
             "tmem_score": int(nbinom.rvs(k, k / (k + p.T0[0]), random_state=rng)),
             "tmem_convention": "10HPF",
-            "ctc_count": int(rng.poisson(lam[0])),
+            "ctc_count": int(dis.ctc_counts(lam, reference.settings.ctc_count_dispersion, rng.random(1))[0]),
             "ki67_percent": float(np.clip(round(ki67, 1), 0.5, 100.0)),
         }
         patients.append(patient_from_dict({**base, **measured}))

@@ -375,14 +375,15 @@ def run_targets(out_dir: Path, n: int = 4000, n_ensemble: int = 200, sobol_n: in
         "chemomet calibrate targets: bisection to the published targets (docs/science.md §4) with common random "
         "numbers, see provenance"
     )
-    for k in ("chemosensitivity_median", "grade3_chemosensitivity_factor"):
+    for k in ("chemosensitivity_median", "grade3_chemosensitivity_factor", "metastasis_kill_ratio"):
         cfg["treatment"]["sources"][k] = src
     for k in ("theta", "colonisation_efficiency"):
         cfg["dissemination"]["sources"][k] = src
     cfg["microenvironment"]["sources"]["epsilon_median"] = src
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cfg.setdefault("provenance", {})["targets"] = {
-        "data": "published targets of docs/science.md §4 (Cortazar 2014, Rohan 2014, Bidard 2018, EBCTCG 2018)",
+        "data": "published targets of docs/science.md §4 (Cortazar 2014, Rohan 2014, Bidard 2018, EBCTCG 2012 "
+        "and 2018)",
         "method": f"sequential bisection on {n} virtual patients with common random numbers (seed {res['seed']}); "
         "SE by the delta method from each target's interval",
         "software": " ".join(f"{a}={b}" for a, b in software().items()),

@@ -3,8 +3,8 @@
 Output ``Y``: mean 10-year DM risk under NACT minus that under the same regimen after surgery
 (``ac-paclitaxel-weekly``, 24 weeks), over a fixed virtual cohort (common random numbers). Inputs: the
 calibrated parameters over their ensemble's 95% range (natural history; chemosensitivity as one common log
-scale; TMEM link, colonisation efficiency, microenvironment response) and the uncalibrated settings over prior
-ranges (``s_met``, ``phi``, resistance, macrophage relaxation).
+scale; TMEM link, colonisation efficiency, microenvironment response, kill on colonies ``s_met``) and the
+uncalibrated settings over prior ranges (``phi``, resistance, macrophage relaxation).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from chemomet.calibrate.vector import (
 from chemomet.regimens import DEFAULT_REGIMEN
 
 EXTRA = {
-    "s_met": ("treatment", "metastasis_kill_ratio", 0.1, 0.6),
     "phi": ("dissemination", "phi", 0.1, 0.9),
     "resistant_kill_ratio": ("treatment", "resistant_kill_ratio", 0.1, 0.5),
     "resistant_clone_probability": ("treatment", "resistant_clone_probability", 0.2, 0.8),
@@ -36,7 +35,9 @@ EXTRA = {
 """Uncalibrated settings varied over prior ranges: name -> (table, key, low, high)."""
 
 
-CALIBRATED_TREATMENT = ("log_grade3_s_factor", "log_theta", "log10_colonisation_efficiency", "log_epsilon_median")
+CALIBRATED_TREATMENT = (
+    "log_grade3_s_factor", "log_theta", "log10_colonisation_efficiency", "log_epsilon_median", "log_s_met",
+)
 """Calibrated treatment/microenvironment parameters varied one by one (the subtype chemosensitivities vary
 together, as one common log scale ``log_s_scale``)."""
 

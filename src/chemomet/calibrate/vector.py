@@ -25,6 +25,7 @@ parameter addressed by its name, so a new parameter shifts no other):
   | ``log_theta`` | ``dissemination.theta = e^θ`` |
   | ``log10_colonisation_efficiency`` | ``dissemination.colonisation_efficiency = 10^θ`` |
   | ``log_epsilon_median`` | ``microenvironment.epsilon_median = e^θ`` |
+  | ``log_s_met`` | ``treatment.metastasis_kill_ratio = e^θ`` |
 
 An ensemble member (a row of ``ensemble.npz``) holds named values of either block or both
 (:func:`chemomet.calibrate.ensemble.config_from_vector`).
@@ -101,6 +102,7 @@ TREATMENT = Layout(
         "log_theta",
         "log10_colonisation_efficiency",
         "log_epsilon_median",
+        "log_s_met",
     )
 )
 """Treatment and microenvironment parameters calibrated to published targets (unconstrained scale)."""
@@ -271,6 +273,7 @@ def treatment_theta(config: dict) -> np.ndarray:
             "log_theta": np.log(d["theta"]),
             "log10_colonisation_efficiency": np.log10(d["colonisation_efficiency"]),
             "log_epsilon_median": np.log(m["epsilon_median"]),
+            "log_s_met": np.log(t["metastasis_kill_ratio"]),
         }
     )
 
@@ -304,6 +307,7 @@ def with_treatment(theta, base: dict) -> dict:
     d["theta"] = float(np.exp(th["log_theta"]))
     d["colonisation_efficiency"] = float(10.0 ** th["log10_colonisation_efficiency"])
     m["epsilon_median"] = float(np.exp(th["log_epsilon_median"]))
+    t["metastasis_kill_ratio"] = float(np.exp(th["log_s_met"]))
     return cfg
 
 
@@ -320,7 +324,8 @@ def treatment_natural_scale(theta) -> dict[str, float]:
     dict
         ``chemosensitivity_median <subtype>`` and ``grade3_chemosensitivity_factor`` (dimensionless),
         ``theta`` (TMEM exponent of μ), ``colonisation_efficiency`` (colonies per cell shed) and
-        ``epsilon_median`` (microenvironment response, dimensionless).
+        ``epsilon_median`` (microenvironment response, dimensionless) and ``metastasis_kill_ratio`` (kill on
+        colonies relative to the primary, dimensionless).
 
     Examples
     --------
@@ -335,4 +340,5 @@ def treatment_natural_scale(theta) -> dict[str, float]:
         "theta": d["theta"],
         "colonisation_efficiency": d["colonisation_efficiency"],
         "epsilon_median": m["epsilon_median"],
+        "metastasis_kill_ratio": t["metastasis_kill_ratio"],
     }

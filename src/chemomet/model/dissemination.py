@@ -2,13 +2,16 @@
 
 ``d(t) = μ N_p(t)^γ [(1 - φ) + φ (T(t)/T0) A(t)]`` colonies per day while the primary is in place. Cells shed
 into the blood are ``d / p_col``; CTCs clear within hours, so blood CTCs are quasi-steady,
-``d / (p_col k_clear)``, and a 7.5 mL draw counts ``Poisson(CTC_blood · 7.5/5000 · efficiency)``.
+``d / (p_col k_clear)``, and a 7.5 mL draw is expected to count ``λ = CTC_blood · 7.5/5000 · efficiency``. The count
+itself is negative binomial around ``λ`` (size ``k``, :attr:`ModelSettings.ctc_count_dispersion`): shedding comes
+in bursts and one draw samples a few cells of it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import exp1
+from scipy.stats import nbinom
 
 from chemomet.model.microenv import doorway_ratio
 from chemomet.model.parameters import ModelSettings, PatientParameters
@@ -81,3 +84,30 @@ def untreated_cumulative_founding(params: PatientParameters, sigma_days: np.ndar
 def expected_ctc(founding: np.ndarray, settings: ModelSettings) -> np.ndarray:
     """Expected CTC count in one 7.5 mL draw for the given founding rate (colonies/day)."""
     return founding * settings.ctc_per_sample_per_founding
+
+
+def ctc_counts(expected: np.ndarray, dispersion: float, u: np.ndarray) -> np.ndarray:
+    """CTC counts in a 7.5 mL draw from uniforms ``u``: the negative binomial's inverse CDF around ``expected``
+    (size ``dispersion``); NaN where ``expected`` is not finite (no draw at that time point).
+
+    Examples
+    --------
+    >>> ctc_counts(np.array([0.0, 2.0, np.nan]), 0.5, np.array([0.9, 0.5, 0.5])).tolist()
+    [0.0, 0.0, nan]
+    """
+    lam = np.asarray(expected, dtype=float)
+    safe = np.maximum(np.nan_to_num(lam), 0.0)
+    count = nbinom.ppf(np.clip(u, 0.0, 1.0 - 1e-12), dispersion, dispersion / (dispersion + safe))
+    return np.where(np.isfinite(lam), count, np.nan)
+
+
+def probability_of_no_ctc(expected: np.ndarray, dispersion: float) -> np.ndarray:
+    """Probability that a 7.5 mL draw counts no CTC, ``(k / (k + λ))^k`` (probability).
+
+    Examples
+    --------
+    >>> float(probability_of_no_ctc(np.array(1.0), 1.0))  # size 1: geometric, P(0) = 1 / (1 + λ)
+    0.5
+    """
+    lam = np.maximum(np.asarray(expected, dtype=float), 0.0)
+    return np.exp(dispersion * np.log(dispersion / (dispersion + lam)))

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
 
 from chemomet.model import dissemination as dis
 from chemomet.model.dormancy import dormant_visible_by
@@ -43,9 +42,9 @@ SUMMARY_UNITS = {
     "ctc_expected_baseline": "cells per 7.5 mL",
     "ctc_expected_mid_nact": "cells per 7.5 mL",
     "ctc_expected_surgery": "cells per 7.5 mL",
-    "ctc_count_baseline": "cells per 7.5 mL (Poisson draw)",
-    "ctc_count_mid_nact": "cells per 7.5 mL (Poisson draw)",
-    "ctc_count_surgery": "cells per 7.5 mL (Poisson draw)",
+    "ctc_count_baseline": "cells per 7.5 mL (negative-binomial draw)",
+    "ctc_count_mid_nact": "cells per 7.5 mL (negative-binomial draw)",
+    "ctc_count_surgery": "cells per 7.5 mL (negative-binomial draw)",
     "colonies_founded_total": "expected colonies",
     "colonies_founded_after_diagnosis": "expected colonies",
     "colonies_founded_during_chemo": "expected colonies",
@@ -347,10 +346,7 @@ def _simulate_chunk(
     )
     _, u = draws_at(child(root, 1), indices, 0, 3)
     for k, key in enumerate(("baseline", "mid_nact", "surgery")):
-        lam_ctc = out[f"ctc_expected_{key}"]
-        out[f"ctc_count_{key}"] = np.where(
-            np.isfinite(lam_ctc), poisson.ppf(u[:, k], np.nan_to_num(lam_ctc)), np.nan
-        )
+        out[f"ctc_count_{key}"] = dis.ctc_counts(out[f"ctc_expected_{key}"], settings.ctc_count_dispersion, u[:, k])
     out["early_surgery"] = np.full(n, np.nan)
     summary = pd.DataFrame({k: out[k] for k in SUMMARY_UNITS})
 

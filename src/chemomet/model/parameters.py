@@ -157,6 +157,9 @@ class ModelSettings:
         Clearance rate of circulating tumour cells (1/day; default: half-life 1.5 h).
     ctc_detection_efficiency : float
         Fraction of CTCs in a draw that the assay detects (fraction).
+    ctc_count_dispersion : float
+        Negative-binomial size ``k`` of a CTC count around its expectation (dimensionless; variance
+        ``λ + λ²/k``).
     visible_cells : float
         Size at which a metastasis is clinically visible (cells).
     pcr_threshold_cells : float
@@ -189,6 +192,7 @@ class ModelSettings:
     colonisation_efficiency: float = 5e-7
     ctc_clearance_per_day: float = LN2 / 1.5 * 24.0
     ctc_detection_efficiency: float = 0.8
+    ctc_count_dispersion: float = 0.5
     visible_cells: float = 1e8
     pcr_threshold_cells: float = 1e5
     cells_per_mm3: float = 1e6

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
 
 from chemomet.errors import InputError
-from chemomet.model.dissemination import expected_ctc
+from chemomet.model.dissemination import ctc_counts, expected_ctc
 from chemomet.model.parameters import PatientParameters
 from chemomet.population import Population
 from chemomet.streams import BLOCK
@@ -34,14 +33,14 @@ def baseline_ctc_expected(params: PatientParameters, population: Population) -> 
 
 def features(cov: pd.DataFrame, params: PatientParameters, spec: TrialSpec, population: Population) -> pd.DataFrame:
     """Baseline features of screened patients: covariates, subtype, TMEM (doorways per 10 HPF), TMEM-high,
-    expected and drawn baseline CTCs (cells per 7.5 mL; Poisson draw keyed by patient index), CTC-positive."""
+    expected and drawn baseline CTCs (cells per 7.5 mL; negative-binomial draw keyed by patient index), CTC-positive."""
     idx = cov["patient_index"].to_numpy(np.int64)
     hr = cov["er"].to_numpy(bool) | cov["pr"].to_numpy(bool)
     her2 = cov["her2"].to_numpy(bool)
     sub = np.select([hr & ~her2, hr & her2, ~hr & her2], [0, 1, 2], default=3)
     lam = baseline_ctc_expected(params, population)
     u = patient_uniforms(spec.seed, idx)[:, UNIFORMS.index("ctc")]
-    count = poisson.ppf(u, lam)
+    count = ctc_counts(lam, population.settings.ctc_count_dispersion, u)
     out = pd.DataFrame(
         {
             "patient_index": idx,
