@@ -16,7 +16,7 @@ import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
-from chemomet.errors import InputError
+from chemomet.errors import InputError, printable
 from chemomet.fileio import json_safe
 from chemomet.regimens import DEFAULT_REGIMEN, Timing
 
@@ -170,8 +170,9 @@ def simulate(
     p = read_patient(patient)
     outcomes = _simulate_strategies(p, strategy, regimen, horizon_days, Timing.from_text(timing))
     if plot is not None:
+        shown = printable(p.id).replace("$", r"\$")  # user text: no terminal escapes, no '$...$' mathtext
         plot_strategies(
-            outcomes, plot, title=f"patient {p.id} ({p.subtype_label}, {p.diameter_mm:g} mm, grade {p.grade})"
+            outcomes, plot, title=f"patient {shown} ({p.subtype_label}, {p.diameter_mm:g} mm, grade {p.grade})"
         )
     if json_:
         _print_json(
@@ -332,11 +333,26 @@ def excess_risk(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``chemomet`` console script."""
+    try:  # typer >= 0.2x carries its own copy of click
+        from typer._click import exceptions as cx
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        from click import exceptions as cx
+
     try:
-        app(args=argv, standalone_mode=True)
+        rv = app(args=argv, standalone_mode=False)
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+    except cx.ClickException as err:
+        if not isinstance(err, getattr(cx, "NoArgsIsHelpError", ())):  # (no arguments: the help is shown already)
+            ctx = getattr(err, "ctx", None)  # a bad option or argument: one line too, not a usage box
+            hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+            typer.echo(f"error: {InputError(err.format_message())}{hint}", err=True)
+        sys.exit(err.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
 
 
 if __name__ == "__main__":

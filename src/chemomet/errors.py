@@ -7,7 +7,82 @@ The command line turns it into that one line on standard error and exit code 2, 
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
+
+ID_LIMIT = 80
+"""Longest user text (an id, a value) shown in a message or a report (characters, an ellipsis included)."""
+
+MESSAGE_LIMIT = 2000
+"""Longest message of an :class:`InputError` (characters): the values in it are capped at :data:`ID_LIMIT`."""
+
+_UNSAFE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))  # controls, format (bidi overrides, zero-width), surrogates
+
+
+def printable(value: object, limit: int | None = ID_LIMIT) -> str:
+    r"""User text made safe for a terminal, a log line or a report: every control or format character escaped,
+    the length capped.
+
+    Control characters (terminal escapes included), Unicode format characters (bidirectional overrides, zero-width
+    characters), lone surrogates and line or paragraph separators are written as Python escapes (``\x1b``,
+    ``\u202e``), so they can neither move the cursor, recolour the terminal, reorder the text nor break the line.
+    Text longer than ``limit`` characters is cut, ending with an ellipsis.
+
+    Parameters
+    ----------
+    value : object
+        The text (any other object is shown with ``str``).
+    limit : int or None, default :data:`ID_LIMIT`
+        Most characters of the result (at least 2); None for no cap.
+
+    Returns
+    -------
+    str
+        The safe text: printable characters only, at most ``limit`` characters.
+
+    Examples
+    --------
+    >>> printable("p-042\x1b[2J\x1b[31m")
+    'p-042\\x1b[2J\\x1b[31m'
+    >>> printable("x" * 100)[-3:], len(printable("x" * 100))
+    ('xx…', 80)
+    >>> printable("abc\u202edef\nghi", limit=None)
+    'abc\\u202edef\\x0aghi'
+    """
+    text = value if isinstance(value, str) else str(value)
+    out: list[str] = []
+    size = 0
+    for ch in text:
+        if ch.isprintable() or unicodedata.category(ch) not in _UNSAFE:
+            piece = ch  # printable, or harmless (a non-breaking space, an unassigned code point)
+        else:
+            code = ord(ch)
+            piece = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+        out.append(piece)
+        size += len(piece)
+        if limit is not None and size > limit:
+            break
+    shown = "".join(out)
+    if limit is not None and len(shown) > limit:
+        shown = shown[: max(limit - 1, 1)] + "…"
+    return shown
+
+
+def shown_value(value: object, limit: int = ID_LIMIT) -> str:
+    """``repr(value)`` as a message shows it: escaped by :func:`printable` and at most ``limit`` characters.
+
+    Examples
+    --------
+    >>> shown_value("abc")
+    "'abc'"
+    >>> shown_value(list(range(100)))[-6:]
+    ' 21, …'
+    """
+    try:
+        text = repr(value)
+    except Exception:  # a value whose repr fails is still named
+        text = f"<{type(value).__name__}>"
+    return printable(text, limit)
 
 
 class InputError(ValueError):
@@ -15,7 +90,9 @@ class InputError(ValueError):
 
     A :class:`ValueError`, so code that catches ``ValueError`` also catches it. Whitespace in the message (line
     breaks, repeated spaces) is collapsed to single spaces, so a message built over several source lines still
-    prints as one line. The command line prints it to standard error and exits with code 2, without a traceback.
+    prints as one line; any other control character (a terminal escape in a file name, say) is escaped by
+    :func:`printable`, and the message is capped at :data:`MESSAGE_LIMIT` characters. The command line prints it to
+    standard error and exits with code 2, without a traceback.
 
     Parameters
     ----------
@@ -33,7 +110,7 @@ class InputError(ValueError):
     """
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(printable(" ".join(str(message).split()), MESSAGE_LIMIT))
 
 
 def field_error(
@@ -71,7 +148,7 @@ def field_error(
     """
     prefix = f"{where}: " if where else ""
     unit_txt = f" (unit: {unit})" if unit else ""
-    return InputError(f"{prefix}{field} = {value!r} is invalid; allowed: {allowed}{unit_txt}")
+    return InputError(f"{prefix}{field} = {shown_value(value)} is invalid; allowed: {allowed}{unit_txt}")
 
 
 class FieldProblem(ValueError):
@@ -106,7 +183,7 @@ class FieldProblem(ValueError):
     def message(self) -> str:
         """``field = value is invalid; allowed: ... (unit: ...)``."""
         unit_txt = f" (unit: {self.unit})" if self.unit else ""
-        return f"{self.field} = {self.value!r} is invalid; allowed: {self.allowed}{unit_txt}"
+        return f"{self.field} = {shown_value(self.value)} is invalid; allowed: {self.allowed}{unit_txt}"
 
 
 class Contradiction(ValueError):
@@ -197,7 +274,8 @@ def validation_error(
         shown = loc[0] + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
         if kind == "missing":
             return InputError(f"{where}: {shown} is missing; required: {allowed}{unit_txt}")
-        return InputError(f"{where}: {shown} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}")
+        value = shown_value(first.get("input"))
+        return InputError(f"{where}: {shown} = {value} is invalid; allowed: {allowed}{unit_txt}")
     names = [p for p in loc if not p.isdigit()]
     if locate == "brackets":  # the top-level field names the problem
         dotted = last = loc[0] if loc else "(top level)"
@@ -211,12 +289,13 @@ def validation_error(
         return InputError(f"{where}: {dotted} is missing; required: {allowed}{unit_txt}")
     if kind == "extra_forbidden":
         hint = unknown or f"allowed: {sorted(rules)}"
-        return InputError(f"{where}: {dotted} = {first.get('input')!r} is not a known field; {hint}")
+        return InputError(f"{where}: {dotted} = {shown_value(first.get('input'))} is not a known field; {hint}")
     if kind in ("too_short", "too_long") and last in counted:
         return InputError(f"{where}: {dotted} has {len(first.get('input') or [])} entries; allowed: {allowed}")
     if kind == "value_error" and reasons:
         reason = first["msg"].removeprefix("Value error, ")
         if not loc:
             return InputError(f"{where}: {reason}")
-        return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {reason}")
-    return InputError(f"{where}: {dotted} = {first.get('input')!r} is invalid; allowed: {allowed}{unit_txt}")
+        return InputError(f"{where}: {dotted} = {shown_value(first.get('input'))} is invalid; allowed: {reason}")
+    value = shown_value(first.get("input"))
+    return InputError(f"{where}: {dotted} = {value} is invalid; allowed: {allowed}{unit_txt}")

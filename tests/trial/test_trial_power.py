@@ -43,6 +43,10 @@ def test_power_under_null_is_alpha_and_grows_with_effect():
     arm = null["arms"]["NACT + rebastinib"]
     assert null["trials"] == [160, 40, 20]  # disjoint blocks: 400 // n per replicate, capped
     assert arm["power_two_sided"][0] == pytest.approx(0.05, abs=0.04)
+    # the definition shown is named; under no effect the favourable share is about half the two-sided one
+    assert null["definition"] == "favourable" and null["test"] == "log-rank"
+    assert arm["power"] == arm["power_favourable"] and arm["power_favourable"][0] <= arm["power_two_sided"][0]
+    assert arm["power_favourable"][0] == pytest.approx(0.025, abs=0.03)
     strong = power_analysis(synthetic(spec, 0.6, seed=1), spec, max_trials=400)["arms"]["NACT + rebastinib"]
     assert strong["power"][0] < strong["power"][1] <= strong["power"][2]
     assert strong["power"][2] > 0.9

@@ -180,6 +180,49 @@ def test_subgroups(local_run, table):
     assert hi["hazard_ratio"] == pytest.approx(cph.hazard_ratios_["x"], rel=1e-7)
 
 
+@pytest.mark.parametrize("ep", ENDPOINTS)
+def test_ph_test_hr_by_year_and_milestones_on_the_run(local_run, table, ep):
+    """On the model's own event times: the PH test equals lifelines', the yearly HRs cover the follow-up, the
+    milestones are the KM differences and the pre-specified (log-rank) p is the comparison's p."""
+    from lifelines.statistics import proportional_hazard_test
+
+    c = local_run.summary["endpoints"][ep]["comparisons"][0]
+    t, e = table[f"{ep}_time_days"].to_numpy(), table[f"{ep}_event"].to_numpy()
+    x = (table["arm"] == 1).to_numpy().astype(int)
+    df = pd.DataFrame({"T": t, "E": e, "x": x})
+    cph = CoxPHFitter().fit(df, "T", "E", fit_options=TIGHT)
+    ref = proportional_hazard_test(cph, df, time_transform="rank")
+    assert c["proportional_hazards"]["statistic"] == pytest.approx(float(np.asarray(ref.test_statistic)[0]), rel=1e-6)
+    rows = c["hazard_ratio_by_year"]
+    assert rows[0]["from_days"] == 0 and rows[-1]["to_days"] == pytest.approx(t.max())
+    assert sum(r["events_control"] + r["events_experimental"] for r in rows) == int(e.sum())
+    arms = local_run.summary["endpoints"][ep]["arms"]
+    for label, m in c["milestones"].items():
+        diff = arms["NACT + rebastinib"]["km"][label]["estimate"] - arms["NACT"]["km"][label]["estimate"]
+        assert m["difference"] == pytest.approx(diff, abs=1e-12) and m["lower"] < m["difference"] < m["upper"]
+    assert c["p"] == pytest.approx(c["logrank_p"], rel=1e-12)
+    assert c["p_adjusted"] >= c["p_adjusted_arms"] >= c["p"] - 1e-15
+
+
+def test_interaction_p_equals_lifelines_on_the_run(local_run, table):
+    """The TMEM-high x treatment heterogeneity test of the summary, recomputed with lifelines' stratified Cox."""
+    row = next(r for r in local_run.summary["subgroups"] if r["subgroup"] == "tmem_high")
+    df = pd.DataFrame(
+        {
+            "T": table["dmfs_time_days"],
+            "E": table["dmfs_event"],
+            "level": table["tmem_high"].astype(int),
+            "x": table["arm"].astype(float),
+        }
+    )
+    df["x_high"], df["x_low"] = df["x"] * df["level"], df["x"] * (1 - df["level"])
+    common = CoxPHFitter().fit(df[["T", "E", "level", "x"]], "T", "E", strata=["level"], fit_options=TIGHT)
+    inter = CoxPHFitter().fit(df.drop(columns="x"), "T", "E", strata=["level"], fit_options=TIGHT)
+    lr = 2 * (inter.log_likelihood_ - common.log_likelihood_)
+    assert row["interaction_statistic"] == pytest.approx(lr, rel=1e-5, abs=1e-9)
+    assert row["interaction_df"] == 1
+
+
 def test_figures_written(local_run):
     for key in ("km_dmfs", "km_drfi", "forest"):
         p = local_run.files[key]

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from chemomet.assess.result import Assessment, Interval, as_assessment
-from chemomet.errors import InputError
+from chemomet.errors import InputError, printable
 from chemomet.regimens import DEFAULT_REGIMEN
 
 SET_HELP = "Override a setting of data/assessment.toml, e.g. --set decision.excess_risk=0.03 (repeatable)."
@@ -46,7 +46,7 @@ def summary_text(result: Assessment | Mapping) -> str:
     unknown = "not measured"
     subtype = p.subtype or f"ER {p.er}, PR {p.pr or unknown}, HER2 {p.her2 or unknown}"
     lines = [
-        f"chemomet assess — patient {p.id}: {p.age:g} y, {subtype}, {p.diameter_mm:g} mm, "
+        f"chemomet assess — patient {printable(p.id)}: {p.age:g} y, {subtype}, {p.diameter_mm:g} mm, "
         f"grade {p.grade or 'not reported'}; regimen {s.regimen}",
         f"{s.n_twins:,} virtual twins (effective sample size {ev.ess:,.0f}), {s.n_simulated:,} simulated, "
         f"seed {s.seed}. Research use only — not a medical device.",

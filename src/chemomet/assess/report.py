@@ -2,9 +2,10 @@
 
 :func:`render_report` turns an :class:`~chemomet.assess.result.Assessment` (or its result dict, which is validated
 into one) into one self-contained HTML5 page: inline CSS, figures embedded as ``data:`` PNG URIs, a tiny inline
-script and nothing fetched from anywhere (a Content-Security-Policy forbids it). Every string taken from the result
-is HTML-escaped; numbers that are missing or not finite show as "—". :func:`write_report` writes the page
-atomically.
+script and nothing fetched from anywhere (a Content-Security-Policy forbids it, and allows that one script by its
+SHA-256 only). Every string taken from the result is HTML-escaped, with control characters escaped and the patient
+id capped (:func:`chemomet.errors.printable`); numbers that are missing or not finite show as "—".
+:func:`write_report` writes the page atomically.
 
 The page is meant to be read in two minutes: the recommendation and its key number first, then the inputs, the
 strategy comparison, the accompanying drugs, what drives the excess risk, the trajectories, the uncertainty and
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import hashlib
 import html
 import math
 from collections.abc import Mapping, Sequence
@@ -30,6 +32,7 @@ from chemomet.assess.result import (
     StrategyResult,
     as_assessment,
 )
+from chemomet.errors import printable
 from chemomet.fileio import atomic_write, check_output_path
 
 DASH = "—"
@@ -48,7 +51,13 @@ def _esc(x) -> str:
     if isinstance(x, bool):
         return "yes" if x else "no"
     text = str(x)
-    return html.escape(text) if text.strip() else DASH
+    return html.escape(printable(text, limit=None)) if text.strip() else DASH
+
+
+def _patient_id(a: Assessment) -> str:
+    """The patient id, escaped and capped at :data:`~chemomet.errors.ID_LIMIT` characters (or "—")."""
+    pid = a.patient.id if a.patient else None
+    return _esc(None if pid is None else printable(pid))
 
 
 def _float(x) -> float | None:
@@ -188,7 +197,7 @@ def _labels(a: Assessment) -> dict[str, str]:
 def _header(a: Assessment) -> str:
     return f"""<header>
 <h1>{html.escape(TITLE)}</h1>
-<p class="meta">Patient <strong id="patient-id">{_esc(a.patient.id if a.patient else None)}</strong>
+<p class="meta">Patient <strong id="patient-id">{_patient_id(a)}</strong>
  · generated {_date(a.generated)}
  · chemomet {_esc(a.chemomet_version)}</p>
 <div class="banner" role="note">{html.escape(BANNER)}</div>
@@ -423,7 +432,12 @@ window.addEventListener("load", function () {
 });
 """
 
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
+"""The CSP source of :data:`SCRIPT`: the page runs that one inline script and no other (no 'unsafe-inline')."""
+
+CSP = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src '{SCRIPT_HASH}'"
+"""Nothing is fetched; images only as data: URIs; the inline CSS (and the swatch colours); only the script whose
+SHA-256 is :data:`SCRIPT_HASH` runs, so text that slipped into the page could never run as a script."""
 
 
 def render_report(result: Assessment | Mapping) -> str:
@@ -439,7 +453,7 @@ def render_report(result: Assessment | Mapping) -> str:
     anything else :class:`TypeError`.
     """
     a = as_assessment(result, "render_report")
-    patient_id = _esc(a.patient.id if a.patient else None)
+    patient_id = _patient_id(a)
     body = "\n".join([
         _header(a),
         "<main>",

@@ -21,11 +21,9 @@ def _say(msg: str) -> None:
 
 
 def _out_dir(out: Path) -> Path:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out = {str(out)!r} is a file; allowed: a folder (created if missing)")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"--out = {str(out)!r} is invalid; allowed: a folder whose parent exists")
+    from chemomet.fileio import check_output_dir
+
+    check_output_dir(out, "--out", parents=False)  # created and proven writable before any work (output layer)
     return out
 
 

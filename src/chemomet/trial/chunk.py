@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
-from chemomet.fileio import atomic_write
+from chemomet.fileio import atomic_write, file_digest
 from chemomet.simulation import simulate
 from chemomet.trial.events import endpoints, event_grid, exponential_times, sample_event_times
 from chemomet.trial.screening import sample_patients
@@ -103,14 +104,23 @@ def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray)
     return table
 
 
-def run_chunk(spec: TrialSpec, chunk: int, positions: np.ndarray, index: np.ndarray, run_dir: str) -> int:
-    """Simulate one chunk and write it atomically to its checkpoint file; returns the number of rows.
+def run_chunk(spec: TrialSpec, chunk: int, positions: np.ndarray, index: np.ndarray, run_dir: str) -> dict:
+    """Simulate one chunk and write it atomically to its checkpoint file; returns its record.
 
-    Skips the work if the checkpoint already exists (a resumed or repeated task).
+    The record (``chunk``, ``name``, ``rows``, ``size`` in bytes, ``sha256``) is what the driver keeps in the
+    manifest to verify the file before a resumed run uses it. The digest is taken from the temporary file before
+    the rename, so a record always describes a complete chunk. If the checkpoint already exists (a resumed or
+    repeated task) the work is skipped and the record is taken from the file.
     """
     path = chunk_path(run_dir, chunk)
     if path.exists():
-        return -1
+        return {"chunk": chunk, "name": path.name, "rows": pq.ParquetFile(path).metadata.num_rows, **file_digest(path)}
     table = simulate_patients(spec, positions, index)
-    atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
-    return len(table)
+    record = {"chunk": chunk, "name": path.name, "rows": len(table)}
+
+    def write(tmp: Path) -> None:
+        table.to_parquet(tmp, index=False)
+        record.update(file_digest(tmp))
+
+    atomic_write(path, write)
+    return record

@@ -8,35 +8,76 @@ from pathlib import Path
 
 import typer
 
-from chemomet.errors import InputError
+from chemomet.errors import InputError, printable, shown_value
 
 
 def _line(summary: dict) -> list[str]:
-    lines = [f"trial: {summary['name']}"]
+    lines = [f"trial: {printable(summary['name'])}"]  # user text: escaped and capped for the terminal
     for arm in summary["arms"]:
-        lines.append(f"  arm {arm['name']!r}: {arm['strategy']} ({arm['regimen']}), n = {arm['n']:,}")
+        regimen = printable(arm["regimen"])
+        lines.append(f"  arm {shown_value(arm['name'])}: {arm['strategy']} ({regimen}), n = {arm['n']:,}")
     for ep, res in summary["endpoints"].items():
+        if "role" in res:
+            where = f", hierarchy position {res['hierarchy_position']}" if res.get("hierarchy_position") else ""
+            lines.append(f"  {ep} ({res['role']}{where}; pre-specified test: {res['prespecified_test']})")
         for c in res["comparisons"]:
+            who = f"{ep}, {printable(c['arm'])}"
             if res["kind"] == "time-to-event" and c["hazard_ratio"] is not None:
                 lines.append(
-                    f"  {ep}: HR {c['hazard_ratio']:.3f} ({c['ci_lower']:.3f}-{c['ci_upper']:.3f}), "
+                    f"  {who}: HR {c['hazard_ratio']:.3f} ({c['ci_lower']:.3f}-{c['ci_upper']:.3f}), "
                     f"log-rank p = {c['logrank_p']:.3g}, RMST difference {c['rmst_difference_days']:.1f} days"
                 )
+                ph = c.get("proportional_hazards") or {}
+                if ph.get("rejected"):
+                    lines.append(
+                        f"    non-proportional hazards (PH test p = {ph['p']:.2g}): the HR averages a changing effect; "
+                        "read the hazard ratio by year, the RMST and the milestones"
+                    )
             elif res["kind"] == "binary" and c["difference"] is not None:
                 lines.append(
-                    f"  {ep}: difference {c['difference']:+.3f} ({c['lower']:+.3f} to {c['upper']:+.3f}), "
+                    f"  {who}: difference {c['difference']:+.3f} ({c['lower']:+.3f} to {c['upper']:+.3f}), "
                     f"p = {c['p']:.3g}"
                 )
             elif res["kind"] == "continuous" and c["difference"] is not None:
-                lines.append(f"  {ep}: geometric-mean ratio {c['ratio']:.3f}, p = {c['p']:.3g}")
+                lines.append(f"  {who}: geometric-mean ratio {c['ratio']:.3f}, p = {c['p']:.3g}")
+            lines += _tests(ep, c)
+    lines += _subgroup_lines(summary.get("subgroups") or [])
     if "power" in summary:
         p = summary["power"]
         for arm, res in p["arms"].items():
+            if res.get("power") is None:
+                lines.append(
+                    f"  power ({p['endpoint']}, {printable(arm)}): not applicable ({res.get('not_applicable')})"
+                )
+                continue
             pts = ", ".join(f"{n}: {x:.2f}" for n, x in zip(p["patients_per_arm"], res["power"], strict=True))
-            lines.append(f"  power ({p['endpoint']}, {arm}) by patients per arm: {pts}")
+            how = p.get("definition", "favourable")
+            lines.append(f"  power ({p['endpoint']}, {how}, {printable(arm)}) by patients per arm: {pts}")
     for k, v in summary.get("files", {}).items():
         lines.append(f"  {k}: {v}")
     return lines
+
+
+def _tests(ep: str, c: dict) -> list[str]:
+    """The comparison's pre-specified p-value, unadjusted and adjusted, or why it does not apply."""
+    arm = printable(c["arm"])
+    if c.get("p") is None:
+        return [f"  {ep}, {arm}: not applicable ({c['not_applicable']})"] if c.get("not_applicable") else []
+    adj = c.get("p_adjusted")
+    hier = "exploratory (outside the hierarchy)" if adj is None else f"{adj:.3g} over arms and the hierarchy"
+    verdict = "" if c.get("significant") is None else (" - significant" if c["significant"] else " - not significant")
+    return [f"    pre-specified test p = {c['p']:.3g}; adjusted {c['p_adjusted_arms']:.3g} over arms, {hier}{verdict}"]
+
+
+def _subgroup_lines(rows: list[dict]) -> list[str]:
+    """One line per experimental arm: the heterogeneity p-value of each subgroup variable (exploratory)."""
+    out = []
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        seen = {r["subgroup"]: r.get("interaction_p") for r in rows if r["arm"] == arm and r["subgroup"] != "all"}
+        if seen:
+            het = ", ".join(f"{k} {'n/a' if v is None else f'{v:.2g}'}" for k, v in seen.items())
+            out.append(f"  subgroups of {printable(arm)} (exploratory; treatment x subgroup interaction p): {het}")
+    return out
 
 
 def trial(

@@ -1,7 +1,7 @@
 """Where chunks run: in this process, or on Dask (a LocalCluster, or an existing scheduler) — same function.
 
-Each chunk is one task that writes its own checkpoint; tasks return only a row count, so memory on the
-driver does not grow with the trial. Inside a task the engine runs single-threaded (one task per worker
+Each chunk is one task that writes its own checkpoint; tasks return only the chunk's record (rows, size, SHA-256),
+so memory on the driver does not grow with the trial. Inside a task the engine runs single-threaded (one task per worker
 thread), which avoids oversubscription.
 """
 
@@ -67,15 +67,31 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, client
             cluster.close()
 
 
-def run_local(spec: TrialSpec, tasks: Sequence[Task], run_dir: str, progress: Callable[[int], None]) -> None:
-    """Run the chunks one after another in this process."""
+def run_local(
+    spec: TrialSpec,
+    tasks: Sequence[Task],
+    run_dir: str,
+    progress: Callable[[int], None],
+    on_chunk: Callable[[dict], None] | None = None,
+) -> None:
+    """Run the chunks one after another in this process; ``on_chunk(record)`` after each (see ``run_chunk``)."""
     for chunk, pos, idx in tasks:
-        run_chunk(spec, chunk, pos, idx, run_dir)
+        record = run_chunk(spec, chunk, pos, idx, run_dir)
+        if on_chunk is not None:
+            on_chunk(record)
         progress(1)
 
 
-def run_dask(client, spec: TrialSpec, tasks: Sequence[Task], run_dir: str, progress: Callable[[int], None]) -> None:
-    """Run the chunks as Dask tasks (one per chunk) and wait for all; a failed chunk raises its error."""
+def run_dask(
+    client,
+    spec: TrialSpec,
+    tasks: Sequence[Task],
+    run_dir: str,
+    progress: Callable[[int], None],
+    on_chunk: Callable[[dict], None] | None = None,
+) -> None:
+    """Run the chunks as Dask tasks (one per chunk) and wait for all; a failed chunk raises its error.
+    ``on_chunk(record)`` is called on the driver as each chunk finishes."""
     from dask.distributed import as_completed
 
     if not tasks:
@@ -86,7 +102,9 @@ def run_dask(client, spec: TrialSpec, tasks: Sequence[Task], run_dir: str, progr
     ]
     try:
         for fut in as_completed(futures):
-            fut.result()
+            record = fut.result()
+            if on_chunk is not None:
+                on_chunk(record)
             progress(1)
     finally:
         client.cancel(futures)

@@ -2,20 +2,26 @@
 
 Run directory layout::
 
-    OUT/manifest.json        spec hash, chunk size, number of chunks (a resume with another spec is refused)
+    OUT/run.lock             the process running in the folder (one run at a time; a stale lock is taken over)
+    OUT/manifest.json        spec hash, chunk size, number of chunks (a resume with another spec is refused), and
+                             the size and SHA-256 of every chunk file written
     OUT/chunks/chunk-NNNNNN.parquet   one checkpoint per chunk (all replicates), written atomically
     OUT/patients.parquet     patient-level results of the trial (replicate 0)
     OUT/summary.json         the statistics; OUT/km_<endpoint>.png, OUT/forest.png, OUT/power.png
 
-A resumed run skips every chunk whose checkpoint exists; a chunk is either complete or absent.
+A resumed run verifies every chunk file against its record and skips it; a damaged chunk is recomputed on its own,
+with a warning (:mod:`chemomet.trial.rundir`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,15 +29,26 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from chemomet.errors import InputError, validation_error
-from chemomet.fileio import atomic_write
+from chemomet.errors import InputError, printable, validation_error
+from chemomet.fileio import atomic_write, check_output_dir
 from chemomet.trial import analysis, plots
-from chemomet.trial.chunk import chunk_path
 from chemomet.trial.execute import dask_client, run_dask, run_local
 from chemomet.trial.progress import ChunkProgress
-from chemomet.trial.rundir import assemble_patients, chunk_files, prepare_run_dir, read_columns
+from chemomet.trial.rundir import (
+    RunLock,
+    assemble_patients,
+    chunk_files,
+    prepare_run_dir,
+    read_columns,
+    save_manifest,
+    verify_chunks,
+)
 from chemomet.trial.screening import screen
 from chemomet.trial.spec import RULES, TIME_TO_EVENT, DesignComparison, Execution, TrialSpec, read_trial_spec
+
+log = logging.getLogger("chemomet.trial")
+MANIFEST_SAVE_SECONDS = 1.0
+"""Least time between two saves of the manifest's chunk records while chunks finish (and once at the end)."""
 
 
 @dataclass
@@ -71,6 +88,20 @@ class TrialResult:
         return pd.read_parquet(self.files["patients"])
 
 
+@contextmanager
+def _plain_text():
+    """Figures draw the spec's text (trial, arm and level names) as it is: a '$...$' in a name is not parsed as
+    mathtext, which could fail after the whole simulation, and a control character in a name is drawn as a missing
+    glyph without a warning (whose text would carry the raw character to the terminal)."""
+    import warnings
+
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        yield
+
+
 def slug(name: str) -> str:
     """A file-name-safe version of a trial name."""
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "trial"
@@ -99,7 +130,9 @@ def run_trial(
     spec : TrialSpec, DesignComparison, str or pathlib.Path
         The trial, a design comparison, or the path of a spec TOML file (:func:`read_trial_spec`).
     out : str or pathlib.Path, optional
-        Run directory (default ``./trial-<name>``); an existing run of the same spec is resumed.
+        Run directory (default ``./trial-<name>``); an existing run of the same spec is resumed. It is created
+        and proven writable before any work, and locked for the run (``OUT/run.lock``): a second run into the
+        same folder is refused; a lock left by a killed run is taken over.
     workers : int, optional
         None or 1 runs chunks in this process; K >= 2 (up to 512) starts a Dask ``LocalCluster`` of K
         single-threaded worker processes.
@@ -126,8 +159,8 @@ def run_trial(
     Raises
     ------
     InputError
-        For an invalid spec file, ``workers``, ``chunk_size``, both ``workers`` and ``scheduler``, or an ``out``
-        that is a file.
+        For an invalid spec file, ``workers``, ``chunk_size``, both ``workers`` and ``scheduler``, an ``out`` that
+        is a file or cannot be written, or a folder in use by another run.
 
     Examples
     --------
@@ -153,14 +186,19 @@ def run_trial(
         except ValidationError as err:
             raise validation_error(err, "--chunk-size", RULES) from None
     out = Path(out) if out is not None else Path.cwd() / f"trial-{slug(spec.name)}"
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out = {str(out)!r} is a file; allowed: a folder for the run")
+    created = check_output_dir(out, "--out")  # the output layer: created and written to before any work
     kw = dict(resume=resume, chunk_size=chunk_size, progress=progress, figures=figures)
     use_dask = client is not None or scheduler is not None or (workers or 1) > 1
-    if not use_dask:
-        return _dispatch(spec, out, None, **kw)
-    with dask_client(workers, scheduler, client) as c:  # one cluster for every design of a comparison
-        return _dispatch(spec, out, c, **kw)
+    try:
+        with RunLock(out):
+            if not use_dask:
+                return _dispatch(spec, out, None, **kw)
+            with dask_client(workers, scheduler, client) as c:  # one cluster for every design of a comparison
+                return _dispatch(spec, out, c, **kw)
+    except InputError:
+        if created:  # bad input found late (e.g. nobody eligible): leave no folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _dispatch(spec: TrialSpec | DesignComparison, out: Path, client, **kw) -> TrialResult:
@@ -176,24 +214,38 @@ def _run_one(spec: TrialSpec, out: Path, client, *, resume, chunk_size, progress
     index, screened = screen(spec, population)
     n = spec.n_enrolled
     n_chunks = -(-n // cs)
-    prepare_run_dir(out, spec, cs, n_chunks, resume)
+    manifest = prepare_run_dir(out, spec, cs, n_chunks, resume)
+    todo, damaged = verify_chunks(out, manifest)
+    for name in damaged:
+        where = printable(str(out / "chunks"), 240)
+        log.warning(f"warning: {where}: checkpoint {printable(name, 240)} is damaged; recomputing that chunk alone")
+    save_manifest(out, manifest)
     tasks = []
-    for c in range(n_chunks):
-        if chunk_path(out, c).exists():
-            continue
+    for c in todo:
         lo, hi = c * cs, min((c + 1) * cs, n)
         tasks.append((c, np.arange(lo, hi, dtype=np.int64), index[lo:hi]))
     bar = ChunkProgress(n_chunks, n_chunks - len(tasks), progress)
+    saved = time.monotonic()
+
+    def record(rec: dict) -> None:  # keep each chunk's size and digest in the manifest (saved at most once a second)
+        nonlocal saved
+        manifest["chunks"][rec["name"]] = {"size": rec["size"], "sha256": rec["sha256"]}
+        if time.monotonic() - saved >= MANIFEST_SAVE_SECONDS:
+            save_manifest(out, manifest)
+            saved = time.monotonic()
+
     t_sim = time.perf_counter()
     if client is None:
-        run_local(spec, tasks, str(out), bar)
+        run_local(spec, tasks, str(out), bar, record)
     else:
-        run_dask(client, spec, tasks, str(out), bar)
+        run_dask(client, spec, tasks, str(out), bar, record)
     t_sim = time.perf_counter() - t_sim
+    save_manifest(out, manifest)
     files = chunk_files(out, n_chunks)
     written = {"patients": out / "patients.parquet"}
     n_patients = assemble_patients(files, spec, written["patients"])
-    summary, extra = _analyse(spec, written["patients"], files, out, figures)
+    with _plain_text():
+        summary, extra = _analyse(spec, written["patients"], files, out, figures)
     written.update(extra)
     summary["screening"] = {
         "screened": screened,
@@ -204,6 +256,7 @@ def _run_one(spec: TrialSpec, out: Path, client, *, resume, chunk_size, progress
     summary["run"] = {
         "chunks": n_chunks,
         "chunks_computed": len(tasks),
+        "chunks_recomputed": len(damaged),
         "chunk_size": cs,
         "executor": "local" if client is None else "dask",
         "simulation_seconds": round(t_sim, 3),
@@ -255,7 +308,8 @@ def _analyse(spec: TrialSpec, patients: Path, files: list[Path], out: Path, figu
             curves = res.pop("_curves")
             if figures:
                 written[f"km_{ep}"] = plots.plot_km(
-                    curves, names, ep, out / f"km_{ep}.png", f"{spec.name}: {plots.LABELS[ep]}", res["comparisons"]
+                    curves, [printable(a) for a in names], ep, out / f"km_{ep}.png",
+                    f"{printable(spec.name)}: {plots.LABELS[ep]}", res["comparisons"]
                 )
         elif ep == "pcr":
             res = analysis.pcr_endpoint(df, spec)
@@ -267,12 +321,14 @@ def _analyse(spec: TrialSpec, patients: Path, files: list[Path], out: Path, figu
         rows = analysis.subgroups(df, tte[0], spec)
         summary["subgroups"] = rows
         if figures and any(r["hazard_ratio"] is not None for r in rows):
-            written["forest"] = plots.plot_forest(rows, out / "forest.png", f"{spec.name}: subgroups ({tte[0]})")
+            title = f"{printable(spec.name)}: subgroups ({tte[0]})"
+            written["forest"] = plots.plot_forest(rows, out / "forest.png", title)
     del df
     if spec.power.replicates > 0:
         summary["power"] = power(spec, files)
         if figures:
-            written["power"] = plots.plot_power([("", summary["power"])], out / "power.png", f"{spec.name}: power")
+            title = f"{printable(spec.name)}: power"
+            written["power"] = plots.plot_power([("", summary["power"])], out / "power.png", title)
     return summary, written
 
 
@@ -292,7 +348,8 @@ def _run_comparison(comp: DesignComparison, out: Path, client, **kw) -> TrialRes
     files: dict[str, Path] = {}
     summary = {"name": comp.name, "designs": [r.summary for r in results]}
     if curves and kw.get("figures", True):
-        files["power"] = plots.plot_power(curves, out / "power.png", comp.name)
+        with _plain_text():
+            files["power"] = plots.plot_power(curves, out / "power.png", printable(comp.name))
         summary["files"] = {"power": str(files["power"])}
     files["summary"] = out / "summary.json"
     atomic_write(files["summary"], lambda tmp: tmp.write_text(json.dumps(summary, indent=2, allow_nan=False)))

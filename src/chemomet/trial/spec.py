@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chemomet.errors import Contradiction, InputError, validation_error
+from chemomet.errors import Contradiction, FieldProblem, InputError, validation_error
 from chemomet.inputs import is_regular_file, read_data
 from chemomet.patient import SUBTYPES
 from chemomet.population import Population
@@ -25,6 +25,12 @@ pcr: pathological complete response (binary); tmem_change: TMEM at surgery / bas
 TIME_TO_EVENT = ("dmfs", "drfi")
 SUBGROUPS = ("subtype", "tmem_high", "ctc_positive", "grade", "size", "age", "morphology")
 MAX_HORIZON_DAYS = 40 * 365.25
+PRIMARY_ANALYSES = ("logrank", "cox", "rmst")
+"""Pre-specified test of a time-to-event endpoint: log-rank, Cox Wald, or the RMST difference (z test)."""
+MULTIPLICITY = ("holm", "bonferroni")
+"""Adjustment across the experimental arms (each compared with the control)."""
+POWER_DEFINITIONS = ("favourable", "two-sided")
+"""What power counts: p < alpha with the effect favouring the experimental arm, or p < alpha either way."""
 TMEM_HIGH_DEFAULT_10HPF = 20.0
 """Default TMEM-high threshold: about the upper tertile of the population prior (median 15, sdlog 0.7)."""
 
@@ -60,7 +66,14 @@ RULES: dict[str, tuple[str, str | None]] = {
     "primary": (f"one of {list(ENDPOINTS)}", None),
     "include": (f"a non-empty list of {list(ENDPOINTS)}", None),
     "alpha": ("a number > 0 and < 0.5", None),
-    "rmst_days": ("a number > 0, at most accrual + follow-up", "days"),
+    "rmst_days": ("a number > 0 and <= follow_up.duration_days (the minimum follow-up)", "days"),
+    "primary_analysis": (f"one of {list(PRIMARY_ANALYSES)}", None),
+    "multiplicity": (f"one of {list(MULTIPLICITY)}", None),
+    "hierarchy": (
+        f"a list of distinct endpoints of endpoints.include ({list(ENDPOINTS)}), the first being endpoints.primary",
+        None,
+    ),
+    "definition": (f"one of {list(POWER_DEFINITIONS)}", None),
     "landmarks_years": ("a list of numbers > 0", "years"),
     "subgroups": (f"a list of {list(SUBGROUPS)}", None),
     "event_grid_days": ("a number from 1 to 60", "days"),
@@ -161,11 +174,24 @@ class Endpoints(_Strict):
 
 
 class Analysis(_Strict):
-    """Statistical settings: two-sided ``alpha``; RMST horizon (days; default: the follow-up); KM landmarks
-    (years); subgroups for the forest plot; spacing of the S(t) grid that event times are sampled from (days)."""
+    """Statistical settings.
+
+    ``alpha``: two-sided significance level. ``primary_analysis``: the pre-specified test of the time-to-event
+    endpoints (``logrank``; ``cox``, the Wald test of the Cox hazard ratio; ``rmst``, the z test of the RMST
+    difference to ``rmst_days``). ``rmst_days``: RMST horizon (days; default and maximum: the minimum follow-up).
+    ``multiplicity``: adjustment across the experimental arms (``holm`` or ``bonferroni``). ``hierarchy``: the
+    order in which endpoints are tested (fixed sequence: an arm's endpoint is tested only after its predecessor
+    was rejected; default: the primary endpoint, then the other included endpoints in ``endpoints.include``
+    order); included endpoints left out of it are exploratory. ``landmarks_years``: KM estimates and milestone
+    differences (years). ``subgroups``: the forest plot and its interaction tests. ``event_grid_days``: spacing
+    of the S(t) grid event times are sampled from (days).
+    """
 
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    primary_analysis: Literal["logrank", "cox", "rmst"] = "logrank"
     rmst_days: float | None = Field(default=None, gt=0)
+    multiplicity: Literal["holm", "bonferroni"] = "holm"
+    hierarchy: tuple[Literal["dmfs", "drfi", "pcr", "tmem_change"], ...] | None = Field(default=None, min_length=1)
     landmarks_years: tuple[float, ...] = Field(default=(3.0, 5.0))
     subgroups: tuple[Literal["subtype", "tmem_high", "ctc_positive", "grade", "size", "age", "morphology"], ...] = (
         SUBGROUPS
@@ -181,11 +207,16 @@ class Analysis(_Strict):
 
 
 class Power(_Strict):
-    """Replicate trials for power: ``replicates`` independent trials, each analysed at every size in
-    ``patients_per_arm`` (nested: the first n patients of each arm)."""
+    """Replicate trials for power. ``replicates`` independent replicates are simulated, each with the largest
+    size in ``patients_per_arm`` (or the spec's ``patients_per_arm``); at a size ``n`` every replicate is cut into
+    disjoint blocks of ``n`` consecutive ranks per arm, each block an independent trial (no patient is in two
+    trials of one size). ``definition``: what ``power`` reports, ``favourable`` (the two-sided test has
+    p < alpha and the effect favours the experimental arm; about alpha / 2 when there is no effect) or
+    ``two-sided`` (p < alpha in either direction); both are always computed."""
 
     replicates: int = Field(default=0, ge=0, le=100000)
     patients_per_arm: tuple[int, ...] = ()
+    definition: Literal["favourable", "two-sided"] = "favourable"
 
     @field_validator("patients_per_arm")
     @classmethod
@@ -238,9 +269,11 @@ class TrialSpec(_Strict):
     endpoints : Endpoints
         Primary endpoint and endpoints analysed (``dmfs``, ``drfi``, ``pcr``, ``tmem_change``).
     analysis : Analysis
-        ``alpha``, RMST horizon (days), landmarks (years), subgroups, event grid (days).
+        ``alpha``, the pre-specified analysis of time-to-event endpoints (log-rank, Cox or RMST), RMST horizon
+        (days), multiplicity across arms (Holm or Bonferroni), the hierarchy of endpoints, landmarks (years),
+        subgroups, event grid (days).
     power : Power
-        Replicate trials and sizes (patients per arm) for power curves.
+        Replicate trials, sizes (patients per arm) for power curves, and the definition of power shown.
     execution : Execution
         Patients per chunk (not part of the science, nor of :meth:`spec_hash`).
 
@@ -258,6 +291,8 @@ class TrialSpec(_Strict):
     200
     >>> len(spec.spec_hash())  # SHA-256, hex
     64
+    >>> spec.hierarchy, spec.analysis.primary_analysis, spec.analysis.multiplicity  # the confirmatory design
+    (('dmfs', 'drfi', 'pcr', 'tmem_change'), 'logrank', 'holm')
     """
 
     name: str = Field(min_length=1)
@@ -298,10 +333,30 @@ class TrialSpec(_Strict):
                 "accrual.duration_days + follow_up.duration_days = 0 is invalid; allowed: > 0 for time-to-event "
                 "endpoints (unit: days)"
             )
-        if self.analysis.rmst_days is not None and self.analysis.rmst_days > self.horizon_days:
-            raise Contradiction(
-                f"analysis.rmst_days = {self.analysis.rmst_days!r} is invalid; allowed: a number > 0 and <= "
-                f"accrual + follow-up = {self.horizon_days:g} (unit: days)"
+        fu = self.follow_up.duration_days
+        if self.analysis.rmst_days is not None and self.analysis.rmst_days > fu:
+            raise FieldProblem(
+                "analysis.rmst_days",
+                self.analysis.rmst_days,
+                f"a number > 0 and <= follow_up.duration_days = {fu:g} (the minimum follow-up)",
+                "days",
+            )
+        if self.analysis.primary_analysis == "rmst" and fu <= 0:
+            raise FieldProblem(
+                "analysis.primary_analysis",
+                "rmst",
+                "'logrank' or 'cox' when follow_up.duration_days = 0 (the RMST horizon must be > 0 and <= the "
+                "minimum follow-up)",
+            )
+        h = self.analysis.hierarchy
+        if h is not None and (
+            h[0] != self.endpoints.primary or len(set(h)) != len(h) or set(h) - set(self.endpoints.include)
+        ):
+            raise FieldProblem(
+                "analysis.hierarchy",
+                list(h),
+                f"distinct endpoints of endpoints.include = {list(self.endpoints.include)}, the first being "
+                f"endpoints.primary = {self.endpoints.primary!r}",
             )
         e, cut = self.eligibility, self.biomarkers.tmem_high_min_10hpf
         if e.tmem_high is True and e.tmem_max_10hpf < cut:
@@ -326,10 +381,19 @@ class TrialSpec(_Strict):
 
     @property
     def rmst_days(self) -> float:
-        """RMST horizon (days): as given, else the minimum follow-up (else the horizon)."""
+        """RMST horizon (days): as given, else the minimum follow-up (with no follow-up, the accrual period:
+        then the RMST is descriptive and cannot be the primary analysis)."""
         if self.analysis.rmst_days is not None:
             return self.analysis.rmst_days
         return self.follow_up.duration_days if self.follow_up.duration_days > 0 else self.horizon_days
+
+    @property
+    def hierarchy(self) -> tuple[str, ...]:
+        """Endpoints tested in fixed sequence (confirmatory): ``analysis.hierarchy``, by default the primary
+        endpoint then the other included endpoints in ``endpoints.include`` order."""
+        if self.analysis.hierarchy is not None:
+            return self.analysis.hierarchy
+        return (self.endpoints.primary, *[e for e in self.endpoints.include if e != self.endpoints.primary])
 
     @property
     def n_arms(self) -> int:
