@@ -93,7 +93,7 @@ class Population:
     1000000.0
     """
 
-    N_EFFECTS = 7  # standard-normal random effects per patient: DT, K, mu, s, eps, T0, resistant fraction
+    N_EFFECTS = 7  # standard-normal random effects per patient: DT, K, mu, s, eps, T0, endocrine sensitivity
 
     def __init__(self, config: dict[str, Any] | None = None):
         self.config = _load_default_config() if config is None else config
@@ -187,6 +187,10 @@ class Population:
         dorm = self.config.get("dormancy", {})
         q = np.full(n, float(dorm.get("dormant_fraction", 0.0)))
         wake = np.full(n, 1.0 / float(dorm.get("mean_dormancy_days", 1.0)) if q.any() else 0.0)
+        endocrine = endocrine_sensitivity(
+            cov["er"].to_numpy(bool), z[:, 6], t.get("endocrine_resistance_probability", 0.0),
+            t.get("endocrine_sensitivity_sdlog", 0.0), t.get("endocrine_sensitivity_median", 1.0),
+        )
         return PatientParameters(
             alpha_per_day=alpha,
             beta_per_day=beta,
@@ -202,6 +206,7 @@ class Population:
             phi=doorway_share(t0, d["phi"], d["tmem_reference_10hpf"], d.get("phi_tmem_exponent", 0.0)),
             dormant_fraction=q,
             wake_rate_per_day=wake,
+            endocrine_sensitivity=endocrine,
         )
 
     # ------------------------------------------------------------------ one patient from a file
@@ -405,6 +410,30 @@ class Population:
         cov["nodes_positive"] = draw_node_counts(expected_positive_nodes(params, s), s.node_count_dispersion, u[:, 5])
         cov.insert(0, "patient_index", np.arange(start, start + n))
         return cov, params
+
+
+def endocrine_sensitivity(
+    er_positive, z, resistance_probability: float, sdlog: float, median: float = 1.0
+) -> np.ndarray:
+    """Endocrine sensitivity ``e`` from one standard normal per patient (dimensionless).
+
+    Endocrine therapy acts through the estrogen receptor, so ``e = 0`` in ER-negative disease. Among ER-positive
+    tumours a share ``resistance_probability`` does not respond (de novo resistance, and in trial data also
+    non-adherence and weakly ER-positive disease): ``e = 0`` where ``Φ(z) < r``. The rest have a log-normal ``e``
+    (``median``, SD of log ``sdlog``) drawn from the remaining quantile ``(Φ(z) - r) / (1 - r)``, so one normal
+    gives both and no new random stream is needed.
+
+    Examples
+    --------
+    >>> endocrine_sensitivity(np.array([True, True, False]), np.array([-1.0, 0.5, 0.5]), 0.3, 0.5).round(3)
+    array([0.   , 1.077, 0.   ])
+    """
+    from scipy.stats import norm
+
+    pz = norm.cdf(np.asarray(z, dtype=float))
+    r = float(resistance_probability)
+    q = np.clip((pz - r) / max(1.0 - r, 1e-12), 1e-12, 1.0 - 1e-12)
+    return np.where(np.asarray(er_positive, bool) & (pz >= r), median * np.exp(sdlog * norm.ppf(q)), 0.0)
 
 
 FIXABLE_AS_IS = (

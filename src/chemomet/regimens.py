@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from chemomet.errors import InputError, validation_error
 from chemomet.inputs import read_data
-from chemomet.units import calvert_carboplatin_dose_mg
+from chemomet.units import DAYS_PER_YEAR, calvert_carboplatin_dose_mg
 
 REFERENCE_BSA_M2 = 1.8
 """Body-surface area the drug volumes refer to (m²); concentrations from mg/m² doses do not depend on it."""
@@ -51,46 +51,54 @@ class Drug(_Strict):
 
     A cytotoxic drug kills at rate ``kmax_per_day × E`` with ``E = C^hill / (EC50^hill + C^hill)`` and adds
     ``stress_weight × E`` to the chemotherapy stress that drives the microenvironment; an accompanying drug
-    inhibits its quantity by ``I = imax × C / (IC50 + C)``. ``C`` is the plasma concentration (mg/L). Frozen;
-    unknown fields are refused.
+    inhibits its quantity by ``I = imax × C / (IC50 + C)``. ``C`` is the plasma concentration (mg/L). An endocrine
+    drug, given for years after surgery, removes the share ``growth_block × e`` of an ER-positive colony's growth
+    drive at steady state (``e``: the patient's endocrine sensitivity; docs/science.md §2.13); its PK only sets how
+    fast steady state is reached (weeks), which the model neglects next to years of therapy. Frozen; unknown fields
+    are refused.
 
     Attributes
     ----------
     name : str
         The drug's name, e.g. ``paclitaxel``.
-    role : {"cytotoxic", "accompanying"}
-        Chemotherapy, or a drug given with it against the prometastatic microenvironment.
+    role : {"cytotoxic", "accompanying", "endocrine"}
+        Chemotherapy, a drug given with it against the prometastatic microenvironment, or adjuvant endocrine
+        therapy.
     route : {"iv", "oral", "sc"}
         Route of administration (i.v. bolus, oral or subcutaneous).
     half_life_h : float
-        Elimination half-life (h, > 0 and <= 720).
+        Elimination half-life (h, 0.01 to 720).
     volume_l : float
-        Volume of distribution (L; for an oral drug, the apparent volume V/F).
+        Volume of distribution (L, 0.1 to 100000; for an oral drug, the apparent volume V/F).
     ka_per_h : float, optional
-        First-order absorption rate constant (1/h); required for oral and s.c. drugs.
+        First-order absorption rate constant (1/h, 0.001 to 100); required for oral and s.c. drugs.
     drug_class : str, optional
         E.g. ``taxane``.
     ec50_mg_per_l : float, optional
-        Concentration of half-maximal kill (mg/L); required for cytotoxic drugs.
+        Concentration of half-maximal kill (mg/L, 1e-6 to 10000); required for cytotoxic drugs.
     hill : float, default 1.0
-        Hill coefficient of the kill (dimensionless, > 0 and <= 10).
+        Hill coefficient of the kill (dimensionless, 0.1 to 10).
     kmax_per_day : float, optional
-        Maximal kill rate (1/day); required for cytotoxic drugs.
+        Maximal kill rate (1/day, 0 to 100); required for cytotoxic drugs.
     stress_weight : float, default 0.0
-        Weight of the drug's effect in the chemotherapy stress on the microenvironment (dimensionless;
+        Weight of the drug's effect in the chemotherapy stress on the microenvironment (dimensionless, 0 to 100;
         paclitaxel 1 by convention).
     target : str, optional
         The molecular target of an accompanying drug (a key of ``data/targets.toml``, e.g. ``TIE2``).
     acts_on : {"doorway_activity", "macrophage_recruitment"}, optional
         The model quantity the target acts on; set from the target table, not by the user.
     ic50_mg_per_l : float, optional
-        Concentration of half-maximal inhibition (mg/L); required for accompanying drugs.
+        Concentration of half-maximal inhibition (mg/L, 1e-6 to 10000); required for accompanying drugs.
     imax : float, optional
         Maximal inhibition (fraction, 0 to 1); required for accompanying drugs.
     default_dose_mg : float, optional
-        Dose of an accompanying drug when a strategy gives none (mg).
+        Dose of an accompanying drug when a strategy gives none (mg, 0.001 to 10000).
     default_interval_h : float, optional
-        Dosing interval of an accompanying drug when a strategy gives none (h).
+        Dosing interval of an accompanying drug when a strategy gives none (h, 1 to 672).
+    growth_block : float, optional
+        Share of an ER-positive colony's growth drive an endocrine drug removes at steady state for a patient of
+        median endocrine sensitivity (dimensionless, 0 to 10; above 1 colonies regress); required for endocrine
+        drugs.
     sources : dict[str, str]
         Field -> where its value comes from.
 
@@ -107,22 +115,25 @@ class Drug(_Strict):
     """
 
     name: str
-    role: Literal["cytotoxic", "accompanying"]
+    role: Literal["cytotoxic", "accompanying", "endocrine"]
     route: Literal["iv", "oral", "sc"]
-    half_life_h: float = Field(gt=0, le=24 * 30)
-    volume_l: float = Field(gt=0)
-    ka_per_h: float | None = Field(default=None, gt=0)
+    # Every bound is physical: a positive quantity has a smallest meaningful value (a half-life of 36 s, 1 µg),
+    # so a typo or an underflow (1e-300, a denormal 5e-324) is refused, as is an absurd size (1e308 L).
+    half_life_h: float = Field(ge=0.01, le=24 * 30)
+    volume_l: float = Field(ge=0.1, le=100_000)
+    ka_per_h: float | None = Field(default=None, ge=0.001, le=100)
     drug_class: str | None = None
-    ec50_mg_per_l: float | None = Field(default=None, gt=0)
-    hill: float = Field(default=1.0, gt=0, le=10)
-    kmax_per_day: float | None = Field(default=None, ge=0)
-    stress_weight: float = Field(default=0.0, ge=0)
+    ec50_mg_per_l: float | None = Field(default=None, ge=1e-6, le=10_000)
+    hill: float = Field(default=1.0, ge=0.1, le=10)
+    kmax_per_day: float | None = Field(default=None, ge=0, le=100)
+    stress_weight: float = Field(default=0.0, ge=0, le=100)
     target: str | None = None
     acts_on: Literal["doorway_activity", "macrophage_recruitment"] | None = None
-    ic50_mg_per_l: float | None = Field(default=None, gt=0)
+    ic50_mg_per_l: float | None = Field(default=None, ge=1e-6, le=10_000)
     imax: float | None = Field(default=None, ge=0, le=1)
-    default_dose_mg: float | None = Field(default=None, gt=0)
-    default_interval_h: float | None = Field(default=None, gt=0)
+    default_dose_mg: float | None = Field(default=None, ge=0.001, le=10_000)
+    default_interval_h: float | None = Field(default=None, ge=1, le=672)
+    growth_block: float | None = Field(default=None, ge=0, le=10)
     sources: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -135,6 +146,8 @@ class Drug(_Strict):
             self.target is None or self.ic50_mg_per_l is None or self.imax is None
         ):
             raise ValueError("accompanying drugs need target, ic50_mg_per_l and imax")
+        if self.role == "endocrine" and self.growth_block is None:
+            raise ValueError("endocrine drugs need growth_block")
         return self
 
     @property
@@ -158,11 +171,11 @@ class DrugDose(_Strict):
     drug : str
         Name of a cytotoxic drug of the drug table.
     dose_mg_m2 : float, optional
-        Dose per body-surface area (mg/m², > 0 and <= 5000).
+        Dose per body-surface area (mg/m², 0.001 to 5000).
     dose_auc : float, optional
-        Target AUC for Calvert dosing (mg·min/mL, > 0 and <= 10; carboplatin only).
+        Target AUC for Calvert dosing (mg·min/mL, 0.1 to 10; carboplatin only).
     dose_mg : float, optional
-        Flat dose (mg, > 0 and <= 10000).
+        Flat dose (mg, 0.001 to 10000).
 
     Examples
     --------
@@ -181,9 +194,9 @@ class DrugDose(_Strict):
     """
 
     drug: str
-    dose_mg_m2: float | None = Field(default=None, gt=0, le=5000)
-    dose_auc: float | None = Field(default=None, gt=0, le=10)
-    dose_mg: float | None = Field(default=None, gt=0, le=10000)
+    dose_mg_m2: float | None = Field(default=None, ge=0.001, le=5000)  # 1 µg/m2 at least: no dose is smaller
+    dose_auc: float | None = Field(default=None, ge=0.1, le=10)
+    dose_mg: float | None = Field(default=None, ge=0.001, le=10000)
 
     @model_validator(mode="after")
     def _one_unit(self) -> DrugDose:
@@ -213,7 +226,7 @@ class Phase(_Strict):
     cycles : int
         Number of cycles (1 to 52).
     interval_days : float
-        Days from one cycle to the next (days, > 0 and <= 90).
+        Days from one cycle to the next (days, 0.1 to 90).
     offset_days : float, optional
         Start of the phase after the regimen's start (days, 0 to 365); default: when the previous phase ends.
 
@@ -228,7 +241,7 @@ class Phase(_Strict):
 
     drugs: list[DrugDose] = Field(min_length=1)
     cycles: int = Field(ge=1, le=52)
-    interval_days: float = Field(gt=0, le=90)
+    interval_days: float = Field(ge=0.1, le=90)  # 2.4 h at least: cycles closer than that are one dose
     offset_days: float | None = Field(default=None, ge=0, le=365)
 
     @property
@@ -313,19 +326,22 @@ REGIMEN_RULES: dict[str, tuple[str, str | None]] = {
     "drugs": ("a non-empty list of {drug = ..., dose_...} tables", None),
     "drug": ("the name of a known cytotoxic drug", None),
     "cycles": ("an integer from 1 to 52", "cycles"),
-    "interval_days": ("a number > 0 and <= 90", "days"),
+    "interval_days": ("a number from 0.1 to 90", "days"),
     "offset_days": ("a number from 0 to 365", "days"),
-    "dose_mg_m2": ("a number > 0 and <= 5000", "mg/m2"),
-    "dose_auc": ("a number > 0 and <= 10 (carboplatin only)", "mg*min/mL"),
-    "dose_mg": ("a number > 0 and <= 10000", "mg"),
-    "half_life_h": ("a number > 0 and <= 720", "h"),
-    "volume_l": ("a number > 0", "L"),
-    "ka_per_h": ("a number > 0 (required for oral and s.c. drugs)", "1/h"),
-    "ec50_mg_per_l": ("a number > 0", "mg/L"),
-    "ic50_mg_per_l": ("a number > 0", "mg/L"),
-    "kmax_per_day": ("a number >= 0", "1/day"),
+    "dose_mg_m2": ("a number from 0.001 to 5000", "mg/m2"),
+    "dose_auc": ("a number from 0.1 to 10 (carboplatin only)", "mg*min/mL"),
+    "dose_mg": ("a number from 0.001 to 10000", "mg"),
+    "half_life_h": ("a number from 0.01 to 720", "h"),
+    "volume_l": ("a number from 0.1 to 100000", "L"),
+    "ka_per_h": ("a number from 0.001 to 100 (required for oral and s.c. drugs)", "1/h"),
+    "ec50_mg_per_l": ("a number from 1e-06 to 10000", "mg/L"),
+    "ic50_mg_per_l": ("a number from 1e-06 to 10000", "mg/L"),
+    "kmax_per_day": ("a number from 0 to 100", "1/day"),
+    "stress_weight": ("a number from 0 to 100", None),
+    "default_dose_mg": ("a number from 0.001 to 10000", "mg"),
+    "default_interval_h": ("a number from 1 to 672", "h"),
     "imax": ("a number from 0 to 1", None),
-    "hill": ("a number > 0 and <= 10", None),
+    "hill": ("a number from 0.1 to 10", None),
 }
 
 
@@ -397,8 +413,8 @@ def parse_drugs(table: dict, where: str = "drugs", targets: dict[str, str] | Non
     >>> parse_drugs({"mytki": {**table["mytki"], "half_life_h": -1.0}})
     Traceback (most recent call last):
     ...
-    chemomet.errors.InputError: drugs: drug mytki: half_life_h = -1.0 is invalid; allowed: a number > 0 and <= 720
-    (unit: h)
+    chemomet.errors.InputError: drugs: drug mytki: half_life_h = -1.0 is invalid; allowed: a number from 0.01 to
+    720 (unit: h)
     """
     targets = load_targets() if targets is None else targets
     drugs = {}
@@ -672,12 +688,13 @@ TIMING_RULES: dict[str, tuple[str, str | None]] = {
     "surgery_day": ("a number from 0 to 365", "days"),
     "adjuvant_delay_days": ("a number from 0 to 365", "days"),
     "surgery_delay_days": ("a number from 1 to 365", "days"),
-    "accompanying_dose_mg": ("a number > 0 and <= 10000", "mg"),
+    "accompanying_dose_mg": ("a number from 0.001 to 10000", "mg"),
     "accompanying_interval_h": ("a number from 1 to 672", "h"),
     "accompanying_start_offset_days": ("a number from 0 to 365", "days"),
     "interim_day": ("a number from 1 to 365 (days after the first dose)", "days"),
     "response_threshold": ("a number from 0 to 1 (fractional decrease of the diameter)", None),
     "early_surgery_delay_days": ("a number from 1 to 365", "days"),
+    "endocrine_years": ("a number from 0.25 to 15", "years"),
 }
 """Timing field -> (what is allowed, unit): the one statement of the timing ranges, used in every message."""
 
@@ -698,7 +715,9 @@ class Timing(_Strict):
     ``accompanying_start_offset_days``: first chemotherapy dose to the first accompanying dose;
     ``interim_day``: response assessment of response-adapted NACT (days after the first dose; default: the
     start of the second phase); ``response_threshold``: fractional decrease of the diameter a responder reaches
-    (RECIST partial response: 0.3); ``early_surgery_delay_days``: interim assessment to early surgery.
+    (RECIST partial response: 0.3); ``early_surgery_delay_days``: interim assessment to early surgery;
+    ``endocrine_years``: length of adjuvant endocrine therapy (years; it starts ``adjuvant_delay_days`` after
+    surgery, or after the last adjuvant chemotherapy dose).
 
     Examples
     --------
@@ -712,12 +731,13 @@ class Timing(_Strict):
     surgery_day: float = Field(default=21.0, ge=0, le=365)
     adjuvant_delay_days: float = Field(default=28.0, ge=0, le=365)
     surgery_delay_days: float = Field(default=28.0, ge=1, le=365)
-    accompanying_dose_mg: float | None = Field(default=None, gt=0, le=10000)
+    accompanying_dose_mg: float | None = Field(default=None, ge=0.001, le=10000)
     accompanying_interval_h: float | None = Field(default=None, ge=1, le=672)
     accompanying_start_offset_days: float = Field(default=0.0, ge=0, le=365)
     interim_day: float | None = Field(default=None, ge=1, le=365)
     response_threshold: float = Field(default=0.3, ge=0, le=1)
     early_surgery_delay_days: float = Field(default=14.0, ge=1, le=365)
+    endocrine_years: float = Field(default=5.0, ge=0.25, le=15)
 
     @field_validator(*TIMING_RULES, mode="before")
     @classmethod
@@ -783,6 +803,30 @@ class Accompanying:
 
 
 @dataclass(frozen=True)
+class EndocrineCourse:
+    """Adjuvant endocrine therapy: an endocrine drug of the drug table taken daily from ``start_day`` for
+    ``years`` (days from diagnosis; years).
+
+    Examples
+    --------
+    >>> course = EndocrineCourse("tamoxifen", start_day=49.0, years=5.0)
+    >>> round(course.end_day, 2)  # 49 + 5 x 365.25
+    1875.25
+    >>> Strategy.parse("surgery-only:tamoxifen").schedule().endocrine.start_day  # surgery day 21 + 28 days
+    49.0
+    """
+
+    drug: str
+    start_day: float
+    years: float = 5.0
+
+    @property
+    def end_day(self) -> float:
+        """Last day of therapy (days from diagnosis)."""
+        return self.start_day + self.years * DAYS_PER_YEAR
+
+
+@dataclass(frozen=True)
 class Schedule:
     """What the model needs from a strategy: dose events, surgery day and the chemotherapy window (days).
 
@@ -801,6 +845,8 @@ class Schedule:
         True when chemotherapy comes before surgery.
     marks : tuple of float, default ()
         Extra days the model must resolve exactly, e.g. an interim assessment (days).
+    endocrine : EndocrineCourse or None, default None
+        Adjuvant endocrine therapy after surgery and chemotherapy, if any.
 
     Examples
     --------
@@ -819,6 +865,7 @@ class Schedule:
     chemo_days: tuple[float, float] | None
     neoadjuvant: bool
     marks: tuple[float, ...] = ()  # extra days the model must resolve exactly (e.g. an interim assessment)
+    endocrine: EndocrineCourse | None = None
 
 
 
@@ -829,7 +876,9 @@ class Strategy:
     kind: ``natural-history`` (no treatment, no surgery), ``surgery-only`` (surgery at ``surgery_day``, no
     systemic therapy: the untreated cohorts' setting), ``surgery-first`` (surgery at ``surgery_day``,
     adjuvant chemotherapy ``adjuvant_delay_days`` later), ``nact`` (chemotherapy from ``chemo_start_day``,
-    surgery ``surgery_delay_days`` after the last dose), optionally with an accompanying drug.
+    surgery ``surgery_delay_days`` after the last dose), optionally with an accompanying drug and, after surgery
+    and chemotherapy, adjuvant endocrine therapy (``:tamoxifen``, ``:anastrozole``), which acts only in
+    ER-positive disease.
 
     Response-adapted NACT: with ``interim_day`` set (days after the first dose), the tumour is measured then;
     a patient whose diameter has shrunk by less than ``response_threshold`` (RECIST partial response: 0.3)
@@ -862,6 +911,10 @@ class Strategy:
         Interim assessment to early surgery of a non-responder (days).
     label : str, default ""
         A name to show instead of the generated :attr:`name`.
+    endocrine : str or None, default None
+        The adjuvant endocrine drug (a drug of role ``endocrine``), if any.
+    endocrine_years : float, default 5.0
+        Length of endocrine therapy (years).
 
     Examples
     --------
@@ -888,14 +941,17 @@ class Strategy:
     response_threshold: float = 0.3
     early_surgery_delay_days: float = 14.0
     label: str = field(default="", compare=False)
+    endocrine: str | None = None
+    endocrine_years: float = 5.0
 
     @property
     def name(self) -> str:
-        """Short name, e.g. ``nact+rebastinib``."""
+        """Short name, e.g. ``nact+rebastinib`` or ``surgery-first:tamoxifen``."""
         if self.label:
             return self.label
         base = "nact-adaptive" if self.interim_day is not None else self.kind
-        return base + (f"+{self.accompanying.drug}" if self.accompanying else "")
+        base += f"+{self.accompanying.drug}" if self.accompanying else ""
+        return base + (f":{self.endocrine}" if self.endocrine else "")
 
     @classmethod
     def parse(
@@ -908,7 +964,8 @@ class Strategy:
         **overrides: float | None,
     ) -> Strategy:
         """Build a strategy from its name: ``natural-history``, ``surgery-only``, ``surgery-first``, ``nact``,
-        ``nact-adaptive`` or ``nact[-adaptive]+<drug>``.
+        ``nact-adaptive`` or ``nact[-adaptive]+<drug>``, any but natural history optionally followed by
+        ``:<endocrine drug>`` (adjuvant endocrine therapy for ``endocrine_years``).
 
         Parameters
         ----------
@@ -925,6 +982,8 @@ class Strategy:
         ('nact+rebastinib', 100.0)
         >>> Strategy.parse("nact-adaptive").interim_day   # the start of the paclitaxel phase
         84.0
+        >>> Strategy.parse("surgery-first:anastrozole", endocrine_years=10).endocrine_years
+        10.0
         """
         timing = timing or Timing()
         if overrides:
@@ -932,6 +991,7 @@ class Strategy:
             if unknown:
                 raise TypeError(f"Strategy.parse() got unknown timing keys {unknown}; allowed: {list(TIMING_RULES)}")
             timing = Timing.of("timing", **{**timing.model_dump(), **overrides})
+        name, _, endocrine = name.partition(":")
         base, _, drug = name.partition("+")
         adaptive = base == "nact-adaptive"
         base = "nact" if adaptive else base
@@ -956,6 +1016,14 @@ class Strategy:
                     "accompanying_dose_mg and accompanying_interval_h given (unit: mg, h)"
                 )
             acc = Accompanying(drug, float(dose), float(interval), float(timing.accompanying_start_offset_days))
+        if endocrine:
+            drugs = load_drugs() if drugs is None else drugs
+            known = sorted(n for n, d in drugs.items() if d.role == "endocrine")
+            if endocrine not in known or base == "natural-history":
+                raise InputError(
+                    f"strategy = {name + ':' + endocrine!r} is invalid; allowed: a strategy with surgery followed "
+                    f"by :<endocrine drug>, one of {known}"
+                )
         reg = None if base in ("natural-history", "surgery-only") else get_regimen(regimen)
         interim_day = timing.interim_day
         if adaptive and interim_day is None:
@@ -976,6 +1044,8 @@ class Strategy:
             interim_day=interim_day if base == "nact" else None,
             response_threshold=timing.response_threshold,
             early_surgery_delay_days=timing.early_surgery_delay_days,
+            endocrine=endocrine or None,
+            endocrine_years=timing.endocrine_years,
         )
 
     def early_surgery_schedule(self, drugs: dict[str, Drug] | None = None) -> Schedule:
@@ -990,7 +1060,16 @@ class Strategy:
         events = [e for e in full.dose_events if drugs[e[1]].role == "accompanying" and e[0] < surgery]
         events += [e for e in full.dose_events if drugs[e[1]].role == "cytotoxic" and e[0] < interim]
         chemo = [t for t, n, _ in events if drugs[n].role == "cytotoxic"]
-        return Schedule(tuple(sorted(events)), surgery, (min(chemo), max(chemo)), neoadjuvant=True)
+        return Schedule(
+            tuple(sorted(events)), surgery, (min(chemo), max(chemo)), neoadjuvant=True,
+            endocrine=self._endocrine_after(surgery),
+        )
+
+    def _endocrine_after(self, day: float) -> EndocrineCourse | None:
+        """The endocrine course starting ``adjuvant_delay_days`` after ``day`` (surgery or the last adjuvant dose)."""
+        if self.endocrine is None:
+            return None
+        return EndocrineCourse(self.endocrine, day + self.adjuvant_delay_days, self.endocrine_years)
 
     def schedule(self) -> Schedule:
         """Dose events (chemotherapy and accompanying), the surgery day and the chemotherapy window.
@@ -1005,7 +1084,8 @@ class Strategy:
         if self.kind == "natural-history":
             return Schedule((), None, None, neoadjuvant=False)
         if self.kind == "surgery-only":
-            return Schedule((), self.surgery_day, None, neoadjuvant=False)
+            return Schedule((), self.surgery_day, None, neoadjuvant=False,
+                            endocrine=self._endocrine_after(self.surgery_day))
         assert self.regimen is not None
         if self.kind == "surgery-first":
             surgery = self.surgery_day
@@ -1023,4 +1103,8 @@ class Strategy:
             n = int((stop - first) / step - 1e-9) + 1 if stop > first else 0
             events = events + [(first + i * step, acc.drug, acc.dose_mg) for i in range(max(n, 0))]
         marks = () if self.interim_day is None else (start + self.interim_day,)
-        return Schedule(tuple(sorted(events)), surgery, (start, last), neoadjuvant=self.kind == "nact", marks=marks)
+        after = last if self.kind == "surgery-first" else surgery
+        return Schedule(
+            tuple(sorted(events)), surgery, (start, last), neoadjuvant=self.kind == "nact", marks=marks,
+            endocrine=self._endocrine_after(after),
+        )

@@ -73,11 +73,14 @@ def dormant_visible_by(
     log_visible: float,
     founding_end: float,
     times: np.ndarray,
+    endocrine=None,
 ) -> np.ndarray:
     """``Λ(t)`` of one clone's colonies that went through dormancy, shape ``(n, len(times))``.
 
     Arguments as :func:`chemomet.model.metastases.visible_by`; ``founded_mass`` are the colonies founded per
-    window interval (through surgery), ``founding_end`` the last founding day (surgery, or inf).
+    window interval (through surgery), ``founding_end`` the last founding day (surgery, or inf). Endocrine therapy
+    reaches the colonies that woke before the window closed; cells still dormant then wake and grow untreated
+    (a limitation: docs/science.md §2.13).
     """
     lam = params.wake_rate_per_day
     times = np.asarray(times, dtype=float)
@@ -109,7 +112,8 @@ def dormant_visible_by(
         wakes = founded - np.diff(pool, axis=1)
         pool_end = pool[:, -1]
     out = visible_by(
-        params, tl, growth, gkill, kappa, share_pre, wakes, log_visible, np.inf, times, starts_before=starts_before
+        params, tl, growth, gkill, kappa, share_pre, wakes, log_visible, np.inf, times, starts_before=starts_before,
+        endocrine=endocrine,
     )
     if tl is not None:
         tau_vis = -np.log1p(-log_visible / params.log_plateau) / params.beta_per_day

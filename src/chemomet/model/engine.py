@@ -205,14 +205,15 @@ def simulate_schedule(
         early = (early_schedule, early_tl, interim, threshold)
     root = root_seed(seed)
     bounds = [(lo, min(lo + chunk_size, params.n)) for lo in range(0, params.n, chunk_size)]
+    block = None if schedule.endocrine is None else drugs[schedule.endocrine.drug].growth_block
 
     def run(bound):
         lo, hi = bound
         chunk = params.take(slice(lo, hi))
         indices = np.arange(start_index + lo, start_index + hi)
         if early is None:
-            return _simulate_chunk(chunk, schedule, tl, settings, horizon_days, grid, root, indices)
-        return _adaptive_chunk(chunk, schedule, tl, early, settings, horizon_days, grid, root, indices)
+            return _simulate_chunk(chunk, schedule, tl, settings, horizon_days, grid, root, indices, block)
+        return _adaptive_chunk(chunk, schedule, tl, early, settings, horizon_days, grid, root, indices, block)
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(bounds)))
     results = []
@@ -229,7 +230,9 @@ def simulate_schedule(
     return summary, trajectories
 
 
-def _adaptive_chunk(p: PatientParameters, schedule, tl: Timeline, early, settings, horizon, grid, root, indices):
+def _adaptive_chunk(
+    p: PatientParameters, schedule, tl: Timeline, early, settings, horizon, grid, root, indices, block=None
+):
     """Response-adapted NACT: measure at the interim day, send non-responders to early surgery."""
     early_schedule, early_tl, interim_day, threshold = early
     growth = growth_factor(p, tl)
@@ -243,7 +246,9 @@ def _adaptive_chunk(p: PatientParameters, schedule, tl: Timeline, early, setting
     parts, trajs, order = [], [], []
     for rows, sch, timeline in groups:
         if rows.size:
-            summary, traj = _simulate_chunk(p.take(rows), sch, timeline, settings, horizon, grid, root, indices[rows])
+            summary, traj = _simulate_chunk(
+                p.take(rows), sch, timeline, settings, horizon, grid, root, indices[rows], block
+            )
             summary["early_surgery"] = float(sch is early_schedule)
             parts.append(summary)
             trajs.append(traj)
@@ -254,8 +259,29 @@ def _adaptive_chunk(p: PatientParameters, schedule, tl: Timeline, early, setting
     return summary, traj
 
 
+def endocrine_window(schedule, tl: Timeline | None) -> tuple[float, float] | None:
+    """First and last day of endocrine therapy as the engine applies it (days from diagnosis), or None.
+
+    Therapy starts on the course's start day, but not before the treatment window has closed (the engine's
+    closed forms take endocrine therapy after the cytotoxic effect has faded, a few weeks at most), and lasts the
+    course's length.
+
+    Examples
+    --------
+    >>> from chemomet.regimens import Strategy
+    >>> endocrine_window(Strategy.parse("surgery-only:tamoxifen").schedule(), None)  # 21 + 28 days, + 5 years
+    (49.0, 1875.25)
+    """
+    course = schedule.endocrine
+    if course is None:
+        return None
+    start = course.start_day if tl is None else max(course.start_day, tl.end)
+    return start, start + (course.end_day - course.start_day)
+
+
 def _simulate_chunk(
-    p: PatientParameters, schedule, tl: Timeline | None, settings: ModelSettings, horizon, grid, root, indices
+    p: PatientParameters, schedule, tl: Timeline | None, settings: ModelSettings, horizon, grid, root, indices,
+    block=None,
 ):
     n = p.n
     log_vis = float(np.log(settings.visible_cells))
@@ -279,11 +305,15 @@ def _simulate_chunk(
             mass_s = dis.window_founding_mass(p, tl, log_n, 1.0 - share_nodes)
             mass_r = dis.window_founding_mass(p, tl, log_n, share_nodes)
     clones = (tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, eval_times)
-    lam = _over_clones(visible_by, p, None, *clones)
+    days = endocrine_window(schedule, tl)
+    # endocrine therapy removes the share block x e of each colony's growth drive alpha (ln-cells/day)
+    k_endocrine = None if days is None else block * p.endocrine_sensitivity * p.alpha_per_day
+    lam = _over_clones(visible_by, p, None, *clones, k_endocrine=k_endocrine, days=days)
     dormant = np.flatnonzero(p.dormant_fraction > 0)
     if dormant.size:
         q = p.dormant_fraction[dormant][:, None]
-        lam[dormant] = (1.0 - q) * lam[dormant] + q * _over_clones(dormant_visible_by, p, dormant, *clones)
+        woken = _over_clones(dormant_visible_by, p, dormant, *clones, k_endocrine=k_endocrine, days=days)
+        lam[dormant] = (1.0 - q) * lam[dormant] + q * woken
     dmfs = np.exp(-(lam - lam[:, :1]))
     out = {
         f"dmfs_{y}y": np.where(years[i] <= horizon, dmfs[:, 1 + i], np.nan)
@@ -358,27 +388,34 @@ def _simulate_chunk(
     return summary, traj
 
 
-def _over_clones(visible, p, rows, tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, times):
+def _over_clones(
+    visible, p, rows, tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, times,
+    k_endocrine=None, days=None,
+):
     """``Λ`` summed over sensitive- and resistant-founded colonies of the patients ``rows`` (None: all).
 
     ``visible`` is :func:`~chemomet.model.metastases.visible_by` or its dormant counterpart; the resistant
-    clone's colonies are computed only for patients that carry one.
+    clone's colonies are computed only for patients that carry one. ``k_endocrine`` (ln-cells/day, per patient)
+    and ``days`` (first and last day) describe endocrine therapy, which acts on both clones alike.
     """
     def pick(x, idx):
         return x if x is None or idx is None else x[idx]
+
+    def endocrine(idx):
+        return None if days is None else (pick(k_endocrine, idx), *days)
 
     sub = p if rows is None else p.take(rows)
     share_r = sub.resistant_fraction
     lam = visible(
         sub, tl, pick(growth, rows), pick(gkill, rows), pick(kappa_s, rows), 1.0 - share_r, pick(mass_s, rows),
-        log_vis, founding_end, times,
+        log_vis, founding_end, times, endocrine=endocrine(rows),
     )
     has_r = np.flatnonzero(share_r > 0)
     if has_r.size:
         both = has_r if rows is None else rows[has_r]
         lam[has_r] += visible(
             p.take(both), tl, pick(growth, both), pick(gkill, both), kappa_r[both], share_r[has_r],
-            pick(mass_r, both), log_vis, founding_end, times,
+            pick(mass_r, both), log_vis, founding_end, times, endocrine=endocrine(both),
         )
     return lam
 

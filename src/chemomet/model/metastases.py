@@ -17,6 +17,12 @@ two functions of one variable, computed once per patient:
   be able to reach visibility inside the window (only for very fast growth), an exact per-node search is used.
 
 ``Λ(t)`` is the expected number of colonies visible by ``t``; ``S(t | M0) = exp(-[Λ(t) - Λ(0)])``.
+
+Adjuvant endocrine therapy after the window, from ``e_0`` to ``e_1``, removes a constant ``k_E`` (ln-cells/day)
+from the growth drive: ``Ĥ`` loses ``k_E (E(min(t, e_1)) - E(e_0)) / β`` (:func:`endocrine_shift`). On each of
+the three pieces after the window ``Ĥ`` and ``V̂`` are monotone, so the running ``sup_r min(V̂(r), min Ĥ)`` that
+decides visibility has a closed form too (:func:`reach_after_window`): colonies shrink and the smallest die while
+``k_E > α``, and the survivors regrow once therapy stops.
 """
 
 from __future__ import annotations
@@ -114,6 +120,72 @@ def _interior_extreme(y, d0, d1, step, take_max: bool):
     return best, where
 
 
+def endocrine_shift(b, c, t, endocrine) -> np.ndarray:
+    """``k_E ∫_{e_0}^{min(t, e_1)} e^{β(r - c)} dr`` (ln-cells × ``E``), 0 before ``e_0``, shape ``(n, len(t))``.
+
+    ``b``: ``β`` per patient ``(n, 1)`` (1/day); ``c``: the window start (days); ``t``: ``(1, m)`` times (days);
+    ``endocrine``: ``(k_E (n,), e_0, e_1)`` with ``k_E`` in ln-cells/day and ``e_0``, ``e_1`` in days.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> b = np.array([[1e-3]])
+    >>> shift = endocrine_shift(b, 0.0, np.array([[0.0, 100.0, 300.0]]), (np.array([0.01]), 50.0, 200.0))
+    >>> bool(np.allclose(shift, 0.01 / 1e-3 * (np.exp(1e-3 * np.array([50.0, 100.0, 200.0])) - np.exp(0.05))))
+    True
+    """
+    k_e, e0, e1 = endocrine
+    clipped = np.clip(t, e0, e1)
+    return np.asarray(k_e, float)[:, None] * (np.exp(b * (clipped - c)) - np.exp(b * (e0 - c))) / b
+
+
+def reach_after_window(a, b, L, c, g_shift, h_min, t, endocrine=None) -> np.ndarray:
+    """``Q(t) = sup_{end ≤ r ≤ t} min(V̂(r), h_min, min_{[end, r]} Ĥ)``: a colony still alive after the window
+    with ``Ĥ(σ) = x`` is visible by ``t`` iff ``x ≤ Q(t)``. Shape ``(n, len(t))``; valid for ``t`` after the window.
+
+    ``a``, ``b``: ``ln K`` and ``β`` per patient ``(n, 1)``; ``L``: ln of the visible size; ``c``: window start
+    (days); ``g_shift``: ``κ Ĝ`` at the window's end ``(n, 1)`` (0 without a window); ``h_min``: the running
+    minimum of ``Ĥ`` over the window ``(n, 1)`` (``+inf`` where only later deaths count); ``t``: ``(1, m)`` days;
+    ``endocrine``: ``(k_E, e_0, e_1)`` (see :func:`endocrine_shift`) with ``e_0`` at or after the window's end.
+
+    Without endocrine therapy ``V̂`` rises after the window and ``Q = min(V̂(t), h_min)``. With it, ``V̂`` is
+    monotone on ``[e_0, e_1]`` and rises again after ``e_1``, while ``min Ĥ`` can only fall during therapy (when
+    ``k_E > α``), so ``Q(t) = max(min(V̂(e_0 ∧ t), h_min), min(V̂(t ∧ e_1), h_min), min(V̂(t), h_min, Ĥ(e_1)))``,
+    each piece taken once ``t`` has reached it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a, b = np.array([[30.0]]), np.array([[1e-3]])
+    >>> t = np.array([[100.0, 2000.0]])
+    >>> plain = reach_after_window(a, b, 18.4, 0.0, np.zeros((1, 1)), np.full((1, 1), np.inf), t)
+    >>> bool(np.allclose(plain, (30.0 - 18.4) * np.exp(1e-3 * t)))
+    True
+    >>> treated = reach_after_window(a, b, 18.4, 0.0, np.zeros((1, 1)), np.full((1, 1), np.inf), t,
+    ...                              (np.array([0.02]), 50.0, 1876.0))
+    >>> bool(treated[0, 0] < plain[0, 0] and treated[0, 1] < plain[0, 1])
+    True
+    """
+    e_t = np.exp(b * (t - c))
+    v_t = (a - L) * e_t - g_shift
+    if endocrine is None:
+        return np.minimum(v_t, h_min)
+    _, e0, e1 = endocrine
+    v_t = v_t - endocrine_shift(b, c, t, endocrine)
+
+    def v_at(day):
+        return (a - L) * np.exp(b * (day - c)) - g_shift - endocrine_shift(b, c, np.full((1, 1), day), endocrine)
+
+    v0, v1 = v_at(e0), v_at(e1)
+    h1 = v1 + L * np.exp(b * (e1 - c))
+    before = t < e0
+    during = (t >= e0) & (t <= e1)
+    q = np.minimum(v_t, h_min)  # before e0, and the running value inside therapy
+    q = np.where(during, np.maximum(np.minimum(v0, h_min), q), q)
+    after = np.maximum(np.minimum(np.maximum(v0, v1), h_min), np.minimum(v_t, np.minimum(h_min, h1)))
+    return np.where(before, q, np.where(during, q, after))
+
+
 def visible_by(
     params: PatientParameters,
     tl: Timeline | None,
@@ -126,6 +198,7 @@ def visible_by(
     founding_end: float,
     times: np.ndarray,
     starts_before=None,
+    endocrine=None,
 ) -> np.ndarray:
     """Expected colonies of one clone visible by each of ``times``: ``Λ(t)``, shape ``(n, len(times))``.
 
@@ -134,6 +207,8 @@ def visible_by(
     interval ``(n, intervals)``; founding_end: last day on which colonies start growing before the window.
     starts_before: optional ``f(upper)`` giving the expected colonies that started growing before ``upper``
     (default: this clone's share of the untreated founding; dormancy passes its wake-up count instead).
+    endocrine: optional ``(k_E (n,), e_0, e_1)``: adjuvant endocrine therapy after the window (ln-cells/day,
+    days; see :func:`reach_after_window`).
     """
     a = params.log_plateau[:, None]
     b = params.beta_per_day[:, None]
@@ -142,7 +217,7 @@ def visible_by(
     c = tl.start if tl is not None else 0.0
     e_t = np.exp(b * (t - c))
     if tl is None:
-        psi = (a - L) * e_t
+        psi = reach_after_window(a, b, L, c, 0.0, np.inf, t, endocrine)
         founding_limit = founding_end
     else:
         k = kappa[:, None]
@@ -160,7 +235,7 @@ def visible_by(
         after = t >= tl.end
         idx = np.clip(np.searchsorted(tl.nodes, t[0], side="right") - 1, 0, tl.nodes.size - 1)
         psi_in = psi_nodes[:, idx]
-        psi_after = np.maximum(psi_nodes[:, -1:], np.minimum((a - L) * e_t - k * g_end, h_min))
+        psi_after = np.maximum(psi_nodes[:, -1:], reach_after_window(a, b, L, c, k * g_end, h_min, t, endocrine))
         psi = np.where(before, (a - L) * e_t, np.where(after, psi_after, psi_in))
         founding_limit = min(founding_end, tl.start)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -173,11 +248,11 @@ def visible_by(
         lam = starts_before(np.where(np.isfinite(upper), upper, -1e7))
     lam = np.where(np.isfinite(upper), lam, 0.0)
     if tl is not None and window_mass is not None and window_mass.shape[1] > 0:
-        lam = lam + _window_founded_visible(params, tl, gkill, kappa, window_mass, L, t[0], curves)
+        lam = lam + _window_founded_visible(params, tl, gkill, kappa, window_mass, L, t[0], curves, endocrine)
     return lam
 
 
-def _window_founded_visible(params, tl, gkill, kappa, mass, L, times, curves):
+def _window_founded_visible(params, tl, gkill, kappa, mass, L, times, curves, endocrine=None):
     """Λ contribution of colonies founded inside the window (see module docstring).
 
     On a rising interval the surviving founders form a prefix whose ``Ĥ(σ)`` spans ``[Ĥ_i, Ĥ_i + f ΔĤ]``,
@@ -221,7 +296,8 @@ def _window_founded_visible(params, tl, gkill, kappa, mass, L, times, curves):
     h_bottom = np.where(alive, p_low, h0)
     h_top = np.where(cut, threshold, np.where(alive, h1, h0))
     t = np.asarray(times, dtype=float)[None, :]
-    x_query = np.where(t >= tl.end, (a - L) * np.exp(b * (t - tl.start)) - k * g_end, -np.inf)
+    reach = reach_after_window(a, b, L, tl.start, k * g_end, np.inf, t, endocrine)
+    x_query = np.where(t >= tl.end, reach, -np.inf)
     lam = _ramp_cdf(h_bottom, h_top, alive_mass, x_query)
 
     # Could any window-founded colony become visible inside the window?  (V̂ reaching Ĥ(σ) for r > σ)
@@ -232,10 +308,21 @@ def _window_founded_visible(params, tl, gkill, kappa, mass, L, times, curves):
         t_vis, mass_f = _exact_window_visibility(
             tl, h[idx], v[idx], mass[idx], a[idx], b[idx], k[idx], g_end[idx], L
         )
+        if endocrine is not None:
+            # colonies not yet visible at the window's end meet the endocrine course: compare with Q(t) directly
+            in_window = t_vis <= tl.end
+            h_mid = 0.5 * (h[idx, :nf] + h[idx, 1 : nf + 1])
+            alive_post = np.isfinite(t_vis) & ~in_window
+            reached = h_mid[:, :, None] <= x_query[idx][:, None, :]
+            post = np.einsum("rk,rkm->rm", np.where(alive_post, mass_f, 0.0), reached)
+            t_vis = np.where(in_window, t_vis, np.inf)
+            mass_f = np.where(in_window, mass_f, 0.0)
+        else:
+            post = 0.0
         order = np.argsort(t_vis, axis=1)
         cum = np.cumsum(np.take_along_axis(mass_f, order, axis=1), axis=1)
         query = np.broadcast_to(t, (idx.size, t.shape[1]))
-        lam[idx] = _rowwise_cum_leq(np.take_along_axis(t_vis, order, axis=1), cum, query)
+        lam[idx] = _rowwise_cum_leq(np.take_along_axis(t_vis, order, axis=1), cum, query) + post
     return lam
 
 

@@ -57,6 +57,9 @@ class PatientParameters:
         Share of founded colonies that first stay dormant (fraction; default 0: no dormancy).
     wake_rate_per_day : numpy.ndarray, optional
         Exit rate from dormancy (1/day; 1 / mean dormancy in days, exponential dormancy; default 0).
+    endocrine_sensitivity : numpy.ndarray, optional
+        ``e``: how strongly endocrine therapy blocks the growth drive of the patient's colonies, relative to the
+        population median (dimensionless; 0 in ER-negative disease; default 0: no response).
 
     Raises
     ------
@@ -83,7 +86,7 @@ class PatientParameters:
     >>> PatientParameters.concat([params, params.take([0])]).n
     3
     >>> params.to_frame().shape  # one row per patient, one column per parameter
-    (2, 14)
+    (2, 15)
     """
 
     alpha_per_day: np.ndarray
@@ -100,12 +103,13 @@ class PatientParameters:
     phi: np.ndarray
     dormant_fraction: np.ndarray | None = None
     wake_rate_per_day: np.ndarray | None = None
+    endocrine_sensitivity: np.ndarray | None = None
 
     def __post_init__(self):
         n = None
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None:  # optional dormancy parameters: off unless given
+            if value is None:  # optional dormancy and endocrine parameters: off unless given
                 value = np.zeros(n)
             arr = np.atleast_1d(np.asarray(value, dtype=float))
             object.__setattr__(self, f.name, arr)

@@ -62,9 +62,21 @@ def reference_dmfs(
     n_pre_cohorts: int = 4000,
     window_cohort_days: float = 0.5,
     n_wake: int = 40,
+    endocrine_days: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """DMFS ``S(t | M0)`` of ONE patient (``p.n == 1``) at ``times`` (days), by cohorts and ``solve_ivp``."""
+    """DMFS ``S(t | M0)`` of ONE patient (``p.n == 1``) at ``times`` (days), by cohorts and ``solve_ivp``.
+
+    ``endocrine_days``: first and last day of the schedule's endocrine course (required when it has one; the
+    engine's :func:`~chemomet.model.engine.endocrine_window` defines them); the course removes
+    ``growth_block × e × α`` from every colony's growth rate on those days.
+    """
     assert p.n == 1
+    endocrine = None
+    if schedule.endocrine is not None:
+        assert endocrine_days is not None, "endocrine_days required for a schedule with endocrine therapy"
+        block = drugs[schedule.endocrine.drug].growth_block
+        k_e = block * float(p.endocrine_sensitivity[0]) * float(p.alpha_per_day[0])
+        endocrine = (k_e, *endocrine_days)
     a, b = float(p.log_plateau[0]), float(p.beta_per_day[0])
     alpha, mu, gam = float(p.alpha_per_day[0]), float(p.mu[0]), float(p.gamma[0])
     s, f_r, r_r = (
@@ -165,7 +177,7 @@ def reference_dmfs(
             woken = np.where(in_window, np.round(woken * 4.0) / 4.0, woken)  # fewer distinct births to step over
             sig = np.concatenate([sig, woken])
             mass = np.concatenate([(1 - q) * mass, np.repeat(q * mass / n_wake, n_wake)])
-        t_vis = _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon)
+        t_vis = _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon, endocrine)
         lam += np.array([mass[t_vis <= t].sum() for t in times])
     lam0 = lam[np.argmin(np.abs(np.asarray(times)))] if 0.0 in times else None
     if lam0 is None:
@@ -173,8 +185,14 @@ def reference_dmfs(
     return np.exp(-(lam - lam0))
 
 
-def _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon):
-    """First time each cohort (founded by one cell at ``sig``) reaches ``L``; inf if eradicated or never."""
+def _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon, endocrine=None):
+    """First time each cohort (founded by one cell at ``sig``) reaches ``L``; inf if eradicated or never.
+
+    ``endocrine``: optional ``(k_E, e_0, e_1)``, a constant loss of growth rate (ln-cells/day) from day ``e_0`` to
+    ``e_1``; treated like the drugs (ODE segments), with ``e_0`` and ``e_1`` as segment ends."""
+    k_e, e0, e1 = endocrine if endocrine is not None else (0.0, np.inf, np.inf)
+    if endocrine is not None:
+        c = min(c, e0)  # untreated closed form only up to the first treatment of any kind
     n = sig.size
     t_vis = np.full(n, np.inf)
     alive = np.ones(n, bool)
@@ -189,11 +207,15 @@ def _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon):
 
     def rhs(t, u):
         k = sf.kill_stress_activity_forcing(t)[0]
-        return alpha - b * u - kappa * k
+        on = k_e if e0 <= t < e1 else 0.0
+        return alpha - b * u - kappa * k - on
 
     births = sorted(set(sig[~pre].tolist()))
-    tail = max(chemo_times) + 60.0
-    ends = sorted(set([t for t in chemo_times if t > c] + births + [min(tail, horizon), horizon]))
+    tail = max(chemo_times, default=c) + 60.0
+    extra = [x for x in (e0, e1) if np.isfinite(x) and c < x < horizon]
+    if extra:
+        tail = max(tail, e1)
+    ends = sorted(set([t for t in chemo_times if t > c] + births + extra + [min(tail, horizon), horizon]))
     t0 = c
     for t1 in ends:
         if t1 <= t0:
