@@ -60,7 +60,12 @@ def nact_excess_risk(
     strategy = Strategy.parse(nact, regimen, drugs=drugs) if isinstance(nact, str) else nact
     if strategy.kind != "nact" or strategy.interim_day is not None:
         raise ValueError("nact_excess_risk compares a (non-adaptive) NACT strategy with surgery first")
-    first = Strategy.parse("surgery-first", strategy.regimen)
+    # the comparator gets the same endocrine course, if any (it starts after its own adjuvant chemotherapy)
+    first = replace(
+        Strategy.parse("surgery-first", strategy.regimen),
+        endocrine=strategy.endocrine,
+        endocrine_years=strategy.endocrine_years,
+    )
     horizon = years * DAYS_PER_YEAR
 
     def risk(p: PatientParameters, schedule: Schedule) -> np.ndarray:
@@ -69,7 +74,10 @@ def nact_excess_risk(
 
     full = strategy.schedule()
     calm = replace(params, epsilon=np.zeros(params.n))
-    no_delay = Schedule(full.dose_events, first.surgery_day, full.chemo_days, neoadjuvant=True, marks=full.marks)
+    no_delay = Schedule(
+        full.dose_events, first.surgery_day, full.chemo_days, neoadjuvant=True, marks=full.marks,
+        endocrine=full.endocrine,
+    )
     dm_nact = risk(params, full) if dm_nact is None else np.asarray(dm_nact, dtype=float)
     dm_calm = risk(calm, full)
     dm_calm_early = risk(calm, no_delay)

@@ -20,7 +20,7 @@ import numpy as np
 
 from chemomet.assess import decision, evidence, forecast
 from chemomet.assess.result import Assessment
-from chemomet.assess.settings import AssessmentSettings
+from chemomet.assess.settings import AssessmentSettings, Treatment
 from chemomet.assess.twins import Twins, draw_twins, patient_covariates, shipped_ensemble
 from chemomet.errors import InputError
 from chemomet.patient import Patient, read_patient
@@ -51,6 +51,11 @@ def _chemomet_version() -> str:
 
 
 def _label(st: Strategy, on_nact_from: float | None = None) -> str:
+    text = _label_without_endocrine(st, on_nact_from)
+    return text if st.endocrine is None else f"{text}; then {st.endocrine} for {st.endocrine_years:g} years"
+
+
+def _label_without_endocrine(st: Strategy, on_nact_from: float | None = None) -> str:
     if st.label == "early-surgery":
         return f"Stop NACT now (day {on_nact_from:g}), surgery {st.early_surgery_delay_days:g} days later"
     if st.kind == "surgery-first":
@@ -68,8 +73,36 @@ def _label(st: Strategy, on_nact_from: float | None = None) -> str:
     return f"{base} + {st.accompanying.drug} ({drug.target} inhibitor){when}"
 
 
-def default_strategies(patient: Patient, regimen: str) -> list[Strategy]:
-    """The strategies :func:`assess` compares by default.
+def standard_endocrine(patient: Patient, treatment: Treatment | None = None) -> str | None:
+    """The adjuvant endocrine drug a clinician would give this patient after surgery, or None.
+
+    ER-negative: none; ER-positive: anastrozole from ``treatment.aromatase_inhibitor_from_age`` (menopause not
+    recorded; age stands in for it), tamoxifen below it; none when ``treatment.endocrine_years`` is 0.
+
+    Examples
+    --------
+    >>> from chemomet.patient import example_patient
+    >>> example_patient().er, standard_endocrine(example_patient())  # 47 years old
+    ('positive', 'tamoxifen')
+    """
+    treatment = treatment or AssessmentSettings.default().treatment
+    if patient.er != "positive" or treatment.endocrine_years <= 0:
+        return None
+    return "anastrozole" if patient.age >= treatment.aromatase_inhibitor_from_age else "tamoxifen"
+
+
+def _with_standard_of_care(st: Strategy, patient: Patient, treatment: Treatment | None) -> Strategy:
+    """``st`` with the patient's adjuvant endocrine therapy added (its name kept), unless it names its own."""
+    drug = standard_endocrine(patient, treatment)
+    if drug is None or st.endocrine is not None:
+        return st
+    years = (treatment or AssessmentSettings.default().treatment).endocrine_years
+    return replace(st, endocrine=drug, endocrine_years=years, label=st.name)
+
+
+def default_strategies(patient: Patient, regimen: str, treatment: Treatment | None = None) -> list[Strategy]:
+    """The strategies :func:`assess` compares by default, each with the patient's standard adjuvant endocrine
+    therapy (:func:`standard_endocrine`; ``treatment``: default the shipped settings).
 
     Surgery first, NACT and NACT + each accompanying drug (``data/drugs.toml``, role "accompanying"). During
     NACT (the patient has ``nact_diameters``) also ``early-surgery``, stopping NACT on the day of the last
@@ -113,11 +146,11 @@ def default_strategies(patient: Patient, regimen: str) -> list[Strategy]:
     out += [
         Strategy.parse(f"nact+{d}", regimen, accompanying_start_offset_days=now or 0.0) for d in drugs
     ]
-    return out
+    return [_with_standard_of_care(st, patient, treatment) for st in out]
 
 
-def _parse_strategies(names, patient: Patient, regimen: str) -> list[Strategy]:
-    defaults = default_strategies(patient, regimen)
+def _parse_strategies(names, patient: Patient, regimen: str, treatment: Treatment | None = None) -> list[Strategy]:
+    defaults = default_strategies(patient, regimen, treatment)
     if names is None:
         return defaults
     by_name = {s.name: s for s in defaults}
@@ -128,6 +161,7 @@ def _parse_strategies(names, patient: Patient, regimen: str) -> list[Strategy]:
             raise InputError(
                 f"strategy = {st.name!r} is invalid; allowed: surgery-first, nact, nact+<drug> or nact-adaptive"
             )
+        st = _with_standard_of_care(st, patient, treatment)
         if st.name not in [s.name for s in out]:
             out.append(st)
     return out
@@ -217,7 +251,7 @@ def assess(
     default_population = population is None
     reference = population or Population()
     members = shipped_ensemble() if (ensemble and default_population) else (reference,)
-    plan = _parse_strategies(strategies, patient, regimen)
+    plan = _parse_strategies(strategies, patient, regimen, settings.treatment)
     on_nact_from = patient.nact_diameters[-1].day if patient.nact_diameters else None
     labels = {st.name: _label(st, on_nact_from) for st in plan}
 
@@ -326,6 +360,8 @@ def assess(
             "credible_level": level,
             "ensemble_members": len(members),
             "thresholds": rules,
+            "endocrine": standard_endocrine(patient, settings.treatment),
+            "endocrine_years": settings.treatment.endocrine_years,
         },
         evidence={
             "ess": ess,

@@ -50,8 +50,10 @@ def summary_text(result: Assessment | Mapping) -> str:
         f"grade {p.grade or 'not reported'}; regimen {s.regimen}",
         f"{s.n_twins:,} virtual twins (effective sample size {ev.ess:,.0f}), {s.n_simulated:,} simulated, "
         f"seed {s.seed}. Research use only — not a medical device.",
-        "",
     ]
+    if s.endocrine:
+        lines.append(f"Every strategy includes {s.endocrine} for {s.endocrine_years:g} years after surgery (ER+).")
+    lines.append("")
     width = min(max(len(r.label) for r in a.strategies) + 2, 90)
     lines.append(f"{'strategy':<{width}}{'DMFS 5 y, % (90% CI)':>24}{'DMFS 10 y, % (90% CI)':>24}{'P(pCR)':>9}")
     for r in a.strategies:

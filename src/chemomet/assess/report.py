@@ -373,7 +373,9 @@ def _limits(a: Assessment) -> str:
     method = (f"Method: {_num(s.n_twins)} virtual twins drawn from the population prior and weighted by the "
               f"patient's measurements, {_num(s.n_simulated)} simulated; seed {_esc(s.seed)}; "
               f"regimen {_esc(s.regimen)}; horizon {_esc(s.horizon_years)} years; "
-              f"{_level(a)} credible intervals; chemomet {_esc(a.chemomet_version)}.")
+              + (f"adjuvant {_esc(s.endocrine)} for {_esc(s.endocrine_years)} years in every strategy; "
+                 if s.endocrine else "")
+              + f"{_level(a)} credible intervals; chemomet {_esc(a.chemomet_version)}.")
     limits = _list(a.limits) or "<p>—</p>"
     return f"""<section id="limits">
 <h2>Model limits</h2>

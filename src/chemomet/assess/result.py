@@ -130,6 +130,10 @@ class RunSettings(_Part):
         None, description="Calibration-ensemble members the twins' population parameters are drawn from (count)."
     )
     thresholds: Decision | None = Field(None, description="Decision thresholds of the recommendation.")
+    endocrine: str | None = Field(
+        None, description="Adjuvant endocrine drug every strategy carries after surgery (None: none, e.g. ER-)."
+    )
+    endocrine_years: float | None = Field(None, description="Length of that endocrine therapy (years).")
 
 
 class BiomarkerEvidence(_Part):

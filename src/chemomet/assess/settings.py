@@ -62,6 +62,18 @@ class Decision(BaseModel):
     )
 
 
+class Treatment(BaseModel):
+    """The standard of care every strategy carries (see ``data/assessment.toml`` for sources)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    endocrine_years: float = Field(
+        ge=0, le=15, description="Adjuvant endocrine therapy of ER-positive patients (years; 0: none)."
+    )
+    aromatase_inhibitor_from_age: float = Field(
+        ge=0, le=120, description="Age from which an aromatase inhibitor replaces tamoxifen (years)."
+    )
+
+
 class AssessmentSettings(BaseModel):
     """All settings of :func:`chemomet.assess.assess`: sampling, observation models and decision thresholds.
 
@@ -84,6 +96,10 @@ class AssessmentSettings(BaseModel):
         Thresholds of the recommendation: ``excess_risk`` and ``drug_benefit`` (absolute 10-year risks),
         ``probability`` (posterior probability), ``min_ess`` (effective sample size, twins),
         ``tail_probability`` (prior-predictive tail mass that flags a biomarker).
+    treatment : Treatment
+        The standard of care in every strategy: ``endocrine_years`` of adjuvant endocrine therapy for an
+        ER-positive patient (years; 0: none), anastrozole from ``aromatase_inhibitor_from_age`` (years; menopause
+        is not recorded, so age stands in for it), tamoxifen below it.
 
     Examples
     --------
@@ -99,6 +115,7 @@ class AssessmentSettings(BaseModel):
     sampling: Sampling
     observation: Observation
     decision: Decision
+    treatment: Treatment
 
     @classmethod
     def default(cls) -> AssessmentSettings:
