@@ -122,6 +122,7 @@ BAD_FILES = [
     ("all_nan_radius.csv", [], "radius[row 0]"),
     ("halo_missing_xmax.csv", ["--preset", "halo"], "'XMax'"),
     ("does_not_exist.csv", [], "not found"),
+    ("qupath_bad_geometry.geojson", ["--pixel-size", "0.5"], "features[2].geometry.type = 'LineString'"),
 ]
 BAD_OPTIONS = [
     (["--units", "inch"], "units"),

@@ -13,7 +13,7 @@ from scipy import stats
 from chemomet.trial.analysis import observed_minus_expected, rmst_standard_error
 from chemomet.units import DAYS_PER_YEAR
 
-ENDPOINTS = ("dmfs", "drfi")
+ENDPOINTS = ("dmfs", "drfi", "os")
 # lifelines run to convergence: its default Newton stopping rule can leave ~1e-5 relative from the optimum
 TIGHT = {"precision": 1e-14, "step_size": 0.5}
 
@@ -103,15 +103,22 @@ def test_logrank_cox_rmst_equal_lifelines(local_run, table, ep):
     assert c["logrank_statistic"] == pytest.approx(chi2, rel=1e-9)
     assert c["observed_minus_expected"] == pytest.approx(o_e, rel=1e-9, abs=1e-9)
     cph = CoxPHFitter().fit(pd.DataFrame({"T": t, "E": e, "x": g.astype(int)}), "T", "E", fit_options=TIGHT)
-    assert c["hazard_ratio"] == pytest.approx(cph.hazard_ratios_["x"], rel=1e-7)
+    # lifelines' Newton stops on its own rule, which near beta = 0 can leave ~4e-5 (absolute, in beta) from the
+    # optimum even with TIGHT options (seen on this table with life-table deaths): compare to 1e-4 and check
+    # independently that ours is the optimum (the hand-written partial likelihood is flat there)
+    assert c["hazard_ratio"] == pytest.approx(cph.hazard_ratios_["x"], rel=1e-4)
     lo, hi = np.exp(cph.confidence_intervals_.loc["x"].to_numpy())
-    assert c["ci_lower"] == pytest.approx(lo, rel=1e-7)
-    assert c["ci_upper"] == pytest.approx(hi, rel=1e-7)
-    # and our maximiser is at least as good as lifelines' default stop (partial log-likelihood, Breslow = exact)
-    beta = np.log(c["hazard_ratio"])
+    assert c["ci_lower"] == pytest.approx(lo, rel=1e-4)
+    assert c["ci_upper"] == pytest.approx(hi, rel=1e-4)
+    beta, h = np.log(c["hazard_ratio"]), 1e-4
+    up, mid, down = (partial_loglik(t, e, g, beta + d) for d in (h, 0.0, -h))
+    newton_step = ((up - down) / (2 * h)) / ((2 * mid - up - down) / h**2)  # score / information
+    assert abs(newton_step) < 1e-6
+    # and our maximiser is at least as good as lifelines' (partial log-likelihood, Breslow = exact)
     default = CoxPHFitter().fit(pd.DataFrame({"T": t, "E": e, "x": g.astype(int)}), "T", "E")
-    assert partial_loglik(t, e, g, beta) >= partial_loglik(t, e, g, default.params_["x"]) - 1e-9
-    assert c["cox_p"] == pytest.approx(cph.summary.loc["x", "p"], rel=1e-6)
+    for other in (default.params_["x"], cph.params_["x"]):
+        assert partial_loglik(t, e, g, beta) >= partial_loglik(t, e, g, other) - 1e-9
+    assert c["cox_p"] == pytest.approx(cph.summary.loc["x", "p"], rel=1e-3)
     tau = res["rmst_tau_days"]
     for a, name in enumerate(["NACT", "NACT + rebastinib"]):
         sel = (table["arm"] == a).to_numpy()
@@ -224,7 +231,7 @@ def test_interaction_p_equals_lifelines_on_the_run(local_run, table):
 
 
 def test_figures_written(local_run):
-    for key in ("km_dmfs", "km_drfi", "forest"):
+    for key in ("km_dmfs", "km_drfi", "km_os", "forest"):
         p = local_run.files[key]
         assert p.exists() and p.stat().st_size > 10_000
 

@@ -1,11 +1,13 @@
 """Spatial analysis of cell-level tissue data: TMEM doorways, densities and the TMEM score.
 
-Pipeline: :func:`read_cells` (CSV/Parquet/AnnData → :class:`CellTable`, µm; columns through a preset of
+Pipeline: :func:`read_cells` (CSV/Parquet/AnnData/QuPath GeoJSON → :class:`CellTable`, µm; columns through a preset of
 :data:`PRESETS`, ``chemomet/data/tme_presets.toml``, or of a user file, :func:`read_presets`; every column's unit
 from its header or stated, :func:`header_unit`) → :func:`score_tissue` (bounded contact graph on circles or cell
 outlines → doorways → hot-spot high-power fields → raster areas → scores, with plausibility warnings,
 :func:`contact_plausibility`) →
-:meth:`TmemResult.summary` (JSON-ready), :func:`to_anndata` / :func:`write_anndata`, :func:`plot_map`.
+:meth:`TmemResult.summary` (JSON-ready), :func:`to_anndata` / :func:`write_anndata` (cells indexed by their object
+ids), :func:`to_geojson` / :func:`write_geojson` (doorways and fields back to QuPath, in the input's pixels; GeoJSON
+detections read by :func:`read_geojson_cells`), :func:`plot_map` (slide view and a zoomed panel per field).
 :func:`generate_tissue` makes synthetic tissue with planted doorways and decoys. See ``docs/tme.md``.
 """
 
@@ -13,6 +15,7 @@ from chemomet.tme.areas import tissue_areas
 from chemomet.tme.contacts import contact_pairs, contact_pairs_bruteforce, table_contact_pairs
 from chemomet.tme.doorways import Doorways, contact_triangles, find_doorways
 from chemomet.tme.fields import FieldSelection, select_fields
+from chemomet.tme.geojson import GeoJsonCells, read_geojson_cells, to_geojson, write_geojson
 from chemomet.tme.polygons import (
     Polygons,
     make_polygons,
@@ -41,6 +44,7 @@ __all__ = [
     "ColumnMap",
     "Doorways",
     "FieldSelection",
+    "GeoJsonCells",
     "Polygons",
     "ReadOptions",
     "TmemParams",
@@ -61,13 +65,16 @@ __all__ = [
     "polygon_contact_pairs",
     "polygon_distances",
     "read_cells",
+    "read_geojson_cells",
     "read_presets",
     "score_tissue",
     "select_fields",
     "table_contact_pairs",
     "tissue_areas",
+    "to_geojson",
     "to_anndata",
     "write_anndata",
+    "write_geojson",
 ]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from chemomet.errors import InputError, field_error
+from chemomet.tme.geojson import to_geojson, write_geojson_doc
 from chemomet.tme.outputs import check_output_path, summary_json, write_anndata, write_json
 from chemomet.tme.plot import plot_map
 from chemomet.tme.readers import DEFAULT_OTHER_CLASSES, ReadOptions, read_cells_and_source
@@ -70,13 +71,34 @@ def _human(summary: dict) -> str:
 
 
 def tmem(
-    cells: Path = typer.Argument(..., help="Cell table: .csv/.tsv/.txt, .parquet or .h5ad (AnnData)."),
+    cells: Path = typer.Argument(
+        ..., help="Cell table: .csv/.tsv/.txt, .parquet, .h5ad (AnnData) or .geojson/.json (QuPath detections)."
+    ),
     json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     toml_: bool = typer.Option(
         False, "--toml", help="Print tmem_score/tmem_convention lines for a patient file."
     ),
     out: Path | None = typer.Option(None, "--out", help="Also write the JSON summary to this file."),
-    map_: Path | None = typer.Option(None, "--map", help="Write a PNG map of cells, doorways and fields."),
+    map_: Path | None = typer.Option(
+        None, "--map", help="Write a PNG map of cells, doorways and fields, with a zoomed panel per chosen field."
+    ),
+    geojson_out: Path | None = typer.Option(
+        None,
+        "--geojson-out",
+        help="Write the doorways (points) and chosen fields (circles) as QuPath-importable GeoJSON annotations, "
+        "in the input's pixel coordinates.",
+    ),
+    geojson_cells: bool = typer.Option(
+        False, "--geojson-cells", help="With --geojson-out, also write every cell as a detection with TMEM flags."
+    ),
+    geojson_pixel_size: float | None = typer.Option(
+        None,
+        "--geojson-pixel-size",
+        help="µm per image pixel for --geojson-out when the cells were read in µm (QuPath objects are in pixels).",
+    ),
+    geometry: str = typer.Option(
+        "cell", "--geometry", help="GeoJSON input: outline read, cell (the cell boundary) | nucleus."
+    ),
     anndata_out: Path | None = typer.Option(
         None,
         "--anndata-out",
@@ -196,6 +218,7 @@ def tmem(
         marker_columns=_pairs(marker_col, "marker-col", False),
         default_radius_um=default_radius,
         spatial_key=spatial_key,
+        geometry=geometry.strip().lower(),
         check_units=not no_unit_check,
         presets_file=presets_file,
     )
@@ -216,6 +239,12 @@ def tmem(
         outputs.append(check_output_path(anndata_out, (".h5ad",), "--anndata-out"))
     if out is not None:
         outputs.append(check_output_path(out, (".json",), "--out"))
+    if geojson_out is not None:
+        outputs.append(check_output_path(geojson_out, (".geojson", ".json"), "--geojson-out"))
+    elif geojson_cells or geojson_pixel_size is not None:
+        raise InputError("--geojson-cells and --geojson-pixel-size need --geojson-out PATH; allowed: add it")
+    if len({p.resolve() for p in outputs}) < len(outputs):
+        raise InputError("two outputs have the same path; allowed: a different file name for each")
     resolved = {Path(cells).resolve(), *([Path(baseline).resolve()] if baseline else [])}
     if any(p.resolve() in resolved for p in outputs):
         raise InputError("an output path is the same as an input file; allowed: a different file name")
@@ -223,6 +252,9 @@ def tmem(
     table, adata = read_cells_and_source(cells, opts)
     result = score_tissue(table, params)
     summary = result.summary()
+    geojson_doc = None
+    if geojson_out is not None:  # built before any file is written: a unit problem leaves nothing behind
+        geojson_doc = to_geojson(result, pixel_size_um=geojson_pixel_size, include_cells=geojson_cells)
     if baseline is not None:
         pre_table, _ = read_cells_and_source(baseline, opts)
         pre = score_tissue(pre_table, params).summary()
@@ -240,6 +272,11 @@ def tmem(
             write_anndata(result, anndata_out, adata)
             if not existed:
                 written.append(anndata_out)
+        if geojson_doc is not None:
+            existed = geojson_out.exists()
+            write_geojson_doc(geojson_doc, geojson_out)
+            if not existed:
+                written.append(geojson_out)
         if out is not None:
             write_json(summary, out)
     except OSError as err:

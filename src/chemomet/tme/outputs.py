@@ -91,7 +91,9 @@ def to_anndata(result: TmemResult, base=None):
     Returns
     -------
     anndata.AnnData
-        ``obs``: the columns of :func:`cell_flags` and ``radius_um`` (µm); ``uns["chemomet_tmem"]``: the
+        ``obs``: the columns of :func:`cell_flags`, ``radius_um`` (µm) and, when labels were read, the
+        original class ``source_class``; indexed by the input's object ids (QuPath ``Object ID``, GeoJSON ``id``)
+        when it had unique ones, else by row number; ``uns["chemomet_tmem"]``: the
         summary (units in the key names: µm, mm², per mm²), its undefined entries listed in ``undefined``, its
         mappings (``column_units``) as JSON text.
 
@@ -106,9 +108,17 @@ def to_anndata(result: TmemResult, base=None):
     import anndata
 
     flags = cell_flags(result)
+    t = result.table
+    if t.meta.get("class_names") is not None and t.meta.get("class_index") is not None:
+        names = np.asarray(t.meta["class_names"], dtype=str)
+        flags["source_class"] = pd.Categorical.from_codes(np.asarray(t.meta["class_index"]), list(names))
     if base is None:
         obs = flags.copy()
-        obs.index = pd.Index([str(i) for i in range(result.table.n)])
+        ids = t.meta.get("cell_ids")
+        if ids is not None and len(set(ids)) == t.n:  # the input's object ids (QuPath 'Object ID', GeoJSON id)
+            obs.index = pd.Index(np.asarray(ids, dtype=str), name="object_id")
+        else:
+            obs.index = pd.Index([str(i) for i in range(t.n)])
         ad = anndata.AnnData(obs=obs)
         ad.obsm["spatial"] = result.table.xy_um
     else:

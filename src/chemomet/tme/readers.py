@@ -45,7 +45,9 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from chemomet.errors import InputError, field_error
-from chemomet.tme.polygons import parse_polygons
+from chemomet.tme import geojson as gj
+from chemomet.tme.geojson import GEOJSON_SUFFIXES
+from chemomet.tme.polygons import Polygons, parse_polygons
 from chemomet.tme.presets import PRESETS, ColumnMap, available_presets
 from chemomet.tme.table import (
     ENDOTHELIAL,
@@ -73,7 +75,7 @@ DEFAULT_OTHER_CLASSES = (
     "Unclassified",
     "Ignore",
 )
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".h5ad")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".h5ad", *GEOJSON_SUFFIXES)
 LABEL_COLUMN_NAMES = ("Classification", "Class", "Phenotype", "cell_type", "Cell Type", "CellType", "celltype")
 """Columns that usually hold cell-type labels, suggested when the preset's label column is missing."""
 
@@ -107,6 +109,8 @@ class ReadOptions:
     default_radius_um : radius given to every cell when the table has no radius, area or outline column, µm;
         ``None`` (default): such a table is refused. The summary then says that a default radius was used.
     spatial_key : ``obsm`` key holding the coordinates in AnnData files.
+    geometry : GeoJSON files only: the outline read, ``"cell"`` (the feature's geometry, the cell boundary of a
+        QuPath cell) or ``"nucleus"`` (QuPath's ``nucleusGeometry``); see :mod:`chemomet.tme.geojson`.
     check_units : refuse implausible coordinate/radius scales (see :func:`chemomet.tme.table.make_table`).
     presets_file : a TOML file of further column presets (the layout of ``chemomet/data/tme_presets.toml``),
         whose names ``preset`` may then take (see :func:`~chemomet.tme.presets.read_presets`).
@@ -143,6 +147,7 @@ class ReadOptions:
     marker_columns: dict = field(default_factory=dict)
     default_radius_um: float | None = None
     spatial_key: str = "spatial"
+    geometry: str = "cell"
     check_units: bool = True
     presets_file: str | Path | None = None
 
@@ -332,8 +337,9 @@ def _check_gates(opts: ReadOptions, where: str) -> dict[str, float]:
 class _Source:
     """Uniform access to the columns of a CSV/Parquet table or an AnnData object."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, geometry: str = "cell"):
         self.path = path
+        self.geometry = geometry
         self.where = path.name
         self.adata = None
         suffix = path.suffix.lower()
@@ -345,8 +351,11 @@ class _Source:
             raise InputError(f"{path}: file not found")
         if path.is_dir():
             raise InputError(f"{path}: is a directory; allowed: a cell table file")
-        self.kind = {"h5ad": "h5ad", "parquet": "parquet", "pq": "parquet"}.get(suffix[1:], "text")
-        if self.kind == "text":
+        kinds = {"h5ad": "h5ad", "parquet": "parquet", "pq": "parquet", "geojson": "geojson", "json": "geojson"}
+        self.kind = kinds.get(suffix[1:], "text")
+        if self.kind == "geojson":
+            self._open_geojson()
+        elif self.kind == "text":
             self._open_text()
         elif self.kind == "parquet":
             self._open_parquet()
@@ -410,9 +419,26 @@ class _Source:
             list(self.adata.obs.columns) + list(map(str, self.adata.var_names)), self.where
         )
 
+    def _open_geojson(self) -> None:
+        self.cells = gj.read_geojson_cells(self.path, self.geometry)
+        names = [gj.ID_COLUMN, gj.LABEL_COLUMN, gj.X_COLUMN, gj.Y_COLUMN]
+        if self.cells.outlines is not None:
+            names.append(gj.OUTLINE_COLUMN)
+        self.columns = _Columns(names + [m for m in self.cells.measurement_names() if m not in names], self.where)
+
     def load(self, cols: list[str]) -> dict[str, np.ndarray]:
         """Values of the given (resolved) columns."""
         cols = list(dict.fromkeys(cols))
+        if self.kind == "geojson":
+            c = self.cells
+            fixed = {
+                gj.ID_COLUMN: c.ids,
+                gj.LABEL_COLUMN: c.classes,
+                gj.X_COLUMN: c.x,
+                gj.Y_COLUMN: c.y,
+                gj.OUTLINE_COLUMN: c.outlines,
+            }
+            return {k: fixed[k] if k in fixed else c.measurement(k, self.where) for k in cols}
         if self.kind == "text":
             return self._load_text(cols)
         if self.kind == "parquet":
@@ -514,7 +540,8 @@ def _label_types(labels: np.ndarray, opts: ReadOptions, where: str, col: str):
             "class (set the class names, --other-class NAME, or --ignore-unknown-labels)"
         )
     flags = {m: (flag[m][inv] if seen[m] else None) for m in FLAG_MARKERS}
-    return codes[inv], flags
+    index = inv.astype(np.int32 if uniq.size < 2**31 else np.int64)
+    return codes[inv], flags, uniq.astype(object), index
 
 
 def read_cells(path: str | Path, options: ReadOptions | None = None) -> CellTable:
@@ -564,7 +591,7 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
     area_stated = parse_unit(opts.area_units, "area", "area_units", where) if opts.area_units else None
     gates = _check_gates(opts, where)
     presets = available_presets(opts.presets_file)
-    src = _Source(path)
+    src = _Source(path, opts.geometry)
     cols = src.columns
     px_hint = ""
     preset_name = "generic"
@@ -577,6 +604,10 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
             area=opts.area_col or "area",
             polygon=opts.polygon_col,
         )
+    elif src.kind == "geojson":
+        xy = None
+        preset_name = "QuPath GeoJSON"
+        base = _column_map(opts, gj.column_map(src.cells), stated or "px")
     else:
         xy = None
         preset = _preset(opts, presets)
@@ -613,6 +644,12 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
             "the same radius (contacts and doorways then depend on that choice)"
         )
     lineage_gating = any(m in gates for m in LINEAGE_MARKERS)
+    if src.kind == "geojson" and not lineage_gating and src.cells.classified == 0:
+        raise InputError(
+            f"{where}: none of the {src.cells.n} detections has a classification (properties.classification); "
+            "allowed: classified detections (QuPath: run an object classifier before exporting) or gates on the "
+            "measurements: --gate MENA=.. --gate CD68=.. --gate CD31=.. (columns 'Cell: <marker>: Mean')"
+        )
     if not lineage_gating:
         if not base.label:
             raise InputError(
@@ -646,6 +683,13 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
     if in_px and ps is None:
         u = units[in_px[0]]
         alt = " (or --units um if this export is calibrated)" if u.source.startswith("preset") else ""
+        if src.kind == "geojson":
+            implied = gj.outline_scale_check(src.cells, None, where)
+            alt = (
+                " (QuPath GeoJSON is in image pixels"
+                + (f"; the file's area measurements imply {implied:.4g} µm/px" if implied else "")
+                + ")"
+            )
         raise InputError(
             f"{where}: column {in_px[0]!r} is in pixels ({_said(u)}) and no pixel size is given; allowed: "
             f"--pixel-size UM_PER_PX, the µm per image pixel of the scan{alt}"
@@ -654,7 +698,8 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         shown = ", ".join(f"{c!r} in {UNIT_LABELS[u.unit]} ({_said(u)})" for c, u in units.items())
         raise field_error("pixel_size", ps, f"no pixel size: no column is in px ({shown})", "µm/px", where)
 
-    values = src.load(list(need.values()))
+    id_col = cols.find(gj.ID_COLUMN)
+    values = src.load(list(need.values()) + ([id_col] if id_col else []))
     n = xy.shape[0] if xy is not None else len(next(iter(values.values())))
     if n == 0:
         raise InputError(
@@ -708,7 +753,10 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         rsrc = "area"
     polygons = None
     if "polygon" in need:
-        polygons = parse_polygons(values[need["polygon"]], need["polygon"], where)
+        raw = values[need["polygon"]]
+        polygons = raw if isinstance(raw, Polygons) else parse_polygons(raw, need["polygon"], where)
+        if src.kind == "geojson" and raw is src.cells.outlines and opts.check_units:
+            gj.outline_scale_check(src.cells, scale, where)
         if scale != 1.0:
             with np.errstate(over="ignore", invalid="ignore"):
                 polygons = polygons.transformed(scale)
@@ -717,6 +765,7 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
     x, y = x * scale, y * scale
     marker_vals = {m: _numeric(values[need["marker:" + m]], need["marker:" + m], where) for m in gates}
     n_amb = 0
+    class_names, class_index = None, None
     if lineage_gating:
         pos = np.column_stack([marker_vals[m] >= gates[m] for m in LINEAGE_MARKERS])
         npos = pos.sum(axis=1)
@@ -726,7 +775,7 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         n_amb = int((npos > 1).sum())
         flags = {m: None for m in FLAG_MARKERS}
     else:
-        codes, flags = _label_types(values[need["label"]], opts, where, need["label"])
+        codes, flags, class_names, class_index = _label_types(values[need["label"]], opts, where, need["label"])
     for m in FLAG_MARKERS:
         if m in gates:
             flags[m] = marker_vals[m] >= gates[m]
@@ -734,7 +783,18 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         "column_units": {c: UNIT_LABELS[u.unit] for c, u in units.items()},
         "units_note": _units_note(units, ps, xy is not None, opts.spatial_key, cu),
         "pixel_size_um": ps,
+        "coordinate_unit": cu.unit,
+        "um_per_coordinate_unit": scale,
+        "class_names": class_names,
+        "class_index": class_index,
     }
+    if id_col:
+        meta["cell_ids"] = np.asarray(values[id_col]).astype(str).astype(object)
+    if src.kind == "geojson":
+        meta["skipped_features"] = dict(src.cells.skipped)
+        if src.cells.skipped:
+            shown = ", ".join(f"{n} {t or 'untyped'}" for t, n in src.cells.skipped.items())
+            meta["units_note"] += f"; GeoJSON features skipped (not cells): {shown}"
     table = make_table(
         x,
         y,

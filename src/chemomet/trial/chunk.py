@@ -14,10 +14,17 @@ import pyarrow.parquet as pq
 
 from chemomet.fileio import atomic_write, file_digest
 from chemomet.simulation import simulate
-from chemomet.trial.events import endpoints, event_grid, exponential_times, sample_event_times
+from chemomet.trial.events import (
+    endpoints,
+    event_grid,
+    exponential_times,
+    metastatic_death_times,
+    other_cause_death_times,
+    sample_event_times,
+)
 from chemomet.trial.screening import sample_patients
 from chemomet.trial.spec import TrialSpec
-from chemomet.trial.streams import UNIFORMS, patient_uniforms
+from chemomet.trial.streams import MORTALITY_UNIFORMS, UNIFORMS, mortality_uniforms, patient_uniforms
 
 MODEL_COLUMNS = {
     "p_pcr": "pcr",
@@ -44,6 +51,17 @@ def positions_to_design(spec: TrialSpec, positions: np.ndarray) -> tuple[np.ndar
     rep, k = np.divmod(positions, per_rep)
     rank, arm = np.divmod(k, spec.n_arms)
     return rep, arm, rank
+
+
+def other_cause_deaths(spec: TrialSpec, age_years: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Times (days from enrolment) of death from other causes of patients aged ``age_years`` (years) at
+    enrolment, from their uniforms ``u``: the age-based life-table hazard times
+    ``mortality.other_cause_hazard_ratio`` (:func:`~chemomet.trial.events.other_cause_death_times`), or, when the
+    spec gives ``follow_up.other_cause_death_rate_per_year`` (1/year), exponential times at that rate."""
+    rate = spec.follow_up.other_cause_death_rate_per_year
+    if rate is not None:
+        return exponential_times(u, rate)
+    return other_cause_death_times(age_years, u, spec.mortality.other_cause_hazard_ratio)
 
 
 def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray) -> pd.DataFrame:
@@ -76,10 +94,18 @@ def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray)
         dm[rows] = sample_event_times(grid, out.trajectories["dmfs"], u[rows, UNIFORMS.index("event")])
     accrual = u[:, UNIFORMS.index("accrual")] * spec.accrual.duration_days
     fu = spec.follow_up
-    death = exponential_times(u[:, UNIFORMS.index("death")], fu.other_cause_death_rate_per_year)
+    death = other_cause_deaths(spec, feats["age"].to_numpy(float), u[:, UNIFORMS.index("death")])
+    mort = spec.mortality
+    if mort.breast_cancer_deaths:
+        um = mortality_uniforms(spec.seed, index)[:, MORTALITY_UNIFORMS.index("metastatic_death")]
+        cancer_death = metastatic_death_times(
+            dm, um, mort.metastatic_median_survival_months, mort.metastatic_survival_shape
+        )
+    else:
+        cancer_death = np.full(n, np.inf)
     loss = exponential_times(u[:, UNIFORMS.index("loss")], fu.loss_rate_per_year)
     admin = horizon - accrual
-    ends = endpoints(dm, death, loss, admin)
+    ends = endpoints(dm, death, loss, admin, cancer_death)
     names = [a.name for a in spec.arms]
     table = pd.DataFrame(
         {
@@ -96,7 +122,8 @@ def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray)
     table["tmem_log_ratio"] = np.log(model["tmem_ratio_surgery_baseline"])
     table["accrual_day"] = accrual
     table["dm_days"] = dm
-    table["death_days"] = death
+    table["death_days"] = death  # death from other causes
+    table["cancer_death_days"] = cancer_death
     table["loss_days"] = loss
     table["admin_censor_days"] = admin
     for k, v in ends.items():

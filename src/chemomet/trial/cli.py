@@ -42,6 +42,7 @@ def _line(summary: dict) -> list[str]:
                 lines.append(f"  {who}: geometric-mean ratio {c['ratio']:.3f}, p = {c['p']:.3g}")
             lines += _tests(ep, c)
     lines += _subgroup_lines(summary.get("subgroups") or [])
+    lines += _published_lines(summary.get("published") or [])
     if "power" in summary:
         p = summary["power"]
         for arm, res in p["arms"].items():
@@ -69,6 +70,19 @@ def _tests(ep: str, c: dict) -> list[str]:
     return [f"    pre-specified test p = {c['p']:.3g}; adjusted {c['p_adjusted_arms']:.3g} over arms, {hier}{verdict}"]
 
 
+def _published_lines(rows: list[dict]) -> list[str]:
+    """Model vs published, one line per published result of a replication spec."""
+    from chemomet.trial.replication import markdown_table
+
+    if not rows:
+        return []
+    out = ["  model vs published (95% intervals):"]
+    for line in markdown_table([("", rows)]).splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")][1:]
+        out.append(f"    {printable(cells[0])} [{cells[1]}]: published {cells[2]}, model {cells[3]}; {cells[4]}")
+    return out
+
+
 def _subgroup_lines(rows: list[dict]) -> list[str]:
     """One line per experimental arm: the heterogeneity p-value of each subgroup variable (exploratory)."""
     out = []
@@ -86,7 +100,12 @@ def trial(
         None, "--workers", help="K >= 2: a Dask LocalCluster of K worker processes; 1 or omitted: this process."
     ),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler."),
-    out: Path | None = typer.Option(None, "--out", help="Run directory (default: ./trial-<name>)."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Run directory (default: ./trial-<name>): new, empty, or an earlier chemomet run; a folder holding "
+        "other files is refused, never cleared.",
+    ),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Resume a run in --out, or start over."),
     chunk_size: int | None = typer.Option(None, "--chunk-size", help="Patients per chunk (default: the spec's)."),
     json_: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
@@ -95,11 +114,14 @@ def trial(
     ),
 ) -> None:
     """Run a virtual clinical trial: arms, eligibility, accrual and follow-up, survival statistics, power."""
+    from chemomet.trial.rundir import check_run_folder
     from chemomet.trial.runner import run_trial
     from chemomet.trial.spec import read_trial_spec
 
     if workers is not None and scheduler is not None:
         raise InputError("--workers and --scheduler were both given; allowed: one of them")
+    if out is not None:
+        check_run_folder(out, "--out")  # before any work: a folder of other files is never touched
     parsed = read_trial_spec(spec)
     show = sys.stderr.isatty() if progress is None else progress
     result = run_trial(

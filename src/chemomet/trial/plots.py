@@ -15,7 +15,11 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa
 from chemomet.fileio import atomic_write  # noqa: E402
 from chemomet.units import DAYS_PER_YEAR  # noqa: E402
 
-LABELS = {"dmfs": "Distant-metastasis-free survival", "drfi": "Distant relapse-free interval"}
+LABELS = {
+    "dmfs": "Distant-metastasis-free survival",
+    "drfi": "Distant relapse-free interval",
+    "os": "Overall survival",
+}
 HR_TICKS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
@@ -195,4 +199,63 @@ def plot_power(curves: list[tuple[str, dict]], path: str | Path, title: str) -> 
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    return _save(fig, Path(path))
+
+
+def plot_replication(rows: list[dict], path: str | Path, title: str) -> Path:
+    """Model vs published, side by side: each published result (black square, its 95% CI) above the model's
+    estimate from the simulated trial (blue circle, its 95% CI). Left: hazard ratios (log scale); right:
+    survival, event probabilities and pCR rates (percent).
+
+    rows: :func:`chemomet.trial.replication.compare_published` rows.
+    """
+    groups = [
+        [r for r in rows if r["measure"] == "hazard_ratio"],
+        [r for r in rows if r["measure"] != "hazard_ratio"],
+    ]
+    groups = [g for g in groups if g]
+    height = 1.2 + 0.55 * max((len(g) for g in groups), default=1)
+    fig, axes = plt.subplots(
+        1, max(len(groups), 1), figsize=(6.5 * max(len(groups), 1), height), squeeze=False, constrained_layout=True
+    )
+    for ax, group in zip(axes[0], groups, strict=False):
+        hr = group[0]["measure"] == "hazard_ratio"
+        scale = 1.0 if hr else 100.0
+        labels = []
+        for i, r in enumerate(group):
+            y = len(group) - 1 - i
+            for dy, key, style in ((0.15, "published", "s"), (-0.15, "model", "o")):
+                d = r[key]
+                if d.get("value") is None:
+                    continue
+                v = d["value"] * scale
+                lo = (d["lower"] if d.get("lower") is not None else d["value"]) * scale
+                hi = (d["upper"] if d.get("upper") is not None else d["value"]) * scale
+                ax.errorbar(
+                    [v],
+                    [y + dy],
+                    xerr=[[v - lo], [hi - v]],
+                    fmt=style,
+                    color="k" if key == "published" else "C0",
+                    ms=5,
+                    capsize=3,
+                    label=key if i == 0 else None,
+                )
+            when = f" at {r['years']:g} y" if r["years"] is not None else ""
+            labels.append(f"{r['label']}{when}\n{r['arm']}" + (f" vs {r['versus']}" if r.get("versus") else ""))
+        ax.set_yticks(range(len(group)))
+        ax.set_yticklabels(labels[::-1], fontsize=7)
+        if hr:
+            ax.axvline(1.0, color="grey", lw=1)
+            ax.set_xscale("log")
+            lo, hi = ax.get_xlim()
+            ax.xaxis.set_major_locator(FixedLocator([x for x in HR_TICKS if lo <= x <= hi]))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel("Hazard ratio (experimental vs control), 95% CI")
+        else:
+            ax.set_xlabel("Percent, 95% CI")
+        ax.grid(alpha=0.3, axis="x")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title, fontsize=10)
     return _save(fig, Path(path))

@@ -5,6 +5,10 @@ OUT/manifest.json                 spec hash, chunk size, number of chunks, size 
 OUT/chunks/chunk-NNNNNN.parquet   one checkpoint per chunk of enrolment positions, written atomically
 OUT/patients.parquet              patient-level results of the trial (replicate 0)
 
+**Whose folder.** A run goes only into a new or empty folder or a chemomet run folder (:func:`check_run_folder`):
+a folder holding other files (the working directory, the home folder, a project folder) is refused with one line
+before anything in it is touched, so chemomet never deletes or overwrites a file it did not write.
+
 **Lock.** A run takes ``OUT/run.lock`` (JSON: pid, host name, process start time, start date) before it touches
 the folder and removes it when it ends, however it ends short of being killed. A second run into the same folder
 is refused at once with one line naming the holder (it does not wait). A lock whose process is gone (same host,
@@ -27,6 +31,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import time
@@ -48,8 +53,120 @@ MANIFEST_FORMAT = 2
 """Format of ``manifest.json``: 2 records the chunk files (format 1, without records, is still resumed)."""
 OUTPUTS = ("patients.parquet", "summary.json", "km_dmfs.png", "km_drfi.png", "forest.png", "power.png")
 LOCK_NAME = "run.lock"
+RUN_MARKERS = (LOCK_NAME, "manifest.json", "chunks")
+"""Entries only a chemomet run folder has: with no other foreign entry, a folder holding one of them is taken for a
+run folder (e.g. one with a damaged manifest, which ``--fresh`` may then replace)."""
+_TEMPORARY = re.compile(r"\.(chemomet-probe-.*|run\.lock\..*|.+\.tmp\d+\.(json|parquet|png))")
 
 log = logging.getLogger("chemomet.trial")
+
+
+def _shown(path: Path) -> str:
+    return shown_value(str(path), 240)
+
+
+def _lock_record(folder: Path) -> bool:
+    """Whether the folder's run.lock is a record written by chemomet."""
+    holder = _read_lock(folder / LOCK_NAME)
+    return isinstance(holder, dict) and holder.get("program") == "chemomet trial"
+
+
+def _json_record(path: Path, key: str) -> bool:
+    """Whether a JSON file is an object with ``key`` (read through the input layer; any problem: False)."""
+    try:
+        if not path.is_file():
+            return False
+        data = read_data(path, "manifest")
+    except (InputError, OSError):
+        return False
+    return isinstance(data, dict) and key in data
+
+
+def is_run_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` was made by chemomet: a trial's run folder (a chemomet ``manifest.json`` or ``run.lock``)
+    or a design comparison's (a ``summary.json`` listing the designs).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> is_run_folder(folder)
+    False
+    >>> _ = (folder / "manifest.json").write_text('{"format": 2, "spec_hash": "ab12"}')
+    >>> is_run_folder(folder)
+    True
+    """
+    folder = Path(folder)
+    return (
+        _json_record(folder / "manifest.json", "spec_hash")
+        or _lock_record(folder)
+        or _json_record(folder / "summary.json", "designs")
+    )
+
+
+def check_run_folder(out: str | Path, what: str = "--out") -> None:
+    """Refuse a run folder that holds files chemomet did not write, before anything in it is touched.
+
+    A run may go into a folder that does not exist yet, an empty one, or a chemomet run folder
+    (:func:`is_run_folder`, or one holding only chemomet's own entries, among them one of :data:`RUN_MARKERS`);
+    other files in a run folder are left alone. The home folder and the root of a file system are refused
+    whatever they hold. So ``--out .`` in a project folder never deletes or overwrites anything there.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        The run folder asked for.
+    what : str, default "--out"
+        How the folder is named in the message.
+
+    Raises
+    ------
+    InputError
+        One line naming the folder, an entry that is not chemomet's, and what is allowed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> check_run_folder(folder / "new")  # not there yet: created by the run
+    >>> check_run_folder(folder)  # empty
+    >>> _ = (folder / "thesis.tex").write_text("chapter 1")
+    >>> check_run_folder(folder)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: --out = '...' is not empty and not a chemomet run folder (it holds 'thesis.tex');
+    allowed: a new or empty folder, or the folder of an earlier chemomet trial run (chemomet never deletes or
+    overwrites files it did not write)
+    """
+    p = Path(out)
+    allowed = (
+        "allowed: a new or empty folder, or the folder of an earlier chemomet trial run (chemomet never deletes or "
+        "overwrites files it did not write)"
+    )
+    try:
+        if not p.is_dir():
+            return  # missing (created by the run) or a file (refused by the output layer)
+        here = p.resolve()
+        if here == Path.home().resolve() or here == Path(here.anchor):
+            which = "your home folder" if here == Path.home().resolve() else "the root folder"
+            raise InputError(f"{what} = {_shown(p)} is {which}; {allowed}")
+        entries = sorted(p.iterdir(), key=lambda e: e.name)
+    except OSError as err:
+        raise InputError(f"{what} = {_shown(p)} cannot be listed ({err.strerror}); {allowed}") from None
+    names = {e.name for e in entries}
+    designs = {e.name for e in entries if e.is_dir() and not e.is_symlink() and is_run_folder(e)}  # of a comparison
+    foreign = [
+        e for e in entries
+        if e.name not in (*RUN_MARKERS, *OUTPUTS, *designs) and not _TEMPORARY.fullmatch(e.name)
+    ]
+    leftovers = {n for n in names if _TEMPORARY.fullmatch(n)}  # probes and temporary files of a killed run
+    if names <= leftovers or is_run_folder(p) or (not foreign and (names & set(RUN_MARKERS) or designs)):
+        return
+    shown = shown_value(foreign[0].name) if foreign else shown_value(sorted(names)[0])
+    more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+    raise InputError(
+        f"{what} = {_shown(p)} is not empty and not a chemomet run folder (it holds {shown}{more}); {allowed}"
+    )
 
 
 def _fail_resume(out: Path, what: str) -> InputError:
@@ -75,6 +192,8 @@ def _records(old) -> dict:
 def prepare_run_dir(out: Path, spec: TrialSpec, chunk_size: int, n_chunks: int, resume: bool) -> dict:
     """Create or check the run directory and return its manifest (with the chunk records kept).
 
+    A folder holding files chemomet did not write is refused first (:func:`check_run_folder`).
+
     Resuming (a manifest with the same spec hash and chunk size) keeps finished chunks and their records and
     deletes half-written temporary files; otherwise chunk files and outputs are removed and a new manifest is
     written. A different spec or chunk size with ``resume``, or a damaged manifest, raises InputError offering
@@ -92,6 +211,7 @@ def prepare_run_dir(out: Path, spec: TrialSpec, chunk_size: int, n_chunks: int, 
     >>> manifest["n_chunks"], manifest["chunks"], sorted(p.name for p in out.iterdir())
     (5, {}, ['chunks', 'manifest.json'])
     """
+    check_run_folder(out)  # nothing is removed from a folder chemomet did not make
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "manifest.json"
     chunks = out / "chunks"
@@ -398,7 +518,9 @@ class RunLock:
         self._mine: dict | None = None
 
     def acquire(self) -> RunLock:
-        """Take the lock (taking over a stale one); raises InputError if a live run holds it. Returns self."""
+        """Take the lock (taking over a stale one); raises InputError if a live run holds it, or if the folder holds
+        files chemomet did not write (:func:`check_run_folder`: nothing is written there then). Returns self."""
+        check_run_folder(self.out)
         stat = _proc_stat(os.getpid())
         mine = {
             "pid": os.getpid(),

@@ -7,7 +7,8 @@ Run directory layout::
                              the size and SHA-256 of every chunk file written
     OUT/chunks/chunk-NNNNNN.parquet   one checkpoint per chunk (all replicates), written atomically
     OUT/patients.parquet     patient-level results of the trial (replicate 0)
-    OUT/summary.json         the statistics; OUT/km_<endpoint>.png, OUT/forest.png, OUT/power.png
+    OUT/summary.json         the statistics; OUT/km_<endpoint>.png, OUT/forest.png, OUT/power.png,
+                             OUT/replication.png (a spec with published results: model vs published)
 
 A resumed run verifies every chunk file against its record and skips it; a damaged chunk is recomputed on its own,
 with a warning (:mod:`chemomet.trial.rundir`).
@@ -31,7 +32,7 @@ from pydantic import ValidationError
 
 from chemomet.errors import InputError, printable, validation_error
 from chemomet.fileio import atomic_write, check_output_dir
-from chemomet.trial import analysis, plots
+from chemomet.trial import analysis, plots, replication
 from chemomet.trial.execute import dask_client, run_dask, run_local
 from chemomet.trial.progress import ChunkProgress
 from chemomet.trial.rundir import (
@@ -316,6 +317,11 @@ def _analyse(spec: TrialSpec, patients: Path, files: list[Path], out: Path, figu
         else:
             res = analysis.tmem_endpoint(df, spec)
         summary["endpoints"][ep] = res
+    if spec.published:
+        summary["published"] = replication.compare_published(df, spec)
+        if figures:
+            title = f"{printable(spec.name)}: model vs published"
+            written["replication"] = plots.plot_replication(summary["published"], out / "replication.png", title)
     tte = [e for e in (spec.endpoints.primary, *spec.endpoints.include) if e in TIME_TO_EVENT]
     if tte and spec.analysis.subgroups:
         rows = analysis.subgroups(df, tte[0], spec)

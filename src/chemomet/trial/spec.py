@@ -13,16 +13,28 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chemomet.errors import Contradiction, FieldProblem, InputError, validation_error
+from chemomet.errors import Contradiction, FieldProblem, InputError, shown_value, validation_error
 from chemomet.inputs import is_regular_file, read_data
-from chemomet.patient import SUBTYPES
+from chemomet.patient import MIN_DIAMETER_MM, SUBTYPES
 from chemomet.population import Population
 from chemomet.regimens import DEFAULT_REGIMEN, TIMING_RULES, Strategy, Timing
 
-ENDPOINTS = ("dmfs", "drfi", "pcr", "tmem_change")
+ENDPOINTS = ("dmfs", "drfi", "pcr", "tmem_change", "os")
 """dmfs: distant metastasis or death from any cause; drfi: distant relapse (deaths without it censored);
-pcr: pathological complete response (binary); tmem_change: TMEM at surgery / baseline (log ratio)."""
-TIME_TO_EVENT = ("dmfs", "drfi")
+pcr: pathological complete response (binary); tmem_change: TMEM at surgery / baseline (log ratio); os: overall
+survival (death from any cause: other causes by age, or breast cancer after distant metastasis)."""
+TIME_TO_EVENT = ("dmfs", "drfi", "os")
+_Endpoint = Literal["dmfs", "drfi", "pcr", "tmem_change", "os"]
+METASTATIC_MEDIAN_SURVIVAL_MONTHS = 28.0
+"""Median time from distant metastasis to breast-cancer death (months): 28 (95% CI 25–31) months of
+breast-cancer-specific survival from the first distant-metastasis record in the 1,432 women with a distant
+metastasis among 6,338 diagnosed with non-metastatic breast cancer in New South Wales in 2001–2002 (Lord SJ et al.,
+Med J Aust 2022;217(8):402–409, doi:10.5694/mja2.51687; their median overall survival after it: 23 months)."""
+METASTATIC_SURVIVAL_SHAPE = 0.65
+"""Weibull shape of the time from distant metastasis to breast-cancer death (dimensionless). Lord et al. 2022
+report a hazard of breast-cancer death falling from 0.36 per year (95% CI 0.33–0.40) in the first year after the
+metastasis to 0.14 (0.11–0.18) in the fourth; with the median of 28 months, shape 0.65 gives 0.40 and 0.17 per year
+(shape 1, an exponential, would give 0.30 in every year)."""
 SUBGROUPS = ("subtype", "tmem_high", "ctc_positive", "grade", "size", "age", "morphology")
 MAX_HORIZON_DAYS = 40 * 365.25
 PRIMARY_ANALYSES = ("logrank", "cox", "rmst")
@@ -31,6 +43,9 @@ MULTIPLICITY = ("holm", "bonferroni")
 """Adjustment across the experimental arms (each compared with the control)."""
 POWER_DEFINITIONS = ("favourable", "two-sided")
 """What power counts: p < alpha with the effect favouring the experimental arm, or p < alpha either way."""
+PUBLISHED_MEASURES = ("hazard_ratio", "survival", "event_probability", "pcr_rate")
+"""What a ``[[published]]`` entry reports: the hazard ratio of an arm vs the control (a time-to-event endpoint),
+an arm's survival or event probability (``1 -`` survival) at ``years``, or an arm's pCR rate."""
 TMEM_HIGH_DEFAULT_10HPF = 20.0
 """Default TMEM-high threshold: about the upper tertile of the population prior (median 15, sdlog 0.7)."""
 
@@ -52,21 +67,27 @@ RULES: dict[str, tuple[str, str | None]] = {
     "age_min_years": ("a number from 18 to 100, <= age_max_years", "years"),
     "age_max_years": ("a number from 18 to 100, >= age_min_years", "years"),
     "diameter_min_mm": ("a number from 0 to 200, <= diameter_max_mm", "mm"),
-    "diameter_max_mm": ("a number > 0 and <= 200, >= diameter_min_mm", "mm"),
+    "diameter_max_mm": (f"a number from {MIN_DIAMETER_MM:g} to 200, >= diameter_min_mm", "mm"),
     "nodes_positive_max": ("an integer from 0 to 60", "lymph nodes"),
     "tmem_min_10hpf": ("a number from 0 to 1000, <= tmem_max_10hpf", "doorways per 10 HPF"),
     "tmem_max_10hpf": ("a number from 0 to 1000, >= tmem_min_10hpf", "doorways per 10 HPF"),
     "tmem_high": ("true or false (TMEM >= biomarkers.tmem_high_min_10hpf)", None),
     "ctc_positive": ("true or false (>= 1 CTC per 7.5 mL at baseline)", None),
     "alveolar_or_trabecular": ("true or false", None),
-    "tmem_high_min_10hpf": ("a number > 0 and <= 1000", "doorways per 10 HPF"),
+    "tmem_high_min_10hpf": ("a number from 0.1 to 1000", "doorways per 10 HPF"),
     "duration_days": ("a number >= 0", "days"),
+    "accrual.duration_days": ("a number from 0 to 7305 (20 years)", "days"),
+    "follow_up.duration_days": ("0, or a number from 1 to 10957.5 (30 years)", "days"),
     "loss_rate_per_year": ("a number from 0 to 1", "1/year"),
     "other_cause_death_rate_per_year": ("a number from 0 to 1", "1/year"),
+    "other_cause_hazard_ratio": ("a number from 0 to 20 (multiplier of the life-table hazard)", None),
+    "breast_cancer_deaths": ("true or false", None),
+    "metastatic_median_survival_months": ("a number > 0 and <= 600", "months"),
+    "metastatic_survival_shape": ("a number from 0.2 to 5 (Weibull shape; 1 = exponential)", None),
     "primary": (f"one of {list(ENDPOINTS)}", None),
     "include": (f"a non-empty list of {list(ENDPOINTS)}", None),
-    "alpha": ("a number > 0 and < 0.5", None),
-    "rmst_days": ("a number > 0 and <= follow_up.duration_days (the minimum follow-up)", "days"),
+    "alpha": ("a number >= 1e-06 and < 0.5", None),
+    "rmst_days": ("a number from 1 to follow_up.duration_days (the minimum follow-up)", "days"),
     "primary_analysis": (f"one of {list(PRIMARY_ANALYSES)}", None),
     "multiplicity": (f"one of {list(MULTIPLICITY)}", None),
     "hierarchy": (
@@ -74,12 +95,21 @@ RULES: dict[str, tuple[str, str | None]] = {
         None,
     ),
     "definition": (f"one of {list(POWER_DEFINITIONS)}", None),
-    "landmarks_years": ("a list of numbers > 0", "years"),
+    "landmarks_years": ("a list of numbers from 0.01 to 40", "years"),
     "subgroups": (f"a list of {list(SUBGROUPS)}", None),
     "event_grid_days": ("a number from 1 to 60", "days"),
     "replicates": ("an integer from 0 to 100000 (0: no power analysis)", "trials"),
     "chunk_size": ("an integer from 16 to 1000000", "patients"),
     "designs": ("a list of at least 1 trial spec .toml files", None),
+    "published": ("a list of [[published]] tables (label, endpoint, measure, value, source, ...)", None),
+    "label": ("a text", None),
+    "measure": (f"one of {list(PUBLISHED_MEASURES)}", None),
+    "arm": ("the name of an arm of the trial", None),
+    "years": ("a number > 0 and <= 40", "years"),
+    "value": ("a finite number", None),
+    "lower": ("a finite number <= value", None),
+    "upper": ("a finite number >= value", None),
+    "source": ("a text (where the number was published)", None),
     "power.patients_per_arm": ("a list of integers from 2 to 10000000", "patients"),
 }
 
@@ -110,7 +140,7 @@ class Eligibility(_Strict):
     age_min_years: float = Field(default=18.0, ge=18, le=100)
     age_max_years: float = Field(default=100.0, ge=18, le=100)
     diameter_min_mm: float = Field(default=0.0, ge=0, le=200)
-    diameter_max_mm: float = Field(default=200.0, gt=0, le=200)
+    diameter_max_mm: float = Field(default=200.0, ge=MIN_DIAMETER_MM, le=200)
     nodes_positive_max: int = Field(default=60, ge=0, le=60)
     tmem_min_10hpf: float = Field(default=0.0, ge=0, le=1000)
     tmem_max_10hpf: float = Field(default=1000.0, ge=0, le=1000)
@@ -139,7 +169,7 @@ class Biomarkers(_Strict):
     """Biomarker definitions shared by eligibility and subgroups. TMEM-high: ``T0 >= tmem_high_min_10hpf``;
     CTC-positive: at least one CTC in the 7.5 mL baseline draw (Bidard 2018)."""
 
-    tmem_high_min_10hpf: float = Field(default=TMEM_HIGH_DEFAULT_10HPF, gt=0, le=1000)
+    tmem_high_min_10hpf: float = Field(default=TMEM_HIGH_DEFAULT_10HPF, ge=0.1, le=1000)
 
 
 class Accrual(_Strict):
@@ -150,18 +180,47 @@ class Accrual(_Strict):
 
 class FollowUp(_Strict):
     """Analysis at ``duration_days`` after the last enrolment (minimum follow-up); exponential loss to
-    follow-up and death from other causes (rates per year)."""
+    follow-up (rate per year). ``other_cause_death_rate_per_year``: omitted (the default), each patient's death
+    from other causes is drawn from her age with the life-table hazard (:class:`Mortality`); a number (per year,
+    0 = none) keeps the earlier constant-rate model, for specs written before the life table."""
 
     duration_days: float = Field(default=5 * 365.25, ge=0, le=30 * 365.25)
+
+    @field_validator("duration_days")
+    @classmethod
+    def _none_or_a_day(cls, v):
+        if 0 < v < 1:  # a follow-up shorter than a day is an underflow or a unit slip, not a design
+            raise ValueError("0, or from 1 day")
+        return v
     loss_rate_per_year: float = Field(default=0.0, ge=0, le=1)
-    other_cause_death_rate_per_year: float = Field(default=0.0, ge=0, le=1)
+    other_cause_death_rate_per_year: float | None = Field(default=None, ge=0, le=1)
+
+
+class Mortality(_Strict):
+    """Deaths: from other causes by age, and from breast cancer after distant metastasis.
+
+    ``other_cause_hazard_ratio``: multiplier of the age-based Gompertz–Makeham hazard of
+    :mod:`chemomet.mortality` (fitted to the shipped US female life table; dimensionless, default 1; e.g. below 1
+    for trial participants healthier than the population); not used when ``follow_up.other_cause_death_rate_per_year``
+    is given. ``breast_cancer_deaths``: whether women die of breast cancer after a distant metastasis.
+    ``metastatic_median_survival_months`` and ``metastatic_survival_shape``: the Weibull time from distant
+    metastasis to breast-cancer death (months; shape dimensionless); defaults 28 months
+    (:data:`METASTATIC_MEDIAN_SURVIVAL_MONTHS`, Lord et al., Med J Aust 2022: median breast-cancer-specific
+    survival after a first distant metastasis, population-based, New South Wales 2001–2002) and 0.65
+    (:data:`METASTATIC_SURVIVAL_SHAPE`: the falling hazard they report).
+    """
+
+    other_cause_hazard_ratio: float = Field(default=1.0, ge=0, le=20)
+    breast_cancer_deaths: bool = True
+    metastatic_median_survival_months: float = Field(default=METASTATIC_MEDIAN_SURVIVAL_MONTHS, gt=0, le=600)
+    metastatic_survival_shape: float = Field(default=METASTATIC_SURVIVAL_SHAPE, ge=0.2, le=5)
 
 
 class Endpoints(_Strict):
     """The primary endpoint (for power) and all endpoints analysed."""
 
-    primary: Literal["dmfs", "drfi", "pcr", "tmem_change"] = "dmfs"
-    include: tuple[Literal["dmfs", "drfi", "pcr", "tmem_change"], ...] = Field(default=ENDPOINTS, min_length=1)
+    primary: _Endpoint = "dmfs"
+    include: tuple[_Endpoint, ...] = Field(default=ENDPOINTS, min_length=1)
 
     @model_validator(mode="after")
     def _primary_included(self) -> Endpoints:
@@ -187,11 +246,11 @@ class Analysis(_Strict):
     of the S(t) grid event times are sampled from (days).
     """
 
-    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    alpha: float = Field(default=0.05, ge=1e-6, lt=0.5)  # below 1e-6 the normal quantile is no longer exact
     primary_analysis: Literal["logrank", "cox", "rmst"] = "logrank"
-    rmst_days: float | None = Field(default=None, gt=0)
+    rmst_days: float | None = Field(default=None, ge=1)
     multiplicity: Literal["holm", "bonferroni"] = "holm"
-    hierarchy: tuple[Literal["dmfs", "drfi", "pcr", "tmem_change"], ...] | None = Field(default=None, min_length=1)
+    hierarchy: tuple[_Endpoint, ...] | None = Field(default=None, min_length=1)
     landmarks_years: tuple[float, ...] = Field(default=(3.0, 5.0))
     subgroups: tuple[Literal["subtype", "tmem_high", "ctc_positive", "grade", "size", "age", "morphology"], ...] = (
         SUBGROUPS
@@ -201,8 +260,8 @@ class Analysis(_Strict):
     @field_validator("landmarks_years")
     @classmethod
     def _positive(cls, v):
-        if any(not (x > 0) for x in v):
-            raise ValueError("landmarks must be > 0")
+        if any(not (0.01 <= x <= 40) for x in v):  # nan and inf too; 40 years: the longest horizon
+            raise ValueError("landmarks must be from 0.01 to 40 years")
         return v
 
 
@@ -224,6 +283,32 @@ class Power(_Strict):
         if any(isinstance(x, bool) or x < 2 or x > 10_000_000 for x in v):
             raise ValueError("sizes must be integers from 2 to 10000000")
         return tuple(sorted(set(v)))
+
+
+class Published(_Strict):
+    """A published result of the real trial a spec replicates, compared with the model's (``[[published]]``).
+
+    ``measure``: ``hazard_ratio`` (arm ``arm`` vs the control, arm 0, on a time-to-event ``endpoint``),
+    ``survival`` or ``event_probability`` (arm ``arm``'s Kaplan–Meier survival, or one minus it, at ``years``),
+    ``pcr_rate`` (arm ``arm``'s pCR rate). A hazard ratio may be restricted to a period since entry,
+    ``period_years = [a, b]`` (years; women still event-free at ``a``, followed to ``b``), as overviews report
+    rate ratios by period. ``value`` with its 95% interval ``lower``–``upper`` when reported
+    (proportions as fractions, e.g. 0.382), ``source`` where it was published, ``note`` how the model's endpoint
+    differs from the trial's (e.g. DFS counts local recurrences, the model's DMFS does not). Not part of
+    :meth:`TrialSpec.spec_hash`: adding a published number does not invalidate a run.
+    """
+
+    label: str = Field(min_length=1)
+    endpoint: _Endpoint
+    measure: Literal["hazard_ratio", "survival", "event_probability", "pcr_rate"]
+    arm: str | None = None
+    years: float | None = Field(default=None, gt=0, le=40)
+    period_years: tuple[float, float] | None = None
+    value: float = Field(allow_inf_nan=False)
+    lower: float | None = Field(default=None, allow_inf_nan=False)
+    upper: float | None = Field(default=None, allow_inf_nan=False)
+    source: str = Field(min_length=1)
+    note: str | None = None
 
 
 class Execution(_Strict):
@@ -265,15 +350,23 @@ class TrialSpec(_Strict):
     accrual : Accrual
         Uniform accrual over ``duration_days`` (days).
     follow_up : FollowUp
-        Minimum follow-up (days), loss to follow-up and death from other causes (1/year).
+        Minimum follow-up (days), loss to follow-up (1/year) and, in specs written before the life table, a
+        constant rate of death from other causes (1/year).
+    mortality : Mortality
+        Death from other causes by age (life table; hazard multiplier) and from breast cancer after distant
+        metastasis (Weibull median in months, shape).
     endpoints : Endpoints
-        Primary endpoint and endpoints analysed (``dmfs``, ``drfi``, ``pcr``, ``tmem_change``).
+        Primary endpoint and endpoints analysed (``dmfs``, ``drfi``, ``pcr``, ``tmem_change``, ``os``).
     analysis : Analysis
         ``alpha``, the pre-specified analysis of time-to-event endpoints (log-rank, Cox or RMST), RMST horizon
         (days), multiplicity across arms (Holm or Bonferroni), the hierarchy of endpoints, landmarks (years),
         subgroups, event grid (days).
     power : Power
         Replicate trials, sizes (patients per arm) for power curves, and the definition of power shown.
+    published : tuple of Published
+        Published results of the real trial the spec replicates (hazard ratios, survival or event probabilities
+        at a number of years, pCR rates, with 95% intervals and sources), compared with the model's in the
+        summary (``published``) and in ``replication.png``; not part of :meth:`spec_hash`.
     execution : Execution
         Patients per chunk (not part of the science, nor of :meth:`spec_hash`).
 
@@ -292,7 +385,7 @@ class TrialSpec(_Strict):
     >>> len(spec.spec_hash())  # SHA-256, hex
     64
     >>> spec.hierarchy, spec.analysis.primary_analysis, spec.analysis.multiplicity  # the confirmatory design
-    (('dmfs', 'drfi', 'pcr', 'tmem_change'), 'logrank', 'holm')
+    (('dmfs', 'drfi', 'pcr', 'tmem_change', 'os'), 'logrank', 'holm')
     """
 
     name: str = Field(min_length=1)
@@ -306,9 +399,11 @@ class TrialSpec(_Strict):
     biomarkers: Biomarkers = Biomarkers()
     accrual: Accrual = Accrual()
     follow_up: FollowUp = FollowUp()
+    mortality: Mortality = Mortality()
     endpoints: Endpoints = Endpoints()
     analysis: Analysis = Analysis()
     power: Power = Power()
+    published: tuple[Published, ...] = ()
     execution: Execution = Execution()
 
     @field_validator("seed", "patients_per_arm", mode="before")
@@ -328,17 +423,17 @@ class TrialSpec(_Strict):
                 f"accrual.duration_days + follow_up.duration_days = {self.horizon_days:g} is invalid; "
                 f"allowed: > 0 and <= {MAX_HORIZON_DAYS:g} (unit: days)"
             )
-        if self.horizon_days <= 0 and set(self.endpoints.include) & set(TIME_TO_EVENT):
+        if self.horizon_days < 1 and set(self.endpoints.include) & set(TIME_TO_EVENT):
             raise Contradiction(
-                "accrual.duration_days + follow_up.duration_days = 0 is invalid; allowed: > 0 for time-to-event "
-                "endpoints (unit: days)"
+                f"accrual.duration_days + follow_up.duration_days = {self.horizon_days:g} is invalid; allowed: "
+                ">= 1 for time-to-event endpoints (unit: days)"
             )
         fu = self.follow_up.duration_days
         if self.analysis.rmst_days is not None and self.analysis.rmst_days > fu:
             raise FieldProblem(
                 "analysis.rmst_days",
                 self.analysis.rmst_days,
-                f"a number > 0 and <= follow_up.duration_days = {fu:g} (the minimum follow-up)",
+                f"a number from 1 to follow_up.duration_days = {fu:g} (the minimum follow-up)",
                 "days",
             )
         if self.analysis.primary_analysis == "rmst" and fu <= 0:
@@ -358,6 +453,8 @@ class TrialSpec(_Strict):
                 f"distinct endpoints of endpoints.include = {list(self.endpoints.include)}, the first being "
                 f"endpoints.primary = {self.endpoints.primary!r}",
             )
+        for i, pub in enumerate(self.published):
+            self._check_published(i, pub, names)
         e, cut = self.eligibility, self.biomarkers.tmem_high_min_10hpf
         if e.tmem_high is True and e.tmem_max_10hpf < cut:
             raise Contradiction(
@@ -372,6 +469,30 @@ class TrialSpec(_Strict):
                 "(unit: doorways per 10 HPF)"
             )
         return self
+
+    def _check_published(self, i: int, pub: Published, names: list[str]) -> None:
+        where = f"published.{i}"
+        tte = pub.endpoint in TIME_TO_EVENT
+        if pub.measure == "pcr_rate" and pub.endpoint != "pcr":
+            raise FieldProblem(f"{where}.endpoint", pub.endpoint, "'pcr' for measure = 'pcr_rate'")
+        if pub.measure != "pcr_rate" and not tte:
+            raise FieldProblem(f"{where}.endpoint", pub.endpoint, f"one of {list(TIME_TO_EVENT)} for {pub.measure}")
+        if pub.arm is not None and pub.arm not in names:
+            raise FieldProblem(f"{where}.arm", pub.arm, f"one of the arms' names {names}")
+        if pub.measure == "hazard_ratio" and pub.arm == names[0]:
+            raise FieldProblem(f"{where}.arm", pub.arm, f"an experimental arm (not the control {names[0]!r})")
+        if pub.measure != "hazard_ratio" and pub.arm is None:
+            raise FieldProblem(f"{where}.arm", None, f"one of the arms' names {names} for {pub.measure}")
+        if pub.measure in ("survival", "event_probability") and pub.years is None:
+            raise FieldProblem(f"{where}.years", None, f"a number > 0 and <= 40 for {pub.measure}", "years")
+        if pub.measure == "hazard_ratio" and not pub.value > 0:
+            raise FieldProblem(f"{where}.value", pub.value, "a number > 0 for a hazard ratio")
+        if pub.measure != "hazard_ratio" and not 0 <= pub.value <= 1:
+            raise FieldProblem(f"{where}.value", pub.value, "a fraction from 0 to 1 (e.g. 0.382 for 38.2%)")
+        if (pub.lower is not None and pub.lower > pub.value) or (pub.upper is not None and pub.upper < pub.value):
+            raise FieldProblem(
+                f"{where}.lower/upper", [pub.lower, pub.upper], f"lower <= value = {pub.value!r} <= upper"
+            )
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -427,8 +548,9 @@ class TrialSpec(_Strict):
         return [a.to_strategy(self.regimen) for a in self.arms]
 
     def spec_hash(self) -> str:
-        """SHA-256 of the scientific content (everything except ``execution``): a run directory's identity."""
-        data = self.model_dump(mode="json", exclude={"execution"})
+        """SHA-256 of the scientific content (everything except ``execution`` and ``published``): a run
+        directory's identity."""
+        data = self.model_dump(mode="json", exclude={"execution", "published"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -484,7 +606,38 @@ class DesignComparison(_Strict):
     specs: tuple[TrialSpec, ...] = ()
 
 
+_TOML_TYPES = {
+    bool: "a boolean (true or false)", int: "an integer", float: "a number", str: "a text", list: "a list",
+    dict: "a table",
+}
+
+
+def _section_problem(err: ValidationError, where: str) -> InputError | None:
+    """A top-level section given as the wrong TOML type (``eligibility = 3``, ``[arms]`` for ``[[arms]]``): one line
+    naming the section, what was given and the type expected; None for any other problem."""
+    first = err.errors()[0]
+    loc, kind, given = first["loc"], first["type"], first.get("input")
+    if len(loc) != 1 or not isinstance(loc[0], str):
+        return None
+    name, what = loc[0], _TOML_TYPES.get(type(given), type(given).__name__)
+    if kind in ("model_type", "model_attributes_type", "dict_type"):  # a section of fields ([eligibility], ...)
+        return InputError(
+            f"{where}: {name} = {shown_value(given)} is {what}; allowed: a table [{name}] of its fields "
+            "(see docs/trials.md)"
+        )
+    if kind in ("tuple_type", "list_type") and isinstance(given, dict):  # [arms] written for [[arms]]
+        allowed = RULES.get(name, ("a list", None))[0]
+        return InputError(
+            f"{where}: {name} is a single table [{name}]; allowed: {allowed} (a list: write [[{name}]] with double "
+            "brackets for each entry)"
+        )
+    return None
+
+
 def _pretty(err: ValidationError, where: str) -> InputError:
+    section = _section_problem(err, where)
+    if section is not None:
+        return section
     return validation_error(
         err, where, RULES, unknown="see docs/trials.md", counted=("arms", "subtypes", "grades", "include", "designs")
     )
@@ -522,6 +675,29 @@ def _population_config(name: str, base: Path | None, where: str) -> dict:
             "data/population.toml"
         ) from None
     return config
+
+
+def _regimen_path(name, base: Path | None):
+    """A regimen ``.toml`` file named relative to the spec's folder, as an absolute path (else as given)."""
+    if base is None or not isinstance(name, str) or not name.lower().endswith(".toml") or Path(name).is_absolute():
+        return name
+    candidate = base / name
+    return str(candidate.resolve()) if is_regular_file(candidate) else name
+
+
+def _regimens_next_to_spec(table: dict, base: Path | None) -> dict:
+    """The table with regimen files (of the spec and of each arm) looked up next to the spec first."""
+    if base is None:
+        return table
+    out = dict(table)
+    if "regimen" in out:
+        out["regimen"] = _regimen_path(out["regimen"], base)
+    if isinstance(out.get("arms"), list):
+        out["arms"] = [
+            {**a, "regimen": _regimen_path(a["regimen"], base)} if isinstance(a, dict) and "regimen" in a else a
+            for a in out["arms"]
+        ]
+    return out
 
 
 def parse_trial_spec(table: dict, where: str = "trial spec", base: Path | None = None) -> TrialSpec:
@@ -571,6 +747,7 @@ def parse_trial_spec(table: dict, where: str = "trial spec", base: Path | None =
         for i, arm in enumerate(arms):
             if isinstance(arm, dict) and not arm:
                 raise InputError(f"{where}: arms.{i} is empty; required: a table with name and strategy")
+    table = _regimens_next_to_spec(table, base)
     try:
         spec = TrialSpec(**table)
     except ValidationError as err:
