@@ -109,7 +109,7 @@ def _edges(lo: float, hi: float) -> list[float]:
 
 PATIENT_EDGES = {
     ("age",): _edges(18, 100),
-    ("diameter_mm",): [*_edges(0, 200), 5e-324, 1e-300],
+    ("diameter_mm",): [*_edges(0, 200), 5e-324, 1e-300, 0.1, 0.0999],
     ("ki67_percent",): _edges(0, 100),
     ("nodes_positive",): [0, 60, 61, -1],
     ("tmem_score",): _edges(0, 1000),
@@ -118,7 +118,7 @@ PATIENT_EDGES = {
     ("bsa_m2",): _edges(1, 3),
     ("grade",): [1, 2, 3, None],
     ("nact_diameters", 0, "day"): [0, 1, 1e-9, 150, 10**4],
-    ("nact_diameters", 0, "diameter_mm"): [*_edges(0, 200), 5e-324],
+    ("nact_diameters", 0, "diameter_mm"): [*_edges(0, 200), 5e-324, 0.1, 0.0999],
     **{("parameters", name): _edges(lo, hi) for name, (lo, hi, _) in PARAMETER_RULES.items()},
 }
 
@@ -140,11 +140,13 @@ SPEC_EDGES = {
     ("follow_up", "loss_rate_per_year"): [0, 1, 1 + 1e-12, 5e-324],
     ("follow_up", "other_cause_death_rate_per_year"): [0, 1, 5e-324],
     ("analysis", "rmst_days"): [1e-9, 1, 2556, 2557, 1e9],
-    ("analysis", "alpha"): [5e-324, 1e-300, 0.4999999, 0.5],
+    ("analysis", "alpha"): [5e-324, 1e-300, 1e-6, 0.4999999, 0.5],
     ("analysis", "event_grid_days"): [1, 60, 0.999, 60.001],
-    ("analysis", "landmarks_years"): [[1e-9], [100], [0.5, 1e9]],
+    ("analysis", "landmarks_years"): [[1e-9], [100], [0.5, 1e9], [0.01, 40], [math.inf]],
     ("eligibility", "diameter_min_mm"): [0, 100, 200],
-    ("eligibility", "diameter_max_mm"): [1e-9, 10, 200],
+    ("eligibility", "diameter_max_mm"): [1e-9, 0.1, 10, 200],
+    ("eligibility",): [3, "all", [{"subtypes": ["TNBC"]}]],  # a section as the wrong type
+    ("arms",): [{"name": "NACT", "strategy": "nact"}],  # [arms] written for [[arms]]
     ("eligibility", "tmem_high"): [True],
     ("eligibility", "subtypes"): [["TNBC"], ["HR-/HER2+"], []],
     ("power", "replicates"): [0, 1, 100000],
@@ -220,8 +222,8 @@ def mutated(draw, base: dict, names: list[str], edges: dict | None = None):
     for op in draw(st.lists(st.sampled_from(kinds), max_size=4)):
         if op == "edge":
             path = draw(st.sampled_from(sorted(edges)))
-            try:
-                _container(doc, path)[path[-1]] = draw(st.sampled_from(edges[path]))
+            try:  # a copy: a list from ``edges`` put in the document would be mutated by later changes
+                _container(doc, path)[path[-1]] = copy.deepcopy(draw(st.sampled_from(edges[path])))
             except (KeyError, IndexError, TypeError):
                 pass
             continue
@@ -351,16 +353,24 @@ def spec_case(draw):
     return Case("spec.toml", data, argv, ["run"])
 
 
+def _index(draw, seq) -> int | None:
+    """A random index of ``seq``, or None when it is empty (``st.integers(0, -1)`` is an invalid strategy)."""
+    return draw(st.integers(min_value=0, max_value=len(seq) - 1)) if seq else None
+
+
 @st.composite
 def cells_case(draw):
     rows = [list(CELLS_HEADER)] + copy.deepcopy(CELLS_ROWS)
     for _ in range(draw(st.integers(min_value=0, max_value=4))):
         op = draw(st.sampled_from(["cell", "cell", "cell", "header", "drop row", "ragged", "add column"]))
-        r = draw(st.integers(min_value=0, max_value=len(rows) - 1))
-        if op == "cell" and rows[r]:
-            rows[r][draw(st.integers(min_value=0, max_value=len(rows[r]) - 1))] = draw(scalars)
-        elif op == "header" and rows[0]:
-            rows[0][draw(st.integers(min_value=0, max_value=len(rows[0]) - 1))] = draw(texts)
+        r = _index(draw, rows)  # every row may have been dropped or emptied by an earlier change
+        if r is None:
+            rows = [[]]
+            r = 0
+        if op == "cell" and (c := _index(draw, rows[r])) is not None:
+            rows[r][c] = draw(scalars)
+        elif op == "header" and (c := _index(draw, rows[0])) is not None:
+            rows[0][c] = draw(texts)
         elif op == "drop row" and len(rows) > 1:
             rows.pop(r)
         elif op == "ragged":

@@ -9,11 +9,16 @@ changes the number, ``CHEMOMET_FUZZ_SEED`` the seed) and prints the counts.
 
 from __future__ import annotations
 
+import copy
 import os
 from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
 
+from tests import fuzz_inputs
 from tests.fuzz_inputs import KINDS, Case, Outcome, Tally, fuzz, problems, run_case
 
 DEFAULT_CASES = {"patient-json": 100, "patient-toml": 100, "regimen": 200, "trial-spec": 100, "cells-csv": 200}
@@ -74,3 +79,57 @@ def test_a_case_is_run_in_its_own_folder_and_cleaned_up(tmp_path):
     run_case(Case("patient.json", b'{"age": 12}', ["simulate", "{input}", "--plot", "{out}/p.png"]), tmp_path, tally)
     assert tally.cases == 1 and dict(tally.codes) == {2: 1} and not tally.violations
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_strategies_draw_the_same_cases_again_and_leave_their_tables_alone():
+    """Generation only, two seeds per kind: every kind draws its cases without an error and leaves the tables it
+    starts from as they were."""
+    tables = ("PATIENT_EDGES", "REGIMEN_EDGES", "SPEC_EDGES", "PATIENT", "REGIMEN", "SPEC", "CELLS_ROWS")
+    before = {name: copy.deepcopy(getattr(fuzz_inputs, name)) for name in tables}
+    for kind in KINDS:
+        for s in (2026, 2):
+            @hypothesis_seed(s)
+            @settings(max_examples=100, database=None, deadline=None, phases=[Phase.generate],
+                      suppress_health_check=list(HealthCheck))
+            @given(case=fuzz_inputs.STRATEGIES[kind])
+            def draw_only(case):
+                assert isinstance(case.data, bytes)
+
+            draw_only()
+    for name in tables:
+        assert getattr(fuzz_inputs, name) == before[name], name
+
+
+def _containers(doc) -> list:
+    out = [doc] if isinstance(doc, dict | list) else []
+    for v in doc.values() if isinstance(doc, dict) else doc if isinstance(doc, list) else ():
+        out += _containers(v)
+    return out
+
+
+def test_a_drawn_edge_value_is_a_copy():
+    """A list drawn from ``SPEC_EDGES`` (e.g. ``landmarks_years = [0.5, 1e9]``) used to be put into the document
+    itself; a later change to the document then mutated the table, the strategy drew differently on replay
+    (hypothesis ``FlakyStrategyDefinition`` with seed 2026) and every later case changed."""
+    shared = {id(v) for values in fuzz_inputs.SPEC_EDGES.values() for v in values if isinstance(v, dict | list)}
+
+    @settings(max_examples=200, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(doc=fuzz_inputs.mutated(fuzz_inputs.SPEC, list(fuzz_inputs.SPEC), fuzz_inputs.SPEC_EDGES))
+    def no_shared_list(doc):
+        assert not shared & {id(c) for c in _containers(doc)}
+
+    no_shared_list()
+
+
+@pytest.mark.parametrize("seq, ok", [([], False), ([1], True), ([[], []], True)])
+def test_an_index_of_an_emptied_row_list_is_none(seq, ok):
+    """``cells_case`` draws an index of a list that earlier changes may have emptied (``integers(0, -1)``)."""
+
+    @settings(max_examples=5, database=None, phases=[Phase.generate])
+    @given(st.data())
+    def pick(data):
+        i = fuzz_inputs._index(data.draw, seq)
+        assert (i is not None) == ok and (i is None or 0 <= i < len(seq))
+
+    pick()

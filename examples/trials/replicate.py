@@ -14,7 +14,8 @@ import argparse
 import re
 from pathlib import Path
 
-from chemomet.trial.replication import markdown_table, run_replications
+from chemomet.trial.replication import markdown_table
+from chemomet.trial.runner import run_replications
 
 HERE = Path(__file__).resolve().parent
 SPECS = [

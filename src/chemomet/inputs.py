@@ -1,9 +1,10 @@
 """Reading user files safely: one layer for every TOML or JSON file chemomet reads.
 
 A file must be a regular file (not a folder, a device, a pipe or a link loop), no larger than the cap of its kind
-(stated in the error), UTF-8 text, nested no deeper than :data:`MAX_DEPTH`, and hold no number longer than
-:data:`MAX_DIGITS` digits. Every problem, file-system errors included, becomes a one-line
-:class:`~chemomet.errors.InputError` naming the path, before any value is converted.
+(stated in the error), UTF-8 text (a leading byte-order mark, as some editors write, is accepted and removed),
+nested no deeper than :data:`MAX_DEPTH`, and hold no number longer than :data:`MAX_DIGITS` digits. Every problem,
+file-system errors included, becomes a one-line :class:`~chemomet.errors.InputError` naming the path, before any
+value is converted.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ MAX_DEPTH = 32
 MAX_DIGITS = 30
 """Longest integer accepted (digits): any quantity of the model fits in far fewer."""
 
+BOM = "\ufeff"
+"""The UTF-8 byte-order mark: accepted at the start of every file read (removed before parsing)."""
+
 
 def _human(n: int) -> str:
     return f"{n / MiB:.3g} MiB" if n >= MiB else f"{n} bytes"
@@ -43,7 +47,7 @@ def _human(n: int) -> str:
 
 def read_text(path: str | Path, kind: str) -> str:
     """The text of a user file of the given kind (a key of :data:`SIZE_CAPS`), after checking that it is a regular
-    file within the size cap and UTF-8.
+    file within the size cap and UTF-8; a leading UTF-8 byte-order mark (:data:`BOM`) is removed.
 
     Parameters
     ----------
@@ -92,9 +96,10 @@ def read_text(path: str | Path, kind: str) -> str:
     if len(data) > cap:
         raise InputError(f"{path}: is larger than {_human(cap)}; allowed: a {kind} file of at most {_human(cap)}")
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text; allowed: a {kind} file in UTF-8") from None
+    return text.removeprefix(BOM)  # a byte-order mark, as some editors write: accepted, not part of the text
 
 
 def _check_int(literal: str, where: str) -> int:

@@ -14,19 +14,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chemomet.errors import FieldProblem, InputError, validation_error
+from chemomet.errors import FieldProblem, InputError, printable, validation_error
 from chemomet.inputs import read_data
 from chemomet.units import diameter_mm_to_cells
 
 Status = Literal["positive", "negative"]
 Morphology = Literal["alveolar", "trabecular", "solid", "tubular", "discrete groups"]
 SUBTYPES = ("HR+/HER2-", "HR+/HER2+", "HR-/HER2+", "TNBC")
+MIN_DIAMETER_MM = 0.1
+"""Smallest tumour diameter accepted (mm): about 500 cells, far below what imaging or pathology can measure; a
+smaller positive number (1e-300, a denormal 5e-324) is a typo or an underflow, not a tumour."""
 
 # field -> (what is allowed, unit); used for every error message about that field.
 FIELD_RULES: dict[str, tuple[str, str | None]] = {
     "id": ("a text label", None),
     "age": ("a number from 18 to 100", "years"),
-    "diameter_mm": ("a number > 0 and <= 200", "mm"),
+    "diameter_mm": (f"a number from {MIN_DIAMETER_MM:g} to 200", "mm"),
     "grade": ("an integer 1, 2 or 3 (leave it out when not reported)", None),
     "er": ('"positive" or "negative"', None),
     "pr": ('"positive" or "negative" (leave it out when not measured)', None),
@@ -45,26 +48,29 @@ FIELD_RULES: dict[str, tuple[str, str | None]] = {
     ),
     "nact_diameters": (
         "a list of tables {day, diameter_mm}: day after the first chemotherapy dose (1-365, increasing), "
-        "diameter_mm 0-200 (0: not measurable)",
+        f"diameter_mm 0 (not measurable) or {MIN_DIAMETER_MM:g}-200",
         "days, mm",
     ),
     "parameters": ("a table of model parameters", None),
 }
 
-# Fixed model parameters a patient file may give: name -> (low, high, unit). Bounds are open at 0.
+# Fixed model parameters a patient file may give: name -> (low, high, unit). The low bound is open (> low), except
+# for the names in _ZERO_ALLOWED (>= low); a positive low bound of a rate or a threshold is the smallest physically
+# meaningful value (alpha: a doubling time of about 2000 years; T0: a hundredth of a doorway), so a tiny number
+# such as 1e-300 or a denormal 5e-324 is refused rather than taken for a value.
 PARAMETER_RULES: dict[str, tuple[float, float, str]] = {
-    "alpha_per_day": (0.0, 1.0, "1/day"),
-    "beta_per_day": (0.0, 0.5, "1/day"),
+    "alpha_per_day": (1e-6, 1.0, "1/day"),
+    "beta_per_day": (1e-8, 0.5, "1/day"),
     "doubling_time_days": (1.0, 5000.0, "days"),
     "plateau_cells": (1e9, 1e15, "cells"),
     "mu": (0.0, 1e-6, "colonies per cell^gamma per day"),
     "gamma": (0.3, 1.5, "dimensionless"),
-    "chemosensitivity": (0.0, 100.0, "dimensionless"),
+    "chemosensitivity": (1e-4, 100.0, "dimensionless"),
     "s_met": (0.0, 1.0, "dimensionless"),
     "resistant_fraction": (0.0, 0.5, "fraction of tumour cells"),
     "resistant_kill_ratio": (0.0, 1.0, "dimensionless"),
     "epsilon": (0.0, 100.0, "dimensionless"),
-    "T0": (0.0, 1000.0, "doorways per 10 HPF"),
+    "T0": (0.01, 1000.0, "doorways per 10 HPF"),
     "phi": (0.0, 1.0, "fraction"),
     "dormant_fraction": (0.0, 1.0, "fraction of colonies"),
     "dormancy_mean_days": (10.0, 36500.0, "days"),
@@ -83,7 +89,7 @@ class DiameterMeasurement(BaseModel):
     day : float
         Day of the measurement after the first chemotherapy dose (days, 1 to 365).
     diameter_mm : float
-        Largest tumour diameter measured (mm, 0 to 200; 0: not measurable).
+        Largest tumour diameter measured (mm, 0.1 to 200, or 0: not measurable).
 
     Examples
     --------
@@ -94,8 +100,8 @@ class DiameterMeasurement(BaseModel):
     Traceback (most recent call last):
     ...
     chemomet.errors.InputError: patient: nact_diameters[0].day = 0 is invalid; allowed: a list of tables
-    {day, diameter_mm}: day after the first chemotherapy dose (1-365, increasing), diameter_mm 0-200
-    (0: not measurable) (unit: days, mm)
+    {day, diameter_mm}: day after the first chemotherapy dose (1-365, increasing), diameter_mm 0
+    (not measurable) or 0.1-200 (unit: days, mm)
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -108,6 +114,13 @@ class DiameterMeasurement(BaseModel):
     def _finite_number(cls, v):
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             raise ValueError("must be a finite number")
+        return v
+
+    @field_validator("diameter_mm")
+    @classmethod
+    def _measurable_or_zero(cls, v):
+        if 0 < v < MIN_DIAMETER_MM:  # 0 is "not measurable"; a smaller positive size is no measurement
+            raise ValueError(f"0 or from {MIN_DIAMETER_MM:g} to 200")
         return v
 
 
@@ -125,7 +138,7 @@ class Patient(BaseModel):
     age : float
         Age at diagnosis (years, 18 to 100).
     diameter_mm : float
-        Largest diameter of the primary tumour at diagnosis (mm, > 0 and <= 200).
+        Largest diameter of the primary tumour at diagnosis (mm, 0.1 to 200: :data:`MIN_DIAMETER_MM`).
     grade : {1, 2, 3} or None
         Histological grade (an integer); None (left out) when not reported: integrated over by
         :func:`chemomet.assess`, refused by :func:`chemomet.simulate`.
@@ -177,7 +190,7 @@ class Patient(BaseModel):
 
     id: str = "patient"
     age: float = Field(ge=18, le=100)
-    diameter_mm: float = Field(gt=0, le=200)
+    diameter_mm: float = Field(ge=MIN_DIAMETER_MM, le=200)
     grade: Literal[1, 2, 3] | None = None
     er: Status
     pr: Status | None = None
@@ -268,11 +281,17 @@ class Patient(BaseModel):
             raise FieldProblem(f"parameters.{missing}", None, "alpha_per_day and beta_per_day given together", "1/day")
         if growth_ab:
             ln_k = p["alpha_per_day"] / p["beta_per_day"]
-            if ln_k <= math.log(float(diameter_mm_to_cells(self.diameter_mm))) or ln_k <= math.log(1e8):
+            ln_k_max = math.log(PARAMETER_RULES["plateau_cells"][1])  # the largest plateau accepted, 1e15 cells
+            if (
+                ln_k <= math.log(float(diameter_mm_to_cells(self.diameter_mm)))
+                or ln_k <= math.log(1e8)
+                or ln_k > ln_k_max
+            ):
                 raise FieldProblem(
                     "parameters.alpha_per_day",
                     p["alpha_per_day"],
-                    "alpha/beta = ln(plateau) above ln(cells at diagnosis) and ln(1e8)",
+                    "alpha/beta = ln(plateau) above ln(cells at diagnosis) and ln(1e8), and at most ln(1e15) "
+                    f"(here alpha/beta = {ln_k:.4g})",
                     "1/day",
                 )
         if "plateau_cells" in p:
@@ -348,8 +367,8 @@ i.e. <= 161 days after the first dose of ac-paclitaxel-weekly (unit: days)
     last = patient.nact_diameters[-1].day
     if last > last_dose_day:
         raise InputError(
-            f"patient {patient.id}: nact_diameters day = {last:g} is invalid; allowed: during chemotherapy, i.e. "
-            f"<= {last_dose_day:g} days after the first dose of {regimen} (unit: days)"
+            f"patient {printable(patient.id)}: nact_diameters day = {last:g} is invalid; allowed: during "
+            f"chemotherapy, i.e. <= {last_dose_day:g} days after the first dose of {regimen} (unit: days)"
         )
 
 
@@ -386,7 +405,7 @@ def patient_from_dict(data: dict, where: str = "patient") -> Patient:
     ...                    "her2": "negative"}, where="p1.toml")
     Traceback (most recent call last):
     ...
-    chemomet.errors.InputError: p1.toml: diameter_mm = 250 is invalid; allowed: a number > 0 and <= 200 (unit: mm)
+    chemomet.errors.InputError: p1.toml: diameter_mm = 250 is invalid; allowed: a number from 0.1 to 200 (unit: mm)
     """
     if not isinstance(data, dict):
         raise InputError(

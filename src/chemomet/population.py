@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from chemomet.errors import InputError
+from chemomet.errors import InputError, printable
 from chemomet.model.nodes import draw_node_counts, expected_positive_nodes
 from chemomet.model.parameters import LN2, ModelSettings, PatientParameters, doorway_share
 from chemomet.patient import SUBTYPES, Patient
@@ -318,7 +318,7 @@ class Population:
                 name = p.unknown_covariates[-1]
                 allowed = "1, 2 or 3" if name == "grade" else '"positive" or "negative"'
                 raise InputError(
-                    f"patient {p.id}: {name} is not given; allowed: {allowed} for simulate, which predicts with "
+                    f"patient {printable(p.id)}: {name} is not given; allowed: {allowed} for simulate, which predicts with "
                     "typical values of known covariates (chemomet assess integrates over an unknown one)"
                 )
         n = len(patients)

@@ -1077,7 +1077,7 @@ class Strategy:
         Examples
         --------
         >>> Strategy.parse("surgery-only").schedule()
-        Schedule(dose_events=(), surgery_day=21.0, chemo_days=None, neoadjuvant=False, marks=())
+        Schedule(dose_events=(), surgery_day=21.0, chemo_days=None, neoadjuvant=False, marks=(), endocrine=None)
         >>> Strategy.parse("nact-adaptive").schedule().marks  # interim assessment: day 14 + 84
         (98.0,)
         """

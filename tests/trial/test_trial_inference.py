@@ -313,7 +313,7 @@ def test_spec_rules_of_the_analysis():
     with pytest.raises(InputError) as err:
         parse_trial_spec({**base, "follow_up": {"duration_days": 365}, "analysis": {"rmst_days": 1461}})
     msg = str(err.value)
-    assert "analysis.rmst_days = 1461" in msg and "<= follow_up.duration_days = 365" in msg and "(unit: days)" in msg
+    assert "analysis.rmst_days = 1461" in msg and "to follow_up.duration_days = 365" in msg and "(unit: days)" in msg
     assert len(msg.splitlines()) == 1
     assert (
         parse_trial_spec({**base, "follow_up": {"duration_days": 365}, "analysis": {"rmst_days": 365}}).rmst_days == 365

@@ -13,7 +13,8 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 
 from chemomet.errors import InputError
 from chemomet.trial import parse_trial_spec, read_trial_spec
-from chemomet.trial.replication import compare_published, markdown_table, period_data, run_replications
+from chemomet.trial.replication import compare_published, markdown_table, period_data
+from chemomet.trial.runner import run_replications
 from tests.trial.conftest import BASE
 
 ROOT = Path(__file__).resolve().parents[2]

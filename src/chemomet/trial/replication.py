@@ -4,20 +4,19 @@ A spec that replicates a real trial carries its published results as ``[[publish
 (:class:`~chemomet.trial.spec.Published`): hazard ratios, survival or event probabilities at a number of years,
 pCR rates, each with its 95% interval and source. :func:`compare_published` computes the model's counterpart of
 each from the simulated trial (same arms, same endpoint, same size) with its 95% interval, and says whether the
-intervals agree. :func:`run_replications` runs several such specs and :func:`markdown_table` writes the table
-that docs/trials.md shows (``examples/trials/replicate.py``). Times are days unless a name says otherwise.
+intervals agree. :func:`chemomet.trial.runner.run_replications` runs several such specs and
+:func:`markdown_table` writes the table that docs/trials.md shows (``examples/trials/replicate.py``). Times are
+days unless a name says otherwise.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
 
 from chemomet.trial.hazards import cox_hazard_ratio
-from chemomet.trial.spec import Published, TrialSpec, read_trial_spec
+from chemomet.trial.spec import Published, TrialSpec
 from chemomet.units import DAYS_PER_YEAR
 
 Z95 = 1.959963984540054
@@ -42,7 +41,7 @@ def period_data(time_days, event, group, start_years: float, end_years: float):
     >>> t, e, g = period_data(np.array([100.0, 2000.0, 4000.0]), np.array([True, True, True]), np.array([0, 1, 1]),
     ...                       5, 10)
     >>> t.round(1).tolist(), e.tolist(), g.tolist()  # the first left before year 5, the third is censored at 10
-    [173.8, 1826.2], [True, False], [1, 1]
+    ([173.8, 1826.2], [True, False], [1, 1])
     """
     a, b = start_years * DAYS_PER_YEAR, end_years * DAYS_PER_YEAR
     keep = time_days > a
@@ -211,46 +210,3 @@ def markdown_table(results: list[tuple[str, list[dict]]]) -> str:
                 f"| {verdict} | {r['source']} |"
             )
     return "\n".join(lines)
-
-
-def run_replications(
-    specs, out: str | Path, *, patients_per_arm: int | None = None, workers: int | None = None, figures: bool = True
-) -> list[tuple[str, list[dict]]]:
-    """Run replication specs and return their model-vs-published rows.
-
-    Parameters
-    ----------
-    specs : list of str, pathlib.Path or TrialSpec
-        Specs with ``[[published]]`` results (e.g. ``examples/trials/replicate_*.toml``).
-    out : str or pathlib.Path
-        Folder; each trial runs in ``out/<spec file stem or name>`` (resumed if already there).
-    patients_per_arm : int, optional
-        Shrink (or grow) every trial to this many patients per arm (patients); default: the spec's size.
-    workers : int, optional
-        Dask workers (see :func:`~chemomet.trial.run_trial`); default: this process.
-    figures : bool, default True
-        Write each trial's figures (KM curves, ``replication.png``).
-
-    Returns
-    -------
-    list of (str, list of dict)
-        Each trial's name (with its size when shrunk) and :func:`compare_published` rows.
-
-    Examples
-    --------
-    >>> run_replications(["examples/trials/replicate_nsabp_b18.toml"], "runs", patients_per_arm=100)  # doctest: +SKIP
-    [('NSABP B-18 (model, 100 per arm)', [{'label': 'DFS hazard ratio', ...}, ...])]
-    """
-    from chemomet.trial.runner import run_trial, slug
-
-    results = []
-    for item in specs:
-        spec = read_trial_spec(item) if isinstance(item, str | Path) else item
-        stem = Path(item).stem if isinstance(item, str | Path) else slug(spec.name)
-        name = spec.name
-        if patients_per_arm is not None and patients_per_arm != spec.patients_per_arm:
-            spec = spec.model_copy(update={"patients_per_arm": int(patients_per_arm)})
-            name = f"{name} ({patients_per_arm:,} per arm)"
-        result = run_trial(spec, out=Path(out) / stem, workers=workers, figures=figures)
-        results.append((name, result.summary.get("published", [])))
-    return results

@@ -360,3 +360,44 @@ def _run_comparison(comp: DesignComparison, out: Path, client, **kw) -> TrialRes
     files["summary"] = out / "summary.json"
     atomic_write(files["summary"], lambda tmp: tmp.write_text(json.dumps(summary, indent=2, allow_nan=False)))
     return TrialResult(summary, out, files)
+
+
+def run_replications(
+    specs, out: str | Path, *, patients_per_arm: int | None = None, workers: int | None = None, figures: bool = True
+) -> list[tuple[str, list[dict]]]:
+    """Run replication specs and return their model-vs-published rows.
+
+    Parameters
+    ----------
+    specs : list of str, pathlib.Path or TrialSpec
+        Specs with ``[[published]]`` results (e.g. ``examples/trials/replicate_*.toml``).
+    out : str or pathlib.Path
+        Folder; each trial runs in ``out/<spec file stem or name>`` (resumed if already there).
+    patients_per_arm : int, optional
+        Shrink (or grow) every trial to this many patients per arm (patients); default: the spec's size.
+    workers : int, optional
+        Dask workers (see :func:`~chemomet.trial.run_trial`); default: this process.
+    figures : bool, default True
+        Write each trial's figures (KM curves, ``replication.png``).
+
+    Returns
+    -------
+    list of (str, list of dict)
+        Each trial's name (with its size when shrunk) and :func:`~chemomet.trial.replication.compare_published` rows.
+
+    Examples
+    --------
+    >>> run_replications(["examples/trials/replicate_nsabp_b18.toml"], "runs", patients_per_arm=100)  # doctest: +SKIP
+    [('NSABP B-18 (model, 100 per arm)', [{'label': 'DFS hazard ratio', ...}, ...])]
+    """
+    results = []
+    for item in specs:
+        spec = read_trial_spec(item) if isinstance(item, str | Path) else item
+        stem = Path(item).stem if isinstance(item, str | Path) else slug(spec.name)
+        name = spec.name
+        if patients_per_arm is not None and patients_per_arm != spec.patients_per_arm:
+            spec = spec.model_copy(update={"patients_per_arm": int(patients_per_arm)})
+            name = f"{name} ({patients_per_arm:,} per arm)"
+        result = run_trial(spec, out=Path(out) / stem, workers=workers, figures=figures)
+        results.append((name, result.summary.get("published", [])))
+    return results
