@@ -55,7 +55,12 @@ def test_surgery_only_dormancy_matches_quadrature():
 
 @pytest.mark.parametrize(
     "strategy, over",
-    [("surgery-first", {}), ("nact+rebastinib", {"resistant_fraction": 3e-3, "chemosensitivity": 0.8})],
+    [
+        ("surgery-first", {}),
+        pytest.param(  # two clones under NACT with an oral drug: 15 s, run with -m slow
+            "nact+rebastinib", {"resistant_fraction": 3e-3, "chemosensitivity": 0.8}, marks=pytest.mark.slow
+        ),
+    ],
 )
 def test_treated_dormancy_matches_solve_ivp_reference(strategy, over, population):
     p = one_patient(mu=3e-13, epsilon=2.0, dormant_fraction=0.6, wake_rate_per_day=1 / 1200, **over)

@@ -318,8 +318,8 @@ class Population:
                 name = p.unknown_covariates[-1]
                 allowed = "1, 2 or 3" if name == "grade" else '"positive" or "negative"'
                 raise InputError(
-                    f"patient {printable(p.id)}: {name} is not given; allowed: {allowed} for simulate, which predicts with "
-                    "typical values of known covariates (chemomet assess integrates over an unknown one)"
+                    f"patient {printable(p.id)}: {name} is not given; allowed: {allowed} for simulate, which "
+                    "predicts with typical values of known covariates (chemomet assess integrates over an unknown one)"
                 )
         n = len(patients)
         t = self.config["treatment"]

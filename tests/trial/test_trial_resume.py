@@ -37,7 +37,7 @@ MEDIUM = {**SMALL, "patients_per_arm": 384}
 COMPARED = ("name", "spec_hash", "seed", "arms", "endpoints", "subgroups", "screening")
 
 
-@pytest.mark.parametrize("executor", ["local", "dask"])
+@pytest.mark.parametrize("executor", ["local", pytest.param("dask", marks=pytest.mark.slow)])  # dask: 25 s
 def test_kill_and_resume(tmp_path, executor, request):
     spec_file = tmp_path / "spec.toml"
     write_toml(spec_file, TABLE)

@@ -51,7 +51,10 @@ from chemomet.trial.spec import TrialSpec
 
 MANIFEST_FORMAT = 2
 """Format of ``manifest.json``: 2 records the chunk files (format 1, without records, is still resumed)."""
-OUTPUTS = ("patients.parquet", "summary.json", "km_dmfs.png", "km_drfi.png", "forest.png", "power.png")
+OUTPUTS = (
+    "patients.parquet", "summary.json", "km_dmfs.png", "km_drfi.png", "km_os.png", "forest.png", "power.png",
+    "replication.png",
+)
 LOCK_NAME = "run.lock"
 RUN_MARKERS = (LOCK_NAME, "manifest.json", "chunks")
 """Entries only a chemomet run folder has: with no other foreign entry, a folder holding one of them is taken for a
