@@ -156,3 +156,47 @@ def test_upload_a_tissue_and_use_its_score(page, server, tmp_path):
     assert page.input_value("#f-tmem_score") == "1"
     assert page.input_value("#f-tmem_convention") == "10HPF"
     assert not page.problems, page.problems
+
+
+def test_start_a_small_trial_and_see_its_results(page, server, web):
+    _, store, _ = web
+    page.goto(server.url + "/trial")
+    page.select_option("#t-example", "nact_vs_rebastinib_allcomers")
+    page.fill("#t-n", "40")
+    page.fill("#t-study", "E2E-TRIAL")
+    page.click("#run-trial")
+    page.wait_for_url("**/jobs/**")
+    assert page.locator("#job-progress").count() == 1  # progress, updated by static/app.js
+    page.wait_for_url("**/trials/*", timeout=120_000)  # moved on by the polling script when the trial was done
+    rid = int(page.url.rsplit("/", 1)[1])
+    assert page.inner_text("#trial-name") == "NACT vs NACT + rebastinib, all-comers"
+    rows = page.locator("#results-table tbody tr")
+    assert rows.count() == 4
+    first = rows.nth(0).inner_text()
+    assert "dmfs" in first and "HR " in first and "log-rank" in first
+    for img in ("#figure-km_dmfs", "#figure-km_drfi", "#figure-forest"):
+        assert page.eval_on_selector(img, "el => el.complete && el.naturalWidth > 0"), img
+    shot = page.screenshot(full_page=True)
+    assert _content_of(shot) > 0.05  # the page drew its tables and figures
+    assert not page.problems, page.problems
+    rec = StudyStore(store).get(rid)
+    assert rec.kind == "trial" and rec.study_id == "E2E-TRIAL" and rec.inputs["patients_per_arm"] == 40
+    # the study list links it, and it opens again
+    page.goto(server.url + "/studies")
+    row = page.locator(f"#record-{rid}")
+    assert "E2E-TRIAL" in row.inner_text() and "trial" in row.inner_text()
+    row.locator("a").click()
+    page.wait_for_url(f"**/trials/{rid}")
+    assert page.inner_text("#record-study") == "E2E-TRIAL"
+
+
+def test_a_bad_trial_size_shows_its_inline_error(page, server):
+    page.goto(server.url + "/trial")
+    page.fill("#t-n", "999999")
+    page.click("#run-trial")
+    page.wait_for_selector("#error-patients_per_arm")
+    assert page.url.endswith("/trial")  # the form again, no job
+    message = page.inner_text("#error-patients_per_arm")
+    assert message.startswith("patients_per_arm = 999999 is invalid; allowed: an integer from 1 to 5000")
+    assert "\n" not in message and page.get_attribute("#t-n", "aria-invalid") == "true"
+    assert not page.problems, page.problems

@@ -54,11 +54,15 @@ def _files(folder: Path) -> list[Path]:
 def test_with_a_token_every_request_without_it_gets_401(tmp_path):
     app = create_app(tmp_path / "s.sqlite", token=TOKEN)
     with client(app) as c:
-        for path in ("/patient", "/studies", "/studies/export.csv", "/tissue", "/static/app.js", "/assessments/1"):
+        for path in ("/patient", "/studies", "/studies/export.csv", "/studies/export.parquet", "/tissue", "/trial",
+                     "/trials/1", "/trials/1/figures/km_dmfs.png", "/static/app.js", "/assessments/1"):
             r = c.get(path)
             assert r.status_code == 401, path
             assert "web-p1" not in r.text
         assert c.post("/assess", data=PATIENT).status_code == 401
+        trial = {"example": "nact_vs_rebastinib_allcomers", "patients_per_arm": "10"}
+        assert c.post("/trial", data=trial).status_code == 401
+        assert not app.app.state.trial_jobs.get("x") and not list(tmp_path.glob("*.trials"))
         assert c.get("/patient", headers={"Authorization": "Bearer wrong-token-wrong-token"}).status_code == 401
         assert c.get("/patient", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
         # ?token= sets an HttpOnly cookie and redirects to the address without the token
@@ -114,6 +118,10 @@ def test_loopback_without_token_refuses_other_host_names_and_cross_site_posts(tm
         assert c.get("/patient", headers={"host": "evil.example:8765"}).status_code == 421  # DNS rebinding
         r = c.post("/assess", data=PATIENT, headers={"origin": "http://evil.example"}, follow_redirects=False)
         assert r.status_code == 403
+        r = c.post("/trial", data={"example": "nact_vs_rebastinib_allcomers", "patients_per_arm": "10"},
+                   headers={"origin": "http://evil.example"}, follow_redirects=False)
+        assert r.status_code == 403
+        assert c.post("/jobs/x/cancel", headers={"origin": "http://evil.example"}).status_code == 403
     assert not StudyStoreRecords(tmp_path / "s.sqlite")
 
 
@@ -149,6 +157,11 @@ def test_an_upload_over_the_limit_gets_413_and_leaves_nothing_on_disk(tmp_path):
         # the patient file upload has its own (form) limit
         r = c.post("/patient/load", files={"patient_file": ("p.toml", b"#" * 3_000_000, "text/plain")})
         assert r.status_code == 413
+        # and the trial form its own, below the form parser's spooling threshold: a spec never reaches the disk
+        r = c.post("/trial", files={"spec_file": ("s.toml", b"#" * 600_000, "application/toml")},
+                   data={"patients_per_arm": "10"})
+        assert r.status_code == 413
+        assert not app.app.state.trial_jobs.get("x") and not (store.parent / "s.sqlite.trials").exists()
 
 
 def test_a_path_traversal_file_name_is_neutralised(tmp_path):
@@ -188,7 +201,9 @@ def test_every_page_carries_a_csp_without_inline_scripts(web):
         pages = [c.get(f"/jobs/{job.id}")]  # the progress page of a running job
         assert 'id="job-progress"' in pages[0].text
         release.set()
-        pages += [c.get(p) for p in ("/patient", "/patient?example=1", "/studies", "/tissue", url, "/nowhere")]
+        pages += [c.get(p) for p in ("/patient", "/patient?example=1", "/studies", "/tissue", "/trial", url,
+                                     "/nowhere")]
+        pages.append(c.post("/trial", data={"spec_text": "name = = 1", "patients_per_arm": "10"}))
         pages.append(c.post("/assess", data={**PATIENT, "age": "12"}))
         pages.append(c.post("/tissue", files={"cells": ("c.csv", CELLS.encode(), "text/csv")}))
         for r in pages:

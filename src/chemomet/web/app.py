@@ -1,5 +1,6 @@
 """The web app (Starlette, server-rendered Jinja2 templates): patient form, background assessment with progress,
-the assessment page with its downloads, the study list with exports, and the tissue page.
+the assessment page with its downloads, the study list with exports, the tissue page, and the trial page (a small
+virtual trial run in the background, cancellable and resumable, with its results).
 
 :func:`create_app` builds the ASGI app; ``chemomet serve`` (:mod:`chemomet.web.server`) runs it with uvicorn.
 Pages carry a Content-Security-Policy without inline scripts (:mod:`chemomet.web.security`); the little
@@ -30,8 +31,9 @@ from chemomet.errors import InputError
 from chemomet.patient import PARAMETER_RULES
 from chemomet.regimens import DEFAULT_REGIMEN
 from chemomet.web import tissue as tissue_page
+from chemomet.web import trials as trial_page
 from chemomet.web.forms import FORM_ERROR, NACT_ROWS, PATIENT_FIELDS, data_to_form, form_to_data, validate_patient
-from chemomet.web.jobs import JobRunner
+from chemomet.web.jobs import KEEP_JOBS, JobRunner
 from chemomet.web.security import Guard
 from chemomet.web.store import StudyStore, calibration_date, chemomet_version, clean_study_id
 
@@ -114,10 +116,13 @@ def create_app(
     allowed_hosts : tuple of str, optional
         Host names served without a token (default: the loopback names).
 
+    Trials run one at a time in their own worker thread (``state.trial_jobs``), so a trial never holds up an
+    assessment; their size is capped (:mod:`chemomet.web.trials`).
+
     Returns
     -------
     Guard
-        The app; its ``.app`` is the Starlette app, whose ``state`` holds ``store`` and ``jobs``.
+        The app; its ``.app`` is the Starlette app, whose ``state`` holds ``store``, ``jobs`` and ``trial_jobs``.
 
     Examples
     --------
@@ -133,6 +138,9 @@ def create_app(
     study = StudyStore(store)
     settings = AssessmentSettings.default().with_overrides(dict(settings_overrides or {}))
     jobs = JobRunner(workers=workers)
+    trial_jobs = JobRunner(workers=1)
+    trial_runs: OrderedDict[str, trial_page.TrialRun] = OrderedDict()  # job id -> run (to resume it)
+    runs_lock = threading.Lock()
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(version=chemomet_version(), calibration=calibration_date(), banner=(
         "Research use only — not a medical device; not for clinical decisions"))
@@ -257,20 +265,146 @@ def create_app(
 
         return task
 
+    def find_job(job_id: str):
+        return jobs.get(job_id) or trial_jobs.get(job_id)
+
     async def job_page(request: Request):
-        job = jobs.get(request.path_params["job_id"])
+        job = find_job(request.path_params["job_id"])
         if job is None:
             return page("message.html", 404, title="No such job",
                         message="This job is unknown (the server may have restarted); see the study list.")
         if job.state == "done" and job.result and job.result.get("url"):
             return RedirectResponse(job.result["url"], status_code=303)
-        return page("job.html", job=job)
+        with runs_lock:
+            resumable = job.kind == "trial" and job.state in ("cancelled", "failed") and job.id in trial_runs
+        return page("job.html", job=job, resumable=resumable, active="trial" if job.kind == "trial" else "patient")
 
     async def job_status(request: Request):
-        job = jobs.get(request.path_params["job_id"])
+        job = find_job(request.path_params["job_id"])
         if job is None:
             return JSONResponse({"state": "unknown"}, status_code=404)
         return JSONResponse(job.status())
+
+    async def job_cancel(request: Request):
+        job = trial_jobs.cancel(request.path_params["job_id"])
+        if job is None:
+            return page("message.html", 404, title="No such job", message="This job is unknown; nothing to cancel.")
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+    async def job_resume(request: Request):
+        job = trial_jobs.get(request.path_params["job_id"])
+        with runs_lock:  # a run is resumed once: the cancelled job gives it to the new one
+            run = trial_runs.pop(job.id, None) if job is not None and job.state in ("cancelled", "failed") else None
+        if run is None:
+            return page("message.html", 409, title="Nothing to resume",
+                        message="Only a cancelled or failed trial started since the server started can be resumed.")
+        return RedirectResponse(f"/jobs/{submit_trial(run, resume=True).id}", status_code=303)
+
+    def submit_trial(run: trial_page.TrialRun, resume: bool = False):
+        task = trial_page.trial_task(run, study, tissue_page.PLOT_LOCK, resume=resume)
+        job = trial_jobs.submit("trial", task, total_steps=trial_page.TARGET_CHUNKS + 2, cancellable=True)
+        with runs_lock:
+            trial_runs[job.id] = run
+            while len(trial_runs) > KEEP_JOBS:
+                trial_runs.popitem(last=False)
+        return job
+
+    # ------------------------------------------------------------------------------------------------ trials
+
+    def trial_form(values=None, errors=None, status=200):
+        return page("trial.html", status, examples=trial_page.example_specs(), values=values or {},
+                    errors=errors or {}, max_per_arm=trial_page.MAX_PATIENTS_PER_ARM,
+                    max_in_all=trial_page.MAX_PATIENTS_IN_ALL)
+
+    async def trial_get(request: Request):
+        example = request.query_params.get("example", "")
+        examples = trial_page.example_specs()
+        default = trial_page.DEFAULT_EXAMPLE if trial_page.DEFAULT_EXAMPLE in examples else next(iter(examples), "")
+        values = {"example": example if example in examples else default,
+                  "patients_per_arm": str(trial_page.DEFAULT_PATIENTS_PER_ARM)}
+        return trial_form(values)
+
+    async def trial_post(request: Request):
+        from starlette.formparsers import MultiPartException
+
+        values, errors, upload = {}, {}, None
+        try:
+            form = await request.form(max_files=1, max_fields=20, max_part_size=trial_page.SPEC_LIMIT + 1024)
+        except MultiPartException as err:
+            return trial_form(errors={"spec": f"trial form: {err.message}"}, status=422)
+        try:
+            upload = form.get("spec_file")
+            values = {k: str(form.get(k) or "") for k in ("example", "spec_text", "patients_per_arm", "study_id")}
+            try:
+                values["study_id"] = clean_study_id(values["study_id"])
+            except ValueError as err:
+                errors["study_id"] = str(err)
+            try:
+                per_arm = trial_page.parse_patients_per_arm(values["patients_per_arm"])
+            except InputError as err:
+                errors["patients_per_arm"] = str(err)
+                per_arm = None
+            if not errors:
+                kw = {"patients_per_arm": per_arm}
+                if upload is not None and not isinstance(upload, str) and upload.filename:
+                    raw = await upload.read(trial_page.SPEC_LIMIT + 1)
+                    try:
+                        kw.update(text=raw.decode("utf-8"), filename=upload.filename)
+                    except UnicodeDecodeError:
+                        kw.update(text="", filename=upload.filename)
+                        errors["spec"] = "trial spec: not UTF-8 text; allowed: a UTF-8 .toml file"
+                elif values["spec_text"].strip():
+                    kw.update(text=values["spec_text"])
+                else:
+                    kw.update(example=values["example"] or None)
+                if not errors:
+                    try:
+                        spec, source, digest = await run_in_threadpool(lambda: trial_page.load_spec(**kw))
+                    except InputError as err:
+                        field = "patients_per_arm" if str(err).split(": ", 1)[-1].startswith(
+                            "patients_per_arm") else "spec"
+                        errors[field] = str(err)
+        finally:
+            if upload is not None and not isinstance(upload, str):
+                await upload.close()
+        if errors:
+            return trial_form(values, errors, status=422)
+        run = trial_page.TrialRun.new(spec, source, digest, trial_page.runs_dir(study.path), values["study_id"])
+        return RedirectResponse(f"/jobs/{submit_trial(run).id}", status_code=303)
+
+    def _trial_record(request: Request):
+        rec = study.get(request.path_params["record_id"])
+        return rec if rec is not None and rec.kind == "trial" else None
+
+    async def trial_result(request: Request):
+        rec = await run_in_threadpool(_trial_record, request)
+        if rec is None:
+            return page("message.html", 404, title="No such trial", message="There is no trial here.")
+        inputs, outputs = rec.inputs, rec.outputs
+        summary = outputs.get("summary", {})
+        shown = await run_in_threadpool(lambda: [
+            name for name in trial_page.FIGURES if trial_page.figure_path(inputs, outputs, name) is not None])
+        missing = [name for name in (outputs.get("figures") or {}) if name not in shown]
+        return page("trial_result.html", record=rec, summary=summary, inputs=inputs,
+                    rows=trial_page.result_rows(summary), figures=shown, missing=missing, active="trial")
+
+    async def trial_figure(request: Request):
+        rec = await run_in_threadpool(_trial_record, request)
+        name = request.path_params["name"]
+        path = None if rec is None else await run_in_threadpool(trial_page.figure_path, rec.inputs, rec.outputs,
+                                                                name)
+        if path is None:
+            return Response("not found\n", 404, media_type="text/plain")
+        body = await run_in_threadpool(path.read_bytes)
+        return Response(body, media_type="image/png")
+
+    async def trial_summary_json(request: Request):
+        rec = await run_in_threadpool(_trial_record, request)
+        if rec is None:
+            return Response("not found\n", 404, media_type="text/plain")
+        body = json.dumps(rec.outputs.get("summary", {}), indent=1, allow_nan=False)
+        return Response(body, media_type="application/json", headers={
+            "content-disposition": f'attachment; filename="chemomet-trial-{rec.id}.json"'})
 
     def _record(request: Request):
         rid = request.path_params["record_id"]
@@ -318,16 +452,15 @@ def create_app(
 
     async def export(request: Request):
         fmt = request.path_params["fmt"]
-        if fmt not in ("csv", "json"):
+        formats = {"csv": (study.export_csv, "text/csv; charset=utf-8"),
+                   "json": (study.export_json, "application/json"),
+                   "parquet": (study.export_parquet, "application/vnd.apache.parquet")}
+        if fmt not in formats:
             return Response("not found\n", 404, media_type="text/plain")
         study_id = request.query_params.get("study") or None
-        name = "chemomet-study" + (".csv" if fmt == "csv" else ".json")
-        if fmt == "csv":
-            body = await run_in_threadpool(study.export_csv, study_id)
-            media = "text/csv; charset=utf-8"
-        else:
-            body = await run_in_threadpool(study.export_json, study_id)
-            media = "application/json"
+        name = f"chemomet-study.{fmt}"
+        export_fn, media = formats[fmt]
+        body = await run_in_threadpool(export_fn, study_id)
         return Response(body, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'})
 
     async def report_css(request: Request):
@@ -352,6 +485,13 @@ def create_app(
         Route("/assess", assess_post, methods=["POST"]),
         Route("/jobs/{job_id}", job_page),
         Route("/jobs/{job_id}/status", job_status),
+        Route("/jobs/{job_id}/cancel", job_cancel, methods=["POST"]),
+        Route("/jobs/{job_id}/resume", job_resume, methods=["POST"]),
+        Route("/trial", trial_get, methods=["GET"]),
+        Route("/trial", trial_post, methods=["POST"]),
+        Route("/trials/{record_id:int}", trial_result),
+        Route("/trials/{record_id:int}/figures/{name:str}.png", trial_figure),
+        Route("/trials/{record_id:int}/summary.json", trial_summary_json),
         Route("/assessments/{record_id:int}", assessment_page),
         Route("/assessments/{record_id:int}/report.html", assessment_report),
         Route("/assessments/{record_id:int}/assessment.json", assessment_json),
@@ -367,12 +507,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app):
         yield
+        with runs_lock:
+            running = list(trial_runs)
+        for job_id in running:  # a running trial stops after its chunk in progress (its folder kept)
+            trial_jobs.cancel(job_id)
         jobs.shutdown()
+        trial_jobs.shutdown()
 
     inner = Starlette(routes=routes, lifespan=lifespan)
     inner.state.store = study
     inner.state.jobs = jobs
+    inner.state.trial_jobs = trial_jobs
     inner.state.settings = settings
-    return Guard(inner, token=token, max_body=MAX_FORM_BYTES, upload_paths={"/tissue": max_upload_bytes},
+    limits = {"/tissue": max_upload_bytes, "/trial": trial_page.MAX_FORM_BYTES}
+    return Guard(inner, token=token, max_body=MAX_FORM_BYTES, upload_paths=limits,
                  allowed_hosts=allowed_hosts)
 

@@ -51,7 +51,7 @@ def serve_command(
         [], "--set", help="Override an assessment setting for every assessment, e.g. --set sampling.n_twins=20000."
     ),
 ) -> None:
-    """Start the local web app: patient form and assessment, tissue scoring, and the study records.
+    """Start the local web app: patient form and assessment, tissue scoring, small virtual trials, the study records.
 
     Listens on ``--host`` (loopback by default; any other address needs the token of :func:`access_token`) and
     keeps the study store in ``--store`` (SQLite, created on first start). No access log is written.

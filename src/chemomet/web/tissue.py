@@ -25,7 +25,8 @@ MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
 """Bytes copied at a time."""
 
-_PLOT_LOCK = threading.Lock()  # the map is drawn with pyplot, which is not thread-safe
+PLOT_LOCK = threading.Lock()
+"""Held while drawing with pyplot, which is not thread-safe (the tissue map, a trial's figures)."""
 
 
 def safe_filename(name: str | None, limit: int = 100) -> str:
@@ -128,7 +129,7 @@ def score_file(path: Path, preset: str, convention: str, default_radius_um: floa
     table, _ = read_cells_and_source(path, ReadOptions(preset=preset, default_radius_um=default_radius_um))
     result = score_tissue(table, TmemParams(convention=convention))
     summary = result.summary()
-    with _PLOT_LOCK:
+    with PLOT_LOCK:
         import matplotlib.pyplot as plt
 
         fig = plot_map(result, None, dpi=80, size_in=6.0)

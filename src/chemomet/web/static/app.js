@@ -1,9 +1,12 @@
 // chemomet web app: the only script (served as a file; the pages' CSP allows no inline script).
-// The job page polls its status and moves to the result when it is ready.
+// The job page polls its status and moves to the result when it is ready; a job that ends cancelled or failed
+// reloads the page once, so the server shows what can be done next (resume a trial).
 (function () {
   "use strict";
   var box = document.querySelector("[data-job-status]");
   if (!box) { return; }
+  var initial = box.getAttribute("data-state");
+  if (initial === "done" || initial === "failed" || initial === "cancelled") { return; }
   var url = box.getAttribute("data-job-status");
   var bar = document.getElementById("job-progress");
   var step = document.getElementById("job-step");
@@ -19,8 +22,12 @@
           window.location.assign(s.result.url);
           return;
         }
-        if (s.state === "failed" || s.state === "unknown") {
-          error.textContent = s.error || "This job is unknown (the server may have restarted).";
+        if (s.state === "failed" || s.state === "cancelled") {
+          window.location.reload();
+          return;
+        }
+        if (s.state === "unknown") {
+          error.textContent = "This job is unknown (the server may have restarted).";
           error.hidden = false;
           return;
         }
