@@ -200,3 +200,29 @@ def test_default_radius_and_units_check(tmp_path):
         read_cells(path, ReadOptions(units="px", pixel_size_um=0.01, default_radius_um=5.0))
     opts = ReadOptions(units="px", pixel_size_um=0.01, check_units=False, default_radius_um=5.0)
     assert read_cells(path, opts).n == 20
+
+
+def test_labels_read_as_categories_map_like_text(tmp_path):
+    """The label column of a Parquet or .h5ad file is read as categories (one code per cell): the same cell types,
+    TIE2 flags and class names as the text path (CSV), missing and padded labels included, and a category no cell
+    has (an AnnData subset keeps them) is not an unknown label."""
+    import anndata
+
+    labels = ["Tumor", " Macrophage: TIE2+", None, "Endothelial ", "Stroma", "Macrophage: TIE2-", "", "Tumor"]
+    n = len(labels)
+    df = pd.DataFrame({"x": np.arange(n) * 11.0, "y": np.zeros(n), "radius": np.full(n, 5.0), "cell_type": labels})
+    df.to_csv(tmp_path / "c.csv", index=False)
+    df.to_parquet(tmp_path / "c.parquet")
+    cat = df.assign(cell_type=pd.Categorical(labels, categories=[*sorted({v for v in labels if v}), "Weird"]))
+    cat.to_parquet(tmp_path / "cat.parquet")
+    ad = anndata.AnnData(obs=cat[["radius", "cell_type"]].set_axis([f"c{i}" for i in range(n)]))
+    ad.obsm["spatial"] = df[["x", "y"]].to_numpy()
+    ad.write_h5ad(tmp_path / "c.h5ad")
+    opts = ReadOptions(check_units=False)
+    ref = read_cells(tmp_path / "c.csv", opts)
+    assert ref.cell_type.tolist() == [1, 2, 0, 3, 0, 2, 0, 1] and ref.tie2.tolist()[1] and not ref.tie2[5]
+    for name in ("c.parquet", "cat.parquet", "c.h5ad"):
+        t = read_cells(tmp_path / name, opts)
+        assert t.cell_type.tolist() == ref.cell_type.tolist() and t.tie2.tolist() == ref.tie2.tolist(), name
+        names = t.meta["class_names"][t.meta["class_index"]]
+        assert names.tolist() == ref.meta["class_names"][ref.meta["class_index"]].tolist(), name

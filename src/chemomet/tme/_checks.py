@@ -82,6 +82,9 @@ def candidate_pair_bound(xa, ya, xb, yb, reach: float, same: bool) -> tuple[int,
     y0 = float(min(ya.min(), yb.min()))
     span = max(float(max(xa.max(), xb.max())) - x0, float(max(ya.max(), yb.max())) - y0, 0.0)
     cell = max(float(reach), span / float(1 << 28), 1e-300)  # a coarser square keeps the keys in range
+    dense = _dense_bound(xa, ya, xb, yb, cell, x0, y0, same)
+    if dense is not None:
+        return dense
     ka, ca = np.unique(_grid_keys(xa, ya, cell, x0, y0), return_counts=True)
     kb, cb = (ka, ca) if same else np.unique(_grid_keys(xb, yb, cell, x0, y0), return_counts=True)
     total = 0
@@ -96,6 +99,41 @@ def candidate_pair_bound(xa, ya, xb, yb, reach: float, same: bool) -> tuple[int,
     j = int(np.argmax(ca))
     gx, gy = int(ka[j] // (1 << 31)), int(ka[j] % (1 << 31))
     return total, int(ca[j]), (x0 + (gx + 0.5) * cell, y0 + (gy + 0.5) * cell)
+
+
+DENSE_GRID_SQUARES = 1 << 23
+"""Most grid squares counted in a dense array by :func:`candidate_pair_bound` (64 MiB of int64 counts); larger
+or sparser extents count the occupied squares only (sorted keys)."""
+
+
+def _dense_bound(xa, ya, xb, yb, cell: float, x0: float, y0: float, same: bool):
+    """:func:`candidate_pair_bound` on a dense array of squares when the extent is small enough, else ``None``.
+
+    The same integers as the sorted-keys count (cells per square times cells in it and its 8 neighbours), and the
+    same densest square: the first in (x, y) order among the fullest."""
+    def squares(v, v0):
+        return np.floor((v - v0) / cell).astype(np.int64)
+
+    gxa, gya = squares(xa, x0), squares(ya, y0)
+    gxb, gyb = (gxa, gya) if same else (squares(xb, x0), squares(yb, y0))
+    nx = int(max(gxa.max(), gxb.max())) + 1
+    ny = int(max(gya.max(), gyb.max())) + 1
+    if nx * ny > min(DENSE_GRID_SQUARES, 4 * (xa.size + xb.size) + 1024):
+        return None
+    ca = np.bincount(gxa * ny + gya, minlength=nx * ny).reshape(nx, ny)
+    cb = ca if same else np.bincount(gxb * ny + gyb, minlength=nx * ny).reshape(nx, ny)
+    padded = np.zeros((nx + 2, ny + 2), dtype=np.int64)
+    padded[1:-1, 1:-1] = cb
+    around = np.zeros((nx, ny), dtype=np.int64)  # cells of b in each square and its 8 neighbours
+    for dx in (0, 1, 2):
+        for dy in (0, 1, 2):
+            around += padded[dx : dx + nx, dy : dy + ny]
+    total = int(np.dot(ca.ravel(), around.ravel()))
+    if same:
+        total = (total - int(xa.size)) // 2
+    j = int(np.argmax(ca))
+    gx, gy = divmod(j, ny)
+    return total, int(ca.ravel()[j]), (x0 + (gx + 0.5) * cell, y0 + (gy + 0.5) * cell)
 
 
 def check_pair_budget(bound: int, n_cells: int, densest: int, where_xy, reach: float, where: str) -> None:
@@ -194,7 +232,7 @@ def radius_class_pairs(x: np.ndarray, y: np.ndarray, r: np.ndarray, tol: float, 
         if a == b:
             p = tree(a).query_pairs(reach, output_type="ndarray")
             if p.size:
-                found.append(np.column_stack([ia[p[:, 0]], ia[p[:, 1]]]))
+                found.append(p if ia.size == n else ia[p])  # one class holding every cell: indices already global
         else:
             m = tree(a).sparse_distance_matrix(tree(b), reach, output_type="ndarray")
             if m.size:

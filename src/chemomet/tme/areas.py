@@ -133,6 +133,40 @@ def _disk(radius_px: float) -> np.ndarray:
     return (g[:, None] ** 2 + g[None, :] ** 2) <= radius_px**2 + 1e-9
 
 
+def _tile_key(tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
+    return tx * (1 << 32) + ty + (1 << 31)
+
+
+def _window_tiles(ix: np.ndarray, iy: np.ndarray, margin: int) -> set:
+    """Keys of the tiles whose window (the tile and ``margin`` pixels around it) holds a cell: the tiles of the
+    cells shifted by −margin, 0 and +margin pixels along each axis."""
+    if margin > TILE_PX:  # a shift may cross more than one tile: every shift of every cell
+        keys = set()
+        for sx in (-margin, 0, margin):
+            for sy in (-margin, 0, margin):
+                keys.update(np.unique(_tile_key((ix + sx) // TILE_PX, (iy + sy) // TILE_PX)).tolist())
+        return keys
+    # a shift changes a cell's tile only within `margin` pixels of the tile's edge, to the neighbouring tile
+    tx, ty = ix // TILE_PX, iy // TILE_PX
+    rx, ry = ix - tx * TILE_PX, iy - ty * TILE_PX
+    keys = set(np.unique(_tile_key(tx, ty)).tolist())
+    steps_x = [(0, None), (-1, rx < margin), (1, rx >= TILE_PX - margin)]
+    steps_y = [(0, None), (-1, ry < margin), (1, ry >= TILE_PX - margin)]
+    for dx, mx in steps_x:
+        for dy, my in steps_y:
+            if mx is None and my is None:
+                continue
+            sel = mx if my is None else my if mx is None else mx & my
+            if sel.any():
+                keys.update(np.unique(_tile_key(tx[sel] + dx, ty[sel] + dy)).tolist())
+    return keys
+
+
+def _fractions(counts: np.ndarray) -> np.ndarray:
+    """Each row of cell counts per type as fractions of the row's cells (a row without cells stays 0)."""
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
 def _raster_areas(x: np.ndarray, y: np.ndarray, ct: np.ndarray, max_edge_um: float, h: float) -> Areas:
     if x.shape[0] == 0:
         return Areas(0.0, np.zeros(4), "raster", h)
@@ -142,11 +176,7 @@ def _raster_areas(x: np.ndarray, y: np.ndarray, ct: np.ndarray, max_edge_um: flo
         iy = np.floor((y - y0) / h).astype(np.int64)
         rc = 0.5 * max_edge_um / h  # closing radius, pixels
         margin = int(np.ceil(2 * rc)) + 2
-        # tiles whose window (the tile and a margin) holds a cell
-        keys = set()
-        for sx in (-margin, 0, margin):
-            for sy in (-margin, 0, margin):
-                keys.update(np.unique(((ix + sx) // TILE_PX) * (1 << 32) + ((iy + sy) // TILE_PX) + (1 << 31)).tolist())
+        keys = _window_tiles(ix, iy, margin)
         if len(keys) <= MAX_TILES:
             break
         h *= 2.0  # scattered over a huge extent: a coarser raster keeps the work bounded
@@ -182,7 +212,7 @@ def _raster_areas(x: np.ndarray, y: np.ndarray, ct: np.ndarray, max_edge_um: flo
         w, hgt = wx1 - wx0, wy1 - wy0
         flat = (px - wx0) * hgt + (py - wy0)
         counts = np.bincount(flat * 4 + t, minlength=w * hgt * 4).reshape(w, hgt, 4)
-        occ = counts.sum(axis=2) > 0
+        occ = np.bincount(flat, minlength=w * hgt).reshape(w, hgt) > 0
         closed = ndimage.binary_erosion(ndimage.binary_dilation(occ, disk), disk) | occ if disk is not None else occ
         # count only the pixels of this tile
         cx0, cy0 = max(0, -wx0), max(0, -wy0)
@@ -196,11 +226,10 @@ def _raster_areas(x: np.ndarray, y: np.ndarray, ct: np.ndarray, max_edge_um: flo
         if n_px == 0:
             continue
         total += n_px
-        frac = counts / np.maximum(counts.sum(axis=2, keepdims=True), 1)
-        per_type += frac[tissue & occ].sum(axis=0)
+        per_type += _fractions(counts[tissue & occ]).sum(axis=0)
         gap = tissue & ~occ
         if gap.any():
-            _, (nx, ny) = ndimage.distance_transform_edt(~occ, return_indices=True)
-            per_type += frac[nx[gap], ny[gap]].sum(axis=0)
+            nx, ny = ndimage.distance_transform_edt(~occ, return_distances=False, return_indices=True)
+            per_type += _fractions(counts[nx[gap], ny[gap]]).sum(axis=0)
     px_mm2 = h * h * 1e-6
     return Areas(total * px_mm2, per_type * px_mm2, "raster", h)

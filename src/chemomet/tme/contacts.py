@@ -64,16 +64,28 @@ def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0, *, where: st
     i, j = pairs[:, 0], pairs[:, 1]
     keep = _within(x, y, r, i, j, tol)
     pairs = pairs[keep]
-    lo = np.minimum(pairs[:, 0], pairs[:, 1])
-    hi = np.maximum(pairs[:, 0], pairs[:, 1])
-    order = np.lexsort((hi, lo))
-    return np.column_stack([lo[order], hi[order]])
+    # sorted lexicographically by (lo, hi): one int64 key per pair (lo·n + hi), sorted, then split again
+    n = np.int64(x.shape[0])
+    key = np.minimum(pairs[:, 0], pairs[:, 1]) * n
+    key += np.maximum(pairs[:, 0], pairs[:, 1])
+    del pairs
+    key.sort()
+    lo, hi = np.divmod(key, n)
+    return np.column_stack([lo, hi])
+
+
+WITHIN_CHUNK = 1 << 20
+"""Candidate pairs tested at once by the exact contact filter (its temporaries: a few × 8 MiB)."""
 
 
 def _within(x, y, r, i, j, tol) -> np.ndarray:
-    """The exact contact test ``hypot(dx, dy) ≤ r_i + r_j + tol`` for index arrays ``i``, ``j``."""
-    d = np.hypot(x[i] - x[j], y[i] - y[j])
-    return d <= r[i] + r[j] + tol
+    """The exact contact test ``hypot(dx, dy) ≤ r_i + r_j + tol`` for index arrays ``i``, ``j``, in chunks of
+    :data:`WITHIN_CHUNK` pairs (the same result; the temporaries stay small however many pairs there are)."""
+    keep = np.empty(i.shape[0], dtype=bool)
+    for s in range(0, i.shape[0], WITHIN_CHUNK):
+        a, b = i[s : s + WITHIN_CHUNK], j[s : s + WITHIN_CHUNK]
+        keep[s : s + WITHIN_CHUNK] = np.hypot(x[a] - x[b], y[a] - y[b]) <= r[a] + r[b] + tol
+    return keep
 
 
 def contact_pairs_bruteforce(

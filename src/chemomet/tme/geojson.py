@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,6 +338,73 @@ def _features(data, where: str) -> list:
     )
 
 
+MAX_GEOJSON_BYTES = 512 * 1024 * 1024
+"""Largest GeoJSON file read (bytes; 512 MiB). Parsing JSON holds about 7 times the file in memory (Python objects),
+so this keeps reading a file within about 4 GiB: some 500,000 cells with outlines, several million without. A larger
+slide is read as a table (CSV/Parquet measurements export) or in regions."""
+
+
+def _human(n: int) -> str:
+    return f"{n / 2**20:.3g} MiB" if n >= 2**20 else f"{n} bytes"
+
+
+def read_geojson_bytes(path: str | Path) -> bytes:
+    """The bytes of a GeoJSON file, after the checks of the input layer (:mod:`chemomet.inputs`).
+
+    The file must be a regular file (a link to one is followed; a folder, a device, a pipe or a link loop is
+    refused before anything is opened) of at most :data:`MAX_GEOJSON_BYTES`; never more than that is read, whatever
+    size the file reports.
+
+    Parameters
+    ----------
+    path : the file.
+
+    Returns
+    -------
+    bytes
+        its content.
+
+    Raises
+    ------
+    InputError : one line naming the path and what is allowed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_geojson_bytes(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: ...: is a folder; allowed: a GeoJSON file (QuPath: Export objects as GeoJSON)
+    """
+    path = Path(path)
+    cap = int(MAX_GEOJSON_BYTES)
+    allowed = "a GeoJSON file (QuPath: Export objects as GeoJSON)"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; allowed: {allowed}") from None
+    except OSError as err:  # a link loop, a name too long, no permission
+        raise InputError(f"{path}: cannot be read ({err.strerror}); allowed: a readable {allowed}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{path}: is a folder; allowed: {allowed}")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{path}: is not a regular file (a device, pipe or socket); allowed: {allowed}")
+    too_big = (
+        f"allowed: a GeoJSON file of at most {_human(cap)} (about 7 times as much memory to parse); export the "
+        "measurements as a table (CSV/Parquet) or the slide in regions"
+    )
+    if info.st_size > cap:
+        raise InputError(f"{path}: is {_human(info.st_size)}; {too_big}")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(cap + 1)  # the size a file reports may be wrong: never read more than the cap
+    except OSError as err:
+        raise InputError(f"{path}: cannot be read ({err.strerror}); allowed: a readable {allowed}") from None
+    if len(data) > cap:
+        raise InputError(f"{path}: is larger than {_human(cap)}; {too_big}")
+    return data
+
+
 def read_geojson_cells(path: str | Path, geometry: str = "cell") -> GeoJsonCells:
     """Read the cell detections of a (QuPath) GeoJSON file.
 
@@ -353,8 +421,8 @@ def read_geojson_cells(path: str | Path, geometry: str = "cell") -> GeoJsonCells
 
     Raises
     ------
-    InputError : invalid JSON, not GeoJSON, or a malformed feature (named by its index: ``features[12]``), no
-        cell detections at all.
+    InputError : not a regular file, larger than :data:`MAX_GEOJSON_BYTES`, invalid JSON, not GeoJSON, or a
+        malformed feature (named by its index: ``features[12]``), no cell detections at all.
 
     Examples
     --------
@@ -365,13 +433,11 @@ def read_geojson_cells(path: str | Path, geometry: str = "cell") -> GeoJsonCells
     if geometry not in ("cell", "nucleus"):
         raise field_error("geometry", geometry, "cell | nucleus", where=where)
     key = "geometry" if geometry == "cell" else "nucleusGeometry"
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory; allowed: a GeoJSON file")
+    raw = read_geojson_bytes(path)
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            data = json.load(fh)
+        text = raw.decode("utf-8-sig")  # a leading byte-order mark, as some editors write, is accepted
+        del raw
+        data = json.loads(text)
     except UnicodeDecodeError:
         raise InputError(
             f"{where}: not UTF-8 text; allowed: a GeoJSON file (QuPath: Export objects as GeoJSON)"
@@ -382,6 +448,9 @@ def read_geojson_cells(path: str | Path, geometry: str = "cell") -> GeoJsonCells
         ) from None
     except RecursionError:
         raise InputError(f"{where}: JSON nested too deeply; allowed: a GeoJSON file") from None
+    except ValueError as err:  # e.g. an integer beyond Python's conversion limit (thousands of digits)
+        msg = " ".join(str(err).split())[:120]
+        raise InputError(f"{where}: not a usable JSON number ({msg}); allowed: a GeoJSON file") from None
     feats = _features(data, where)
     ids, classes, index, meas = [], [], [], []
     points, rings, owner, paths = [], [], [], []  # Point cells; outer rings, the cell of each and its path

@@ -45,6 +45,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from chemomet.errors import InputError, field_error
+from chemomet.inputs import is_regular_file
 from chemomet.tme import geojson as gj
 from chemomet.tme.geojson import GEOJSON_SUFFIXES
 from chemomet.tme.polygons import Polygons, parse_polygons
@@ -351,6 +352,8 @@ class _Source:
             raise InputError(f"{path}: file not found")
         if path.is_dir():
             raise InputError(f"{path}: is a directory; allowed: a cell table file")
+        if not is_regular_file(path):  # a pipe or a device would block or never end
+            raise InputError(f"{path}: is not a regular file (a device, pipe or socket); allowed: a cell table file")
         kinds = {"h5ad": "h5ad", "parquet": "parquet", "pq": "parquet", "geojson": "geojson", "json": "geojson"}
         self.kind = kinds.get(suffix[1:], "text")
         if self.kind == "geojson":
@@ -426,8 +429,9 @@ class _Source:
             names.append(gj.OUTLINE_COLUMN)
         self.columns = _Columns(names + [m for m in self.cells.measurement_names() if m not in names], self.where)
 
-    def load(self, cols: list[str]) -> dict[str, np.ndarray]:
-        """Values of the given (resolved) columns."""
+    def load(self, cols: list[str], label: str | None = None) -> dict[str, np.ndarray]:
+        """Values of the given (resolved) columns; the ``label`` column of a Parquet or AnnData table comes as a
+        :class:`pandas.Categorical` (one code per cell, not one text object per cell)."""
         cols = list(dict.fromkeys(cols))
         if self.kind == "geojson":
             c = self.cells
@@ -443,24 +447,29 @@ class _Source:
             return self._load_text(cols)
         if self.kind == "parquet":
             try:
-                df = pd.read_parquet(self.path, columns=cols)
+                df = pd.read_parquet(self.path, columns=cols, read_dictionary=[label] if label else None)
             except Exception as err:
                 msg = " ".join(str(err).split())[:160]
                 raise InputError(f"{self.where}: cannot read the Parquet columns ({msg})") from None
-            return {c: df[c].to_numpy() for c in cols}
+            return {c: _categorical_or_array(df[c], c == label) for c in cols}
         out = {}
         ad = self.adata
         for c in cols:
             if c in ad.obs.columns:
-                v = ad.obs[c]
-                out[c] = (
-                    v.astype(object).to_numpy() if isinstance(v.dtype, pd.CategoricalDtype) else v.to_numpy()
-                )
+                out[c] = _categorical_or_array(ad.obs[c], c == label)
             else:
                 j = list(map(str, ad.var_names)).index(c)
                 col = ad.X[:, j]
                 out[c] = np.asarray(col.toarray() if hasattr(col, "toarray") else col).ravel()
         return out
+
+
+def _categorical_or_array(v: pd.Series, keep_categorical: bool):
+    """A column's values: its :class:`pandas.Categorical` when asked for and it is one, else a NumPy array (a
+    categorical column as objects)."""
+    if isinstance(v.dtype, pd.CategoricalDtype):
+        return v.array if keep_categorical else v.astype(object).to_numpy()
+    return v.to_numpy()
 
 
 def _numeric(values: np.ndarray, name: str, where: str, unit: str | None = None) -> np.ndarray:
@@ -494,10 +503,16 @@ def _numeric(values: np.ndarray, name: str, where: str, unit: str | None = None)
 
 def _label_types(labels: np.ndarray, opts: ReadOptions, where: str, col: str):
     """Map labels to type codes (vectorised over unique labels); also return TIE2/CD163 flags if encoded."""
-    s = pd.Series(labels, dtype=object)
-    missing = s.isna().to_numpy()
-    text = s.where(~missing, "").astype(str).str.strip()
-    uniq, inv = np.unique(text.to_numpy(dtype=str), return_inverse=True)
+    # distinct labels first (a hash table, or the categories of a dictionary-encoded column), then the text of
+    # each distinct label: a missing label is "", the others as text, stripped
+    if isinstance(labels, pd.Categorical):  # categories no cell has (kept by AnnData subsets) are not labels
+        labels = labels.remove_unused_categories()
+        raw_codes, raw = labels.codes, labels.categories.to_numpy(dtype=object)
+    else:
+        raw_codes, raw = pd.factorize(np.asarray(labels, dtype=object), use_na_sentinel=True)
+    text_of_raw = np.array([str(v).strip() for v in raw] + [""], dtype=str)  # index −1 (missing): ""
+    uniq, raw_to_uniq = np.unique(text_of_raw, return_inverse=True)
+    inv = raw_to_uniq.ravel()[raw_codes]
     classes = {
         opts.tumour_class.strip().lower(): TUMOUR,
         opts.macrophage_class.strip().lower(): MACROPHAGE,
@@ -595,6 +610,7 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
     cols = src.columns
     px_hint = ""
     preset_name = "generic"
+    other_sizes: list[tuple[str, str]] = []  # (role, column): the size columns of the preset's other unit variant
     if src.kind == "h5ad":
         xy = _anndata_xy(src.adata, opts.spatial_key, where)
         base = replace(
@@ -614,6 +630,14 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         preset_name = opts.preset if isinstance(opts.preset, str) else "custom"
         select = stated if stated is not None else (preset.units or "um")
         base = _column_map(opts, preset, select)
+        # an export may mix the variants (QuPath: pixel centroids, an area in µm²): the other variant's size
+        # column is used when this one's is absent; its header names its unit
+        other = preset if select == "px" else preset.px
+        if other is not None and other is not preset.for_units(select):
+            for role in ("radius", "area"):
+                col = getattr(other, role)
+                if col and col != getattr(base, role) and getattr(opts, role + "_col") is None:
+                    other_sizes.append((role, col))
         if select != "px" and preset.px is not None:
             px_x = preset.px.x if isinstance(preset.px.x, str) else preset.px.x[0]
             if cols.find(px_x) is not None:
@@ -636,8 +660,19 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         pass  # the radius is the outline's equivalent radius
     elif base.area and (explicit_area or cols.find(base.area)):
         need["area"] = cols.need(base.area, "cell area")
-    elif opts.default_radius_um is None:
-        looked = " or ".join(repr(c) for c in (base.radius, base.area) if c) or "none in the preset"
+    elif any(cols.find(c) for _, c in other_sizes):
+        role, col = next((role, c) for role, c in other_sizes if cols.find(c))
+        need[role] = cols.need(col, f"cell {role}")
+    size_lookalikes = []  # columns named like the size columns looked for, when none was found
+    if not any(k in need for k in ("radius", "area", "polygon")):
+        wanted = [c for c in (base.radius, base.area) if c]
+        close = [m for c in wanted for m in difflib.get_close_matches(c, cols.names, n=2, cutoff=0.6)]
+        size_lookalikes = list(dict.fromkeys(close))
+    if not any(k in need for k in ("radius", "area", "polygon")) and opts.default_radius_um is None:
+        looked = " or ".join(repr(c) for c in (base.radius, base.area, *(c for _, c in other_sizes)) if c)
+        looked = looked or "none in the preset"
+        if size_lookalikes:
+            looked += f"; did you mean {', '.join(repr(c) for c in size_lookalikes)}?"
         raise InputError(
             f"{where}: no cell size: no radius or area column ({looked}) and no outlines; allowed: "
             "--radius-col NAME, --area-col NAME, --polygon-col NAME, or --default-radius UM to give every cell "
@@ -699,7 +734,7 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         raise field_error("pixel_size", ps, f"no pixel size: no column is in px ({shown})", "µm/px", where)
 
     id_col = cols.find(gj.ID_COLUMN)
-    values = src.load(list(need.values()) + ([id_col] if id_col else []))
+    values = src.load(list(need.values()) + ([id_col] if id_col else []), need.get("label"))
     n = xy.shape[0] if xy is not None else len(next(iter(values.values())))
     if n == 0:
         raise InputError(
@@ -788,6 +823,8 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
         "class_names": class_names,
         "class_index": class_index,
     }
+    if size_lookalikes:
+        meta["size_lookalikes"] = size_lookalikes
     if id_col:
         meta["cell_ids"] = np.asarray(values[id_col]).astype(str).astype(object)
     if src.kind == "geojson":

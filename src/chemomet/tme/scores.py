@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
@@ -300,7 +299,8 @@ def contact_plausibility(table: CellTable, tolerance_um: float = 1.0, sample: in
     idx = np.unique(np.linspace(0, n - 1, m).astype(np.int64))
     xy = table.xy_um
     r = table.radius_um
-    d, nb = cKDTree(xy).query(xy[idx], k=11)
+    # an unbalanced, non-compacted tree builds twice as fast; the same neighbours (up to ties at equal distance)
+    d, nb = cKDTree(xy, balanced_tree=False, compact_nodes=False).query(xy[idx], k=11)
     # the query may return the cell itself anywhere among equal distances (stacked cells): drop it
     not_self = nb != idx[:, None]
     touch = (d <= r[idx][:, None] + r[nb] + tolerance_um) & not_self
@@ -381,8 +381,15 @@ def score_tissue(table: CellTable, params: TmemParams | None = None) -> TmemResu
     stats = contact_plausibility(table, p.tolerance_um)
     warnings = []
     if table.radius_source == "default":
+        lookalikes = table.meta.get("size_lookalikes")
+        unused = (
+            f" (the table has {', '.join(repr(c) for c in lookalikes)}, named like a size column but not read as "
+            "one: --radius-col or --area-col reads it)"
+            if lookalikes
+            else ""
+        )
         warnings.append(
-            f"no radius, area or outline column: every cell was given the default radius of "
+            f"no radius, area or outline column{unused}: every cell was given the default radius of "
             f"{float(table.radius_um[0]):g} µm (--default-radius); contacts, doorways and the score depend on "
             "this choice"
         )
@@ -455,6 +462,8 @@ def poisson_ratio_ci(
         raise field_error("level", level, "a number in (0, 1)")
     if not (pre_exposure > 0 and post_exposure > 0):
         raise field_error("exposure", min(pre_exposure, post_exposure), "a number > 0", "mm²")
+    from scipy import stats  # here, not at import: scipy.stats takes half a second to import
+
     scale = pre_exposure / post_exposure
     alpha = 1 - level
     n = a + b

@@ -300,7 +300,7 @@ def _check_units(x: np.ndarray, y: np.ndarray, r: np.ndarray, where: str, radius
     m = min(x.shape[0], 2000)
     idx = np.linspace(0, x.shape[0] - 1, m).astype(np.int64)
     xy = np.column_stack([x, y])
-    d, _ = cKDTree(xy).query(xy[idx], k=2)
+    d, _ = cKDTree(xy, balanced_tree=False, compact_nodes=False).query(xy[idx], k=2)
     nn = d[:, 1]
     nn = nn[nn > 0]
     med = float(np.median(nn)) if nn.size else 0.0
