@@ -23,6 +23,7 @@ SPECS = [
     HERE / "replicate_ebctcg_2018.toml",
     HERE / "replicate_ebctcg_2012_chemotherapy.toml",
     HERE / "replicate_ebctcg_2011_tamoxifen.toml",
+    HERE / "replicate_ebctcg_2021_trastuzumab.toml",
 ]
 DOCS = HERE.parents[1] / "docs" / "trials.md"
 START, END = "<!-- replication-table:start -->", "<!-- replication-table:end -->"

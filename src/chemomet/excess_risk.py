@@ -76,7 +76,7 @@ def nact_excess_risk(
     calm = replace(params, epsilon=np.zeros(params.n))
     no_delay = Schedule(
         full.dose_events, first.surgery_day, full.chemo_days, neoadjuvant=True, marks=full.marks,
-        endocrine=full.endocrine,
+        endocrine=full.endocrine, anti_her2=full.anti_her2,
     )
     dm_nact = risk(params, full) if dm_nact is None else np.asarray(dm_nact, dtype=float)
     dm_calm = risk(calm, full)

@@ -22,7 +22,7 @@ from chemomet.errors import InputError, printable
 from chemomet.model.nodes import draw_node_counts, expected_positive_nodes
 from chemomet.model.parameters import LN2, ModelSettings, PatientParameters, doorway_share
 from chemomet.patient import SUBTYPES, Patient
-from chemomet.streams import draws_at, root_seed
+from chemomet.streams import child, draws_at, root_seed
 from chemomet.units import diameter_mm_to_cells
 
 
@@ -124,7 +124,9 @@ class Population:
         )
 
     # ------------------------------------------------------------------ covariates -> parameters
-    def parameters(self, cov: pd.DataFrame, z: np.ndarray, u_resistant: np.ndarray) -> PatientParameters:
+    def parameters(
+        self, cov: pd.DataFrame, z: np.ndarray, u_resistant: np.ndarray, z_her2: np.ndarray | None = None
+    ) -> PatientParameters:
         """Model parameters from covariates and random effects.
 
         Parameters
@@ -136,6 +138,9 @@ class Population:
             Standard-normal effects, shape ``(n, 7)``.
         u_resistant : numpy.ndarray
             Uniforms, shape ``(n, 2)``: whether a resistant clone is present, and its fraction.
+        z_her2 : numpy.ndarray, optional
+            Standard normals, shape ``(n,)``, for the anti-HER2 sensitivity (:data:`ANTI_HER2_STREAM`); default 0
+            (every HER2-positive patient a responder of median sensitivity, unless none responds).
 
         Returns
         -------
@@ -187,9 +192,14 @@ class Population:
         dorm = self.config.get("dormancy", {})
         q = np.full(n, float(dorm.get("dormant_fraction", 0.0)))
         wake = np.full(n, 1.0 / float(dorm.get("mean_dormancy_days", 1.0)) if q.any() else 0.0)
-        endocrine = endocrine_sensitivity(
+        endocrine = receptor_sensitivity(
             cov["er"].to_numpy(bool), z[:, 6], t.get("endocrine_resistance_probability", 0.0),
             t.get("endocrine_sensitivity_sdlog", 0.0), t.get("endocrine_sensitivity_median", 1.0),
+        )
+        her2 = receptor_sensitivity(
+            cov["her2"].to_numpy(bool), np.zeros(n) if z_her2 is None else z_her2,
+            t.get("anti_her2_resistance_probability", 0.0), t.get("anti_her2_sensitivity_sdlog", 0.0),
+            t.get("anti_her2_sensitivity_median", 1.0),
         )
         return PatientParameters(
             alpha_per_day=alpha,
@@ -207,6 +217,7 @@ class Population:
             dormant_fraction=q,
             wake_rate_per_day=wake,
             endocrine_sensitivity=endocrine,
+            her2_sensitivity=her2,
         )
 
     # ------------------------------------------------------------------ one patient from a file
@@ -402,9 +413,11 @@ class Population:
         """
         if n < 0 or start < 0:
             raise ValueError("n and start must be >= 0")
-        z, u = draws_at(root_seed(rng), np.arange(start, start + n), self.N_EFFECTS + 4, 6)
+        root = root_seed(rng)
+        index = np.arange(start, start + n)
+        z, u = draws_at(root, index, self.N_EFFECTS + 4, 6)
         cov = self.sample_covariates(z[:, self.N_EFFECTS :], u[:, 2:])
-        params = self.parameters(cov, z[:, : self.N_EFFECTS], u[:, :2])
+        params = self.parameters(cov, z[:, : self.N_EFFECTS], u[:, :2], anti_her2_normals(root, index))
         # nodes follow the tumour's own history (docs/science.md §2.11), not an independent prior
         s = self.settings
         cov["nodes_positive"] = draw_node_counts(expected_positive_nodes(params, s), s.node_count_dispersion, u[:, 5])
@@ -412,20 +425,40 @@ class Population:
         return cov, params
 
 
-def endocrine_sensitivity(
-    er_positive, z, resistance_probability: float, sdlog: float, median: float = 1.0
-) -> np.ndarray:
-    """Endocrine sensitivity ``e`` from one standard normal per patient (dimensionless).
+ANTI_HER2_STREAM = 2**40 + 0x4845
+"""Sub-stream key of the anti-HER2 sensitivity normals (far above any block index, so no block shares it)."""
 
-    Endocrine therapy acts through the estrogen receptor, so ``e = 0`` in ER-negative disease. Among ER-positive
-    tumours a share ``resistance_probability`` does not respond (de novo resistance, and in trial data also
-    non-adherence and weakly ER-positive disease): ``e = 0`` where ``Φ(z) < r``. The rest have a log-normal ``e``
-    (``median``, SD of log ``sdlog``) drawn from the remaining quantile ``(Φ(z) - r) / (1 - r)``, so one normal
-    gives both and no new random stream is needed.
+
+def anti_her2_normals(root, index) -> np.ndarray:
+    """One standard normal per patient index for the anti-HER2 sensitivity, from its own sub-stream of ``root``
+    (so adding it moved none of the earlier draws).
 
     Examples
     --------
-    >>> endocrine_sensitivity(np.array([True, True, False]), np.array([-1.0, 0.5, 0.5]), 0.3, 0.5).round(3)
+    >>> from chemomet.streams import root_seed
+    >>> a = anti_her2_normals(root_seed(1), np.arange(5))
+    >>> bool(np.array_equal(a[2:], anti_her2_normals(root_seed(1), np.arange(2, 5))))
+    True
+    """
+    z, _ = draws_at(child(root, ANTI_HER2_STREAM), np.asarray(index, np.int64), 1, 0)
+    return z[:, 0]
+
+
+def receptor_sensitivity(
+    positive, z, resistance_probability: float, sdlog: float, median: float = 1.0
+) -> np.ndarray:
+    """Sensitivity to a receptor-targeted therapy from one standard normal per patient (dimensionless): endocrine
+    sensitivity ``e`` (receptor ER) or anti-HER2 sensitivity ``h`` (receptor HER2).
+
+    The therapy acts through its receptor, so the sensitivity is 0 in receptor-negative disease. Among positive
+    tumours a share ``resistance_probability`` does not respond (de novo resistance, and in trial data also
+    non-adherence and weakly positive disease): 0 where ``Φ(z) < r``. The rest have a log-normal sensitivity
+    (``median``, SD of log ``sdlog``) drawn from the remaining quantile ``(Φ(z) - r) / (1 - r)``, so one normal
+    gives both.
+
+    Examples
+    --------
+    >>> receptor_sensitivity(np.array([True, True, False]), np.array([-1.0, 0.5, 0.5]), 0.3, 0.5).round(3)
     array([0.   , 1.077, 0.   ])
     """
     from scipy.stats import norm
@@ -433,7 +466,7 @@ def endocrine_sensitivity(
     pz = norm.cdf(np.asarray(z, dtype=float))
     r = float(resistance_probability)
     q = np.clip((pz - r) / max(1.0 - r, 1e-12), 1e-12, 1.0 - 1e-12)
-    return np.where(np.asarray(er_positive, bool) & (pz >= r), median * np.exp(sdlog * norm.ppf(q)), 0.0)
+    return np.where(np.asarray(positive, bool) & (pz >= r), median * np.exp(sdlog * norm.ppf(q)), 0.0)
 
 
 FIXABLE_AS_IS = (

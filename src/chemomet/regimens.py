@@ -54,16 +54,20 @@ class Drug(_Strict):
     inhibits its quantity by ``I = imax × C / (IC50 + C)``. ``C`` is the plasma concentration (mg/L). An endocrine
     drug, given for years after surgery, removes the share ``growth_block × e`` of an ER-positive colony's growth
     drive at steady state (``e``: the patient's endocrine sensitivity; docs/science.md §2.13); its PK only sets how
-    fast steady state is reached (weeks), which the model neglects next to years of therapy. Frozen; unknown fields
-    are refused.
+    fast steady state is reached (weeks), which the model neglects next to years of therapy. An anti-HER2 antibody,
+    given with chemotherapy and after it for about a year, kills HER2-positive cells at the constant rate
+    ``kill_per_day × h`` while it is given (``h``: the patient's anti-HER2 sensitivity, 0 in HER2-negative disease;
+    docs/science.md §2.14): with a half-life of weeks and three-weekly doses its level stays far above the
+    effective range, so the model takes the steady state and the PK numbers are for reference. Frozen; unknown
+    fields are refused.
 
     Attributes
     ----------
     name : str
         The drug's name, e.g. ``paclitaxel``.
-    role : {"cytotoxic", "accompanying", "endocrine"}
-        Chemotherapy, a drug given with it against the prometastatic microenvironment, or adjuvant endocrine
-        therapy.
+    role : {"cytotoxic", "accompanying", "endocrine", "anti_her2"}
+        Chemotherapy, a drug given with it against the prometastatic microenvironment, adjuvant endocrine
+        therapy, or an anti-HER2 antibody given with (and after) chemotherapy.
     route : {"iv", "oral", "sc"}
         Route of administration (i.v. bolus, oral or subcutaneous).
     half_life_h : float
@@ -99,6 +103,14 @@ class Drug(_Strict):
         Share of an ER-positive colony's growth drive an endocrine drug removes at steady state for a patient of
         median endocrine sensitivity (dimensionless, 0 to 10; above 1 colonies regress); required for endocrine
         drugs.
+    kill_per_day : float, optional
+        Kill rate of an anti-HER2 drug on HER2-positive cells at steady state for a patient of median anti-HER2
+        sensitivity (ln-cells/day, 0 to 10); the rates of two anti-HER2 drugs given together add. Required for
+        anti-HER2 drugs.
+    approved_for_this_use : bool, optional
+        Whether a regulator has approved the drug for this use (given with chemotherapy against breast cancer
+        metastasis). ``False`` marks an investigational drug, which the assessment reports only as a candidate
+        for a clinical trial, never as its recommendation (:mod:`chemomet.assess.decision`); None: not stated.
     sources : dict[str, str]
         Field -> where its value comes from.
 
@@ -115,7 +127,7 @@ class Drug(_Strict):
     """
 
     name: str
-    role: Literal["cytotoxic", "accompanying", "endocrine"]
+    role: Literal["cytotoxic", "accompanying", "endocrine", "anti_her2"]
     route: Literal["iv", "oral", "sc"]
     # Every bound is physical: a positive quantity has a smallest meaningful value (a half-life of 36 s, 1 µg),
     # so a typo or an underflow (1e-300, a denormal 5e-324) is refused, as is an absurd size (1e308 L).
@@ -134,6 +146,8 @@ class Drug(_Strict):
     default_dose_mg: float | None = Field(default=None, ge=0.001, le=10_000)
     default_interval_h: float | None = Field(default=None, ge=1, le=672)
     growth_block: float | None = Field(default=None, ge=0, le=10)
+    kill_per_day: float | None = Field(default=None, ge=0, le=10)
+    approved_for_this_use: bool | None = None
     sources: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -148,6 +162,8 @@ class Drug(_Strict):
             raise ValueError("accompanying drugs need target, ic50_mg_per_l and imax")
         if self.role == "endocrine" and self.growth_block is None:
             raise ValueError("endocrine drugs need growth_block")
+        if self.role == "anti_her2" and self.kill_per_day is None:
+            raise ValueError("anti-HER2 drugs need kill_per_day")
         return self
 
     @property
@@ -250,6 +266,33 @@ class Phase(_Strict):
         return self.cycles * self.interval_days
 
 
+class AntiHer2(_Strict):
+    """Anti-HER2 therapy a regimen carries: antibodies given from ``offset_days`` after the regimen's first dose
+    for ``weeks`` (through surgery and after chemotherapy; about a year in the standard of care).
+
+    Only HER2-positive disease responds (docs/science.md §2.14). The doses (trastuzumab 8 then 6 mg/kg, pertuzumab
+    840 then 420 mg, every 3 weeks) keep the antibodies at steady state, which is all the model uses.
+
+    Attributes
+    ----------
+    agents : tuple of str
+        Anti-HER2 drugs of the drug table (role ``anti_her2``), e.g. ``("trastuzumab", "pertuzumab")``.
+    offset_days : float, default 0.0
+        Regimen start to the first anti-HER2 dose (days, 0 to 365).
+    weeks : float, default 52.0
+        Length of anti-HER2 therapy (weeks, 1 to 104).
+
+    Examples
+    --------
+    >>> AntiHer2(agents=("trastuzumab",), offset_days=84).weeks
+    52.0
+    """
+
+    agents: tuple[str, ...] = Field(min_length=1)
+    offset_days: float = Field(default=0.0, ge=0, le=365)
+    weeks: float = Field(default=52.0, ge=1, le=104)
+
+
 class Regimen(_Strict):
     """A chemotherapy regimen: phases given one after another (or at ``offset_days`` from the start).
 
@@ -266,6 +309,8 @@ class Regimen(_Strict):
         Where the regimen comes from (trial, guideline).
     phases : list of Phase
         The phases (at least one).
+    anti_her2 : AntiHer2 or None, default None
+        Anti-HER2 therapy given with the chemotherapy and after it (HER2-positive disease only).
 
     Examples
     --------
@@ -286,6 +331,7 @@ class Regimen(_Strict):
     name: str
     source: str
     phases: list[Phase] = Field(min_length=1)
+    anti_her2: AntiHer2 | None = None
 
     @model_validator(mode="after")
     def _plausible_length(self) -> Regimen:
@@ -341,6 +387,10 @@ REGIMEN_RULES: dict[str, tuple[str, str | None]] = {
     "default_dose_mg": ("a number from 0.001 to 10000", "mg"),
     "default_interval_h": ("a number from 1 to 672", "h"),
     "imax": ("a number from 0 to 1", None),
+    "kill_per_day": ("a number from 0 to 10 (required for anti-HER2 drugs)", "ln-cells/day"),
+    "anti_her2": ("a table {agents = [...], offset_days = ..., weeks = ...}", None),
+    "agents": ("a non-empty list of anti-HER2 drug names (role anti_her2)", None),
+    "weeks": ("a number from 1 to 104", "weeks"),
     "hill": ("a number from 0.1 to 10", None),
 }
 
@@ -548,6 +598,15 @@ def parse_regimens(
                         f"{where}: regimen {key}.phases.{i}.dose_auc given for {dd.drug!r}; "
                         "allowed: dose_auc only for carboplatin (unit: mg*min/mL)"
                     )
+        if regimen.anti_her2 is not None:
+            known = sorted(n for n, d in drugs.items() if d.role == "anti_her2")
+            for agent in regimen.anti_her2.agents:
+                if agent not in known:
+                    raise InputError(
+                        f"{where}: regimen {key}.anti_her2.agents = {agent!r} is invalid; allowed: one of {known}"
+                    )
+            if len(set(regimen.anti_her2.agents)) != len(regimen.anti_her2.agents):
+                raise InputError(f"{where}: regimen {key}.anti_her2.agents lists a drug twice; allowed: each once")
         out[key] = regimen
     return out
 
@@ -558,8 +617,11 @@ def load_regimens() -> dict[str, Regimen]:
 
     Examples
     --------
-    >>> sorted(load_regimens())
-    ['ac-paclitaxel-q3w', 'ac-paclitaxel-weekly', 'ddac-paclitaxel-q2w', 'paclitaxel-carboplatin-ac', 'tc']
+    >>> sorted(load_regimens())[:4]
+    ['ac-paclitaxel-q3w', 'ac-paclitaxel-weekly', 'ac-paclitaxel-weekly-trastuzumab',
+     'ac-paclitaxel-weekly-trastuzumab-pertuzumab']
+    >>> load_regimens()["ac-paclitaxel-weekly-trastuzumab"].anti_her2.agents
+    ('trastuzumab',)
     """
     return parse_regimens(tomllib.loads(_data_text("regimens.toml")), where="regimens.toml")
 
@@ -640,7 +702,9 @@ def get_regimen(regimen: str | Regimen) -> Regimen:
     Traceback (most recent call last):
     ...
     chemomet.errors.InputError: regimen = 'folfox' is invalid; allowed: one of ['ac-paclitaxel-q3w',
-    'ac-paclitaxel-weekly', 'ddac-paclitaxel-q2w', 'paclitaxel-carboplatin-ac', 'tc'] or a regimen .toml file
+    'ac-paclitaxel-weekly', 'ac-paclitaxel-weekly-trastuzumab', 'ac-paclitaxel-weekly-trastuzumab-pertuzumab',
+    'ddac-paclitaxel-q2w', 'docetaxel-trastuzumab', 'docetaxel-trastuzumab-pertuzumab', 'paclitaxel-carboplatin-ac',
+    'tc'] or a regimen .toml file
     """
     if isinstance(regimen, Regimen):
         return regimen
@@ -827,6 +891,22 @@ class EndocrineCourse:
 
 
 @dataclass(frozen=True)
+class AntiHer2Course:
+    """Anti-HER2 therapy in a schedule: the antibodies ``agents`` given from ``start_day`` to ``end_day``
+    (days from diagnosis).
+
+    Examples
+    --------
+    >>> Strategy.parse("nact", "ac-paclitaxel-weekly-trastuzumab").schedule().anti_her2  # day 14 + 84, 52 weeks
+    AntiHer2Course(agents=('trastuzumab',), start_day=98.0, end_day=462.0)
+    """
+
+    agents: tuple[str, ...]
+    start_day: float
+    end_day: float
+
+
+@dataclass(frozen=True)
 class Schedule:
     """What the model needs from a strategy: dose events, surgery day and the chemotherapy window (days).
 
@@ -847,6 +927,8 @@ class Schedule:
         Extra days the model must resolve exactly, e.g. an interim assessment (days).
     endocrine : EndocrineCourse or None, default None
         Adjuvant endocrine therapy after surgery and chemotherapy, if any.
+    anti_her2 : AntiHer2Course or None, default None
+        Anti-HER2 therapy with and after chemotherapy, if the regimen carries it.
 
     Examples
     --------
@@ -866,6 +948,7 @@ class Schedule:
     neoadjuvant: bool
     marks: tuple[float, ...] = ()  # extra days the model must resolve exactly (e.g. an interim assessment)
     endocrine: EndocrineCourse | None = None
+    anti_her2: AntiHer2Course | None = None
 
 
 
@@ -1062,7 +1145,7 @@ class Strategy:
         chemo = [t for t, n, _ in events if drugs[n].role == "cytotoxic"]
         return Schedule(
             tuple(sorted(events)), surgery, (min(chemo), max(chemo)), neoadjuvant=True,
-            endocrine=self._endocrine_after(surgery),
+            endocrine=self._endocrine_after(surgery), anti_her2=full.anti_her2,
         )
 
     def _endocrine_after(self, day: float) -> EndocrineCourse | None:
@@ -1077,7 +1160,8 @@ class Strategy:
         Examples
         --------
         >>> Strategy.parse("surgery-only").schedule()
-        Schedule(dose_events=(), surgery_day=21.0, chemo_days=None, neoadjuvant=False, marks=(), endocrine=None)
+        Schedule(dose_events=(), surgery_day=21.0, chemo_days=None, neoadjuvant=False, marks=(), endocrine=None,
+                 anti_her2=None)
         >>> Strategy.parse("nact-adaptive").schedule().marks  # interim assessment: day 14 + 84
         (98.0,)
         """
@@ -1104,7 +1188,12 @@ class Strategy:
             events = events + [(first + i * step, acc.drug, acc.dose_mg) for i in range(max(n, 0))]
         marks = () if self.interim_day is None else (start + self.interim_day,)
         after = last if self.kind == "surgery-first" else surgery
+        her2 = self.regimen.anti_her2
+        course = None
+        if her2 is not None:
+            first = start + her2.offset_days
+            course = AntiHer2Course(tuple(her2.agents), first, first + 7.0 * her2.weeks)
         return Schedule(
             tuple(sorted(events)), surgery, (start, last), neoadjuvant=self.kind == "nact", marks=marks,
-            endocrine=self._endocrine_after(after),
+            endocrine=self._endocrine_after(after), anti_her2=course,
         )

@@ -19,6 +19,7 @@ CRITERIA = {
     "age_max_years": 75,
     "diameter_min_mm": 15,
     "diameter_max_mm": 60,
+    "nodes_positive_min": 1,
     "nodes_positive_max": 3,
     "tmem_high": True,
     "ctc_positive": True,
@@ -43,7 +44,7 @@ def direct_filter(seed: int, n_screen: int, tmem_cut: float) -> np.ndarray:
         & (cov["age"] <= 75).to_numpy()
         & (cov["diameter_mm"] >= 15).to_numpy()
         & (cov["diameter_mm"] <= 60).to_numpy()
-        & (cov["nodes_positive"] <= 3).to_numpy()
+        & cov["nodes_positive"].between(1, 3).to_numpy()
         & (params.T0 >= tmem_cut)
         & (ctc >= 1)
     )
@@ -73,4 +74,13 @@ def test_eligibility_matches_direct_filter(tmp_path):
     assert table["tmem_high"].all() and table["ctc_positive"].all()
     assert (table["ctc_count_baseline"] >= 1).all()
     assert (table["tmem_baseline_10hpf"] >= spec.biomarkers.tmem_high_min_10hpf).all()
-    assert table["diameter_mm"].between(15, 60).all() and (table["nodes_positive"] <= 3).all()
+    assert table["diameter_mm"].between(15, 60).all() and table["nodes_positive"].between(1, 3).all()
+
+
+def test_a_node_range_that_admits_nobody_is_refused():
+    import pytest
+
+    from chemomet.errors import InputError
+
+    with pytest.raises(InputError, match="nodes_positive_min = 5 is above eligibility.nodes_positive_max = 2"):
+        make_spec(eligibility={"nodes_positive_min": 5, "nodes_positive_max": 2})

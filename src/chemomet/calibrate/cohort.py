@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from chemomet.population import Population
+from chemomet.population import ANTI_HER2_STREAM, Population
 from chemomet.regimens import DEFAULT_REGIMEN, Strategy, parse_regimens
 from chemomet.simulation import simulate
 from chemomet.units import DAYS_PER_YEAR
@@ -23,7 +23,8 @@ class VirtualCohort:
     """Fixed draws for common random numbers.
 
     covariates: covariate table (layout of :meth:`Population.parameters`); z: standard-normal random effects,
-    shape ``(n, Population.N_EFFECTS)``; u: uniforms for the resistant clone, shape ``(n, 2)``.
+    shape ``(n, Population.N_EFFECTS)``; u: uniforms for the resistant clone, shape ``(n, 2)``; z_her2: standard
+    normals for the anti-HER2 sensitivity, shape ``(n,)`` (None: 0, the median responder).
 
     Examples
     --------
@@ -36,6 +37,7 @@ class VirtualCohort:
     covariates: pd.DataFrame
     z: np.ndarray
     u: np.ndarray
+    z_her2: np.ndarray | None = None
 
     @staticmethod
     def draw(config: dict, n: int, seed: int) -> VirtualCohort:
@@ -44,19 +46,22 @@ class VirtualCohort:
         pop = Population(config)
         zc, uc = rng.standard_normal((n, 4)), rng.random((n, 4))
         cov = pop.sample_covariates(zc, uc)
-        return VirtualCohort(cov, rng.standard_normal((n, Population.N_EFFECTS)), rng.random((n, 2)))
+        z, u = rng.standard_normal((n, Population.N_EFFECTS)), rng.random((n, 2))
+        # drawn from a generator of its own, so that the draws above are those of earlier versions
+        z_her2 = np.random.default_rng([seed, ANTI_HER2_STREAM]).standard_normal(n)
+        return VirtualCohort(cov, z, u, z_her2)
 
     def with_covariates(self, **values) -> VirtualCohort:
         """The same draws with some covariates overridden (scalars or arrays, one value per patient)."""
         cov = self.covariates.copy()
         for k, v in values.items():
             cov[k] = v
-        return VirtualCohort(cov, self.z, self.u)
+        return VirtualCohort(cov, self.z, self.u, self.z_her2)
 
     def parameters(self, config: dict):
         """``(population, parameters)`` of the cohort under ``config``."""
         pop = Population(config)
-        return pop, pop.parameters(self.covariates, self.z, self.u)
+        return pop, pop.parameters(self.covariates, self.z, self.u, self.z_her2)
 
 
 def simulate_arm(
@@ -66,6 +71,7 @@ def simulate_arm(
     regimen: str | dict = DEFAULT_REGIMEN,
     horizon_years: float = 15.0,
     grid=None,
+    drugs=None,
 ):
     """One arm: the cohort under ``config`` treated with ``strategy`` (one process).
 
@@ -83,6 +89,8 @@ def simulate_arm(
         Follow-up (years).
     grid : array_like, optional
         Times (days) for the trajectories.
+    drugs : dict, optional
+        The drug table (default: the shipped one), e.g. with a drug's effect changed during a calibration.
 
     Returns
     -------
@@ -100,5 +108,7 @@ def simulate_arm(
     pop, p = cohort.parameters(config)
     if isinstance(regimen, dict):
         regimen = next(iter(parse_regimens(regimen).values()))
-    strat = Strategy.parse(strategy, regimen)
-    return simulate(p, strat, horizon_days=horizon_years * DAYS_PER_YEAR, population=pop, grid=grid, workers=1)
+    strat = Strategy.parse(strategy, regimen, drugs=drugs)
+    return simulate(
+        p, strat, horizon_days=horizon_years * DAYS_PER_YEAR, population=pop, grid=grid, workers=1, drugs=drugs
+    )

@@ -66,21 +66,20 @@ def dormant_visible_by(
     params: PatientParameters,
     tl: Timeline | None,
     growth,
-    gkill,
-    kappa: np.ndarray,
+    kill,
     share_pre: np.ndarray,
     founded_mass: np.ndarray | None,
     log_visible: float,
     founding_end: float,
     times: np.ndarray,
-    endocrine=None,
+    courses=(),
 ) -> np.ndarray:
     """``Λ(t)`` of one clone's colonies that went through dormancy, shape ``(n, len(times))``.
 
     Arguments as :func:`chemomet.model.metastases.visible_by`; ``founded_mass`` are the colonies founded per
-    window interval (through surgery), ``founding_end`` the last founding day (surgery, or inf). Endocrine therapy
-    reaches the colonies that woke before the window closed; cells still dormant then wake and grow untreated
-    (a limitation: docs/science.md §2.13).
+    window interval (through surgery), ``founding_end`` the last founding day (surgery, or inf). Courses after the
+    window (endocrine, anti-HER2) reach the colonies that woke before the window closed; cells still dormant then
+    wake and grow untreated (a limitation: docs/science.md §2.13).
     """
     lam = params.wake_rate_per_day
     times = np.asarray(times, dtype=float)
@@ -112,8 +111,8 @@ def dormant_visible_by(
         wakes = founded - np.diff(pool, axis=1)
         pool_end = pool[:, -1]
     out = visible_by(
-        params, tl, growth, gkill, kappa, share_pre, wakes, log_visible, np.inf, times, starts_before=starts_before,
-        endocrine=endocrine,
+        params, tl, growth, kill, share_pre, wakes, log_visible, np.inf, times, starts_before=starts_before,
+        courses=courses,
     )
     if tl is not None:
         tau_vis = -np.log1p(-log_visible / params.log_plateau) / params.beta_per_day

@@ -17,9 +17,15 @@ import pandas as pd
 
 from chemomet.model import dissemination as dis
 from chemomet.model.dormancy import dormant_visible_by
-from chemomet.model.metastases import visible_by
+from chemomet.model.metastases import WindowKill, visible_by
 from chemomet.model.parameters import ModelSettings, PatientParameters
-from chemomet.model.primary import growth_factor, treated_log_cells, untreated_log_cells, weighted_kill
+from chemomet.model.primary import (
+    course_in_window,
+    growth_factor,
+    treated_log_cells,
+    untreated_log_cells,
+    weighted_kill,
+)
 from chemomet.model.timeline import Timeline, build_timeline
 from chemomet.regimens import Drug, Schedule
 from chemomet.streams import BLOCK, child, draws_at, root_seed
@@ -205,15 +211,15 @@ def simulate_schedule(
         early = (early_schedule, early_tl, interim, threshold)
     root = root_seed(seed)
     bounds = [(lo, min(lo + chunk_size, params.n)) for lo in range(0, params.n, chunk_size)]
-    block = None if schedule.endocrine is None else drugs[schedule.endocrine.drug].growth_block
+    rates = therapy_rates(schedule, drugs)
 
     def run(bound):
         lo, hi = bound
         chunk = params.take(slice(lo, hi))
         indices = np.arange(start_index + lo, start_index + hi)
         if early is None:
-            return _simulate_chunk(chunk, schedule, tl, settings, horizon_days, grid, root, indices, block)
-        return _adaptive_chunk(chunk, schedule, tl, early, settings, horizon_days, grid, root, indices, block)
+            return _simulate_chunk(chunk, schedule, tl, settings, horizon_days, grid, root, indices, rates)
+        return _adaptive_chunk(chunk, schedule, tl, early, settings, horizon_days, grid, root, indices, rates)
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(bounds)))
     results = []
@@ -230,13 +236,62 @@ def simulate_schedule(
     return summary, trajectories
 
 
+def therapy_rates(schedule, drugs: dict[str, Drug]) -> dict[str, float | None]:
+    """The schedule's constant-rate therapies at median sensitivity: ``growth_block`` of its endocrine drug
+    (dimensionless share of the growth drive) and the summed ``kill_per_day`` of its anti-HER2 drugs
+    (ln-cells/day); None where the schedule has none.
+
+    Examples
+    --------
+    >>> from chemomet.regimens import Strategy, load_drugs
+    >>> sch = Strategy.parse("nact:tamoxifen", "ac-paclitaxel-weekly-trastuzumab-pertuzumab").schedule()
+    >>> rates = therapy_rates(sch, load_drugs())
+    >>> rates["endocrine_block"] == load_drugs()["tamoxifen"].growth_block
+    True
+    """
+    her2 = schedule.anti_her2
+    return {
+        "endocrine_block": None if schedule.endocrine is None else drugs[schedule.endocrine.drug].growth_block,
+        "anti_her2_kill": None if her2 is None else float(sum(drugs[a].kill_per_day for a in her2.agents)),
+    }
+
+
+def primary_in_window(p: PatientParameters, schedule, tl: Timeline, rates):
+    """The primary through the treatment window, at the window nodes.
+
+    ``rates``: :func:`therapy_rates` of ``schedule``. Returns the growth factors ``e^{β(t_i - c)}``, the
+    chemotherapy kill ``Ĝ`` at unit chemosensitivity, the anti-HER2 kill (``∫ e^{β(r-c)} k_H dr`` at the nodes and
+    ``k_H`` per interval, ln-cells/day; None without anti-HER2 therapy), ln(cells) and the resistant share, each
+    ``(n, nodes)`` or ``(n, intervals)``.
+
+    Examples
+    --------
+    >>> from chemomet.population import Population
+    >>> from chemomet.regimens import Strategy, load_drugs
+    >>> cov, p = Population().sample(1, 0)
+    >>> sch = Strategy.parse("nact", "ac-paclitaxel-weekly-trastuzumab").schedule()
+    >>> tl = build_timeline(sch, load_drugs(), 0.1, 0.1)
+    >>> growth, gkill, her2, log_n, share = primary_in_window(p, sch, tl, therapy_rates(sch, load_drugs()))
+    >>> log_n.shape == growth.shape == (1, tl.nodes.size), her2[1].shape == (1, tl.nodes.size - 1)
+    (True, True)
+    """
+    growth = growth_factor(p, tl)
+    gkill = weighted_kill(p, tl, growth)
+    her2 = None
+    if rates["anti_her2_kill"] is not None:
+        k = (rates["anti_her2_kill"] * p.her2_sensitivity)[:, None]  # ln-cells/day
+        unit, on = course_in_window(p, tl, schedule.anti_her2.start_day, schedule.anti_her2.end_day)
+        her2 = (k * unit, k * on)
+    log_n, share = treated_log_cells(p, tl, growth, gkill, None if her2 is None else her2[0])
+    return growth, gkill, her2, log_n, share
+
+
 def _adaptive_chunk(
-    p: PatientParameters, schedule, tl: Timeline, early, settings, horizon, grid, root, indices, block=None
+    p: PatientParameters, schedule, tl: Timeline, early, settings, horizon, grid, root, indices, rates
 ):
     """Response-adapted NACT: measure at the interim day, send non-responders to early surgery."""
     early_schedule, early_tl, interim_day, threshold = early
-    growth = growth_factor(p, tl)
-    log_n, _ = treated_log_cells(p, tl, growth, weighted_kill(p, tl, growth))
+    *_, log_n, _ = primary_in_window(p, schedule, tl, rates)
     j = int(np.searchsorted(tl.nodes, interim_day - 1e-9))
     shrinkage = 1.0 - np.exp((log_n[:, j] - p.log_cells0) / 3.0)  # fractional decrease of the diameter
     groups = [
@@ -247,7 +302,7 @@ def _adaptive_chunk(
     for rows, sch, timeline in groups:
         if rows.size:
             summary, traj = _simulate_chunk(
-                p.take(rows), sch, timeline, settings, horizon, grid, root, indices[rows], block
+                p.take(rows), sch, timeline, settings, horizon, grid, root, indices[rows], rates
             )
             summary["early_surgery"] = float(sch is early_schedule)
             parts.append(summary)
@@ -281,7 +336,7 @@ def endocrine_window(schedule, tl: Timeline | None) -> tuple[float, float] | Non
 
 def _simulate_chunk(
     p: PatientParameters, schedule, tl: Timeline | None, settings: ModelSettings, horizon, grid, root, indices,
-    block=None,
+    rates,
 ):
     n = p.n
     log_vis = float(np.log(settings.visible_cells))
@@ -295,24 +350,20 @@ def _simulate_chunk(
     if grid is not None:
         eval_times = np.concatenate([eval_times, grid])
 
-    growth = gkill = log_n = share_nodes = None
+    growth = gkill = log_n = share_nodes = her2 = None
     mass_s = mass_r = None
     if tl is not None:
-        growth = growth_factor(p, tl)
-        gkill = weighted_kill(p, tl, growth)
-        log_n, share_nodes = treated_log_cells(p, tl, growth, gkill)
+        growth, gkill, her2, log_n, share_nodes = primary_in_window(p, schedule, tl, rates)
         if tl.n_founding > 0:
             mass_s = dis.window_founding_mass(p, tl, log_n, 1.0 - share_nodes)
             mass_r = dis.window_founding_mass(p, tl, log_n, share_nodes)
-    clones = (tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, eval_times)
-    days = endocrine_window(schedule, tl)
-    # endocrine therapy removes the share block x e of each colony's growth drive alpha (ln-cells/day)
-    k_endocrine = None if days is None else block * p.endocrine_sensitivity * p.alpha_per_day
-    lam = _over_clones(visible_by, p, None, *clones, k_endocrine=k_endocrine, days=days)
+    clones = (tl, growth, gkill, her2, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, eval_times)
+    courses = courses_after_window(p, schedule, tl, rates)
+    lam = _over_clones(visible_by, p, None, *clones, courses=courses)
     dormant = np.flatnonzero(p.dormant_fraction > 0)
     if dormant.size:
         q = p.dormant_fraction[dormant][:, None]
-        woken = _over_clones(dormant_visible_by, p, dormant, *clones, k_endocrine=k_endocrine, days=days)
+        woken = _over_clones(dormant_visible_by, p, dormant, *clones, courses=courses)
         lam[dormant] = (1.0 - q) * lam[dormant] + q * woken
     dmfs = np.exp(-(lam - lam[:, :1]))
     out = {
@@ -388,34 +439,72 @@ def _simulate_chunk(
     return summary, traj
 
 
+def courses_after_window(p: PatientParameters, schedule, tl: Timeline | None, rates) -> list[tuple]:
+    """Constant-rate courses after the window, ``(k (n,), first day, last day)`` with ``k`` in ln-cells/day:
+    endocrine therapy (it removes ``growth_block × e`` of each colony's growth drive ``α``) and the rest of the
+    anti-HER2 therapy (``kill_per_day × h``), each acting on both clones alike.
+
+    Examples
+    --------
+    >>> from chemomet.population import Population
+    >>> from chemomet.regimens import Strategy, load_drugs
+    >>> _, p = Population().sample(2, 0)
+    >>> sch = Strategy.parse("nact:tamoxifen", "ac-paclitaxel-weekly-trastuzumab").schedule()
+    >>> tl = build_timeline(sch, load_drugs(), 0.1, 0.1)
+    >>> [(round(e0), round(e1)) for _, e0, e1 in courses_after_window(p, sch, tl, therapy_rates(sch, load_drugs()))]
+    [(231, 2057), (215, 462)]
+    """
+    courses = []
+    days = endocrine_window(schedule, tl)
+    if days is not None:
+        courses.append((rates["endocrine_block"] * p.endocrine_sensitivity * p.alpha_per_day, *days))
+    her2 = schedule.anti_her2
+    if her2 is not None and tl is not None and her2.end_day > tl.end:
+        k = rates["anti_her2_kill"] * p.her2_sensitivity
+        courses.append((k, max(her2.start_day, tl.end), her2.end_day))
+    return courses
+
+
 def _over_clones(
-    visible, p, rows, tl, growth, gkill, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, times,
-    k_endocrine=None, days=None,
+    visible, p, rows, tl, growth, gkill, her2, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, times,
+    courses=(),
 ):
     """``Λ`` summed over sensitive- and resistant-founded colonies of the patients ``rows`` (None: all).
 
     ``visible`` is :func:`~chemomet.model.metastases.visible_by` or its dormant counterpart; the resistant
-    clone's colonies are computed only for patients that carry one. ``k_endocrine`` (ln-cells/day, per patient)
-    and ``days`` (first and last day) describe endocrine therapy, which acts on both clones alike.
+    clone's colonies are computed only for patients that carry one. Chemotherapy kills a clone's colonies at
+    ``κ k(t)`` (``kappa_s``, ``kappa_r``); anti-HER2 therapy (``her2``: weighted kill and rate per interval)
+    and the ``courses`` after the window act on both clones alike.
     """
     def pick(x, idx):
         return x if x is None or idx is None else x[idx]
 
-    def endocrine(idx):
-        return None if days is None else (pick(k_endocrine, idx), *days)
+    def kill(kappa, idx):
+        if tl is None:
+            return None
+        k = kappa[:, None]
+        weighted, start, end = k * pick(gkill, idx), k * tl.kill_start, k * tl.kill_end
+        if her2 is not None:
+            weighted = weighted + pick(her2[0], idx)
+            on = pick(her2[1], idx)
+            start, end = start + on, end + on
+        return WindowKill(weighted, start, end)
+
+    def after(idx):
+        return [(pick(k, idx), e0, e1) for k, e0, e1 in courses]
 
     sub = p if rows is None else p.take(rows)
     share_r = sub.resistant_fraction
     lam = visible(
-        sub, tl, pick(growth, rows), pick(gkill, rows), pick(kappa_s, rows), 1.0 - share_r, pick(mass_s, rows),
-        log_vis, founding_end, times, endocrine=endocrine(rows),
+        sub, tl, pick(growth, rows), kill(pick(kappa_s, rows), rows), 1.0 - share_r, pick(mass_s, rows),
+        log_vis, founding_end, times, courses=after(rows),
     )
     has_r = np.flatnonzero(share_r > 0)
     if has_r.size:
         both = has_r if rows is None else rows[has_r]
         lam[has_r] += visible(
-            p.take(both), tl, pick(growth, both), pick(gkill, both), kappa_r[both], share_r[has_r],
-            pick(mass_r, both), log_vis, founding_end, times, endocrine=endocrine(both),
+            p.take(both), tl, pick(growth, both), kill(kappa_r[both], both), share_r[has_r],
+            pick(mass_r, both), log_vis, founding_end, times, courses=after(both),
         )
     return lam
 

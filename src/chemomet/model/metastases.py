@@ -18,14 +18,20 @@ two functions of one variable, computed once per patient:
 
 ``Λ(t)`` is the expected number of colonies visible by ``t``; ``S(t | M0) = exp(-[Λ(t) - Λ(0)])``.
 
-Adjuvant endocrine therapy after the window, from ``e_0`` to ``e_1``, removes a constant ``k_E`` (ln-cells/day)
-from the growth drive: ``Ĥ`` loses ``k_E (E(min(t, e_1)) - E(e_0)) / β`` (:func:`endocrine_shift`). On each of
-the three pieces after the window ``Ĥ`` and ``V̂`` are monotone, so the running ``sup_r min(V̂(r), min Ĥ)`` that
-decides visibility has a closed form too (:func:`reach_after_window`): colonies shrink and the smallest die while
-``k_E > α``, and the survivors regrow once therapy stops.
+Inside the window the kill a clone's colonies meet is a :class:`WindowKill`: chemotherapy (``κ k(t)``) plus, in
+HER2-positive disease, a constant anti-HER2 kill while the antibodies are given.
+
+Courses after the window — adjuvant endocrine therapy, the rest of a year of anti-HER2 therapy — each remove a
+constant ``k`` (ln-cells/day) from the growth drive from day ``e_0`` to ``e_1``: ``Ĥ`` loses
+``k (E(min(t, e_1)) - E(e_0)) / β`` (:func:`course_shift`). Between consecutive course days the total ``k`` is
+constant, so ``Ĥ`` and ``V̂`` are monotone on each piece and the running ``sup_r min(V̂(r), min Ĥ)`` that decides
+visibility is taken at the piece ends (:func:`reach_after_window`): colonies shrink and the smallest die while
+``k > α``, and the survivors regrow once therapy stops.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -83,17 +89,43 @@ def hermite_crossing(y0, y1, d0, d1, h, target, s0):
     return s
 
 
-def _window_curves(params, tl, growth, gkill, kappa, L):
+@dataclass(frozen=True)
+class WindowKill:
+    """The kill one clone's colonies meet inside the window, per patient.
+
+    ``weighted``: ``∫_c^t e^{β(r-c)} k(r) dr`` at the window nodes, ``(n, nodes)`` (ln-cells × ``E``), with ``k``
+    the clone's total kill rate; ``rate_start`` / ``rate_end``: ``k`` at each interval's start (after any bolus)
+    and end (before any bolus), ``(n, intervals)`` (ln-cells/day).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kill = WindowKill(np.zeros((2, 3)), np.ones((2, 2)), np.ones((2, 2)))
+    >>> kill.take([1]).weighted.shape
+    (1, 3)
+    """
+
+    weighted: np.ndarray
+    rate_start: np.ndarray
+    rate_end: np.ndarray
+
+    def take(self, rows) -> WindowKill:
+        """The patients ``rows`` (any NumPy index; None: all)."""
+        if rows is None:
+            return self
+        return WindowKill(self.weighted[rows], self.rate_start[rows], self.rate_end[rows])
+
+
+def _window_curves(params, tl, growth, kill: WindowKill, L):
     """Ĥ and V̂ at the nodes and their exact extrema over each interval (Hermite), per patient."""
     a = params.log_plateau[:, None]
     b = params.beta_per_day[:, None]
-    k = kappa[:, None]
-    h = a * growth - k * gkill
+    h = a * growth - kill.weighted
     v = h - L * growth
     step = np.diff(tl.nodes)
     g0, g1 = growth[:, :-1], growth[:, 1:]
-    dh0 = g0 * (a * b - k * tl.kill_start)
-    dh1 = g1 * (a * b - k * tl.kill_end)
+    dh0 = g0 * (a * b - kill.rate_start)
+    dh1 = g1 * (a * b - kill.rate_end)
     dv0, dv1 = dh0 - L * b * g0, dh1 - L * b * g1
     h_low, s_low = _interior_extreme(h, dh0, dh1, step, take_max=False)
     v_high, _ = _interior_extreme(v, dv0, dv1, step, take_max=True)
@@ -120,38 +152,40 @@ def _interior_extreme(y, d0, d1, step, take_max: bool):
     return best, where
 
 
-def endocrine_shift(b, c, t, endocrine) -> np.ndarray:
-    """``k_E ∫_{e_0}^{min(t, e_1)} e^{β(r - c)} dr`` (ln-cells × ``E``), 0 before ``e_0``, shape ``(n, len(t))``.
+def course_shift(b, c, t, course) -> np.ndarray:
+    """``k ∫_{e_0}^{min(t, e_1)} e^{β(r - c)} dr`` (ln-cells × ``E``), 0 before ``e_0``, shape ``(n, len(t))``.
 
     ``b``: ``β`` per patient ``(n, 1)`` (1/day); ``c``: the window start (days); ``t``: ``(1, m)`` times (days);
-    ``endocrine``: ``(k_E (n,), e_0, e_1)`` with ``k_E`` in ln-cells/day and ``e_0``, ``e_1`` in days.
+    ``course``: ``(k (n,), e_0, e_1)`` with ``k`` in ln-cells/day and ``e_0``, ``e_1`` in days.
 
     Examples
     --------
     >>> import numpy as np
     >>> b = np.array([[1e-3]])
-    >>> shift = endocrine_shift(b, 0.0, np.array([[0.0, 100.0, 300.0]]), (np.array([0.01]), 50.0, 200.0))
+    >>> shift = course_shift(b, 0.0, np.array([[0.0, 100.0, 300.0]]), (np.array([0.01]), 50.0, 200.0))
     >>> bool(np.allclose(shift, 0.01 / 1e-3 * (np.exp(1e-3 * np.array([50.0, 100.0, 200.0])) - np.exp(0.05))))
     True
     """
-    k_e, e0, e1 = endocrine
+    k, e0, e1 = course
     clipped = np.clip(t, e0, e1)
-    return np.asarray(k_e, float)[:, None] * (np.exp(b * (clipped - c)) - np.exp(b * (e0 - c))) / b
+    return np.asarray(k, float)[:, None] * (np.exp(b * (clipped - c)) - np.exp(b * (e0 - c))) / b
 
 
-def reach_after_window(a, b, L, c, g_shift, h_min, t, endocrine=None) -> np.ndarray:
+def reach_after_window(a, b, L, c, g_shift, h_min, t, courses=()) -> np.ndarray:
     """``Q(t) = sup_{end ≤ r ≤ t} min(V̂(r), h_min, min_{[end, r]} Ĥ)``: a colony still alive after the window
     with ``Ĥ(σ) = x`` is visible by ``t`` iff ``x ≤ Q(t)``. Shape ``(n, len(t))``; valid for ``t`` after the window.
 
     ``a``, ``b``: ``ln K`` and ``β`` per patient ``(n, 1)``; ``L``: ln of the visible size; ``c``: window start
-    (days); ``g_shift``: ``κ Ĝ`` at the window's end ``(n, 1)`` (0 without a window); ``h_min``: the running
-    minimum of ``Ĥ`` over the window ``(n, 1)`` (``+inf`` where only later deaths count); ``t``: ``(1, m)`` days;
-    ``endocrine``: ``(k_E, e_0, e_1)`` (see :func:`endocrine_shift`) with ``e_0`` at or after the window's end.
+    (days); ``g_shift``: the kill ``∫ e^{β(r-c)} k dr`` over the whole window ``(n, 1)`` (0 without a window);
+    ``h_min``: the running minimum of ``Ĥ`` over the window ``(n, 1)`` (``+inf`` where only later deaths count);
+    ``t``: ``(1, m)`` days; ``courses``: constant-rate courses ``(k, e_0, e_1)`` after the window (see
+    :func:`course_shift`), each with ``e_0`` at or after the window's end.
 
-    Without endocrine therapy ``V̂`` rises after the window and ``Q = min(V̂(t), h_min)``. With it, ``V̂`` is
-    monotone on ``[e_0, e_1]`` and rises again after ``e_1``, while ``min Ĥ`` can only fall during therapy (when
-    ``k_E > α``), so ``Q(t) = max(min(V̂(e_0 ∧ t), h_min), min(V̂(t ∧ e_1), h_min), min(V̂(t), h_min, Ĥ(e_1)))``,
-    each piece taken once ``t`` has reached it.
+    Without courses ``V̂`` rises after the window and ``Q = min(V̂(t), h_min)``. With them, the total rate is
+    constant between consecutive course days ``d_j``, where ``Ĥ`` and ``V̂`` are monotone and never rise and
+    fall against each other (``V̂`` rising forces ``Ĥ`` to rise), so the supremum over a piece sits at one of its
+    ends: ``Q(t) = max(max_{d_j ≤ t} min(V̂(d_j), m_j), min(V̂(t), m(t)))`` with ``m`` the running minimum of ``Ĥ``
+    (from ``h_min``) over the course days passed.
 
     Examples
     --------
@@ -162,52 +196,51 @@ def reach_after_window(a, b, L, c, g_shift, h_min, t, endocrine=None) -> np.ndar
     >>> bool(np.allclose(plain, (30.0 - 18.4) * np.exp(1e-3 * t)))
     True
     >>> treated = reach_after_window(a, b, 18.4, 0.0, np.zeros((1, 1)), np.full((1, 1), np.inf), t,
-    ...                              (np.array([0.02]), 50.0, 1876.0))
+    ...                              [(np.array([0.02]), 50.0, 1876.0)])
     >>> bool(treated[0, 0] < plain[0, 0] and treated[0, 1] < plain[0, 1])
     True
     """
-    e_t = np.exp(b * (t - c))
-    v_t = (a - L) * e_t - g_shift
-    if endocrine is None:
-        return np.minimum(v_t, h_min)
-    _, e0, e1 = endocrine
-    v_t = v_t - endocrine_shift(b, c, t, endocrine)
 
     def v_at(day):
-        return (a - L) * np.exp(b * (day - c)) - g_shift - endocrine_shift(b, c, np.full((1, 1), day), endocrine)
+        shift = sum((course_shift(b, c, day, course) for course in courses), np.zeros(1))
+        return (a - L) * np.exp(b * (day - c)) - g_shift - shift
 
-    v0, v1 = v_at(e0), v_at(e1)
-    h1 = v1 + L * np.exp(b * (e1 - c))
-    before = t < e0
-    during = (t >= e0) & (t <= e1)
-    q = np.minimum(v_t, h_min)  # before e0, and the running value inside therapy
-    q = np.where(during, np.maximum(np.minimum(v0, h_min), q), q)
-    after = np.maximum(np.minimum(np.maximum(v0, v1), h_min), np.minimum(v_t, np.minimum(h_min, h1)))
-    return np.where(before, q, np.where(during, q, after))
+    v_t = v_at(t)
+    q = np.minimum(v_t, h_min)
+    if not courses:
+        return q
+    best = np.full(np.shape(h_min), -np.inf) + np.zeros_like(a)
+    m = h_min + np.zeros_like(a)
+    for day in sorted({d for _, e0, e1 in courses for d in (e0, e1)}):  # a loop over the few course days
+        d = np.full((1, 1), day)
+        v_d = v_at(d)
+        m = np.minimum(m, v_d + L * np.exp(b * (day - c)))
+        best = np.maximum(best, np.minimum(v_d, m))
+        q = np.where(t >= day, np.maximum(best, np.minimum(v_t, m)), q)
+    return q
 
 
 def visible_by(
     params: PatientParameters,
     tl: Timeline | None,
     growth: np.ndarray | None,
-    gkill: np.ndarray | None,
-    kappa: np.ndarray,
+    kill: WindowKill | None,
     share_pre: np.ndarray,
     window_mass: np.ndarray | None,
     log_visible: float,
     founding_end: float,
     times: np.ndarray,
     starts_before=None,
-    endocrine=None,
+    courses=(),
 ) -> np.ndarray:
     """Expected colonies of one clone visible by each of ``times``: ``Λ(t)``, shape ``(n, len(times))``.
 
-    kappa: kill multiplier on this clone's colonies (``s_met s`` or ``s_met s r_R``); share_pre: the clone's
-    share of founding before the window; window_mass: expected colonies starting to grow in each window
+    kill: the :class:`WindowKill` this clone's colonies meet in the window (None without one); share_pre: the
+    clone's share of founding before the window; window_mass: expected colonies starting to grow in each window
     interval ``(n, intervals)``; founding_end: last day on which colonies start growing before the window.
     starts_before: optional ``f(upper)`` giving the expected colonies that started growing before ``upper``
     (default: this clone's share of the untreated founding; dormancy passes its wake-up count instead).
-    endocrine: optional ``(k_E (n,), e_0, e_1)``: adjuvant endocrine therapy after the window (ln-cells/day,
+    courses: constant-rate courses ``(k (n,), e_0, e_1)`` after the window, e.g. endocrine therapy (ln-cells/day,
     days; see :func:`reach_after_window`).
     """
     a = params.log_plateau[:, None]
@@ -217,11 +250,10 @@ def visible_by(
     c = tl.start if tl is not None else 0.0
     e_t = np.exp(b * (t - c))
     if tl is None:
-        psi = reach_after_window(a, b, L, c, 0.0, np.inf, t, endocrine)
+        psi = reach_after_window(a, b, L, c, 0.0, np.inf, t, courses)
         founding_limit = founding_end
     else:
-        k = kappa[:, None]
-        curves = _window_curves(params, tl, growth, gkill, kappa, L)
+        curves = _window_curves(params, tl, growth, kill, L)
         h, v, h_low, v_high, _ = curves
         # running minimum of Ĥ through the end of each interval, counting its dips between nodes
         h_run = np.minimum.accumulate(np.minimum(h[:, 1:], h_low), axis=1)
@@ -230,12 +262,12 @@ def visible_by(
         phi_nodes[:, 1:] = np.maximum(phi_nodes[:, 1:], np.minimum(v_high, h_run[:, 1:]))
         psi_nodes = np.maximum.accumulate(phi_nodes, axis=1)
         h_min = h_run[:, -1:]
-        g_end = gkill[:, -1:]
+        g_end = kill.weighted[:, -1:]
         before = t < tl.start
         after = t >= tl.end
         idx = np.clip(np.searchsorted(tl.nodes, t[0], side="right") - 1, 0, tl.nodes.size - 1)
         psi_in = psi_nodes[:, idx]
-        psi_after = np.maximum(psi_nodes[:, -1:], reach_after_window(a, b, L, c, k * g_end, h_min, t, endocrine))
+        psi_after = np.maximum(psi_nodes[:, -1:], reach_after_window(a, b, L, c, g_end, h_min, t, courses))
         psi = np.where(before, (a - L) * e_t, np.where(after, psi_after, psi_in))
         founding_limit = min(founding_end, tl.start)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -248,11 +280,11 @@ def visible_by(
         lam = starts_before(np.where(np.isfinite(upper), upper, -1e7))
     lam = np.where(np.isfinite(upper), lam, 0.0)
     if tl is not None and window_mass is not None and window_mass.shape[1] > 0:
-        lam = lam + _window_founded_visible(params, tl, gkill, kappa, window_mass, L, t[0], curves, endocrine)
+        lam = lam + _window_founded_visible(params, tl, kill, window_mass, L, t[0], curves, courses)
     return lam
 
 
-def _window_founded_visible(params, tl, gkill, kappa, mass, L, times, curves, endocrine=None):
+def _window_founded_visible(params, tl, kill, mass, L, times, curves, courses=()):
     """Λ contribution of colonies founded inside the window (see module docstring).
 
     On a rising interval the surviving founders form a prefix whose ``Ĥ(σ)`` spans ``[Ĥ_i, Ĥ_i + f ΔĤ]``,
@@ -261,10 +293,9 @@ def _window_founded_visible(params, tl, gkill, kappa, mass, L, times, curves, en
     """
     a = params.log_plateau[:, None]
     b = params.beta_per_day[:, None]
-    k = kappa[:, None]
     nf = mass.shape[1]
     h, v, h_low, v_high, (dh0, dh1, step, s_low) = curves
-    g_end = gkill[:, -1:]
+    g_end = kill.weighted[:, -1:]
     # suffix minimum of Ĥ over everything after node i + 1 (nodes and dips between them)
     tail_low = np.minimum(h[:, 1:], h_low)
     suffix_min = np.minimum.accumulate(tail_low[:, ::-1], axis=1)[:, ::-1]  # column j: from interval j on
@@ -296,7 +327,7 @@ def _window_founded_visible(params, tl, gkill, kappa, mass, L, times, curves, en
     h_bottom = np.where(alive, p_low, h0)
     h_top = np.where(cut, threshold, np.where(alive, h1, h0))
     t = np.asarray(times, dtype=float)[None, :]
-    reach = reach_after_window(a, b, L, tl.start, k * g_end, np.inf, t, endocrine)
+    reach = reach_after_window(a, b, L, tl.start, g_end, np.inf, t, courses)
     x_query = np.where(t >= tl.end, reach, -np.inf)
     lam = _ramp_cdf(h_bottom, h_top, alive_mass, x_query)
 
@@ -306,10 +337,10 @@ def _window_founded_visible(params, tl, gkill, kappa, mass, L, times, curves, en
     if np.any(fast):
         idx = np.flatnonzero(fast)
         t_vis, mass_f = _exact_window_visibility(
-            tl, h[idx], v[idx], mass[idx], a[idx], b[idx], k[idx], g_end[idx], L
+            tl, h[idx], v[idx], mass[idx], a[idx], b[idx], g_end[idx], L
         )
-        if endocrine is not None:
-            # colonies not yet visible at the window's end meet the endocrine course: compare with Q(t) directly
+        if courses:
+            # colonies not yet visible at the window's end meet the courses: compare with Q(t) directly
             in_window = t_vis <= tl.end
             h_mid = 0.5 * (h[idx, :nf] + h[idx, 1 : nf + 1])
             alive_post = np.isfinite(t_vis) & ~in_window
@@ -430,7 +461,7 @@ def _first_index(levels: list[np.ndarray], rows: np.ndarray, start: np.ndarray, 
     return np.where((pos < n) & hit(last), pos, n)
 
 
-def _exact_window_visibility(tl, h, v, mass, a, b, k, g_end, L):
+def _exact_window_visibility(tl, h, v, mass, a, b, g_end, L):
     """Exact visibility times for patients whose window-founded colonies may become visible in the window.
 
     The colony of interval ``i`` (value ``Ĥ`` at its midpoint) becomes visible at the first node ``j > i`` with
@@ -446,7 +477,7 @@ def _exact_window_visibility(tl, h, v, mass, a, b, k, g_end, L):
     first_vis = _first_index(_sparse_table(v, np.maximum), rows, start, lambda x: x >= hq)
     first_dead = _first_index(_sparse_table(h, np.minimum), rows, start, lambda x: x < hq)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_post = tl.start + np.log((hq + k[rows, 0] * g_end[rows, 0]) / (a[rows, 0] - L)) / b[rows, 0]
+        t_post = tl.start + np.log((hq + g_end[rows, 0]) / (a[rows, 0] - L)) / b[rows, 0]
     t_in = tl.nodes[np.minimum(first_vis, nodes - 1)]
     t_vis = np.where(first_vis < first_dead, t_in, np.where(first_dead >= nodes, t_post, np.inf))
     t_vis = t_vis.reshape(n, nf)

@@ -60,6 +60,9 @@ class PatientParameters:
     endocrine_sensitivity : numpy.ndarray, optional
         ``e``: how strongly endocrine therapy blocks the growth drive of the patient's colonies, relative to the
         population median (dimensionless; 0 in ER-negative disease; default 0: no response).
+    her2_sensitivity : numpy.ndarray, optional
+        ``h``: how strongly anti-HER2 antibodies kill the patient's cells, relative to the population median
+        (dimensionless; 0 in HER2-negative disease; default 0: no response).
 
     Raises
     ------
@@ -86,7 +89,7 @@ class PatientParameters:
     >>> PatientParameters.concat([params, params.take([0])]).n
     3
     >>> params.to_frame().shape  # one row per patient, one column per parameter
-    (2, 15)
+    (2, 16)
     """
 
     alpha_per_day: np.ndarray
@@ -104,12 +107,13 @@ class PatientParameters:
     dormant_fraction: np.ndarray | None = None
     wake_rate_per_day: np.ndarray | None = None
     endocrine_sensitivity: np.ndarray | None = None
+    her2_sensitivity: np.ndarray | None = None
 
     def __post_init__(self):
         n = None
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None:  # optional dormancy and endocrine parameters: off unless given
+            if value is None:  # optional dormancy, endocrine and anti-HER2 parameters: off unless given
                 value = np.zeros(n)
             arr = np.atleast_1d(np.asarray(value, dtype=float))
             object.__setattr__(self, f.name, arr)

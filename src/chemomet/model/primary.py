@@ -49,12 +49,45 @@ def weighted_kill(params: PatientParameters, tl: Timeline, growth: np.ndarray) -
     return out
 
 
+def course_in_window(params: PatientParameters, tl: Timeline, first: float, last: float):
+    """A constant-rate course from day ``first`` to ``last`` inside the window, at unit rate.
+
+    Returns ``(weighted, on)``: ``∫_c^{t_i} e^{β(r-c)} 1_{[first, last]}(r) dr`` at the nodes ``(n, n_nodes)``
+    (exact), and whether each node interval lies in the course ``(n_intervals,)`` (its ends are nodes).
+
+    Examples
+    --------
+    >>> from chemomet.population import Population
+    >>> from chemomet.model.timeline import build_timeline
+    >>> from chemomet.regimens import Strategy, load_drugs
+    >>> _, p = Population().sample(1, 0)
+    >>> sch = Strategy.parse("nact", "ac-paclitaxel-weekly-trastuzumab").schedule()
+    >>> tl = build_timeline(sch, load_drugs(), 0.1, 0.1)
+    >>> weighted, on = course_in_window(p, tl, sch.anti_her2.start_day, sch.anti_her2.end_day)
+    >>> float(tl.nodes[:-1][on].min()), bool(weighted[0, 0] == 0.0)  # from day 14 + 84
+    (98.0, True)
+    """
+    b = params.beta_per_day[:, None]
+    lo, hi = max(first, tl.start), min(last, tl.end)
+    if hi <= lo:
+        return np.zeros((params.n, tl.nodes.size)), np.zeros(tl.nodes.size - 1, bool)
+    clipped = np.clip(tl.nodes, lo, hi)[None, :]
+    weighted = (np.exp(b * (clipped - tl.start)) - np.exp(b * (lo - tl.start))) / b
+    mid = 0.5 * (tl.nodes[:-1] + tl.nodes[1:])
+    return weighted, (mid > lo) & (mid < hi)
+
+
 def _softplus(x):
     return np.logaddexp(0.0, x)
 
 
-def treated_log_cells(params: PatientParameters, tl: Timeline, growth: np.ndarray, gkill: np.ndarray):
-    """ln(total cells) and the resistant share ``R/N`` of the primary at the window nodes, ``(n, n_nodes)``."""
+def treated_log_cells(
+    params: PatientParameters, tl: Timeline, growth: np.ndarray, gkill: np.ndarray, extra_kill=None
+):
+    """ln(total cells) and the resistant share ``R/N`` of the primary at the window nodes, ``(n, n_nodes)``.
+
+    ``extra_kill``: optional ``∫_c^t e^{β(r-c)} k_x(r) dr`` at the nodes ``(n, n_nodes)`` of a kill that acts on
+    both clones alike (anti-HER2 therapy), so it moves ``ln S`` and ``ln R`` together and leaves ``z`` alone."""
     a = params.log_plateau[:, None]
     b = params.beta_per_day[:, None]
     s = params.chemosensitivity[:, None]
@@ -77,7 +110,10 @@ def treated_log_cells(params: PatientParameters, tl: Timeline, growth: np.ndarra
         sp = _softplus(z[idx])
         simpson = h / 6.0 * (g[:, :-1] * sp[:, :-1] + 4.0 * g_mid * _softplus(z_mid) + g[:, 1:] * sp[:, 1:])
         integral[idx, 1:] = np.cumsum(simpson, axis=1)
-    w = (w_c + a * (growth - 1.0) - s * gkill - b * integral) / growth
+    w = w_c + a * (growth - 1.0) - s * gkill - b * integral
+    if extra_kill is not None:
+        w = w - extra_kill
+    w = w / growth
     log_n = w + np.where(np.isfinite(z), _softplus(z), 0.0)
     resistant_share = np.where(np.isfinite(z), 1.0 / (1.0 + np.exp(-z)), 0.0)
     return log_n, resistant_share

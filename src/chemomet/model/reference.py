@@ -68,15 +68,22 @@ def reference_dmfs(
 
     ``endocrine_days``: first and last day of the schedule's endocrine course (required when it has one; the
     engine's :func:`~chemomet.model.engine.endocrine_window` defines them); the course removes
-    ``growth_block × e × α`` from every colony's growth rate on those days.
+    ``growth_block × e × α`` from every colony's growth rate on those days. Anti-HER2 therapy kills the primary's
+    cells and every colony's at ``h × Σ kill_per_day`` from its first to its last day.
     """
     assert p.n == 1
-    endocrine = None
+    courses = []
     if schedule.endocrine is not None:
         assert endocrine_days is not None, "endocrine_days required for a schedule with endocrine therapy"
         block = drugs[schedule.endocrine.drug].growth_block
         k_e = block * float(p.endocrine_sensitivity[0]) * float(p.alpha_per_day[0])
-        endocrine = (k_e, *endocrine_days)
+        courses.append((k_e, *endocrine_days))
+    her2 = schedule.anti_her2
+    k_h, h0, h1 = 0.0, np.inf, np.inf
+    if her2 is not None:
+        k_h = float(p.her2_sensitivity[0]) * sum(drugs[x].kill_per_day for x in her2.agents)
+        h0, h1 = her2.start_day, her2.end_day
+        courses.append((k_h, h0, h1))
     a, b = float(p.log_plateau[0]), float(p.beta_per_day[0])
     alpha, mu, gam = float(p.alpha_per_day[0]), float(p.mu[0]), float(p.gamma[0])
     s, f_r, r_r = (
@@ -105,9 +112,10 @@ def reference_dmfs(
         def rhs(t, y):
             k, _, _, g = sf.kill_stress_activity_forcing(t)
             ln_n = np.logaddexp(y[0], y[1])
+            on = k_h if h0 <= t < h1 else 0.0
             return [
-                alpha - b * ln_n - s * k,
-                alpha - b * ln_n - r_r * s * k,
+                alpha - b * ln_n - s * k - on,
+                alpha - b * ln_n - r_r * s * k - on,
                 settings.k_macrophage_per_day * (1 + eps * g - y[2]),
                 settings.k_mena_per_day * (y[2] - y[3]),
             ]
@@ -116,7 +124,7 @@ def reference_dmfs(
         if edges[-1] < surgery:
             edges = np.append(edges, surgery)
         pieces = []
-        for t0, t1 in _segments(chemo_times + [c, surgery]):
+        for t0, t1 in _segments(chemo_times + [c, surgery] + [d for d in (h0, h1) if c < d < surgery]):
             if not (c <= t0 < surgery):
                 continue
             y0 = [y[0], y[1] if np.isfinite(y[1]) else -700.0, y[2], y[3]]
@@ -177,7 +185,7 @@ def reference_dmfs(
             woken = np.where(in_window, np.round(woken * 4.0) / 4.0, woken)  # fewer distinct births to step over
             sig = np.concatenate([sig, woken])
             mass = np.concatenate([(1 - q) * mass, np.repeat(q * mass / n_wake, n_wake)])
-        t_vis = _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon, endocrine)
+        t_vis = _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon, courses)
         lam += np.array([mass[t_vis <= t].sum() for t in times])
     lam0 = lam[np.argmin(np.abs(np.asarray(times)))] if 0.0 in times else None
     if lam0 is None:
@@ -185,14 +193,13 @@ def reference_dmfs(
     return np.exp(-(lam - lam0))
 
 
-def _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon, endocrine=None):
+def _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon, courses=()):
     """First time each cohort (founded by one cell at ``sig``) reaches ``L``; inf if eradicated or never.
 
-    ``endocrine``: optional ``(k_E, e_0, e_1)``, a constant loss of growth rate (ln-cells/day) from day ``e_0`` to
-    ``e_1``; treated like the drugs (ODE segments), with ``e_0`` and ``e_1`` as segment ends."""
-    k_e, e0, e1 = endocrine if endocrine is not None else (0.0, np.inf, np.inf)
-    if endocrine is not None:
-        c = min(c, e0)  # untreated closed form only up to the first treatment of any kind
+    ``courses``: ``(k, e_0, e_1)`` each, a constant loss of growth rate (ln-cells/day) from day ``e_0`` to ``e_1``;
+    treated like the drugs (ODE segments), with ``e_0`` and ``e_1`` as segment ends."""
+    if courses:
+        c = min(c, min(e0 for _, e0, _ in courses))  # untreated closed form only up to the first treatment
     n = sig.size
     t_vis = np.full(n, np.inf)
     alive = np.ones(n, bool)
@@ -207,14 +214,14 @@ def _cohort_visibility(sig, a, b, alpha, kappa, L, sf, chemo_times, c, horizon, 
 
     def rhs(t, u):
         k = sf.kill_stress_activity_forcing(t)[0]
-        on = k_e if e0 <= t < e1 else 0.0
+        on = sum(k_c for k_c, e0, e1 in courses if e0 <= t < e1)
         return alpha - b * u - kappa * k - on
 
     births = sorted(set(sig[~pre].tolist()))
     tail = max(chemo_times, default=c) + 60.0
-    extra = [x for x in (e0, e1) if np.isfinite(x) and c < x < horizon]
-    if extra:
-        tail = max(tail, e1)
+    extra = [x for _, e0, e1 in courses for x in (e0, e1) if np.isfinite(x) and c < x < horizon]
+    if courses:
+        tail = max(tail, max(e1 for _, _, e1 in courses))
     ends = sorted(set([t for t in chemo_times if t > c] + births + extra + [min(tail, horizon), horizon]))
     t0 = c
     for t1 in ends:

@@ -134,6 +134,8 @@ def build_timeline(
     end = _window_end(chemo, drugs, schedule.surgery_day if schedule.neoadjuvant else None)
     first, last = schedule.chemo_days
     extra = [start, (first + last) / 2.0, *[m for m in schedule.marks if start < m < end]]
+    if schedule.anti_her2 is not None:  # the anti-HER2 kill switches on and off at nodes
+        extra += [d for d in (schedule.anti_her2.start_day, schedule.anti_her2.end_day) if start < d < end]
     if schedule.neoadjuvant:
         extra.append(schedule.surgery_day)
     nodes = build_nodes(start, end, [t for t, _, _ in chemo], extra)

@@ -70,7 +70,7 @@ def eligible_mask(f: pd.DataFrame, e: Eligibility) -> np.ndarray:
     m &= f["grade"].isin(list(e.grades)).to_numpy()
     m &= f["age"].between(e.age_min_years, e.age_max_years).to_numpy()
     m &= f["diameter_mm"].between(e.diameter_min_mm, e.diameter_max_mm).to_numpy()
-    m &= (f["nodes_positive"] <= e.nodes_positive_max).to_numpy()
+    m &= f["nodes_positive"].between(e.nodes_positive_min, e.nodes_positive_max).to_numpy()
     m &= f["tmem_baseline_10hpf"].between(e.tmem_min_10hpf, e.tmem_max_10hpf).to_numpy()
     for key in ("tmem_high", "ctc_positive", "alveolar_or_trabecular"):
         want = getattr(e, key)

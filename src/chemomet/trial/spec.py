@@ -68,7 +68,8 @@ RULES: dict[str, tuple[str, str | None]] = {
     "age_max_years": ("a number from 18 to 100, >= age_min_years", "years"),
     "diameter_min_mm": ("a number from 0 to 200, <= diameter_max_mm", "mm"),
     "diameter_max_mm": (f"a number from {MIN_DIAMETER_MM:g} to 200, >= diameter_min_mm", "mm"),
-    "nodes_positive_max": ("an integer from 0 to 60", "lymph nodes"),
+    "nodes_positive_min": ("an integer from 0 to 60, <= nodes_positive_max", "lymph nodes"),
+    "nodes_positive_max": ("an integer from 0 to 60, >= nodes_positive_min", "lymph nodes"),
     "tmem_min_10hpf": ("a number from 0 to 1000, <= tmem_max_10hpf", "doorways per 10 HPF"),
     "tmem_max_10hpf": ("a number from 0 to 1000, >= tmem_min_10hpf", "doorways per 10 HPF"),
     "tmem_high": ("true or false (TMEM >= biomarkers.tmem_high_min_10hpf)", None),
@@ -141,6 +142,7 @@ class Eligibility(_Strict):
     age_max_years: float = Field(default=100.0, ge=18, le=100)
     diameter_min_mm: float = Field(default=0.0, ge=0, le=200)
     diameter_max_mm: float = Field(default=200.0, ge=MIN_DIAMETER_MM, le=200)
+    nodes_positive_min: int = Field(default=0, ge=0, le=60)
     nodes_positive_max: int = Field(default=60, ge=0, le=60)
     tmem_min_10hpf: float = Field(default=0.0, ge=0, le=1000)
     tmem_max_10hpf: float = Field(default=1000.0, ge=0, le=1000)
@@ -153,6 +155,7 @@ class Eligibility(_Strict):
         for lo, hi, unit in (
             ("age_min_years", "age_max_years", "years"),
             ("diameter_min_mm", "diameter_max_mm", "mm"),
+            ("nodes_positive_min", "nodes_positive_max", "lymph nodes"),
             ("tmem_min_10hpf", "tmem_max_10hpf", "doorways per 10 HPF"),
         ):
             if getattr(self, lo) > getattr(self, hi):
