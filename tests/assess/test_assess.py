@@ -221,8 +221,9 @@ def summary(mean, lo, hi, p):
     [
         (summary(0.001, -0.01, 0.02, 0.55), summary(0.002, 0, 0.01, 0.99), {"nact+x": 0.298}, "nact"),
         (summary(0.05, 0.01, 0.1, 0.95), summary(0.002, 0, 0.01, 0.99), {"nact+x": 0.298}, "surgery-first"),
-        (summary(0.05, 0.01, 0.1, 0.95), summary(0.06, 0.02, 0.1, 0.99), {"nact+x": 0.24}, "nact+x"),
-        (summary(0.001, -0.01, 0.02, 0.55), summary(0.03, 0.01, 0.05, 0.95), {"nact+x": 0.27}, "nact+x"),
+        # a drug "x" of no drug table is investigational: a trial candidate, never the recommendation
+        (summary(0.05, 0.01, 0.1, 0.95), summary(0.06, 0.02, 0.1, 0.99), {"nact+x": 0.24}, "surgery-first"),
+        (summary(0.001, -0.01, 0.02, 0.55), summary(0.03, 0.01, 0.05, 0.95), {"nact+x": 0.27}, "nact"),
         (summary(0.05, 0.01, 0.1, 0.7), summary(0.002, 0, 0.01, 0.99), {"nact+x": 0.298}, "nact"),
     ],
 )
@@ -256,3 +257,21 @@ def test_cli_json_and_report(tmp_path, capsys):
     data = json.loads(out.out)
     assert data["settings"]["n_twins"] == 20000 and "nact_excess_risk_10y" in data
     assert report.read_text(encoding="utf-8").count("data:image/png;base64,") >= 2
+
+
+def test_a_her2_positive_patient_gets_anti_her2_therapy_in_every_strategy():
+    """Standard of care: without a chosen regimen, a HER2-positive patient's strategies all carry trastuzumab and
+    pertuzumab for a year (labels say so) and her risk is lower than with the same chemotherapy alone; a chosen
+    regimen is kept."""
+    her2 = example_patient().model_copy(update={"her2": "positive"})
+    sizes = {"sampling.n_twins": 5000, "sampling.n_simulated": 1024}
+    fast = AssessmentSettings.default().with_overrides(sizes)
+    standard = assess(her2, [], settings=fast, drivers=False, trajectories=False)
+    alone = assess(her2, [], regimen="ac-paclitaxel-weekly", settings=fast, drivers=False, trajectories=False)
+    assert standard.settings.regimen == "ac-paclitaxel-weekly-trastuzumab-pertuzumab"
+    assert alone.settings.regimen == "ac-paclitaxel-weekly"
+    for row in standard.strategies:
+        assert "with trastuzumab and pertuzumab for 52 weeks" in row.label
+    for a, b in zip(standard.strategies, alone.strategies, strict=True):
+        assert a.dmfs_10y.mean > b.dmfs_10y.mean + 0.01
+    assert standard.strategies[1].p_pcr > alone.strategies[1].p_pcr

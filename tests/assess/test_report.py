@@ -164,8 +164,16 @@ def test_sections_in_order_with_banner_and_recommendation(page, result):
     assert positions == sorted(positions)
     assert page.index('class="banner"') < positions[0]
     rec = result["recommendation"]
-    assert "Recommendation: nact+rebastinib" in text
+    assert "Recommendation: nact" in text and "Recommendation: nact+" not in text
     assert rec["summary"] in text
+    # the decision under uncertainty in plain words is the recommendation box's first line
+    box = page[positions[0]:page.index("</section>", positions[0])]
+    first = box.split("\n")[1]
+    assert first.startswith('<p class="decision" id="decision">Undecided: the model cannot tell whether NACT')
+    trial = Page(box).visible()
+    assert "Candidates for a clinical trial, not recommendations" in trial
+    assert "candidate for a clinical trial of rebastinib (investigational; evidence: preclinical)" in trial
+    assert "not a recommendation to give them" in trial and "rests on the doorway (TMEM) mechanism" in trial
     for reason in rec["reasons"]:
         assert reason in text
     # the key number: excess risk in percentage points, its 90% interval and P(excess > 0)
@@ -207,17 +215,30 @@ def test_strategy_table(page, result):
             for number in re.findall(r"(\d+(?:\.\d+)?)%", cell):
                 assert re.fullmatch(r"\d+\.\d", number), cell
     recommended = [row for row in body if "recommended" in row[0]]
-    assert len(recommended) == 1 and recommended[0][0].startswith("nact+rebastinib")
+    assert len(recommended) == 1 and recommended[0][0].startswith("nactNeoadjuvant")
     assert page.count('<tr class="recommended">') == 1
+    assert [row[0].split("NACT")[0] for row in body if "trial candidate" in row[0]] == [
+        "nact+rebastinib", "nact+pexidartinib", "nact+plerixafor"
+    ]
 
 
 def test_drugs_and_drivers(page, result):
     parsed = Page(page)
     drugs = parsed.tables["drug-table"]
-    assert drugs[0] == ["Drug (with NACT)", "10-year DM risk reduction, percentage points (90% CI)",
-                        "P(reduction > 0)"]
-    assert drugs[1] == ["rebastinib", "+2.5 (+0.4 to +5.5)", "96.0%"]
-    assert drugs[2] == ["pexidartinib", "+1.2 (−0.4 to +3.4)", "84.0%"]
+    assert drugs[0] == ["Drug (with NACT)", "Status", "Evidence (target)", "Acts on",
+                        "10-year DM risk reduction, percentage points (90% CI)", "Verdict"]
+    trial = "candidate for a clinical trial, not a recommendation"
+    assert drugs[1] == ["rebastinib", "investigational", "preclinical", "doorway activity", "+2.5 (+0.4 to +5.5)",
+                        trial]
+    assert drugs[2] == ["pexidartinib", "investigational", "preclinical", "macrophage recruitment to doorways",
+                        "+1.2 (−0.4 to +3.4)", trial]
+    # benefit with its interval, no certainty claimed; the mechanism it rests on; why a bound stops at 0
+    text = parsed.visible()
+    section = page[page.index('<section id="drugs"'):]
+    section = section[:section.index("</section>")]
+    assert "P(" not in Page(section).visible() and "99%" not in text
+    assert "rests on the doorway (TMEM) mechanism" in text and "neither identified by data" in text
+    assert "a lower bound of the benefit at 0 reflects the model, not evidence of safety" in text
     drivers = parsed.tables["drivers-table"]
     assert len(drivers) == 1 + len(result["drivers"])
     assert drivers[1] == ["TMEM score", "32 per 10 HPF", "15 per 10 HPF (population median)", "+0.4", "+1.2"]
@@ -291,7 +312,8 @@ def test_none_and_nan_render_as_dash(fresh):
     rows = parsed.tables["strategy-table"]
     assert rows[1][2:4] == ["—", "—"] and rows[1][5:7] == ["—", "—"]
     assert rows[2][1] == "90.0%" and rows[2][4] == "—"
-    assert parsed.tables["drug-table"][1] == ["rebastinib", "—", "—"]
+    assert parsed.tables["drug-table"][1] == ["rebastinib", "investigational", "preclinical", "doorway activity", "—",
+                                              "candidate for a clinical trial, not a recommendation"]
     assert parsed.tables["inputs-table"][1][1] == "—"
     assert "— percentage points" in text and "P(excess > 0) = —" in text
     assert "population: —" in text and "from — twins" in text

@@ -52,6 +52,9 @@ def _chemomet_version() -> str:
 
 def _label(st: Strategy, on_nact_from: float | None = None) -> str:
     text = _label_without_endocrine(st, on_nact_from)
+    her2 = None if st.regimen is None else st.regimen.anti_her2
+    if her2 is not None:
+        text += f"; with {' and '.join(her2.agents)} for {her2.weeks:g} weeks"
     return text if st.endocrine is None else f"{text}; then {st.endocrine} for {st.endocrine_years:g} years"
 
 
@@ -89,6 +92,23 @@ def standard_endocrine(patient: Patient, treatment: Treatment | None = None) -> 
     if patient.er != "positive" or treatment.endocrine_years <= 0:
         return None
     return "anastrozole" if patient.age >= treatment.aromatase_inhibitor_from_age else "tamoxifen"
+
+
+def standard_regimen(patient: Patient, treatment: Treatment | None = None) -> str:
+    """The regimen a clinician would give this patient when none is chosen: ``treatment.her2_regimen`` (with
+    anti-HER2 therapy) for a HER2-positive patient, :data:`~chemomet.regimens.DEFAULT_REGIMEN` otherwise
+    (an untested HER2 status gets the chemotherapy alone).
+
+    Examples
+    --------
+    >>> from chemomet.patient import example_patient
+    >>> standard_regimen(example_patient())  # HER2-negative
+    'ac-paclitaxel-weekly'
+    >>> standard_regimen(example_patient().model_copy(update={"her2": "positive"}))
+    'ac-paclitaxel-weekly-trastuzumab-pertuzumab'
+    """
+    treatment = treatment or AssessmentSettings.default().treatment
+    return treatment.her2_regimen if patient.her2 == "positive" else DEFAULT_REGIMEN
 
 
 def _with_standard_of_care(st: Strategy, patient: Patient, treatment: Treatment | None) -> Strategy:
@@ -171,7 +191,7 @@ def assess(
     patient: Patient | str | Path,
     strategies: list[str | Strategy] | None = None,
     *,
-    regimen: str = DEFAULT_REGIMEN,
+    regimen: str | None = None,
     settings: AssessmentSettings | None = None,
     population: Population | None = None,
     ensemble: bool = True,
@@ -196,8 +216,9 @@ def assess(
     strategies : list of str or Strategy, optional
         Strategies to compare besides surgery first and NACT (and, during NACT, early surgery). Default: NACT +
         each accompanying drug (:func:`default_strategies`).
-    regimen : str, default :data:`chemomet.regimens.DEFAULT_REGIMEN`
-        The chemotherapy regimen key (``data/regimens.toml``).
+    regimen : str, optional
+        The chemotherapy regimen key (``data/regimens.toml``); default: :func:`standard_regimen`, the default
+        regimen, with trastuzumab and pertuzumab for a HER2-positive patient.
     settings : AssessmentSettings, optional
         Sampling sizes, observation models and decision thresholds (default: ``data/assessment.toml``).
     population : Population, optional
@@ -230,7 +251,7 @@ def assess(
     >>> import chemomet as cm
     >>> result = cm.assess(cm.example_patient())  # doctest: +SKIP
     >>> result.recommendation.strategy  # doctest: +SKIP
-    'nact+rebastinib'
+    'nact'
 
     The excess 10-year risk (NACT minus surgery first, absolute), P(excess > 0) and 10-year DMFS per strategy:
 
@@ -244,6 +265,7 @@ def assess(
     if isinstance(patient, str | Path):
         patient = read_patient(patient)
     settings = settings or AssessmentSettings.default()
+    regimen = standard_regimen(patient, settings.treatment) if regimen is None else regimen
     get_regimen(regimen)
     evidence.check_measurements(patient, regimen)
     sm, rules = settings.sampling, settings.decision
@@ -442,8 +464,8 @@ def _warnings(p: Patient, terms, ess: float, rules) -> list[str]:
     if p.nodes_positive is not None and p.nodes_positive > 0:
         out.append(
             f"{p.nodes_positive} positive node(s): the count weighs the virtual twins through the nodal-spread "
-            "model; growth and shedding were fitted on node-negative untreated patients (TRANSBIG), and the "
-            "treatment of node-positive disease (endocrine, anti-HER2, radiotherapy) is not modelled yet."
+            "model; growth and shedding were fitted on node-negative untreated patients (TRANSBIG), and nodal "
+            "surgery, radiotherapy and local recurrence are not modelled."
         )
     if not 5.0 <= p.diameter_mm <= 120.0:
         out.append(f"Tumour diameter {p.diameter_mm:g} mm is outside the 5-120 mm range of the population model.")

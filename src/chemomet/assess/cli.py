@@ -40,12 +40,19 @@ def _ci(s: Interval | None, scale: float = 100.0, signed: bool = False) -> str:
 
 
 def summary_text(result: Assessment | Mapping) -> str:
-    """The assessment as a short plain-text summary (what the terminal shows); percentages and points."""
+    """The assessment as a short plain-text summary (what the terminal shows); percentages and points.
+
+    The first line is the decision under uncertainty in plain words (``recommendation.summary``): what the model
+    decides, or that it cannot decide, and any investigational drug only as a candidate for a clinical trial.
+    """
     a = as_assessment(result, "summary_text")
     p, s, ev = a.patient, a.settings, a.evidence
+    rec = a.recommendation
     unknown = "not measured"
     subtype = p.subtype or f"ER {p.er}, PR {p.pr or unknown}, HER2 {p.her2 or unknown}"
     lines = [
+        rec.summary if rec is not None and rec.summary else "Decision: — (the result carries no recommendation)",
+        "",
         f"chemomet assess — patient {printable(p.id)}: {p.age:g} y, {subtype}, {p.diameter_mm:g} mm, "
         f"grade {p.grade or 'not reported'}; regimen {s.regimen}",
         f"{s.n_twins:,} virtual twins (effective sample size {ev.ess:,.0f}), {s.n_simulated:,} simulated, "
@@ -66,16 +73,35 @@ def summary_text(result: Assessment | Mapping) -> str:
         f"NACT-attributable excess 10-year DM risk: {_ci(ex, signed=True)} points, "
         f"P(excess > 0) = {100 * ex.p_positive:.0f}%",
     ]
+    if a.drug_risk_reduction_10y:
+        lines.append("Accompanying drugs, 10-year DM risk reduction, points (90% CI):")
     for name, r in a.drug_risk_reduction_10y.items():
-        lines.append(f"  risk reduction, {name}: {_ci(r, signed=True)} points, P(> 0) = {100 * r.p_positive:.0f}%")
-    rec = a.recommendation
-    lines += ["", f"Recommendation: {rec.summary}"] + [f"  - {x}" for x in rec.reasons]
+        v = rec.verdict_for(name) if rec is not None else None
+        status = ""
+        if v is not None:
+            approved = "approved" if v.approved_for_this_use else "investigational"
+            status = f" [{approved}; evidence: {v.evidence or '—'}] {v.verdict or ''}".rstrip()
+        lines.append(f"  {name}: {_ci(r, signed=True)}{status}")
+    if any(r.lo is not None and r.lo > -0.0005 for r in a.drug_risk_reduction_10y.values()):
+        lines.append(
+            "  The model has no mechanism by which these drugs can harm: a lower bound at 0 reflects the model, "
+            "not evidence."
+        )
+    if rec is not None:
+        lines += ["", f"Recommendation: {rec.label or rec.strategy or '—'}"]
+        for name in rec.trial_candidates:
+            v = rec.verdict_for(name)
+            drug = v.drug if v is not None else name
+            evidence = v.evidence if v is not None else "unknown"
+            lines.append(f"Candidate for a clinical trial of {drug} (investigational; evidence: {evidence}), "
+                         "not a recommendation.")
+        lines += [f"  - {x}" for x in rec.reasons]
     for w in ev.warnings or []:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)
 
 
-def run_assessment(patient, regimen: str, strategies: list[str] | None, overrides: dict, report: Path | None,
+def run_assessment(patient, regimen: str | None, strategies: list[str] | None, overrides: dict, report: Path | None,
                    json_out: bool, drivers: bool = True) -> Assessment:
     """Assess, write the report (if asked) and print the summary or the JSON; returns the assessment."""
     from chemomet.assess.assessment import assess
@@ -110,7 +136,10 @@ def assess_command(
     patient: Path = typer.Argument(..., help="Patient file (.toml or .json)."),
     report: Path | None = typer.Option(None, "--report", help="Write the HTML report here (.html)."),
     json_: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
-    regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Chemotherapy regimen key."),
+    regimen: str | None = typer.Option(
+        None, "--regimen", "-r",
+        help=f"Regimen key (default: {DEFAULT_REGIMEN}; for HER2-positive disease with trastuzumab and pertuzumab).",
+    ),
     strategy: list[str] = typer.Option(
         [], "--strategy", "-s", help="Extra strategy to compare (repeatable; default: NACT + each drug)."
     ),

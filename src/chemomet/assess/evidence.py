@@ -28,10 +28,10 @@ from chemomet.assess.settings import Observation
 from chemomet.assess.twins import Twins
 from chemomet.errors import InputError
 from chemomet.model import dissemination as dis
+from chemomet.model.engine import primary_in_window, therapy_rates
 from chemomet.model.microenv import doorway_ratio
 from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
 from chemomet.model.nodes import node_count_logpmf as nb_logpmf  # the same negative binomial for every count
-from chemomet.model.primary import growth_factor, treated_log_cells, weighted_kill
 from chemomet.model.timeline import build_timeline
 from chemomet.patient import Patient, check_diameters_during_chemotherapy
 from chemomet.population import Population
@@ -83,14 +83,14 @@ def primary_diameters(twins: Twins, strategy: Strategy, days_after_first_dose, r
     schedule = strategy.schedule()
     s = reference.settings
     tl = build_timeline(schedule, load_drugs(), s.k_macrophage_per_day, s.k_mena_per_day)
+    rates = therapy_rates(schedule, load_drugs())
     t = strategy.chemo_start_day + np.asarray(days_after_first_dose, dtype=float)
     j = np.clip(np.searchsorted(tl.nodes, t, side="right"), 1, tl.nodes.size - 1)
     w = (t - tl.nodes[j - 1]) / (tl.nodes[j] - tl.nodes[j - 1])
     out = np.empty((twins.n, t.size))
     for lo in range(0, twins.n, CHUNK):
         p = twins.params.take(slice(lo, lo + CHUNK))
-        growth = growth_factor(p, tl)
-        log_n, _ = treated_log_cells(p, tl, growth, weighted_kill(p, tl, growth))
+        *_, log_n, _ = primary_in_window(p, schedule, tl, rates)
         out[lo : lo + CHUNK] = cells_to_diameter_mm(
             np.exp(log_n[:, j - 1] * (1.0 - w) + log_n[:, j] * w), s.cells_per_mm3
         )

@@ -7,9 +7,11 @@ SHA-256 only). Every string taken from the result is HTML-escaped, with control 
 id capped (:func:`chemomet.errors.printable`); numbers that are missing or not finite show as "—".
 :func:`write_report` writes the page atomically.
 
-The page is meant to be read in two minutes: the recommendation and its key number first, then the inputs, the
-strategy comparison, the accompanying drugs, what drives the excess risk, the trajectories, the uncertainty and
-the model's limits.
+The page is meant to be read in two minutes: the decision under uncertainty in plain words first (what the model
+decides, or that it cannot; an investigational drug only as a candidate for a clinical trial), the recommendation
+and its key number, then the inputs, the strategy comparison, the accompanying drugs (benefit with its interval,
+approval status, evidence and the mechanism it rests on), what drives the excess risk, the trajectories, the
+uncertainty and the model's limits.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from chemomet.assess.decision import DOORWAY_MECHANISM, NO_HARM_NOTE
 from chemomet.assess.figures import number_or_nan, strategy_colours, strategy_figure, trajectory_figure
 from chemomet.assess.result import (
     Assessment,
+    DrugVerdict,
     Evidence,
     Interval,
     RiskDifference,
@@ -220,8 +224,9 @@ def _recommendation(a: Assessment) -> str:
                          f"percentage points with probability ≥ {_pct(thresholds.probability)}.</p>")
     lo, hi = _pp(excess.lo), _pp(excess.hi)
     return f"""<section id="recommendation" class="box">
+<p class="decision" id="decision">{_esc(rec.summary if rec else None)}</p>
 <h2>Recommendation: <span id="recommended-strategy">{strategy}</span></h2>
-<p class="summary">{_esc(rec.summary if rec else None)}</p>
+{_trial_candidates(a)}
 {_list(rec.reasons if rec else None)}
 <div class="key" id="key-number">
 <div class="key-label">NACT-attributable excess 10-year distant-metastasis risk (NACT − surgery first)</div>
@@ -230,6 +235,35 @@ def _recommendation(a: Assessment) -> str:
 </div>
 {threshold_txt}
 </section>"""
+
+
+def _status(v: DrugVerdict | None) -> str:
+    """ "approved" or "investigational" (escaped), "—" when the result does not say."""
+    if v is None or v.approved_for_this_use is None:
+        return DASH
+    return "approved" if v.approved_for_this_use else "investigational"
+
+
+def _trial_candidates(a: Assessment) -> str:
+    """The investigational drugs that pass the benefit threshold: candidates for a trial, not recommendations."""
+    rec = a.recommendation
+    if rec is None or not rec.trial_candidates:
+        return ""
+    labels = _labels(a)
+    items = []
+    for name in rec.trial_candidates:
+        v = rec.verdict_for(name)
+        drug = v.drug if v is not None and v.drug else name
+        evidence = v.evidence if v is not None else None
+        effect = a.drug_risk_reduction_10y.get(name) or a.drug_risk_reduction_10y.get(drug)
+        acts_on = v.acts_on if v is not None else None
+        acts = f", acting on {_esc(ACTS_ON.get(acts_on, acts_on))}" if acts_on else ""
+        items.append(f"<li>{_esc(labels.get(name, name))}: candidate for a clinical trial of {_esc(drug)} "
+                     f"({_esc(_status(v))}; evidence: {_esc(evidence)}){acts}; modelled 10-year risk reduction "
+                     f"{_pp_interval(effect)} percentage points.</li>")
+    note = html.escape(f"Not recommendations: the modelled benefit rests on {DOORWAY_MECHANISM}.")
+    return (f'<div class="trial" id="trial-candidates"><strong>Candidates for a clinical trial, not '
+            f'recommendations</strong><ul>{"".join(items)}</ul><p class="note">{note}</p></div>')
 
 
 def _inputs(a: Assessment) -> str:
@@ -256,6 +290,7 @@ def _inputs(a: Assessment) -> str:
 def _strategies(a: Assessment) -> str:
     level = _level(a)
     recommended = str(a.recommendation.strategy if a.recommendation else None)
+    trial = set(a.recommendation.trial_candidates if a.recommendation else [])
     colours = strategy_colours(a)
     rows, classes = [], []
     for s in a.strategies:
@@ -266,6 +301,8 @@ def _strategies(a: Assessment) -> str:
             cell += f'<br><span class="sub">{_esc(s.label)}</span>'
         if name == recommended:
             cell += ' <span class="tag">recommended</span>'
+        elif name in trial:
+            cell += ' <span class="tag trial-tag">trial candidate</span>'
         rows.append([
             cell,
             _pct_interval(s.dmfs_5y),
@@ -289,21 +326,41 @@ TMEM: tumour microenvironment of metastasis doorways; CTC: circulating tumour ce
 </section>"""
 
 
+VERDICTS = {"trial candidate": "candidate for a clinical trial, not a recommendation"}
+ACTS_ON = {"doorway_activity": "doorway activity", "macrophage_recruitment": "macrophage recruitment to doorways"}
+
+
 def _drugs(a: Assessment) -> str:
     level = _level(a)
-    rows = [[_esc(name), _pp_interval(d), _pct(d.p_positive)] for name, d in a.drug_risk_reduction_10y.items()]
+    rec = a.recommendation
+    rows = []
+    for name, d in a.drug_risk_reduction_10y.items():
+        v = rec.verdict_for(name) if rec is not None else None
+        acts_on = v.acts_on if v is not None else None
+        verdict = v.verdict if v is not None else None
+        rows.append([_esc(name), _esc(_status(v)), _esc(v.evidence if v is not None else None),
+                     _esc(ACTS_ON.get(acts_on, acts_on)), _pp_interval(d), _esc(VERDICTS.get(verdict, verdict))])
     if not rows:
         return '<section id="drugs"><h2>Accompanying drugs</h2><p>No accompanying drug was assessed.</p></section>'
     thresholds = a.settings.thresholds if a.settings else None
     threshold = _float(thresholds.drug_benefit if thresholds else None)
-    note = (f'<p class="note">Benefit threshold: a reduction of at least {_pp(threshold, False)} percentage points.</p>'
-            if threshold is not None else "")
-    table = _table("drug-table", ["Drug (with NACT)", f"10-year DM risk reduction, percentage points ({level} CI)",
-                                  "P(reduction &gt; 0)"], rows)
+    probability = _float(thresholds.probability if thresholds else None)
+    notes = []
+    if threshold is not None:
+        with_p = f" with probability ≥ {_pct(probability)}" if probability is not None else ""
+        notes.append(f"Benefit threshold: a reduction of at least {_pp(threshold, False)} percentage points"
+                     f"{with_p}. An investigational drug that passes it is a candidate for a clinical trial, "
+                     "never the recommendation.")
+    notes.append(f"Every drug's modelled benefit rests on {DOORWAY_MECHANISM}.")
+    if any((lo := _float(d.lo)) is not None and lo > -0.0005 for d in a.drug_risk_reduction_10y.values()):
+        notes.append(NO_HARM_NOTE)
+    table = _table("drug-table", ["Drug (with NACT)", "Status", "Evidence (target)", "Acts on",
+                                  f"10-year DM risk reduction, percentage points ({level} CI)", "Verdict"], rows)
+    notes_html = "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
     return f"""<section id="drugs">
 <h2>Accompanying drugs</h2>
 {table}
-{note}
+{notes_html}
 </section>"""
 
 
@@ -397,7 +454,9 @@ h3 { font-size: 14px; margin: 14px 0 6px; }
 .box { border: 2px solid var(--accent); background: #fffaf0; border-radius: 6px; padding: 4px 16px 10px;
        margin-top: 14px; }
 .box h2 { border: 0; margin-top: 10px; }
-.summary { font-size: 15px; font-weight: 600; margin: 4px 0; }
+.decision { font-size: 16px; font-weight: 700; margin: 10px 0 4px; }
+.trial { background: #fff; border: 1px dashed var(--accent); border-radius: 4px; padding: 6px 12px; margin: 8px 0; }
+.trial ul { margin: 4px 0; }
 .key { background: #fff; border: 1px solid var(--line); border-radius: 4px; padding: 8px 12px; margin: 8px 0; }
 .key-label { color: var(--muted); font-size: 12.5px; }
 .key-value { font-size: 24px; font-weight: 700; }
@@ -411,6 +470,7 @@ th { background: #f3f5f7; font-weight: 600; }
 tr.recommended td { background: #fff3bf; }
 tr.unmeasured td { color: var(--muted); font-style: italic; }
 .tag { background: var(--accent); color: #fff; font-size: 11px; padding: 1px 5px; border-radius: 3px; }
+.trial-tag { background: #fff; color: var(--muted); border: 1px dashed var(--muted); }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
 figure { margin: 6px 0; }
 img { max-width: 100%; height: auto; display: block; }
@@ -445,7 +505,8 @@ SHA-256 is :data:`SCRIPT_HASH` runs, so text that slipped into the page could ne
 def render_report(result: Assessment | Mapping) -> str:
     """One self-contained HTML5 page for an assessment.
 
-    Sections: header with the research-use banner, recommendation with the key number, patient inputs, strategy
+    Sections: header with the research-use banner, the decision under uncertainty (``#decision``, the first line)
+    with the recommendation, any clinical-trial candidates and the key number, patient inputs, strategy
     comparison (figure ``#strategy-plot`` and table ``#strategy-table``), accompanying drugs, drivers of the excess
     risk, trajectories (``#trajectory-plot``), uncertainty with warnings, model limits and the method line.
     Missing parts of the result render as "—" or a short note rather than raising.

@@ -32,6 +32,7 @@ __all__ = [
     "Band",
     "BiomarkerEvidence",
     "Driver",
+    "DrugVerdict",
     "DynamicUpdate",
     "Evidence",
     "ExcessParts",
@@ -219,13 +220,72 @@ class Trajectories(_Part):
     by_strategy: dict[str, StrategyTrajectories] = Field({}, description="Per strategy name.")
 
 
-class Recommendation(_Part):
-    """The recommended strategy under the decision rules, with a one-line summary and the reasons."""
+class DrugVerdict(_Part):
+    """One accompanying drug under the decision rules: its approval status, evidence, mechanism and verdict."""
 
-    strategy: str | None = Field(None, description="Name of the recommended strategy.")
+    strategy: str | None = Field(None, description="The strategy that adds it, e.g. 'nact+rebastinib'.")
+    drug: str | None = Field(None, description="The drug, e.g. 'rebastinib'.")
+    approved_for_this_use: bool | None = Field(
+        None, description="Approved for this use (data/drugs.toml); false: investigational."
+    )
+    evidence: str | None = Field(
+        None, description="Evidence level of its target (data/targets.toml): clinical, preclinical or assumption."
+    )
+    acts_on: str | None = Field(None, description="The model quantity it inhibits, e.g. 'doorway_activity'.")
+    mechanism: str | None = Field(None, description="The model mechanism its benefit rests on, in plain words.")
+    passes_threshold: bool | None = Field(
+        None, description="Its risk reduction meets the benefit threshold with the required probability."
+    )
+    verdict: Literal[
+        "recommended", "passes, not the lowest risk", "trial candidate", "below the benefit threshold"
+    ] | None = Field(
+        None,
+        description="'trial candidate': passes but is investigational, so it is a candidate for a clinical trial, "
+        "never the recommendation; 'recommended' and 'passes, not the lowest risk' only for an approved drug.",
+    )
+
+
+class Recommendation(_Part):
+    """The recommended strategy under the decision rules, the decision in plain words and the reasons.
+
+    ``strategy`` is standard care (the planned course or its alternative) or an approved drug's strategy, never
+    an investigational drug's: such a drug that passes the benefit threshold is listed in ``trial_candidates``.
+    """
+
+    strategy: str | None = Field(
+        None, description="Name of the recommended strategy (never an investigational drug's)."
+    )
     label: str | None = Field(None, description="Its display name.")
-    summary: str | None = Field(None, description="One sentence.")
+    summary: str | None = Field(
+        None,
+        description="The decision under uncertainty in plain words, including when the model cannot decide, and "
+        "any trial candidates (the report's and the terminal summary's first line).",
+    )
+    decided: bool | None = Field(
+        None,
+        description="True: the harm rule is met, or the excess risk's credible interval lies below the harm "
+        "threshold; false: the model cannot decide and recommends the standard course.",
+    )
+    trial_candidates: list[str] = Field(
+        [], description="Strategies of investigational drugs that pass the benefit threshold: candidates for a "
+        "clinical trial of the drug, not recommendations."
+    )
+    drugs: list[DrugVerdict] = Field([], description="Per accompanying-drug strategy: status, mechanism, verdict.")
     reasons: list[str] = Field([], description="The decision rules' findings, one sentence each.")
+
+    def verdict_for(self, name: str) -> DrugVerdict | None:
+        """The drug verdict whose strategy (or, failing that, drug) is ``name``; None when there is none.
+
+        Examples
+        --------
+        >>> rec = Recommendation(drugs=[{"strategy": "nact+rebastinib", "drug": "rebastinib"}])
+        >>> rec.verdict_for("nact+rebastinib").drug, rec.verdict_for("rebastinib").strategy
+        ('rebastinib', 'nact+rebastinib')
+        >>> rec.verdict_for("nact") is None
+        True
+        """
+        by_strategy = next((v for v in self.drugs if v.strategy == name), None)
+        return by_strategy or next((v for v in self.drugs if v.drug == name), None)
 
 
 class Driver(_Part):
@@ -287,7 +347,8 @@ class Assessment(_Part):
     trajectories : Trajectories, optional
         Median and 90% band over time (days) of TMEM, expected CTCs and diameter (mm); None when not computed.
     recommendation : Recommendation, optional
-        The recommended strategy, a summary and the reasons.
+        The recommended (standard-care) strategy, the decision in plain words, the drugs' verdicts (trial
+        candidates) and the reasons.
     drivers : list of Driver
         Inputs moved to their population reference, largest change of the excess risk first.
     checks : dict of str to bool
@@ -317,7 +378,7 @@ class Assessment(_Part):
     >>> import chemomet as cm
     >>> result = cm.assess(cm.example_patient())  # doctest: +SKIP
     >>> result.recommendation.strategy  # doctest: +SKIP
-    'nact+rebastinib'
+    'nact'
     """
 
     chemomet_version: str | None = Field(None, description="Version of chemomet that computed it.")

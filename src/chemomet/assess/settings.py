@@ -72,6 +72,10 @@ class Treatment(BaseModel):
     aromatase_inhibitor_from_age: float = Field(
         ge=0, le=120, description="Age from which an aromatase inhibitor replaces tamoxifen (years)."
     )
+    her2_regimen: str = Field(
+        min_length=1,
+        description="Regimen key of a HER2-positive patient when none is chosen (chemotherapy with anti-HER2 therapy).",
+    )
 
 
 class AssessmentSettings(BaseModel):
@@ -99,7 +103,8 @@ class AssessmentSettings(BaseModel):
     treatment : Treatment
         The standard of care in every strategy: ``endocrine_years`` of adjuvant endocrine therapy for an
         ER-positive patient (years; 0: none), anastrozole from ``aromatase_inhibitor_from_age`` (years; menopause
-        is not recorded, so age stands in for it), tamoxifen below it.
+        is not recorded, so age stands in for it), tamoxifen below it; ``her2_regimen``, the regimen (with
+        anti-HER2 therapy) of a HER2-positive patient when none is chosen.
 
     Examples
     --------
