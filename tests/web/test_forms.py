@@ -116,3 +116,21 @@ def test_a_patient_file_can_be_uploaded_or_pasted_into_the_form(app):
         assert r.status_code == 422 and "allowed: .toml or .json" in r.text
         r = c.post("/patient/load", data={"patient_text": "age = = 50"})
         assert r.status_code == 422 and 'id="error-_form"' in r.text
+
+
+def test_the_default_regimen_is_the_standard_for_the_subtype(tmp_path):
+    """The form's default regimen choice follows the subtype: a HER2-positive patient is assessed (and recorded)
+    with trastuzumab and pertuzumab, as `chemomet assess` does without --regimen."""
+    from chemomet.web.app import create_app
+    from chemomet.web.store import StudyStore
+    from tests.web.helpers import FAST, PATIENT, client, wait_job
+
+    app = create_app(tmp_path / "s.sqlite", settings_overrides=FAST, workers=1)
+    with client(app) as c:
+        assert 'value="standard" selected' in c.get("/patient").text
+        r = c.post("/assess", data={**PATIENT, "her2": "positive"}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        assert wait_job(c, r.headers["location"])["state"] == "done"
+    rec = StudyStore(tmp_path / "s.sqlite").records()[0]
+    assert rec.inputs["regimen"] == "ac-paclitaxel-weekly-trastuzumab-pertuzumab"
+    assert rec.outputs["settings"]["regimen"] == rec.inputs["regimen"]

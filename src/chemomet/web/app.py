@@ -53,10 +53,15 @@ ASSESS_STEPS = 6
 """Steps an assessment reports: twins, weights, simulation, drivers, trajectories, recording."""
 
 
+STANDARD_REGIMEN_CHOICE = "standard"
+"""The form's default regimen choice: the standard for the patient's subtype (see ``assess.standard_regimen``)."""
+
+
 def _regimens() -> dict[str, str]:
     from chemomet.regimens import load_regimens
 
-    return {key: reg.name for key, reg in load_regimens().items()}
+    standard = "standard of care for the subtype (AC -> weekly paclitaxel; with trastuzumab and pertuzumab if HER2+)"
+    return {STANDARD_REGIMEN_CHOICE: standard, **{key: reg.name for key, reg in load_regimens().items()}}
 
 
 def _form_lists(form) -> dict[str, list[str]]:
@@ -151,7 +156,7 @@ def create_app(
     def page(name: str, status: int = 200, **context) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(**context), status_code=status)
 
-    def patient_form(values=None, errors=None, status=200, study_id="", regimen=DEFAULT_REGIMEN, note=None):
+    def patient_form(values=None, errors=None, status=200, study_id="", regimen=STANDARD_REGIMEN_CHOICE, note=None):
         return page("patient.html", status, fields=PATIENT_FIELDS, parameters=PARAMETER_RULES,
                     nact_rows=range(NACT_ROWS), values=values or {}, errors=errors or {}, form_error=FORM_ERROR,
                     study_id=study_id, regimen=regimen, regimens=regimens, settings=settings.sampling, quick=quick,
@@ -226,7 +231,7 @@ def create_app(
         patient, errors = validate_patient(data)
         raw_values = {k: (v if k == "morphology" else (v[0] if v else "")) for k, v in lists.items()}
         study_id = (lists.get("study_id") or [""])[0]
-        regimen = (lists.get("regimen") or [DEFAULT_REGIMEN])[0]
+        regimen = (lists.get("regimen") or [STANDARD_REGIMEN_CHOICE])[0]
         try:
             study_id = clean_study_id(study_id)
         except ValueError as err:
@@ -234,8 +239,11 @@ def create_app(
         if regimen not in regimens:
             errors["regimen"] = f"regimen = {regimen[:80]!r} is invalid; allowed: one of {', '.join(regimens)}"
         if patient is not None and not errors:
+            from chemomet.assess.assessment import standard_regimen
             from chemomet.assess.evidence import check_measurements
 
+            if regimen == STANDARD_REGIMEN_CHOICE:
+                regimen = standard_regimen(patient, settings.treatment)
             try:
                 check_measurements(patient, regimen)
             except InputError as err:
