@@ -13,6 +13,7 @@ import pytest
 PACKAGES = ("chemomet", "chemomet.assess", "chemomet.calibrate", "chemomet.trial", "chemomet.tme")
 MODULES = (
     "chemomet.simulation",
+    "chemomet.assess.predict",
     "chemomet.excess_risk",
     "chemomet.streams",
     "chemomet.patient",

@@ -1,8 +1,9 @@
 """chemomet: neoadjuvant chemotherapy, the prometastatic microenvironment and accompanying therapies.
 
-Public API: :func:`simulate`, :func:`assess`, :func:`nact_excess_risk`, :func:`run_trial`, :class:`Patient`,
-:func:`read_patient`, :class:`Population`, :class:`Strategy`, :class:`Timing`, :class:`Regimen`, :class:`Outcome`,
-:class:`TrialSpec`. Names are imported on first use, so ``import chemomet`` (and ``chemomet --help``) stays fast.
+Public API: :func:`simulate`, :func:`assess`, :func:`predict`, :func:`nact_excess_risk`, :func:`run_trial`,
+:class:`Patient`, :func:`read_patient`, :class:`Population`, :class:`Strategy`, :class:`Timing`, :class:`Regimen`,
+:class:`Outcome`, :class:`TrialSpec`.
+Names are imported on first use, so ``import chemomet`` (and ``chemomet --help``) stays fast.
 
 Examples
 --------
@@ -29,6 +30,7 @@ _PUBLIC = {
     "ModelSettings": "chemomet.model.parameters",
     "PatientParameters": "chemomet.model.parameters",
     "Outcome": "chemomet.model.engine",
+    "predict": "chemomet.assess.predict",
     "simulate": "chemomet.simulation",
     "Patient": "chemomet.patient",
     "example_patient": "chemomet.patient",

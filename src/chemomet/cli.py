@@ -24,6 +24,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "assess": ("chemomet.assess.cli", "assess_command", "Assess one patient before (or during) NACT."),
     "calibrate": ("chemomet.calibrate.cli", "app", "Calibrate the population model on real cohorts and targets."),
     "demo": ("chemomet.assess.cli", "demo_command", "The assessment of the built-in example patient."),
+    "predict": ("chemomet.assess.predict", "_command", "Posterior DMFS for every patient of a cohort table."),
     "serve": ("chemomet.web.server", "serve_command", "Start the local web app (needs the web extra)."),
     "tmem": ("chemomet.tme.cli", "tmem", "Score TMEM doorways in a cell table."),
     "trial": ("chemomet.trial.cli", "trial", "Run a virtual randomised trial from a TOML spec."),

@@ -45,6 +45,47 @@ def _human(n: int) -> str:
     return f"{n / MiB:.3g} MiB" if n >= MiB else f"{n} bytes"
 
 
+def read_capped_bytes(path: str | Path, cap: int, allowed: str, too_big: str | None = None) -> bytes:
+    """The bytes of a user file after checking that it is a regular file of at most ``cap`` bytes; never more than
+    the cap is read, whatever size the file reports.
+
+    ``allowed`` names the file in messages (e.g. ``"a patient file"``); ``too_big`` replaces the "allowed: ..."
+    part of the message for a file over the cap. Raises :class:`~chemomet.errors.InputError` with one line naming
+    the path and what is allowed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_capped_bytes(tempfile.mkdtemp(), 10, "a cell table")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: ...: is a folder; allowed: a cell table
+    """
+    path = Path(path)
+    readable = "a readable " + allowed.removeprefix("a ")
+    too_big = too_big or f"allowed: {allowed} of at most {_human(cap)}"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; allowed: {readable}") from None
+    except OSError as err:  # a link loop, a name too long, no permission
+        raise InputError(f"{path}: cannot be read ({err.strerror}); allowed: {readable}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{path}: is a folder; allowed: {allowed}")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{path}: is not a regular file (a device, pipe or socket); allowed: {allowed}")
+    if info.st_size > cap:
+        raise InputError(f"{path}: is {_human(info.st_size)}; {too_big}")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(cap + 1)  # the size a file reports may be wrong; never read more than the cap
+    except OSError as err:
+        raise InputError(f"{path}: cannot be read ({err.strerror}); allowed: {readable}") from None
+    if len(data) > cap:
+        raise InputError(f"{path}: is larger than {_human(cap)}; {too_big}")
+    return data
+
+
 def read_text(path: str | Path, kind: str) -> str:
     """The text of a user file of the given kind (a key of :data:`SIZE_CAPS`), after checking that it is a regular
     file within the size cap and UTF-8; a leading UTF-8 byte-order mark (:data:`BOM`) is removed.
@@ -74,27 +115,7 @@ def read_text(path: str | Path, kind: str) -> str:
     ...
     chemomet.errors.InputError: ...: is a folder; allowed: a patient file
     """
-    path = Path(path)
-    cap = SIZE_CAPS[kind]
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found; allowed: a readable {kind} file") from None
-    except OSError as err:  # a link loop, a name too long, no permission
-        raise InputError(f"{path}: cannot be read ({err.strerror}); allowed: a readable {kind} file") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise InputError(f"{path}: is a folder; allowed: a {kind} file")
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{path}: is not a regular file (a device, pipe or socket); allowed: a {kind} file")
-    if info.st_size > cap:
-        raise InputError(f"{path}: is {_human(info.st_size)}; allowed: a {kind} file of at most {_human(cap)}")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(cap + 1)  # the size a file reports may be wrong; never read more than the cap
-    except OSError as err:
-        raise InputError(f"{path}: cannot be read ({err.strerror}); allowed: a readable {kind} file") from None
-    if len(data) > cap:
-        raise InputError(f"{path}: is larger than {_human(cap)}; allowed: a {kind} file of at most {_human(cap)}")
+    data = read_capped_bytes(path, SIZE_CAPS[kind], f"a {kind} file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -275,3 +275,20 @@ def test_a_her2_positive_patient_gets_anti_her2_therapy_in_every_strategy():
     for a, b in zip(standard.strategies, alone.strategies, strict=True):
         assert a.dmfs_10y.mean > b.dmfs_10y.mean + 0.01
     assert standard.strategies[1].p_pcr > alone.strategies[1].p_pcr
+
+
+def test_cm_assess_is_callable_after_a_submodule_was_imported():
+    """Importing ``chemomet.assess.twins`` first binds ``chemomet.assess`` to the package; calling it must still
+    assess (fresh interpreter, so no earlier import hides the order)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import chemomet as cm, chemomet.assess.twins\n"
+        "s = cm.AssessmentSettings.default().with_overrides({'sampling.n_twins': 1000, 'sampling.n_simulated': 256,"
+        " 'sampling.n_trajectories': 64, 'sampling.n_drivers': 0})\n"
+        "print(cm.assess(cm.example_patient(), settings=s, drivers=False, trajectories=False).patient.id)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "example"

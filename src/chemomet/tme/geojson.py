@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import json
 import math
-import stat
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +53,7 @@ import numpy as np
 
 from chemomet.errors import InputError, field_error, shown_value
 from chemomet.fileio import atomic_write
+from chemomet.inputs import read_capped_bytes
 from chemomet.tme.polygons import Polygons, make_polygons  # noqa: F401 (make_polygons: doctests)
 from chemomet.tme.table import TYPE_NAMES
 
@@ -376,33 +376,12 @@ def read_geojson_bytes(path: str | Path) -> bytes:
     ...
     chemomet.errors.InputError: ...: is a folder; allowed: a GeoJSON file (QuPath: Export objects as GeoJSON)
     """
-    path = Path(path)
     cap = int(MAX_GEOJSON_BYTES)
-    allowed = "a GeoJSON file (QuPath: Export objects as GeoJSON)"
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found; allowed: {allowed}") from None
-    except OSError as err:  # a link loop, a name too long, no permission
-        raise InputError(f"{path}: cannot be read ({err.strerror}); allowed: a readable {allowed}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise InputError(f"{path}: is a folder; allowed: {allowed}")
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{path}: is not a regular file (a device, pipe or socket); allowed: {allowed}")
     too_big = (
         f"allowed: a GeoJSON file of at most {_human(cap)} (about 7 times as much memory to parse); export the "
         "measurements as a table (CSV/Parquet) or the slide in regions"
     )
-    if info.st_size > cap:
-        raise InputError(f"{path}: is {_human(info.st_size)}; {too_big}")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(cap + 1)  # the size a file reports may be wrong: never read more than the cap
-    except OSError as err:
-        raise InputError(f"{path}: cannot be read ({err.strerror}); allowed: a readable {allowed}") from None
-    if len(data) > cap:
-        raise InputError(f"{path}: is larger than {_human(cap)}; {too_big}")
-    return data
+    return read_capped_bytes(path, cap, "a GeoJSON file (QuPath: Export objects as GeoJSON)", too_big)
 
 
 def read_geojson_cells(path: str | Path, geometry: str = "cell") -> GeoJsonCells:
