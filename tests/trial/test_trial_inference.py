@@ -332,13 +332,14 @@ def test_spec_rules_of_the_analysis():
             parse_trial_spec({**base, **change})
         assert text in str(err.value), (text, str(err.value))
     spec = parse_trial_spec(base)
-    assert spec.hierarchy == ("dmfs", "drfi", "pcr", "tmem_change", "os")
+    assert spec.hierarchy == ("dmfs", "drfi", "pcr", "tmem_change", "os", "dfs")
     assert parse_trial_spec({**base, "endpoints": {"primary": "pcr"}}).hierarchy == (
         "pcr",
         "dmfs",
         "drfi",
         "tmem_change",
         "os",
+        "dfs",
     )
 
 

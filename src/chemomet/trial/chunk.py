@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from chemomet.fileio import atomic_write, file_digest
+from chemomet.local_recurrence import local_recurrence_days
 from chemomet.simulation import simulate
 from chemomet.trial.events import (
     endpoints,
@@ -24,7 +25,7 @@ from chemomet.trial.events import (
 )
 from chemomet.trial.screening import sample_patients
 from chemomet.trial.spec import TrialSpec
-from chemomet.trial.streams import MORTALITY_UNIFORMS, UNIFORMS, mortality_uniforms, patient_uniforms
+from chemomet.trial.streams import MORTALITY_UNIFORMS, UNIFORMS, local_uniforms, mortality_uniforms, patient_uniforms
 
 MODEL_COLUMNS = {
     "p_pcr": "pcr",
@@ -105,7 +106,9 @@ def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray)
         cancer_death = np.full(n, np.inf)
     loss = exponential_times(u[:, UNIFORMS.index("loss")], fu.loss_rate_per_year)
     admin = horizon - accrual
-    ends = endpoints(dm, death, loss, admin, cancer_death)
+    neoadjuvant = np.array([s.kind == "nact" for s in spec.strategies()])[arm]
+    local = local_recurrence_days(model["surgery_day"], neoadjuvant, local_uniforms(spec.seed, index))
+    ends = endpoints(dm, death, loss, admin, cancer_death, local)
     names = [a.name for a in spec.arms]
     table = pd.DataFrame(
         {
@@ -124,6 +127,7 @@ def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray)
     table["dm_days"] = dm
     table["death_days"] = death  # death from other causes
     table["cancer_death_days"] = cancer_death
+    table["local_days"] = local  # loco-regional recurrence
     table["loss_days"] = loss
     table["admin_censor_days"] = admin
     for k, v in ends.items():

@@ -153,12 +153,15 @@ def endpoints(
     loss_days: np.ndarray,
     admin_days: np.ndarray,
     cancer_death_days: np.ndarray | None = None,
+    local_days: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Observed times (days) and event flags of the time-to-event endpoints.
 
-    DMFS: distant metastasis or death from any cause, whichever first. DRFI: distant metastasis; death from
-    other causes first is a competing event, censored at its date (cause-specific analysis; the cumulative
-    incidence is estimated with it as a competing risk, :func:`chemomet.trial.analysis.cumulative_incidence`).
+    DMFS: distant metastasis or death from any cause, whichever first. DFS: loco-regional recurrence
+    (``local_days``; None: none), distant metastasis or death from any cause, whichever first. DRFI: distant
+    metastasis; death from other causes first is a competing event, censored at its date (cause-specific
+    analysis; the cumulative incidence is estimated with it as a competing risk,
+    :func:`chemomet.trial.analysis.cumulative_incidence`).
     OS: death from any cause, other causes (``death_days``) or breast cancer (``cancer_death_days``, after the
     metastasis; None: no breast-cancer deaths). Censoring at the earlier of loss to follow-up and the analysis
     date (``admin_days`` after enrolment). ``death_cause`` of the observed death: 1 other causes, 2 breast
@@ -171,12 +174,14 @@ def endpoints(
         ``inf``: never).
     cancer_death_days : numpy.ndarray, optional
         Death from breast cancer (days from enrolment; ``inf`` without metastasis).
+    local_days : numpy.ndarray, optional
+        Loco-regional recurrence (days from enrolment; ``inf``: never).
 
     Returns
     -------
     dict
-        ``censor_days``, ``<endpoint>_time_days`` (days) and ``<endpoint>_event`` (bool) for ``dmfs``, ``drfi``
-        and ``os``, and ``death_cause`` (int).
+        ``censor_days``, ``<endpoint>_time_days`` (days) and ``<endpoint>_event`` (bool) for ``dmfs``, ``drfi``,
+        ``os`` and ``dfs``, and ``death_cause`` (int).
 
     Examples
     --------
@@ -186,6 +191,9 @@ def endpoints(
     ([400.0, 200.0], [True, True], [2, 1])
     >>> e["drfi_event"].tolist(), e["dmfs_event"].tolist()  # the second woman died without metastasis
     ([True, False], [True, True])
+    >>> endpoints(np.array([900.0]), np.array([np.inf]), np.array([np.inf]), np.array([1000.0]),
+    ...           local_days=np.array([300.0]))["dfs_time_days"].tolist()  # a local recurrence first
+    [300.0]
     """
     censor = np.minimum(loss_days, admin_days)
     fail = np.minimum(dm_days, death_days)
@@ -194,8 +202,12 @@ def endpoints(
     death_any = np.minimum(death_days, cancer)
     os_event = death_any <= censor
     cause = np.where(os_event, np.where(cancer < death_days, 2, 1), 0).astype(np.int8)
+    local = np.full(np.shape(dm_days), np.inf) if local_days is None else np.asarray(local_days, dtype=float)
+    dfs_fail = np.minimum(np.minimum(fail, local), cancer)
     return {
         "censor_days": censor,
+        "dfs_time_days": np.minimum(dfs_fail, censor),
+        "dfs_event": dfs_fail <= censor,
         "dmfs_time_days": time,
         "dmfs_event": fail <= censor,
         "drfi_time_days": time,

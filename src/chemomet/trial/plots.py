@@ -19,6 +19,7 @@ LABELS = {
     "dmfs": "Distant-metastasis-free survival",
     "drfi": "Distant relapse-free interval",
     "os": "Overall survival",
+    "dfs": "Disease-free survival",
 }
 HR_TICKS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 

@@ -19,12 +19,13 @@ from chemomet.patient import MIN_DIAMETER_MM, SUBTYPES
 from chemomet.population import Population
 from chemomet.regimens import DEFAULT_REGIMEN, TIMING_RULES, Strategy, Timing
 
-ENDPOINTS = ("dmfs", "drfi", "pcr", "tmem_change", "os")
+ENDPOINTS = ("dmfs", "drfi", "pcr", "tmem_change", "os", "dfs")
 """dmfs: distant metastasis or death from any cause; drfi: distant relapse (deaths without it censored);
 pcr: pathological complete response (binary); tmem_change: TMEM at surgery / baseline (log ratio); os: overall
-survival (death from any cause: other causes by age, or breast cancer after distant metastasis)."""
-TIME_TO_EVENT = ("dmfs", "drfi", "os")
-_Endpoint = Literal["dmfs", "drfi", "pcr", "tmem_change", "os"]
+survival (death from any cause: other causes by age, or breast cancer after distant metastasis); dfs: disease-free
+survival (loco-regional recurrence, distant metastasis or death from any cause; :mod:`chemomet.local_recurrence`)."""
+TIME_TO_EVENT = ("dmfs", "drfi", "os", "dfs")
+_Endpoint = Literal["dmfs", "drfi", "pcr", "tmem_change", "os", "dfs"]
 METASTATIC_MEDIAN_SURVIVAL_MONTHS = 28.0
 """Median time from distant metastasis to breast-cancer death (months): 28 (95% CI 25–31) months of
 breast-cancer-specific survival from the first distant-metastasis record in the 1,432 women with a distant
@@ -388,7 +389,7 @@ class TrialSpec(_Strict):
     >>> len(spec.spec_hash())  # SHA-256, hex
     64
     >>> spec.hierarchy, spec.analysis.primary_analysis, spec.analysis.multiplicity  # the confirmatory design
-    (('dmfs', 'drfi', 'pcr', 'tmem_change', 'os'), 'logrank', 'holm')
+    (('dmfs', 'drfi', 'pcr', 'tmem_change', 'os', 'dfs'), 'logrank', 'holm')
     """
 
     name: str = Field(min_length=1)

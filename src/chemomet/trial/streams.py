@@ -19,6 +19,7 @@ UNIFORMS = ("event", "death", "loss", "accrual", "ctc")
 """Columns of :func:`patient_uniforms`, in order (``death``: death from other causes)."""
 MORTALITY_STREAM_TAG = 0x6D6F_7274  # "mort": the second per-patient stream
 MORTALITY_UNIFORMS = ("metastatic_death",)
+LOCAL_STREAM_TAG = 0x6C6F_6361  # "loca": the third per-patient stream (loco-regional recurrence)
 """Columns of :func:`mortality_uniforms`, in order (``metastatic_death``: time from distant metastasis to
 breast-cancer death)."""
 
@@ -63,3 +64,18 @@ def mortality_uniforms(seed: int, index: np.ndarray) -> np.ndarray:
     """
     _, u = draws_at(np.random.SeedSequence([int(seed), MORTALITY_STREAM_TAG]), index, 0, len(MORTALITY_UNIFORMS))
     return u
+
+
+def local_uniforms(seed: int, index: np.ndarray) -> np.ndarray:
+    """One uniform on [0, 1) per patient for loco-regional recurrence, from the root
+    ``SeedSequence([seed, LOCAL_STREAM_TAG])``: keyed like :func:`patient_uniforms`, independent of the other
+    streams (adding it moved none of their draws).
+
+    Examples
+    --------
+    >>> u = local_uniforms(3, np.array([7, 2000]))
+    >>> u.shape, bool(u[1] == local_uniforms(3, np.array([2000]))[0])
+    ((2,), True)
+    """
+    _, u = draws_at(np.random.SeedSequence([int(seed), LOCAL_STREAM_TAG]), index, 0, 1)
+    return u[:, 0]
