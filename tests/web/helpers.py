@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 FAST = {"sampling.n_twins": 1000, "sampling.n_simulated": 256, "sampling.n_trajectories": 64, "sampling.n_drivers": 0}
 """Test-only assessment settings: about 2 s instead of tens of seconds (less precise, same code path)."""
@@ -74,3 +79,41 @@ class ThreadServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+def start_serve(port: int, store, *args: str, env: dict | None = None, stderr=subprocess.PIPE) -> subprocess.Popen:
+    """A real ``chemomet serve --port PORT --store STORE ARGS...`` in its own process (the installed command line, as
+    a user starts it); stderr is a text pipe unless given. Stop it with :func:`stop_serve`."""
+    env = {k: v for k, v in os.environ.items() if k != "CHEMOMET_TOKEN"} if env is None else env
+    return subprocess.Popen(
+        [sys.executable, "-c", "from chemomet.cli import main; main()", "serve", "--port", str(port), "--store",
+         str(store), *args], stderr=stderr, stdout=subprocess.DEVNULL, text=True, env=env)
+
+
+def wait_listening(proc: subprocess.Popen, url: str, timeout: float = 30.0) -> int:
+    """Poll ``url`` until the server answers; returns the HTTP status of the first answer (an error status too)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited with status {proc.returncode} before it answered")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status
+        except urllib.error.HTTPError as err:
+            return err.code
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"the server did not answer {url} within {timeout} s")
+
+
+def stop_serve(proc: subprocess.Popen) -> None:
+    """Stop a server of :func:`start_serve` (SIGTERM, then SIGKILL) and close its pipe; it may already be gone."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+    if proc.stderr is not None:
+        proc.stderr.close()

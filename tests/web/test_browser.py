@@ -76,11 +76,41 @@ def page(browser, server):
 
 def _content_of(png: bytes) -> float:
     """Share of pixels that are not the background (white): a blank or broken page is near 0."""
+    return _shot(png)["ink"]
+
+
+def _shot(png: bytes) -> dict:
+    """What a screenshot holds: its size (CSS pixels at scale 1), the share of non-white pixels (``ink``), the share
+    of the most common colour (``flat``: 1.0 for a blank or one-colour area), the number of distinct colours, the
+    share of strongly coloured pixels (``colour``: curves and bars, not grey text), the spread of its grey levels and
+    the least ink in any quarter of its width (``ink_quarters``: a half-drawn or cut-off image has an empty one)."""
     import matplotlib.image as mpimg
     import numpy as np
 
     img = mpimg.imread(io.BytesIO(png), format="png")[..., :3]
-    return float(np.mean(np.any(img < 0.9, axis=-1)))
+    rgb = np.round(img * 255).astype(np.uint32).reshape(-1, 3)
+    _, counts = np.unique(rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2], return_counts=True)  # one int a colour
+    ink = np.any(img < 0.9, axis=-1)
+    quarters = [float(band.mean()) for band in np.array_split(ink, 4, axis=1)]
+    return {"width": img.shape[1], "height": img.shape[0], "ink": float(np.mean(np.any(img < 0.9, axis=-1))),
+            "flat": float(counts.max() / counts.sum()), "colours": int(len(counts)),
+            "colour": float(np.mean(img.max(axis=-1) - img.min(axis=-1) > 0.25)), "spread": float(img.mean(-1).std()),
+            "ink_quarters": min(quarters)}
+
+
+def _element_shot(page, selector: str, min_width: int, min_height: int) -> dict:
+    """An element screenshot of ``selector`` checked to be visible, at least ``min_width`` x ``min_height`` CSS
+    pixels, and not blank: text or drawing on it (dark pixels, many colours, no single colour covering it)."""
+    el = page.locator(selector)
+    el.scroll_into_view_if_needed()
+    stats = _shot(el.screenshot())
+    box = el.bounding_box()
+    stats["box"] = box
+    assert stats["width"] >= min_width and stats["height"] >= min_height, (selector, stats)
+    assert abs(stats["width"] - box["width"]) <= 2 and abs(stats["height"] - box["height"]) <= 2, (selector, stats)
+    assert stats["ink"] > 0.01 and stats["flat"] < 0.97 and stats["colours"] >= 16, (selector, stats)
+    assert stats["spread"] > 0.03 and stats["ink_quarters"] > 0.005, (selector, stats)
+    return stats
 
 
 def test_fill_the_patient_form_and_get_the_assessment(page, server, web):
@@ -112,6 +142,15 @@ def test_fill_the_patient_form_and_get_the_assessment(page, server, web):
     assert page.get_attribute("#download-json", "href") == f"/assessments/{rid}/assessment.json"
     shot = page.screenshot(full_page=True)
     assert _content_of(shot) > 0.05  # the page drew text, tables and figures
+    # the recommendation box, drawn first, full width, with its text; the strategy table with a line per strategy;
+    # the two figures loaded and drawn (curves in colour, not a blank or broken image)
+    rec_box = _element_shot(page, "#recommendation", 600, 60)
+    table = _element_shot(page, "#strategy-table", 400, 20 * page.locator("#strategy-table tr").count())
+    plots = {img: _element_shot(page, img, 300, 150) for img in ("#strategy-plot", "#trajectory-plot")}
+    assert rec_box["box"]["width"] >= 0.75 * page.viewport_size["width"]  # the full-width box, not a sliver
+    assert table["colour"] > 0.01  # the strategy table's coloured cells
+    for img, stats in plots.items():  # (loaded: naturalWidth > 0, checked above)
+        assert stats["colour"] > 0.002, (img, stats)  # the curves and bars are drawn in colour
     assert not page.problems, page.problems
     rec = StudyStore(store).get(rid)
     assert rec.study_id == "E2E-1" and rec.subject == "browser-patient"
@@ -178,6 +217,11 @@ def test_start_a_small_trial_and_see_its_results(page, server, web):
         assert page.eval_on_selector(img, "el => el.complete && el.naturalWidth > 0"), img
     shot = page.screenshot(full_page=True)
     assert _content_of(shot) > 0.05  # the page drew its tables and figures
+    _element_shot(page, "#results-table", 600, 20 * 5)  # a header and 4 result rows
+    figs = {img: _element_shot(page, img, 300, 150) for img in ("#figure-km_dmfs", "#figure-forest")}
+    for img, stats in figs.items():  # loaded (above), and drawn: curves in colour across the plot, not a blank frame
+        assert stats["colour"] > 0.002, (img, stats)
+    assert figs["#figure-km_dmfs"]["colours"] > 256  # Kaplan-Meier curves, confidence bands and text
     assert not page.problems, page.problems
     rec = StudyStore(store).get(rid)
     assert rec.kind == "trial" and rec.study_id == "E2E-TRIAL" and rec.inputs["patients_per_arm"] == 40
@@ -200,3 +244,22 @@ def test_a_bad_trial_size_shows_its_inline_error(page, server):
     assert message.startswith("patients_per_arm = 999999 is invalid; allowed: an integer from 1 to 5000")
     assert "\n" not in message and page.get_attribute("#t-n", "aria-invalid") == "true"
     assert not page.problems, page.problems
+
+
+def test_the_screenshot_checks_refuse_a_blank_a_flat_or_a_broken_element(page, server):
+    """The element checks above are not vacuous: an empty box, a one-colour box, a broken image and a half-drawn
+    one fail them, and a box with text passes."""
+    page.goto(server.url + "/nowhere")  # a page of the app (its origin), then our own content
+    page.set_content(
+        '<div id="blank" style="width:700px;height:120px"></div>'
+        '<div id="flat" style="width:700px;height:120px;background:#dde"></div>'
+        '<img id="broken" src="/nowhere.png" alt="" style="width:400px;height:200px">'
+        '<div id="half" style="width:700px;height:120px;font:16px sans-serif;color:#111">'
+        '<span style="display:inline-block;width:300px">' + "text " * 200 + '</span></div>'
+        '<div id="text" style="width:700px;font:16px sans-serif;color:#111;background:#f4f4ff">'
+        + "Recommendation: nact, with its reasons in a few lines of text. " * 12 + "</div>")
+    assert page.eval_on_selector("#broken", "el => el.naturalWidth") == 0
+    for selector in ("#blank", "#flat", "#broken", "#half"):
+        with pytest.raises(AssertionError):
+            _element_shot(page, selector, 300, 100)
+    assert _element_shot(page, "#text", 600, 60)["ink"] > 0.01

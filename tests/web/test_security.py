@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,7 +13,7 @@ import pytest
 
 from chemomet.web.app import create_app
 from chemomet.web.security import CSP
-from tests.web.helpers import CELLS, MARKUP, PATIENT, client, free_port
+from tests.web.helpers import CELLS, MARKUP, PATIENT, client, free_port, start_serve, stop_serve, wait_listening
 
 TOKEN = "t0ken-for-the-tests-0123456789"
 
@@ -76,11 +72,7 @@ def test_with_a_token_every_request_without_it_gets_401(tmp_path):
 def test_serve_on_a_non_loopback_host_makes_a_token_and_refuses_requests_without_it(tmp_path):
     """The real command: `chemomet serve --host 0.0.0.0` prints a token once and answers 401 without it."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "CHEMOMET_TOKEN"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from chemomet.cli import main; main()", "serve", "--host", "0.0.0.0", "--port",
-         str(port), "--store", str(tmp_path / "s.sqlite")],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    proc = start_serve(port, tmp_path / "s.sqlite", "--host", "0.0.0.0")
     try:
         token = None
         deadline = time.monotonic() + 30
@@ -92,22 +84,11 @@ def test_serve_on_a_non_loopback_host_makes_a_token_and_refuses_requests_without
             token = m.group(1) if m else None
         assert token, "no token printed"
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):  # wait until it listens
-            try:
-                urllib.request.urlopen(base + "/patient", timeout=2)
-            except urllib.error.HTTPError as err:
-                assert err.code == 401
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the server did not answer")
+        assert wait_listening(proc, base + "/patient") == 401
         req = urllib.request.Request(base + "/patient", headers={"Authorization": f"Bearer {token}"})
         assert urllib.request.urlopen(req, timeout=5).status == 200
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        proc.stderr.close()
+        stop_serve(proc)
 
 
 def test_loopback_without_token_refuses_other_host_names_and_cross_site_posts(tmp_path):
