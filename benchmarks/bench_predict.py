@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,16 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-
-def machine() -> str:
-    """CPU model, cores and library versions, one line."""
-    cpu = "unknown"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}"
+from bench_assess import machine  # the same one-line machine description
 
 
 def load() -> str:
