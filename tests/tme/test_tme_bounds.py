@@ -153,3 +153,16 @@ def test_scoring_time_is_not_dominated_by_the_area():
     assert fast.areas.tissue_mm2 == pytest.approx(slow.areas.tissue_mm2, rel=0.02)
     assert fast.tmem_score == slow.tmem_score
     assert t_fast < 30
+
+
+def test_a_huge_closing_gap_on_a_fine_raster_coarsens_instead_of_exhausting_memory():
+    """max_edge 10,000 µm on a 0.5 µm raster would need a 20,001-pixel closing disk: the raster coarsens until the
+    disk radius is at most MAX_CLOSING_RADIUS_PX, and the tissue area still comes out (a 5 mm square, filled)."""
+    from chemomet.tme.areas import MAX_CLOSING_RADIUS_PX, tissue_areas
+
+    g = np.arange(0.0, 5000.0, 50.0)
+    x, y = np.meshgrid(g, g)
+    ct = np.ones(x.size, dtype=np.int64)
+    areas = tissue_areas(x.ravel(), y.ravel(), ct, max_edge_um=10_000.0, raster_um=0.5)
+    assert 0.5 * 10_000.0 / areas.raster_um <= MAX_CLOSING_RADIUS_PX
+    assert 20.0 <= areas.tissue_mm2 <= 40.0

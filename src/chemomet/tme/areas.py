@@ -35,6 +35,9 @@ TILE_PX = 1024
 """Side of a raster tile, pixels."""
 MAX_TILES = 400
 """More occupied tiles than this coarsens the raster (factor 2 at a time)."""
+MAX_CLOSING_RADIUS_PX = 16
+"""A closing disk wider than this (radius, pixels) coarsens the raster (factor 2 at a time): a 10,000 µm
+``max_edge`` on a 0.5 µm raster would otherwise need a 20,001-pixel disk and exhaust memory."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,8 @@ def _raster_areas(x: np.ndarray, y: np.ndarray, ct: np.ndarray, max_edge_um: flo
     if x.shape[0] == 0:
         return Areas(0.0, np.zeros(4), "raster", h)
     x0, y0 = float(x.min()), float(y.min())
+    while 0.5 * max_edge_um / h > MAX_CLOSING_RADIUS_PX:
+        h *= 2.0
     while True:
         ix = np.floor((x - x0) / h).astype(np.int64)
         iy = np.floor((y - y0) / h).astype(np.int64)

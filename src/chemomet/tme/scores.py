@@ -411,8 +411,8 @@ def score_tissue(table: CellTable, params: TmemParams | None = None) -> TmemResu
         )
     if areas.method == "raster" and areas.raster_um is not None and areas.raster_um > p.area_raster_um:
         warnings.append(
-            f"the cells are scattered over a very large extent: areas were measured on a coarse {areas.raster_um:g} "
-            "µm raster and densities are approximate"
+            f"areas were measured on a coarser {areas.raster_um:g} µm raster than the {p.area_raster_um:g} µm asked "
+            "(the cells span a very large extent, or --max-edge is wide for the raster): densities are approximate"
         )
     counts = table.counts()
     for name in ("tumour", "macrophage", "endothelial"):
