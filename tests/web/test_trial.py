@@ -11,8 +11,8 @@ import time
 import pytest
 
 from chemomet.web.app import create_app
-from chemomet.web.store import StudyStore
-from chemomet.web.trials import MAX_PATIENTS_PER_ARM, runs_dir
+from chemomet.web.store import StudyStore, beside_store
+from chemomet.web.trials import MAX_PATIENTS_PER_ARM
 from tests.web.helpers import MARKUP, client, wait_job
 
 SPEC = """
@@ -206,7 +206,7 @@ def test_a_running_trial_can_be_cancelled_and_resumed_with_the_same_result(trial
         status = wait_job_ended(c, location)
         assert status["state"] == "cancelled", status
         assert len(StudyStore(store).records()) == before  # nothing recorded
-        run_dir = next(p for p in runs_dir(str(store)).iterdir() if not (p / "summary.json").exists())
+        run_dir = next(p for p in beside_store(str(store), "trials").iterdir() if not (p / "summary.json").exists())
         kept = sorted((run_dir / "chunks").glob("chunk-*.parquet"))
         assert 1 <= len(kept) < 5  # 1,280 patients in 5 chunks of 256
         page = c.get(location).text

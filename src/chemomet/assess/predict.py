@@ -43,10 +43,10 @@ her own twins (use ``chemomet assess``).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
-import stat
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -68,6 +68,7 @@ from chemomet.assess.evidence import (
 from chemomet.assess.settings import AssessmentSettings, Treatment
 from chemomet.assess.twins import N_UNIFORMS, Twins, shipped_ensemble
 from chemomet.errors import InputError, printable
+from chemomet.inputs import read_capped_bytes
 from chemomet.model import dissemination as dis
 from chemomet.model.nodes import expected_positive_nodes
 from chemomet.model.parameters import PatientParameters
@@ -211,21 +212,12 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise InputError(f"{path}: file type {path.suffix!r} is invalid; allowed: .csv or .parquet")
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found; allowed: a readable cohort table (.csv or .parquet)") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot be read ({err.strerror}); allowed: a readable cohort table") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{path}: is not a regular file; allowed: a cohort table (.csv or .parquet)")
-    if info.st_size > MAX_FILE_BYTES:
-        raise InputError(f"{path}: is {info.st_size} bytes; allowed: a cohort table of at most {MAX_FILE_BYTES} bytes")
+    data = io.BytesIO(read_capped_bytes(path, MAX_FILE_BYTES, "a cohort table (.csv or .parquet)"))
     try:
         if suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+            frame = pd.read_csv(data, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
         else:
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(data)
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text; allowed: a CSV file in UTF-8") from None
     except pd.errors.EmptyDataError:

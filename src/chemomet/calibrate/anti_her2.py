@@ -20,12 +20,10 @@ The split of the pooled pCR by hormone receptors and NOAH (pCR 38% vs 19% with v
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 from scipy.optimize import brentq
 
-from chemomet.calibrate.cohort import VirtualCohort, simulate_arm
+from chemomet.calibrate.cohort import VirtualCohort, simulate_arm, with_sensitivity
 from chemomet.regimens import DEFAULT_REGIMEN, load_drugs
 from chemomet.units import DAYS_PER_YEAR
 
@@ -53,21 +51,6 @@ NOAH_PCR = {"without": 0.19, "with": 0.38}
 of trastuzumab: Gianni L et al. Lancet 2010;375:377 (NOAH). A check (the regimen differs from the model's)."""
 
 TRASTUZUMAB_REGIMEN = "ac-paclitaxel-weekly-trastuzumab"
-
-
-def with_anti_her2(config: dict, resistance_probability: float, median: float) -> dict:
-    """A copy of ``config`` with the two anti-HER2 settings replaced (probability; dimensionless).
-
-    Examples
-    --------
-    >>> from chemomet.calibrate.vector import prior_config
-    >>> with_anti_her2(prior_config(), 0.2, 1.5)["treatment"]["anti_her2_sensitivity_median"]
-    1.5
-    """
-    cfg = copy.deepcopy(config)
-    cfg["treatment"]["anti_her2_resistance_probability"] = float(resistance_probability)
-    cfg["treatment"]["anti_her2_sensitivity_median"] = float(median)
-    return cfg
 
 
 def her2_groups(config: dict, cohort: VirtualCohort) -> dict[str, tuple[VirtualCohort, float]]:
@@ -159,14 +142,14 @@ def fit_anti_her2(config: dict, cohort: VirtualCohort, progress=None) -> dict:
 
     def median_for(r: float) -> float:
         def gap(log_median):
-            cfg = with_anti_her2(config, r, float(np.exp(log_median)))
+            cfg = with_sensitivity(config, "anti_her2", r, float(np.exp(log_median)))
             return pcr_by_group(cfg, cohort, TRASTUZUMAB_REGIMEN)["pooled"] - pcr_target
 
         return float(np.exp(brentq(gap, np.log(0.05), np.log(50.0), xtol=2e-3)))
 
     def rr_at(r: float) -> tuple[float, float]:
         median = median_for(r)
-        rr = adjuvant_rate_ratio(with_anti_her2(config, r, median), cohort)
+        rr = adjuvant_rate_ratio(with_sensitivity(config, "anti_her2", r, median), cohort)
         say(f"anti-HER2: resistance {r:.3f}, median {median:.3f} -> rate ratio {rr:.3f}")
         return rr, median
 
@@ -178,7 +161,7 @@ def fit_anti_her2(config: dict, cohort: VirtualCohort, progress=None) -> dict:
     else:
         r = brentq(lambda x: rr_at(x)[0] - rr_target, 0.0, 0.5, xtol=2e-3)
     median = median_for(r)
-    cfg = with_anti_her2(config, r, median)
+    cfg = with_sensitivity(config, "anti_her2", r, median)
 
     pertuzumab = fit_pertuzumab(cfg, cohort)
     return {

@@ -7,6 +7,7 @@ every parameter value, and the same patients in every arm of a comparison.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,23 @@ class VirtualCohort:
         """``(population, parameters)`` of the cohort under ``config``."""
         pop = Population(config)
         return pop, pop.parameters(self.covariates, self.z, self.u, self.z_her2)
+
+
+def with_sensitivity(config: dict, therapy: str, resistance_probability: float, median: float) -> dict:
+    """A copy of ``config`` with a receptor-targeted therapy's two population settings replaced:
+    ``<therapy>_resistance_probability`` (probability) and ``<therapy>_sensitivity_median`` (dimensionless), for
+    ``therapy`` ``"endocrine"`` or ``"anti_her2"`` (see :func:`chemomet.population.receptor_sensitivity`).
+
+    Examples
+    --------
+    >>> from chemomet.calibrate.vector import prior_config
+    >>> with_sensitivity(prior_config(), "anti_her2", 0.2, 1.5)["treatment"]["anti_her2_sensitivity_median"]
+    1.5
+    """
+    cfg = copy.deepcopy(config)
+    cfg["treatment"][f"{therapy}_resistance_probability"] = float(resistance_probability)
+    cfg["treatment"][f"{therapy}_sensitivity_median"] = float(median)
+    return cfg
 
 
 def simulate_arm(

@@ -13,12 +13,10 @@ over control, here from the cohort-mean distant-metastasis-free survival of the 
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 from scipy.optimize import brentq
 
-from chemomet.calibrate.cohort import VirtualCohort, simulate_arm
+from chemomet.calibrate.cohort import VirtualCohort, simulate_arm, with_sensitivity
 from chemomet.units import DAYS_PER_YEAR
 
 EBCTCG_2011_TAMOXIFEN = {
@@ -68,21 +66,6 @@ def period_rate_ratios(
     return ratios
 
 
-def with_endocrine(config: dict, resistance_probability: float, median: float) -> dict:
-    """A copy of ``config`` with the two endocrine settings replaced (probability; dimensionless).
-
-    Examples
-    --------
-    >>> from chemomet.calibrate.vector import prior_config
-    >>> with_endocrine(prior_config(), 0.4, 1.3)["treatment"]["endocrine_resistance_probability"]
-    0.4
-    """
-    cfg = copy.deepcopy(config)
-    cfg["treatment"]["endocrine_resistance_probability"] = float(resistance_probability)
-    cfg["treatment"]["endocrine_sensitivity_median"] = float(median)
-    return cfg
-
-
 def fit_endocrine(config: dict, cohort: VirtualCohort, targets=EBCTCG_2011_TAMOXIFEN) -> dict:
     """Solve the two endocrine settings so that years 0–4 and 5–9 meet their targets (nested root finding on
     common random numbers: the same patients at every value).
@@ -98,14 +81,14 @@ def fit_endocrine(config: dict, cohort: VirtualCohort, targets=EBCTCG_2011_TAMOX
 
     def resistance_for(median: float) -> float:
         def gap(r):
-            return period_rate_ratios(with_endocrine(config, r, median), cohort)["years_0_4"] - early
+            return period_rate_ratios(with_sensitivity(config, "endocrine", r, median), cohort)["years_0_4"] - early
 
         return brentq(gap, 0.0, 0.95, xtol=1e-3)
 
     def late_gap(log_median: float) -> float:
         median = float(np.exp(log_median))
         r = resistance_for(median)
-        return period_rate_ratios(with_endocrine(config, r, median), cohort)["years_5_9"] - late
+        return period_rate_ratios(with_sensitivity(config, "endocrine", r, median), cohort)["years_5_9"] - late
 
     log_median = brentq(late_gap, np.log(0.3), np.log(5.0), xtol=1e-3)
     median = float(np.exp(log_median))
@@ -113,5 +96,5 @@ def fit_endocrine(config: dict, cohort: VirtualCohort, targets=EBCTCG_2011_TAMOX
     return {
         "endocrine_resistance_probability": r,
         "endocrine_sensitivity_median": median,
-        "rate_ratios": period_rate_ratios(with_endocrine(config, r, median), cohort),
+        "rate_ratios": period_rate_ratios(with_sensitivity(config, "endocrine", r, median), cohort),
     }

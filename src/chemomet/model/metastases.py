@@ -209,8 +209,8 @@ def reach_after_window(a, b, L, c, g_shift, h_min, t, courses=()) -> np.ndarray:
     q = np.minimum(v_t, h_min)
     if not courses:
         return q
-    best = np.full(np.shape(h_min), -np.inf) + np.zeros_like(a)
-    m = h_min + np.zeros_like(a)
+    m = h_min + np.zeros_like(a)  # running minimum of Ĥ, per patient (n, 1)
+    best = np.full_like(m, -np.inf)
     for day in sorted({d for _, e0, e1 in courses for d in (e0, e1)}):  # a loop over the few course days
         d = np.full((1, 1), day)
         v_d = v_at(d)

@@ -83,7 +83,8 @@ def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray)
     model = {name: np.full(n, np.nan) for name in MODEL_COLUMNS.values()}
     dm = np.full(n, np.inf)
     u = patient_uniforms(spec.seed, index)
-    for a, strategy in enumerate(spec.strategies()):
+    strategies = spec.strategies()
+    for a, strategy in enumerate(strategies):
         rows = np.flatnonzero(arm == a)
         if rows.size == 0:
             continue
@@ -106,7 +107,7 @@ def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray)
         cancer_death = np.full(n, np.inf)
     loss = exponential_times(u[:, UNIFORMS.index("loss")], fu.loss_rate_per_year)
     admin = horizon - accrual
-    neoadjuvant = np.array([s.kind == "nact" for s in spec.strategies()])[arm]
+    neoadjuvant = np.array([s.kind == "nact" for s in strategies])[arm]
     local = local_recurrence_days(model["surgery_day"], neoadjuvant, local_uniforms(spec.seed, index))
     ends = endpoints(dm, death, loss, admin, cancer_death, local)
     names = [a.name for a in spec.arms]

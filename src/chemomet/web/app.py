@@ -35,7 +35,7 @@ from chemomet.web import trials as trial_page
 from chemomet.web.forms import FORM_ERROR, NACT_ROWS, PATIENT_FIELDS, data_to_form, form_to_data, validate_patient
 from chemomet.web.jobs import KEEP_JOBS, JobRunner
 from chemomet.web.security import Guard
-from chemomet.web.store import StudyStore, calibration_date, chemomet_version, clean_study_id
+from chemomet.web.store import StudyStore, beside_store, calibration_date, chemomet_version, clean_study_id
 
 log = logging.getLogger("chemomet.web")
 
@@ -377,7 +377,7 @@ def create_app(
                 await upload.close()
         if errors:
             return trial_form(values, errors, status=422)
-        run = trial_page.TrialRun.new(spec, source, digest, trial_page.runs_dir(study.path), values["study_id"])
+        run = trial_page.TrialRun.new(spec, source, digest, beside_store(study.path, "trials"), values["study_id"])
         return RedirectResponse(f"/jobs/{submit_trial(run).id}", status_code=303)
 
     def _trial_record(request: Request):
@@ -480,7 +480,7 @@ def create_app(
         return page("tissue.html", **tissue_page.context())
 
     async def tissue_post(request: Request):
-        outcome = await tissue_page.handle_upload(request, upload_dir=tissue_page.upload_dir(study.path),
+        outcome = await tissue_page.handle_upload(request, upload_dir=beside_store(study.path, "uploads"),
                                                   limit=max_upload_bytes, store=study)
         ctx = tissue_page.context(**outcome)
         return page("tissue.html", 422 if outcome.get("error") else 200, **ctx)

@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import sqlite3
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,6 +130,21 @@ def _hash(prev_hash: str, fields: dict[str, object]) -> str:
 
 
 @functools.cache
+def beside_store(store_path: str, kind: str) -> Path:
+    """A working folder for ``kind`` (e.g. ``uploads``, ``trials``) beside the store file (``<store>.<kind>``), or
+    in the temporary folder for an in-memory store.
+
+    Examples
+    --------
+    >>> beside_store("/data/study.sqlite", "uploads").name
+    'study.sqlite.uploads'
+    """
+    if store_path == ":memory:":
+        return Path(tempfile.gettempdir()) / f"chemomet-web-{kind}"
+    p = Path(store_path)
+    return p.with_name(f"{p.name}.{kind}")
+
+
 def chemomet_version() -> str:
     """The installed chemomet's version (``chemomet.__version__``).
 

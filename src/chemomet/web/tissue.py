@@ -13,7 +13,6 @@ import hashlib
 import io
 import re
 import secrets
-import tempfile
 import threading
 from pathlib import Path
 
@@ -45,21 +44,6 @@ def safe_filename(name: str | None, limit: int = 100) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")
     base = base[-limit:]
     return base if base.strip("._") else "upload"
-
-
-def upload_dir(store_path: str) -> Path:
-    """Where uploads stream to while they are scored: beside the store (``<store>.uploads``), or a temporary
-    folder for an in-memory store.
-
-    Examples
-    --------
-    >>> upload_dir("/data/study.sqlite").name
-    'study.sqlite.uploads'
-    """
-    if store_path == ":memory:":
-        return Path(tempfile.gettempdir()) / "chemomet-web-uploads"
-    p = Path(store_path)
-    return p.with_name(p.name + ".uploads")
 
 
 def _suffixes() -> tuple[str, ...]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,21 +275,6 @@ def chunk_size_for(spec) -> int:
     """
     size = max(MIN_CHUNK_PATIENTS, math.ceil(spec.n_enrolled / TARGET_CHUNKS))
     return int(min(size, spec.execution.chunk_size))
-
-
-def runs_dir(store_path: str) -> Path:
-    """Where web trials write their run folders: beside the store (``<store>.trials``), or a temporary folder for
-    an in-memory store.
-
-    Examples
-    --------
-    >>> runs_dir("/data/study.sqlite").name
-    'study.sqlite.trials'
-    """
-    if store_path == ":memory:":
-        return Path(tempfile.gettempdir()) / "chemomet-web-trials"
-    p = Path(store_path)
-    return p.with_name(p.name + ".trials")
 
 
 @dataclass
