@@ -20,6 +20,7 @@ MODULES = (
     "chemomet.population",
     "chemomet.regimens",
     "chemomet.errors",
+    "chemomet.evidence",
     "chemomet.fileio",
     "chemomet.units",
     "chemomet.inputs",
