@@ -15,6 +15,8 @@ MODULES = (
     "chemomet.simulation",
     "chemomet.assess.predict",
     "chemomet.excess_risk",
+    "chemomet.mechanisms",
+    "chemomet.toxicity",
     "chemomet.streams",
     "chemomet.patient",
     "chemomet.population",

@@ -22,13 +22,14 @@ def _founding_rate(p):
 
 
 @pytest.mark.parametrize("sigma", [-400.0, 0.0, 21.0])
-def test_dormant_pool_matches_quadrature(sigma):
-    p = one_patient(wake_rate_per_day=1 / 900, dormant_fraction=0.5)
+@pytest.mark.parametrize("mean_dormancy_days", [5.0, 100.0, 900.0, 20000.0])
+def test_dormant_pool_matches_quadrature(sigma, mean_dormancy_days):
+    p = one_patient(wake_rate_per_day=1 / mean_dormancy_days, dormant_fraction=0.5)
     d = _founding_rate(p)
     lam = p.wake_rate_per_day[0]
     expected, _ = quad(lambda s: d(s) * np.exp(-lam * (sigma - s)), -age_days(p)[0], sigma, epsrel=1e-12, limit=400)
-    got = untreated_pool(p, np.array([[sigma]]), np.array([21.0]))[0, 0]
-    assert got == pytest.approx(expected, rel=2e-4)
+    got = untreated_pool(p, np.array([[sigma]]))[0, 0]
+    assert got == pytest.approx(expected, rel=1e-9)
 
 
 def test_surgery_only_dormancy_matches_quadrature():

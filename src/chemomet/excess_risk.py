@@ -10,6 +10,10 @@ The parts are found by switching the effects off one after another, on the same 
 numbers): NACT → NACT without the microenvironment response (``ε = 0``) → and without the delay (founding stops on
 the surgery-first surgery day) → surgery first. The excess risk is exactly the sum of the three parts; being a
 sequential decomposition, the split depends on that stated order.
+
+When the population carries further prometastatic mechanisms (chemotherapy-primed colonisation, mobilisation;
+:mod:`chemomet.mechanisms`), they are switched off first, as a fourth part ``part_mechanisms`` (the column is
+absent otherwise, so the shipped model's table is unchanged).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from chemomet.model.engine import simulate_schedule
 from chemomet.model.parameters import PatientParameters
 from chemomet.population import Population
 from chemomet.regimens import DEFAULT_REGIMEN, Drug, Schedule, Strategy, load_drugs
+from chemomet.toxicity import toxicity_schedule
 from chemomet.units import DAYS_PER_YEAR
 
 
@@ -43,7 +48,10 @@ def nact_excess_risk(
     drug still acts when the stress response is switched off). Columns:
     ``dm_surgery_first``, ``dm_nact``, ``excess``, ``part_microenvironment``, ``part_delay``, ``part_kill_timing``.
     ``dm_nact`` / ``dm_first``: the two risks if already simulated (same parameters, years and regimen).
-    ``drugs``: the drug table (default: the shipped drugs). Risks are probabilities; ``years`` in years.
+    ``drugs``: the drug table (default: the shipped drugs). Risks are probabilities; ``years`` in years. With
+    priming or mobilisation on in ``population``, a first part ``part_mechanisms`` (NACT with minus without them)
+    is added; drug toxicity is not decomposed (a ``ValueError`` for a strategy whose drug has one, with that
+    mechanism on).
 
     Examples
     --------
@@ -67,9 +75,12 @@ def nact_excess_risk(
         endocrine_years=strategy.endocrine_years,
     )
     horizon = years * DAYS_PER_YEAR
+    mech = settings.mechanisms
+    if mech.drug_toxicity and toxicity_schedule(strategy, drugs) is not None:
+        raise ValueError("nact_excess_risk does not decompose drug toxicity; switch the drug_toxicity mechanism off")
 
-    def risk(p: PatientParameters, schedule: Schedule) -> np.ndarray:
-        _, traj = simulate_schedule(p, schedule, settings, horizon, drugs=drugs, grid=np.array([0.0, horizon]))
+    def risk(p: PatientParameters, schedule: Schedule, model=settings) -> np.ndarray:
+        _, traj = simulate_schedule(p, schedule, model, horizon, drugs=drugs, grid=np.array([0.0, horizon]))
         return 1.0 - traj["dmfs"][:, -1]
 
     full = strategy.schedule()
@@ -79,16 +90,20 @@ def nact_excess_risk(
         endocrine=full.endocrine, anti_her2=full.anti_her2,
     )
     dm_nact = risk(params, full) if dm_nact is None else np.asarray(dm_nact, dtype=float)
-    dm_calm = risk(calm, full)
-    dm_calm_early = risk(calm, no_delay)
+    extra = mech.priming or mech.mobilisation
+    plain = replace(settings, mechanisms=mech.without_new()) if extra else settings
+    dm_plain = risk(params, full, plain) if extra else dm_nact
+    dm_calm = risk(calm, full, plain)
+    dm_calm_early = risk(calm, no_delay, plain)
     dm_first = risk(params, first.schedule()) if dm_first is None else np.asarray(dm_first, dtype=float)
-    return pd.DataFrame(
-        {
-            "dm_surgery_first": dm_first,
-            "dm_nact": dm_nact,
-            "excess": dm_nact - dm_first,
-            "part_microenvironment": dm_nact - dm_calm,
-            "part_delay": dm_calm - dm_calm_early,
-            "part_kill_timing": dm_calm_early - dm_first,
-        }
-    )
+    table = {
+        "dm_surgery_first": dm_first,
+        "dm_nact": dm_nact,
+        "excess": dm_nact - dm_first,
+        "part_microenvironment": dm_plain - dm_calm,
+        "part_delay": dm_calm - dm_calm_early,
+        "part_kill_timing": dm_calm_early - dm_first,
+    }
+    if extra:
+        table["part_mechanisms"] = dm_nact - dm_plain
+    return pd.DataFrame(table)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from chemomet.errors import InputError, printable
+from chemomet.mechanisms import mechanism_settings
 from chemomet.model.nodes import draw_node_counts, expected_positive_nodes
 from chemomet.model.parameters import LN2, ModelSettings, PatientParameters, doorway_share
 from chemomet.patient import SUBTYPES, Patient
@@ -121,7 +122,32 @@ class Population:
             node_count_dispersion=self.config["nodes"]["count_dispersion"],
             axillary_nodes=self.config["nodes"]["axillary_nodes"],
             nodal_clearance_per_day=self.config["nodes"]["clearance_per_day"],
+            mechanisms=mechanism_settings(self.config.get("mechanisms")),
         )
+
+    def with_mechanisms(self, mechanisms: dict[str, Any]) -> Population:
+        """This population with the mechanisms of ``data/mechanisms.toml`` switched as ``mechanisms`` says.
+
+        Parameters
+        ----------
+        mechanisms : dict
+            Mechanism name -> ``True`` (on at its prior medians), ``False`` (off) or a table of parameter values
+            (on); see :func:`chemomet.mechanisms.mechanism_settings`. Names not given keep their default.
+
+        Returns
+        -------
+        Population
+            A new population; its configuration carries the table as ``mechanisms``.
+
+        Examples
+        --------
+        >>> pop = Population().with_mechanisms({"priming": True, "mobilisation": {"CXCR4": 2.0}})
+        >>> pop.settings.mechanisms.priming_take_increase, pop.settings.mechanisms.release_per_inhibition("CXCR4")
+        (1.0, 2.0)
+        >>> Population().settings.mechanisms.is_default  # the shipped model
+        True
+        """
+        return type(self)({**self.config, "mechanisms": dict(mechanisms)})
 
     # ------------------------------------------------------------------ covariates -> parameters
     def parameters(

@@ -43,6 +43,46 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DrugToxicity(_Strict):
+    """A drug's treatment-changing toxicity: how often it happens, when, and what it does to the schedule.
+
+    Drawn per patient from a random stream of its own (:mod:`chemomet.toxicity`) when a population switches the
+    ``drug_toxicity`` mechanism on (``data/mechanisms.toml``); off in the shipped model. Frozen.
+
+    Attributes
+    ----------
+    event : str
+        What happens, e.g. ``liver injury``.
+    probability : float
+        Probability that a patient given the drug has the event (probability, 0 to 1).
+    onset_days : float
+        Days from the drug's first dose to the event (days, 0.5 to 730): the drug stops that day.
+    action : {"delay", "stop"}
+        What happens to the chemotherapy still to come: held for ``chemo_delay_days`` (doses and surgery move
+        later), or stopped (surgery ``surgery_delay_days`` after the event, never later than planned).
+    chemo_delay_days : float, default 0.0
+        How long the remaining chemotherapy is held (days, 0 to 365; ``delay`` only).
+    evidence : {"clinical", "preclinical", "assumption"}, default "clinical"
+        Evidence level of the numbers.
+    source : str
+        Where they come from.
+
+    Examples
+    --------
+    >>> tox = load_drugs()["pexidartinib"].toxicity
+    >>> tox.event, tox.action, tox.probability
+    ('liver injury', 'delay', 0.053)
+    """
+
+    event: str = Field(min_length=1)
+    probability: float = Field(ge=0, le=1)
+    onset_days: float = Field(ge=0.5, le=730)
+    action: Literal["delay", "stop"]
+    chemo_delay_days: float = Field(default=0.0, ge=0, le=365)
+    evidence: Literal["clinical", "preclinical", "assumption"] = "clinical"
+    source: str = Field(min_length=1)
+
+
 class Drug(_Strict):
     """One drug: linear one-compartment PK plus its effect (cytotoxic kill or target inhibition).
 
@@ -107,6 +147,9 @@ class Drug(_Strict):
         Kill rate of an anti-HER2 drug on HER2-positive cells at steady state for a patient of median anti-HER2
         sensitivity (ln-cells/day, 0 to 10); the rates of two anti-HER2 drugs given together add. Required for
         anti-HER2 drugs.
+    toxicity : DrugToxicity, optional
+        A treatment-changing toxicity of an accompanying drug (probability per patient, onset, effect on the
+        schedule); used only when the ``drug_toxicity`` mechanism is on.
     approved_for_this_use : bool, optional
         Whether a regulator has approved the drug for this use (given with chemotherapy against breast cancer
         metastasis). ``False`` marks an investigational drug, which the assessment reports only as a candidate
@@ -147,6 +190,7 @@ class Drug(_Strict):
     default_interval_h: float | None = Field(default=None, ge=1, le=672)
     growth_block: float | None = Field(default=None, ge=0, le=10)
     kill_per_day: float | None = Field(default=None, ge=0, le=10)
+    toxicity: DrugToxicity | None = None
     approved_for_this_use: bool | None = None
     sources: dict[str, str] = Field(default_factory=dict)
 
@@ -392,6 +436,12 @@ REGIMEN_RULES: dict[str, tuple[str, str | None]] = {
     "agents": ("a non-empty list of anti-HER2 drug names (role anti_her2)", None),
     "weeks": ("a number from 1 to 104", "weeks"),
     "hill": ("a number from 0.1 to 10", None),
+    "toxicity": ("a table {event, probability, onset_days, action, chemo_delay_days, source}", None),
+    "event": ("a text naming the toxicity", None),
+    "probability": ("a number from 0 to 1", "probability per patient"),
+    "onset_days": ("a number from 0.5 to 730", "days after the drug's first dose"),
+    "action": ('"delay" or "stop"', None),
+    "chemo_delay_days": ("a number from 0 to 365", "days"),
 }
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from chemomet.errors import InputError
 from chemomet.model.engine import Outcome, simulate_schedule
 from chemomet.model.parameters import PatientParameters
 from chemomet.patient import Patient, check_diameters_during_chemotherapy, read_patient
 from chemomet.population import Population
 from chemomet.regimens import DEFAULT_REGIMEN, Drug, Regimen, Strategy, load_drugs
 from chemomet.streams import BLOCK
+from chemomet.toxicity import toxicity_schedule
 from chemomet.units import DAYS_PER_YEAR
 
 
@@ -63,10 +65,13 @@ def simulate(
     regimen : regimen key, regimen ``.toml`` file or :class:`~chemomet.regimens.Regimen` (for a strategy name).
     grid : optional output times (days, sorted, within ``[0, horizon_days]``) for trajectories.
     population : population model for patients given as files or objects: their typical-value parameters
-        (random effects at 0). Default: ``Population()``, the shipped calibration.
+        (random effects at 0), and the settings of every simulation, including the mechanisms it carries
+        (:meth:`Population.with_mechanisms <chemomet.population.Population.with_mechanisms>`). Default:
+        ``Population()``, the shipped calibration.
     drugs : the drug table (default: the shipped drugs, :func:`~chemomet.regimens.load_drugs`); pass the result
         of :func:`~chemomet.regimens.read_drug_file` to use drugs of your own.
-    seed, start_index : CTC draws use per-patient random streams keyed by ``start_index + i``.
+    seed, start_index : CTC draws, and drug toxicity when that mechanism is on, use per-patient random streams
+        keyed by ``start_index + i``.
     chunk_size : patients per vectorised chunk (results do not depend on it).
     workers : threads working on chunks at once (default: the number of CPUs); results do not depend on it.
     progress : optional ``progress(done, total)`` callback, called after each chunk.
@@ -111,9 +116,16 @@ def simulate(
     if strategy.interim_day is not None:
         interim = strategy.chemo_start_day + strategy.interim_day
         early = (strategy.early_surgery_schedule(drugs), interim, strategy.response_threshold)
+    toxicity = toxicity_schedule(strategy, drugs) if population.settings.mechanisms.drug_toxicity else None
+    if toxicity is not None and early is not None:
+        raise InputError(
+            f"strategy = {strategy.name!r}: drug toxicity is not modelled with response-adapted NACT; allowed: "
+            "switch the drug_toxicity mechanism off or use a non-adaptive strategy"
+        )
     summary, trajectories = simulate_schedule(
         params, strategy.schedule(), population.settings, horizon_days, drugs=drugs, grid=grid, early=early,
-        seed=seed, start_index=start_index, chunk_size=chunk_size, workers=workers, progress=progress,
+        toxicity=toxicity, seed=seed, start_index=start_index, chunk_size=chunk_size, workers=workers,
+        progress=progress,
     )
     summary.insert(0, "patient", ids)
     return Outcome(strategy.name, summary, grid, trajectories)

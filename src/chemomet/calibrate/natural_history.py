@@ -38,6 +38,7 @@ from chemomet.calibrate.vector import (
     with_natural_history,
 )
 from chemomet.model.dissemination import untreated_cumulative_founding
+from chemomet.model.dormancy import untreated_pool
 from chemomet.model.parameters import LN2, ModelSettings, PatientParameters
 from chemomet.model.primary import age_days, untreated_log_cells
 from chemomet.population import Population
@@ -130,11 +131,24 @@ def _founding_until(p: PatientParameters, sigma_days: np.ndarray) -> np.ndarray:
     return untreated_cumulative_founding(p, np.asarray(sigma_days, float)[:, None])[:, 0]
 
 
+def _dormant_pool_after(p: PatientParameters, y: np.ndarray, surgery_day: float) -> np.ndarray:
+    """Colonies still dormant at ``y`` (days): the untreated pool at ``min(y, t_s)``, emptying after surgery."""
+    founding_end = np.minimum(y, surgery_day)
+    pool = untreated_pool(p, founding_end[:, None])[:, 0]
+    return pool * np.exp(-p.wake_rate_per_day * (y - founding_end))
+
+
 def log_hazard_and_cumulative(p: PatientParameters, t_days: np.ndarray, settings: ModelSettings, surgery_day: float):
     """``(ln h(t), Λ(t), Λ(0))`` per row for untreated patients operated at ``surgery_day``.
 
     See the module docstring. ``ln h`` is ``-inf`` where no colony can become visible at ``t`` (founded after
-    surgery or before the primary's first cell).
+    surgery or before the primary's first cell). With dormancy (``q = dormant_fraction > 0``, wake rate ``λ``),
+    a share ``q`` of colonies waits before growing and ``y = t - τ_v``:
+
+        Λ(t) = C(min(y, t_s)) - q P(y),      h(t) = (1 - q) μ N_p(y)^γ 1[y < t_s] + q λ P(y),
+
+    where ``P(y)`` is the dormant pool (:func:`chemomet.model.dormancy.untreated_pool` up to surgery, emptying at
+    rate ``λ`` after it) — the engine's dormancy (docs/science.md §2.7) for an untreated patient.
 
     Parameters
     ----------
@@ -161,6 +175,23 @@ def log_hazard_and_cumulative(p: PatientParameters, t_days: np.ndarray, settings
     >>> bool(np.all(lam_t >= lam_0))
     True
     """
+    log_direct, log_dormant, lam_t, lam_0 = hazard_parts(p, t_days, settings, surgery_day)
+    return np.logaddexp(log_direct, log_dormant), lam_t, lam_0
+
+
+def hazard_parts(p: PatientParameters, t_days: np.ndarray, settings: ModelSettings, surgery_day: float):
+    """``(ln h_direct, ln h_dormant, Λ(t), Λ(0))``: :func:`log_hazard_and_cumulative` with the hazard split into
+    colonies that grew at once (``(1 - q) μ N_p(y)^γ``) and colonies that woke from dormancy (``q λ P(y)``);
+    ``-inf`` where a part is zero. Same parameters as :func:`log_hazard_and_cumulative`.
+
+    Examples
+    --------
+    >>> import chemomet as cm
+    >>> pop = cm.Population()
+    >>> _, p = pop.sample(2, rng=1)  # no dormancy: the dormant part is zero
+    >>> bool(np.all(hazard_parts(p, np.full(2, 900.0), pop.settings, 21.0)[1] == -np.inf))
+    True
+    """
     tv = visibility_lag_days(p, settings)
     t = np.asarray(t_days, float)
     sigma = t - tv
@@ -168,9 +199,17 @@ def log_hazard_and_cumulative(p: PatientParameters, t_days: np.ndarray, settings
     lam_0 = _founding_until(p, np.minimum(-tv, surgery_day))
     u_sigma = untreated_log_cells(p, sigma[:, None])[:, 0]
     ok = (sigma < surgery_day) & (sigma > -age_days(p))
-    with np.errstate(invalid="ignore"):
-        log_h = np.where(ok, np.log(p.mu) + p.gamma * u_sigma, -np.inf)
-    return log_h, lam_t, lam_0
+    q = p.dormant_fraction
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_direct = np.where(ok, np.log(p.mu) + p.gamma * u_sigma + np.log1p(-q), -np.inf)
+    log_dormant = np.full(t.shape, -np.inf)
+    if np.any(q > 0):
+        pool_t = _dormant_pool_after(p, sigma, surgery_day)
+        lam_t = lam_t - q * pool_t
+        lam_0 = lam_0 - q * _dormant_pool_after(p, -tv, surgery_day)
+        with np.errstate(divide="ignore"):
+            log_dormant = np.log(q * p.wake_rate_per_day * pool_t)
+    return log_direct, log_dormant, lam_t, lam_0
 
 
 @dataclass
@@ -231,19 +270,22 @@ class MarginalModel:
 
     def _event_terms(self, theta):
         """``ln E_z[e^{-Λ(t_i)} h(t_i)]`` for the patients with an event, integrating the doubling time exactly
-        over the region where a colony can become visible at ``t_i``.
+        over the region where a colony that grew at once can become visible at ``t_i``.
 
-        ``h(t_i) > 0`` needs ``τ_v > t_i - t_s``, and ``τ_v`` is proportional to the doubling time
-        (``τ_v = τ_v^0 e^{σ_DT z_DT}``), so the region is ``z_DT > z* = ln((t_i - t_s)/τ_v^0)/σ_DT``. The
-        doubling-time node is drawn from the normal truncated to it (inverse CDF of the fixed uniform) and
-        weighted by ``P(z_DT > z*)``: the integrand becomes smooth in ``θ`` (no node jumps in or out).
+        That part of the hazard is ``> 0`` only for ``τ_v > t_i - t_s``, and ``τ_v`` is proportional to the
+        doubling time (``τ_v = τ_v^0 e^{σ_DT z_DT}``), so the region is ``z_DT > z* = ln((t_i - t_s)/τ_v^0)/σ_DT``.
+        The doubling-time node is drawn from the normal truncated to it (inverse CDF of the fixed uniform) and
+        weighted by ``P(z_DT > z*)``: the integrand becomes smooth in ``θ`` (no node jumps in or out). Colonies
+        waking from dormancy can become visible at any time, so their part uses the plain nodes.
         """
         pop = self.population(theta)
         z = self._z[self._ev_rows].copy()
-        z[:, _DT] = 0.0
-        p0 = pop.parameters(self._cov_ev, z, self._u[: z.shape[0]])
-        tv0 = visibility_lag_days(p0, pop.settings)
+        u = self._u[: z.shape[0]]
         t = np.repeat(self.time_days[self._ev], self.n_nodes)
+        shape = (self._ev.size, self.n_nodes)
+        p_plain = pop.parameters(self._cov_ev, z, u)
+        z[:, _DT] = 0.0
+        tv0 = visibility_lag_days(pop.parameters(self._cov_ev, z, u), pop.settings)
         sd = pop.config["growth"]["doubling_time_sdlog"]
         with np.errstate(divide="ignore"):
             z_star = np.where(
@@ -251,11 +293,15 @@ class MarginalModel:
             )
         sf = norm.sf(z_star)
         z[:, _DT] = norm.isf(sf * (1.0 - self._u_dt[self._ev_rows]))
-        p = pop.parameters(self._cov_ev, z, self._u[: z.shape[0]])
-        log_h, lam_t, _ = log_hazard_and_cumulative(p, t, pop.settings, self.surgery_day)
-        with np.errstate(divide="ignore"):
-            terms = (norm.logsf(z_star) - lam_t + log_h).reshape(self._ev.size, self.n_nodes)
-        return logsumexp(terms, axis=1) - np.log(self.n_nodes)
+        p = pop.parameters(self._cov_ev, z, u)
+        log_direct, _, lam_t, _ = hazard_parts(p, t, pop.settings, self.surgery_day)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = (norm.logsf(z_star) - lam_t + log_direct).reshape(shape)
+        out = logsumexp(terms, axis=1)
+        if np.any(p_plain.dormant_fraction > 0):
+            _, log_dormant, lam_plain, _ = hazard_parts(p_plain, t, pop.settings, self.surgery_day)
+            out = np.logaddexp(out, logsumexp((log_dormant - lam_plain).reshape(shape), axis=1))
+        return out - np.log(self.n_nodes)
 
     def loglik_terms(self, theta) -> np.ndarray:
         """Per-patient conditional marginal log-likelihood ``ln L_i`` (nats)."""

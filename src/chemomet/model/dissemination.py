@@ -35,7 +35,9 @@ def window_founding_mass(params: PatientParameters, tl: Timeline, log_cells: np.
 
     ``share`` weights the founding by clone (``S/N`` or ``R/N`` at the nodes). The patient-specific size
     factor ``N^γ · share`` is averaged over the interval as if log-linear in time (logarithmic mean: exact
-    for exponential growth or decay); the microenvironment factor is integrated on the shared sub-grid.
+    for exponential growth or decay); the microenvironment factor is integrated on the shared sub-grid, with
+    mobilisation's release factor when that mechanism is on, and priming multiplies each primed interval's
+    founding by its take (:class:`~chemomet.model.timeline.Timeline`).
     """
     k = tl.n_founding
     with np.errstate(divide="ignore"):
@@ -43,8 +45,10 @@ def window_founding_mass(params: PatientParameters, tl: Timeline, log_cells: np.
     size = log_mean_exp(log_g[:, :-1], log_g[:, 1:])
     phi, eps = params.phi[:, None], params.epsilon[:, None]
     h = np.diff(tl.nodes)[:k]
-    env_integral = (1.0 - phi) * h + phi * (tl.env0[:k] + eps * tl.env1[:k] + eps * eps * tl.env2[:k])
-    return params.mu[:, None] * size * env_integral
+    other = h if tl.other0 is None else tl.other0[:k]  # the non-doorway routes (with mobilisation: ∫ X)
+    env_integral = (1.0 - phi) * other + phi * (tl.env0[:k] + eps * tl.env1[:k] + eps * eps * tl.env2[:k])
+    mass = params.mu[:, None] * size * env_integral
+    return mass if tl.take is None else mass * tl.take[:k]
 
 
 def log_mean_exp(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:

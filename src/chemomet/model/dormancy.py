@@ -5,8 +5,8 @@ cells neither grow nor respond to chemotherapy. When one wakes at ``σ'`` it gro
 at ``σ'``, so every visibility rule of :mod:`chemomet.model.metastases` applies to the wake-up process. The dormant
 pool ``P`` obeys ``dP/dt = d(t) - λ P``; wake-ups up to ``σ'`` are ``W(σ') = F(σ') - P(σ')`` (``F``: colonies founded).
 
-* before the treatment window ``P`` is an integral of the untreated founding rate, computed on a per-patient
-  grid with the log-integrand linear between points (exact for exponential pieces);
+* before the treatment window ``P`` is an integral of the untreated founding rate, reduced to a smooth
+  one-dimensional integral and computed by Gauss–Legendre quadrature (:func:`untreated_pool`);
 * in the window the pool follows the interval founding masses (founding spread evenly in each interval);
 * after the window the pool only empties: a colony waking at ``σ'`` is visible at ``σ' + τ_vis``.
 """
@@ -15,51 +15,64 @@ from __future__ import annotations
 
 import numpy as np
 
-from chemomet.model.dissemination import log_mean_exp, untreated_cumulative_founding
+from chemomet.model.dissemination import untreated_cumulative_founding
 from chemomet.model.metastases import visible_by
 from chemomet.model.parameters import PatientParameters
 from chemomet.model.primary import age_days
 from chemomet.model.timeline import Timeline
 
-POOL_POINTS = 1024
+POOL_NODES = 20
+"""Gauss–Legendre nodes of :func:`untreated_pool` (relative error below 1e-12 for mean dormancy 30–20,000 days)."""
+
+_POOL_SPAN = 36.0
+"""Decay of the pool integrand (in e-folds) after which it is cut off; the rest is below e^{-36} of it."""
+
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(POOL_NODES)
 
 
-class UntreatedPool:
-    """Dormant colonies ``P(σ) = ∫ d(s) e^{-λ(σ-s)} ds`` of the untreated primary, for ``σ ≤ s_end`` (days).
+def untreated_pool(params: PatientParameters, sigma: np.ndarray) -> np.ndarray:
+    """Dormant colonies of the untreated primary, ``P(σ) = ∫ μ N(s)^γ e^{-λ(σ-s)} ds`` from its first cell to ``σ``.
 
-    Built once per batch on ``POOL_POINTS`` grid points per patient from the first tumour cell to ``s_end``
-    (shape ``(n,)``), integrating ``exp`` of the piecewise-linear log-integrand exactly; :meth:`at` evaluates it.
+    With ``τ`` the time since the first cell, ``w = γ a e^{-βτ}`` and ``v = ln w``, the Gompertz founding rate
+    turns the integral into ``μ/β ∫ exp(γa - e^v + s (v_σ - v)) dv`` over ``[v_σ, ln γa]`` with ``s = λ/β``.
+    The log-integrand is concave and falls at least at rate ``s + w_σ`` from ``v_σ``, so the range is cut after
+    36 e-folds and integrated by Gauss–Legendre (:data:`POOL_NODES` nodes): relative error below 1e-12 against
+    64 nodes for mean dormancies from 30 to 20,000 days (tests/test_dormancy.py checks it against
+    ``scipy.integrate.quad`` from 5 to 20,000 days).
+
+    Parameters
+    ----------
+    params : PatientParameters
+        The patients (rows); uses ``mu``, ``gamma``, ``log_plateau``, ``beta_per_day``, ``wake_rate_per_day``.
+    sigma : numpy.ndarray
+        Times ``(n, q)`` in days from diagnosis; founding is counted up to each (no surgery).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, q)`` expected dormant colonies at ``σ`` (0 before the first tumour cell).
+
+    Examples
+    --------
+    >>> import dataclasses, chemomet as cm
+    >>> _, p = cm.Population().sample(2, rng=1)
+    >>> p = dataclasses.replace(p, wake_rate_per_day=np.full(2, 1 / 1500))
+    >>> pool = untreated_pool(p, np.array([[0.0, 21.0], [0.0, 21.0]]))
+    >>> bool(np.all(pool[:, 1] > pool[:, 0]))
+    True
     """
-
-    def __init__(self, params: PatientParameters, s_end: np.ndarray):
-        self.lam = params.wake_rate_per_day[:, None]
-        self.a, self.b, self.g = params.log_plateau[:, None], params.beta_per_day[:, None], params.gamma[:, None]
-        with np.errstate(divide="ignore"):
-            self.log_mu = np.log(params.mu)[:, None]
-        self.t_age = age_days(params)[:, None]
-        self.tau_end = np.maximum(np.asarray(s_end, dtype=float)[:, None] + self.t_age, 1e-9)
-        self.step = self.tau_end / POOL_POINTS
-        self.tau = self.step * np.arange(POOL_POINTS + 1)[None, :]
-        self.ell = self._log_integrand(self.tau)
-        pieces = self.step * log_mean_exp(self.ell[:, :-1], self.ell[:, 1:])
-        self.cum = np.concatenate([np.zeros((self.tau.shape[0], 1)), np.cumsum(pieces, axis=1)], axis=1)
-
-    def _log_integrand(self, tau):
-        return self.log_mu + self.g * self.a * (1.0 - np.exp(-self.b * tau)) + self.lam * (tau - self.tau_end)
-
-    def at(self, sigma: np.ndarray) -> np.ndarray:
-        """``P(σ)`` for ``sigma`` of shape ``(n, q)`` (clipped to the grid's range)."""
-        tq = np.clip(np.asarray(sigma, dtype=float) + self.t_age, 0.0, self.tau_end)
-        j = np.clip(np.floor(tq / self.step).astype(np.int64), 0, POOL_POINTS - 1)
-        tau_j = np.take_along_axis(self.tau, j, axis=1)
-        ell_j = np.take_along_axis(self.ell, j, axis=1)
-        partial = (tq - tau_j) * log_mean_exp(ell_j, self._log_integrand(tq))
-        return np.exp(-self.lam * (tq - self.tau_end)) * (np.take_along_axis(self.cum, j, axis=1) + partial)
-
-
-def untreated_pool(params: PatientParameters, sigma: np.ndarray, s_end: np.ndarray) -> np.ndarray:
-    """``P(σ)`` at ``sigma`` ``(n, q)``, each ``≤ s_end`` ``(n,)``; see :class:`UntreatedPool`."""
-    return UntreatedPool(params, s_end).at(sigma)
+    sigma = np.asarray(sigma, dtype=float)
+    a, b = params.log_plateau[:, None], params.beta_per_day[:, None]
+    ga = params.gamma[:, None] * a
+    s = params.wake_rate_per_day[:, None] / b
+    tau = np.maximum(sigma + age_days(params)[:, None], 0.0)
+    v_top = np.log(ga)
+    v_low = v_top - b * tau
+    v_high = np.minimum(v_top, v_low + _POOL_SPAN / (s + np.exp(v_low)))
+    half = 0.5 * (v_high - v_low)
+    v = (v_low + half)[..., None] + half[..., None] * _GL_X
+    log_f = ga[..., None] - np.exp(v) + s[..., None] * (v_low[..., None] - v)
+    return params.mu[:, None] / b * half * (np.exp(log_f) @ _GL_W)
 
 
 def dormant_visible_by(
@@ -85,13 +98,11 @@ def dormant_visible_by(
     times = np.asarray(times, dtype=float)
     pre_end = founding_end if tl is None else min(founding_end, tl.start)
 
-    pool_before = UntreatedPool(params, np.full(params.n, pre_end)) if np.isfinite(pre_end) else None
 
     def starts_before(upper):
         # founding stops at pre_end; afterwards (before the window) the pool only empties
         u = np.minimum(upper, pre_end)
-        integral = pool_before or UntreatedPool(params, np.max(u, axis=1))
-        pool = integral.at(u) * np.exp(-lam[:, None] * (upper - u))
+        pool = untreated_pool(params, u) * np.exp(-lam[:, None] * (upper - u))
         return share_pre[:, None] * (untreated_cumulative_founding(params, u) - pool)
 
     wakes = None
@@ -101,8 +112,9 @@ def dormant_visible_by(
         founded = np.zeros((params.n, n_int))
         if founded_mass is not None:
             founded[:, : founded_mass.shape[1]] = founded_mass
-        start = np.full((params.n, 1), min(tl.start, pre_end))
-        starts_pool = share_pre * pool_before.at(start)[:, 0] * np.exp(-lam * (tl.start - min(tl.start, pre_end)))
+        last_founding = min(tl.start, pre_end)
+        start_pool = untreated_pool(params, np.full((params.n, 1), last_founding))[:, 0]
+        starts_pool = share_pre * start_pool * np.exp(-lam * (tl.start - last_founding))
         x = lam[:, None] * np.diff(nodes)[None, :]
         spread = np.where(x > 1e-9, -np.expm1(-x) / np.where(x > 1e-9, x, 1.0), 1.0 - x / 2.0)
         scale = np.exp(lam[:, None] * (nodes - tl.start)[None, :])  # e^{λ(t_i - c)}, at most e^{λ · window}

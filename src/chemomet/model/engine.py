@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from chemomet.model.primary import (
 from chemomet.model.timeline import Timeline, build_timeline
 from chemomet.regimens import Drug, Schedule
 from chemomet.streams import BLOCK, child, draws_at, root_seed
+from chemomet.toxicity import toxicity_uniforms
 from chemomet.units import DAYS_PER_YEAR, cells_to_diameter_mm
 
 SUMMARY_YEARS = (3, 5, 10, 15)
@@ -149,6 +150,7 @@ def simulate_schedule(
     drugs: dict[str, Drug],
     grid=None,
     early=None,
+    toxicity=None,
     seed: int = 0,
     start_index: int = 0,
     chunk_size: int = 2 * BLOCK,
@@ -175,8 +177,13 @@ def simulate_schedule(
     early : tuple, optional
         Response-adapted routing ``(early-surgery schedule, interim day, response threshold)`` (days from
         diagnosis, fractional decrease of the diameter).
+    toxicity : tuple, optional
+        Drug toxicity ``(schedule of a patient with the event, probability per patient)``
+        (:func:`chemomet.toxicity.toxicity_schedule`): patient ``i`` follows that schedule when her uniform of
+        the toxicity stream (:func:`chemomet.toxicity.toxicity_uniforms`, keyed by ``start_index + i``) is below
+        the probability. Not combined with ``early``.
     seed, start_index : int
-        CTC draws use per-patient streams keyed by ``start_index + i``.
+        CTC and toxicity draws use per-patient streams keyed by ``start_index + i``.
     chunk_size, workers, progress
         See :func:`chemomet.simulation.simulate`.
 
@@ -190,7 +197,7 @@ def simulate_schedule(
     Raises
     ------
     ValueError
-        If ``params`` holds no patients.
+        If ``params`` holds no patients, or ``toxicity`` is given with ``early``.
 
     Examples
     --------
@@ -204,11 +211,21 @@ def simulate_schedule(
     """
     if params.n == 0:
         raise ValueError("no patients to simulate")
-    tl = build_timeline(schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day)
+    if toxicity is not None and early is not None:
+        raise ValueError("drug toxicity is not modelled with response-adapted NACT; allowed: one of the two")
+    mech = settings.mechanisms
+    if not mech.doorway:  # the doorway mechanism off: chemotherapy stress no longer raises doorways
+        params = replace(params, epsilon=np.zeros(params.n))
+
+    def timeline(sch):
+        return build_timeline(sch, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day, mech)
+
+    tl = timeline(schedule)
     if early is not None:
         early_schedule, interim, threshold = early
-        early_tl = build_timeline(early_schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day)
-        early = (early_schedule, early_tl, interim, threshold)
+        early = (early_schedule, timeline(early_schedule), interim, threshold)
+    if toxicity is not None:
+        toxicity = (toxicity[0], timeline(toxicity[0]), toxicity[1])
     root = root_seed(seed)
     bounds = [(lo, min(lo + chunk_size, params.n)) for lo in range(0, params.n, chunk_size)]
     rates = therapy_rates(schedule, drugs)
@@ -217,6 +234,11 @@ def simulate_schedule(
         lo, hi = bound
         chunk = params.take(slice(lo, hi))
         indices = np.arange(start_index + lo, start_index + hi)
+        if toxicity is not None:
+            tox_schedule, tox_tl, probability = toxicity
+            event = toxicity_uniforms(root, indices) < probability
+            groups = [(~event, schedule, tl), (event, tox_schedule, tox_tl)]
+            return _grouped_chunk(chunk, groups, settings, horizon_days, grid, root, indices, rates)
         if early is None:
             return _simulate_chunk(chunk, schedule, tl, settings, horizon_days, grid, root, indices, rates)
         return _adaptive_chunk(chunk, schedule, tl, early, settings, horizon_days, grid, root, indices, rates)
@@ -294,17 +316,22 @@ def _adaptive_chunk(
     *_, log_n, _ = primary_in_window(p, schedule, tl, rates)
     j = int(np.searchsorted(tl.nodes, interim_day - 1e-9))
     shrinkage = 1.0 - np.exp((log_n[:, j] - p.log_cells0) / 3.0)  # fractional decrease of the diameter
-    groups = [
-        (np.flatnonzero(shrinkage >= threshold), schedule, tl),
-        (np.flatnonzero(shrinkage < threshold), early_schedule, early_tl),
-    ]
+    groups = [(shrinkage >= threshold, schedule, tl), (shrinkage < threshold, early_schedule, early_tl)]
+    summary, traj = _grouped_chunk(p, groups, settings, horizon, grid, root, indices, rates)
+    summary["early_surgery"] = np.where(shrinkage < threshold, 1.0, 0.0)
+    return summary, traj
+
+
+def _grouped_chunk(p: PatientParameters, groups, settings, horizon, grid, root, indices, rates):
+    """Patients routed to different schedules: ``groups`` of ``(mask, schedule, timeline)``, results in patient
+    order."""
     parts, trajs, order = [], [], []
-    for rows, sch, timeline in groups:
+    for mask, sch, timeline in groups:
+        rows = np.flatnonzero(mask)
         if rows.size:
             summary, traj = _simulate_chunk(
                 p.take(rows), sch, timeline, settings, horizon, grid, root, indices[rows], rates
             )
-            summary["early_surgery"] = float(sch is early_schedule)
             parts.append(summary)
             trajs.append(traj)
             order.append(rows)
@@ -394,6 +421,8 @@ def _simulate_chunk(
         j_s = tl.n_founding
         j_mid = int(np.searchsorted(tl.nodes, 0.5 * sum(tl.chemo_days) - 1e-9))
         env = dis.environment_factor(p, tl.m, tl.f, tl.activity)
+        if tl.mobilisation is not None:  # mobilisation raises release (and with it CTCs); priming does not
+            env = env * tl.mobilisation[None, :]
         founding_nodes = dis.founding_rate(p, log_n, env)
         residual = np.exp(log_n[:, j_s])
         ratio = (1 + p.epsilon * tl.m[j_s]) * (1 + p.epsilon * tl.f[j_s])
@@ -516,24 +545,28 @@ def _trajectories(p, tl, schedule, settings, grid, dmfs, growth, gkill, log_n):
     m = np.zeros(grid.size)
     f = np.zeros(grid.size)
     act = np.ones(grid.size)
+    release = np.ones(grid.size)
+    take = np.ones(grid.size)
     if tl is not None and schedule.neoadjuvant:
         inside = (grid >= tl.start) & (grid <= tl.end)
         mi, fi, ai = tl.shared_at(grid[inside])
         m[inside], f[inside], act[inside] = mi, fi, ai
+        release[inside], take[inside] = tl.release_at(grid[inside]), tl.take_at(grid[inside])
         tq = grid[inside]
         j = np.clip(np.searchsorted(tl.nodes, tq, side="right"), 1, tl.nodes.size - 1)
         w = (tq - tl.nodes[j - 1]) / (tl.nodes[j] - tl.nodes[j - 1])
         log_cells[:, inside] = log_n[:, j - 1] * (1.0 - w) + log_n[:, j] * w
     present = np.ones(grid.size, bool) if surgery is None else grid < surgery
-    env = dis.environment_factor(p, m, f, act)
-    founding = np.where(present, dis.founding_rate(p, log_cells, env), 0.0)
+    env = dis.environment_factor(p, m, f, act) * release  # cells released per day (x p_col)
+    shed = np.where(present, dis.founding_rate(p, log_cells, env), 0.0)
+    founding = shed * take  # priming raises the take of released cells, not their number
     ratio = dis.doorway_ratio(p.epsilon, m, f)
     return {
         "diameter_mm": np.where(
             present, cells_to_diameter_mm(np.exp(log_cells), settings.cells_per_mm3), 0.0
         ),
         "tmem_10hpf": np.where(present, p.T0[:, None] * ratio, np.nan),
-        "ctc_expected": dis.expected_ctc(founding, settings),
+        "ctc_expected": dis.expected_ctc(shed, settings),
         "founding_rate": founding,
         "dmfs": dmfs,
     }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from chemomet.mechanisms import Mechanisms
 from chemomet.units import BLOOD_VOLUME_ML, CTC_SAMPLE_ML
 
 LN2 = float(np.log(2.0))
@@ -183,6 +184,9 @@ class ModelSettings:
         ``M``: axillary nodes open to involvement (lymph nodes).
     nodal_clearance_per_day : float
         ``δ``: rate at which nodal deposits are cleared (1/day; 0: every deposit persists).
+    mechanisms : Mechanisms
+        The prometastatic mechanisms carried and their strengths (default: the shipped model, doorway mechanism
+        only; see :mod:`chemomet.mechanisms`).
 
     Examples
     --------
@@ -208,6 +212,7 @@ class ModelSettings:
     node_count_dispersion: float = 1.0
     axillary_nodes: float = 30.0
     nodal_clearance_per_day: float = 0.0
+    mechanisms: Mechanisms = Mechanisms()
 
     @property
     def ctc_per_sample_per_founding(self) -> float:

@@ -47,6 +47,20 @@ class ScheduleFunctions:
                 free[d.acts_on] *= 1.0 - float(inhibition(c, d))
         return kill, stress, free["doorway_activity"], stress * free["macrophage_recruitment"]
 
+    def release(self, t: float, mechanisms) -> float:
+        """Mobilisation's release factor ``X(t) = 1 + ν_D D(t) + Σ ν_x I_x(t)`` at time ``t`` (days)."""
+        x = 1.0
+        for d, td, dm in self.by_drug.values():
+            given = td <= t
+            if not given.any():
+                continue
+            c = float(np.dot(dm[given], unit_dose_response(t - td[given], d)))
+            if d.role == "cytotoxic":
+                x += mechanisms.mobilisation_per_stress * d.stress_weight * float(emax_effect(c, d))
+            elif d.role == "accompanying":
+                x += mechanisms.release_per_inhibition(d.target) * float(inhibition(c, d))
+        return x
+
 
 def _segments(points: list[float]) -> list[tuple[float, float]]:
     pts = sorted(set(points))
@@ -69,7 +83,10 @@ def reference_dmfs(
     ``endocrine_days``: first and last day of the schedule's endocrine course (required when it has one; the
     engine's :func:`~chemomet.model.engine.endocrine_window` defines them); the course removes
     ``growth_block × e × α`` from every colony's growth rate on those days. Anti-HER2 therapy kills the primary's
-    cells and every colony's at ``h × Σ kill_per_day`` from its first to its last day.
+    cells and every colony's at ``h × Σ kill_per_day`` from its first to its last day. The mechanisms of
+    ``settings.mechanisms`` act on founding in the window: mobilisation multiplies it by ``X(t)``
+    (:meth:`ScheduleFunctions.release`), priming by ``1 + π`` up to ``W`` days after the last chemotherapy dose,
+    and the doorway mechanism off sets ``ε = 0``.
     """
     assert p.n == 1
     courses = []
@@ -92,6 +109,8 @@ def reference_dmfs(
         float(p.resistant_kill_ratio[0]),
     )
     eps, phi, s_met = float(p.epsilon[0]), float(p.phi[0]), float(p.s_met[0])
+    mech = settings.mechanisms
+    eps = eps if mech.doorway else 0.0
     L = float(np.log(settings.visible_cells))
     sf = ScheduleFunctions(schedule, drugs)
     chemo_times = [t for t, n, _ in schedule.dose_events if drugs[n].role == "cytotoxic"]
@@ -120,9 +139,12 @@ def reference_dmfs(
                 settings.k_mena_per_day * (y[2] - y[3]),
             ]
 
+        prime_end = max(chemo_times) + mech.priming_days_after_last_dose if mech.priming else -np.inf
         edges = np.arange(c, surgery + 1e-9, window_cohort_days)
         if edges[-1] < surgery:
             edges = np.append(edges, surgery)
+        if c < prime_end < surgery:
+            edges = np.unique(np.append(edges, prime_end))
         pieces = []
         for t0, t1 in _segments(chemo_times + [c, surgery] + [d for d in (h0, h1) if c < d < surgery]):
             if not (c <= t0 < surgery):
@@ -145,6 +167,10 @@ def reference_dmfs(
             ln_n = np.logaddexp(st[0], st[1]) if f_r > 0 else st[0]
             _, _, act, _ = sf.kill_stress_activity_forcing(t)
             env = (1 - phi) + phi * st[2] * st[3] * act
+            if mech.mobilisation:
+                env *= sf.release(t, mech)
+            if t < prime_end:
+                env *= 1.0 + mech.priming_take_increase
             share_r = np.exp(st[1] - ln_n) if f_r > 0 else 0.0
             return mu * np.exp(gam * ln_n) * env, share_r
 

@@ -8,6 +8,11 @@ over each node interval with composite Simpson sub-points. Patients then only ne
 * kill moments ``K_p = ∫ (r - t_i)^p k(r) dr`` (p = 0, 1, 2) of the kill rate at unit chemosensitivity,
   so that ``∫ e^{β r} k dr ≈ e^{β t_i} (K_0 + β K_1 + β² K_2 / 2)`` for any patient's ``β``;
 * microenvironment moments ``∫ A``, ``∫ A (m + f)``, ``∫ A m f`` for the dissemination integral.
+
+Optional mechanisms (:class:`~chemomet.mechanisms.Mechanisms`, off by default and then without any trace here):
+mobilisation multiplies release by ``X(t) = 1 + ν_D D(t) + Σ ν_x I_x(t)``, so the moments become ``∫ X``,
+``∫ X A``, ``∫ X A (m + f)``, ``∫ X A m f``; chemotherapy-primed colonisation multiplies the founding of each
+interval before ``last dose + W`` by ``1 + π`` (that day is a node, so the split is exact).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chemomet.mechanisms import Mechanisms
 from chemomet.model.microenv import relax
 from chemomet.model.pk import concentration_sorted, emax_effect, inhibition
 from chemomet.regimens import Drug, Schedule
@@ -38,6 +44,9 @@ class Timeline:
     kill_m0/m1/m2: kill moments per interval; m, f: shared microenvironment responses at nodes;
     activity: doorway activity ``A`` at nodes; env0/env1/env2: microenvironment moments per interval (days);
     chemo_days: first and last chemotherapy dose; sub_times/sub_m/sub_f/sub_activity: the fine sub-grid.
+    With mobilisation on: other0 (``∫ X`` per interval, days), mobilisation (``X`` at nodes) and
+    sub_mobilisation (on the sub-grid), and env0/env1/env2 weighted by ``X``; with priming on: take (``1 + π`` or 1
+    per interval). None when the mechanism is off.
     """
 
     nodes: np.ndarray
@@ -61,6 +70,10 @@ class Timeline:
     sub_m: np.ndarray
     sub_f: np.ndarray
     sub_activity: np.ndarray
+    other0: np.ndarray | None = None
+    mobilisation: np.ndarray | None = None
+    sub_mobilisation: np.ndarray | None = None
+    take: np.ndarray | None = None
 
     @property
     def start(self) -> float:
@@ -79,6 +92,19 @@ class Timeline:
             np.interp(times, self.sub_times, self.sub_f),
             np.interp(times, self.sub_times, self.sub_activity),
         )
+
+    def release_at(self, times: np.ndarray) -> np.ndarray:
+        """Mobilisation's release factor ``X`` at times inside the window (1 when mobilisation is off)."""
+        if self.sub_mobilisation is None:
+            return np.ones(np.shape(times))
+        return np.interp(times, self.sub_times, self.sub_mobilisation)
+
+    def take_at(self, times: np.ndarray) -> np.ndarray:
+        """Priming's take factor ``1 + π`` (or 1) at times inside the window (1 when priming is off)."""
+        if self.take is None:
+            return np.ones(np.shape(times))
+        j = np.clip(np.searchsorted(self.nodes, times, side="right") - 1, 0, self.take.size - 1)
+        return self.take[j]
 
 
 def _window_end(events, drugs: dict[str, Drug], surgery_day: float | None) -> float:
@@ -123,9 +149,15 @@ def _simpson_weights(panels: int) -> np.ndarray:
 
 
 def build_timeline(
-    schedule: Schedule, drugs: dict[str, Drug], k_macrophage: float, k_mena: float
+    schedule: Schedule, drugs: dict[str, Drug], k_macrophage: float, k_mena: float,
+    mechanisms: Mechanisms | None = None,
 ) -> Timeline | None:
-    """The shared window quantities of a schedule, or None when there is no treatment."""
+    """The shared window quantities of a schedule, or None when there is no treatment.
+
+    ``k_macrophage``, ``k_mena``: relaxation rates (1/day); ``mechanisms``: optional mechanisms (default: the
+    shipped model) whose schedule-level parts — mobilisation's release factor, priming's window — are built here.
+    """
+    mech = mechanisms or Mechanisms()
     if not schedule.dose_events:
         return None
     events = schedule.dose_events
@@ -138,6 +170,11 @@ def build_timeline(
         extra += [d for d in (schedule.anti_her2.start_day, schedule.anti_her2.end_day) if start < d < end]
     if schedule.neoadjuvant:
         extra.append(schedule.surgery_day)
+    prime_end = None
+    if mech.priming and schedule.neoadjuvant:  # only colonies founded by the primary are primed
+        prime_end = last + mech.priming_days_after_last_dose
+        if start < prime_end < min(end, schedule.surgery_day):
+            extra.append(prime_end)
     nodes = build_nodes(start, end, [t for t, _, _ in chemo], extra)
 
     # Sub-points of every interval, shape (n_intervals, panels + 1): enough panels for Simpson's rule on the
@@ -153,6 +190,7 @@ def build_timeline(
     stress = np.zeros(flat.shape)
     # the share of each quantity an accompanying drug's target acts on that is left free (data/targets.toml)
     free = {"doorway_activity": np.ones(flat.shape), "macrophage_recruitment": np.ones(flat.shape)}
+    release = np.ones(flat.shape) if mech.mobilisation else None  # mobilisation's X(t)
     by_drug: dict[str, list[tuple[float, float]]] = {}
     for t, name, dose in events:
         by_drug.setdefault(name, []).append((t, dose))
@@ -167,7 +205,12 @@ def build_timeline(
             stress += d.stress_weight * effect
         else:
             begin = np.searchsorted(flat, td - 1e-12)
-            free[d.acts_on] *= 1.0 - inhibition(concentration_sorted(flat, begin, dm, td, d), d)
+            inhibited = inhibition(concentration_sorted(flat, begin, dm, td, d), d)
+            free[d.acts_on] *= 1.0 - inhibited
+            if release is not None and mech.release_per_inhibition(d.target) > 0:
+                release += mech.release_per_inhibition(d.target) * inhibited
+    if release is not None:
+        release = (release + mech.mobilisation_per_stress * stress).reshape(sub.shape)
     shape = sub.shape
     kill, stress = kill.reshape(shape), stress.reshape(shape)
     activity = free["doorway_activity"].reshape(shape)
@@ -199,9 +242,20 @@ def build_timeline(
     f_grid = np.concatenate(
         [f_sub[:-1].reshape(n_int, n_sub - 1), f_sub[n_sub - 1 :: n_sub - 1][:, None]], axis=1
     )
-    env0 = np.sum(w * activity, axis=1)
-    env1 = np.sum(w * activity * (m_grid + f_grid), axis=1)
-    env2 = np.sum(w * activity * m_grid * f_grid, axis=1)
+    weight = activity if release is None else activity * release
+    env0 = np.sum(w * weight, axis=1)
+    env1 = np.sum(w * weight * (m_grid + f_grid), axis=1)
+    env2 = np.sum(w * weight * m_grid * f_grid, axis=1)
+    optional = {}
+    if release is not None:
+        optional.update(
+            other0=np.sum(w * release, axis=1),
+            mobilisation=np.append(release[:, 0], release[-1, -1]),
+            sub_mobilisation=np.append(release[:, :-1].ravel(), release[-1, -1]),
+        )
+    if prime_end is not None:
+        mid = 0.5 * (nodes[:-1] + nodes[1:])
+        optional["take"] = np.where(mid < prime_end, 1.0 + mech.priming_take_increase, 1.0)
 
     surgery = schedule.surgery_day
     if schedule.neoadjuvant:
@@ -231,4 +285,5 @@ def build_timeline(
         sub_m=m_sub,
         sub_f=f_sub,
         sub_activity=np.append(activity[:, :-1].ravel(), activity[-1, -1]),
+        **optional,
     )
