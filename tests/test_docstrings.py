@@ -23,6 +23,7 @@ MODULES = (
     "chemomet.regimens",
     "chemomet.errors",
     "chemomet.evidence",
+    "chemomet.calibrate.crossval",
     "chemomet.fileio",
     "chemomet.units",
     "chemomet.inputs",

@@ -1,4 +1,5 @@
-"""``chemomet calibrate natural-history | targets | report``: reproduce and inspect the shipped calibration."""
+"""``chemomet calibrate natural-history | targets | report | validate``: reproduce, inspect and validate the shipped
+calibration."""
 
 from __future__ import annotations
 
@@ -81,6 +82,64 @@ def targets(
         typer.echo(json.dumps(summary, indent=1))
     else:
         _print_targets(summary.get("table", []))
+
+
+@app.command("validate")
+def validate(
+    out: Path = typer.Option(..., help="Folder for validation.json and figures/validation_calibration.png."),
+    folds: int = typer.Option(5, help="Folds of cross-validation (the same for every model)."),
+    repeats: int = typer.Option(5, help="Repeats of k-fold cross-validation."),
+    seed: int = typer.Option(7, help="Seed of the folds (repeat r uses seed + r), quadrature nodes and bootstrap."),
+    bootstrap: int = typer.Option(1000, help="Bootstrap resamples for the intervals of C, differences and Brier."),
+    nodes: int = typer.Option(256, help="Quadrature nodes per patient of the TRANSBIG refits."),
+    workers: int = typer.Option(2, help="Processes for the fold fits."),
+    cohort: list[str] = typer.Option(["transbig", "gbsg2"], "--cohort", help="Cohort to run; repeat for several."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Cross-validated C (vs Cox and nodes alone) and calibration on TRANSBIG and GBSG2 (issue 11)."""
+    from chemomet.calibrate.crossval import run_validation
+
+    for name, v, lo in (
+        ("--folds", folds, 2),
+        ("--repeats", repeats, 1),
+        ("--bootstrap", bootstrap, 10),
+        ("--nodes", nodes, 16),
+        ("--workers", workers, 1),
+    ):
+        _positive(name, v, lo)
+    bad = sorted(set(cohort) - {"transbig", "gbsg2"})
+    if bad or not cohort:
+        raise InputError(f"--cohort = {bad[0] if bad else ''!r} is invalid; allowed: transbig or gbsg2")
+    summary = run_validation(
+        _out_dir(out), tuple(dict.fromkeys(cohort)), k=folds, repeats=repeats, seed=seed, n_boot=bootstrap,
+        n_nodes=nodes, workers=workers, progress=_say,
+    )
+    if as_json:
+        from chemomet.fileio import json_safe
+
+        compact = {
+            name: {k: v for k, v in res.items() if k not in ("predictions_oof_repeat_mean", "calibration")}
+            for name, res in summary["cohorts"].items()
+        }
+        typer.echo(json.dumps(json_safe(compact), indent=1))
+    else:
+        _print_validation(summary)
+
+
+def _print_validation(summary: dict) -> None:
+    for res in summary["cohorts"].values():
+        typer.echo(f"{res['cohort']} ({res['n']} patients, {res['events']} events; {res['endpoint']})")
+        for m, c in res["c_index"].items():
+            lo, hi = c["ci95"]
+            typer.echo(f"  C {m:<26} {c['estimate']:.3f} ({lo:.3f}-{hi:.3f})")
+        for k, d in res["c_index_differences"].items():
+            lo, hi = d["ci95"]
+            typer.echo(f"  {k:<28} {d['estimate']:+.3f} ({lo:+.3f} to {hi:+.3f})")
+        cal = res["calibration"].get("mechanistic", {})
+        typer.echo(
+            f"  mechanistic calibration: {cal.get('cells_inside')} of {cal.get('cells_estimable')} estimable cells "
+            "inside the KM 95% interval"
+        )
 
 
 @app.command("report")
