@@ -19,7 +19,9 @@ when ``hypot(x_i − x_j, y_i − y_j) ≤ r_i + r_j + 1 µm``; a doorway is a m
 tumour–macrophage–endothelial contact triangle. The contender is the whole command, ``chemomet tmem
 cells.parquet --out summary.json`` (read, unit checks, contacts, doorways, hot-spot fields, areas, vessels,
 plausibility, JSON); a third process, ``doorways``, runs chemomet on the baseline's work only
-(``read_cells`` + ``find_doorways``). Each runs in a fresh process from the same Parquet file, interleaved (each
+(``read_cells`` + ``find_doorways``); a fourth, ``baseline0``, is the baseline with NumPy's huge-page advice off
+(``NUMPY_MADVISE_HUGEPAGE=0``), as the command runs itself (:mod:`chemomet.tme.cli`), for the comparison on
+equal terms. Each runs in a fresh process from the same Parquet file, interleaved (each
 in every position in turn), ``--repeats`` times (medians reported). Wall and CPU time (user + system, from
 ``os.wait4``) include interpreter start-up and imports; imports and compute are also timed apart inside each
 process; the peak resident memory is the process's own high-water mark (``VmHWM``). The baseline's doorway and
@@ -191,11 +193,14 @@ def _doorways_child(path: str, result: str) -> None:
     Path(result).write_text(json.dumps({**out, "peak_mib": _peak_rss_mib()}))
 
 
-def _run_measured(cmd: list[str]) -> dict:
-    """Run ``cmd`` in a fresh process; its wall time and CPU time (user + system, from ``os.wait4``)."""
+def _run_measured(cmd: list[str], env: dict | None = None) -> dict:
+    """Run ``cmd`` in a fresh process (``env``: variables added to this one's); its wall time and CPU time (user
+    + system, from ``os.wait4``)."""
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **env} if env else None
+    )
     _, status, ru = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode(errors="replace")
@@ -203,7 +208,19 @@ def _run_measured(cmd: list[str]) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()[-2000:]}")
-    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "load": load}
+    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "sys_s": ru.ru_stime, "load": load}
+
+
+def _thp() -> str:
+    """The kernel's transparent-huge-page settings (``enabled``, ``defrag``): with ``defrag`` at ``madvise``,
+    NumPy's huge-page advice can cost system time on every fresh large array."""
+    out = []
+    for key in ("enabled", "defrag"):
+        try:
+            out.append(f"{key} {Path(f'/sys/kernel/mm/transparent_hugepage/{key}').read_text().strip()}")
+        except OSError:
+            out.append(f"{key} unknown")
+    return "; ".join(out)
 
 
 def _cpu_name() -> str:
@@ -284,9 +301,12 @@ def _stage_table(sizes: list[int], naive_sizes: set[int], repeats: int, tmp: str
 
 
 WHO = {
-    "chemomet": "--contender-child",  # the whole command
-    "doorways": "--doorways-child",  # chemomet doing only what the baseline does: read, doorways
-    "baseline": "--baseline-child",
+    "chemomet": ("--contender-child", None),  # the whole command
+    "doorways": ("--doorways-child", None),  # chemomet doing only what the baseline does: read, doorways
+    "baseline": ("--baseline-child", None),
+    # the baseline with NumPy's huge-page advice off, as the command sets it for itself (chemomet.tme.cli): the
+    # comparison on equal terms
+    "baseline0": ("--baseline-child", {"NUMPY_MADVISE_HUGEPAGE": "0"}),
 }
 
 
@@ -302,14 +322,15 @@ def _compare(n: int, repeats: int, tmp: str) -> dict:
         f"{path.stat().st_size / 2**20:.0f} MiB Parquet)"
     )
     print(
-        f"{'run':>4} {'who':>9} {'wall s':>8} {'CPU s':>8} {'imports s':>10} {'compute s':>10} {'peak MiB':>9} "
-        f"{'doorways':>9} {'triangles':>10} {'score':>6} {'load':>5}"
+        f"{'run':>4} {'who':>9} {'wall s':>8} {'CPU s':>8} {'sys s':>6} {'imports s':>10} {'compute s':>10} "
+        f"{'peak MiB':>9} {'doorways':>9} {'triangles':>10} {'score':>6} {'load':>5}"
     )
     names = list(WHO)
     for k in range(repeats):
-        for who in names[k % 3 :] + names[: k % 3]:  # each in every position in turn
+        for who in names[k % len(names) :] + names[: k % len(names)]:  # each in every position in turn
             result = Path(tmp) / f"{who}_{n}_{k}.json"
-            m = _run_measured([sys.executable, __file__, WHO[who], str(path), "--result", str(result)])
+            flag, env = WHO[who]
+            m = _run_measured([sys.executable, __file__, flag, str(path), "--result", str(result)], env)
             r = json.loads(result.read_text())
             m.update(
                 doorways=r["n_doorways"],
@@ -322,20 +343,20 @@ def _compare(n: int, repeats: int, tmp: str) -> dict:
             runs[who].append(m)
             score = "" if m["score"] is None else m["score"]
             print(
-                f"{k + 1:>4} {who:>9} {m['wall_s']:>8.2f} {m['cpu_s']:>8.2f} {m['imports_s']:>10.2f} "
-                f"{m['compute_s']:>10.2f} {m['peak_mib']:>9.0f} {m['doorways']:>9} {m['triangles']:>10} {score:>6} "
-                f"{m['load']:>5.1f}",
+                f"{k + 1:>4} {who:>9} {m['wall_s']:>8.2f} {m['cpu_s']:>8.2f} {m['sys_s']:>6.2f} "
+                f"{m['imports_s']:>10.2f} {m['compute_s']:>10.2f} {m['peak_mib']:>9.0f} {m['doorways']:>9} "
+                f"{m['triangles']:>10} {score:>6} {m['load']:>5.1f}",
                 flush=True,
             )
         b = runs["baseline"][-1]
-        for who in ("chemomet", "doorways"):
+        for who in ("chemomet", "doorways", "baseline0"):
             c = runs[who][-1]
             assert (c["doorways"], c["triangles"]) == (b["doorways"], b["triangles"]), (
                 f"the baseline disagrees with chemomet ({who}): {b['doorways']} vs {c['doorways']} doorways, "
                 f"{b['triangles']} vs {c['triangles']} triangles"
             )
     path.unlink()
-    keys = ("wall_s", "cpu_s", "imports_s", "compute_s", "peak_mib")
+    keys = ("wall_s", "cpu_s", "sys_s", "imports_s", "compute_s", "peak_mib")
     med = {who: {key: statistics.median(r[key] for r in rs) for key in keys} for who, rs in runs.items()}
     b = med["baseline"]
     print(f"median of {repeats} (doorways equal, {runs['baseline'][0]['doorways']}, in every run):")
@@ -350,12 +371,17 @@ def _compare(n: int, repeats: int, tmp: str) -> dict:
             )
         )
         print(
-            f"  {who:>9}: {c['wall_s']:.2f} s wall, {c['cpu_s']:.2f} s CPU ({c['imports_s']:.2f} s imports, "
-            f"{c['compute_s']:.2f} s compute), {c['peak_mib']:.0f} MiB{ratio}"
+            f"  {who:>9}: {c['wall_s']:.2f} s wall, {c['cpu_s']:.2f} s CPU ({c['sys_s']:.2f} s system; "
+            f"{c['imports_s']:.2f} s imports, {c['compute_s']:.2f} s compute), {c['peak_mib']:.0f} MiB{ratio}"
         )
     c = med["chemomet"]
     ok = c["wall_s"] <= b["wall_s"]
     print(f"target chemomet ≤ baseline (median wall, whole command) at {n} cells: {'met' if ok else 'NOT met'}")
+    b0 = med["baseline0"]
+    print(
+        f"on equal terms (the baseline with NUMPY_MADVISE_HUGEPAGE=0, as the command runs): chemomet/baseline0 wall "
+        f"x{c['wall_s'] / b0['wall_s']:.2f}, CPU x{c['cpu_s'] / b0['cpu_s']:.2f}"
+    )
     if n >= 10_000_000:
         worst_wall = max(r["wall_s"] for r in runs["chemomet"])
         worst_mem = max(r["peak_mib"] for r in runs["chemomet"])
@@ -419,6 +445,7 @@ def main() -> None:
         f"{platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, pandas {pd.__version__}"
     )
     print("load average (1, 5, 15 min) at start: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print(f"transparent huge pages: {_thp()}")
     with tempfile.TemporaryDirectory() as tmp:
         if sizes:
             _stage_table(sizes, naive_sizes, args.repeats, tmp)

@@ -78,8 +78,7 @@ def test_shipped_presets_are_the_former_constants():
         None,
         "Cell Area (µm²)",
         "{marker} Positive Classification",
-        units="px",  # HALO's bounding boxes are image pixels, its areas calibrated
-        area_units="um2",
+        units="px",  # HALO's bounding boxes are image pixels; an area's unit comes from its header (or is stated)
     )
 
 

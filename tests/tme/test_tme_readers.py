@@ -159,9 +159,11 @@ def test_halo_preset(st, truth, tmp_path):
     cal.to_csv(path, index=False)
     tab = read_cells(path, ReadOptions(preset="halo", gates=GATES, units="um"))
     np.testing.assert_array_equal(_doormacs(tab), truth)
-    # an area column without a unit in its header follows the preset (µm²), not the pixel coordinates
+    # an area column without a unit in its header, beside pixel boxes, is ambiguous: refused unless stated
     halo.rename(columns={"Cell Area (µm²)": "Cell Area"}).to_csv(path, index=False)
-    tab = read_cells(path, ReadOptions(preset="halo", gates=GATES, pixel_size_um=px, area_col="Cell Area"))
+    with pytest.raises(InputError, match="column 'Cell Area' \\(cell area\\) names no unit.*--area-units um2"):
+        read_cells(path, ReadOptions(preset="halo", gates=GATES, pixel_size_um=px, area_col="Cell Area"))
+    tab = read_cells(path, ReadOptions(preset="halo", gates=GATES, pixel_size_um=px, area_units="um2"))
     np.testing.assert_allclose(tab.radius_um, r, rtol=1e-9)
 
 

@@ -104,6 +104,65 @@ def test_halo_pixels_with_um2_area_score_like_micrometres(st, truth, tmp_path):
         read_cells(path, ReadOptions(preset="halo", other_classes=("Stroma",), pixel_size_um=PX, area_units="px2"))
 
 
+@pytest.mark.parametrize("fmt", [".csv", ".parquet"])
+def test_halo_area_unit_from_its_header_or_stated(st, truth, tmp_path, fmt):
+    """HALO names the unit of an area in its header ('Cell Area (µm²)'). The same column with px² in its header is
+    found and scaled by the pixel size; with no unit in its header (renamed, or R's 'Cell.Area..µm..' read back
+    without it) the unit is ambiguous beside pixel boxes: refused, naming the column, unless --area-units says."""
+    def read(frame, **kw):
+        path = tmp_path / f"halo{fmt}"
+        frame.to_parquet(path) if fmt == ".parquet" else frame.to_csv(path, index=False)
+        return read_cells(path, ReadOptions(preset="halo", other_classes=("Stroma",), **kw))
+
+    um2 = _halo(st.cells)
+    px2 = _halo(st.cells, "Cell Area (px²)").assign(**{"Cell Area (px²)": lambda f: f["Cell Area (px²)"] / PX**2})
+    bare_um2 = um2.rename(columns={"Cell Area (µm²)": "Cell Area"})
+    bare_px2 = px2.rename(columns={"Cell Area (px²)": "Cell Area"})
+    # the header names the unit: read in it (px² scaled by the pixel size, µm² never)
+    for frame, col, unit in ((um2, "Cell Area (µm²)", "µm²"), (px2, "Cell Area (px²)", "px²")):
+        tab = read(frame, pixel_size_um=PX)
+        np.testing.assert_allclose(tab.radius_um, st.cells["radius"], rtol=1e-9)
+        assert tab.meta["column_units"][col] == unit and find_doorways(tab).n == truth
+    # no unit in the header: refused in one line naming the column, whatever the pixel size
+    for frame in (bare_um2, bare_px2):
+        with pytest.raises(InputError, match="column 'Cell Area' \\(cell area\\) names no unit in its header") as err:
+            read(frame, pixel_size_um=PX)
+        assert "\n" not in str(err.value) and "--area-units um2" in str(err.value)
+    # stated: read as stated, the right areas either way
+    for frame, unit in ((bare_um2, "um2"), (bare_px2, "px2")):
+        tab = read(frame, pixel_size_um=PX, area_units=unit)
+        np.testing.assert_allclose(tab.radius_um, st.cells["radius"], rtol=1e-9)
+        assert find_doorways(tab).n == truth
+        assert "Cell Area in " + {"um2": "µm²", "px2": "px²"}[unit] + " (--area-units)" in tab.meta["units_note"]
+    # px² stated without a pixel size: refused (the boxes need one anyway)
+    with pytest.raises(InputError, match="is in pixels.*--pixel-size"):
+        read(bare_px2, area_units="px2")
+    # two columns that could both be the area: refused, the choice left to --area-col
+    both = um2.assign(**{"Cell Area": um2["Cell Area (µm²)"]}).drop(columns=["Cell Area (µm²)"])
+    both["Cell Area (px²)"] = px2["Cell Area (px²)"]
+    with pytest.raises(InputError, match="several columns could be the cell area.*--area-col"):
+        read(both, pixel_size_um=PX)
+
+
+def test_area_without_unit_beside_pixel_coordinates_is_refused(st, truth, tmp_path):
+    """A generic table in pixels with a header-less area: µm² or px²? Refused; --area-units decides."""
+    df = st.cells
+    path = tmp_path / "px.csv"
+    pd.DataFrame(
+        {"x": df["x"] / PX, "y": df["y"] / PX, "area": np.pi * (df["radius"] / PX) ** 2, "cell_type": df["cell_type"]}
+    ).to_csv(path, index=False)
+    with pytest.raises(InputError, match="column 'area' \\(cell area\\) names no unit.*coordinates are in pixels"):
+        read_cells(path, ReadOptions(pixel_size_um=PX, other_classes=("Stroma",)))
+    tab = read_cells(path, ReadOptions(pixel_size_um=PX, area_units="px2", other_classes=("Stroma",)))
+    np.testing.assert_allclose(tab.radius_um, df["radius"], rtol=1e-9)
+    assert find_doorways(tab).n == truth
+    # in µm (the generic preset's unit), a header-less area is the coordinates' unit squared, as before
+    pd.DataFrame(
+        {"x": df["x"], "y": df["y"], "area": np.pi * df["radius"] ** 2, "cell_type": df["cell_type"]}
+    ).to_csv(path, index=False)
+    assert find_doorways(read_cells(path, ReadOptions(other_classes=("Stroma",)))).n == truth
+
+
 def test_area_header_in_pixels_is_scaled(st, truth, tmp_path):
     """QuPath uncalibrated: centroid and area columns in px, both scaled by the pixel size."""
     df = st.cells
@@ -236,3 +295,16 @@ def test_units_in_the_anndata_output(st, tmp_path, capsys):
     assert code == 0, err
     uns = anndata.read_h5ad(h5).uns["chemomet_tmem"]
     assert json.loads(uns["column_units"]) == {"x/um": "µm", "y/um": "µm", "r/um": "µm"}
+
+
+def test_cli_refuses_an_ambiguous_halo_area_in_one_line(st, tmp_path, capsys):
+    """Through the command: exit code 2 and one line naming the column; --area-units um2 scores it."""
+    path = tmp_path / "halo.csv"
+    _halo(st.cells.head(3000)).rename(columns={"Cell Area (µm²)": "Cell Area"}).to_csv(path, index=False)
+    base = [str(path), "--preset", "halo", "--pixel-size", str(PX), "--other-class", "Stroma"]
+    code, out, err = run_cli(base, capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "column 'Cell Area' (cell area) names no unit in its header" in err and "--area-units" in err
+    code, out, err = run_cli([*base, "--area-units", "um2", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["column_units"]["Cell Area"] == "µm²"

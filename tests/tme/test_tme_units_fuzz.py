@@ -15,7 +15,9 @@ The property, for every drawn input:
   wrong score (the table contradicts its preset), but never a silent 0: zero doorways come with an implausible-
   contacts warning, or the input is refused in one line;
 - no size column found (none, or not under the preset's name): refused in one line, or scored with the default
-  radius asked for and the summary saying so.
+  radius asked for and the summary saying so;
+- an area column whose header names no unit, none stated, beside pixel coordinates or in a HALO export (whose
+  headers name the unit of an area): refused in one line (µm² or px² cannot be told apart).
 
 :func:`test_canonical_exports_score` checks that the fuzz is not vacuous: the canonical use of every layout scores.
 """
@@ -84,9 +86,11 @@ def exports(draw):
     return c
 
 
-def render(cells: pd.DataFrame, c: dict) -> tuple[pd.DataFrame, dict, bool]:
-    """The export of ``cells`` described by ``c``, the options a user passes with it, and whether every column's
-    unit is declared (its header, a statement or the preset say the truth)."""
+def render(cells: pd.DataFrame, c: dict) -> tuple[pd.DataFrame, dict, bool, bool]:
+    """The export of ``cells`` described by ``c``, the options a user passes with it, whether every column's unit
+    is declared (its header, a statement or the preset say the truth), and whether an area's unit is ambiguous
+    (no unit in its header, none stated, and pixel coordinates or a HALO export, which names the unit of its areas:
+    such an input must be refused)."""
     p, cu, style = c["p"], c["coord_unit"], c["style"]
     k = _per_um(cu, p)
     x, y, r = cells["x"].to_numpy(), cells["y"].to_numpy(), cells["radius"].to_numpy()
@@ -141,11 +145,12 @@ def render(cells: pd.DataFrame, c: dict) -> tuple[pd.DataFrame, dict, bool]:
         cu if c["state_units"] else preset_coord or ("px" if c["pixel_size"] else "um")
     )
     declared = coord == cu
+    ambiguous = False
     if su is not None and not (c["size_header"] or c["state_size_units"]):
-        preset_size = "um2" if style == "halo" and c["size"] == "area" else None
-        assumed = preset_size or (coord + "2" if c["size"] == "area" else coord)
+        assumed = coord + "2" if c["size"] == "area" else coord
         declared = declared and assumed == su
-    return pd.DataFrame(frame), opts, declared
+        ambiguous = c["size"] == "area" and (coord == "px" or style == "halo")
+    return pd.DataFrame(frame), opts, declared, ambiguous
 
 
 def _write(frame: pd.DataFrame, path) -> None:
@@ -158,7 +163,7 @@ def _write(frame: pd.DataFrame, path) -> None:
 def outcome(slide, c: dict, folder) -> str:
     """Read and score the export; check the property; say what happened (``"error"``, ``"scored"``, ...)."""
     cells, ref = slide
-    frame, opts, declared = render(cells, c)
+    frame, opts, declared, ambiguous = render(cells, c)
     path = folder / f"export{c['fmt']}"
     _write(frame, path)
     try:
@@ -167,6 +172,7 @@ def outcome(slide, c: dict, folder) -> str:
         msg = str(err)
         assert msg.strip() and "\n" not in msg, msg
         return "error"
+    assert not ambiguous, ("an area of ambiguous unit was read", opts)
     got = (result.tmem_score, result.doorways.n)
     warnings = result.warnings
     implausible = [w for w in warnings if "implausible" in w]
@@ -208,7 +214,10 @@ CANONICAL = [
          name_columns=True, extras=True),
     dict(style="halo", coord_unit="px", size="area", size_unit="um2", size_header=True, pixel_size=True),
     dict(style="halo", coord_unit="px", size="area", size_unit="um2", size_header=False, pixel_size=True,
-         name_columns=True),
+         name_columns=True, state_size_units=True),
+    dict(style="halo", coord_unit="px", size="area", size_unit="px2", size_header=False, pixel_size=True,
+         state_size_units=True),
+    dict(style="halo", coord_unit="px", size="area", size_unit="px2", size_header=True, pixel_size=True),
 ]
 
 
@@ -235,7 +244,7 @@ def test_a_size_column_under_another_name_is_pointed_out(slide, tmp_path):
     """A size column the preset does not know ('radius_um' for 'radius'): the refusal and, with a default radius,
     the warning name it."""
     c = BASE | dict(style="generic", coord_unit="um", coord_header=False, size="radius", size_unit="um")
-    frame, opts, _ = render(slide[0], c)
+    frame, opts, _, _ = render(slide[0], c)
     path = tmp_path / "named.csv"
     _write(frame, path)
     with pytest.raises(InputError, match="did you mean 'radius_um'"):

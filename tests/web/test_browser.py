@@ -197,6 +197,27 @@ def test_upload_a_tissue_and_use_its_score(page, server, tmp_path):
     assert not page.problems, page.problems
 
 
+def test_score_a_pixel_export_with_the_pixel_size_field(page, server, tmp_path):
+    from tests.web.test_tissue import halo
+
+    cells = tmp_path / "halo.csv"
+    cells.write_bytes(halo("Cell Area"))  # pixel boxes, an area whose header names no unit
+    page.goto(server.url + "/tissue")
+    page.set_input_files("#t-cells", str(cells))
+    page.select_option("#t-preset", "halo")
+    page.fill("#t-pixel-size", "0.5")
+    page.click("#score-button")
+    page.wait_for_selector("#tissue-error")
+    assert "'Cell Area' (cell area) names no unit in its header" in page.inner_text("#tissue-error")
+    assert page.input_value("#t-pixel-size") == "0.5"  # the form comes back as it was sent
+    page.set_input_files("#t-cells", str(cells))
+    page.select_option("#t-area-units", "um2")
+    page.click("#score-button")
+    page.wait_for_selector("#tissue-score")
+    assert page.inner_text("#tissue-score") == "1"
+    assert not page.problems, page.problems
+
+
 def test_start_a_small_trial_and_see_its_results(page, server, web):
     _, store, _ = web
     page.goto(server.url + "/trial")

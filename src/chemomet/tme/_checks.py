@@ -200,19 +200,27 @@ def radius_class_pairs(x: np.ndarray, y: np.ndarray, r: np.ndarray, tol: float, 
     [[0, 1]]
     """
     n = x.shape[0]
-    # radius classes: class c holds radii in [r_min·2^c, r_min·2^(c+1))
-    cls = np.floor(np.log2(r / float(r.min()))).astype(np.int64) if float(r.min()) > 0 else np.zeros(n, np.int64)
-    cls = np.minimum(cls, 30)
-    classes = np.unique(cls)
-    members = [np.flatnonzero(cls == c) for c in classes]
-    rmax = [float(r[m].max()) for m in members]
+    # radius classes: class c holds radii in [r_min·2^c, r_min·2^(c+1)); all radii within a factor 2 (the usual
+    # case) make one class, searched on the arrays as given (no copies)
+    r_min = float(r.min())
+    if r_min > 0 and float(r.max()) < 2.0 * r_min:
+        members = [None]
+        rmax = [float(r.max())]
+    else:
+        cls = np.floor(np.log2(r / r_min)).astype(np.int64) if r_min > 0 else np.zeros(n, np.int64)
+        cls = np.minimum(cls, 30)
+        members = [np.flatnonzero(cls == c) for c in np.unique(cls)]
+        rmax = [float(r[m].max()) for m in members]
+
+    def take(v: np.ndarray, c: int) -> np.ndarray:
+        return v if members[c] is None else v[members[c]]
+
     plan = []
     bound, worst = 0, (0, (0.0, 0.0), 0.0)
-    for a in range(len(classes)):
-        for b in range(a, len(classes)):
+    for a in range(len(members)):
+        for b in range(a, len(members)):
             reach = (rmax[a] + rmax[b] + tol) * (1 + 1e-9)  # a relative slack; the exact filter decides
-            ia, ib = members[a], members[b]
-            nb, dens, at = candidate_pair_bound(x[ia], y[ia], x[ib], y[ib], reach, a == b)
+            nb, dens, at = candidate_pair_bound(take(x, a), take(y, a), take(x, b), take(y, b), reach, a == b)
             bound += nb
             if dens > worst[0]:
                 worst = (dens, at, reach)
@@ -223,8 +231,7 @@ def radius_class_pairs(x: np.ndarray, y: np.ndarray, r: np.ndarray, tol: float, 
 
     def tree(c: int) -> cKDTree:
         if c not in trees:
-            m = members[c]
-            trees[c] = cKDTree(np.column_stack([x[m], y[m]]), balanced_tree=False, compact_nodes=False)
+            trees[c] = cKDTree(np.column_stack([take(x, c), take(y, c)]), balanced_tree=False, compact_nodes=False)
         return trees[c]
 
     for a, b, reach in plan:
@@ -232,11 +239,12 @@ def radius_class_pairs(x: np.ndarray, y: np.ndarray, r: np.ndarray, tol: float, 
         if a == b:
             p = tree(a).query_pairs(reach, output_type="ndarray")
             if p.size:
-                found.append(p if ia.size == n else ia[p])  # one class holding every cell: indices already global
+                found.append(p if ia is None else ia[p])  # one class holding every cell: indices already global
         else:
             m = tree(a).sparse_distance_matrix(tree(b), reach, output_type="ndarray")
             if m.size:
                 found.append(np.column_stack([ia[m["i"]], ib[m["j"]]]))
     if not found:
         return np.empty((0, 2), dtype=np.int64)
-    return np.concatenate(found).astype(np.int64, copy=False)
+    out = found[0] if len(found) == 1 else np.concatenate(found)
+    return out.astype(np.int64, copy=False)

@@ -62,16 +62,22 @@ def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0, *, where: st
     if pairs.shape[0] == 0:
         return np.empty((0, 2), dtype=np.int64)
     i, j = pairs[:, 0], pairs[:, 1]
-    keep = _within(x, y, r, i, j, tol)
-    pairs = pairs[keep]
+    keep = np.flatnonzero(_within(x, y, r, i, j, tol))
     # sorted lexicographically by (lo, hi): one int64 key per pair (lo·n + hi), sorted, then split again
     n = np.int64(x.shape[0])
-    key = np.minimum(pairs[:, 0], pairs[:, 1]) * n
-    key += np.maximum(pairs[:, 0], pairs[:, 1])
-    del pairs
+    i, j = i[keep], j[keep]
+    del pairs, keep
+    key = np.minimum(i, j)
+    key *= n
+    np.maximum(i, j, out=i)
+    key += i
+    del i, j
     key.sort()
-    lo, hi = np.divmod(key, n)
-    return np.column_stack([lo, hi])
+    out = np.empty((key.shape[0], 2), dtype=np.int64)
+    np.floor_divide(key, n, out=out[:, 0])
+    np.multiply(out[:, 0], n, out=out[:, 1])
+    np.subtract(key, out[:, 1], out=out[:, 1])
+    return out
 
 
 WITHIN_CHUNK = 1 << 20

@@ -59,13 +59,13 @@ REL_EPS = 1e-9
 centres ``2r·(1 − REL_EPS)`` apart do not overlap."""
 MAX_GRID_NODES = 20_000_000
 MAX_PLACEMENTS = 24
+"""Most candidate centres kept per tied doorway set when choosing where to place a field."""
 MAX_TIED_DOORWAYS = 64
 """When more doorways than this reach the best count, the sets of the first ones (canonical order) are compared."""
 MAX_TIED_SETS = 32
 """When more doorway sets than this reach the best count, the most compact ones are compared for placement."""
 PAIRS_PER_BATCH = 2_000_000
 """Doorway pairs handled at once by the vectorised sweep (memory bound)."""
-"""Most candidate centres kept per tied doorway set when choosing where to place a field."""
 
 
 @dataclass(frozen=True)

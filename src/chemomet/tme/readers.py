@@ -59,7 +59,7 @@ from chemomet.tme.table import (
     CellTable,
     make_table,
 )
-from chemomet.tme.units import UNIT_LABELS, header_units_all, parse_unit, unit_scale
+from chemomet.tme.units import UNIT_LABELS, header_stem, header_units_all, parse_unit, unit_scale
 
 LINEAGE_MARKERS = {"MENA": TUMOUR, "CD68": MACROPHAGE, "CD31": ENDOTHELIAL}
 FLAG_MARKERS = ("TIE2", "CD163")
@@ -99,7 +99,9 @@ class ReadOptions:
         that contradicts a column header is refused.
     radius_units, area_units : unit of the radius (``"um"``, ``"mm"``, ``"px"``) and area (``"um2"``, ``"mm2"``,
         ``"px2"``; ``"µm²"``, ``"um^2"`` accepted) columns when their headers name none; ``None``: the preset's,
-        else the coordinates' unit (squared for the area). See :mod:`chemomet.tme.units`.
+        else the coordinates' unit (squared for the area) — but an area whose header names no unit is refused
+        when the coordinates are in pixels or the preset's area header names a unit (µm² or px² cannot be told
+        apart: HALO's 'Cell Area' beside pixel boxes). See :mod:`chemomet.tme.units`.
     pixel_size_um : µm per pixel, required when any column is in pixels, refused when none is.
     tumour_class, macrophage_class, endothelial_class : class names in the label column.
     other_classes : further labels accepted as "other" cells.
@@ -446,12 +448,15 @@ class _Source:
         if self.kind == "text":
             return self._load_text(cols)
         if self.kind == "parquet":
+            # pyarrow's table, converted column by column (pandas' own conversion, without first gathering the
+            # columns into one DataFrame block: a copy of every numeric column)
             try:
-                df = pd.read_parquet(self.path, columns=cols, read_dictionary=[label] if label else None)
+                t = pq.read_table(self.path, columns=cols, read_dictionary=[label] if label else None)
+                series = {c: t.column(c).to_pandas() for c in cols}
             except Exception as err:
                 msg = " ".join(str(err).split())[:160]
                 raise InputError(f"{self.where}: cannot read the Parquet columns ({msg})") from None
-            return {c: _categorical_or_array(df[c], c == label) for c in cols}
+            return {c: _categorical_or_array(series[c], c == label) for c in cols}
         out = {}
         ad = self.adata
         for c in cols:
@@ -505,14 +510,18 @@ def _label_types(labels: np.ndarray, opts: ReadOptions, where: str, col: str):
     """Map labels to type codes (vectorised over unique labels); also return TIE2/CD163 flags if encoded."""
     # distinct labels first (a hash table, or the categories of a dictionary-encoded column), then the text of
     # each distinct label: a missing label is "", the others as text, stripped
-    if isinstance(labels, pd.Categorical):  # categories no cell has (kept by AnnData subsets) are not labels
-        labels = labels.remove_unused_categories()
+    if isinstance(labels, pd.Categorical):
         raw_codes, raw = labels.codes, labels.categories.to_numpy(dtype=object)
     else:
         raw_codes, raw = pd.factorize(np.asarray(labels, dtype=object), use_na_sentinel=True)
     text_of_raw = np.array([str(v).strip() for v in raw] + [""], dtype=str)  # index −1 (missing): ""
     uniq, raw_to_uniq = np.unique(text_of_raw, return_inverse=True)
     inv = raw_to_uniq.ravel()[raw_codes]
+    n_of = np.bincount(inv, minlength=uniq.size)  # cells per distinct label
+    used = (n_of > 0) | (uniq == "")
+    if not used.all():  # categories no cell has (kept by AnnData subsets, Parquet dictionaries) are not labels
+        inv = (np.cumsum(used) - 1)[inv]
+        uniq, n_of = uniq[used], n_of[used]
     classes = {
         opts.tumour_class.strip().lower(): TUMOUR,
         opts.macrophage_class.strip().lower(): MACROPHAGE,
@@ -545,7 +554,7 @@ def _label_types(labels: np.ndarray, opts: ReadOptions, where: str, col: str):
         elif base in others:
             codes[k] = OTHER
         else:
-            unknown.append((lab, int((inv == k).sum())))
+            unknown.append((lab, int(n_of[k])))
     if unknown and not opts.ignore_unknown_labels:
         shown = ", ".join(f"{str(lab)!r} ({n} cells)" for lab, n in unknown[:3])
         more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
@@ -652,14 +661,19 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
                 need[axis] = cols.need(spec, f"centroid {axis}", px_hint)
     explicit_radius = opts.radius_col is not None
     explicit_area = opts.area_col is not None
+    # a size column of the preset whose header names a unit (QuPath's 'Cell: Area µm^2', HALO's 'Cell Area (µm²)')
+    # is also found under the same name with another unit or none ('Cell Area (px²)', 'Cell Area', R's
+    # 'Cell.Area..µm..'): its own header then decides its unit, or, naming none, makes it ambiguous (below)
+    radius_name = base.radius if explicit_radius else _size_column(cols, base.radius, "radius", where)
+    area_name = base.area if explicit_area else _size_column(cols, base.area, "area", where)
     if base.polygon:
         need["polygon"] = cols.need(base.polygon, "cell outlines")
-    if base.radius and (explicit_radius or cols.find(base.radius)):
-        need["radius"] = cols.need(base.radius, "cell radius")
+    if radius_name and (explicit_radius or cols.find(radius_name)):
+        need["radius"] = cols.need(radius_name, "cell radius")
     elif "polygon" in need:
         pass  # the radius is the outline's equivalent radius
-    elif base.area and (explicit_area or cols.find(base.area)):
-        need["area"] = cols.need(base.area, "cell area")
+    elif area_name and (explicit_area or cols.find(area_name)):
+        need["area"] = cols.need(area_name, "cell area")
     elif any(cols.find(c) for _, c in other_sizes):
         role, col = next((role, c) for role, c in other_sizes if cols.find(c))
         need[role] = cols.need(col, f"cell {role}")
@@ -708,10 +722,13 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
             _Unit(cu.unit, "as the coordinates"), where,
         )
     if "area" in need:
-        units[need["area"]] = _decide(
+        au = _decide(
             [need["area"]], "area", "area", area_stated, "--area-units", base.area_units, preset_name,
             _Unit(cu.unit + "2", "as the coordinates"), where,
         )
+        if au.source == "as the coordinates":
+            _refuse_ambiguous_area(need["area"], cu, base.area, preset_name, where)
+        units[need["area"]] = au
     if "polygon" in need:
         units[need["polygon"]] = _Unit(cu.unit, "as the coordinates")
     in_px = [c for c, u in units.items() if u.unit.startswith("px")]
@@ -851,9 +868,51 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
     return table, src.adata
 
 
+def _size_column(cols: _Columns, name: str | None, role: str, where: str) -> str | None:
+    """The table's column for the preset's size column ``name``: ``name`` itself when present; else, when
+    ``name``'s header names a unit (the export writes units into its headers), the one column of the same name
+    with another unit or none; else ``name`` (absent)."""
+    if not name or cols.find(name) is not None or not header_units_all(name):
+        return name
+    stem = header_stem(name)
+    same = [c for c in cols.names if header_stem(c) == stem]
+    if len(same) > 1:
+        shown = ", ".join(repr(c) for c in same)
+        raise InputError(
+            f"{where}: several columns could be the cell {role} ({shown}); allowed: one, chosen with "
+            f"--{role}-col NAME"
+        )
+    return same[0] if same else name
+
+
+def _refuse_ambiguous_area(column: str, cu: _Unit, preset_area: str | None, preset_name: str, where: str) -> None:
+    """An area column whose header names no unit, with nothing stated, is refused where its unit is ambiguous:
+    the coordinates are in pixels (exports with pixel coordinates often carry calibrated areas: HALO's µm² beside
+    its pixel bounding boxes, QuPath's mixed exports), or the preset's own area column names a unit (a header
+    stripped of it, e.g. HALO's 'Cell Area (µm²)' read back as 'Cell Area')."""
+    if cu.unit == "px":
+        why = (
+            "and the coordinates are in pixels: it could be in µm² (HALO and QuPath write calibrated areas beside "
+            "pixel coordinates) or in px²"
+        )
+    elif preset_area and header_units_all(preset_area) and column != preset_area:
+        why = (
+            f"where the {preset_name} export names one ({preset_area!r}): the header lost its unit, which could be "
+            "µm² or px²"
+        )
+    else:
+        return
+    raise InputError(
+        f"{where}: column {column!r} (cell area) names no unit in its header {why}; allowed: --area-units um2 or "
+        "--area-units px2 (px² also needs --pixel-size), or a header naming the unit, e.g. 'Cell Area (µm²)'"
+    )
+
+
 def _check_raw_extent(arr: np.ndarray, name: str, scale: float, unit: str, where: str) -> None:
     """Coordinates beyond ±10⁷ µm (10 m) once converted are refused before any arithmetic can overflow."""
     limit = MAX_ABS_COORDINATE_UM / scale
+    if arr.size == 0 or max(-float(arr.min()), float(arr.max())) <= limit:  # two reductions, no temporary
+        return
     bad = np.abs(arr) > limit
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

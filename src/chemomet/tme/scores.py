@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from chemomet.errors import InputError, field_error
 from chemomet.tme.areas import AREA_METHODS, Areas, tissue_areas
@@ -297,10 +296,9 @@ def contact_plausibility(table: CellTable, tolerance_um: float = 1.0, sample: in
         return {"fraction_touching": None, "fraction_crowded": None, "fraction_stacked": None, "n_sampled": 0}
     m = min(n, int(sample))
     idx = np.unique(np.linspace(0, n - 1, m).astype(np.int64))
-    xy = table.xy_um
     r = table.radius_um
-    # an unbalanced, non-compacted tree builds twice as fast; the same neighbours (up to ties at equal distance)
-    d, nb = cKDTree(xy, balanced_tree=False, compact_nodes=False).query(xy[idx], k=11)
+    # the table's tree (unbalanced, non-compacted: built once, shared with the unit check of make_table)
+    d, nb = table.neighbour_tree().query(np.column_stack([table.x_um[idx], table.y_um[idx]]), k=11)
     # the query may return the cell itself anywhere among equal distances (stacked cells): drop it
     not_self = nb != idx[:, None]
     touch = (d <= r[idx][:, None] + r[nb] + tolerance_um) & not_self
@@ -372,13 +370,14 @@ def score_tissue(table: CellTable, params: TmemParams | None = None) -> TmemResu
     '1 of the 10 fields asked for holds doorways (the score counts every doorway of the section)'
     """
     p = params or TmemParams()
+    stats = contact_plausibility(table, p.tolerance_um)
+    table.release_tree()  # built for the unit check and the plausibility sample; not needed any more
     doors = find_doorways(table, p.tolerance_um, p.counting)
     fields = select_fields(doors.xy_um, p.k, p.hpf_area_mm2, method=p.field_centres)
     areas = tissue_areas(
         table.x_um, table.y_um, table.cell_type, p.max_edge_um, method=p.area_method, raster_um=p.area_raster_um
     )
     vessel_of_cell, n_vessels = _vessels(table, doors.pairs)
-    stats = contact_plausibility(table, p.tolerance_um)
     warnings = []
     if table.radius_source == "default":
         lookalikes = table.meta.get("size_lookalikes")

@@ -72,6 +72,7 @@ class CellTable:
     n_ambiguous: int = 0
     meta: dict = field(default_factory=dict)
     polygons: Polygons | None = None
+    _trees: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -87,6 +88,37 @@ class CellTable:
         """Number of cells of each type, keyed by :data:`TYPE_NAMES`."""
         c = np.bincount(self.cell_type, minlength=4)
         return {name: int(c[i]) for i, name in enumerate(TYPE_NAMES)}
+
+    def neighbour_tree(self) -> cKDTree:
+        """A k-d tree over every centroid (µm), built on first use and kept until :meth:`release_tree`.
+
+        The unit check of :func:`make_table` and the contact plausibility sample
+        (:func:`chemomet.tme.scores.contact_plausibility`) query the same tree, so it is built once per table. It
+        is unbalanced and not compacted (it builds in half the time of a balanced one and finds the same
+        neighbours, up to the order of cells at exactly equal distances).
+
+        Returns
+        -------
+        scipy.spatial.cKDTree
+            the tree over :attr:`xy_um`, µm; about 3 times the memory of the coordinates.
+
+        Examples
+        --------
+        >>> t = make_table([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [1, 2, 3, 0], [5.0, 5.0, 5.0, 5.0])
+        >>> d, i = t.neighbour_tree().query([[29.0, 0.0]], k=1)
+        >>> float(d[0]), int(i[0]), t.neighbour_tree() is t.neighbour_tree()
+        (1.0, 3, True)
+        >>> t.release_tree()
+        """
+        tree = self._trees.get("all")
+        if tree is None:
+            tree = cKDTree(self.xy_um, balanced_tree=False, compact_nodes=False)
+            self._trees["all"] = tree
+        return tree
+
+    def release_tree(self) -> None:
+        """Drop the tree kept by :meth:`neighbour_tree` (its memory is freed; a later call builds it again)."""
+        self._trees.clear()
 
 
 def _float_array(values, name: str, where: str) -> np.ndarray:
@@ -234,11 +266,7 @@ def make_table(
             if v.shape != (n,):
                 raise field_error(name, f"{v.shape[0]} values", f"one per cell ({n})", where=where)
         flags[name] = v
-    if check_units:
-        _check_units(x, y, r, where, rsrc)
-        if polygons is not None:
-            _check_outlines(x, y, polygons, where, polygon_column)
-    return CellTable(
+    table = CellTable(
         x,
         y,
         r,
@@ -251,6 +279,11 @@ def make_table(
         meta=dict(meta or {}),
         polygons=polygons,
     )
+    if check_units:
+        _check_units(table, where, rsrc)
+        if polygons is not None:
+            _check_outlines(x, y, polygons, where, polygon_column)
+    return table
 
 
 def _check_extent(arr: np.ndarray, name: str, where: str) -> None:
@@ -283,7 +316,8 @@ def _check_outlines(x: np.ndarray, y: np.ndarray, polygons: Polygons, where: str
         )
 
 
-def _check_units(x: np.ndarray, y: np.ndarray, r: np.ndarray, where: str, radius_source: str) -> None:
+def _check_units(table: CellTable, where: str, radius_source: str) -> None:
+    x, r = table.x_um, table.radius_um
     if radius_source != "default":
         med_r = float(np.median(r))
         if not MIN_PLAUSIBLE_RADIUS_UM <= med_r <= MAX_PLAUSIBLE_RADIUS_UM:
@@ -299,8 +333,7 @@ def _check_units(x: np.ndarray, y: np.ndarray, r: np.ndarray, where: str, radius
         return
     m = min(x.shape[0], 2000)
     idx = np.linspace(0, x.shape[0] - 1, m).astype(np.int64)
-    xy = np.column_stack([x, y])
-    d, _ = cKDTree(xy, balanced_tree=False, compact_nodes=False).query(xy[idx], k=2)
+    d, _ = table.neighbour_tree().query(np.column_stack([x[idx], table.y_um[idx]]), k=2)
     nn = d[:, 1]
     nn = nn[nn > 0]
     med = float(np.median(nn)) if nn.size else 0.0

@@ -9,7 +9,9 @@ image) and every area column in ``um2``, ``mm2`` or ``px2``. A column's unit is 
    a statement that contradicts the header is refused;
 3. the **preset** (``units``, ``radius_units``, ``area_units`` in ``tme_presets.toml``; HALO's bounding boxes
    are pixels);
-4. the unit of the coordinates (squared for an area); the coordinates themselves default to µm.
+4. the unit of the coordinates (squared for an area); the coordinates themselves default to µm. An area whose
+   header names no unit is not given one this way where it is ambiguous — coordinates in pixels, or a preset whose
+   own area header names a unit —: the reader refuses it, naming the column (``--area-units`` decides).
 
 A column in pixels needs the pixel size (``--pixel-size``, µm per pixel); an area whose header says µm² is
 therefore never rescaled by the pixel size, whatever the coordinates are in.
@@ -102,6 +104,30 @@ def header_units_all(name: str) -> set[str]:
     for m in _TOKEN.finditer(_canon_text(name)):
         out.add(_ALIASES[m.group(2)] + ("2" if (m.group(1) or m.group(3)) else ""))
     return out
+
+
+def header_stem(name: str) -> str:
+    """A column header without its unit words and punctuation, lower case: the name an export gives a measurement
+    whatever unit it writes (or none).
+
+    Parameters
+    ----------
+    name : the column header.
+
+    Returns
+    -------
+    str
+        the header with every unit token (see :func:`header_unit`) and every character other than a letter or a
+        digit removed, lower case.
+
+    Examples
+    --------
+    >>> header_stem("Cell Area (µm²)"), header_stem("Cell Area (px²)"), header_stem("Cell Area")
+    ('cellarea', 'cellarea', 'cellarea')
+    >>> header_stem("Cell.Area..µm.."), header_stem("Cell: Area µm^2"), header_stem("Nucleus Area (µm²)")
+    ('cellarea', 'cellarea', 'nucleusarea')
+    """
+    return re.sub(r"[^a-z0-9]+", "", _TOKEN.sub(" ", _canon_text(name)))
 
 
 def parse_unit(value: str, kind: str, option: str, where: str | None = None) -> str:

@@ -16,13 +16,16 @@ import secrets
 import threading
 from pathlib import Path
 
-from chemomet.errors import InputError
+from chemomet.errors import InputError, field_error
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 """Largest cell table accepted by default (bytes)."""
 
 CHUNK = 1024 * 1024
 """Bytes copied at a time."""
+
+AREA_UNIT_CHOICES = (("", "from the header"), ("um2", "µm²"), ("px2", "px²"), ("mm2", "mm²"))
+"""The area-unit menu of the form: the value sent (as ``--area-units``; empty: the header decides) and its label."""
 
 PLOT_LOCK = threading.Lock()
 """Held while drawing with pyplot, which is not thread-safe (the tissue map, a trial's figures)."""
@@ -79,15 +82,73 @@ def context(**outcome) -> dict:
     from chemomet.tme.presets import available_presets
 
     base = {"presets": sorted(available_presets()), "conventions": ("10HPF", "20HPF"), "suffixes": _suffixes(),
-            "summary": None, "map_png": None, "error": None, "filename": None, "record_id": None,
-            "preset": "generic", "convention": "10HPF", "default_radius": ""}
+            "area_unit_choices": AREA_UNIT_CHOICES, "summary": None, "map_png": None, "error": None,
+            "filename": None, "record_id": None, "preset": "generic", "convention": "10HPF", "default_radius": "",
+            "pixel_size": "", "area_units": ""}
     base.update(outcome)
     return base
 
 
-def score_file(path: Path, preset: str, convention: str, default_radius_um: float | None) -> tuple[dict, str]:
+def parse_pixel_size(text: str) -> float | None:
+    """The pixel-size field of the form: µm per image pixel, or ``None`` when left empty.
+
+    The rules are those of ``chemomet tmem --pixel-size``: a number in (0, 100] µm/px, needed when a column is in
+    pixels (HALO's bounding boxes, QuPath's ``px`` columns and GeoJSON, or a generic table's ``x``, ``y`` in
+    pixels) and refused when none is; the reader checks the range and the columns
+    (:func:`chemomet.tme.readers.resolve_units`).
+
+    Parameters
+    ----------
+    text : the field as typed (surrounding spaces ignored).
+
+    Returns
+    -------
+    float or None
+        µm per pixel, or ``None`` for an empty field.
+
+    Raises
+    ------
+    chemomet.errors.InputError
+        Text that is not a number.
+
+    Examples
+    --------
+    >>> parse_pixel_size(" 0.4965 "), parse_pixel_size("")
+    (0.4965, None)
+    >>> try:
+    ...     parse_pixel_size("0,5")
+    ... except InputError as err:
+    ...     print(err)
+    pixel size = '0,5' is invalid; allowed: a number in (0, 100], with a decimal point (unit: µm/px)
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise field_error("pixel size", text, "a number in (0, 100], with a decimal point", "µm/px") from None
+
+
+def score_file(path: Path, preset: str, convention: str, default_radius_um: float | None,
+               pixel_size_um: float | None = None, area_units: str | None = None) -> tuple[dict, str]:
     """Score a cell table: its summary (:meth:`chemomet.tme.scores.TmemResult.summary`) and a PNG map as a
     ``data:`` URI.
+
+    Parameters
+    ----------
+    path : the cell table.
+    preset : a column preset (``generic``, ``qupath``, ``halo``).
+    convention : ``10HPF`` or ``20HPF``.
+    default_radius_um : the radius given to every cell of a table without a size column, µm, or ``None``.
+    pixel_size_um : µm per image pixel, for tables in pixels (as ``--pixel-size``), or ``None``.
+    area_units : the unit of an area column whose header names none, ``um2``, ``mm2`` or ``px2`` (as
+        ``--area-units``), or ``None``.
+
+    Returns
+    -------
+    tuple
+        the summary and the map (a ``data:image/png;base64,...`` URI).
 
     Raises
     ------
@@ -110,7 +171,9 @@ def score_file(path: Path, preset: str, convention: str, default_radius_um: floa
 
     if convention not in ("10HPF", "20HPF"):
         raise InputError(f"convention = {convention[:20]!r} is invalid; allowed: 10HPF or 20HPF")
-    table, _ = read_cells_and_source(path, ReadOptions(preset=preset, default_radius_um=default_radius_um))
+    opts = ReadOptions(preset=preset, default_radius_um=default_radius_um, pixel_size_um=pixel_size_um,
+                       area_units=area_units or None)
+    table, _ = read_cells_and_source(path, opts)
     result = score_tissue(table, TmemParams(convention=convention))
     summary = result.summary()
     with PLOT_LOCK:
@@ -143,8 +206,11 @@ async def handle_upload(request, upload_dir: Path, limit: int, store=None) -> di
     preset = str(form.get("preset") or "generic")[:40]
     convention = str(form.get("convention") or "10HPF")[:10]
     radius_text = str(form.get("default_radius") or "").strip()[:40]
+    pixel_text = str(form.get("pixel_size") or "").strip()[:40]
+    area_units = str(form.get("area_units") or "")[:10]
     study_id = str(form.get("study_id") or "")
-    out = {"preset": preset, "convention": convention, "default_radius": radius_text}
+    out = {"preset": preset, "convention": convention, "default_radius": radius_text, "pixel_size": pixel_text,
+           "area_units": area_units}
     target: Path | None = None
     try:
         if upload is None or isinstance(upload, str) or not upload.filename:
@@ -155,6 +221,10 @@ async def handle_upload(request, upload_dir: Path, limit: int, store=None) -> di
         if suffix not in _suffixes():
             raise InputError(f"cell table: file type {suffix or shown!r} is invalid; allowed: "
                              + ", ".join(_suffixes()))
+        if area_units not in dict(AREA_UNIT_CHOICES):
+            raise InputError(f"area unit = {area_units!r} is invalid; allowed: "
+                             + ", ".join(k for k, _ in AREA_UNIT_CHOICES if k) + " or empty (from the header)")
+        pixel_size = parse_pixel_size(pixel_text)
         radius = None
         if radius_text:
             try:
@@ -177,13 +247,15 @@ async def handle_upload(request, upload_dir: Path, limit: int, store=None) -> di
                 fh.write(chunk)
         if size == 0:
             raise InputError("cell table: the file is empty; allowed: a cell table with a header and rows")
-        summary, png = await run_in_threadpool(score_file, target, preset, convention, radius)
+        summary, png = await run_in_threadpool(score_file, target, preset, convention, radius, pixel_size,
+                                               area_units or None)
         out.update(summary=summary, map_png=png)
         if store is not None:
             rec = await run_in_threadpool(
                 lambda: store.append("tissue", {"file": shown, "sha256": digest.hexdigest(), "bytes": size,
                                                 "preset": preset, "convention": convention,
-                                                "default_radius_um": radius},
+                                                "default_radius_um": radius, "pixel_size_um": pixel_size,
+                                                "area_units": area_units or None},
                                      None, outputs_json=summary_json(summary), study_id=study_id, subject=shown,
                                      summary=f"TMEM {summary.get('tmem_score')} ({convention})"))
             out["record_id"] = rec.id
