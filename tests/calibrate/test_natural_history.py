@@ -108,3 +108,68 @@ def test_bootstrap_returns_finite_spreads():
     out = bootstrap(cov, time, event, TRUTH, n_boot=3, n_nodes=32, workers=1)
     assert set(out["sd"]) == set(nh.PARAM_NAMES)
     assert all(np.isfinite(v) and v >= 0 for v in out["sd"].values())
+
+
+# ---------------------------------------------------------------------------------------------- dormancy
+DORMANT_TRUTH = np.r_[TRUTH, np.log(0.7 / 0.3), np.log(2500.0)]  # q = 0.7, mean dormancy 2,500 days
+
+
+def test_dormant_closed_form_matches_engine():
+    """With dormancy the likelihood's Λ(t) is the engine's (docs/science.md §2.7) and h is its derivative."""
+    pop = cm.Population(with_natural_history(DORMANT_TRUTH, cm.Population().config))
+    _, params = pop.sample(200, rng=4)
+    assert np.all(params.dormant_fraction == pytest.approx(0.7))
+    grid = np.array([0.0, 100.0, 400.0, 1000.0, 3000.0, 6000.0])
+    engine = cm.simulate(params, nh.UNTREATED_STRATEGY, horizon_days=6000, grid=grid, population=pop)
+    surgery_day = nh.untreated_surgery_day()
+    mine = []
+    for t in grid:
+        _, lam_t, lam_0 = nh.log_hazard_and_cumulative(params, np.full(params.n, t), pop.settings, surgery_day)
+        mine.append(np.exp(-(lam_t - lam_0)))
+    np.testing.assert_allclose(np.column_stack(mine), engine.trajectories["dmfs"], atol=1e-9)
+    t = np.full(params.n, 2000.0)  # after surgery: only woken colonies can appear
+    log_h, lam, _ = nh.log_hazard_and_cumulative(params, t, pop.settings, surgery_day)
+    _, lam2, _ = nh.log_hazard_and_cumulative(params, t + 1e-3, pop.settings, surgery_day)
+    ok = np.isfinite(log_h)
+    assert ok.mean() > 0.9
+    np.testing.assert_allclose((lam2 - lam)[ok] / 1e-3, np.exp(log_h[ok]), rtol=1e-4)
+
+
+def test_no_dormancy_leaves_the_likelihood_unchanged():
+    cov = transbig_like(20, 1)
+    time = np.linspace(300.0, 5000.0, 20)
+    event = np.arange(20) % 3 == 0
+    m = nh.MarginalModel(cov, time, event, n_nodes=64)
+    almost_none = np.r_[TRUTH, -40.0, np.log(2500.0)]  # q = 4e-18
+    assert m.loglik(almost_none) == pytest.approx(m.loglik(TRUTH), abs=1e-9)
+
+
+def test_mean_dormancy_is_identified_on_a_simulated_cohort():
+    """Identifiability of the new parameter: on a cohort simulated with dormancy, the profile likelihood of the
+    mean dormancy (the other parameters at their true values) peaks within x2 of the truth, and its 95% profile
+    interval (a drop of 1.92 nats) excludes 4x off on both sides. The cohort is three times TRANSBIG's size: on
+    198 patients the same drop is about 2 nats, i.e. TRANSBIG alone pins the mean dormancy only to about x4."""
+    cov = transbig_like(600, 5)
+    censor = np.random.default_rng(6).uniform(5, 15, 600) * 365.25
+    time, event = nh.simulate_cohort(with_natural_history(DORMANT_TRUTH), cov, censor, seed=5)
+    assert 60 <= event.sum() <= 270
+    m = nh.MarginalModel(cov, time, event, n_nodes=256, seed=11)
+    means = np.exp(np.linspace(np.log(2500 / 4), np.log(2500 * 4), 9))
+    ll = np.array([m.loglik(np.r_[TRUTH, DORMANT_TRUTH[5], np.log(x)]) for x in means])
+    best = means[np.argmax(ll)]
+    assert 2500 / 2 <= best <= 2500 * 2, (means, ll)
+    assert ll[0] < ll.max() - 1.92 and ll[-1] < ll.max() - 1.92, ll
+
+
+def test_doubling_time_measurements_enter_the_likelihood():
+    cov = transbig_like(10, 2)
+    m0 = nh.MarginalModel(cov, np.full(10, 3000.0), np.zeros(10, bool), n_nodes=32)
+    meas = nh.published_doubling_times()
+    m1 = nh.MarginalModel(cov, np.full(10, 3000.0), np.zeros(10, bool), n_nodes=32, measurements=meas)
+    # TRUTH doubles the prior doubling times (log_dt_scale 0.7): both Ryu terms pull back
+    cfg = with_natural_history(TRUTH)
+    dts = cfg["growth"]["doubling_time_median_days"]
+    expected = sum(-0.5 * (np.log(dts[x.subtype] / x.median_days) / x.se_log) ** 2 for x in meas)
+    assert expected < -1.0
+    assert m1.loglik(TRUTH) - m0.loglik(TRUTH) == pytest.approx(expected)
+    assert meas[0].se_log == pytest.approx(np.log(1.5) / 1.96)

@@ -23,7 +23,7 @@ def test_shipped_table_is_rebuilt_from_the_file():
     notes = {
         "ebctcg_rate_ratio": {"epsilon_low": lo, "epsilon_high": hi},
         "tie2_reverses_shedding": {"nact_alone": checks["karagiannis"]["shedding_per_cell_ratio_nact"]},
-        "late_recurrence_er_pos_t1n0": {"share_by_year_10": checks["pan2017"]["share_by_year_10"]},
+        "late_recurrence_er_pos_t1n0": {k: checks["pan2017"][k] for k in ("share_by_year_10", "dr_5_20_untreated")},
         "adjuvant_rate_ratio": {k: checks["adjuvant"][k] for k in ("er_pos", "er_neg")},
     }
     assert target_table(reached, notes) == shipped

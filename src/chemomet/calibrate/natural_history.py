@@ -31,8 +31,10 @@ from scipy import optimize
 from scipy.special import logsumexp
 from scipy.stats import norm, qmc
 
+from chemomet.calibrate.published import published_targets
 from chemomet.calibrate.vector import (
     NATURAL_HISTORY,
+    natural_history_layout,
     natural_history_theta,
     prior_config,
     with_natural_history,
@@ -212,6 +214,49 @@ def hazard_parts(p: PatientParameters, t_days: np.ndarray, settings: ModelSettin
     return log_direct, log_dormant, lam_t, lam_0
 
 
+@dataclass(frozen=True)
+class DoublingTimeMeasurement:
+    """A published median doubling time used as a likelihood term beside a cohort's survival.
+
+    ``ln`` of the model's median doubling time of ``subtype`` is taken as normal around ``ln median_days`` with
+    standard deviation ``se_log`` (from the target's interval: ``ln(factor)/1.96``).
+
+    Examples
+    --------
+    >>> m = DoublingTimeMeasurement("HR+/HER2-", 241.0, 0.2, "Ryu 2014")
+    >>> cfg = prior_config()  # the priors' median is 241 days
+    >>> m.loglik(cfg) == 0.0
+    True
+    """
+
+    subtype: str
+    median_days: float
+    se_log: float
+    source: str
+
+    def loglik(self, config: dict) -> float:
+        """The term ``-½ ((ln DT - ln median)/se)²`` (nats, without the constant) at ``config``."""
+        dt = config["growth"]["doubling_time_median_days"][self.subtype]
+        return float(-0.5 * ((np.log(dt) - np.log(self.median_days)) / self.se_log) ** 2)
+
+
+def published_doubling_times() -> tuple[DoublingTimeMeasurement, ...]:
+    """The measured median doubling times of the target table (Ryu 2014: HR+ and triple-negative tumours).
+
+    Examples
+    --------
+    >>> [(m.subtype, m.median_days) for m in published_doubling_times()]
+    [('HR+/HER2-', 241.0), ('TNBC', 103.0)]
+    """
+    targets = published_targets()
+    out = []
+    for key, subtype in (("doubling_time_hr_pos", "HR+/HER2-"), ("doubling_time_tnbc", "TNBC")):
+        t = targets[key]
+        lo, hi = t.bounds
+        out.append(DoublingTimeMeasurement(subtype, float(t.target), float(np.log(hi / lo) / (2 * 1.96)), t.source))
+    return tuple(out)
+
+
 @dataclass
 class MarginalModel:
     """The marginal likelihood of a cohort, vectorised over patients × quadrature nodes.
@@ -219,8 +264,11 @@ class MarginalModel:
     covariates: covariate table (layout of :meth:`Population.parameters`); time_days, event: follow-up (days)
     and event indicator; n_nodes: quasi-Monte Carlo nodes per patient; seed: their scramble seed (common random
     numbers); reference: the configuration whose other values are kept (default: the shipped priors);
-    surgery_day: removal of the primary (days from diagnosis; default: :func:`untreated_surgery_day`). The
-    visibility threshold is the population's (``ModelSettings.visible_cells``).
+    surgery_day: removal of the primary (days from diagnosis; default: :func:`untreated_surgery_day`);
+    measurements: published doubling times added to the log-likelihood (default none;
+    :func:`published_doubling_times`). ``θ`` may be :data:`NATURAL_HISTORY` or, to fit dormancy,
+    :data:`~chemomet.calibrate.vector.NATURAL_HISTORY_DORMANT`. The visibility threshold is the population's
+    (``ModelSettings.visible_cells``).
 
     Examples
     --------
@@ -239,6 +287,7 @@ class MarginalModel:
     seed: int = 2026
     reference: dict | None = None
     surgery_day: float = field(default_factory=untreated_surgery_day)
+    measurements: tuple = ()
 
     def __post_init__(self):
         self.reference = self.reference or prior_config()
@@ -313,8 +362,12 @@ class MarginalModel:
         return np.maximum(num - den, -700.0)
 
     def loglik(self, theta) -> float:
-        """Total log-likelihood (nats)."""
-        return float(np.sum(self.loglik_terms(theta)))
+        """Total log-likelihood (nats): the cohort's terms plus the measurements'."""
+        total = float(np.sum(self.loglik_terms(theta)))
+        if self.measurements:
+            cfg = with_natural_history(theta, self.reference)
+            total += sum(m.loglik(cfg) for m in self.measurements)
+        return total
 
     def dmfs(self, theta, times_days) -> np.ndarray:
         """Predicted DM-free probability ``E_z[e^{-Λ(t)}]/E_z[e^{-Λ(0)}]`` at ``times_days``, ``(n, len(times))``."""
@@ -329,15 +382,20 @@ class MarginalModel:
         return 1.0 - self.dmfs(theta, [years * DAYS_PER_YEAR])[:, 0]
 
 
-def prior_theta() -> np.ndarray:
+def prior_theta(dormancy: bool = False) -> np.ndarray:
     """``θ`` of the shipped priors (the optimiser's start), order of :data:`PARAM_NAMES`.
+
+    With ``dormancy``, the :data:`~chemomet.calibrate.vector.NATURAL_HISTORY_DORMANT` vector, starting the dormancy at
+    :data:`~chemomet.calibrate.vector.DORMANCY_START` (the priors have none).
 
     Examples
     --------
     >>> float(prior_theta()[NATURAL_HISTORY.index("log_dt_scale")])
     0.0
+    >>> len(prior_theta(dormancy=True)) == len(NATURAL_HISTORY_DORMANT)
+    True
     """
-    return natural_history_theta(prior_config())
+    return natural_history_theta(prior_config(), dormancy=dormancy)
 
 
 @dataclass
@@ -445,7 +503,7 @@ def fit(model: MarginalModel, start=None, max_evaluations: int = 2000) -> FitRes
     model : MarginalModel
         The likelihood of a cohort.
     start : array_like, optional
-        Starting ``θ`` (default: the priors).
+        Starting ``θ`` (default: the priors; ``prior_theta(dormancy=True)`` fits the dormancy too).
     max_evaluations : int
         Most likelihood evaluations of the optimiser.
 
@@ -466,7 +524,7 @@ def fit(model: MarginalModel, start=None, max_evaluations: int = 2000) -> FitRes
     w, v = np.linalg.eigh(info)
     w = np.maximum(w, 1e-6)  # a flat direction gets a very wide (not negative) variance
     cov = (v / w) @ v.T
-    return FitResult(theta, cov, ll, nfev, ok)
+    return FitResult(theta, cov, ll, nfev, ok, natural_history_layout(theta).names)
 
 
 def simulate_cohort(config: dict, covariates: pd.DataFrame, censor_days: np.ndarray, seed: int):
@@ -505,8 +563,7 @@ def simulate_cohort(config: dict, covariates: pd.DataFrame, censor_days: np.ndar
         zz = rng.standard_normal((todo.size, Population.N_EFFECTS))
         z[todo] = zz
         p = pop.parameters(covariates.iloc[todo].reset_index(drop=True), zz, np.ones((todo.size, 2)))
-        tv = visibility_lag_days(p, pop.settings)
-        lam0 = np.array([untreated_cumulative_founding(p.take([i]), np.array([-tv[i]]))[0, 0] for i in range(p.n)])
+        _, lam0, _ = log_hazard_and_cumulative(p, np.zeros(p.n), pop.settings, untreated_surgery_day())
         keep = rng.random(todo.size) < np.exp(-lam0)
         todo = todo[~keep]
     p = pop.parameters(covariates.reset_index(drop=True), z, np.ones((n, 2)))
@@ -542,6 +599,9 @@ __all__ = [
     "PARAM_NAMES",
     "MarginalModel",
     "FitResult",
+    "DoublingTimeMeasurement",
+    "published_doubling_times",
+    "hazard_parts",
     "fit",
     "maximise",
     "observed_information",

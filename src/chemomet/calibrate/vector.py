@@ -13,6 +13,14 @@ parameter addressed by its name, so a new parameter shifts no other):
   | ``log_dt_sdlog`` | ``growth.doubling_time_sdlog = e^θ`` |
   | ``grade_log_dt_slope`` | ``growth.grade_doubling_factor = [e^{-θ}, 1, e^{θ}]`` for grades 1, 2, 3 |
 
+  :data:`NATURAL_HISTORY_DORMANT` adds the dormancy of docs/science.md §2.7 (a vector of that length is read
+  with it):
+
+  | parameter | config value |
+  |---|---|
+  | ``logit_dormant_fraction`` | ``dormancy.dormant_fraction = 1/(1 + e^{-θ})`` |
+  | ``log_mean_dormancy_days`` | ``dormancy.mean_dormancy_days = e^θ`` |
+
 * :data:`TREATMENT`, matched to the published targets by :mod:`chemomet.calibrate.targets`:
 
   | parameter | config value |
@@ -92,6 +100,28 @@ class Layout:
 NATURAL_HISTORY = Layout(("log10_mu", "log_mu_sdlog", "log_dt_scale", "log_dt_sdlog", "grade_log_dt_slope"))
 """Natural-history parameters fitted to an untreated cohort (unconstrained scale), see the module table."""
 
+NATURAL_HISTORY_DORMANT = Layout(NATURAL_HISTORY.names + ("logit_dormant_fraction", "log_mean_dormancy_days"))
+""":data:`NATURAL_HISTORY` with the dormant fraction and mean dormancy free (unconstrained scale)."""
+
+DORMANCY_START = {"dormant_fraction": 0.5, "mean_dormancy_days": 1500.0}
+"""Where a dormant fit starts when the configuration has no dormancy (fraction; days)."""
+
+
+def natural_history_layout(theta) -> Layout:
+    """The natural-history layout a vector of this length belongs to (with or without dormancy).
+
+    Examples
+    --------
+    >>> natural_history_layout(np.zeros(7)) is NATURAL_HISTORY_DORMANT
+    True
+    """
+    n = len(np.atleast_1d(theta))
+    for layout in (NATURAL_HISTORY, NATURAL_HISTORY_DORMANT):
+        if n == len(layout):
+            return layout
+    sizes = f"{len(NATURAL_HISTORY)} or {len(NATURAL_HISTORY_DORMANT)}"
+    raise ValueError(f"a natural-history vector has {sizes} values, not {n}")
+
 TREATMENT = Layout(
     (
         "log_s_hr_pos_her2_neg",
@@ -143,7 +173,7 @@ def prior_config() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- natural history
-def natural_history_theta(config: dict) -> np.ndarray:
+def natural_history_theta(config: dict, dormancy: bool = False) -> np.ndarray:
     """The natural-history vector ``θ`` (:data:`NATURAL_HISTORY`) of a configuration.
 
     Doubling times are taken relative to the priors' (``log_dt_scale``), so the priors give ``log_dt_scale = 0``.
@@ -152,6 +182,9 @@ def natural_history_theta(config: dict) -> np.ndarray:
     ----------
     config : dict
         A population configuration (``population.toml`` layout).
+    dormancy : bool
+        Return the :data:`NATURAL_HISTORY_DORMANT` vector; a configuration without dormancy (fraction 0) gives
+        :data:`DORMANCY_START`.
 
     Returns
     -------
@@ -166,15 +199,23 @@ def natural_history_theta(config: dict) -> np.ndarray:
     g, d = config["growth"], config["dissemination"]
     ref_dt = _priors()["growth"]["doubling_time_median_days"]["HR+/HER2-"]
     gf = g["grade_doubling_factor"]  # grades 1, 2, 3
-    return NATURAL_HISTORY.vector(
-        {
-            "log10_mu": np.log10(d["mu_median_per_cell_day"]),
-            "log_mu_sdlog": np.log(d["mu_sdlog"]),
-            "log_dt_scale": np.log(g["doubling_time_median_days"]["HR+/HER2-"] / ref_dt),
-            "log_dt_sdlog": np.log(g["doubling_time_sdlog"]),
-            "grade_log_dt_slope": 0.5 * (np.log(gf[2]) - np.log(gf[0])),
-        }
-    )
+    values = {
+        "log10_mu": np.log10(d["mu_median_per_cell_day"]),
+        "log_mu_sdlog": np.log(d["mu_sdlog"]),
+        "log_dt_scale": np.log(g["doubling_time_median_days"]["HR+/HER2-"] / ref_dt),
+        "log_dt_sdlog": np.log(g["doubling_time_sdlog"]),
+        "grade_log_dt_slope": 0.5 * (np.log(gf[2]) - np.log(gf[0])),
+    }
+    if not dormancy:
+        return NATURAL_HISTORY.vector(values)
+    dorm = config.get("dormancy", {})
+    q = float(dorm.get("dormant_fraction", 0.0))
+    if q <= 0.0:
+        dorm = DORMANCY_START
+        q = dorm["dormant_fraction"]
+    values["logit_dormant_fraction"] = np.log(q / (1.0 - q)) if q < 1.0 else np.inf
+    values["log_mean_dormancy_days"] = np.log(dorm["mean_dormancy_days"])
+    return NATURAL_HISTORY_DORMANT.vector(values)
 
 
 def with_natural_history(theta, reference: dict | None = None) -> dict:
@@ -183,7 +224,8 @@ def with_natural_history(theta, reference: dict | None = None) -> dict:
     Parameters
     ----------
     theta : array_like
-        Natural-history vector, order of :data:`NATURAL_HISTORY` (unconstrained scale).
+        Natural-history vector, order of :data:`NATURAL_HISTORY` or :data:`NATURAL_HISTORY_DORMANT`
+        (unconstrained scale).
     reference : dict, optional
         Configuration whose other values are kept (default: the priors). It is not changed.
 
@@ -200,7 +242,7 @@ def with_natural_history(theta, reference: dict | None = None) -> dict:
     """
     prior_dt = _priors()["growth"]["doubling_time_median_days"]
     cfg = copy.deepcopy(reference or _priors())
-    th = NATURAL_HISTORY.values(theta)
+    th = natural_history_layout(theta).values(theta)
     g, d = cfg["growth"], cfg["dissemination"]
     d["mu_median_per_cell_day"] = float(10.0 ** th["log10_mu"])
     d["mu_sdlog"] = float(np.exp(th["log_mu_sdlog"]))
@@ -208,6 +250,12 @@ def with_natural_history(theta, reference: dict | None = None) -> dict:
     g["doubling_time_sdlog"] = float(np.exp(th["log_dt_sdlog"]))
     slope = th["grade_log_dt_slope"]
     g["grade_doubling_factor"] = [float(np.exp(-slope)), 1.0, float(np.exp(slope))]
+    if "log_mean_dormancy_days" in th:
+        cfg["dormancy"] = {
+            **cfg.get("dormancy", {}),
+            "dormant_fraction": float(1.0 / (1.0 + np.exp(-th["logit_dormant_fraction"]))),
+            "mean_dormancy_days": float(np.exp(th["log_mean_dormancy_days"])),
+        }
     return cfg
 
 
@@ -217,14 +265,14 @@ def natural_history_quantities(theta) -> dict[str, float]:
     Parameters
     ----------
     theta : array_like
-        Natural-history vector, order of :data:`NATURAL_HISTORY`.
+        Natural-history vector, order of :data:`NATURAL_HISTORY` or :data:`NATURAL_HISTORY_DORMANT`.
 
     Returns
     -------
     dict
         ``mu_median_per_cell_day`` (colonies per cell^γ per day), ``mu_sdlog``, the median doubling times of
         HR+ and triple-negative tumours (days), ``doubling_time_sdlog`` and the grade 3 vs grade 2 doubling
-        factor (dimensionless).
+        factor (dimensionless); with dormancy also ``dormant_fraction`` (fraction) and ``mean_dormancy_days``.
 
     Examples
     --------
@@ -232,8 +280,14 @@ def natural_history_quantities(theta) -> dict[str, float]:
     >>> q["grade3_vs_grade2_doubling_factor"]
     1.0
     """
-    th = NATURAL_HISTORY.values(theta)
+    th = natural_history_layout(theta).values(theta)
     ref = _priors()["growth"]["doubling_time_median_days"]
+    dormancy = {}
+    if "log_mean_dormancy_days" in th:
+        dormancy = {
+            "dormant_fraction": float(1.0 / (1.0 + np.exp(-th["logit_dormant_fraction"]))),
+            "mean_dormancy_days": float(np.exp(th["log_mean_dormancy_days"])),
+        }
     return {
         "mu_median_per_cell_day": float(10 ** th["log10_mu"]),
         "mu_sdlog": float(np.exp(th["log_mu_sdlog"])),
@@ -241,6 +295,7 @@ def natural_history_quantities(theta) -> dict[str, float]:
         "doubling_time_median_days_tnbc": float(ref["TNBC"] * np.exp(th["log_dt_scale"])),
         "doubling_time_sdlog": float(np.exp(th["log_dt_sdlog"])),
         "grade3_vs_grade2_doubling_factor": float(np.exp(th["grade_log_dt_slope"])),
+        **dormancy,
     }
 
 
