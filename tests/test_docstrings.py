@@ -16,6 +16,8 @@ MODULES = (
     "chemomet.assess.predict",
     "chemomet.excess_risk",
     "chemomet.mechanisms",
+    "chemomet.subgroups",
+    "chemomet.mechanism_sensitivity",
     "chemomet.toxicity",
     "chemomet.streams",
     "chemomet.patient",

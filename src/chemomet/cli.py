@@ -18,6 +18,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from chemomet.errors import InputError, printable
 from chemomet.fileio import json_safe
+from chemomet.mechanisms import OPTION_HELP as MECHANISMS_HELP
 from chemomet.regimens import DEFAULT_REGIMEN, Timing
 
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -143,12 +144,35 @@ TIMING_HELP = (
 )
 
 
-def _simulate_strategies(patient, strategies, regimen, horizon_days, timing):
+def _population(table: dict):
+    """The shipped population with the ``--mechanisms`` table applied, and the record of what was on."""
+    from chemomet.mechanisms import describe_mechanisms
+    from chemomet.population import Population
+
+    pop = Population().with_mechanisms(table) if table else Population()
+    return pop, describe_mechanisms(pop.settings.mechanisms, table)
+
+
+def _mechanisms_line(record: dict) -> str:
+    s = record["strengths"]
+    parts = list(record["on"])
+    if "priming" in parts:
+        parts[parts.index("priming")] = (
+            f"priming (π {s['priming_take_increase']:g}, W {s['priming_days_after_last_dose']:g} days)"
+        )
+    if "mobilisation" in parts:
+        nu = ", ".join(f"ν_{t} {v:g}" for t, v in s["mobilisation_per_inhibition"].items())
+        nu = f"ν_D {s['mobilisation_per_stress']:g}" + (f", {nu}" if nu else "")
+        parts[parts.index("mobilisation")] = f"mobilisation ({nu})"
+    return "mechanisms on: " + (", ".join(parts) or "none")
+
+
+def _simulate_strategies(patient, strategies, regimen, horizon_days, timing, population=None):
     from chemomet.regimens import Strategy
     from chemomet.simulation import simulate
 
     parsed = [Strategy.parse(s, regimen, timing=timing) for s in strategies]  # validate all before any work
-    return [simulate(patient, s, horizon_days, grid=_grid(horizon_days)) for s in parsed]
+    return [simulate(patient, s, horizon_days, grid=_grid(horizon_days), population=population) for s in parsed]
 
 
 @app.command()
@@ -160,17 +184,20 @@ def simulate(
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG comparing the strategies."),
     timing: list[str] = typer.Option([], "--timing", help=TIMING_HELP),
+    mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
 ) -> None:
     """Simulate one patient (typical-value parameters) under one or more strategies."""
     from chemomet.fileio import check_output_path
+    from chemomet.mechanisms import mechanisms_from_option
     from chemomet.patient import read_patient
     from chemomet.plots import plot_strategies
 
     _check_horizon(horizon_days)
+    population, record = _population(mechanisms_from_option(mechanisms))
     if plot is not None:
         check_output_path(plot, (".png",), "--plot")
     p = read_patient(patient)
-    outcomes = _simulate_strategies(p, strategy, regimen, horizon_days, Timing.from_text(timing))
+    outcomes = _simulate_strategies(p, strategy, regimen, horizon_days, Timing.from_text(timing), population)
     if plot is not None:
         shown = printable(p.id).replace("$", r"\$")  # user text: no terminal escapes, no '$...$' mathtext
         plot_strategies(
@@ -184,11 +211,14 @@ def simulate(
                 "horizon_days": horizon_days,
                 "units": outcomes[0].units,
                 "strategies": {o.strategy: o.to_dict()["patients"][0] for o in outcomes},
+                "mechanisms": record,
                 "plot": None if plot is None else str(plot),
             }
         )
     else:
         typer.echo(_table([(o.strategy, o.to_dict()["patients"][0]) for o in outcomes]))
+        if not population.settings.mechanisms.is_default:
+            typer.echo(_mechanisms_line(record))
         if plot is not None:
             typer.echo(f"figure written to {plot}")
 
@@ -203,27 +233,29 @@ def cohort(
     out: Path | None = typer.Option(None, "--out", help="Write patient-level results (.parquet or .csv)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
     timing: list[str] = typer.Option([], "--timing", help=TIMING_HELP),
+    mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
 ) -> None:
     """Simulate a virtual cohort drawn from the population model (the shipped calibration) and summarise it."""
     from chemomet.fileio import atomic_write, check_output_path
-    from chemomet.population import Population
+    from chemomet.mechanisms import mechanisms_from_option
     from chemomet.regimens import Strategy
     from chemomet.simulation import simulate as run
 
     if not 1 <= n <= 10**8:
         raise InputError(f"--n = {n!r} is invalid; allowed: an integer from 1 to 100000000 (unit: patients)")
     _check_horizon(horizon_days)
+    population, record = _population(mechanisms_from_option(mechanisms))
     if out is not None:
         check_output_path(out, (".parquet", ".csv"), "--out")
     st = Strategy.parse(strategy, regimen, timing=Timing.from_text(timing))
-    cov, params = Population().sample(n, seed)
+    cov, params = population.sample(n, seed)
     show = n >= 50_000 and sys.stderr.isatty()
 
     def progress(done, total):
         if show:
             typer.echo(f"\r  simulated {done:,}/{total:,} patients", err=True, nl=done == total)
 
-    result = run(params, st, horizon_days, seed=seed, progress=progress)
+    result = run(params, st, horizon_days, seed=seed, progress=progress, population=population)
     table = result.summary.drop(columns=["patient"])
     if out is not None:
         full = cov.reset_index(drop=True).join(table)
@@ -250,6 +282,7 @@ def cohort(
         "mean": {k: float(np.nanmean(table[k])) if table[k].notna().any() else None for k in keys},
         "ctc_positive_fraction_baseline": float(np.mean(table["ctc_count_baseline"] >= 1)),
         "units": {k: result.units[k] for k in keys},
+        "mechanisms": record,
         "out": None if out is None else str(out),
     }
     if json_:
@@ -258,6 +291,8 @@ def cohort(
         for k, v in summary["mean"].items():
             typer.echo(f"{k:<32} {'—' if v is None else f'{v:.4f}'}")
         typer.echo(f"{'ctc_positive_fraction_baseline':<32} {summary['ctc_positive_fraction_baseline']:.4f}")
+        if not population.settings.mechanisms.is_default:
+            typer.echo(_mechanisms_line(record))
 
 
 @app.command("excess-risk")
@@ -269,28 +304,42 @@ def excess_risk(
     harm: float = typer.Option(0.02, "--harm", help="Excess risk that counts as harm (probability)."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of the distribution and its parts."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
+    subgroups: bool = typer.Option(
+        False, "--subgroups",
+        help="Also NACT vs surgery first and each drug vs NACT by TMEM tertile, morphology, CTC status and subtype "
+        "with 90% intervals over the calibration ensemble, under each mechanism setting (off, each on, all; only "
+        "the --mechanisms one when given). --n patients per setting: about 10 s per 1,000.",
+    ),
+    subgroups_plot: Path | None = typer.Option(None, "--subgroups-plot", help="Write the subgroup forest plot (PNG)."),
 ) -> None:
     """Who is harmed by NACT? The NACT-attributable excess 10-year DM risk in a virtual cohort, split into
     microenvironment, delay and kill-timing parts, and the profile of the harmed subgroup."""
     from chemomet.excess_risk import nact_excess_risk
     from chemomet.fileio import check_output_path
+    from chemomet.mechanisms import STANDARD_SETTINGS, mechanisms_from_option
     from chemomet.plots import plot_excess_risk
-    from chemomet.population import Population
     from chemomet.regimens import Strategy
 
     if not 100 <= n <= 10**7:
         raise InputError(f"--n = {n!r} is invalid; allowed: an integer from 100 to 10000000 (unit: patients)")
     if not 0 < harm < 1:
         raise InputError(f"--harm = {harm!r} is invalid; allowed: a number between 0 and 1 (unit: probability)")
-    if plot is not None:
-        check_output_path(plot, (".png",), "--plot")
+    mech_table = mechanisms_from_option(mechanisms)
+    population, record = _population(mech_table)
+    for path in (plot, subgroups_plot):
+        if path is not None:
+            check_output_path(path, (".png",), "--plot" if path is plot else "--subgroups-plot")
     st = Strategy.parse(strategy, regimen)
     if st.kind != "nact" or st.interim_day is not None:
         raise InputError(f"--strategy = {strategy!r} is invalid; allowed: nact or nact+<drug>")
-    cov, params = Population().sample(n, seed)
-    table = nact_excess_risk(params, st)
+    cov, params = population.sample(n, seed)
+    try:
+        table = nact_excess_risk(params, st, population=population)
+    except ValueError as err:  # drug toxicity is not decomposed
+        raise InputError(f"--strategy = {strategy!r} with --mechanisms = {mechanisms!r}: {err}") from None
     harmed = table["excess"].to_numpy() > harm
-    parts = ["excess", "part_microenvironment", "part_delay", "part_kill_timing"]
+    parts = ["excess", *[c for c in table.columns if c.startswith("part_")]]
     frame = cov.assign(T0=params.T0, epsilon=params.epsilon, chemosensitivity=params.chemosensitivity)
 
     def profile(mask):
@@ -312,14 +361,28 @@ def excess_risk(
         "profile_harmed": profile(harmed),
         "profile_others": profile(~harmed),
         "units": "probabilities (10-year distant-metastasis risk)",
+        "mechanisms": record,
         "plot": None if plot is None else str(plot),
     }
+    sub = None
+    if subgroups or subgroups_plot is not None:
+        from chemomet.subgroups import plot_subgroups, subgroup_effects
+
+        settings = {"given": mech_table} if mechanisms is not None else dict(STANDARD_SETTINGS)
+        show = sys.stderr.isatty() and not json_
+        sub = subgroup_effects(n, seed, settings=settings, regimen=st.regimen.key,
+                               progress=(lambda t: typer.echo(f"  subgroups: {t}", err=True)) if show else None)
+        summary["subgroups"] = sub.to_dict(orient="records")
+        summary["subgroups_plot"] = None if subgroups_plot is None else str(subgroups_plot)
+        if subgroups_plot is not None:
+            plot_subgroups(sub, subgroups_plot, title=f"{st.regimen.name}: {n:,} virtual patients per setting")
     if plot is not None:
         plot_excess_risk(table, plot, title=f"{st.name}, {st.regimen.name}: {n:,} virtual patients")
     if json_:
         _print_json(summary)
         return
     typer.echo(f"{st.name} vs surgery first, {st.regimen.name}; {n:,} virtual patients (calibrated population)")
+    typer.echo(f"  {_mechanisms_line(record)}")
     for k, v in summary["mean"].items():
         typer.echo(f"  mean {k:<24} {100 * v:+.2f} percentage points" if k in parts else f"  mean {k:<24} {v:.4f}")
     typer.echo(f"  harmed (excess > {harm:g}): {100 * summary['harmed_share']:.1f}% of patients")
@@ -331,6 +394,13 @@ def excess_risk(
         typer.echo(f"  {label.replace('_', ' ')}: {prof}")
     if plot is not None:
         typer.echo(f"figure written to {plot}")
+    if sub is not None:
+        from chemomet.subgroups import subgroup_text
+
+        typer.echo("")
+        typer.echo(subgroup_text(sub))
+        if subgroups_plot is not None:
+            typer.echo(f"subgroup figure written to {subgroups_plot}")
 
 
 def main(argv: list[str] | None = None) -> None:

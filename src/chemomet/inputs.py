@@ -24,6 +24,7 @@ SIZE_CAPS = {
     "regimen": 1 * MiB,
     "drug": 1 * MiB,
     "trial spec": 1 * MiB,
+    "mechanisms": 1 * MiB,
     "population": 4 * MiB,
     "presets": 1 * MiB,
     "manifest": 16 * MiB,

@@ -428,3 +428,176 @@ def drug_mechanism_table(drugs=None, specs: dict[str, MechanismSpec] | None = No
                 "evidence": d.toxicity.evidence, "source": d.toxicity.source,
             })
     return rows
+
+
+OPTION_HELP = (
+    "Prometastatic mechanisms to switch on: a comma-separated list (priming, mobilisation, drug_toxicity, all; off: "
+    "the shipped model) at their prior medians, or a .toml file with a [mechanisms] table of strengths."
+)
+"""Help text of the ``--mechanisms`` option of the command line (:func:`mechanisms_from_option`)."""
+
+STANDARD_SETTINGS: dict[str, dict] = {
+    "off": {},
+    "priming": {"priming": True},
+    "mobilisation": {"mobilisation": True},
+    "drug_toxicity": {"drug_toxicity": True},
+    "all": {"priming": True, "mobilisation": True, "drug_toxicity": True},
+}
+"""The mechanism settings subgroup and sensitivity analyses compare: ``off`` (the shipped model, doorway mechanism
+only), each further mechanism on at its prior medians, and ``all`` of them on (tables for
+:func:`mechanism_settings`)."""
+
+
+def mechanisms_from_option(value: str | None, where: str = "--mechanisms") -> dict:
+    """The ``[mechanisms]`` table a command-line option names.
+
+    ``value`` is a comma-separated list of mechanism names switched on at their prior medians
+    (``priming,mobilisation``; ``all`` for every further mechanism; ``off`` or ``none`` for the shipped model), or a
+    ``.toml`` file holding a ``[mechanisms]`` table (or the table's keys at top level) with strengths, e.g.
+    ``[mechanisms.mobilisation]`` ``CXCR4 = 2.0``. The table is validated by :func:`mechanism_settings`.
+
+    Parameters
+    ----------
+    value : str or None
+        The option's text; None or empty: the shipped model.
+    where : str, default "--mechanisms"
+        The option's name (the prefix of any error message).
+
+    Returns
+    -------
+    dict
+        The validated table (mechanism name -> ``True`` or a table of parameter values).
+
+    Raises
+    ------
+    InputError
+        One line naming the option, the value and what is allowed (an unknown name, a bad file or strength).
+
+    Examples
+    --------
+    >>> mechanisms_from_option("priming,mobilisation")
+    {'priming': True, 'mobilisation': True}
+    >>> mechanisms_from_option("off")
+    {}
+    >>> sorted(mechanisms_from_option("all"))
+    ['drug_toxicity', 'mobilisation', 'priming']
+    >>> mechanisms_from_option("priming,inflammation")
+    Traceback (most recent call last):
+    ...
+    chemomet.errors.InputError: --mechanisms = 'priming,inflammation' is invalid: 'inflammation' is not a known
+    mechanism; allowed: a comma-separated list of ['doorway', 'priming', 'mobilisation', 'drug_toxicity'], 'all',
+    'off', or a .toml file with a [mechanisms] table
+    """
+    from pathlib import Path
+
+    from chemomet.inputs import read_data
+
+    text = "" if value is None else str(value).strip()
+    if text.lower() in ("", "off", "none"):
+        return {}
+    if text.lower().endswith(".toml"):
+        data = read_data(Path(text), "mechanisms", where=f"{where} = {printable(text)!r}")
+        table = data.get("mechanisms", data) if isinstance(data, dict) else data
+        try:
+            mechanism_settings(table)
+        except InputError as err:
+            raise InputError(f"{where} = {printable(text)!r}: {err}") from None
+        return dict(table)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    out: dict = {}
+    for name in names:
+        if name == "all":
+            out.update(STANDARD_SETTINGS["all"])
+        elif name in KNOWN:
+            out[name] = True
+        else:
+            raise InputError(
+                f"{where} = {printable(text)!r} is invalid: {printable(name)!r} is not a known mechanism; allowed: a "
+                f"comma-separated list of {list(KNOWN)}, 'all', 'off', or a .toml file with a [mechanisms] table"
+            )
+    mechanism_settings(out)
+    return out
+
+
+def harm_routes(mechanisms: Mechanisms, drugs=None) -> dict[str, list[str]]:
+    """Per accompanying drug, the mechanisms switched on in ``mechanisms`` by which it can *raise* risk.
+
+    A drug can harm through mobilisation when its target releases cells (``ν_target > 0``) and through
+    ``drug_toxicity`` when that mechanism is on and the drug carries a treatment-changing toxicity with a
+    probability above 0. With neither, the model has no route by which the drug can harm.
+
+    Parameters
+    ----------
+    mechanisms : Mechanisms
+        The mechanisms carried.
+    drugs : dict[str, Drug], optional
+        The drug table (default: :func:`chemomet.regimens.load_drugs`).
+
+    Returns
+    -------
+    dict[str, list of str]
+        Drug name -> mechanism names (empty: no route to harm), for every accompanying drug.
+
+    Examples
+    --------
+    >>> harm_routes(Mechanisms())["plerixafor"]
+    []
+    >>> routes = harm_routes(mechanism_settings({"mobilisation": True, "drug_toxicity": True}))
+    >>> routes["plerixafor"], routes["pexidartinib"], routes["rebastinib"]
+    (['mobilisation'], ['drug_toxicity'], [])
+    """
+    drugs = load_drugs() if drugs is None else drugs
+    out = {}
+    for name, d in drugs.items():
+        if d.role != "accompanying":
+            continue
+        routes = []
+        if mechanisms.release_per_inhibition(d.target) > 0:
+            routes.append("mobilisation")
+        if mechanisms.drug_toxicity and d.toxicity is not None and d.toxicity.probability > 0:
+            routes.append("drug_toxicity")
+        out[name] = routes
+    return out
+
+
+def describe_mechanisms(mechanisms: Mechanisms, table: dict | None = None) -> dict:
+    """What a result records about the mechanisms it was computed with: which are on, their strengths and each
+    accompanying drug's routes to harm (:func:`harm_routes`).
+
+    Parameters
+    ----------
+    mechanisms : Mechanisms
+        The mechanisms carried.
+    table : dict, optional
+        The ``[mechanisms]`` table they came from (recorded as given).
+
+    Returns
+    -------
+    dict
+        ``on`` (list of mechanism names), ``strengths`` (parameter -> value: ``priming_take_increase`` and
+        ``mobilisation_per_stress`` dimensionless, ``priming_days_after_last_dose`` in days,
+        ``mobilisation_per_inhibition`` target -> dimensionless), ``harm_routes`` and ``table``.
+
+    Examples
+    --------
+    >>> d = describe_mechanisms(mechanism_settings({"priming": True}), {"priming": True})
+    >>> d["on"], d["strengths"]["priming_take_increase"], d["strengths"]["priming_days_after_last_dose"]
+    (['doorway', 'priming'], 1.0, 14.0)
+    >>> describe_mechanisms(Mechanisms())["on"]
+    ['doorway']
+    """
+    on = [name for name, flag in (
+        ("doorway", mechanisms.doorway), ("priming", mechanisms.priming),
+        ("mobilisation", mechanisms.mobilisation), ("drug_toxicity", mechanisms.drug_toxicity),
+    ) if flag]
+    return {
+        "on": on,
+        "strengths": {
+            "priming_take_increase": mechanisms.priming_take_increase,
+            "priming_days_after_last_dose": mechanisms.priming_days_after_last_dose,
+            "mobilisation_per_stress": mechanisms.mobilisation_per_stress,
+            "mobilisation_per_inhibition": dict(mechanisms.mobilisation_per_inhibition),
+        },
+        "harm_routes": harm_routes(mechanisms),
+        "table": dict(table or {}),
+    }

@@ -23,6 +23,7 @@ from chemomet.assess.result import Assessment
 from chemomet.assess.settings import AssessmentSettings, Treatment
 from chemomet.assess.twins import Twins, draw_twins, patient_covariates, shipped_ensemble
 from chemomet.errors import InputError
+from chemomet.mechanisms import describe_mechanisms
 from chemomet.patient import Patient, read_patient
 from chemomet.population import Population
 from chemomet.regimens import DEFAULT_REGIMEN, Strategy, get_regimen, load_drugs
@@ -197,6 +198,7 @@ def assess(
     ensemble: bool = True,
     drivers: bool = True,
     trajectories: bool = True,
+    mechanisms: dict | None = None,
     progress=None,
 ) -> Assessment:
     """Assess one patient before (or during) NACT.
@@ -230,6 +232,12 @@ def assess(
         Compute the drivers analysis (each input moved to its population reference).
     trajectories : bool, default True
         Compute the TMEM (per 10 HPF), expected CTC (per 7.5 mL) and diameter (mm) trajectories.
+    mechanisms : dict, optional
+        Prometastatic mechanisms to switch on or off (a ``[mechanisms]`` table, e.g. ``{"mobilisation": True}``;
+        see :func:`chemomet.mechanisms.mechanism_settings`), applied to the reference population; the calibration
+        ensemble is kept. Default: the shipped model (doorway mechanism only). The result records them
+        (``settings.mechanisms``), the decision says which mechanism each drug's benefit rests on and whether a
+        drug can harm, and the excess risk gains a ``mechanisms`` part when priming or mobilisation is on.
     progress : callable, optional
         ``progress(step: str)``, called at the start of each step.
 
@@ -272,6 +280,9 @@ def assess(
     say = progress or (lambda step: None)
     default_population = population is None
     reference = population or Population()
+    if mechanisms:
+        reference = reference.with_mechanisms(mechanisms)
+    mech = reference.settings.mechanisms
     members = shipped_ensemble() if (ensemble and default_population) else (reference,)
     plan = _parse_strategies(strategies, patient, regimen, settings.treatment)
     on_nact_from = patient.nact_diameters[-1].day if patient.nact_diameters else None
@@ -319,7 +330,8 @@ def assess(
             }
         )
     excess = summ(parts["excess"], positive=True)
-    part_summaries = {k: summ(parts[k]) for k in ("microenvironment", "delay", "kill_timing")}
+    part_summaries = {k: summ(parts[k]) for k in ("mechanisms", "microenvironment", "delay", "kill_timing")
+                      if k in parts}
     drug_names = [st.name for st in plan if st.accompanying is not None and st.interim_day is None]
     reductions = {name: summ(risk["nact"] - risk[name], positive=True) for name in drug_names}
     # drugs that inhibit doorway activity (the TIE2 inhibitor rebastinib) must never raise doorway-mediated founding
@@ -357,7 +369,7 @@ def assess(
     rec = decision.recommend(
         {k: float(np.sum(weights * v)) for k, v in risk.items()},
         planned, switch, harm, reductions, part_summaries if on_nact_from is None else {}, driver_rows, labels,
-        rules,
+        rules, mechanisms=mech,
     )
 
     traj = None
@@ -384,6 +396,7 @@ def assess(
             "thresholds": rules,
             "endocrine": standard_endocrine(patient, settings.treatment),
             "endocrine_years": settings.treatment.endocrine_years,
+            "mechanisms": describe_mechanisms(mech, mechanisms),
         },
         evidence={
             "ess": ess,

@@ -11,6 +11,7 @@ import typer
 
 from chemomet.assess.result import Assessment, Interval, as_assessment
 from chemomet.errors import InputError, printable
+from chemomet.mechanisms import OPTION_HELP as MECHANISMS_HELP
 from chemomet.regimens import DEFAULT_REGIMEN
 
 SET_HELP = "Override a setting of data/assessment.toml, e.g. --set decision.excess_risk=0.03 (repeatable)."
@@ -82,7 +83,14 @@ def summary_text(result: Assessment | Mapping) -> str:
             approved = "approved" if v.approved_for_this_use else "investigational"
             status = f" [{approved}; evidence: {v.evidence or '—'}] {v.verdict or ''}".rstrip()
         lines.append(f"  {name}: {_ci(r, signed=True)}{status}")
-    if any(r.lo is not None and r.lo > -0.0005 for r in a.drug_risk_reduction_10y.values()):
+    record = (s.mechanisms if s is not None else None) or {}
+    routes = {d: r for d, r in (record.get("harm_routes") or {}).items() if r}
+    if [m for m in record.get("on", []) if m != "doorway"]:
+        lines.append(f"  Mechanisms on: {', '.join(record['on'])} (strengths not identified by data).")
+    if routes:
+        shown = "; ".join(f"{d} through {', '.join(r)}" for d, r in routes.items())
+        lines.append(f"  Drugs that can harm here: {shown}.")
+    elif any(r.lo is not None and r.lo > -0.0005 for r in a.drug_risk_reduction_10y.values()):
         lines.append(
             "  The model has no mechanism by which these drugs can harm: a lower bound at 0 reflects the model, "
             "not evidence."
@@ -102,8 +110,9 @@ def summary_text(result: Assessment | Mapping) -> str:
 
 
 def run_assessment(patient, regimen: str | None, strategies: list[str] | None, overrides: dict, report: Path | None,
-                   json_out: bool, drivers: bool = True) -> Assessment:
-    """Assess, write the report (if asked) and print the summary or the JSON; returns the assessment."""
+                   json_out: bool, drivers: bool = True, mechanisms: dict | None = None) -> Assessment:
+    """Assess, write the report (if asked) and print the summary or the JSON; returns the assessment.
+    ``mechanisms``: a ``[mechanisms]`` table (:func:`chemomet.mechanisms.mechanisms_from_option`)."""
     from chemomet.assess.assessment import assess
     from chemomet.assess.report import write_report
     from chemomet.assess.settings import AssessmentSettings
@@ -120,7 +129,8 @@ def run_assessment(patient, regimen: str | None, strategies: list[str] | None, o
         if show:  # a terminal sees the steps; logs and pipes get only the result (and errors)
             typer.echo(f"[assess {time.perf_counter() - t0:5.1f} s] {step}", err=True)
 
-    result = assess(patient, strategies or None, regimen=regimen, settings=settings, drivers=drivers, progress=progress)
+    result = assess(patient, strategies or None, regimen=regimen, settings=settings, drivers=drivers,
+                    mechanisms=mechanisms or None, progress=progress)
     if report is not None:
         write_report(result, report)
     if json_out:
@@ -145,10 +155,15 @@ def assess_command(
     ),
     settings: list[str] = typer.Option([], "--set", help=SET_HELP),
     no_drivers: bool = typer.Option(False, "--no-drivers", help="Skip the drivers analysis (faster)."),
+    mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
 ) -> None:
     """Assess one patient before (or during) NACT: risk per strategy, NACT-attributable excess risk,
     accompanying drugs, the drivers and a recommendation."""
-    run_assessment(patient, regimen, strategy, parse_overrides(settings), report, json_, drivers=not no_drivers)
+    from chemomet.mechanisms import mechanisms_from_option
+
+    table = mechanisms_from_option(mechanisms)  # validated before any work
+    run_assessment(patient, regimen, strategy, parse_overrides(settings), report, json_, drivers=not no_drivers,
+                   mechanisms=table)
 
 
 def demo_command(

@@ -17,9 +17,13 @@ Rule (thresholds in ``data/assessment.toml`` ``[decision]``, all absolute 10-yea
 5. Among the candidates, the one with the lowest posterior mean risk is recommended.
 
 Every accompanying drug of the model acts on the doorway (TMEM) mechanism — the share of dissemination through
-doorways (φ) and its rise under chemotherapy (ε), neither identified by data (docs/science.md §4.3) — and the
-model has no mechanism by which a drug can harm, so a lower bound of its benefit at 0 is a property of the model,
-not evidence of safety. The summary and the reasons say both.
+doorways (φ) and its rise under chemotherapy (ε), neither identified by data (docs/science.md §4.3); with
+chemotherapy-primed colonisation on, its benefit also rests on that mechanism (priming amplifies the founding the
+drug lowers). Whether a drug can *harm* depends on the mechanisms switched on (:mod:`chemomet.mechanisms`): through
+mobilisation when its target releases cells (plerixafor, CXCR4), through ``drug_toxicity`` when it carries a
+treatment-changing toxicity (pexidartinib). With neither on (the shipped model), the model has no mechanism by which
+a drug can harm, so a lower bound of its benefit at 0 is a property of the model, not evidence of safety. The
+summary and the reasons say which mechanism each drug's benefit rests on and whether it could harm.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from functools import cache
 from importlib import resources
 
 from chemomet.assess.settings import Decision
+from chemomet.mechanisms import Mechanisms, harm_routes
 
 DOORWAY_MECHANISM = (
     "the doorway (TMEM) mechanism: the share of dissemination through doorways (φ) and its rise under "
@@ -42,7 +47,38 @@ NO_HARM_NOTE = (
     "The model has no mechanism by which these drugs can harm (no toxicity, no mobilisation of tumour cells), so "
     "a lower bound of the benefit at 0 reflects the model, not evidence of safety."
 )
-"""Why the drugs' benefit intervals stop at 0."""
+"""Why the drugs' benefit intervals stop at 0 (the shipped model: neither harm mechanism on)."""
+
+HARM_MECHANISMS = {
+    "mobilisation": "mobilisation (its target's inhibition releases tumour cells)",
+    "drug_toxicity": "its treatment-changing toxicity (delayed or shortened chemotherapy)",
+}
+"""The mechanisms through which a drug can raise risk, in plain words (:func:`chemomet.mechanisms.harm_routes`)."""
+
+
+def harm_note(mechanisms: Mechanisms | None) -> str:
+    """What the model lets the accompanying drugs do wrong under ``mechanisms``, in one or two sentences.
+
+    Examples
+    --------
+    >>> harm_note(None) == NO_HARM_NOTE
+    True
+    >>> from chemomet.mechanisms import mechanism_settings
+    >>> harm_note(mechanism_settings({"mobilisation": True}))[:60]
+    'Harm mechanisms on: plerixafor can raise risk through mobili'
+    """
+    routes = {d: r for d, r in harm_routes(mechanisms or Mechanisms()).items() if r}
+    if not routes:
+        return NO_HARM_NOTE
+    shown = "; ".join(f"{d} can raise risk through {_join([HARM_MECHANISMS[m] for m in r])}" for d, r in routes.items())
+    safe = [d for d, r in harm_routes(mechanisms).items() if not r]
+    rest = (
+        f" {_join(safe)} {'has' if len(safe) == 1 else 'have'} no such mechanism in the model, so a lower bound of "
+        f"{'its' if len(safe) == 1 else 'their'} benefit at 0 reflects the model, not evidence of safety."
+        if safe else ""
+    )
+    which = "its benefit interval" if len(routes) == 1 else "their benefit intervals"
+    return f"Harm mechanisms on: {shown}, so {which} can include harm.{rest}"
 
 ACTS_ON = {
     "doorway_activity": "blocks the activity of doorways (intravasation through them)",
@@ -108,11 +144,30 @@ def trial_phrase(info: DrugInfo) -> str:
     return f"candidate for a clinical trial of {info.name} ({info.status}; evidence: {info.evidence})"
 
 
-def mechanism_text(info: DrugInfo) -> str:
-    """Which model mechanism the drug's benefit rests on, in plain words."""
+def mechanism_text(info: DrugInfo, mechanisms: Mechanisms | None = None) -> str:
+    """Which model mechanism the drug's benefit rests on, and any mechanism by which it can harm, in plain words.
+
+    Examples
+    --------
+    >>> from chemomet.mechanisms import mechanism_settings
+    >>> info = drug_info("nact+plerixafor")
+    >>> "can also raise risk" in mechanism_text(info)
+    False
+    >>> print(mechanism_text(info, mechanism_settings({"mobilisation": True})).split("; ")[-1])
+    it can also raise risk through mobilisation (its target's inhibition releases tumour cells)
+    """
+    mech = mechanisms or Mechanisms()
     what = ACTS_ON.get(info.acts_on or "", "acts on the prometastatic microenvironment")
     target = f" ({info.target})" if info.target else ""
-    return f"{info.name}{target} {what}; its modelled benefit rests on {DOORWAY_MECHANISM}"
+    text = f"{info.name}{target} {what}; its modelled benefit rests on {DOORWAY_MECHANISM}"
+    if not mech.doorway:
+        text += " (switched off here: ε = 0, so only the doorway share φ remains)"
+    if mech.priming:
+        text += ", amplified by chemotherapy-primed colonisation (on here; strength not identified by data)"
+    routes = harm_routes(mech).get(info.name, [])
+    if routes:
+        text += f"; it can also raise risk through {_join([HARM_MECHANISMS[m] for m in routes])}"
+    return text
 
 
 def pts(x: float) -> str:
@@ -159,6 +214,7 @@ def recommend(
     labels: dict[str, str],
     rules: Decision,
     drugs: Mapping[str, DrugInfo] | None = None,
+    mechanisms: Mechanisms | None = None,
 ) -> dict:
     """The recommended strategy, the decision in plain words, the drugs' verdicts and the reasons.
 
@@ -166,7 +222,9 @@ def recommend(
     alternative to it (or None); harm: summary of (planned − switch) risk with ``p_positive``; drug_effects: per
     strategy name, summary of (planned − that strategy) risk with ``p_positive``; parts: the excess-risk parts;
     drivers: the drivers table (sorted, largest first); labels: display names; drugs: per drug strategy, its
-    :class:`DrugInfo` (default: :func:`drug_info` from the shipped tables).
+    :class:`DrugInfo` (default: :func:`drug_info` from the shipped tables); mechanisms: the mechanisms the
+    assessment ran with (default: the shipped model), which decide which mechanism each drug's benefit rests on and
+    whether the drugs can harm.
 
     Returns the fields of :class:`~chemomet.assess.result.Recommendation`: ``strategy`` is the planned course,
     the switch or an approved drug's strategy — never an investigational drug's, which passes into
@@ -174,6 +232,7 @@ def recommend(
     whether the model could decide.
     """
     info = {name: (drugs or {}).get(name) or drug_info(name) for name in drug_effects}
+    mech = mechanisms or Mechanisms()
     harmful = harm["mean"] >= rules.excess_risk and harm["p_positive"] >= rules.probability
     clearly_not = harm["hi"] < rules.excess_risk
     decided = harmful or clearly_not
@@ -230,7 +289,8 @@ def recommend(
         head += (
             f" Candidate for {'clinical trials' if plural else 'a clinical trial'} of {listed}, not a "
             f"recommendation to give {'them' if plural else 'it'}: the modelled benefit rests on the doorway "
-            f"mechanism, whose strength is not identified by data."
+            f"mechanism{' and on chemotherapy-primed colonisation' if mech.priming else ''}, whose strength is not "
+            f"identified by data."
         )
     elif not approved and drug_effects:
         head += " No accompanying drug reaches the benefit threshold."
@@ -249,7 +309,9 @@ def recommend(
         shown = ", ".join(f"{name.replace('_', ' ')} {pts(v['mean'])}" for name, v in parts.items())
         reasons.append(
             f"Parts of the NACT-attributable excess: {shown}; the microenvironment part rests on the doorway "
-            "mechanism, whose strength ε is not identified by data."
+            "mechanism, whose strength ε is not identified by data"
+            + ("; the mechanisms part on the further mechanisms switched on, whose strengths are not identified "
+               "by data either." if "mechanisms" in parts else ".")
         )
     verdicts = []
     for name, eff in drug_effects.items():
@@ -266,7 +328,7 @@ def recommend(
             "approved_for_this_use": d.approved,
             "evidence": d.evidence,
             "acts_on": d.acts_on,
-            "mechanism": mechanism_text(d),
+            "mechanism": mechanism_text(d, mech),
             "passes_threshold": name in passes,
             "verdict": verdict,
         })
@@ -282,11 +344,16 @@ def recommend(
         )
     if drug_effects:
         at_zero = any(eff["lo"] > -0.0005 for eff in drug_effects.values())  # an interval that stops at 0
+        harm_on = any(harm_routes(mech).get(info[n].name) for n in drug_effects)
         reasons.append(
             f"Benefit threshold: a reduction of {100 * rules.drug_benefit:.1f} points with probability "
             f"≥ {100 * rules.probability:.0f}%. Every accompanying drug's modelled benefit rests on "
-            f"{DOORWAY_MECHANISM}." + (f" {NO_HARM_NOTE}" if at_zero else "")
+            f"{DOORWAY_MECHANISM}"
+            + (", amplified by chemotherapy-primed colonisation (on)." if mech.priming else ".")
+            + (f" {harm_note(mech)}" if (at_zero or harm_on) else "")
         )
+        for name in drug_effects:
+            reasons.append(f"Mechanism: {mechanism_text(info[name], mech)}.")
     for d in drivers[:2]:
         if d["change"] is not None and abs(d["change"]) >= 0.001:
             where = "without it" if d["reference"] == "not measured" else f"at {d['reference']}"

@@ -96,17 +96,20 @@ def excess_parts(
     twins: Twins, index: np.ndarray, outcomes: dict, nact: Strategy, reference: Population
 ) -> dict[str, np.ndarray]:
     """The NACT-attributable excess 10-year risk of the twins at ``index`` and its three parts
-    (:func:`chemomet.nact_excess_risk`)."""
+    (:func:`chemomet.nact_excess_risk`), and a fourth, ``mechanisms``, when priming or mobilisation is on."""
     table = nact_excess_risk(
         twins.params.take(index), nact, nact.regimen.name, years=10.0, population=reference,
         dm_nact=1.0 - outcomes["nact"]["dmfs_10y"], dm_first=1.0 - outcomes["surgery-first"]["dmfs_10y"],
     )
-    return {
+    out = {
         "excess": table["excess"].to_numpy(),
         "microenvironment": table["part_microenvironment"].to_numpy(),
         "delay": table["part_delay"].to_numpy(),
         "kill_timing": table["part_kill_timing"].to_numpy(),
     }
+    if "part_mechanisms" in table:  # priming or mobilisation on: their share, switched off first
+        out["mechanisms"] = table["part_mechanisms"].to_numpy()
+    return out
 
 
 def trajectories(

@@ -352,7 +352,16 @@ def _drugs(a: Assessment) -> str:
                      f"{with_p}. An investigational drug that passes it is a candidate for a clinical trial, "
                      "never the recommendation.")
     notes.append(f"Every drug's modelled benefit rests on {DOORWAY_MECHANISM}.")
-    if any((lo := _float(d.lo)) is not None and lo > -0.0005 for d in a.drug_risk_reduction_10y.values()):
+    record = (a.settings.mechanisms if a.settings else None) or {}
+    on = [m for m in record.get("on", []) if m != "doorway"]
+    routes = {d: r for d, r in (record.get("harm_routes") or {}).items() if r}
+    if on:
+        notes.append(f"Mechanisms switched on besides the doorway mechanism: {', '.join(on)} (prior medians unless "
+                     "given; strengths not identified by data).")
+    if routes:
+        notes.append("Drugs that can harm in this setting: "
+                     + "; ".join(f"{d} through {', '.join(r)}" for d, r in routes.items()) + ".")
+    elif any((lo := _float(d.lo)) is not None and lo > -0.0005 for d in a.drug_risk_reduction_10y.values()):
         notes.append(NO_HARM_NOTE)
     table = _table("drug-table", ["Drug (with NACT)", "Status", "Evidence (target)", "Acts on",
                                   f"10-year DM risk reduction, percentage points ({level} CI)", "Verdict"], rows)
@@ -364,7 +373,8 @@ def _drugs(a: Assessment) -> str:
 </section>"""
 
 
-PART_NAMES = {"microenvironment": "prometastatic microenvironment (TMEM)", "delay": "delay of surgery",
+PART_NAMES = {"mechanisms": "further mechanisms switched on (priming, mobilisation)",
+              "microenvironment": "prometastatic microenvironment (TMEM)", "delay": "delay of surgery",
               "kill_timing": "timing of tumour-cell kill"}
 
 
@@ -377,7 +387,8 @@ def _drivers(a: Assessment) -> str:
     parts_html = ""
     if a.excess_parts_10y is not None:
         level = _level(a)
-        prow = [[_esc(PART_NAMES[k]), _pp_interval(v)] for k, v in a.excess_parts_10y]  # fields in order
+        prow = [[_esc(PART_NAMES[k]), _pp_interval(v)] for k, v in a.excess_parts_10y  # fields in order
+                if not (k == "mechanisms" and v is None)]  # that part only when they are on
         parts_html = ("<h3>Parts of the excess risk by mechanism</h3>"
                       + _table("parts-table", ["Mechanism", f"Excess 10-y risk, pp ({level} CI)"], prow))
     excess = _pp(a.nact_excess_risk_10y.mean if a.nact_excess_risk_10y else None)

@@ -135,6 +135,13 @@ class RunSettings(_Part):
         None, description="Adjuvant endocrine drug every strategy carries after surgery (None: none, e.g. ER-)."
     )
     endocrine_years: float | None = Field(None, description="Length of that endocrine therapy (years).")
+    mechanisms: dict[str, Any] | None = Field(
+        None,
+        description="The prometastatic mechanisms the assessment ran with (chemomet.mechanisms.describe_mechanisms): "
+        "'on' (names), 'strengths' (priming take increase and mobilisation release, dimensionless; priming window, "
+        "days), 'harm_routes' (per drug, the mechanisms by which it can raise risk) and the 'table' given; null: "
+        "not recorded (the shipped model).",
+    )
 
 
 class BiomarkerEvidence(_Part):
@@ -187,6 +194,11 @@ class StrategyResult(_Part):
 class ExcessParts(_Part):
     """The NACT-attributable excess 10-year risk split by mechanism (absolute risks; the parts sum to the excess;
     a sequential decomposition, see :func:`chemomet.nact_excess_risk`)."""
+
+    mechanisms: Interval | None = Field(
+        None, description="Chemotherapy-primed colonisation and mobilisation, when switched on (switched off first); "
+        "null when they are off."
+    )
 
     microenvironment: Interval | None = Field(
         None, description="The stress-induced rise of doorways and their activity (TMEM)."

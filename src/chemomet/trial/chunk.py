@@ -88,7 +88,8 @@ def simulate_patients(spec: TrialSpec, positions: np.ndarray, index: np.ndarray)
         rows = np.flatnonzero(arm == a)
         if rows.size == 0:
             continue
-        out = simulate(params.take(rows), strategy, sim_horizon, grid=grid, seed=spec.seed, workers=1)
+        out = simulate(params.take(rows), strategy, sim_horizon, grid=grid, seed=spec.seed, workers=1,
+                       population=population)  # its settings, and the mechanisms they carry
         for src, dst in MODEL_COLUMNS.items():
             model[dst][rows] = out.summary[src].to_numpy(float)
         if strategy.kind != "nact":  # pCR is a response to neoadjuvant therapy: not defined otherwise

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from chemomet.errors import InputError, printable, validation_error
 from chemomet.fileio import atomic_write, check_output_dir
+from chemomet.mechanisms import describe_mechanisms
 from chemomet.trial import analysis, plots, replication
 from chemomet.trial.execute import dask_client, run_dask, run_local
 from chemomet.trial.progress import ChunkProgress
@@ -290,6 +291,7 @@ def _analyse(spec: TrialSpec, patients: Path, files: list[Path], out: Path, figu
         "name": spec.name,
         "spec_hash": spec.spec_hash(),
         "seed": spec.seed,
+        "mechanisms": describe_mechanisms(spec.make_population().settings.mechanisms, spec.mechanisms),
         "arms": [
             {
                 "name": a.name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -113,6 +113,11 @@ RULES: dict[str, tuple[str, str | None]] = {
     "upper": ("a finite number >= value", None),
     "source": ("a text (where the number was published)", None),
     "power.patients_per_arm": ("a list of integers from 2 to 10000000", "patients"),
+    "mechanisms": (
+        "a table [mechanisms] of mechanism names (doorway, priming, mobilisation, drug_toxicity), each true, false "
+        "or a table of parameter values",
+        None,
+    ),
 }
 
 
@@ -373,6 +378,11 @@ class TrialSpec(_Strict):
         summary (``published``) and in ``replication.png``; not part of :meth:`spec_hash`.
     execution : Execution
         Patients per chunk (not part of the science, nor of :meth:`spec_hash`).
+    mechanisms : dict or None
+        Prometastatic mechanisms switched on or off for every arm (a ``[mechanisms]`` table, e.g.
+        ``mobilisation = true`` or ``[mechanisms.priming]`` ``take_increase = 2.0``; validated by
+        :func:`chemomet.mechanisms.mechanism_settings`); None: the population's own (the shipped model). Part of
+        :meth:`spec_hash` when given; recorded in the summary (``mechanisms``).
 
     Examples
     --------
@@ -409,6 +419,7 @@ class TrialSpec(_Strict):
     power: Power = Power()
     published: tuple[Published, ...] = ()
     execution: Execution = Execution()
+    mechanisms: dict[str, Any] | None = None
 
     @field_validator("seed", "patients_per_arm", mode="before")
     @classmethod
@@ -542,10 +553,12 @@ class TrialSpec(_Strict):
 
     def make_population(self) -> Population:
         """The population model virtual patients are drawn from (the configuration resolved when the spec was
-        read, so every worker uses the same one)."""
-        if self.population_config is None:
-            return Population(_population_config(self.population, None, "trial spec"))
-        return Population(self.population_config)
+        read, so every worker uses the same one), with the spec's ``[mechanisms]`` applied."""
+        pop = Population(
+            _population_config(self.population, None, "trial spec")
+            if self.population_config is None else self.population_config
+        )
+        return pop.with_mechanisms(self.mechanisms) if self.mechanisms is not None else pop
 
     def strategies(self) -> list[Strategy]:
         """One :class:`~chemomet.regimens.Strategy` per arm."""
@@ -554,7 +567,8 @@ class TrialSpec(_Strict):
     def spec_hash(self) -> str:
         """SHA-256 of the scientific content (everything except ``execution`` and ``published``): a run
         directory's identity."""
-        data = self.model_dump(mode="json", exclude={"execution", "published"})
+        leave_out = {"execution", "published"} | ({"mechanisms"} if self.mechanisms is None else set())
+        data = self.model_dump(mode="json", exclude=leave_out)  # no mechanisms table: the hash of older specs
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -767,6 +781,13 @@ def parse_trial_spec(table: dict, where: str = "trial spec", base: Path | None =
             arm.to_strategy(spec.regimen)
         except InputError as err:
             raise InputError(f"{where}: arms.{i} ({arm.name}): {err}") from None
+    if spec.mechanisms is not None:
+        from chemomet.mechanisms import mechanism_settings
+
+        try:
+            mechanism_settings(spec.mechanisms)
+        except InputError as err:
+            raise InputError(f"{where}: {err}") from None
     return spec.model_copy(update={"population_config": _population_config(spec.population, base, where)})
 
 
