@@ -218,10 +218,12 @@ class Population:
         dorm = self.config.get("dormancy", {})
         q = np.full(n, float(dorm.get("dormant_fraction", 0.0)))
         wake = np.full(n, 1.0 / float(dorm.get("mean_dormancy_days", 1.0)) if q.any() else 0.0)
+        er = cov["er"].to_numpy(bool)
+        r_endo = t.get("endocrine_resistance_probability", 0.0)
         endocrine = receptor_sensitivity(
-            cov["er"].to_numpy(bool), z[:, 6], t.get("endocrine_resistance_probability", 0.0),
-            t.get("endocrine_sensitivity_sdlog", 0.0), t.get("endocrine_sensitivity_median", 1.0),
+            er, z[:, 6], r_endo, t.get("endocrine_sensitivity_sdlog", 0.0), t.get("endocrine_sensitivity_median", 1.0)
         )
+        rescue_rank = nonresponder_rank(er, z[:, 6], r_endo)
         her2 = receptor_sensitivity(
             cov["her2"].to_numpy(bool), np.zeros(n) if z_her2 is None else z_her2,
             t.get("anti_her2_resistance_probability", 0.0), t.get("anti_her2_sensitivity_sdlog", 0.0),
@@ -244,6 +246,7 @@ class Population:
             wake_rate_per_day=wake,
             endocrine_sensitivity=endocrine,
             her2_sensitivity=her2,
+            endocrine_rescue_rank=rescue_rank,
         )
 
     # ------------------------------------------------------------------ one patient from a file
@@ -493,6 +496,27 @@ def receptor_sensitivity(
     r = float(resistance_probability)
     q = np.clip((pz - r) / max(1.0 - r, 1e-12), 1e-12, 1.0 - 1e-12)
     return np.where(np.asarray(positive, bool) & (pz >= r), median * np.exp(sdlog * norm.ppf(q)), 0.0)
+
+
+def nonresponder_rank(positive, z, resistance_probability: float) -> np.ndarray:
+    """Rank of each non-responding receptor-positive tumour among the non-responders (fraction in (0, 1); 0 for
+    every other patient), used by drugs that reach part of them
+    (:func:`chemomet.model.parameters.endocrine_sensitivity_for`).
+
+    Non-responders are the positive tumours with ``Φ(z) < r`` (:func:`receptor_sensitivity`, the same normal), so
+    ``Φ(z)/r`` ranks them uniformly; the ones nearest the responders rank highest.
+
+    Examples
+    --------
+    >>> nonresponder_rank(np.array([True, True, False]), np.array([-1.0, 0.5, -1.0]), 0.3).round(3).tolist()
+    [0.529, 0.0, 0.0]
+    """
+    from scipy.stats import norm
+
+    pz = norm.cdf(np.asarray(z, dtype=float))
+    r = float(resistance_probability)
+    non = np.asarray(positive, bool) & (pz < r)
+    return np.where(non, np.maximum(pz / max(r, 1e-12), 1e-12), 0.0)
 
 
 FIXABLE_AS_IS = (

@@ -143,6 +143,11 @@ class Drug(_Strict):
         Share of an ER-positive colony's growth drive an endocrine drug removes at steady state for a patient of
         median endocrine sensitivity (dimensionless, 0 to 10; above 1 colonies regress); required for endocrine
         drugs.
+    nonresponder_reach : float, optional
+        For an endocrine drug: the share of the tumours that do not respond to tamoxifen (the calibration's
+        reference drug) that respond to this one (fraction, 0 to 1; default 0).
+    nonresponder_block : float, optional
+        The share of their growth drive it removes (dimensionless, 0 to 10; default 0).
     kill_per_day : float, optional
         Kill rate of an anti-HER2 drug on HER2-positive cells at steady state for a patient of median anti-HER2
         sensitivity (ln-cells/day, 0 to 10); the rates of two anti-HER2 drugs given together add. Required for
@@ -189,6 +194,8 @@ class Drug(_Strict):
     default_dose_mg: float | None = Field(default=None, ge=0.001, le=10_000)
     default_interval_h: float | None = Field(default=None, ge=1, le=672)
     growth_block: float | None = Field(default=None, ge=0, le=10)
+    nonresponder_reach: float | None = Field(default=None, ge=0, le=1)
+    nonresponder_block: float | None = Field(default=None, ge=0, le=10)
     kill_per_day: float | None = Field(default=None, ge=0, le=10)
     toxicity: DrugToxicity | None = None
     approved_for_this_use: bool | None = None

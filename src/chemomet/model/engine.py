@@ -18,7 +18,12 @@ import pandas as pd
 from chemomet.model import dissemination as dis
 from chemomet.model.dormancy import dormant_visible_by
 from chemomet.model.metastases import WindowKill, visible_by
-from chemomet.model.parameters import ModelSettings, PatientParameters
+from chemomet.model.parameters import (
+    ModelSettings,
+    PatientParameters,
+    endocrine_sensitivity_for,
+    reached_sensitivity,
+)
 from chemomet.model.primary import (
     course_in_window,
     growth_factor,
@@ -272,8 +277,11 @@ def therapy_rates(schedule, drugs: dict[str, Drug]) -> dict[str, float | None]:
     True
     """
     her2 = schedule.anti_her2
+    endo = None if schedule.endocrine is None else drugs[schedule.endocrine.drug]
     return {
-        "endocrine_block": None if schedule.endocrine is None else drugs[schedule.endocrine.drug].growth_block,
+        "endocrine_block": None if endo is None else endo.growth_block,
+        "endocrine_reach": None if endo is None else float(endo.nonresponder_reach or 0.0),
+        "endocrine_reached": None if endo is None else reached_sensitivity(endo),
         "anti_her2_kill": None if her2 is None else float(sum(drugs[a].kill_per_day for a in her2.agents)),
     }
 
@@ -486,7 +494,8 @@ def courses_after_window(p: PatientParameters, schedule, tl: Timeline | None, ra
     courses = []
     days = endocrine_window(schedule, tl)
     if days is not None:
-        courses.append((rates["endocrine_block"] * p.endocrine_sensitivity * p.alpha_per_day, *days))
+        e = endocrine_sensitivity_for(p, rates["endocrine_reach"], rates["endocrine_reached"])
+        courses.append((rates["endocrine_block"] * e * p.alpha_per_day, *days))
     her2 = schedule.anti_her2
     if her2 is not None and tl is not None and her2.end_day > tl.end:
         k = rates["anti_her2_kill"] * p.her2_sensitivity

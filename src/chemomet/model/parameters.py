@@ -64,6 +64,10 @@ class PatientParameters:
     her2_sensitivity : numpy.ndarray, optional
         ``h``: how strongly anti-HER2 antibodies kill the patient's cells, relative to the population median
         (dimensionless; 0 in HER2-negative disease; default 0: no response).
+    endocrine_rescue_rank : numpy.ndarray, optional
+        For an ER-positive tumour that does not respond to tamoxifen (``e = 0``), its rank among such tumours
+        (uniform in (0, 1)); 0 for every other patient (default). A drug reaching the share ``ρ`` of them
+        (``nonresponder_reach``) acts on ranks ``≥ 1 - ρ`` (see :func:`endocrine_sensitivity_for`).
 
     Raises
     ------
@@ -90,7 +94,7 @@ class PatientParameters:
     >>> PatientParameters.concat([params, params.take([0])]).n
     3
     >>> params.to_frame().shape  # one row per patient, one column per parameter
-    (2, 16)
+    (2, 17)
     """
 
     alpha_per_day: np.ndarray
@@ -109,6 +113,7 @@ class PatientParameters:
     wake_rate_per_day: np.ndarray | None = None
     endocrine_sensitivity: np.ndarray | None = None
     her2_sensitivity: np.ndarray | None = None
+    endocrine_rescue_rank: np.ndarray | None = None
 
     def __post_init__(self):
         n = None
@@ -263,3 +268,57 @@ def doorway_share(t0, phi_ref: float, t_ref: float, exponent: float) -> np.ndarr
     """
     w = phi_ref * (np.asarray(t0, dtype=float) / t_ref) ** exponent
     return w / ((1.0 - phi_ref) + w)
+
+
+def endocrine_sensitivity_for(params: PatientParameters, reach: float, reached_sensitivity: float) -> np.ndarray:
+    """Endocrine sensitivity under a drug that also reaches the share ``reach`` of tamoxifen non-responders.
+
+    ``e`` (:attr:`PatientParameters.endocrine_sensitivity`) is the sensitivity to tamoxifen, the calibration's
+    reference drug. An aromatase inhibitor acts through estrogen deprivation, which also reaches part of the
+    tumours tamoxifen does not (``reach``, the drug's ``nonresponder_reach``): those ranked ``≥ 1 - reach`` among
+    the non-responders (:attr:`PatientParameters.endocrine_rescue_rank`) get ``reached_sensitivity``; everyone
+    else keeps ``e``.
+
+    Parameters
+    ----------
+    params : PatientParameters
+        The patients.
+    reach : float
+        Share of tamoxifen non-responders the drug reaches (fraction, 0 to 1).
+    reached_sensitivity : float
+        Their sensitivity (dimensionless, relative to the drug's ``growth_block``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Sensitivity per patient (dimensionless).
+
+    Examples
+    --------
+    >>> p = PatientParameters(alpha_per_day=[0.01] * 3, beta_per_day=[1e-3] * 3, log_cells0=[20.0] * 3, mu=[1e-13] * 3,
+    ...     gamma=[1.0] * 3, chemosensitivity=[0.2] * 3, resistant_fraction=[0.0] * 3, resistant_kill_ratio=[0.3] * 3,
+    ...     s_met=[0.7] * 3, epsilon=[1.0] * 3, T0=[15.0] * 3, phi=[0.5] * 3, endocrine_sensitivity=[1.3, 0.0, 0.0],
+    ...     endocrine_rescue_rank=[0.0, 0.2, 0.9])
+    >>> endocrine_sensitivity_for(p, 0.25, 0.5).tolist()
+    [1.3, 0.0, 0.5]
+    """
+    if reach <= 0.0:
+        return params.endocrine_sensitivity
+    rank = params.endocrine_rescue_rank
+    reached = (rank > 0.0) & (rank >= 1.0 - reach)
+    return np.where(reached, reached_sensitivity, params.endocrine_sensitivity)
+
+
+def reached_sensitivity(drug) -> float:
+    """Sensitivity, relative to the drug's ``growth_block``, of the tamoxifen non-responders an endocrine drug
+    reaches: ``nonresponder_block / growth_block`` (dimensionless; 0 for a drug without them).
+
+    ``drug``: a :class:`chemomet.regimens.Drug` (anything with ``growth_block`` and ``nonresponder_block``).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> reached_sensitivity(SimpleNamespace(growth_block=1.2, nonresponder_block=0.3))
+    0.25
+    """
+    return float(drug.nonresponder_block or 0.0) / max(float(drug.growth_block or 0.0), 1e-12)

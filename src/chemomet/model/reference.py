@@ -13,7 +13,12 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from chemomet.model.dissemination import untreated_cumulative_founding
-from chemomet.model.parameters import ModelSettings, PatientParameters
+from chemomet.model.parameters import (
+    ModelSettings,
+    PatientParameters,
+    endocrine_sensitivity_for,
+    reached_sensitivity,
+)
 from chemomet.model.pk import emax_effect, inhibition, unit_dose_response
 from chemomet.model.primary import age_days
 from chemomet.regimens import Drug, Schedule
@@ -92,8 +97,9 @@ def reference_dmfs(
     courses = []
     if schedule.endocrine is not None:
         assert endocrine_days is not None, "endocrine_days required for a schedule with endocrine therapy"
-        block = drugs[schedule.endocrine.drug].growth_block
-        k_e = block * float(p.endocrine_sensitivity[0]) * float(p.alpha_per_day[0])
+        endo = drugs[schedule.endocrine.drug]
+        e = endocrine_sensitivity_for(p, float(endo.nonresponder_reach or 0.0), reached_sensitivity(endo))
+        k_e = endo.growth_block * float(e[0]) * float(p.alpha_per_day[0])
         courses.append((k_e, *endocrine_days))
     her2 = schedule.anti_her2
     k_h, h0, h1 = 0.0, np.inf, np.inf
