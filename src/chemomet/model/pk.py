@@ -90,3 +90,92 @@ def concentration_sorted(
         if hi > lo:
             out[lo:hi] += doses_mg[k] * unit_dose_response(t[lo:hi] - dose_days[k], drug)
     return out
+
+
+def concentration_recurrent(
+    times_days: np.ndarray,
+    dose_days: np.ndarray,
+    doses_mg: np.ndarray,
+    drug: Drug,
+    left_limit: np.ndarray | None = None,
+    tol_days: float = 1e-9,
+) -> np.ndarray:
+    """Superposition of every dose in ``O(times + doses)``: the same sum as :func:`concentration`, by recurrence.
+
+    Each exponential mode ``r`` of the unit response (``k_el`` for an i.v. dose; ``k_el`` and ``k_a`` for an oral
+    or s.c. one) is summed over the doses by ``Q_j = Q_{j-1} e^{-r (t_j - t_{j-1})} + D_j`` (every exponent is
+    negative, so nothing overflows), and a time ``t`` after its latest dose ``j`` gets ``Q_j e^{-r (t - t_j)}``.
+    No dose is truncated, so it agrees with :func:`concentration` to rounding (about 1e-15 of the peak). Cost:
+    two exponentials per time and per mode, whatever the number of doses; for the many doses of an accompanying
+    drug it replaces :func:`concentration_sorted`.
+
+    Parameters
+    ----------
+    times_days : numpy.ndarray
+        Evaluation times (days), any order and shape.
+    dose_days : numpy.ndarray
+        Dose times (days), sorted ascending.
+    doses_mg : numpy.ndarray
+        Doses (mg), one per dose time.
+    drug : Drug
+        The drug (route, ``k_el``, ``k_a``, volume).
+    left_limit : numpy.ndarray of bool, optional
+        Same shape as ``times_days``: True where the value is a left-limit, i.e. a dose given at that very time
+        (within ``tol_days``) is not counted yet; elsewhere it is (right-limits). Default: all right-limits.
+    tol_days : float
+        Tolerance (days) within which a time counts as the time of a dose.
+
+    Returns
+    -------
+    numpy.ndarray
+        Plasma concentration (mg/L), same shape as ``times_days``.
+
+    Examples
+    --------
+    >>> from chemomet.regimens import load_drugs
+    >>> d = load_drugs()["rebastinib"]
+    >>> t, td = np.linspace(0.0, 3.0, 7), np.arange(0.0, 3.0, 0.5)
+    >>> fast = concentration_recurrent(t, td, np.full(td.size, 100.0), d)
+    >>> bool(np.allclose(fast, concentration(t, td, np.full(td.size, 100.0), d), rtol=1e-12, atol=0))
+    True
+    """
+    t = np.asarray(times_days, dtype=float)
+    td = np.asarray(dose_days, dtype=float)
+    dm = np.asarray(doses_mg, dtype=float)
+    out = np.zeros(t.shape)
+    if td.size == 0:
+        return out
+    # the latest dose counted at each time: doses at or before t (right-limit) or strictly before it (left-limit)
+    j = np.searchsorted(td, t + tol_days, side="right") - 1
+    if left_limit is not None:
+        j = np.where(left_limit, np.searchsorted(td, t - tol_days, side="left") - 1, j)
+    given = j >= 0
+    jg = j[given]
+    tau = np.maximum(t[given] - td[jg], 0.0)
+    gaps = np.diff(td)
+    ke = drug.k_el_per_day
+
+    def summed(rate):  # Q_j for one exponential mode: a loop over the doses of one schedule
+        decay = np.exp(-rate * gaps)
+        q = np.empty(td.size)
+        acc = 0.0
+        for k in range(td.size):
+            acc = (acc * decay[k - 1] if k else 0.0) + dm[k]
+            q[k] = acc
+        return q
+
+    if drug.route == "iv":
+        out[given] = summed(ke)[jg] * np.exp(-ke * tau) / drug.volume_l
+        return out
+    ka = drug.ka_per_day
+    q_e = summed(ke)
+    if abs(ka - ke) < 1e-9 * ka:  # the limit ka -> ke of the Bateman function: k τ e^{-k τ} per dose
+        decay = np.exp(-ke * gaps)
+        q1 = np.zeros(td.size)  # Σ D_i (t_j - t_i) e^{-k (t_j - t_i)}
+        for k in range(1, td.size):
+            q1[k] = decay[k - 1] * (q1[k - 1] + gaps[k - 1] * q_e[k - 1])
+        out[given] = ke * np.exp(-ke * tau) * (q1[jg] + tau * q_e[jg]) / drug.volume_l
+        return out
+    scale = ka / (drug.volume_l * (ka - ke))
+    out[given] = scale * (q_e[jg] * np.exp(-ke * tau) - summed(ka)[jg] * np.exp(-ka * tau))
+    return out
