@@ -26,6 +26,7 @@ MODULES = (
     "chemomet.errors",
     "chemomet.evidence",
     "chemomet.calibrate.crossval",
+    "chemomet.calibrate.mechanism_inference",
     "chemomet.fileio",
     "chemomet.units",
     "chemomet.inputs",

@@ -126,6 +126,41 @@ def validate(
         _print_validation(summary)
 
 
+@app.command("mechanisms")
+def mechanisms(
+    out: Path = typer.Option(..., help="Folder for mechanism_inference.json and mechanism_inference.png."),
+    patients: int = typer.Option(1000, help="Virtual patients of the fixed cohort (common random numbers)."),
+    draws: int = typer.Option(240, help="Simulated draws per mechanism set (adaptive importance sampling)."),
+    seed: int = typer.Option(11, help="Seed of the cohort and of the draws."),
+    population: str = typer.Option(
+        "ensemble", help="ensemble: each draw takes a random calibration-ensemble member; point: the point estimate."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
+) -> None:
+    """Fit the mechanism strengths to human data; compare mechanism sets by posterior model probability (issue 12)."""
+    from chemomet.calibrate.mechanism_inference import format_table, run_inference, write_results
+
+    _positive("--patients", patients, 20)
+    _positive("--draws", draws, 4)
+    if population not in ("ensemble", "point"):
+        raise InputError(f"--population = {population!r} is invalid; allowed: ensemble or point")
+    folder = _out_dir(out)
+    result = run_inference(patients=patients, draws=draws, seed=seed, population=population, progress=_say)
+    paths = write_results(result, folder)
+    _say(f"wrote {paths['json']} and {paths['figure']}")
+    if as_json:
+        from chemomet.fileio import json_safe
+
+        typer.echo(json.dumps(json_safe(result["table"]), indent=1))
+    else:
+        typer.echo(format_table(result))
+        for combo, p in result["model_probabilities"].items():
+            probs = ", ".join(f"{k} {v:.2f}" for k, v in p["probability"].items())
+            typer.echo(f"posterior model probabilities, {combo}: {probs}")
+        ess = ", ".join(f"{k} {v['posterior']['all data']['ess']:.0f}" for k, v in result["fits"].items())
+        typer.echo(f"effective sample sizes (all data): {ess}; run time {result['seconds']:.0f} s")
+
+
 def _print_validation(summary: dict) -> None:
     for res in summary["cohorts"].values():
         typer.echo(f"{res['cohort']} ({res['n']} patients, {res['events']} events; {res['endpoint']})")
