@@ -24,6 +24,7 @@ SPECS = [
     HERE / "replicate_ebctcg_2012_chemotherapy.toml",
     HERE / "replicate_ebctcg_2011_tamoxifen.toml",
     HERE / "replicate_ebctcg_2021_trastuzumab.toml",
+    HERE / "replicate_ebctcg_2015_aromatase.toml",
 ]
 DOCS = HERE.parents[1] / "docs" / "trials.md"
 START, END = "<!-- replication-table:start -->", "<!-- replication-table:end -->"

@@ -180,6 +180,7 @@ STANDARD_OF_CARE = [
     ROOT / "examples/trials/replicate_ebctcg_2012_chemotherapy.toml",
     ROOT / "examples/trials/replicate_ebctcg_2011_tamoxifen.toml",
     ROOT / "examples/trials/replicate_ebctcg_2021_trastuzumab.toml",
+    ROOT / "examples/trials/replicate_ebctcg_2015_aromatase.toml",
 ]
 
 
@@ -204,11 +205,13 @@ def test_standard_of_care_trials_reproduce_the_ebctcg_proportional_reductions(tm
     disease (EBCTCG 2011: 0.53, 0.47-0.59 in years 0-4; 0.68, 0.56-0.80 in years 5-9) through `chemomet trial`:
     each model hazard ratio inside the published 95% interval. A year of trastuzumab with chemotherapy vs the
     same chemotherapy in HER2-positive disease (EBCTCG 2021: 0.66, 0.62-0.71): the trial's 95% interval overlaps
-    the published one (about 2 minutes)."""
+    the published one. 5 years of anastrozole vs 5 years of tamoxifen (EBCTCG 2015: 0.64, 0.52-0.78 in years 0-1;
+    0.80, 0.68-0.93 in years 2-4): each inside (about 2.5 minutes)."""
     results = run_replications(STANDARD_OF_CARE, tmp_path / "runs", workers=None, figures=False)
     rows = {r["label"]: r for _, rr in results for r in rr}
     print(markdown_table(results))
-    for label in ("rate ratio, AC x4 vs none", "recurrence rate ratio, years 0-4", "recurrence rate ratio, years 5-9"):
+    for label in ("rate ratio, AC x4 vs none", "recurrence rate ratio, years 0-4", "recurrence rate ratio, years 5-9",
+                  "recurrence rate ratio, years 0-1", "recurrence rate ratio, years 2-4"):
         r = rows[label]
         assert r["published"]["lower"] <= r["model"]["value"] <= r["published"]["upper"], (label, r["model"])
     assert rows["recurrence rate ratio, trastuzumab"]["intervals_overlap"], rows["recurrence rate ratio, trastuzumab"]
