@@ -72,7 +72,10 @@ def test_risks_agree_with_single_patient_assessment_within_monte_carlo_error():
             lines.append(f"{patient.id} {st.name}: batch {row[f'{st.name}_dmfs_10y']:.4f} assess "
                          f"{st.dmfs_10y.mean:.4f} diff {d:+.4f} se {se:.4f} ess {row['ess']:.0f}")
             assert abs(d) <= 4 * se + 0.003, "\n".join(lines)
-            assert row[f"{st.name}_dmfs_10y_lo"] <= row[f"{st.name}_dmfs_10y"] <= row[f"{st.name}_dmfs_10y_hi"]
+            # the interval holds weighted quantiles of the twins' DMFS, the estimate their weighted mean: with a
+            # left tail of a few high-risk twins the mean can fall below the 5th percentile, never above the 95th
+            assert row[f"{st.name}_dmfs_10y_lo"] <= row[f"{st.name}_dmfs_10y_hi"]
+            assert row[f"{st.name}_dmfs_10y"] <= row[f"{st.name}_dmfs_10y_hi"]
     diffs, ses = np.array(diffs), np.array(ses)
     print("\n".join(lines))
     z = np.abs(diffs / ses).max()
