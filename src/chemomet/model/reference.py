@@ -35,15 +35,18 @@ class ScheduleFunctions:
             d, td, dm = self.by_drug.get(name, (drugs[name], np.empty(0), np.empty(0)))
             self.by_drug[name] = (d, np.append(td, t), np.append(dm, dose))
 
+    def concentrations(self, t: float):
+        """``(drug, concentration in mg/L)`` at time ``t`` (days) of every drug given by then."""
+        for d, td, dm in self.by_drug.values():
+            given = td <= t
+            if given.any():
+                yield d, float(np.dot(dm[given], unit_dose_response(t - td[given], d)))
+
     def kill_stress_activity_forcing(self, t: float):
         """(k_unit, D, A, g) at time ``t`` (days)."""
         kill = stress = 0.0
         free = {"doorway_activity": 1.0, "macrophage_recruitment": 1.0}
-        for d, td, dm in self.by_drug.values():
-            given = td <= t
-            if not given.any():
-                continue
-            c = float(np.dot(dm[given], unit_dose_response(t - td[given], d)))
+        for d, c in self.concentrations(t):
             if d.role == "cytotoxic":
                 e = float(emax_effect(c, d))
                 kill += d.kmax_per_day * e
@@ -55,11 +58,7 @@ class ScheduleFunctions:
     def release(self, t: float, mechanisms) -> float:
         """Mobilisation's release factor ``X(t) = 1 + ν_D D(t) + Σ ν_x I_x(t)`` at time ``t`` (days)."""
         x = 1.0
-        for d, td, dm in self.by_drug.values():
-            given = td <= t
-            if not given.any():
-                continue
-            c = float(np.dot(dm[given], unit_dose_response(t - td[given], d)))
+        for d, c in self.concentrations(t):
             if d.role == "cytotoxic":
                 x += mechanisms.mobilisation_per_stress * d.stress_weight * float(emax_effect(c, d))
             elif d.role == "accompanying":
