@@ -26,7 +26,9 @@ in every position in turn), ``--repeats`` times (medians reported). Wall and CPU
 ``os.wait4``) include interpreter start-up and imports; imports and compute are also timed apart inside each
 process; the peak resident memory is the process's own high-water mark (``VmHWM``). The baseline's doorway and
 triangle counts must equal chemomet's in every run (asserted). The machine and the load average before every run
-are printed: on a shared machine the times move with the load.
+are printed: on a shared machine the times move with the load. So is whether chemomet's modules come from cached
+bytecode: in a source checkout with ``PYTHONDONTWRITEBYTECODE`` set, each fresh process compiles them again (about
+0.1 s), which an installed package does not; ``--compile`` compiles them first, as ``pip install`` does.
 """
 
 from __future__ import annotations
@@ -233,6 +235,30 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def _bytecode_state() -> str:
+    """Whether chemomet's modules are imported from cached bytecode: with ``PYTHONDONTWRITEBYTECODE`` set and no
+    ``__pycache__`` in a source checkout, every fresh process compiles them again (about 0.1 s for those the command
+    imports), while the libraries of site-packages were compiled when installed."""
+    import importlib.util
+
+    import chemomet.tme.cli as mod
+
+    cached = Path(importlib.util.cache_from_source(mod.__file__)).exists()
+    flag = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "not set"
+    return f"chemomet bytecode {'cached' if cached else 'NOT cached (compiled in every process)'}; " \
+        f"PYTHONDONTWRITEBYTECODE {flag}"
+
+
+def _compile_chemomet() -> None:
+    """Compile chemomet's modules to their ``__pycache__`` (as ``pip install`` does for a wheel), so that the
+    command, like the libraries, is imported from bytecode."""
+    import compileall
+
+    import chemomet
+
+    compileall.compile_dir(str(Path(chemomet.__file__).parent), quiet=1)
+
+
 def _generate_child(n: int, path: str) -> None:
     from chemomet.tme.synthetic import generate_tissue
 
@@ -405,6 +431,12 @@ def main() -> None:
         default=3,
         help="baseline comparison: runs of each (median); stage table: best of N below 10⁶ cells (10⁶: of 2)",
     )
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile chemomet's modules to bytecode first (as pip does on install; a source checkout with "
+        "PYTHONDONTWRITEBYTECODE set otherwise compiles them in every process)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--baseline-child", help=argparse.SUPPRESS)
@@ -446,6 +478,9 @@ def main() -> None:
     )
     print("load average (1, 5, 15 min) at start: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     print(f"transparent huge pages: {_thp()}")
+    if args.compile:
+        _compile_chemomet()
+    print(_bytecode_state())
     with tempfile.TemporaryDirectory() as tmp:
         if sizes:
             _stage_table(sizes, naive_sizes, args.repeats, tmp)

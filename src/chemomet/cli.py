@@ -6,6 +6,7 @@ and exit code 2, and no output file is left behind.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import sys
@@ -18,8 +19,6 @@ from typer.core import TyperCommand, TyperGroup
 
 from chemomet.errors import InputError, printable
 from chemomet.fileio import json_safe
-from chemomet.mechanisms import OPTION_HELP as MECHANISMS_HELP
-from chemomet.regimens import DEFAULT_REGIMEN, Timing
 
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "assess": ("chemomet.assess.cli", "assess_command", "Assess one patient before (or during) NACT."),
@@ -32,6 +31,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 """Sub-commands that live in their own packages: name -> (module, attribute, one-line help). They are imported only
 when used, so ``chemomet --help`` does not load every package."""
+
+BUILTIN_COMMANDS = ("cohort", "excess-risk", "simulate")
+"""Sub-commands defined in this module (:func:`_builtin_app`); they too are made on first use, so that the other
+commands (``chemomet tmem`` above all) do not import :mod:`chemomet.regimens` and :mod:`chemomet.mechanisms`."""
 
 
 def _quiet_flags(command, ctx):
@@ -59,15 +62,18 @@ def _load(name: str, ctx):
 
 
 class _LazyGroup(TyperGroup):
-    """The top-level group: its own commands plus :data:`LAZY_COMMANDS`, loaded on first use. While the group's
-    help is written, a sub-command that is not loaded yet is listed by its one-line help alone."""
+    """The top-level group: :data:`BUILTIN_COMMANDS` and :data:`LAZY_COMMANDS`, loaded on first use. While the
+    group's help is written, a sub-command of another package that is not loaded yet is listed by its one-line help
+    alone (the built-in ones are loaded: their help is their docstring's)."""
 
     listing = False
 
     def list_commands(self, ctx) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS, *BUILTIN_COMMANDS})
 
     def get_command(self, ctx, cmd_name: str):
+        if cmd_name in BUILTIN_COMMANDS and cmd_name not in self.commands:
+            self.add_command(typer.main.get_group(_builtin_app()).commands[cmd_name], cmd_name)
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
             if self.listing:
                 return TyperCommand(cmd_name, help=LAZY_COMMANDS[cmd_name][2])
@@ -175,232 +181,246 @@ def _simulate_strategies(patient, strategies, regimen, horizon_days, timing, pop
     return [simulate(patient, s, horizon_days, grid=_grid(horizon_days), population=population) for s in parsed]
 
 
-@app.command()
-def simulate(
-    patient: Path = typer.Argument(..., help="Patient file (.toml or .json)."),
-    strategy: list[str] = typer.Option(["nact"], "--strategy", "-s", help="Strategy; repeat to compare."),
-    regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
-    horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days, 1 to 14610)."),
-    json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG comparing the strategies."),
-    timing: list[str] = typer.Option([], "--timing", help=TIMING_HELP),
-    mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
-) -> None:
-    """Simulate one patient (typical-value parameters) under one or more strategies."""
-    from chemomet.fileio import check_output_path
-    from chemomet.mechanisms import mechanisms_from_option
-    from chemomet.patient import read_patient
-    from chemomet.plots import plot_strategies
+@functools.cache
+def _builtin_app() -> typer.Typer:
+    """The commands defined in this module (:data:`BUILTIN_COMMANDS`), on a Typer app of their own, made on first use.
 
-    _check_horizon(horizon_days)
-    population, record = _population(mechanisms_from_option(mechanisms))
-    if plot is not None:
-        check_output_path(plot, (".png",), "--plot")
-    p = read_patient(patient)
-    outcomes = _simulate_strategies(p, strategy, regimen, horizon_days, Timing.from_text(timing), population)
-    if plot is not None:
-        shown = printable(p.id).replace("$", r"\$")  # user text: no terminal escapes, no '$...$' mathtext
-        plot_strategies(
-            outcomes, plot, title=f"patient {shown} ({p.subtype_label}, {p.diameter_mm:g} mm, grade {p.grade})"
-        )
-    if json_:
-        _print_json(
-            {
-                "patient": p.model_dump(),
-                "regimen": regimen,
-                "horizon_days": horizon_days,
-                "units": outcomes[0].units,
-                "strategies": {o.strategy: o.to_dict()["patients"][0] for o in outcomes},
-                "mechanisms": record,
-                "plot": None if plot is None else str(plot),
+    Their options' defaults and help come from :mod:`chemomet.regimens` and :mod:`chemomet.mechanisms` (pydantic
+    models, data files), which are therefore imported only when one of these commands, or the full help, is asked
+    for: ``chemomet tmem`` and the other packages' commands do not load them."""
+    from chemomet.mechanisms import OPTION_HELP as MECHANISMS_HELP
+    from chemomet.regimens import DEFAULT_REGIMEN, Timing
+
+    builtin = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @builtin.command()
+    def simulate(
+        patient: Path = typer.Argument(..., help="Patient file (.toml or .json)."),
+        strategy: list[str] = typer.Option(["nact"], "--strategy", "-s", help="Strategy; repeat to compare."),
+        regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
+        horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days, 1 to 14610)."),
+        json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        plot: Path | None = typer.Option(None, "--plot", help="Write a PNG comparing the strategies."),
+        timing: list[str] = typer.Option([], "--timing", help=TIMING_HELP),
+        mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
+    ) -> None:
+        """Simulate one patient (typical-value parameters) under one or more strategies."""
+        from chemomet.fileio import check_output_path
+        from chemomet.mechanisms import mechanisms_from_option
+        from chemomet.patient import read_patient
+        from chemomet.plots import plot_strategies
+
+        _check_horizon(horizon_days)
+        population, record = _population(mechanisms_from_option(mechanisms))
+        if plot is not None:
+            check_output_path(plot, (".png",), "--plot")
+        p = read_patient(patient)
+        outcomes = _simulate_strategies(p, strategy, regimen, horizon_days, Timing.from_text(timing), population)
+        if plot is not None:
+            shown = printable(p.id).replace("$", r"\$")  # user text: no terminal escapes, no '$...$' mathtext
+            plot_strategies(
+                outcomes, plot, title=f"patient {shown} ({p.subtype_label}, {p.diameter_mm:g} mm, grade {p.grade})"
+            )
+        if json_:
+            _print_json(
+                {
+                    "patient": p.model_dump(),
+                    "regimen": regimen,
+                    "horizon_days": horizon_days,
+                    "units": outcomes[0].units,
+                    "strategies": {o.strategy: o.to_dict()["patients"][0] for o in outcomes},
+                    "mechanisms": record,
+                    "plot": None if plot is None else str(plot),
+                }
+            )
+        else:
+            typer.echo(_table([(o.strategy, o.to_dict()["patients"][0]) for o in outcomes]))
+            if not population.settings.mechanisms.is_default:
+                typer.echo(_mechanisms_line(record))
+            if plot is not None:
+                typer.echo(f"figure written to {plot}")
+
+    @builtin.command()
+    def cohort(
+        n: int = typer.Option(1000, "--n", help="Number of virtual patients."),
+        strategy: str = typer.Option("nact", "--strategy", "-s", help="Strategy."),
+        seed: int = typer.Option(0, "--seed", help="Random seed (per-patient streams)."),
+        regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
+        horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days, 1 to 14610)."),
+        out: Path | None = typer.Option(None, "--out", help="Write patient-level results (.parquet or .csv)."),
+        json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        timing: list[str] = typer.Option([], "--timing", help=TIMING_HELP),
+        mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
+    ) -> None:
+        """Simulate a virtual cohort drawn from the population model (the shipped calibration) and summarise it."""
+        from chemomet.fileio import atomic_write, check_output_path
+        from chemomet.mechanisms import mechanisms_from_option
+        from chemomet.regimens import Strategy
+        from chemomet.simulation import simulate as run
+
+        if not 1 <= n <= 10**8:
+            raise InputError(f"--n = {n!r} is invalid; allowed: an integer from 1 to 100000000 (unit: patients)")
+        _check_horizon(horizon_days)
+        population, record = _population(mechanisms_from_option(mechanisms))
+        if out is not None:
+            check_output_path(out, (".parquet", ".csv"), "--out")
+        st = Strategy.parse(strategy, regimen, timing=Timing.from_text(timing))
+        cov, params = population.sample(n, seed)
+        show = n >= 50_000 and sys.stderr.isatty()
+
+        def progress(done, total):
+            if show:
+                typer.echo(f"\r  simulated {done:,}/{total:,} patients", err=True, nl=done == total)
+
+        result = run(params, st, horizon_days, seed=seed, progress=progress, population=population)
+        table = result.summary.drop(columns=["patient"])
+        if out is not None:
+            full = cov.reset_index(drop=True).join(table)
+            atomic_write(
+                out,
+                lambda tmp: full.to_parquet(tmp) if out.suffix == ".parquet" else full.to_csv(tmp, index=False),
+            )
+        keys = [
+            "dmfs_3y",
+            "dmfs_5y",
+            "dmfs_10y",
+            "dmfs_15y",
+            "p_pcr",
+            "tmem_ratio_surgery_baseline",
+            "ctc_expected_baseline",
+            "colonies_founded_during_chemo",
+        ]
+        summary = {
+            "strategy": st.name,
+            "regimen": None if st.regimen is None else st.regimen.key,
+            "n": n,
+            "seed": seed,
+            "horizon_days": horizon_days,
+            "mean": {k: float(np.nanmean(table[k])) if table[k].notna().any() else None for k in keys},
+            "ctc_positive_fraction_baseline": float(np.mean(table["ctc_count_baseline"] >= 1)),
+            "units": {k: result.units[k] for k in keys},
+            "mechanisms": record,
+            "out": None if out is None else str(out),
+        }
+        if json_:
+            _print_json(summary)
+        else:
+            for k, v in summary["mean"].items():
+                typer.echo(f"{k:<32} {'—' if v is None else f'{v:.4f}'}")
+            typer.echo(f"{'ctc_positive_fraction_baseline':<32} {summary['ctc_positive_fraction_baseline']:.4f}")
+            if not population.settings.mechanisms.is_default:
+                typer.echo(_mechanisms_line(record))
+
+    @builtin.command("excess-risk")
+    def excess_risk(
+        n: int = typer.Option(20000, "--n", help="Number of virtual patients."),
+        strategy: str = typer.Option("nact", "--strategy", "-s", help="NACT strategy, e.g. nact+rebastinib."),
+        regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
+        seed: int = typer.Option(0, "--seed", help="Random seed."),
+        harm: float = typer.Option(0.02, "--harm", help="Excess risk that counts as harm (probability)."),
+        plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of the distribution and its parts."),
+        json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
+        subgroups: bool = typer.Option(
+            False, "--subgroups",
+            help="Also NACT vs surgery first and each drug vs NACT by TMEM tertile, morphology, CTC status and subtype "
+            "with 90% intervals over the calibration ensemble, under each mechanism setting (off, each on, all; only "
+            "the --mechanisms one when given). --n patients per setting: about 10 s per 1,000.",
+        ),
+        subgroups_plot: Path | None = typer.Option(
+            None, "--subgroups-plot", help="Write the subgroup forest plot (PNG)."
+        ),
+    ) -> None:
+        """Who is harmed by NACT? The NACT-attributable excess 10-year DM risk in a virtual cohort, split into
+        microenvironment, delay and kill-timing parts, and the profile of the harmed subgroup."""
+        from chemomet.excess_risk import nact_excess_risk
+        from chemomet.fileio import check_output_path
+        from chemomet.mechanisms import STANDARD_SETTINGS, mechanisms_from_option
+        from chemomet.plots import plot_excess_risk
+        from chemomet.regimens import Strategy
+
+        if not 100 <= n <= 10**7:
+            raise InputError(f"--n = {n!r} is invalid; allowed: an integer from 100 to 10000000 (unit: patients)")
+        if not 0 < harm < 1:
+            raise InputError(f"--harm = {harm!r} is invalid; allowed: a number between 0 and 1 (unit: probability)")
+        mech_table = mechanisms_from_option(mechanisms)
+        population, record = _population(mech_table)
+        for path in (plot, subgroups_plot):
+            if path is not None:
+                check_output_path(path, (".png",), "--plot" if path is plot else "--subgroups-plot")
+        st = Strategy.parse(strategy, regimen)
+        if st.kind != "nact" or st.interim_day is not None:
+            raise InputError(f"--strategy = {strategy!r} is invalid; allowed: nact or nact+<drug>")
+        cov, params = population.sample(n, seed)
+        try:
+            table = nact_excess_risk(params, st, population=population)
+        except ValueError as err:  # drug toxicity is not decomposed
+            raise InputError(f"--strategy = {strategy!r} with --mechanisms = {mechanisms!r}: {err}") from None
+        harmed = table["excess"].to_numpy() > harm
+        parts = ["excess", *[c for c in table.columns if c.startswith("part_")]]
+        frame = cov.assign(T0=params.T0, epsilon=params.epsilon, chemosensitivity=params.chemosensitivity)
+
+        def profile(mask):
+            sub = frame[mask]
+            return {
+                "patients": int(mask.sum()),
+                "mean_diameter_mm": float(sub["diameter_mm"].mean()) if len(sub) else None,
+                "mean_tmem_10hpf": float(sub["T0"].mean()) if len(sub) else None,
+                "mean_epsilon": float(sub["epsilon"].mean()) if len(sub) else None,
+                "mean_chemosensitivity": float(sub["chemosensitivity"].mean()) if len(sub) else None,
+                "hr_positive_share": float((sub["er"] | sub["pr"]).mean()) if len(sub) else None,
             }
-        )
-    else:
-        typer.echo(_table([(o.strategy, o.to_dict()["patients"][0]) for o in outcomes]))
-        if not population.settings.mechanisms.is_default:
-            typer.echo(_mechanisms_line(record))
+
+        summary = {
+            "strategy": st.name, "regimen": st.regimen.key, "n": n, "seed": seed, "harm_threshold": harm,
+            "mean": {k: float(table[k].mean()) for k in ["dm_surgery_first", "dm_nact", *parts]},
+            "harmed_share": float(harmed.mean()),
+            "harmed_mean": {k: float(table[k][harmed].mean()) if harmed.any() else None for k in parts},
+            "profile_harmed": profile(harmed),
+            "profile_others": profile(~harmed),
+            "units": "probabilities (10-year distant-metastasis risk)",
+            "mechanisms": record,
+            "plot": None if plot is None else str(plot),
+        }
+        sub = None
+        if subgroups or subgroups_plot is not None:
+            from chemomet.subgroups import plot_subgroups, subgroup_effects
+
+            settings = {"given": mech_table} if mechanisms is not None else dict(STANDARD_SETTINGS)
+            show = sys.stderr.isatty() and not json_
+            sub = subgroup_effects(n, seed, settings=settings, regimen=st.regimen.key,
+                                   progress=(lambda t: typer.echo(f"  subgroups: {t}", err=True)) if show else None)
+            summary["subgroups"] = sub.to_dict(orient="records")
+            summary["subgroups_plot"] = None if subgroups_plot is None else str(subgroups_plot)
+            if subgroups_plot is not None:
+                plot_subgroups(sub, subgroups_plot, title=f"{st.regimen.name}: {n:,} virtual patients per setting")
+        if plot is not None:
+            plot_excess_risk(table, plot, title=f"{st.name}, {st.regimen.name}: {n:,} virtual patients")
+        if json_:
+            _print_json(summary)
+            return
+        typer.echo(f"{st.name} vs surgery first, {st.regimen.name}; {n:,} virtual patients (calibrated population)")
+        typer.echo(f"  {_mechanisms_line(record)}")
+        for k, v in summary["mean"].items():
+            typer.echo(f"  mean {k:<24} {100 * v:+.2f} percentage points" if k in parts else f"  mean {k:<24} {v:.4f}")
+        typer.echo(f"  harmed (excess > {harm:g}): {100 * summary['harmed_share']:.1f}% of patients")
+        for k, v in summary["harmed_mean"].items():
+            typer.echo(f"    their mean {k:<22} {'—' if v is None else f'{100 * v:+.2f}'} percentage points")
+        for label in ("profile_harmed", "profile_others"):
+            prof = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v:.3g}" for k, v in summary[label].items()
+                             if v is not None)
+            typer.echo(f"  {label.replace('_', ' ')}: {prof}")
         if plot is not None:
             typer.echo(f"figure written to {plot}")
+        if sub is not None:
+            from chemomet.subgroups import subgroup_text
 
+            typer.echo("")
+            typer.echo(subgroup_text(sub))
+            if subgroups_plot is not None:
+                typer.echo(f"subgroup figure written to {subgroups_plot}")
 
-@app.command()
-def cohort(
-    n: int = typer.Option(1000, "--n", help="Number of virtual patients."),
-    strategy: str = typer.Option("nact", "--strategy", "-s", help="Strategy."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (per-patient streams)."),
-    regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
-    horizon_days: float = typer.Option(15 * 365.25, "--horizon-days", help="Follow-up horizon (days, 1 to 14610)."),
-    out: Path | None = typer.Option(None, "--out", help="Write patient-level results (.parquet or .csv)."),
-    json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    timing: list[str] = typer.Option([], "--timing", help=TIMING_HELP),
-    mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
-) -> None:
-    """Simulate a virtual cohort drawn from the population model (the shipped calibration) and summarise it."""
-    from chemomet.fileio import atomic_write, check_output_path
-    from chemomet.mechanisms import mechanisms_from_option
-    from chemomet.regimens import Strategy
-    from chemomet.simulation import simulate as run
-
-    if not 1 <= n <= 10**8:
-        raise InputError(f"--n = {n!r} is invalid; allowed: an integer from 1 to 100000000 (unit: patients)")
-    _check_horizon(horizon_days)
-    population, record = _population(mechanisms_from_option(mechanisms))
-    if out is not None:
-        check_output_path(out, (".parquet", ".csv"), "--out")
-    st = Strategy.parse(strategy, regimen, timing=Timing.from_text(timing))
-    cov, params = population.sample(n, seed)
-    show = n >= 50_000 and sys.stderr.isatty()
-
-    def progress(done, total):
-        if show:
-            typer.echo(f"\r  simulated {done:,}/{total:,} patients", err=True, nl=done == total)
-
-    result = run(params, st, horizon_days, seed=seed, progress=progress, population=population)
-    table = result.summary.drop(columns=["patient"])
-    if out is not None:
-        full = cov.reset_index(drop=True).join(table)
-        atomic_write(
-            out,
-            lambda tmp: full.to_parquet(tmp) if out.suffix == ".parquet" else full.to_csv(tmp, index=False),
-        )
-    keys = [
-        "dmfs_3y",
-        "dmfs_5y",
-        "dmfs_10y",
-        "dmfs_15y",
-        "p_pcr",
-        "tmem_ratio_surgery_baseline",
-        "ctc_expected_baseline",
-        "colonies_founded_during_chemo",
-    ]
-    summary = {
-        "strategy": st.name,
-        "regimen": None if st.regimen is None else st.regimen.key,
-        "n": n,
-        "seed": seed,
-        "horizon_days": horizon_days,
-        "mean": {k: float(np.nanmean(table[k])) if table[k].notna().any() else None for k in keys},
-        "ctc_positive_fraction_baseline": float(np.mean(table["ctc_count_baseline"] >= 1)),
-        "units": {k: result.units[k] for k in keys},
-        "mechanisms": record,
-        "out": None if out is None else str(out),
-    }
-    if json_:
-        _print_json(summary)
-    else:
-        for k, v in summary["mean"].items():
-            typer.echo(f"{k:<32} {'—' if v is None else f'{v:.4f}'}")
-        typer.echo(f"{'ctc_positive_fraction_baseline':<32} {summary['ctc_positive_fraction_baseline']:.4f}")
-        if not population.settings.mechanisms.is_default:
-            typer.echo(_mechanisms_line(record))
-
-
-@app.command("excess-risk")
-def excess_risk(
-    n: int = typer.Option(20000, "--n", help="Number of virtual patients."),
-    strategy: str = typer.Option("nact", "--strategy", "-s", help="NACT strategy, e.g. nact+rebastinib."),
-    regimen: str = typer.Option(DEFAULT_REGIMEN, "--regimen", "-r", help="Regimen key or .toml file."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    harm: float = typer.Option(0.02, "--harm", help="Excess risk that counts as harm (probability)."),
-    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of the distribution and its parts."),
-    json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
-    subgroups: bool = typer.Option(
-        False, "--subgroups",
-        help="Also NACT vs surgery first and each drug vs NACT by TMEM tertile, morphology, CTC status and subtype "
-        "with 90% intervals over the calibration ensemble, under each mechanism setting (off, each on, all; only "
-        "the --mechanisms one when given). --n patients per setting: about 10 s per 1,000.",
-    ),
-    subgroups_plot: Path | None = typer.Option(None, "--subgroups-plot", help="Write the subgroup forest plot (PNG)."),
-) -> None:
-    """Who is harmed by NACT? The NACT-attributable excess 10-year DM risk in a virtual cohort, split into
-    microenvironment, delay and kill-timing parts, and the profile of the harmed subgroup."""
-    from chemomet.excess_risk import nact_excess_risk
-    from chemomet.fileio import check_output_path
-    from chemomet.mechanisms import STANDARD_SETTINGS, mechanisms_from_option
-    from chemomet.plots import plot_excess_risk
-    from chemomet.regimens import Strategy
-
-    if not 100 <= n <= 10**7:
-        raise InputError(f"--n = {n!r} is invalid; allowed: an integer from 100 to 10000000 (unit: patients)")
-    if not 0 < harm < 1:
-        raise InputError(f"--harm = {harm!r} is invalid; allowed: a number between 0 and 1 (unit: probability)")
-    mech_table = mechanisms_from_option(mechanisms)
-    population, record = _population(mech_table)
-    for path in (plot, subgroups_plot):
-        if path is not None:
-            check_output_path(path, (".png",), "--plot" if path is plot else "--subgroups-plot")
-    st = Strategy.parse(strategy, regimen)
-    if st.kind != "nact" or st.interim_day is not None:
-        raise InputError(f"--strategy = {strategy!r} is invalid; allowed: nact or nact+<drug>")
-    cov, params = population.sample(n, seed)
-    try:
-        table = nact_excess_risk(params, st, population=population)
-    except ValueError as err:  # drug toxicity is not decomposed
-        raise InputError(f"--strategy = {strategy!r} with --mechanisms = {mechanisms!r}: {err}") from None
-    harmed = table["excess"].to_numpy() > harm
-    parts = ["excess", *[c for c in table.columns if c.startswith("part_")]]
-    frame = cov.assign(T0=params.T0, epsilon=params.epsilon, chemosensitivity=params.chemosensitivity)
-
-    def profile(mask):
-        sub = frame[mask]
-        return {
-            "patients": int(mask.sum()),
-            "mean_diameter_mm": float(sub["diameter_mm"].mean()) if len(sub) else None,
-            "mean_tmem_10hpf": float(sub["T0"].mean()) if len(sub) else None,
-            "mean_epsilon": float(sub["epsilon"].mean()) if len(sub) else None,
-            "mean_chemosensitivity": float(sub["chemosensitivity"].mean()) if len(sub) else None,
-            "hr_positive_share": float((sub["er"] | sub["pr"]).mean()) if len(sub) else None,
-        }
-
-    summary = {
-        "strategy": st.name, "regimen": st.regimen.key, "n": n, "seed": seed, "harm_threshold": harm,
-        "mean": {k: float(table[k].mean()) for k in ["dm_surgery_first", "dm_nact", *parts]},
-        "harmed_share": float(harmed.mean()),
-        "harmed_mean": {k: float(table[k][harmed].mean()) if harmed.any() else None for k in parts},
-        "profile_harmed": profile(harmed),
-        "profile_others": profile(~harmed),
-        "units": "probabilities (10-year distant-metastasis risk)",
-        "mechanisms": record,
-        "plot": None if plot is None else str(plot),
-    }
-    sub = None
-    if subgroups or subgroups_plot is not None:
-        from chemomet.subgroups import plot_subgroups, subgroup_effects
-
-        settings = {"given": mech_table} if mechanisms is not None else dict(STANDARD_SETTINGS)
-        show = sys.stderr.isatty() and not json_
-        sub = subgroup_effects(n, seed, settings=settings, regimen=st.regimen.key,
-                               progress=(lambda t: typer.echo(f"  subgroups: {t}", err=True)) if show else None)
-        summary["subgroups"] = sub.to_dict(orient="records")
-        summary["subgroups_plot"] = None if subgroups_plot is None else str(subgroups_plot)
-        if subgroups_plot is not None:
-            plot_subgroups(sub, subgroups_plot, title=f"{st.regimen.name}: {n:,} virtual patients per setting")
-    if plot is not None:
-        plot_excess_risk(table, plot, title=f"{st.name}, {st.regimen.name}: {n:,} virtual patients")
-    if json_:
-        _print_json(summary)
-        return
-    typer.echo(f"{st.name} vs surgery first, {st.regimen.name}; {n:,} virtual patients (calibrated population)")
-    typer.echo(f"  {_mechanisms_line(record)}")
-    for k, v in summary["mean"].items():
-        typer.echo(f"  mean {k:<24} {100 * v:+.2f} percentage points" if k in parts else f"  mean {k:<24} {v:.4f}")
-    typer.echo(f"  harmed (excess > {harm:g}): {100 * summary['harmed_share']:.1f}% of patients")
-    for k, v in summary["harmed_mean"].items():
-        typer.echo(f"    their mean {k:<22} {'—' if v is None else f'{100 * v:+.2f}'} percentage points")
-    for label in ("profile_harmed", "profile_others"):
-        prof = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v:.3g}" for k, v in summary[label].items()
-                         if v is not None)
-        typer.echo(f"  {label.replace('_', ' ')}: {prof}")
-    if plot is not None:
-        typer.echo(f"figure written to {plot}")
-    if sub is not None:
-        from chemomet.subgroups import subgroup_text
-
-        typer.echo("")
-        typer.echo(subgroup_text(sub))
-        if subgroups_plot is not None:
-            typer.echo(f"subgroup figure written to {subgroups_plot}")
+    return builtin
 
 
 def main(argv: list[str] | None = None) -> None:

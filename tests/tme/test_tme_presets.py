@@ -82,6 +82,18 @@ def test_shipped_presets_are_the_former_constants():
     )
 
 
+def test_shipped_presets_pass_the_full_validation():
+    """The shipped file is read without the pydantic model (the command does not import pydantic); the validated
+    path, :func:`parse_presets`, gives the same presets from it, with the same types (tuples for box pairs)."""
+    import tomllib
+    from importlib import resources
+
+    text = resources.files("chemomet.data").joinpath("tme_presets.toml").read_text(encoding="utf-8")
+    validated = parse_presets(tomllib.loads(text), "tme_presets.toml")
+    assert validated == PRESETS and list(validated) == list(PRESETS)
+    assert {k: repr(v) for k, v in validated.items()} == {k: repr(v) for k, v in PRESETS.items()}
+
+
 def test_user_preset_scores_like_generic(st, exports):
     generic, lab, presets = exports
     assert set(read_presets(presets)) == {"lab-export"}

@@ -11,31 +11,50 @@ detections read by :func:`read_geojson_cells`), :func:`plot_map` (slide view and
 :func:`generate_tissue` makes synthetic tissue with planted doorways and decoys. See ``docs/tme.md``.
 """
 
-from chemomet.tme.areas import tissue_areas
-from chemomet.tme.contacts import contact_pairs, contact_pairs_bruteforce, table_contact_pairs
-from chemomet.tme.doorways import Doorways, contact_triangles, find_doorways
-from chemomet.tme.fields import FieldSelection, select_fields
-from chemomet.tme.geojson import GeoJsonCells, read_geojson_cells, to_geojson, write_geojson
-from chemomet.tme.polygons import (
-    Polygons,
-    make_polygons,
-    parse_polygons,
-    polygon_contact_pairs,
-    polygon_distances,
-)
-from chemomet.tme.presets import PRESETS, ColumnMap, read_presets
-from chemomet.tme.readers import ReadOptions, read_cells
-from chemomet.tme.scores import (
-    CONVENTIONS,
-    TmemParams,
-    TmemResult,
-    compare_paired,
-    contact_plausibility,
-    poisson_ratio_ci,
-    score_tissue,
-)
-from chemomet.tme.table import CellTable, make_table
-from chemomet.tme.units import header_unit
+import importlib
+
+_WHERE = {
+    "tissue_areas": "areas",
+    "contact_pairs": "contacts",
+    "contact_pairs_bruteforce": "contacts",
+    "table_contact_pairs": "contacts",
+    "Doorways": "doorways",
+    "contact_triangles": "doorways",
+    "find_doorways": "doorways",
+    "FieldSelection": "fields",
+    "select_fields": "fields",
+    "GeoJsonCells": "geojson",
+    "read_geojson_cells": "geojson",
+    "to_geojson": "geojson",
+    "write_geojson": "geojson",
+    "Polygons": "polygons",
+    "make_polygons": "polygons",
+    "parse_polygons": "polygons",
+    "polygon_contact_pairs": "polygons",
+    "polygon_distances": "polygons",
+    "PRESETS": "presets",
+    "ColumnMap": "presets",
+    "read_presets": "presets",
+    "ReadOptions": "readers",
+    "read_cells": "readers",
+    "CONVENTIONS": "scores",
+    "TmemParams": "scores",
+    "TmemResult": "scores",
+    "compare_paired": "scores",
+    "contact_plausibility": "scores",
+    "poisson_ratio_ci": "scores",
+    "score_tissue": "scores",
+    "CellTable": "table",
+    "make_table": "table",
+    "header_unit": "units",
+    "generate_tissue": "synthetic",
+    "plot_map": "plot",
+    "to_anndata": "outputs",
+    "write_anndata": "outputs",
+}
+"""Where each public name lives (module of :mod:`chemomet.tme`). The package imports a module when one of its
+names is first asked for: ``chemomet tmem`` then loads only what its options need (no GeoJSON module for a table,
+no matplotlib without ``--map``, no anndata without ``--anndata-out``)."""
 
 __all__ = [
     "CONVENTIONS",
@@ -78,17 +97,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name):  # heavy optional parts (pandas generator, matplotlib, anndata) load on first use
-    if name == "generate_tissue":
-        from chemomet.tme.synthetic import generate_tissue
+def __getattr__(name):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"chemomet.tme.{_WHERE[name]}"), name)
+        globals()[name] = value  # later look-ups do not come back here
+        return value
+    raise AttributeError(f"module 'chemomet.tme' has no attribute {name!r}")
 
-        return generate_tissue
-    if name == "plot_map":
-        from chemomet.tme.plot import plot_map
 
-        return plot_map
-    if name in ("to_anndata", "write_anndata"):
-        from chemomet.tme import outputs
-
-        return getattr(outputs, name)
-    raise AttributeError(name)
+def __dir__():
+    return sorted({*globals(), *__all__})

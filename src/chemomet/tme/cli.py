@@ -13,9 +13,7 @@ from pathlib import Path
 import typer
 
 from chemomet.errors import InputError, field_error
-from chemomet.tme.geojson import to_geojson, write_geojson_doc
 from chemomet.tme.outputs import check_output_path, summary_json, write_anndata, write_json
-from chemomet.tme.plot import plot_map
 from chemomet.tme.readers import DEFAULT_OTHER_CLASSES, ReadOptions, read_cells_and_source
 from chemomet.tme.scores import TmemParams, compare_paired, score_tissue
 
@@ -274,6 +272,8 @@ def tmem(
     summary = result.summary()
     geojson_doc = None
     if geojson_out is not None:  # built before any file is written: a unit problem leaves nothing behind
+        from chemomet.tme.geojson import to_geojson
+
         geojson_doc = to_geojson(result, pixel_size_um=geojson_pixel_size, include_cells=geojson_cells)
     if baseline is not None:
         pre_table, _ = read_cells_and_source(baseline, opts)
@@ -283,6 +283,8 @@ def tmem(
     written: list[Path] = []
     try:
         if map_ is not None:
+            from chemomet.tme.plot import plot_map
+
             existed = map_.exists()
             plot_map(result, map_)
             if not existed:
@@ -293,6 +295,8 @@ def tmem(
             if not existed:
                 written.append(anndata_out)
         if geojson_doc is not None:
+            from chemomet.tme.geojson import write_geojson_doc
+
             existed = geojson_out.exists()
             write_geojson_doc(geojson_doc, geojson_out)
             if not existed:

@@ -10,13 +10,11 @@ passed as ``chemomet tmem --presets FILE`` or ``ReadOptions(presets_file=FILE)``
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
-
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from chemomet.errors import InputError, field_error, validation_error
 from chemomet.inputs import parse_text, read_text
@@ -81,7 +79,7 @@ class ColumnMap:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the file layout (pydantic)
+# the file layout (pydantic, imported on first use: the command reads only the shipped presets, which need none)
 
 
 def _column(v: str) -> str:
@@ -122,68 +120,77 @@ def _area_unit(v: str) -> str:
         raise ValueError(" | ".join(AREA_UNITS)) from None
 
 
-_Column = Annotated[str, AfterValidator(_column)]
-_LengthUnit = Annotated[str, AfterValidator(_length_unit)]
-_AreaUnit = Annotated[str, AfterValidator(_area_unit)]
-_Centroid = Annotated[str | tuple[str, str], BeforeValidator(_centroid)]
-_Template = Annotated[str, AfterValidator(_template)]
+def _column_map(spec: dict) -> ColumnMap:
+    """The :class:`ColumnMap` of one preset's table once validated (column names, ``(min, max)`` pairs as tuples,
+    canonical units); a ``px`` sub-table becomes :attr:`ColumnMap.px`, the preset with those keys replaced."""
+    cm = ColumnMap(
+        spec["x"],
+        spec["y"],
+        spec.get("label"),
+        spec.get("radius"),
+        spec.get("area"),
+        spec.get("marker_template") or "{marker}",
+        spec.get("polygon"),
+        units=spec.get("units"),
+        radius_units=spec.get("radius_units"),
+        area_units=spec.get("area_units"),
+    )
+    px = spec.get("px")
+    if px is not None:
+        # the pixel columns are in pixels unless the sub-table says otherwise
+        cm = replace(cm, px=replace(cm, **{"units": "px", **{k: v for k, v in px.items() if v is not None}}))
+    return cm
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@functools.cache
+def _preset_file_model():
+    """The pydantic model of a preset file (``name -> [NAME]`` table), made on first use (pydantic and its schema
+    take a tenth of a second to import and build, which the command does not need for the shipped presets)."""
+    from typing import Annotated
 
+    from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, TypeAdapter
 
-class _PixelColumns(_Strict):
-    """``[NAME.px]``: the columns that differ in an uncalibrated export; omitted keys keep the preset's."""
+    column = Annotated[str, AfterValidator(_column)]
+    length_unit = Annotated[str, AfterValidator(_length_unit)]
+    area_unit = Annotated[str, AfterValidator(_area_unit)]
+    centroid = Annotated[str | tuple[str, str], BeforeValidator(_centroid)]
+    template = Annotated[str, AfterValidator(_template)]
 
-    x: _Centroid | None = None
-    y: _Centroid | None = None
-    label: _Column | None = None
-    radius: _Column | None = None
-    area: _Column | None = None
-    marker_template: _Template | None = None
-    polygon: _Column | None = None
-    units: _LengthUnit | None = None
-    radius_units: _LengthUnit | None = None
-    area_units: _AreaUnit | None = None
+    class _Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
 
+    class _PixelColumns(_Strict):
+        """``[NAME.px]``: the columns that differ in an uncalibrated export; omitted keys keep the preset's."""
 
-class _Preset(_Strict):
-    """``[NAME]``: one preset; omitted optional columns are absent from the export."""
+        x: centroid | None = None
+        y: centroid | None = None
+        label: column | None = None
+        radius: column | None = None
+        area: column | None = None
+        marker_template: template | None = None
+        polygon: column | None = None
+        units: length_unit | None = None
+        radius_units: length_unit | None = None
+        area_units: area_unit | None = None
 
-    description: str = ""
-    x: _Centroid
-    y: _Centroid
-    label: _Column | None = None
-    radius: _Column | None = None
-    area: _Column | None = None
-    marker_template: _Template = "{marker}"
-    polygon: _Column | None = None
-    px: _PixelColumns | None = None
-    units: _LengthUnit | None = None
-    radius_units: _LengthUnit | None = None
-    area_units: _AreaUnit | None = None
+    class _Preset(_Strict):
+        """``[NAME]``: one preset; omitted optional columns are absent from the export."""
 
-    def column_map(self) -> ColumnMap:
-        cm = ColumnMap(
-            self.x,
-            self.y,
-            self.label,
-            self.radius,
-            self.area,
-            self.marker_template,
-            self.polygon,
-            units=self.units,
-            radius_units=self.radius_units,
-            area_units=self.area_units,
-        )
-        if self.px is not None:
-            # the pixel columns are in pixels unless the sub-table says otherwise
-            cm = replace(cm, px=replace(cm, **{"units": "px", **self.px.model_dump(exclude_none=True)}))
-        return cm
+        description: str = ""
+        x: centroid
+        y: centroid
+        label: column | None = None
+        radius: column | None = None
+        area: column | None = None
+        marker_template: template = "{marker}"
+        polygon: column | None = None
+        px: _PixelColumns | None = None
+        units: length_unit | None = None
+        radius_units: length_unit | None = None
+        area_units: area_unit | None = None
 
+    return TypeAdapter(dict[str, _Preset])
 
-_PRESET_FILE = TypeAdapter(dict[str, _Preset])
 
 _CENTROID_RULE = ("a column name or a [min, max] pair of column names", None)
 _RULES = {
@@ -233,20 +240,44 @@ def parse_presets(table: dict, where: str = "presets") -> dict[str, ColumnMap]:
             raise field_error("preset name", name, "lower-case letters, digits, '-' and '_'", where=where)
         if not isinstance(spec, dict):
             raise field_error(name, spec, f"a table [{name}] of columns (x = ..., y = ..., label = ...)", where=where)
+    from pydantic import ValidationError
+
     try:
-        presets = _PRESET_FILE.validate_python(table)
+        presets = _preset_file_model().validate_python(table)
     except ValidationError as err:
         raise validation_error(err, where, _RULES, unknown=f"allowed: {', '.join(_RULES)}") from None
-    return {name: p.column_map() for name, p in presets.items()}
+    return {name: _column_map(p.model_dump()) for name, p in presets.items()}
 
 
 def _load_toml(text: str, where: str) -> dict:
     return parse_text(text, ".toml", where)
 
 
+_CONVERT = {
+    "x": _centroid,
+    "y": _centroid,
+    "label": _column,
+    "radius": _column,
+    "area": _column,
+    "marker_template": _template,
+    "polygon": _column,
+    "units": _length_unit,
+    "radius_units": _length_unit,
+    "area_units": _area_unit,
+}
+"""The per-key checks and conversions of the file layout (the same functions the pydantic model applies)."""
+
+
 def _load_shipped() -> dict[str, ColumnMap]:
+    """The shipped presets, converted key by key with the layout's own checks but without the pydantic model (not
+    imported by the command); ``tests/tme/test_tme_presets.py`` checks that :func:`parse_presets` gives the same."""
     text = resources.files("chemomet.data").joinpath(SHIPPED_FILE).read_text(encoding="utf-8")
-    return parse_presets(_load_toml(text, SHIPPED_FILE), SHIPPED_FILE)
+    table = _load_toml(text, SHIPPED_FILE)
+
+    def checked(spec: dict) -> dict:
+        return {k: v if k == "description" else checked(v) if k == "px" else _CONVERT[k](v) for k, v in spec.items()}
+
+    return {name: _column_map(checked(spec)) for name, spec in table.items()}
 
 
 PRESETS: dict[str, ColumnMap] = _load_shipped()
