@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from chemomet.assess import decision, evidence, forecast
 from chemomet.assess.result import Assessment
@@ -299,10 +300,7 @@ def assess(
         for t in terms
     }
     q = w_main if not counterfactual else 0.5 * w_main + 0.5 * np.mean(list(counterfactual.values()), axis=0)
-    index, count = forecast.systematic_resample(q, sm.n_simulated, np.random.default_rng([sm.seed, 1]))
-
-    say(f"simulating {index.size:,} distinct twins under {len(plan)} strategies")
-    outcomes = forecast.simulate_twins(twins, index, plan, reference, sm.horizon_years)
+    index, count, draws, outcomes, accuracy = _adaptive_forecast(twins, q, w_main, plan, reference, sm, say)
     nact = next(s for s in plan if s.name == "nact")
     parts = forecast.excess_parts(twins, index, outcomes, nact, reference)
     sim = forecast.SimulatedTwins(index, count, q, parts)
@@ -378,6 +376,7 @@ def assess(
         traj = forecast.trajectories(twins, w_main, plan, reference, sm.n_trajectories, sm.seed)
 
     ess = evidence.effective_sample_size(w_main)
+    accuracy = _with_total_se(accuracy, outcomes, weights, ess, sm.target_se)
     # the sub-results are plain dicts (decision.recommend reads them so); Assessment validates them into its models
     return Assessment(
         chemomet_version=_chemomet_version(),
@@ -386,7 +385,7 @@ def assess(
         inputs=_inputs_table(patient),
         settings={
             "n_twins": sm.n_twins,
-            "n_simulated": int(sm.n_simulated),
+            "n_simulated": int(draws),
             "n_simulated_distinct": int(index.size),
             "seed": sm.seed,
             "regimen": regimen,
@@ -398,6 +397,7 @@ def assess(
             "endocrine_years": settings.treatment.endocrine_years,
             "mechanisms": describe_mechanisms(mech, mechanisms),
         },
+        accuracy=accuracy,
         evidence={
             "ess": ess,
             "ess_fraction": ess / twins.n,
@@ -426,6 +426,72 @@ def assess(
         },
         elapsed_s=(datetime.now(UTC) - t_start).total_seconds(),
     )
+
+
+def _adaptive_forecast(twins: Twins, q, target, plan, reference, sm, say):
+    """Simulate a growing nested resample of the twins (drawn from ``q``) under every strategy until the Monte
+    Carlo standard error of DMFS10 under the posterior ``target``, against the estimate from all twins, is at
+    most ``sm.target_se`` under every strategy, or the resample has ``sm.n_simulated`` draws.
+
+    Stages double from ``sm.n_simulated_min`` draws (:func:`forecast.nested_resample_stages`; the last is the
+    fixed-size resample of ``sm.n_simulated`` draws), and a twin already simulated is not simulated again.
+
+    Returns
+    -------
+    tuple
+        ``(index, count, draws, outcomes, accuracy)``: the final stage's distinct twins, counts and draws, per
+        strategy the outcomes of those twins (:func:`forecast.simulate_twins`), and the accuracy record
+        (standard errors per strategy, probabilities; stages; whether the target was met).
+    """
+    rng = np.random.default_rng([sm.seed, 1])
+    m_min = sm.n_simulated if sm.target_se <= 0 else min(sm.n_simulated_min, sm.n_simulated)
+    stages = forecast.nested_resample_stages(q, sm.n_simulated, m_min, rng)
+    done = np.empty(0, dtype=np.int64)
+    store: dict[str, dict[str, np.ndarray]] = {}
+    history = []
+    for k, (index, count, draws) in enumerate(stages):
+        new = np.setdiff1d(index, done, assume_unique=True)
+        say(f"simulating {new.size:,} distinct twins under {len(plan)} strategies ({draws:,} draws)")
+        fresh = forecast.simulate_twins(twins, new, plan, reference, sm.horizon_years) if new.size else {}
+        merged = np.concatenate([done, new])
+        order = np.argsort(merged, kind="stable")
+        for name, values in fresh.items():
+            old = store.get(name, {})
+            store[name] = {
+                key: np.concatenate([old[key], v])[order] if old else v[order] for key, v in values.items()
+            }
+        done = merged[order]
+        at = np.searchsorted(done, index)
+        outcomes = {name: {key: v[at] for key, v in values.items()} for name, values in store.items()}
+        se = {
+            name: forecast.resample_se(index, count, draws, q, target, o["dmfs_10y"]) for name, o in outcomes.items()
+        }
+        worst = max((v for v in se.values() if np.isfinite(v)), default=0.0)
+        history.append({"draws": draws, "distinct": int(index.size), "max_se_dmfs_10y": worst})
+        if k == len(stages) - 1 or worst <= sm.target_se:
+            break
+    accuracy = {
+        "target_se": sm.target_se,
+        "target_met": bool(worst <= sm.target_se),
+        "stages": history,
+        "se_resample_dmfs_10y": se,
+    }
+    return index, count, draws, outcomes, accuracy
+
+
+def _with_total_se(accuracy: dict, outcomes: dict, weights: np.ndarray, ess: float, target_se: float) -> dict:
+    """The accuracy record with, per strategy, the posterior SD of the twins' DMFS10 and the total Monte Carlo
+    standard error against the exact posterior given the model: the resample's error and that of ``n_twins``
+    weighted twins (posterior SD / √ESS), combined in quadrature."""
+    sd, total = {}, {}
+    for name, o in outcomes.items():
+        v = o["dmfs_10y"]
+        ok = np.isfinite(v)
+        w = weights[ok] / weights[ok].sum() if ok.any() else weights
+        mean = float(np.sum(w * v[ok]))
+        sd[name] = float(np.sqrt(np.sum(w * (v[ok] - mean) ** 2)))
+        total[name] = float(np.hypot(accuracy["se_resample_dmfs_10y"][name], sd[name] / np.sqrt(ess)))
+    return {**accuracy, "posterior_sd_dmfs_10y": sd, "se_total_dmfs_10y": total}
 
 
 def _inputs_table(p: Patient) -> list[dict]:
@@ -545,16 +611,24 @@ def _covariate_drivers(
     base_excess = float(np.sum(count * sim.parts["excess"][pick]) / count.sum())
     old_ll = sum((t.loglik[rows] for t in terms), np.zeros(rows.size))
     pair = [s for s in plan if s.name in ("surgery-first", "nact")]
-    out = []
-    for name, observed, ref_text, column, value in changes:
+    # every change drawn and simulated in one batch: the same twins as drawn one change at a time
+    covs = []
+    for _, _, _, column, value in changes:
         cov = cov0.copy()
         cov[column] = value
-        tw = draw_twins(patient, twins.n, settings.sampling.seed, reference, members, covariates=cov, indices=rows)
-        new_terms = evidence.terms(patient, tw, reference, settings.observation, regimen)
-        new_ll = sum((t.loglik for t in new_terms), np.zeros(rows.size))
+        covs.append(cov.loc[cov.index.repeat(rows.size)])
+    batch = pd.concat(covs, ignore_index=True)
+    indices = np.tile(rows, len(changes))
+    tw = draw_twins(patient, twins.n, settings.sampling.seed, reference, members, covariates=batch, indices=indices)
+    new_terms = evidence.terms(patient, tw, reference, settings.observation, regimen)
+    new_ll_all = sum((t.loglik for t in new_terms), np.zeros(indices.size))
+    o = forecast.simulate_twins(tw, np.arange(indices.size), pair, reference, settings.sampling.horizon_years)
+    ex_all = o["surgery-first"]["dmfs_10y"] - o["nact"]["dmfs_10y"]
+    out = []
+    for k, (name, observed, ref_text, _, _) in enumerate(changes):
+        part = slice(k * rows.size, (k + 1) * rows.size)
+        new_ll, ex = new_ll_all[part], ex_all[part]
         w = count * np.exp(new_ll - old_ll - np.max(new_ll - old_ll))
-        o = forecast.simulate_twins(tw, np.arange(rows.size), pair, reference, settings.sampling.horizon_years)
-        ex = o["surgery-first"]["dmfs_10y"] - o["nact"]["dmfs_10y"]
         at_ref = excess_mean + float(np.sum(w * ex) / w.sum()) - base_excess
         if not np.isfinite(at_ref):  # e.g. a fixed plateau below the cells of the reference tumour
             continue

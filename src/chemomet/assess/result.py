@@ -28,6 +28,8 @@ from chemomet.fileio import json_safe
 from chemomet.patient import DiameterMeasurement, Morphology, Status
 
 __all__ = [
+    "Accuracy",
+    "AccuracyStage",
     "Assessment",
     "Band",
     "BiomarkerEvidence",
@@ -167,6 +169,45 @@ class Evidence(_Part):
         [], description="Where the model or the population barely supports the patient, one sentence each."
     )
     biomarkers: dict[str, BiomarkerEvidence] = Field({}, description="Per measured biomarker (by display name).")
+
+
+class AccuracyStage(_Part):
+    """One stage of the adaptive resample."""
+
+    draws: int | None = Field(None, description="Draws of the stage's systematic resample (count).")
+    distinct: int | None = Field(None, description="Distinct twins among them, each simulated once (count).")
+    max_se_dmfs_10y: float | None = Field(
+        None, description="Largest Monte Carlo standard error of DMFS10 over the strategies (probability)."
+    )
+
+
+class Accuracy(_Part):
+    """The Monte Carlo accuracy reached: how far the posterior means of DMFS10 may lie from the estimate that
+    simulates all ``n_twins`` weighted twins (the direct estimator), and from the exact posterior given the model."""
+
+    target_se: float | None = Field(
+        None,
+        description="Standard error of DMFS10 (probability) at which the adaptive resample stops growing; 0: "
+        "the resample always has settings.n_simulated draws.",
+    )
+    target_met: bool | None = Field(
+        None, description="True: every strategy's se_resample_dmfs_10y is at most target_se."
+    )
+    stages: list[AccuracyStage] = Field([], description="The resample's stages, smallest first, as simulated.")
+    se_resample_dmfs_10y: dict[str, float] = Field(
+        {},
+        description="Per strategy: Monte Carlo standard error of the posterior mean DMFS10 against the direct "
+        "estimator (probability; systematic-resampling variance, Horvitz-Thompson estimate).",
+    )
+    posterior_sd_dmfs_10y: dict[str, float] = Field(
+        {}, description="Per strategy: posterior standard deviation of the twins' DMFS10 (probability)."
+    )
+    se_total_dmfs_10y: dict[str, float] = Field(
+        {},
+        description="Per strategy: Monte Carlo standard error of the posterior mean DMFS10 against the exact "
+        "posterior given the model (probability): the resample's and the n_twins twins' (posterior SD / sqrt(ESS)) "
+        "in quadrature.",
+    )
 
 
 class StrategyResult(_Part):
@@ -347,6 +388,9 @@ class Assessment(_Part):
         Sample sizes, seed, regimen, horizon (years), credible level and decision thresholds.
     evidence : Evidence, optional
         Effective sample sizes (twins), warnings and each biomarker's prior-predictive tail probability.
+    accuracy : Accuracy, optional
+        The Monte Carlo accuracy reached: standard errors of DMFS10 per strategy (probabilities) against the
+        direct estimator and against the exact posterior, the adaptive resample's stages (draws, twins).
     strategies : list of StrategyResult
         Per strategy: DMFS at 5 and 10 years, 10-year risk (probabilities), P(pCR), surgery day (days), TMEM at
         surgery (per 10 HPF), expected CTCs at surgery (per 7.5 mL).
@@ -401,6 +445,9 @@ class Assessment(_Part):
     inputs: list[InputRow] = Field([], description="The inputs table: each covariate and biomarker.")
     settings: RunSettings | None = Field(None, description="How the assessment was computed.")
     evidence: Evidence | None = Field(None, description="What the measurements say about the twins.")
+    accuracy: Accuracy | None = Field(
+        None, description="The Monte Carlo accuracy reached (standard errors of DMFS10, probabilities)."
+    )
     strategies: list[StrategyResult] = Field([], description="Predicted outcomes per strategy.")
     nact_excess_risk_10y: RiskDifference | None = Field(
         None, description="NACT-attributable excess 10-year risk: risk under NACT minus under surgery first."

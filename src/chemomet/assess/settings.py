@@ -25,6 +25,17 @@ class Sampling(BaseModel):
     seed: int = Field(ge=0, description="Seed of every random stream of the assessment.")
     horizon_years: float = Field(ge=10.0, le=30.0, description="Simulated follow-up (years from diagnosis).")
     credible_level: float = Field(gt=0.5, lt=1.0, description="Probability mass of every credible interval.")
+    target_se: float = Field(
+        ge=0.0,
+        le=0.1,
+        description="Monte Carlo standard error of DMFS10 (probability, against the estimate from all n_twins "
+        "twins) at which the adaptive resample stops growing, under every strategy; 0: always n_simulated.",
+    )
+    n_simulated_min: int = Field(
+        ge=64,
+        le=1_000_000,
+        description="First (smallest) adaptive resample (draws); the resample doubles from it up to n_simulated.",
+    )
 
 
 class Observation(BaseModel):
@@ -90,7 +101,9 @@ class AssessmentSettings(BaseModel):
         ``n_twins`` (virtual twins weighted by the measurements), ``n_simulated`` (resampled twins simulated per
         strategy), ``n_trajectories`` (twins per strategy for the trajectories), ``n_drivers`` (twins re-simulated
         per covariate driver; 0: none), all counts; ``seed``; ``horizon_years`` (years, 10-30);
-        ``credible_level`` (probability mass of the credible intervals, 0.5-1).
+        ``credible_level`` (probability mass of the credible intervals, 0.5-1); ``target_se`` (Monte Carlo
+        standard error of DMFS10, a probability, at which the adaptive resample stops: it starts at
+        ``n_simulated_min`` draws and doubles up to ``n_simulated``; 0: always ``n_simulated``).
     observation : Observation
         Observation models of the biomarkers: ``tmem_dispersion`` (negative binomial size k of the TMEM score),
         ``ki67_median_percent`` (%), ``ki67_growth_slope`` (change of ln Ki67 per SD of the doubling-time random

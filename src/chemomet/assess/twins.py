@@ -73,7 +73,9 @@ def draw_twins(
     indices: np.ndarray | None = None,
 ) -> Twins:
     """Draw ``n`` twins of ``patient`` (twin ``i`` uses the random stream keyed by ``i``, so any subset can be
-    redrawn exactly with ``indices``). ``covariates`` replaces the patient's own row (counterfactual inputs);
+    redrawn exactly with ``indices``). ``covariates`` replaces the patient's own row (counterfactual inputs): one
+    row for every twin, or one row per index (several counterfactual inputs drawn in one call: the per-member
+    work is done once, and each twin is the one it would be if drawn alone with its row);
     ``ensemble`` defaults to ``(reference,)`` — pass :func:`shipped_ensemble` for parameter uncertainty.
     Parameters the patient's file fixes are fixed in every twin. An unmeasured HER2 (or PR of an ER-negative
     tumour, or an unreported grade) is drawn per twin from the population given what is known
@@ -84,7 +86,10 @@ def draw_twins(
     indices = np.arange(n) if indices is None else np.asarray(indices)
     z, u = draws_at(root_seed(seed), indices, Population.N_EFFECTS, N_UNIFORMS)
     member = np.minimum((u[:, 2] * len(ensemble)).astype(int), len(ensemble) - 1)
-    rows = cov.loc[cov.index.repeat(indices.size)].reset_index(drop=True)
+    if len(cov) == indices.size and len(cov) > 1:  # one covariate row per twin (several counterfactuals at once)
+        rows = cov.reset_index(drop=True)
+    else:
+        rows = cov.loc[cov.index.repeat(indices.size)].reset_index(drop=True)
     if cov[["grade", "er", "pr", "her2"]].isna().to_numpy().any():
         _, u_unknown = draws_at(child(root_seed(seed), UNKNOWN_STREAM), indices, 0, 3)
         rows = reference.draw_unknown(rows, u_unknown)

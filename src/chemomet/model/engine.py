@@ -470,7 +470,7 @@ def _simulate_chunk(
 
     traj = {}
     if grid is not None:
-        traj = _trajectories(
+        traj = outputs_on_grid(
             p, tl, schedule, settings, grid, dmfs[:, 1 + len(SUMMARY_YEARS) :], growth, gkill, log_n
         )
     return summary, traj
@@ -547,8 +547,30 @@ def _over_clones(
     return lam
 
 
-def _trajectories(p, tl, schedule, settings, grid, dmfs, growth, gkill, log_n):
-    """Tumour size, TMEM, expected CTCs, founding rate and DMFS on the output grid."""
+def outputs_on_grid(p, tl, schedule, settings, grid, dmfs, growth, gkill, log_n):
+    """Tumour size, TMEM, expected CTCs, founding rate and DMFS on the output grid (the trajectories of
+    :class:`Outcome`).
+
+    ``p``: the patients; ``tl``: the schedule's timeline (None without a treatment window); ``settings``: the
+    model settings; ``grid``: output days; ``dmfs``: DMFS on the grid, or None where only the primary is wanted;
+    ``growth``, ``gkill``, ``log_n``: the primary in the window (:func:`primary_in_window`). Returns a dict of
+    ``(patients, len(grid))`` arrays: ``diameter_mm`` (mm), ``tmem_10hpf`` (doorways per 10 HPF), ``ctc_expected``
+    (per 7.5 mL), ``founding_per_day`` (colonies/day) and ``dmfs`` when given.
+
+    Examples
+    --------
+    >>> from chemomet.population import Population
+    >>> from chemomet.regimens import Strategy, load_drugs
+    >>> from chemomet.model.timeline import build_timeline
+    >>> pop = Population()
+    >>> _, p = pop.sample(2, 0)
+    >>> sch = Strategy.parse("nact").schedule()
+    >>> tl = build_timeline(sch, load_drugs(), pop.settings.k_macrophage_per_day, pop.settings.k_mena_per_day)
+    >>> growth, gkill, _, log_n, _ = primary_in_window(p, sch, tl, therapy_rates(sch, load_drugs()))
+    >>> out = outputs_on_grid(p, tl, sch, pop.settings, np.array([0.0, 100.0]), None, growth, gkill, log_n)
+    >>> out["diameter_mm"].shape
+    (2, 2)
+    """
     surgery = schedule.surgery_day
     log_cells = untreated_log_cells(p, grid)
     m = np.zeros(grid.size)
