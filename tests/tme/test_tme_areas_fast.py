@@ -119,17 +119,33 @@ def _sections(rng, k):
     return x, y, rng.integers(0, 4, n)
 
 
-def test_raster_areas_equal_the_former_formulation():
+def _compare_with_the_former_formulation(skip=()) -> float:
+    """Worst relative difference of the per-type areas over fifteen random sections (the draws do not depend on
+    which sections are skipped)."""
     rng = np.random.default_rng(2024)
     worst = 0.0
     for k in range(15):
         x, y, ct = _sections(rng, k)
-        for max_edge, h in ((50.0, 10.0), (float(rng.uniform(5, 400)), float(rng.uniform(0.5, 30)))):
+        configs = ((50.0, 10.0), (float(rng.uniform(5, 400)), float(rng.uniform(0.5, 30))))
+        if k in skip:
+            continue
+        for max_edge, h in configs:
             tissue, by_type, h_used = former_raster_areas(x, y, ct, max_edge, h)
             got = tissue_areas(x, y, ct, max_edge, raster_um=h)
             assert got.tissue_mm2 == tissue and got.raster_um == h_used  # the same pixels, bit for bit
             worst = max(worst, float(np.max(np.abs(got.by_type_mm2 - by_type))) / max(tissue, 1e-300))
-    assert worst <= 1e-12, worst
+    return worst
+
+
+def test_raster_areas_equal_the_former_formulation():
+    """Fourteen of the fifteen sections; the slow run below adds section 2, cells scattered over 2 m on a 1.6 µm
+    raster (about 15 s)."""
+    assert _compare_with_the_former_formulation(skip=(2,)) <= 1e-12
+
+
+@pytest.mark.slow
+def test_raster_areas_equal_the_former_formulation_on_fifteen_sections():
+    assert _compare_with_the_former_formulation() <= 1e-12
 
 
 def test_on_a_synthetic_tissue():
