@@ -26,6 +26,8 @@ MODULES = (
     "chemomet.errors",
     "chemomet.evidence",
     "chemomet.calibrate.crossval",
+    "chemomet.calibrate.folds",
+    "chemomet.calibrate.survival_metrics",
     "chemomet.calibrate.mechanism_inference",
     "chemomet.fileio",
     "chemomet.units",

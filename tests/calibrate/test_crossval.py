@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from chemomet.calibrate import crossval as cv
+from chemomet.calibrate import folds as fm
 from chemomet.calibrate import natural_history as nh
+from chemomet.calibrate import survival_metrics as sm
 from chemomet.calibrate.cohort import VirtualCohort
 from chemomet.calibrate.validation import folds
 from chemomet.calibrate.vector import prior_config
@@ -39,19 +41,19 @@ def _true_survival(x, years, scale=3000.0):
 
 # ------------------------------------------------------------------------------------------------ metrics
 def test_fold_matrix_is_the_folds_of_cross_validate():
-    f = cv.fold_matrix(50, k=5, repeats=3, seed=7)
+    f = fm.fold_matrix(50, k=5, repeats=3, seed=7)
     for r in range(3):
         assert np.array_equal(f[r], folds(50, 5, 7 + r))
         assert np.bincount(f[r]).tolist() == [10] * 5
     with pytest.raises(ValueError):
-        cv.fold_matrix(3, k=5)
+        fm.fold_matrix(3, k=5)
 
 
 def test_ipcw_brier_is_the_mean_squared_error_without_censoring():
     x, time, event = _exponential(follow_up=1e9)  # nobody censored
     s = _true_survival(x, [5.0])[:, 0]
     y = (time > 5 * DAYS_PER_YEAR).astype(float)
-    assert cv.ipcw_brier(time, event, s, 5.0) == pytest.approx(np.mean((y - s) ** 2), rel=1e-12)
+    assert sm.ipcw_brier(time, event, s, 5.0) == pytest.approx(np.mean((y - s) ** 2), rel=1e-12)
 
 
 def test_ipcw_brier_matches_scikit_survival():
@@ -65,24 +67,24 @@ def test_ipcw_brier_matches_scikit_survival():
     s = _true_survival(x, [5.0])[:, 0]
     y = Surv.from_arrays(event, time)
     _, ref = sksurv_metrics.brier_score(y, y, s[:, None], [5 * DAYS_PER_YEAR])
-    assert cv.ipcw_brier(time, event, s, 5.0) == pytest.approx(float(ref[0]), rel=1e-6)
+    assert sm.ipcw_brier(time, event, s, 5.0) == pytest.approx(float(ref[0]), rel=1e-6)
 
 
 def test_calibration_slope_one_for_the_true_model_and_half_for_doubled_log_hazards():
     x, time, event = _exponential(n=3000, seed=1)
     s = _true_survival(x, [5.0])[:, 0]
-    good = cv.calibration_slope(time, event, s, 5.0)
+    good = sm.calibration_slope(time, event, s, 5.0)
     assert 0.9 < good["slope"] < 1.1 and good["ci95"][0] < 1 < good["ci95"][1]
     lp = np.log(-np.log(s))
     too_extreme = np.exp(-np.exp(2 * lp - lp.mean()))  # ln(-ln S) spread twice as wide: the slope halves
-    assert 0.4 < cv.calibration_slope(time, event, too_extreme, 5.0)["slope"] < 0.6
-    assert cv.calibration_slope(time, event, np.full(x.size, 0.7), 5.0)["slope"] is None
+    assert 0.4 < sm.calibration_slope(time, event, too_extreme, 5.0)["slope"] < 0.6
+    assert sm.calibration_slope(time, event, np.full(x.size, 0.7), 5.0)["slope"] is None
 
 
 def test_calibration_table_cells_and_estimability():
     x, time, event = _exponential(n=300, seed=2, follow_up=3000.0)  # 8.2 years of follow-up
     s = _true_survival(x, [5.0, 10.0])
-    rows = cv.calibration_table(time, event, s, cv.node_groups(np.arange(300) % 12), [5.0, 10.0], "node group")
+    rows = sm.calibration_table(time, event, s, sm.node_groups(np.arange(300) % 12), [5.0, 10.0], "node group")
     assert [r["group"] for r in rows] == ["0", "0", "1-3", "1-3", "10+", "10+", "4-9", "4-9"]
     five = [r for r in rows if r["years"] == 5.0]
     assert all(r["estimable"] and r["km_low"] <= r["km"] <= r["km_high"] for r in five)
@@ -96,7 +98,7 @@ def test_evaluate_pairs_the_bootstrap_and_scores_the_null_model_separately():
     years = (5.0, 10.0)
     true = _true_survival(x, years)[None]
     weak = _true_survival(0.3 * x + np.random.default_rng(9).normal(size=x.size), years)[None]
-    km = cv.KaplanMeierFold(time, event, years)(np.arange(400), np.arange(400))[None]
+    km = fm.KaplanMeierFold(time, event, years)(np.arange(400), np.arange(400))[None]
     res = cv.evaluate(time, event, {"mechanistic": true, "cox": true, "nodes": weak, "km": km}, years,
                       node_counts=np.arange(400) % 12, n_boot=40)
     d = res["c_index_differences"]
@@ -154,11 +156,11 @@ def test_validate_untreated_on_a_synthetic_cohort():
 
 def test_out_of_fold_in_processes_matches_in_process():
     cohort = _untreated_cohort(n=40, seed=8)
-    model = cv.NaturalHistoryRefit(cohort.covariates, cohort.time_days, cohort.event, (5.0, 10.0), n_nodes=16,
+    model = fm.NaturalHistoryRefit(cohort.covariates, cohort.time_days, cohort.event, (5.0, 10.0), n_nodes=16,
                                    max_evaluations=15)
-    f = cv.fold_matrix(40, k=2, repeats=1)
-    one, info1 = cv.out_of_fold({"m": model}, f, workers=1)
-    two, info2 = cv.out_of_fold({"m": model}, f, workers=2)
+    f = fm.fold_matrix(40, k=2, repeats=1)
+    one, info1 = fm.out_of_fold({"m": model}, f, workers=1)
+    two, info2 = fm.out_of_fold({"m": model}, f, workers=2)
     assert np.allclose(one["m"], two["m"]) and len(info2["m"]["fold_theta"]) == 2
 
 
@@ -189,7 +191,7 @@ def test_validate_treated_on_a_synthetic_cohort(treated):
     assert set(res["c_index"]) == {"mechanistic", "mechanistic-distant-only", "cox", "nodes"}
     assert set(res["c_index_differences"]) == {"mechanistic - cox", "mechanistic - nodes"}
     counts = cohort.covariates["nodes_positive"].to_numpy()
-    raw = cv.harrell_c(cohort.time_days, cohort.event, counts)  # pooled over folds, nearly the count's ranking
+    raw = sm.harrell_c(cohort.time_days, cohort.event, counts)  # pooled over folds, nearly the count's ranking
     assert res["c_index"]["nodes"]["estimate"] == pytest.approx(raw, abs=0.05)
     mech = res["c_index"]["mechanistic"]
     assert mech["by_repeat"][0] == mech["by_repeat"][1]  # not refitted: the same predictions in every repeat
@@ -256,7 +258,7 @@ def test_validation_on_transbig_and_gbsg2(tmp_path):
     assert 0.6 < gb["c_index"]["mechanistic"]["estimate"] < 0.72
     g = _gbsg2()
     assert gb["c_index"]["nodes"]["estimate"] == pytest.approx(
-        cv.harrell_c(g.time_days, g.event, g.covariates["nodes_positive"]), abs=0.01)
+        sm.harrell_c(g.time_days, g.event, g.covariates["nodes_positive"]), abs=0.01)
     assert set(gb["targets"]) >= {"c_index_met", "above_cox", "above_nodes", "share_inside_met", "slope_met"}
     assert out["settings"]["repeats"] == 1
 

@@ -14,8 +14,7 @@ import numpy as np
 
 from chemomet.assess.twins import Twins
 from chemomet.excess_risk import nact_excess_risk
-from chemomet.model.engine import outputs_on_grid
-from chemomet.model.engine import primary_in_window, therapy_rates
+from chemomet.model.engine import outputs_on_grid, primary_in_window, therapy_rates
 from chemomet.model.timeline import build_timeline
 from chemomet.population import Population
 from chemomet.regimens import Strategy, load_drugs

@@ -44,17 +44,31 @@ import tempfile
 import time as _time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.utils import concordance_index
 
 from chemomet.calibrate import natural_history as nh
-from chemomet.calibrate.validation import cox_frame, folds
+from chemomet.calibrate.folds import (
+    CoxFold,
+    FixedPredictions,
+    KaplanMeierFold,
+    NaturalHistoryRefit,
+    fold_matrix,
+    out_of_fold,
+)
+from chemomet.calibrate.survival_metrics import (
+    brier_terms,
+    calibration_slope,
+    calibration_table,
+    censoring_km,
+    harrell_c,
+    node_groups,
+    percentile_ci,
+    risk_tertiles,
+)
+from chemomet.calibrate.validation import cox_frame
 from chemomet.datasets import Cohort
 from chemomet.local_recurrence import HAZARD_PER_DAY as LOCAL_RECURRENCE_HAZARD_PER_DAY
 from chemomet.mortality import other_cause_survival
@@ -63,19 +77,8 @@ from chemomet.units import DAYS_PER_YEAR
 
 __all__ = [
     "CMF_PROXY_REGIMEN",
-    "CoxFold",
-    "FixedPredictions",
-    "KaplanMeierFold",
-    "NaturalHistoryRefit",
-    "calibration_slope",
-    "calibration_table",
     "evaluate",
-    "fold_matrix",
-    "harrell_c",
-    "ipcw_brier",
     "mechanistic_rfs",
-    "node_groups",
-    "out_of_fold",
     "plot_validation",
     "run_validation",
     "validate_treated",
@@ -87,9 +90,6 @@ HORIZONS_YEARS = (5.0, 10.0)
 
 C_HORIZON_YEARS = 10.0
 """Horizon of the risk whose Harrell C is reported (years from diagnosis)."""
-
-NODE_GROUPS = (("0", 0, 0), ("1-3", 1, 3), ("4-9", 4, 9), ("10+", 10, 10**6))
-"""Node groups of the calibration table: (label, fewest, most positive nodes)."""
 
 TARGETS = {"c_index_min": 0.68, "share_inside_min": 0.90, "slope_range": (0.8, 1.2)}
 """Issue 11's bars for the mechanistic model: Harrell C of the 10-year risk, share of calibration cells whose
@@ -120,504 +120,7 @@ GBSG2_TAMOXIFEN_YEARS = 2.0
 
 
 # ---------------------------------------------------------------------------------------------- folds and models
-def fold_matrix(n: int, k: int = 5, repeats: int = 5, seed: int = 7) -> np.ndarray:
-    """Fold labels of repeated k-fold cross-validation, one row per repeat.
-
-    Repeat ``r`` is :func:`chemomet.calibrate.validation.folds` with seed ``seed + r``, the folds of
-    :func:`~chemomet.calibrate.validation.cross_validate`, so its numbers can be compared.
-
-    Parameters
-    ----------
-    n : int
-        Patients.
-    k : int, default 5
-        Folds per repeat (>= 2).
-    repeats : int, default 5
-        Repeats (>= 1).
-    seed : int, default 7
-        Seed of the first repeat.
-
-    Returns
-    -------
-    numpy.ndarray
-        Integer labels 0..k-1, shape ``(repeats, n)``.
-
-    Examples
-    --------
-    >>> f = fold_matrix(10, k=5, repeats=2, seed=7)
-    >>> f.shape, np.bincount(f[0]).tolist()
-    ((2, 10), [2, 2, 2, 2, 2])
-    """
-    if k < 2 or repeats < 1 or n < k:
-        raise ValueError(f"need k >= 2, repeats >= 1 and n >= k (got n={n}, k={k}, repeats={repeats})")
-    return np.vstack([folds(n, k, seed + r) for r in range(repeats)])
-
-
-@dataclass
-class NaturalHistoryRefit:
-    """Fold model: the natural history refitted on the training patients (maximum marginal likelihood from the
-    priors, :func:`chemomet.calibrate.natural_history.maximise`), predicting distant-metastasis-free survival of
-    the held-out patients (untreated, surgery on day 21).
-
-    Attributes
-    ----------
-    covariates : pandas.DataFrame
-        Covariates (layout of :meth:`chemomet.population.Population.parameters`).
-    time_days : numpy.ndarray
-        Follow-up (days).
-    event : numpy.ndarray
-        Distant metastasis observed (bool).
-    horizons_years : tuple of float
-        Horizons of the predictions (years).
-    n_nodes : int, default 256
-        Quadrature nodes per patient.
-    seed : int, default 7
-        Seed of the quadrature nodes (that of :func:`~chemomet.calibrate.validation.cross_validate`).
-    max_evaluations : int, default 2000
-        Most likelihood evaluations per fit.
-
-    Examples
-    --------
-    >>> from chemomet.calibrate.cohort import VirtualCohort
-    >>> from chemomet.calibrate.vector import prior_config
-    >>> cov = VirtualCohort.draw(prior_config(), 30, seed=1).covariates
-    >>> model = NaturalHistoryRefit(cov, np.full(30, 3000.0), np.arange(30) % 5 == 0, (5.0, 10.0), n_nodes=16,
-    ...                             max_evaluations=20)
-    >>> s = model(np.arange(20), np.arange(20, 30))
-    >>> s.shape, bool(np.all(s[:, 1] <= s[:, 0]) and np.all(s > 0))
-    ((10, 2), True)
-    """
-
-    covariates: pd.DataFrame
-    time_days: np.ndarray
-    event: np.ndarray
-    horizons_years: tuple
-    n_nodes: int = 256
-    seed: int = 7
-    max_evaluations: int = 2000
-    thetas: list = field(default_factory=list, repr=False)
-
-    def __call__(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-        """Fit on ``train``, predict DMFS (probability) of ``test`` at the horizons, shape ``(len(test), H)``."""
-        cov = self.covariates.reset_index(drop=True)
-        time, event = np.asarray(self.time_days, float), np.asarray(self.event, bool)
-        m_train = nh.MarginalModel(cov.iloc[train].reset_index(drop=True), time[train], event[train],
-                                   self.n_nodes, self.seed)
-        theta, _, _, _ = nh.maximise(m_train, max_evaluations=self.max_evaluations)
-        self.thetas.append(np.asarray(theta))
-        m_test = nh.MarginalModel(cov.iloc[test].reset_index(drop=True), time[test], event[test],
-                                  self.n_nodes, self.seed)
-        return m_test.dmfs(theta, np.asarray(self.horizons_years, float) * DAYS_PER_YEAR)
-
-
-@dataclass
-class CoxFold:
-    """Fold model: a lifelines Cox model on the columns of ``design``, fitted on the training patients; predicts
-    the held-out patients' event-free probability at the horizons.
-
-    Attributes
-    ----------
-    design : pandas.DataFrame
-        One row per patient, numeric covariates only (e.g. :func:`chemomet.calibrate.validation.cox_frame`).
-    time_days : numpy.ndarray
-        Follow-up (days).
-    event : numpy.ndarray
-        Event observed (bool).
-    horizons_years : tuple of float
-        Horizons (years).
-    penalizer : float, default 0.0
-        lifelines' ridge penalty (0: plain partial likelihood).
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(1)
-    >>> x = rng.normal(size=200)
-    >>> t = rng.exponential(3000.0 * np.exp(-x))
-    >>> m = CoxFold(pd.DataFrame({"x": x}), np.minimum(t, 4000.0), t < 4000.0, (5.0, 10.0))
-    >>> s = m(np.arange(150), np.arange(150, 200))
-    >>> s.shape, bool(np.corrcoef(s[:, 0], x[150:])[0, 1] < -0.9)
-    ((50, 2), True)
-    """
-
-    design: pd.DataFrame
-    time_days: np.ndarray
-    event: np.ndarray
-    horizons_years: tuple
-    penalizer: float = 0.0
-
-    def __call__(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-        """Fit on ``train``; event-free probability of ``test`` at the horizons, shape ``(len(test), H)``."""
-        d = self.design.reset_index(drop=True)
-        df = d.iloc[train].copy()
-        df["_time"] = np.asarray(self.time_days, float)[train]
-        df["_event"] = np.asarray(self.event, bool)[train].astype(int)
-        cph = CoxPHFitter(penalizer=self.penalizer).fit(df, duration_col="_time", event_col="_event")
-        t = np.asarray(self.horizons_years, float) * DAYS_PER_YEAR
-        return cph.predict_survival_function(d.iloc[test], times=t).to_numpy().T
-
-
-@dataclass
-class KaplanMeierFold:
-    """Fold model: the Kaplan–Meier estimate of the training patients, the same for every held-out patient (the
-    null model of the Brier score).
-
-    Attributes
-    ----------
-    time_days : numpy.ndarray
-        Follow-up (days).
-    event : numpy.ndarray
-        Event observed (bool).
-    horizons_years : tuple of float
-        Horizons (years).
-
-    Examples
-    --------
-    >>> m = KaplanMeierFold(np.array([100.0, 2000.0, 3000.0, 5000.0]), np.array([True, True, False, False]), (5.0,))
-    >>> m(np.arange(4), np.arange(2)).round(2).tolist()  # one event of four by 5 years (1,826 days)
-    [[0.75], [0.75]]
-    """
-
-    time_days: np.ndarray
-    event: np.ndarray
-    horizons_years: tuple
-
-    def __call__(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-        """KM of ``train`` at the horizons, repeated for each patient of ``test``, shape ``(len(test), H)``."""
-        s, _, _ = _km(np.asarray(self.time_days, float)[train], np.asarray(self.event, bool)[train],
-                      self.horizons_years)
-        return np.tile(s, (len(test), 1))
-
-
-@dataclass
-class FixedPredictions:
-    """Fold model for predictions that use no outcome of the cohort (nothing to refit): the held-out rows of a
-    precomputed table.
-
-    Attributes
-    ----------
-    survival : numpy.ndarray
-        Event-free probability per patient and horizon, shape ``(n, H)``.
-
-    Examples
-    --------
-    >>> FixedPredictions(np.array([[0.9], [0.8], [0.7]]))(np.array([0, 1]), np.array([2])).tolist()
-    [[0.7]]
-    """
-
-    survival: np.ndarray
-
-    def __call__(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-        """The rows ``test`` of :attr:`survival` (``train`` is not used)."""
-        return np.asarray(self.survival, float)[test]
-
-
-def _km(time, event, years) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Kaplan–Meier survival at ``years`` and its 95% interval (lifelines, exponential Greenwood), as
-    :func:`chemomet.calibrate.validation.km_at` but also for a single horizon."""
-    kmf = KaplanMeierFitter().fit(time, event)
-    t = np.atleast_1d(np.asarray(years, float)) * DAYS_PER_YEAR
-    s = kmf.survival_function_at_times(t).to_numpy(float)
-    ci = kmf.confidence_interval_
-    idx = np.searchsorted(ci.index.to_numpy(float), t, side="right") - 1
-    lo = ci.iloc[:, 0].to_numpy(float)[np.maximum(idx, 0)]
-    hi = ci.iloc[:, 1].to_numpy(float)[np.maximum(idx, 0)]
-    return s, lo, hi
-
-
-def _fold_job(args):
-    name, model, r, train, test = args
-    t0 = _time.perf_counter()
-    s = model(train, test)
-    extra = list(model.thetas[-1]) if isinstance(model, NaturalHistoryRefit) and model.thetas else None
-    return name, r, test, np.asarray(s, float), _time.perf_counter() - t0, extra
-
-
-def out_of_fold(
-    models: Mapping[str, Callable],
-    fold_labels: np.ndarray,
-    workers: int = 1,
-    progress: Callable[[str], None] | None = None,
-) -> tuple[dict[str, np.ndarray], dict]:
-    """Out-of-fold predictions of every model on the same folds.
-
-    Parameters
-    ----------
-    models : mapping of str to callable
-        Name -> fold model ``model(train, test) -> (len(test), H)`` event-free probabilities.
-    fold_labels : numpy.ndarray
-        Fold labels, shape ``(repeats, n)`` (:func:`fold_matrix`).
-    workers : int, default 1
-        Processes (1: in this process).
-    progress : callable, optional
-        ``progress(line)``, called after each fold.
-
-    Returns
-    -------
-    tuple
-        ``(predictions, info)``: name -> array ``(repeats, n, H)``; ``info`` holds per model the fold fit times
-        (``fit_seconds``, s) and, for :class:`NaturalHistoryRefit`, the fitted ``θ`` per fold (``fold_theta``).
-
-    Examples
-    --------
-    >>> f = fold_matrix(6, k=3, repeats=2)
-    >>> pred, info = out_of_fold({"fixed": FixedPredictions(np.linspace(0.5, 1.0, 6)[:, None])}, f)
-    >>> pred["fixed"].shape, bool(np.all(pred["fixed"][0] == pred["fixed"][1]))
-    ((2, 6, 1), True)
-    """
-    repeats, n = fold_labels.shape
-    jobs = []
-    for r in range(repeats):
-        for f in np.unique(fold_labels[r]):
-            train, test = np.flatnonzero(fold_labels[r] != f), np.flatnonzero(fold_labels[r] == f)
-            for name, model in models.items():
-                jobs.append((name, model, r, train, test))
-    out: dict[str, np.ndarray] = {}
-    info: dict = {name: {"fit_seconds": 0.0} for name in models}
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    try:
-        results = pool.map(_fold_job, jobs) if pool else map(_fold_job, jobs)
-        for j, (name, r, test, s, secs, extra) in enumerate(results):
-            if name not in out:
-                out[name] = np.full((repeats, n, s.shape[1]), np.nan)
-            out[name][r, test] = s
-            info[name]["fit_seconds"] += secs
-            if extra is not None:
-                info[name].setdefault("fold_theta", []).append(extra)
-            if progress and (isinstance(models[name], NaturalHistoryRefit) or j + 1 == len(jobs)):
-                progress(f"fold fit {j + 1}/{len(jobs)} ({name}, repeat {r + 1})")
-    finally:
-        if pool:
-            pool.shutdown()
-    for name, a in out.items():
-        if not np.all(np.isfinite(a)):
-            raise RuntimeError(f"model {name!r}: some out-of-fold predictions are missing or not finite")
-    return out, info
-
-
 # ---------------------------------------------------------------------------------------------- metrics
-def harrell_c(time_days, event, risk) -> float:
-    """Harrell's C of a risk score (higher: earlier event), lifelines ``concordance_index``.
-
-    Parameters
-    ----------
-    time_days : array_like
-        Follow-up (days).
-    event : array_like of bool
-        Event observed.
-    risk : array_like
-        Predicted risk (any monotone score; ties count one half).
-
-    Returns
-    -------
-    float
-        Share of comparable pairs ordered correctly (0.5: no discrimination).
-
-    Examples
-    --------
-    >>> harrell_c([1.0, 2.0, 3.0], [True, True, False], [0.9, 0.5, 0.1])
-    1.0
-    """
-    return float(concordance_index(np.asarray(time_days, float), -np.asarray(risk, float), np.asarray(event, bool)))
-
-
-def node_groups(counts) -> np.ndarray:
-    """Node group label (:data:`NODE_GROUPS`: ``"0"``, ``"1-3"``, ``"4-9"``, ``"10+"``) of positive-node counts.
-
-    Examples
-    --------
-    >>> node_groups([0, 2, 4, 9, 10, 30]).tolist()
-    ['0', '1-3', '4-9', '4-9', '10+', '10+']
-    """
-    c = np.asarray(counts, float)
-    out = np.empty(c.shape, dtype=object)
-    for label, lo, hi in NODE_GROUPS:
-        out[(c >= lo) & (c <= hi)] = label
-    return out
-
-
-def _censoring_km(time, event) -> KaplanMeierFitter:
-    return KaplanMeierFitter().fit(time, ~event)
-
-
-def _brier_terms(time, event, survival, t_days, km_censoring) -> np.ndarray | None:
-    """Per-patient IPCW Brier contributions at ``t_days`` (mean: the Brier score); None when not estimable."""
-    if t_days > time.max():
-        return None
-    g_t = float(km_censoring.predict(t_days))
-    if not g_t > 0:
-        return None
-    case = (time <= t_days) & event
-    control = time > t_days
-    eps = 1e-7 * max(1.0, float(time.max()))
-    g_before = np.asarray(km_censoring.predict(np.maximum(time[case] - eps, 0.0)), float)
-    terms = np.zeros(time.size)
-    terms[case] = survival[case] ** 2 / np.maximum(g_before, 1e-12)
-    terms[control] = (1.0 - survival[control]) ** 2 / g_t
-    return terms
-
-
-def ipcw_brier(time_days, event, survival, years: float) -> float | None:
-    """Brier score of predicted event-free probabilities at ``years``, with inverse probability of censoring
-    weights (Graf 1999): ``mean_i [ S_i² 1(T_i ≤ t, δ_i) / G(T_i−) + (1 − S_i)² 1(T_i > t) / G(t) ]``, ``G`` the
-    Kaplan–Meier estimate of the censoring distribution (lifelines) on the same patients.
-
-    Parameters
-    ----------
-    time_days : array_like
-        Follow-up (days).
-    event : array_like of bool
-        Event observed.
-    survival : array_like
-        Predicted probability of being free of the event at ``years``, one per patient.
-    years : float
-        Horizon (years from diagnosis).
-
-    Returns
-    -------
-    float or None
-        The Brier score (squared probability, 0 is perfect), None when not estimable (horizon beyond the last
-        follow-up, or no censoring-free probability left).
-
-    Examples
-    --------
-    Without censoring before the horizon it is the plain mean squared error:
-
-    >>> t = np.array([400.0, 800.0, 3000.0, 4000.0])
-    >>> round(ipcw_brier(t, [True, True, False, False], [0.5, 0.5, 0.5, 0.5], 5.0), 3)
-    0.25
-    >>> ipcw_brier(t, [True, True, False, False], [0.5] * 4, 20.0) is None
-    True
-    """
-    time = np.asarray(time_days, float)
-    event = np.asarray(event, bool)
-    terms = _brier_terms(time, event, np.asarray(survival, float), years * DAYS_PER_YEAR, _censoring_km(time, event))
-    return None if terms is None else float(terms.mean())
-
-
-def calibration_slope(time_days, event, survival, years: float) -> dict:
-    """Calibration slope at ``years``: the coefficient of a Cox model (lifelines) of the outcome, follow-up
-    censored at ``years``, on the linear predictor ``ln(-ln S)`` of the predicted event-free probability ``S``.
-
-    A slope of 1 means the spread of the predictions matches the data; below 1, predictions are too extreme
-    (high risks too high, low risks too low); above 1, too timid.
-
-    Parameters
-    ----------
-    time_days : array_like
-        Follow-up (days).
-    event : array_like of bool
-        Event observed.
-    survival : array_like
-        Predicted event-free probability at ``years``, one per patient.
-    years : float
-        Horizon (years from diagnosis).
-
-    Returns
-    -------
-    dict
-        ``slope`` and ``ci95`` (dimensionless; None when the predictions do not vary or the fit fails).
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(3)
-    >>> rate = np.exp(rng.normal(size=3000)) / 3000.0          # exponential model, per day
-    >>> t = rng.exponential(1.0 / rate)
-    >>> s5 = np.exp(-rate * 5 * 365.25)                          # the true 5-year probabilities
-    >>> out = calibration_slope(np.minimum(t, 4000), t < 4000, s5, 5.0)
-    >>> bool(0.9 < out["slope"] < 1.1)
-    True
-    """
-    time = np.asarray(time_days, float)
-    event = np.asarray(event, bool)
-    s = np.clip(np.asarray(survival, float), 1e-12, 1.0 - 1e-12)
-    lp = np.log(-np.log(s))
-    if np.ptp(lp) < 1e-9:
-        return {"slope": None, "ci95": None}
-    t_days = years * DAYS_PER_YEAR
-    df = pd.DataFrame({"lp": lp, "t": np.minimum(time, t_days), "e": (event & (time <= t_days)).astype(int)})
-    try:
-        cph = CoxPHFitter().fit(df, duration_col="t", event_col="e")
-    except Exception:  # lifelines convergence failures: report no slope rather than stop the run
-        return {"slope": None, "ci95": None}
-    ci = cph.confidence_intervals_.loc["lp"].to_numpy()
-    return {"slope": float(cph.params_["lp"]), "ci95": [float(ci[0]), float(ci[1])]}
-
-
-def calibration_table(
-    time_days, event, survival, groups, horizons_years, grouping: str
-) -> list[dict]:
-    """Predicted vs Kaplan–Meier event-free probability per group and horizon.
-
-    Parameters
-    ----------
-    time_days : array_like
-        Follow-up (days).
-    event : array_like of bool
-        Event observed.
-    survival : numpy.ndarray
-        Predicted event-free probability, shape ``(n, H)``.
-    groups : array_like
-        Group label per patient (cells in the order of first appearance of sorted labels).
-    horizons_years : sequence of float
-        The ``H`` horizons (years).
-    grouping : str
-        Name of the grouping, copied into every row (e.g. ``"tertile"``).
-
-    Returns
-    -------
-    list of dict
-        One row per group and horizon: ``grouping``, ``group``, ``years``, ``n``, ``events``, ``predicted``
-        (mean predicted probability), ``km``, ``km_low``, ``km_high`` (Kaplan–Meier and its 95% interval,
-        probabilities), ``estimable`` (the horizon is within the group's follow-up) and ``inside`` (prediction
-        within the interval; None when not estimable).
-
-    Examples
-    --------
-    >>> t = np.array([400.0, 800.0, 3000.0, 4000.0, 500.0, 4500.0])
-    >>> e = np.array([True, True, False, False, True, False])
-    >>> rows = calibration_table(t, e, np.full((6, 1), 0.6), ["a"] * 6, [5.0], "all")
-    >>> round(rows[0]["km"], 3), rows[0]["inside"]
-    (0.5, True)
-    """
-    time = np.asarray(time_days, float)
-    event = np.asarray(event, bool)
-    groups = np.asarray(groups, dtype=object)
-    rows = []
-    for g in sorted(set(groups.tolist()), key=str):
-        sel = groups == g
-        s, lo, hi = _km(time[sel], event[sel], horizons_years)
-        for j, y in enumerate(horizons_years):
-            pred = float(np.mean(survival[sel, j]))
-            ok = bool(y * DAYS_PER_YEAR <= time[sel].max() and np.isfinite(lo[j]) and np.isfinite(hi[j]))
-            rows.append(
-                {
-                    "grouping": grouping,
-                    "group": str(g),
-                    "years": float(y),
-                    "n": int(sel.sum()),
-                    "events": int(event[sel].sum()),
-                    "predicted": pred,
-                    "km": float(s[j]) if ok else None,
-                    "km_low": float(lo[j]) if ok else None,
-                    "km_high": float(hi[j]) if ok else None,
-                    "estimable": ok,
-                    "inside": bool(lo[j] <= pred <= hi[j]) if ok else None,
-                }
-            )
-    return rows
-
-
-def _tertiles(risk: np.ndarray) -> np.ndarray:
-    cuts = np.quantile(risk, [1 / 3, 2 / 3])
-    return np.array(["1 low", "2 middle", "3 high"], dtype=object)[np.digitize(risk, cuts)]
-
-
-def _ci(values) -> list[float]:
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    return [float(x) for x in np.percentile(v, [2.5, 97.5])] if v.size else [None, None]
-
-
 def evaluate(
     time_days,
     event,
@@ -713,7 +216,7 @@ def evaluate(
             "estimate": float(np.mean(c_rep[m])),
             "by_repeat": [float(x) for x in c_rep[m]],
             "averaged_predictions": harrell_c(time, event, 1.0 - avg[m][:, jc]),
-            "ci95": _ci(boot_c[m]),
+            "ci95": percentile_ci(boot_c[m]),
         }
         for m in names
     }
@@ -723,7 +226,7 @@ def evaluate(
             d = boot_c[primary] - boot_c[c]
             diffs[f"{primary} - {c}"] = {
                 "estimate": float(np.mean(c_rep[primary]) - np.mean(c_rep[c])),
-                "ci95": _ci(d),
+                "ci95": percentile_ci(d),
                 "share_of_resamples_at_or_below_0": float(np.mean(d <= 0.0)),
             }
 
@@ -733,7 +236,7 @@ def evaluate(
         groupings["node group"] = node_groups(node_counts)
     calibration = {}
     for m in names:
-        rows = calibration_table(time, event, avg[m], _tertiles(1.0 - avg[m][:, jc]), horizons, "tertile")
+        rows = calibration_table(time, event, avg[m], risk_tertiles(1.0 - avg[m][:, jc]), horizons, "tertile")
         for label, g in groupings.items():
             rows += calibration_table(time, event, avg[m], g, horizons, label)
         est = [r for r in rows if r["estimable"]]
@@ -749,19 +252,19 @@ def evaluate(
         }
 
     # slope and Brier
-    km_c = _censoring_km(time, event)
+    km_c = censoring_km(time, event)
     slopes, brier = {}, {}
     null_terms = {}
     for j, h in enumerate(horizons):
         null_terms[h] = (
-            _brier_terms(time, event, avg[null][:, j], h * DAYS_PER_YEAR, km_c) if null in avg else None
+            brier_terms(time, event, avg[null][:, j], h * DAYS_PER_YEAR, km_c) if null in avg else None
         )
     for m in names:
         slopes[m], brier[m] = {}, {}
         for j, h in enumerate(horizons):
             key = f"{h:g}"
             slopes[m][key] = calibration_slope(time, event, avg[m][:, j], h)
-            terms = _brier_terms(time, event, avg[m][:, j], h * DAYS_PER_YEAR, km_c)
+            terms = brier_terms(time, event, avg[m][:, j], h * DAYS_PER_YEAR, km_c)
             if terms is None:
                 brier[m][key] = {"estimable": False, "brier": None, "ci95": None, "null_brier": None, "ipa": None}
                 continue
@@ -775,10 +278,10 @@ def evaluate(
             brier[m][key] = {
                 "estimable": True,
                 "brier": bs,
-                "ci95": _ci(boot_bs),
+                "ci95": percentile_ci(boot_bs),
                 "null_brier": bs_null,
                 "ipa": None if bs_null is None else 1.0 - bs / bs_null,
-                "ipa_ci95": None if boot_ipa is None else _ci(boot_ipa),
+                "ipa_ci95": None if boot_ipa is None else percentile_ci(boot_ipa),
             }
 
     targets = {}

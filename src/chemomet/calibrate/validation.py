@@ -175,7 +175,7 @@ def cross_validate(
 def km_at(time, event, years) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kaplan–Meier survival at ``years`` with its 95% pointwise interval (lifelines, exponential Greenwood).
 
-    ``time`` in days; returns ``(survival, low, high)``, one value per entry of ``years``.
+    ``time`` in days; ``years`` one horizon or several; returns ``(survival, low, high)``, one value per horizon.
 
     Examples
     --------
@@ -184,12 +184,11 @@ def km_at(time, event, years) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     [1.0, 0.75]
     """
     kmf = KaplanMeierFitter().fit(time, event)
-    t = np.asarray(years, float) * DAYS_PER_YEAR
-    s = kmf.predict(t).to_numpy()
+    t = np.atleast_1d(np.asarray(years, float)) * DAYS_PER_YEAR
+    s = kmf.survival_function_at_times(t).to_numpy(float)
     ci = kmf.confidence_interval_
-    lo = np.array([ci.iloc[:, 0][ci.index <= x].iloc[-1] for x in t])
-    hi = np.array([ci.iloc[:, 1][ci.index <= x].iloc[-1] for x in t])
-    return s, lo, hi
+    row = np.maximum(np.searchsorted(ci.index.to_numpy(float), t, side="right") - 1, 0)
+    return s, ci.iloc[:, 0].to_numpy(float)[row], ci.iloc[:, 1].to_numpy(float)[row]
 
 
 def calibration_by_tertile(pred_dmfs: np.ndarray, risk: np.ndarray, time, event, years=(5.0, 10.0)) -> pd.DataFrame:
