@@ -55,6 +55,7 @@ def _cohort() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow  # about 40 s: 20 single-patient assessments
 def test_risks_agree_with_single_patient_assessment_within_monte_carlo_error():
     cohort = _cohort()
     risks = predict(cohort, ["surgery-first", "nact"], [5, 10], **BATCH)

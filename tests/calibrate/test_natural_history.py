@@ -71,6 +71,7 @@ def test_config_roundtrip():
     assert cfg["growth"]["grade_doubling_factor"][1] == 1.0
 
 
+@pytest.mark.slow  # about 25 s: a full natural-history fit
 def test_identifiability_simulated_cohort():
     """A TRANSBIG-sized cohort simulated by the engine from known parameters is fitted back within 3 SE."""
     cov = transbig_like(198, 5)
