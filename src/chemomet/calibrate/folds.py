@@ -99,14 +99,11 @@ class NaturalHistoryRefit:
 
     def __call__(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         """Fit on ``train``, predict DMFS (probability) of ``test`` at the horizons, shape ``(len(test), H)``."""
-        cov = self.covariates.reset_index(drop=True)
-        time, event = np.asarray(self.time_days, float), np.asarray(self.event, bool)
-        m_train = nh.MarginalModel(cov.iloc[train].reset_index(drop=True), time[train], event[train],
-                                   self.n_nodes, self.seed)
+        data = (self.covariates.reset_index(drop=True), self.time_days, self.event)
+        m_train = nh.MarginalModel.of_rows(*data, train, self.n_nodes, self.seed)
         theta, _, _, _ = nh.maximise(m_train, max_evaluations=self.max_evaluations)
         self.thetas.append(np.asarray(theta))
-        m_test = nh.MarginalModel(cov.iloc[test].reset_index(drop=True), time[test], event[test],
-                                  self.n_nodes, self.seed)
+        m_test = nh.MarginalModel.of_rows(*data, test, self.n_nodes, self.seed)
         return m_test.dmfs(theta, np.asarray(self.horizons_years, float) * DAYS_PER_YEAR)
 
 

@@ -305,6 +305,22 @@ class MarginalModel:
         self._ev_rows = (ev[:, None] * self.n_nodes + np.arange(self.n_nodes)[None, :]).ravel()
         self._cov_ev = self._cov.iloc[self._ev_rows].reset_index(drop=True)
 
+    @classmethod
+    def of_rows(cls, covariates: pd.DataFrame, time_days, event, rows, n_nodes: int = 512, seed: int = 2026):
+        """The model of the patients ``rows`` (positions) of a cohort: a training fold, a test fold or a bootstrap
+        resample (rows may repeat).
+
+        Examples
+        --------
+        >>> from chemomet.calibrate.cohort import VirtualCohort
+        >>> cov = VirtualCohort.draw(prior_config(), 6, seed=1).covariates
+        >>> MarginalModel.of_rows(cov, np.full(6, 3000.0), np.zeros(6, bool), [0, 2, 2], n_nodes=8).time_days.size
+        3
+        """
+        rows = np.asarray(rows)
+        return cls(covariates.iloc[rows].reset_index(drop=True), np.asarray(time_days, float)[rows],
+                   np.asarray(event, bool)[rows], n_nodes, seed)
+
     def population(self, theta) -> Population:
         """The population model at ``θ``."""
         return Population(with_natural_history(theta, self.reference))
@@ -332,7 +348,8 @@ class MarginalModel:
         u = self._u[: z.shape[0]]
         t = np.repeat(self.time_days[self._ev], self.n_nodes)
         shape = (self._ev.size, self.n_nodes)
-        p_plain = pop.parameters(self._cov_ev, z, u)
+        dormant = float(pop.config.get("dormancy", {}).get("dormant_fraction", 0.0)) > 0.0
+        p_plain = pop.parameters(self._cov_ev, z, u) if dormant else None
         z[:, _DT] = 0.0
         tv0 = visibility_lag_days(pop.parameters(self._cov_ev, z, u), pop.settings)
         sd = pop.config["growth"]["doubling_time_sdlog"]
@@ -347,7 +364,7 @@ class MarginalModel:
         with np.errstate(divide="ignore", invalid="ignore"):
             terms = (norm.logsf(z_star) - lam_t + log_direct).reshape(shape)
         out = logsumexp(terms, axis=1)
-        if np.any(p_plain.dormant_fraction > 0):
+        if dormant:
             _, log_dormant, lam_plain, _ = hazard_parts(p_plain, t, pop.settings, self.surgery_day)
             out = np.logaddexp(out, logsumexp((log_dormant - lam_plain).reshape(shape), axis=1))
         return out - np.log(self.n_nodes)

@@ -78,9 +78,8 @@ def folds(n: int, k: int, seed: int) -> np.ndarray:
 
 def _fold_job(args):
     cov, time, event, train, test, n_nodes, seed, years = args
-    m_train = nh.MarginalModel(cov.iloc[train].reset_index(drop=True), time[train], event[train], n_nodes, seed)
-    theta, _, _, _ = nh.maximise(m_train)
-    m_test = nh.MarginalModel(cov.iloc[test].reset_index(drop=True), time[test], event[test], n_nodes, seed)
+    theta, _, _, _ = nh.maximise(nh.MarginalModel.of_rows(cov, time, event, train, n_nodes, seed))
+    m_test = nh.MarginalModel.of_rows(cov, time, event, test, n_nodes, seed)
     risk_model = m_test.risk(theta, years)
     cph = fit_cox(cov.iloc[train], time[train], event[train])
     risk_cox = cox_risk(cph, cov.iloc[test], years)
@@ -306,7 +305,7 @@ def transport(theta, cohort, train_cov, train_time, train_event, years=(3.0, 5.0
 
 def _boot_job(args):
     cov, time, event, idx, n_nodes, seed, start = args
-    m = nh.MarginalModel(cov.iloc[idx].reset_index(drop=True), time[idx], event[idx], n_nodes, seed)
+    m = nh.MarginalModel.of_rows(cov, time, event, idx, n_nodes, seed)
     theta, _, _, _ = nh.maximise(m, start=start, initial_step=0.15)
     return theta
 
