@@ -32,6 +32,13 @@ def test_data_are_read_from_the_evidence_file_with_their_uncertainty():
     assert eb.se_log == pytest.approx((math.log(1.14) - math.log(0.92)) / (2 * 1.959964), rel=1e-4)
     assert ctc.value == pytest.approx(0.17 / 0.252)
     assert ctc.se_log == pytest.approx(math.sqrt(0.748 / (1574 * 0.252) + 0.83 / (1200 * 0.17)))
+    # the second, independent CTC source (AdnaTest, not among Bidard's CellSearch studies) measures the same model
+    # summary, with the SE of two binomials of 135
+    kb = data["ctc_ratio_kasimirbauer"]
+    assert kb.value == pytest.approx(0.08 / 0.24) and kb.model_key == "ctc_ratio_surgery_baseline"
+    assert kb.se_log == pytest.approx(math.sqrt(0.76 / (135 * 0.24) + 0.92 / (135 * 0.08)))
+    assert kb.evidence == ("kasimirbauer2016_ctc_before_nact", "kasimirbauer2016_ctc_after_nact")
+    assert all(set(keys) <= set(data) for keys in mi.DATA_COMBINATIONS.values())
     # every skipped record exists; the TMEM paired ratio really has no value, so it cannot be used
     by_id = {e.id: e for e in load_evidence()}
     assert set(mi.SKIPPED_EVIDENCE) <= set(by_id)
@@ -80,6 +87,25 @@ def test_mechanism_tables_switch_the_right_mechanisms():
 
     m = mechanism_settings(mi.mechanisms_table(v, "all"))
     assert m.priming and m.mobilisation and m.drug_toxicity and m.release_per_inhibition("CXCR4") == 1.0
+
+
+def test_two_data_on_one_model_summary_share_its_values_and_its_simulation_se():
+    data = mi.mechanism_data()
+    kb, bid = data["ctc_ratio_kasimirbauer"], data["ctc_ratio_surgery_baseline"]
+    summaries = {"ctc_ratio_surgery_baseline": np.array([kb.value, bid.value, np.nan])}
+    extra = {"ctc_ratio_surgery_baseline": 0.1}
+    ll = mi.log_likelihood(summaries, {"kb": kb}, extra, 3)
+    se = math.sqrt(kb.se_log**2 + 0.1**2)
+    norm_const = -math.log(se * math.sqrt(2 * math.pi))
+    assert ll[0] == pytest.approx(norm_const)
+    assert ll[1] == pytest.approx(-0.5 * (math.log(kb.value / bid.value) / se) ** 2 + norm_const)
+    assert ll[2] == -np.inf
+    both = mi.log_likelihood(summaries, {"a": kb, "b": bid}, extra, 3)
+    assert both[:2] == pytest.approx(ll[:2] + mi.log_likelihood(summaries, {"b": bid}, extra, 3)[:2])
+    # pseudo-data for the second source take the value of the shared summary
+    pseudo = mi.synthetic_data({"ctc_ratio_surgery_baseline": 0.3}, {"ctc_ratio_kasimirbauer": 0.2})
+    assert pseudo["ctc_ratio_kasimirbauer"].value == 0.3
+    assert pseudo["ctc_ratio_kasimirbauer"].model_key == "ctc_ratio_surgery_baseline"
 
 
 def test_model_probabilities_are_normalised_bayes_factors():
