@@ -34,6 +34,8 @@ MODULES = (
     "chemomet.calibrate.mechanism_likelihood",
     "chemomet.calibrate.mechanism_sampler",
     "chemomet.calibrate.mechanism_report",
+    "chemomet.calibrate.chain",
+    "chemomet.calibrate.treated_likelihood",
     "chemomet.fileio",
     "chemomet.units",
     "chemomet.inputs",

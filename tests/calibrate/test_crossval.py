@@ -203,6 +203,8 @@ def test_validate_treated_on_a_synthetic_cohort(treated):
     assert res["mechanistic_details"]["ess_median"] > 1
     comp = res["mechanistic_details"]["mean_components"]["5"]
     assert comp["rfs"] < comp["dmfs"] and 0.9 < comp["lrfs"] < 1
+    score = res["outcome_loglik"]
+    assert np.isfinite(score["total"]) and score["total"] == pytest.approx(score["mean"] * cohort.n)
 
 
 def test_plot_validation_and_json(tmp_path, treated):

@@ -174,3 +174,19 @@ def test_doubling_time_measurements_enter_the_likelihood():
     assert expected < -1.0
     assert m1.loglik(TRUTH) - m0.loglik(TRUTH) == pytest.approx(expected)
     assert meas[0].se_log == pytest.approx(np.log(1.5) / 1.96)
+
+
+def test_fold_and_bootstrap_models_carry_the_measurements_whole():
+    """A training fold or bootstrap resample keeps the published doubling times at full weight: they come from
+    other patients, so resampling the cohort must not resample (or drop) them."""
+    cov = transbig_like(12, 3)
+    time, event = np.full(12, 3000.0), np.arange(12) % 4 == 0
+    meas = nh.published_doubling_times()
+    rows = [0, 2, 2, 5, 7]
+    plain = nh.MarginalModel.of_rows(cov, time, event, rows, n_nodes=16)
+    with_meas = nh.MarginalModel.of_rows(cov, time, event, rows, n_nodes=16, measurements=meas)
+    cfg = with_natural_history(TRUTH)
+    terms = sum(m.loglik(cfg) for m in meas)
+    assert terms < -1.0
+    assert with_meas.loglik(TRUTH) - plain.loglik(TRUTH) == pytest.approx(terms)
+    assert np.array_equal(with_meas.loglik_terms(TRUTH), plain.loglik_terms(TRUTH))

@@ -44,6 +44,9 @@ def natural_history(
     bootstrap: int = typer.Option(
         30, help="Bootstrap refits: check the Laplace errors, widen the ensemble where larger (0: skip)."
     ),
+    doubling_times: bool = typer.Option(
+        True, help="Add the published median doubling times (Ryu 2014) to the likelihood (off: TRANSBIG alone)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Fit growth and dissemination to TRANSBIG; CV c-index vs Cox; tertile calibration; GBSG2 transport."""
@@ -57,7 +60,8 @@ def natural_history(
     ):
         _positive(name, v, lo)
     summary = run_natural_history(
-        _out_dir(out), nodes, repeats, folds, ensemble, workers, progress=_say, n_boot=bootstrap
+        _out_dir(out), nodes, repeats, folds, ensemble, workers, progress=_say, n_boot=bootstrap,
+        doubling_times=doubling_times,
     )
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
@@ -82,6 +86,38 @@ def targets(
         typer.echo(json.dumps(summary, indent=1))
     else:
         _print_targets(summary.get("table", []))
+
+
+@app.command("treatment")
+def treatment(
+    out: Path = typer.Option(Path("chemomet-calibration"), help="Folder with the natural-history calibration."),
+    patients: int = typer.Option(4000, help="Virtual patients of the endocrine, target and aromatase fits."),
+    her2_patients: int = typer.Option(12000, help="Virtual patients of the anti-HER2 and docetaxel fits."),
+    sobol: int = typer.Option(0, help="Sobol base sample size N of the targets step (0: skip)."),
+    step: list[str] = typer.Option(
+        [], "--step", help="Run only this step (repeat for several): nodes, endocrine, targets, anti-her2, "
+        "docetaxel, aromatase-inhibitor. Default: all, in that order."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Every calibration after the natural history: nodes, endocrine, targets, anti-HER2, docetaxel, aromatase."""
+    from chemomet.calibrate.chain import STEPS, run_treatment
+
+    _positive("--patients", patients, 200)
+    _positive("--her2-patients", her2_patients, 200)
+    _positive("--sobol", sobol, 0)
+    bad = sorted(set(step) - set(STEPS))
+    if bad:
+        raise InputError(f"--step = {bad[0]!r} is invalid; allowed: one of {list(STEPS)}")
+    summary = run_treatment(
+        _out_dir(out), patients, her2_patients, sobol, tuple(step) or STEPS, progress=_say
+    )
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1, default=str))
+    else:
+        for key, v in summary["drugs"].items():
+            typer.echo(f"{key}: {v['fitted']:.4g} (shipped {v['shipped']:.4g})")
+        typer.echo(f"wall time (s): {summary['wall_time_s']}")
 
 
 @app.command("validate")

@@ -438,6 +438,34 @@ def mechanistic_rfs(
     return pd.DataFrame(out)
 
 
+OUTCOME_TWINS = 128
+"""Twins per patient of :func:`outcome_score`."""
+
+
+def outcome_score(cohort: Cohort, *, tamoxifen_years: float = GBSG2_TAMOXIFEN_YEARS, population=None) -> dict:
+    """Log-likelihood of a treated cohort's outcomes given its node counts under the calibrated point estimate
+    (:mod:`chemomet.calibrate.treated_likelihood`): a proper score that compares calibrations on data none was
+    fitted to (higher is better; nats).
+
+    Returns
+    -------
+    dict
+        ``total`` and ``mean`` (nats), ``twins_per_patient``, ``population`` (what was scored).
+    """
+    from chemomet.calibrate.treated_likelihood import outcome_loglik, twin_curves
+    from chemomet.population import Population
+
+    pop = population or Population()
+    curves = twin_curves(pop, cohort, n_twins=OUTCOME_TWINS, tamoxifen_years=tamoxifen_years)
+    ll = outcome_loglik(curves, cohort.time_days, cohort.event)
+    return {
+        "total": float(ll.sum()),
+        "mean": float(ll.mean()),
+        "twins_per_patient": OUTCOME_TWINS,
+        "population": "point estimate of the calibration in use",
+    }
+
+
 # ---------------------------------------------------------------------------------------------- cohorts
 def _horizons(horizons_years, c_horizon_years) -> list[float]:
     return sorted({float(h) for h in horizons_years} | {float(c_horizon_years)})
@@ -474,6 +502,7 @@ def validate_untreated(
     n_boot: int = 1000,
     workers: int = 1,
     progress: Callable[[str], None] | None = None,
+    doubling_times: bool = True,
 ) -> dict:
     """Cross-validate the natural history on an untreated node-negative cohort (TRANSBIG), against Cox on the
     same covariates (size, grade, ER, age), on the same folds.
@@ -502,6 +531,9 @@ def validate_untreated(
         Processes for the fold fits.
     progress : callable, optional
         ``progress(line)``.
+    doubling_times : bool, default True
+        Add the published median doubling times to every refit, as the shipped fit does
+        (:func:`~chemomet.calibrate.natural_history.published_doubling_times`).
 
     Returns
     -------
@@ -522,7 +554,10 @@ def validate_untreated(
     time, event = np.asarray(cohort.time_days, float), np.asarray(cohort.event, bool)
     f = fold_matrix(cohort.n, k, repeats, seed)
     models = {
-        "mechanistic": NaturalHistoryRefit(cov, time, event, tuple(horizons), n_nodes, seed, max_evaluations),
+        "mechanistic": NaturalHistoryRefit(
+            cov, time, event, tuple(horizons), n_nodes, seed, max_evaluations,
+            measurements=nh.published_doubling_times() if doubling_times else (),
+        ),
         "cox": CoxFold(cox_frame(cov), time, event, tuple(horizons)),
         "km": KaplanMeierFold(time, event, tuple(horizons)),
     }
@@ -650,6 +685,8 @@ def validate_treated(
     res = evaluate(time, event, preds, horizons, c_horizon_years=c_horizon_years, comparators=("cox", "nodes"),
                    node_counts=cov["nodes_positive"].to_numpy(int), n_boot=n_boot, seed=seed)
     ess = mech["ess"].to_numpy(float)
+    say(f"{cohort.name}: outcome log-likelihood of the point calibration ({OUTCOME_TWINS} twins per patient)")
+    outcome = outcome_score(cohort, tamoxifen_years=tamoxifen_years)
     return {
         **_cohort_header(cohort, f, seed),
         "models": {
@@ -687,6 +724,7 @@ def validate_treated(
             "ess_share_below_50": float(np.mean(ess < 50)),
             "prediction_seconds": round(t_mech, 1),
         },
+        "outcome_loglik": outcome,
         "fold_fits": {"fit_seconds": {m: round(v["fit_seconds"], 2) for m, v in info.items()}},
         "predictions_oof_repeat_mean": _predictions_block(
             {m: a.mean(axis=0) for m, a in preds.items() if m != "km"}, horizons

@@ -75,6 +75,9 @@ class NaturalHistoryRefit:
         Seed of the quadrature nodes (that of :func:`~chemomet.calibrate.validation.cross_validate`).
     max_evaluations : int, default 2000
         Most likelihood evaluations per fit.
+    measurements : tuple, default ()
+        Published measurements added to every training fit
+        (:func:`~chemomet.calibrate.natural_history.published_doubling_times`).
 
     Examples
     --------
@@ -95,12 +98,13 @@ class NaturalHistoryRefit:
     n_nodes: int = 256
     seed: int = 7
     max_evaluations: int = 2000
+    measurements: tuple = ()
     thetas: list = field(default_factory=list, repr=False)
 
     def __call__(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         """Fit on ``train``, predict DMFS (probability) of ``test`` at the horizons, shape ``(len(test), H)``."""
         data = (self.covariates.reset_index(drop=True), self.time_days, self.event)
-        m_train = nh.MarginalModel.of_rows(*data, train, self.n_nodes, self.seed)
+        m_train = nh.MarginalModel.of_rows(*data, train, self.n_nodes, self.seed, self.measurements)
         theta, _, _, _ = nh.maximise(m_train, max_evaluations=self.max_evaluations)
         self.thetas.append(np.asarray(theta))
         m_test = nh.MarginalModel.of_rows(*data, test, self.n_nodes, self.seed)

@@ -306,9 +306,13 @@ class MarginalModel:
         self._cov_ev = self._cov.iloc[self._ev_rows].reset_index(drop=True)
 
     @classmethod
-    def of_rows(cls, covariates: pd.DataFrame, time_days, event, rows, n_nodes: int = 512, seed: int = 2026):
+    def of_rows(
+        cls, covariates: pd.DataFrame, time_days, event, rows, n_nodes: int = 512, seed: int = 2026,
+        measurements: tuple = (),
+    ):
         """The model of the patients ``rows`` (positions) of a cohort: a training fold, a test fold or a bootstrap
-        resample (rows may repeat).
+        resample (rows may repeat), with the published ``measurements`` added whole to its likelihood (they are
+        not resampled: they come from other patients).
 
         Examples
         --------
@@ -319,7 +323,7 @@ class MarginalModel:
         """
         rows = np.asarray(rows)
         return cls(covariates.iloc[rows].reset_index(drop=True), np.asarray(time_days, float)[rows],
-                   np.asarray(event, bool)[rows], n_nodes, seed)
+                   np.asarray(event, bool)[rows], n_nodes, seed, measurements=tuple(measurements))
 
     def population(self, theta) -> Population:
         """The population model at ``θ``."""

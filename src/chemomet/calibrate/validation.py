@@ -77,8 +77,8 @@ def folds(n: int, k: int, seed: int) -> np.ndarray:
 
 
 def _fold_job(args):
-    cov, time, event, train, test, n_nodes, seed, years = args
-    theta, _, _, _ = nh.maximise(nh.MarginalModel.of_rows(cov, time, event, train, n_nodes, seed))
+    cov, time, event, train, test, n_nodes, seed, years, measurements = args
+    theta, _, _, _ = nh.maximise(nh.MarginalModel.of_rows(cov, time, event, train, n_nodes, seed, measurements))
     m_test = nh.MarginalModel.of_rows(cov, time, event, test, n_nodes, seed)
     risk_model = m_test.risk(theta, years)
     cph = fit_cox(cov.iloc[train], time[train], event[train])
@@ -98,14 +98,16 @@ def cross_validate(
     workers: int = 2,
     n_boot: int = 1000,
     progress=None,
+    measurements: tuple = (),
 ) -> dict:
     """Repeated k-fold cross-validated c-index of the predicted ``years``-year DM risk, model vs Cox.
 
     Both models are fitted on the same training folds (the mechanistic model from the priors, by maximum
-    marginal likelihood) and scored on the held-out patients (Harrell's c, lifelines ``concordance_index``).
-    The c-index of each repeat is computed on its pooled out-of-fold predictions; the point estimate is the
-    mean over repeats, and the 95% interval is a patient bootstrap (``n_boot`` resamples) of the c-index of
-    the repeat-averaged out-of-fold risks; the paired difference model − Cox gets the same bootstrap.
+    marginal likelihood, with the published ``measurements`` in every training fit) and scored on the held-out
+    patients (Harrell's c, lifelines ``concordance_index``). The c-index of each repeat is computed on its pooled
+    out-of-fold predictions; the point estimate is the mean over repeats, and the 95% interval is a patient
+    bootstrap (``n_boot`` resamples) of the c-index of the repeat-averaged out-of-fold risks; the
+    paired difference model − Cox gets the same bootstrap.
 
     Examples
     --------
@@ -121,7 +123,8 @@ def cross_validate(
     for r in range(repeats):
         lab = folds(n, k, seed + r)
         for f in range(k):
-            jobs.append((cov, time, event, np.flatnonzero(lab != f), np.flatnonzero(lab == f), n_nodes, seed, years))
+            train, test = np.flatnonzero(lab != f), np.flatnonzero(lab == f)
+            jobs.append((cov, time, event, train, test, n_nodes, seed, years, tuple(measurements)))
     oof_model = np.zeros((repeats, n))
     oof_cox = np.zeros((repeats, n))
     thetas = []
@@ -304,16 +307,18 @@ def transport(theta, cohort, train_cov, train_time, train_event, years=(3.0, 5.0
 
 
 def _boot_job(args):
-    cov, time, event, idx, n_nodes, seed, start = args
-    m = nh.MarginalModel.of_rows(cov, time, event, idx, n_nodes, seed)
+    cov, time, event, idx, n_nodes, seed, start, measurements = args
+    m = nh.MarginalModel.of_rows(cov, time, event, idx, n_nodes, seed, measurements)
     theta, _, _, _ = nh.maximise(m, start=start, initial_step=0.15)
     return theta
 
 
 def bootstrap(
-    cov, time, event, start, n_boot: int = 40, seed: int = 17, n_nodes: int = 256, workers: int = 2, progress=None
+    cov, time, event, start, n_boot: int = 40, seed: int = 17, n_nodes: int = 256, workers: int = 2, progress=None,
+    measurements: tuple = (),
 ) -> dict:
-    """Nonparametric bootstrap of the natural-history MLE (patients resampled, fits warm-started at ``start``).
+    """Nonparametric bootstrap of the natural-history MLE (patients resampled, fits warm-started at ``start``;
+    the published ``measurements`` enter every refit whole).
 
     A check on the Laplace standard errors: returns the bootstrap SD and 95% percentile interval per parameter
     (unconstrained scale, by name).
@@ -327,7 +332,8 @@ def bootstrap(
     event = np.asarray(event, bool)
     rng = np.random.default_rng(seed)
     jobs = [
-        (cov, time, event, rng.integers(0, len(cov), len(cov)), n_nodes, seed, np.asarray(start)) for _ in range(n_boot)
+        (cov, time, event, rng.integers(0, len(cov), len(cov)), n_nodes, seed, np.asarray(start), tuple(measurements))
+        for _ in range(n_boot)
     ]
     thetas = []
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
