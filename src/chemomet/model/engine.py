@@ -39,6 +39,13 @@ from chemomet.units import DAYS_PER_YEAR, cells_to_diameter_mm
 
 SUMMARY_YEARS = (3, 5, 10, 15)
 
+ENGINES = ("fused", "numpy")
+"""How :func:`simulate_schedule` computes the treatment window: ``fused`` (compiled per-patient kernels,
+:mod:`chemomet.model.fused`) or ``numpy`` (the reference, vectorised over patients × window nodes)."""
+
+DEFAULT_ENGINE = "fused"
+"""The engine of record."""
+
 SUMMARY_UNITS = {
     "dmfs_3y": "probability",
     "dmfs_5y": "probability",
@@ -161,6 +168,7 @@ def simulate_schedule(
     chunk_size: int = 2 * BLOCK,
     workers: int | None = None,
     progress=None,
+    engine: str | None = None,
 ):
     """Simulate parameter sets under an explicit schedule (the engine behind :func:`chemomet.simulation.simulate`;
     counterfactual schedules use it directly).
@@ -191,6 +199,10 @@ def simulate_schedule(
         CTC and toxicity draws use per-patient streams keyed by ``start_index + i``.
     chunk_size, workers, progress
         See :func:`chemomet.simulation.simulate`.
+    engine : {"fused", "numpy"}, optional
+        How the treatment window is computed: ``"fused"`` (the engine of record, the default: compiled per-patient
+        kernels, :mod:`chemomet.model.fused`) or ``"numpy"`` (the readable reference, vectorised over patients ×
+        window nodes; ``tests/test_fused_engine.py`` ties the two). Default :data:`DEFAULT_ENGINE`.
 
     Returns
     -------
@@ -202,7 +214,7 @@ def simulate_schedule(
     Raises
     ------
     ValueError
-        If ``params`` holds no patients, or ``toxicity`` is given with ``early``.
+        If ``params`` holds no patients, ``toxicity`` is given with ``early``, or ``engine`` is unknown.
 
     Examples
     --------
@@ -218,6 +230,9 @@ def simulate_schedule(
         raise ValueError("no patients to simulate")
     if toxicity is not None and early is not None:
         raise ValueError("drug toxicity is not modelled with response-adapted NACT; allowed: one of the two")
+    engine = DEFAULT_ENGINE if engine is None else engine
+    if engine not in ENGINES:
+        raise ValueError(f"engine = {engine!r}; allowed: {', '.join(ENGINES)}")
     mech = settings.mechanisms
     if not mech.doorway:  # the doorway mechanism off: chemotherapy stress no longer raises doorways
         params = replace(params, epsilon=np.zeros(params.n))
@@ -243,14 +258,15 @@ def simulate_schedule(
             tox_schedule, tox_tl, probability = toxicity
             event = toxicity_uniforms(root, indices) < probability
             groups = [(~event, schedule, tl), (event, tox_schedule, tox_tl)]
-            return _grouped_chunk(chunk, groups, settings, horizon_days, grid, root, indices, rates)
+            return _grouped_chunk(chunk, groups, settings, horizon_days, grid, root, indices, rates, engine)
         if early is None:
-            return _simulate_chunk(chunk, schedule, tl, settings, horizon_days, grid, root, indices, rates)
-        return _adaptive_chunk(chunk, schedule, tl, early, settings, horizon_days, grid, root, indices, rates)
+            return _simulate_chunk(chunk, schedule, tl, settings, horizon_days, grid, root, indices, rates, engine)
+        return _adaptive_chunk(chunk, schedule, tl, early, settings, horizon_days, grid, root, indices, rates, engine)
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(bounds)))
     results = []
-    # NumPy releases the GIL in its array kernels, so chunks run in parallel on threads; order is kept.
+    # NumPy's array kernels and the fused kernels release the GIL, so chunks run in parallel on threads; order is
+    # kept, and no chunk's result depends on another's.
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for (_, hi), res in zip(bounds, pool.map(run, bounds), strict=True):
             results.append(res)
@@ -317,20 +333,27 @@ def primary_in_window(p: PatientParameters, schedule, tl: Timeline, rates):
 
 
 def _adaptive_chunk(
-    p: PatientParameters, schedule, tl: Timeline, early, settings, horizon, grid, root, indices, rates
+    p: PatientParameters, schedule, tl: Timeline, early, settings, horizon, grid, root, indices, rates,
+    engine=DEFAULT_ENGINE,
 ):
     """Response-adapted NACT: measure at the interim day, send non-responders to early surgery."""
     early_schedule, early_tl, interim_day, threshold = early
-    *_, log_n, _ = primary_in_window(p, schedule, tl, rates)
     j = int(np.searchsorted(tl.nodes, interim_day - 1e-9))
-    shrinkage = 1.0 - np.exp((log_n[:, j] - p.log_cells0) / 3.0)  # fractional decrease of the diameter
+    if engine == "fused":
+        from chemomet.model.fused import fused_window
+
+        log_n_j = fused_window(p, schedule, tl, rates, [], 0.0, np.inf, np.empty(0), [j], primary_only=True)[1][:, 0]
+    else:
+        log_n_j = primary_in_window(p, schedule, tl, rates)[3][:, j]
+    shrinkage = 1.0 - np.exp((log_n_j - p.log_cells0) / 3.0)  # fractional decrease of the diameter
     groups = [(shrinkage >= threshold, schedule, tl), (shrinkage < threshold, early_schedule, early_tl)]
-    summary, traj = _grouped_chunk(p, groups, settings, horizon, grid, root, indices, rates)
+    summary, traj = _grouped_chunk(p, groups, settings, horizon, grid, root, indices, rates, engine)
     summary["early_surgery"] = np.where(shrinkage < threshold, 1.0, 0.0)
     return summary, traj
 
 
-def _grouped_chunk(p: PatientParameters, groups, settings, horizon, grid, root, indices, rates):
+def _grouped_chunk(p: PatientParameters, groups, settings, horizon, grid, root, indices, rates,
+                   engine=DEFAULT_ENGINE):
     """Patients routed to different schedules: ``groups`` of ``(mask, schedule, timeline)``, results in patient
     order."""
     parts, trajs, order = [], [], []
@@ -338,7 +361,7 @@ def _grouped_chunk(p: PatientParameters, groups, settings, horizon, grid, root, 
         rows = np.flatnonzero(mask)
         if rows.size:
             summary, traj = _simulate_chunk(
-                p.take(rows), sch, timeline, settings, horizon, grid, root, indices[rows], rates
+                p.take(rows), sch, timeline, settings, horizon, grid, root, indices[rows], rates, engine
             )
             parts.append(summary)
             trajs.append(traj)
@@ -371,7 +394,7 @@ def endocrine_window(schedule, tl: Timeline | None) -> tuple[float, float] | Non
 
 def _simulate_chunk(
     p: PatientParameters, schedule, tl: Timeline | None, settings: ModelSettings, horizon, grid, root, indices,
-    rates,
+    rates, engine=DEFAULT_ENGINE,
 ):
     n = p.n
     log_vis = float(np.log(settings.visible_cells))
@@ -385,21 +408,23 @@ def _simulate_chunk(
     if grid is not None:
         eval_times = np.concatenate([eval_times, grid])
 
-    growth = gkill = log_n = share_nodes = her2 = None
-    mass_s = mass_r = None
-    if tl is not None:
-        growth, gkill, her2, log_n, share_nodes = primary_in_window(p, schedule, tl, rates)
-        if tl.n_founding > 0:
-            mass_s = dis.window_founding_mass(p, tl, log_n, 1.0 - share_nodes)
-            mass_r = dis.window_founding_mass(p, tl, log_n, share_nodes)
-    clones = (tl, growth, gkill, her2, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, eval_times)
     courses = courses_after_window(p, schedule, tl, rates)
-    lam = _over_clones(visible_by, p, None, *clones, courses=courses)
-    dormant = np.flatnonzero(p.dormant_fraction > 0)
-    if dormant.size:
-        q = p.dormant_fraction[dormant][:, None]
-        woken = _over_clones(dormant_visible_by, p, dormant, *clones, courses=courses)
-        lam[dormant] = (1.0 - q) * lam[dormant] + q * woken
+    log_n = None  # ln cells of the primary at the window nodes (all of them, or those of `wanted`)
+    if tl is not None and engine == "fused":
+        from chemomet.model.fused import fused_window
+
+        j_s = tl.n_founding
+        j_mid = int(np.searchsorted(tl.nodes, 0.5 * sum(tl.chemo_days) - 1e-9))
+        wanted = np.arange(tl.nodes.size) if grid is not None else np.array([j_s, j_mid])
+        lam, log_n, founded_window, shedding_nact = fused_window(
+            p, schedule, tl, rates, courses, log_vis, founding_end, eval_times, wanted
+        )
+        at_node = (lambda j: log_n[:, j]) if grid is not None else {j_s: log_n[:, 0], j_mid: log_n[:, 1]}.get
+    else:
+        lam, log_n, founded_window, shedding_nact = _numpy_window(
+            p, schedule, tl, settings, rates, courses, kappa_s, kappa_r, log_vis, founding_end, eval_times
+        )
+        at_node = None if log_n is None else (lambda j: log_n[:, j])
     dmfs = np.exp(-(lam - lam[:, :1]))
     out = {
         f"dmfs_{y}y": np.where(years[i] <= horizon, dmfs[:, 1 + i], np.nan)
@@ -413,9 +438,6 @@ def _simulate_chunk(
     # untreated founding until the window starts or surgery; without surgery (natural history) to the horizon
     pre_end = horizon if surgery is None else min(founding_end, tl.start if tl else np.inf)
     founded_pre, founded_before_dx = dis.untreated_cumulative_founding(p, np.array([pre_end, 0.0])).T
-    founded_window = np.zeros(n)
-    if mass_s is not None:
-        founded_window = mass_s.sum(axis=1) + mass_r.sum(axis=1)
     out.update(
         colonies_founded_total=founded_pre + founded_window,
         colonies_founded_after_diagnosis=founded_pre + founded_window - founded_before_dx,
@@ -428,23 +450,23 @@ def _simulate_chunk(
     if schedule.neoadjuvant:
         j_s = tl.n_founding
         j_mid = int(np.searchsorted(tl.nodes, 0.5 * sum(tl.chemo_days) - 1e-9))
-        env = dis.environment_factor(p, tl.m, tl.f, tl.activity)
-        if tl.mobilisation is not None:  # mobilisation raises release (and with it CTCs); priming does not
-            env = env * tl.mobilisation[None, :]
-        founding_nodes = dis.founding_rate(p, log_n, env)
-        residual = np.exp(log_n[:, j_s])
+
+        def founding_at(j):  # colonies/day at node j (mobilisation raises release, and with it CTCs; priming not)
+            env = dis.environment_factor(p, tl.m[j : j + 1], tl.f[j : j + 1], tl.activity[j : j + 1])
+            if tl.mobilisation is not None:
+                env = env * tl.mobilisation[None, j : j + 1]
+            return dis.founding_rate(p, at_node(j)[:, None], env)[:, 0]
+
+        residual = np.exp(at_node(j_s))
         ratio = (1 + p.epsilon * tl.m[j_s]) * (1 + p.epsilon * tl.f[j_s])
-        h = np.diff(tl.nodes)[:j_s]
-        per_cell = p.mu[:, None] * env[:, : j_s + 1]  # founding rate per cell^gamma
         out.update(
             residual_cells_at_surgery=residual,
             p_pcr=(residual < settings.pcr_threshold_cells).astype(float),
             tmem_at_surgery_10hpf=p.T0 * ratio,
             tmem_ratio_surgery_baseline=ratio,
-            ctc_expected_mid_nact=dis.expected_ctc(founding_nodes[:, j_mid], settings),
-            ctc_expected_surgery=dis.expected_ctc(founding_nodes[:, j_s], settings),
-            shedding_per_cell_mean_nact=np.sum(0.5 * (per_cell[:, 1:] + per_cell[:, :-1]) * h, axis=1)
-            / h.sum(),
+            ctc_expected_mid_nact=dis.expected_ctc(founding_at(j_mid), settings),
+            ctc_expected_surgery=dis.expected_ctc(founding_at(j_s), settings),
+            shedding_per_cell_mean_nact=shedding_nact,
         )
     else:
         residual = nan if surgery is None else np.exp(untreated_log_cells(p, [surgery])[:, 0])
@@ -470,10 +492,40 @@ def _simulate_chunk(
 
     traj = {}
     if grid is not None:
-        traj = outputs_on_grid(
-            p, tl, schedule, settings, grid, dmfs[:, 1 + len(SUMMARY_YEARS) :], growth, gkill, log_n
-        )
+        traj = outputs_on_grid(p, tl, schedule, settings, grid, dmfs[:, 1 + len(SUMMARY_YEARS) :], None, None, log_n)
     return summary, traj
+
+
+def _numpy_window(p, schedule, tl, settings, rates, courses, kappa_s, kappa_r, log_vis, founding_end, eval_times):
+    """The reference engine's window, vectorised over patients × window nodes: ``Λ`` at ``eval_times`` (expected
+    visible colonies), ln cells at every node (None without a window), colonies founded in the window and the mean
+    founding rate per cell^γ there (NaN without founding in the window)."""
+    n = p.n
+    growth = gkill = log_n = share_nodes = her2 = None
+    mass_s = mass_r = None
+    founded_window = np.zeros(n)
+    shedding = np.full(n, np.nan)
+    if tl is not None:
+        growth, gkill, her2, log_n, share_nodes = primary_in_window(p, schedule, tl, rates)
+        if tl.n_founding > 0:
+            mass_s = dis.window_founding_mass(p, tl, log_n, 1.0 - share_nodes)
+            mass_r = dis.window_founding_mass(p, tl, log_n, share_nodes)
+            founded_window = mass_s.sum(axis=1) + mass_r.sum(axis=1)
+            j_s = tl.n_founding
+            env = dis.environment_factor(p, tl.m[: j_s + 1], tl.f[: j_s + 1], tl.activity[: j_s + 1])
+            if tl.mobilisation is not None:
+                env = env * tl.mobilisation[None, : j_s + 1]
+            h = np.diff(tl.nodes)[:j_s]
+            per_cell = p.mu[:, None] * env  # founding rate per cell^gamma
+            shedding = np.sum(0.5 * (per_cell[:, 1:] + per_cell[:, :-1]) * h, axis=1) / h.sum()
+    clones = (tl, growth, gkill, her2, kappa_s, kappa_r, mass_s, mass_r, log_vis, founding_end, eval_times)
+    lam = _over_clones(visible_by, p, None, *clones, courses=courses)
+    dormant = np.flatnonzero(p.dormant_fraction > 0)
+    if dormant.size:
+        q = p.dormant_fraction[dormant][:, None]
+        woken = _over_clones(dormant_visible_by, p, dormant, *clones, courses=courses)
+        lam[dormant] = (1.0 - q) * lam[dormant] + q * woken
+    return lam, log_n, founded_window, shedding
 
 
 def courses_after_window(p: PatientParameters, schedule, tl: Timeline | None, rates) -> list[tuple]:
