@@ -36,6 +36,7 @@ MODULES = (
     "chemomet.calibrate.mechanism_report",
     "chemomet.calibrate.chain",
     "chemomet.calibrate.treated_likelihood",
+    "chemomet.calibrate.gbsg2_treatment",
     "chemomet.fileio",
     "chemomet.units",
     "chemomet.inputs",

@@ -42,7 +42,6 @@ from __future__ import annotations
 import math
 import tempfile
 import time as _time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -58,6 +57,7 @@ from chemomet.calibrate.folds import (
     fold_matrix,
     out_of_fold,
 )
+from chemomet.calibrate.gbsg2_treatment import CMF_PROXY_REGIMEN, CMF_PROXY_TOML, GBSG2_TAMOXIFEN_YEARS
 from chemomet.calibrate.survival_metrics import (
     brier_terms,
     calibration_slope,
@@ -68,11 +68,12 @@ from chemomet.calibrate.survival_metrics import (
     percentile_ci,
     risk_tertiles,
 )
+from chemomet.calibrate.treated_likelihood import OUTCOME_TWINS, outcome_score
 from chemomet.calibrate.validation import cox_frame
 from chemomet.datasets import Cohort
 from chemomet.local_recurrence import HAZARD_PER_DAY as LOCAL_RECURRENCE_HAZARD_PER_DAY
 from chemomet.mortality import other_cause_survival
-from chemomet.regimens import Strategy, parse_regimens
+from chemomet.regimens import Strategy
 from chemomet.units import DAYS_PER_YEAR
 
 __all__ = [
@@ -94,30 +95,6 @@ C_HORIZON_YEARS = 10.0
 TARGETS = {"c_index_min": 0.68, "share_inside_min": 0.90, "slope_range": (0.8, 1.2)}
 """Issue 11's bars for the mechanistic model: Harrell C of the 10-year risk, share of calibration cells whose
 prediction lies inside the KM 95% interval, calibration slope."""
-
-CMF_PROXY_TOML = """\
-[cmf-proxy-ac4]
-name = "AC x4 q3w, standing in for CMF (GBSG-2: C 500, M 40, F 600 mg/m2 days 1 and 8 q28d, 3 or 6 cycles)"
-source = "methotrexate and fluorouracil are not in data/drugs.toml; EBCTCG 2012 (Lancet 379:432) found standard \
-4AC and standard CMF equivalent (breast cancer mortality RR 0.98), and s_met is calibrated on AC x4 vs none"
-[[cmf-proxy-ac4.phases]]
-drugs = [{drug = "doxorubicin", dose_mg_m2 = 60.0}, {drug = "cyclophosphamide", dose_mg_m2 = 600.0}]
-cycles = 4
-interval_days = 21
-"""
-"""The CMF proxy regimen as a regimen file (layout of ``data/regimens.toml``)."""
-
-CMF_PROXY_REGIMEN = next(iter(parse_regimens(tomllib.loads(CMF_PROXY_TOML), where="CMF proxy").values()))
-"""The regimen GBSG2 patients are simulated with: AC ×4 every 3 weeks (the EBCTCG calibration regimen).
-
-GBSG-2 gave 3 or 6 cycles of CMF (cyclophosphamide 500, methotrexate 40, fluorouracil 600 mg/m² on days 1 and 8
-every 28 days; Schumacher 1994), which the model cannot represent: methotrexate and fluorouracil are not in its
-drug table. AC ×4 is the closest regimen it has: the kill on micrometastases ``s_met`` is calibrated on AC ×4 vs
-no chemotherapy (EBCTCG 2012), and the same overview found standard CMF and standard 4AC equivalent."""
-
-GBSG2_TAMOXIFEN_YEARS = 2.0
-"""Tamoxifen in GBSG-2: 30 mg/day for 2 years after surgery, for patients with ``horTh`` (Schumacher 1994)."""
-
 
 # ---------------------------------------------------------------------------------------------- folds and models
 # ---------------------------------------------------------------------------------------------- metrics
@@ -436,34 +413,6 @@ def mechanistic_rfs(
         out[f"rfs_{h:g}y"] = dmfs[:, j] * lr * oc
     out["ess"] = ess
     return pd.DataFrame(out)
-
-
-OUTCOME_TWINS = 128
-"""Twins per patient of :func:`outcome_score`."""
-
-
-def outcome_score(cohort: Cohort, *, tamoxifen_years: float = GBSG2_TAMOXIFEN_YEARS, population=None) -> dict:
-    """Log-likelihood of a treated cohort's outcomes given its node counts under the calibrated point estimate
-    (:mod:`chemomet.calibrate.treated_likelihood`): a proper score that compares calibrations on data none was
-    fitted to (higher is better; nats).
-
-    Returns
-    -------
-    dict
-        ``total`` and ``mean`` (nats), ``twins_per_patient``, ``population`` (what was scored).
-    """
-    from chemomet.calibrate.treated_likelihood import outcome_loglik, twin_curves
-    from chemomet.population import Population
-
-    pop = population or Population()
-    curves = twin_curves(pop, cohort, n_twins=OUTCOME_TWINS, tamoxifen_years=tamoxifen_years)
-    ll = outcome_loglik(curves, cohort.time_days, cohort.event)
-    return {
-        "total": float(ll.sum()),
-        "mean": float(ll.mean()),
-        "twins_per_patient": OUTCOME_TWINS,
-        "population": "point estimate of the calibration in use",
-    }
 
 
 # ---------------------------------------------------------------------------------------------- cohorts

@@ -268,7 +268,9 @@ def run_natural_history(
     cfg = with_natural_history(res.theta, read_config(out_dir))
     q = natural_history_quantities(res.theta)
     cfg["growth"].setdefault("sources", {})
-    src = "chemomet calibrate natural-history: max. marginal likelihood on TRANSBIG (GSE7390), see provenance"
+    src = "chemomet calibrate natural-history: max. marginal likelihood on TRANSBIG (GSE7390)" + (
+        " and the median doubling times of Ryu 2014" if measurements else ""
+    ) + ", see provenance"
     for key in ("doubling_time_median_days", "doubling_time_sdlog", "grade_doubling_factor"):
         cfg["growth"]["sources"][key] = src
     for key in ("mu_median_per_cell_day", "mu_sdlog"):
