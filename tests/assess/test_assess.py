@@ -69,7 +69,14 @@ def test_ki67_posterior_matches_the_gaussian_closed_form():
     assert abs(est - exact) < 4 * se and se < 0.01
 
 
-def test_missing_biomarkers_are_integrated_over_their_prior_not_imputed():
+@pytest.fixture(scope="module")
+def example_fast():
+    """The example patient's assessment at FAST settings, no drivers or trajectories (a dict): read by two tests,
+    computed once (an assessment is deterministic, so sharing it changes nothing either test asserts)."""
+    return assess(example_patient(), settings=FAST, drivers=False, trajectories=False).to_dict()
+
+
+def test_missing_biomarkers_are_integrated_over_their_prior_not_imputed(example_fast):
     ref = Population()
     bare = patient(ctc_count=None, ki67_percent=None, tmem_score=None, tmem_convention=None)
     twins = draw_twins(bare, 20000, 3, ref)
@@ -80,7 +87,7 @@ def test_missing_biomarkers_are_integrated_over_their_prior_not_imputed():
     assert result["evidence"]["ess"] == pytest.approx(FAST.sampling.n_twins)
     statuses = {row["name"]: row["status"] for row in result["inputs"]}
     assert all(statuses[k].startswith("not measured") for k in ("TMEM score", "CTC count", "Ki67"))
-    measured = assess(example_patient(), settings=FAST, drivers=False, trajectories=False).to_dict()
+    measured = example_fast
     assert measured["evidence"]["ess"] < 0.5 * FAST.sampling.n_twins
 
 
@@ -133,12 +140,12 @@ def test_a_higher_tmem_score_raises_the_microenvironment_part_and_the_kill_timin
     assert means[60]["excess"] > means[15]["excess"] + 0.002
 
 
-def test_tie2_inhibitor_never_raises_doorway_mediated_dissemination(common_twins):
+def test_tie2_inhibitor_never_raises_doorway_mediated_dissemination(common_twins, example_fast):
     _, _, outcomes, _ = common_twins
     plain, tie2 = outcomes["nact"], outcomes["nact+rebastinib"]
     assert np.all(tie2["colonies_founded_during_chemo"] <= plain["colonies_founded_during_chemo"] * (1 + 1e-12))
     assert np.all(tie2["dmfs_10y"] >= plain["dmfs_10y"] - 1e-12)
-    result = assess(example_patient(), settings=FAST, drivers=False, trajectories=False).to_dict()
+    result = example_fast
     assert result["checks"] == {"nact+rebastinib_never_raises_doorway_founding": True}
     assert result["drug_risk_reduction_10y"]["nact+rebastinib"]["lo"] >= -1e-12
 

@@ -18,15 +18,17 @@ def all_chunks(out) -> pd.DataFrame:
 
 
 def test_workers_and_chunk_sizes_give_identical_tables(local_run, dask2, tmp_path):
-    spec = make_spec(patients_per_arm=300, power={"replicates": 2, "patients_per_arm": [100, 300]})
+    # 600 patients (2 replicates x 2 arms x 150): bit-identity does not need more, and the chunkings below still
+    # give 13, 5 and 2 chunks (the last one partial each time), as 1,200 patients did with 96 / 256 / 1,000
+    spec = make_spec(patients_per_arm=150, power={"replicates": 2, "patients_per_arm": [50, 150]})
     runs = {
-        "local-96": run_trial(spec, out=tmp_path / "a", chunk_size=96, figures=False),
-        "dask2-256": run_trial(spec, out=tmp_path / "b", client=dask2, chunk_size=256, figures=False),
+        "local-48": run_trial(spec, out=tmp_path / "a", chunk_size=48, figures=False),
+        "dask2-128": run_trial(spec, out=tmp_path / "b", client=dask2, chunk_size=128, figures=False),
     }
     with dask_client(workers=1) as one:
-        runs["dask1-256"] = run_trial(spec, out=tmp_path / "c", client=one, chunk_size=256, figures=False)
-    runs["dask2-1000"] = run_trial(spec, out=tmp_path / "d", client=dask2, chunk_size=1000, figures=False)
-    ref = runs.pop("local-96")
+        runs["dask1-128"] = run_trial(spec, out=tmp_path / "c", client=one, chunk_size=128, figures=False)
+    runs["dask2-500"] = run_trial(spec, out=tmp_path / "d", client=dask2, chunk_size=500, figures=False)
+    ref = runs.pop("local-48")
     ref_all = all_chunks(ref.out)
     assert ref_all["position"].tolist() == list(range(spec.n_enrolled))
     assert ref_all["patient_index"].is_unique
@@ -35,10 +37,10 @@ def test_workers_and_chunk_sizes_give_identical_tables(local_run, dask2, tmp_pat
         pd.testing.assert_frame_equal(all_chunks(r.out), ref_all, check_exact=True, obj=name)
         assert r.summary["endpoints"] == ref.summary["endpoints"], name
         assert r.summary["power"] == ref.summary["power"], name
-    assert runs["dask2-256"].summary["run"]["executor"] == "dask"
-    # replicate 0 holds the same patients as a run without power replicates (the first 300 per arm)
+    assert runs["dask2-128"].summary["run"]["executor"] == "dask"
+    # replicate 0 holds the same patients as a run without power replicates (the first 150 per arm)
     base = local_run.patients
-    base = base[base["rank"] < 300].reset_index(drop=True)
+    base = base[base["rank"] < 150].reset_index(drop=True)
     pd.testing.assert_frame_equal(
         ref.patients.drop(columns="position"), base.drop(columns="position"), check_exact=True
     )

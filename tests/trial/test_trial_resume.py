@@ -25,7 +25,8 @@ from chemomet.trial.chunk import chunk_path
 from chemomet.trial.rundir import LOCK_NAME, RunLock, _alive, _proc_stat
 from tests.trial.conftest import BASE, make_spec, write_toml
 
-TABLE = {**BASE, "patients_per_arm": 2000, "execution": {"chunk_size": 200}, "analysis": {"subgroups": ["tmem_high"]}}
+TABLE = {**BASE, "patients_per_arm": 1000, "execution": {"chunk_size": 100}, "analysis": {"subgroups": ["tmem_high"]}}
+"""20 chunks of 100 patients (was 20 of 200: the same number of chunks to kill between, half the simulation)."""
 
 SMALL = {**BASE, "name": "resume test", "seed": 7, "patients_per_arm": 96, "execution": {"chunk_size": 16},
          "analysis": {"subgroups": ["tmem_high"], "event_grid_days": 14}}
@@ -42,7 +43,7 @@ def test_kill_and_resume(tmp_path, executor, request):
     spec_file = tmp_path / "spec.toml"
     write_toml(spec_file, TABLE)
     spec = make_spec(**{k: TABLE[k] for k in ("patients_per_arm", "execution", "analysis")})
-    n_chunks = -(-spec.n_enrolled // 200)
+    n_chunks = -(-spec.n_enrolled // TABLE["execution"]["chunk_size"])
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "chemomet.cli", "trial", str(spec_file), "--out", str(out), "--no-progress"]
     if executor == "dask":
@@ -78,7 +79,7 @@ def test_kill_and_resume(tmp_path, executor, request):
     fresh = run_trial(spec_file, out=tmp_path / "fresh")  # uninterrupted, in process
     a, b = resumed.patients, fresh.patients
     pd.testing.assert_frame_equal(a, b, check_exact=True)
-    assert a["patient_index"].is_unique and len(a) == 2 * 2000
+    assert a["patient_index"].is_unique and len(a) == 2 * TABLE["patients_per_arm"]
     assert sorted(a["position"]) == list(range(spec.n_enrolled))
     rows = sum(pq.ParquetFile(chunk_path(out, c)).metadata.num_rows for c in range(n_chunks))
     assert rows == spec.n_enrolled
