@@ -38,3 +38,10 @@ def test_endocrine_step_writes_its_settings(tmp_path):
     assert cfg["treatment"]["endocrine_resistance_probability"] == pytest.approx(fitted)
     assert endo["rate_ratios"]["years_0_4"] == pytest.approx(EBCTCG_2011_TAMOXIFEN["years_0_4"][0], abs=0.01)
     assert storage.read_json(tmp_path / "report.json")["treatment"]["steps"].keys() == {"endocrine"}
+    # a later partial run keeps the earlier step's record
+    report = storage.read_json(tmp_path / "report.json")
+    report["treatment"]["steps"]["nodes"] = {"marker": 1}
+    storage.write_json(tmp_path / "report.json", report)
+    run_treatment(tmp_path, n=400, steps=("endocrine",))
+    steps = storage.read_json(tmp_path / "report.json")["treatment"]["steps"]
+    assert steps["nodes"] == {"marker": 1} and "endocrine" in steps

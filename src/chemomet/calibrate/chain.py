@@ -93,7 +93,8 @@ def run_treatment(
     -------
     dict
         Per step its fitted values and what they reach; ``drugs``: the fitted drug values beside the shipped ones
-        (relative change); wall times (seconds). Also stored under ``treatment`` in ``report.json``.
+        (relative change); wall times (seconds). Also stored under ``treatment`` in ``report.json``, merged with
+        the record of steps an earlier run did and this one did not.
 
     Raises
     ------
@@ -218,6 +219,9 @@ def run_treatment(
     save(cfg)
     summary["date"] = now
     report = storage.read_json(out_dir / "report.json")
+    earlier = report.get("treatment", {})
+    for key in ("steps", "wall_time_s", "drugs"):  # a partial run (--step) keeps the other steps' records
+        summary[key] = {**earlier.get(key, {}), **summary[key]}
     report["treatment"] = summary
     report["provenance"] = cfg["provenance"]
     storage.write_json(out_dir / "report.json", report)
