@@ -21,7 +21,8 @@ cells.parquet --out summary.json`` (read, unit checks, contacts, doorways, hot-s
 plausibility, JSON); a third process, ``doorways``, runs chemomet on the baseline's work only
 (``read_cells`` + ``find_doorways``); a fourth, ``baseline0``, is the baseline with NumPy's huge-page advice off
 (``NUMPY_MADVISE_HUGEPAGE=0``), as the command runs itself (:mod:`chemomet.tme.cli`), for the comparison on
-equal terms. Each runs in a fresh process from the same Parquet file, interleaved (each
+equal terms (the command also has glibc's malloc keep freed memory, ``mallopt``; the baselines run with malloc's
+defaults). Each runs in a fresh process from the same Parquet file, interleaved (each
 in every position in turn), ``--repeats`` times (medians reported). Wall and CPU time (user + system, from
 ``os.wait4``) include interpreter start-up and imports; imports and compute are also timed apart inside each
 process; the peak resident memory is the process's own high-water mark (``VmHWM``). The baseline's doorway and

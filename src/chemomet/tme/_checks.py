@@ -169,7 +169,9 @@ def check_pair_budget(bound: int, n_cells: int, densest: int, where_xy, reach: f
         )
 
 
-def radius_class_pairs(x: np.ndarray, y: np.ndarray, r: np.ndarray, tol: float, where: str) -> np.ndarray:
+def radius_class_pairs(
+    x: np.ndarray, y: np.ndarray, r: np.ndarray, tol: float, where: str, skip: np.ndarray | None = None
+) -> np.ndarray:
     """Candidate pairs containing every pair with ``|c_i − c_j| ≤ r_i + r_j + tol``, found with bounded work.
 
     The cells are split into radius classes (a factor 2 of radii each); each pair of classes is searched with
@@ -183,6 +185,9 @@ def radius_class_pairs(x: np.ndarray, y: np.ndarray, r: np.ndarray, tol: float, 
     r : radii, µm (> 0).
     tol : contact tolerance, µm.
     where : the input's name, for the message of a refusal.
+    skip : optional bool per cell: pairs of two such cells are not searched (the doorways skip tumour–tumour
+        pairs, which no doorway or vessel is made of: most pairs of a tumour). The bound and the refusal do not
+        depend on it: they count every pair.
 
     Returns
     -------
@@ -198,6 +203,8 @@ def radius_class_pairs(x: np.ndarray, y: np.ndarray, r: np.ndarray, tol: float, 
     >>> p = radius_class_pairs(np.array([0.0, 10.0, 500.0]), np.zeros(3), np.array([5.0, 5.0, 5.0]), 1.0, "t")
     >>> p.tolist()
     [[0, 1]]
+    >>> radius_class_pairs(np.array([0.0, 10.0]), np.zeros(2), np.array([5.0, 5.0]), 1.0, "t", np.ones(2, bool))
+    array([], shape=(0, 2), dtype=int64)
     """
     n = x.shape[0]
     # radius classes: class c holds radii in [r_min·2^c, r_min·2^(c+1)); all radii within a factor 2 (the usual
@@ -226,24 +233,46 @@ def radius_class_pairs(x: np.ndarray, y: np.ndarray, r: np.ndarray, tol: float, 
                 worst = (dens, at, reach)
             plan.append((a, b, reach))
     check_pair_budget(bound, n, worst[0], worst[1], worst[2], where)
-    found = []
-    trees: dict[int, cKDTree] = {}
 
-    def tree(c: int) -> cKDTree:
-        if c not in trees:
-            trees[c] = cKDTree(np.column_stack([take(x, c), take(y, c)]), balanced_tree=False, compact_nodes=False)
-        return trees[c]
-
-    for a, b, reach in plan:
-        ia, ib = members[a], members[b]
-        if a == b:
-            p = tree(a).query_pairs(reach, output_type="ndarray")
-            if p.size:
-                found.append(p if ia is None else ia[p])  # one class holding every cell: indices already global
+    # each class in two parts: the cells whose pairs with each other are searched ("b"), and the skipped ones
+    # ("a": only their pairs with part b are searched); without ``skip`` every cell is in part b
+    parts: dict[tuple[int, str], np.ndarray | None] = {}
+    for c, m in enumerate(members):
+        if skip is None:
+            parts[c, "b"], parts[c, "a"] = m, np.empty(0, np.int64)
         else:
-            m = tree(a).sparse_distance_matrix(tree(b), reach, output_type="ndarray")
-            if m.size:
-                found.append(np.column_stack([ia[m["i"]], ib[m["j"]]]))
+            s = skip if m is None else skip[m]
+            ids = np.arange(n) if m is None else m
+            parts[c, "b"], parts[c, "a"] = ids[~s], ids[s]
+    trees: dict[tuple[int, str], cKDTree] = {}
+
+    def size(key) -> int:
+        return n if parts[key] is None else parts[key].size
+
+    def tree(key) -> cKDTree:
+        if key not in trees:
+            ids = parts[key]
+            xy = np.column_stack([x, y] if ids is None else [x[ids], y[ids]])
+            trees[key] = cKDTree(xy, balanced_tree=False, compact_nodes=False)
+        return trees[key]
+
+    def glob(key, local: np.ndarray) -> np.ndarray:
+        return local if parts[key] is None else parts[key][local]
+
+    found = []
+    for a, b, reach in plan:
+        searches = [((a, "b"), (b, "b")), ((a, "a"), (b, "b"))] + ([((a, "b"), (b, "a"))] if a != b else [])
+        for ka, kb in searches:
+            if size(ka) == 0 or size(kb) == 0:
+                continue
+            if ka == kb:
+                p = tree(ka).query_pairs(reach, output_type="ndarray")
+                if p.size:
+                    found.append(glob(ka, p))  # one class holding every cell: indices already global
+            else:
+                m = tree(ka).sparse_distance_matrix(tree(kb), reach, output_type="ndarray")
+                if m.size:
+                    found.append(np.column_stack([glob(ka, m["i"]), glob(kb, m["j"])]))
     if not found:
         return np.empty((0, 2), dtype=np.int64)
     out = found[0] if len(found) == 1 else np.concatenate(found)

@@ -31,8 +31,9 @@ from chemomet.errors import field_error
 
 AREA_METHODS = ("raster", "delaunay")
 """Ways to measure the tissue area: see the module docstring."""
-TILE_PX = 1024
-"""Side of a raster tile, pixels."""
+TILE_BITS = 10
+TILE_PX = 1 << TILE_BITS
+"""Side of a raster tile, pixels (1024)."""
 MAX_TILES = 400
 """More occupied tiles than this coarsens the raster (factor 2 at a time)."""
 MAX_CLOSING_RADIUS_PX = 16
@@ -136,17 +137,78 @@ def _disk(radius_px: float) -> np.ndarray:
     return (g[:, None] ** 2 + g[None, :] ** 2) <= radius_px**2 + 1e-9
 
 
+def _shift_into(out: np.ndarray, src: np.ndarray, d: int, axis: int, union: bool) -> None:
+    """``out[i] |= src[i + d]`` (``union``) or ``out[i] &= src[i + d]`` along ``axis``, for every ``i`` with ``i + d``
+    inside; where it is outside, ``src`` counts as empty (the union is unchanged, the intersection becomes empty)."""
+    n = out.shape[axis]
+    a = min(abs(d), n)
+
+    def part(lo, hi):
+        return (slice(lo, hi), slice(None)) if axis == 0 else (slice(None), slice(lo, hi))
+
+    if d > 0:  # out[i] with src[i + a], for i < n − a; the last a rows have no partner inside
+        dst, got, outside = part(0, n - a), part(a, n), part(n - a, n)
+    else:  # out[i] with src[i − a], for i ≥ a; the first a rows have no partner inside
+        dst, got, outside = part(a, n), part(0, n - a), part(0, a)
+    if union:
+        out[dst] |= src[got]
+    else:
+        out[dst] &= src[got]
+        out[outside] = False
+
+
+def _disk_morphology(img: np.ndarray, disk: np.ndarray, union: bool) -> np.ndarray:
+    """Binary dilation (``union``) or erosion of ``img`` by the symmetric ``disk``, the outside of the image empty:
+    ``scipy.ndimage.binary_dilation(img, disk)`` / ``binary_erosion(img, disk)`` bit for bit (their default border
+    value 0), in a few whole-array passes (``tests/tme/test_tme_speed_paths.py``). Each row of the disk is a run
+    of ``2w + 1`` pixels: the image is first combined with its shifts by up to ``±w`` along axis 1, once per run
+    width, and the rows of the disk are then combined along axis 0."""
+    k = disk.shape[0] // 2
+    half = [int(disk[k + dy].sum()) // 2 for dy in range(-k, k + 1)]  # the run's half-width w of each row dy
+    runs = {0: img}
+    run = img.copy()
+    for w in range(1, max(half) + 1):
+        _shift_into(run, img, w, 1, union)
+        _shift_into(run, img, -w, 1, union)
+        if w in half:
+            runs[w] = run.copy()
+    out = runs[half[k]].copy()
+    for dy in range(-k, k + 1):
+        if dy:
+            _shift_into(out, runs[half[k + dy]], dy, 0, union)
+    return out
+
+
 def _tile_key(tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
     return tx * (1 << 32) + ty + (1 << 31)
 
 
-def _window_members(ix: np.ndarray, iy: np.ndarray, margin: int) -> tuple[np.ndarray, np.ndarray]:
+DENSE_TILE_IDS = 1 << 16
+"""Most tiles (with a ring of neighbours) numbered densely by :func:`_window_members`: their ids then fit 16 bits,
+which NumPy's stable argsort sorts by radix in linear time."""
+
+
+def _window_members(ix: np.ndarray, iy: np.ndarray, margin: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Every (tile, cell) pair such that the cell lies in the tile's window (the tile and ``margin`` <
     :data:`TILE_PX` pixels around it): each cell in its own tile, and the cells within ``margin`` pixels of a
-    tile's edge also in the neighbouring tile(s). Returns ``(tile keys, cell indices)``."""
-    tx, ty = ix // TILE_PX, iy // TILE_PX
-    rx, ry = ix - tx * TILE_PX, iy - ty * TILE_PX
-    keys, cells = [_tile_key(tx, ty)], [np.arange(ix.shape[0])]
+    tile's edge also in the neighbouring tile(s).
+
+    Returns ``(tile ids, cell indices, stride)``. The pixel indices ``ix``, ``iy`` are ≥ 0, so tiles run from −1
+    (a neighbour) on; a tile's id is ``(tx + 1)·stride + ty + 1`` when fewer than :data:`DENSE_TILE_IDS` tiles
+    cover the extent (``stride`` = tiles along y plus the two neighbours), else its :func:`_tile_key` (``stride``
+    0). Either id sorts the tiles in the order of (tx, ty)."""
+    tx, ty = ix >> TILE_BITS, iy >> TILE_BITS  # ix // TILE_PX and ix % TILE_PX below, for indices ≥ 0
+    rx, ry = ix & (TILE_PX - 1), iy & (TILE_PX - 1)
+    stride = int(ty.max()) + 3  # tiles along y, and a neighbour on each side
+    dense = (int(tx.max()) + 3) * stride <= DENSE_TILE_IDS
+
+    def ids(a: np.ndarray, b: np.ndarray, dx: int, dy: int) -> np.ndarray:
+        return (a + (dx + 1)) * stride + (b + (dy + 1)) if dense else _tile_key(a + dx, b + dy)
+
+    keys, cells = [ids(tx, ty, 0, 0)], [np.arange(ix.shape[0])]
+    # the cells near an edge of their tile, in their order: only they belong to other windows too
+    edge = np.flatnonzero((rx < margin) | (rx >= TILE_PX - margin) | (ry < margin) | (ry >= TILE_PX - margin))
+    tx, ty, rx, ry = tx[edge], ty[edge], rx[edge], ry[edge]
     steps_x = [(0, None), (-1, rx < margin), (1, rx >= TILE_PX - margin)]
     steps_y = [(0, None), (-1, ry < margin), (1, ry >= TILE_PX - margin)]
     for dx, mx in steps_x:
@@ -156,9 +218,9 @@ def _window_members(ix: np.ndarray, iy: np.ndarray, margin: int) -> tuple[np.nda
             sel = mx if my is None else my if mx is None else mx & my
             idx = np.flatnonzero(sel)
             if idx.size:
-                keys.append(_tile_key(tx[idx] + dx, ty[idx] + dy))
-                cells.append(idx)
-    return np.concatenate(keys), np.concatenate(cells)
+                keys.append(ids(tx[idx], ty[idx], dx, dy))
+                cells.append(edge[idx])
+    return np.concatenate(keys), np.concatenate(cells), (stride if dense else 0)
 
 
 def _raster_areas(x: np.ndarray, y: np.ndarray, ct: np.ndarray, max_edge_um: float, h: float) -> Areas:
@@ -179,19 +241,27 @@ def _raster_areas(x: np.ndarray, y: np.ndarray, ct: np.ndarray, max_edge_um: flo
         iy = np.floor((y - y0) / h).astype(np.int64)
         rc = 0.5 * max_edge_um / h  # closing radius, pixels
         margin = int(np.ceil(2 * rc)) + 2  # < TILE_PX, as rc ≤ MAX_CLOSING_RADIUS_PX
-        tile_of, cell_of = _window_members(ix, iy, margin)
-        if np.unique(tile_of).size <= MAX_TILES:
+        tile_of, cell_of, stride = _window_members(ix, iy, margin)
+        if stride:  # dense ids: the tiles counted, and sorted by radix (16-bit ids), in linear time
+            n_tiles = int(np.count_nonzero(np.bincount(tile_of)))
+        else:
+            n_tiles = int(np.unique(tile_of).size)
+        if n_tiles <= MAX_TILES:
             break
         h *= 2.0  # scattered over a huge extent: a coarser raster keeps the work bounded
     disk = _disk(rc) if rc >= 1 else None
-    order = np.argsort(tile_of, kind="stable")
+    # the window members grouped by tile, in the order of (tx, ty), each tile's cells in their order above
+    order = np.argsort(tile_of.astype(np.uint16) if stride else tile_of, kind="stable")
     tile_of, cell_of = tile_of[order], cell_of[order]
     bounds = np.flatnonzero(np.r_[True, tile_of[1:] != tile_of[:-1], True])
     per_type = np.zeros(4)
     total = 0
     for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         key = int(tile_of[a])
-        kx, ky = key >> 32, (key & ((1 << 32) - 1)) - (1 << 31)
+        if stride:
+            kx, ky = key // stride - 1, key % stride - 1
+        else:
+            kx, ky = key >> 32, (key & ((1 << 32) - 1)) - (1 << 31)
         sel = cell_of[a:b]  # the cells in this tile's window
         px, py, t = ix[sel] - kx * TILE_PX, iy[sel] - ky * TILE_PX, ct[sel]
         # a window cropped to these cells (a sparse tile costs little)
@@ -201,25 +271,29 @@ def _raster_areas(x: np.ndarray, y: np.ndarray, ct: np.ndarray, max_edge_um: flo
         flat = (px - wx0) * hgt + (py - wy0)
         n_in = np.bincount(flat, minlength=w * hgt)  # cells per pixel
         occ = (n_in > 0).reshape(w, hgt)
-        closed = ndimage.binary_erosion(ndimage.binary_dilation(occ, disk), disk) | occ if disk is not None else occ
+        if disk is not None:  # the closing: a dilation then an erosion by the disk (scipy.ndimage's, bit for bit)
+            closed = _disk_morphology(_disk_morphology(occ, disk, True), disk, False) | occ
+        else:
+            closed = occ
         # count only the pixels of this tile
         cx0, cy0 = max(0, -wx0), max(0, -wy0)
         cx1, cy1 = min(w, TILE_PX - wx0), min(hgt, TILE_PX - wy0)
         if cx1 <= cx0 or cy1 <= cy0:
             continue
-        inner = np.zeros_like(closed)
-        inner[cx0:cx1, cy0:cy1] = True
-        tissue = closed & inner
+        tissue = np.zeros_like(closed)
+        tissue[cx0:cx1, cy0:cy1] = closed[cx0:cx1, cy0:cy1]
         n_px = int(np.count_nonzero(tissue))
         if n_px == 0:
             continue
         total += n_px
-        # tissue pixels attributed to each occupied pixel: itself, and the gap pixels it is nearest to
-        share = (tissue & occ).ravel().astype(np.float64)
+        # tissue pixels attributed to the occupied pixel of each cell: itself (when it is tissue of this tile), and
+        # the gap pixels it is nearest to; integers, divided by the cells sharing the pixel
+        share = tissue.ravel()[flat].astype(np.int64)
         gap = tissue & ~occ
         if gap.any():
             nx, ny = ndimage.distance_transform_edt(~occ, return_distances=False, return_indices=True)
-            share += np.bincount(nx[gap] * hgt + ny[gap], minlength=w * hgt)
-        per_type += np.bincount(t, weights=share[flat] / n_in[flat], minlength=4)[:4]
+            g = np.flatnonzero(gap)
+            share += np.bincount(nx.ravel()[g] * hgt + ny.ravel()[g], minlength=w * hgt)[flat]
+        per_type += np.bincount(t, weights=share / n_in[flat], minlength=4)[:4]
     px_mm2 = h * h * 1e-6
     return Areas(total * px_mm2, per_type * px_mm2, "raster", h)

@@ -52,6 +52,34 @@ def _no_hugepage_advice() -> None:
     _set_madvise_hugepage(False)
 
 
+MALLOC_TOP_PAD = 256 << 20
+"""Freed memory glibc's malloc keeps at the top of its heap for the command (:func:`_keep_freed_memory`), bytes."""
+MALLOC_MMAP_THRESHOLD = 32 << 20
+"""Blocks up to this size come from malloc's heap rather than their own mapping (glibc's largest allowed value)."""
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc's malloc reuse freed memory instead of returning it to the kernel at once, for this process (as
+    ``MALLOC_TOP_PAD_=268435456 MALLOC_MMAP_THRESHOLD_=33554432`` would), unless either variable is set.
+
+    A scoring run makes and drops many arrays of a few MB. By default malloc maps the first ones afresh and trims
+    the top of its heap on every free, so their pages are faulted in and zeroed by the kernel again and again: on
+    the 2-core development machine a 10⁶-cell command spent a median 0.29 s in the kernel by default and 0.16–0.23
+    s with these settings (6 runs each), its peak memory unchanged (352 vs 356 MiB). Nothing is done off glibc
+    (no ``mallopt``); the results do not depend on it."""
+    if sys.platform != "linux" or {"MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_"} & set(os.environ):
+        return
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt(-2, MALLOC_TOP_PAD)  # M_TOP_PAD
+    mallopt(-3, MALLOC_MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+
+
 def _human(summary: dict) -> str:
     s = summary
 
@@ -215,6 +243,7 @@ def tmem(
     gives one line on standard error and exit code 2; output files are written atomically.
     """
     _no_hugepage_advice()
+    _keep_freed_memory()
     opts = ReadOptions(
         preset=preset.strip().lower(),
         x_col=x_col,

@@ -20,7 +20,9 @@ from chemomet.tme._checks import check_tolerance, radius_class_pairs
 from chemomet.tme.polygons import polygon_contact_pairs
 
 
-def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0, *, where: str = "cells") -> np.ndarray:
+def contact_pairs(
+    x_um, y_um, radius_um, tolerance_um: float = 1.0, *, where: str = "cells", skip=None
+) -> np.ndarray:
     """All pairs of cells in contact.
 
     Parameters
@@ -29,11 +31,12 @@ def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0, *, where: st
     radius_um : equivalent radii, µm, shape ``(n,)``.
     tolerance_um : extra gap allowed between two cell boundaries, µm (≥ 0).
     where : name of the input, for the message of a refused (degenerate) table.
+    skip : optional bool per cell: pairs of two such cells are left out (not searched); ``None``: every pair.
 
     Returns
     -------
     ``(m, 2)`` int64 array of index pairs ``(i, j)`` with ``i < j``, sorted lexicographically, such that
-    ``hypot(x_i − x_j, y_i − y_j) ≤ r_i + r_j + tolerance_um``.
+    ``hypot(x_i − x_j, y_i − y_j) ≤ r_i + r_j + tolerance_um`` (and not both skipped).
 
     Raises
     ------
@@ -51,6 +54,8 @@ def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0, *, where: st
            [1, 2]])
     >>> contact_pairs([0.0, 11.5], [0.0, 0.0], [5.0, 5.0], tolerance_um=1.0).shape  # a 1.5 µm gap
     (0, 2)
+    >>> contact_pairs([0.0, 10.0, 5.0], [0.0, 0.0, 8.0], [5.0] * 3, skip=[True, True, False]).tolist()  # not 0–1
+    [[0, 2], [1, 2]]
     """
     tol = check_tolerance(tolerance_um)
     x = np.asarray(x_um, dtype=np.float64)
@@ -58,7 +63,7 @@ def contact_pairs(x_um, y_um, radius_um, tolerance_um: float = 1.0, *, where: st
     r = np.asarray(radius_um, dtype=np.float64)
     if x.shape[0] < 2:
         return np.empty((0, 2), dtype=np.int64)
-    pairs = radius_class_pairs(x, y, r, tol, where)
+    pairs = radius_class_pairs(x, y, r, tol, where, None if skip is None else np.asarray(skip, dtype=bool))
     if pairs.shape[0] == 0:
         return np.empty((0, 2), dtype=np.int64)
     i, j = pairs[:, 0], pairs[:, 1]
@@ -140,7 +145,7 @@ def contact_pairs_bruteforce(
     return pairs[order]
 
 
-def table_contact_pairs(table, tolerance_um: float = 1.0, cells=None) -> np.ndarray:
+def table_contact_pairs(table, tolerance_um: float = 1.0, cells=None, *, skip_type: int | None = None) -> np.ndarray:
     """Contact pairs of a :class:`~chemomet.tme.table.CellTable`: on the outlines when it has polygons,
     else on the circles.
 
@@ -149,6 +154,8 @@ def table_contact_pairs(table, tolerance_um: float = 1.0, cells=None) -> np.ndar
     table : the cells (µm).
     tolerance_um : contact tolerance between cell boundaries, µm.
     cells : restrict to these cell indices (``None``: all cells).
+    skip_type : a cell-type code whose pairs with each other are left out (never searched; the doorways leave out
+        tumour–tumour pairs, most pairs of a tumour); ``None``: every pair.
 
     Returns
     -------
@@ -160,12 +167,18 @@ def table_contact_pairs(table, tolerance_um: float = 1.0, cells=None) -> np.ndar
     >>> t = make_table([0.0, 10.0, 5.0, 30.0], [0.0, 0.0, 8.0, 0.0], [1, 2, 3, 0], [5.0, 5.0, 5.0, 5.0])
     >>> table_contact_pairs(t, tolerance_um=1.0, cells=[1, 2]).tolist()  # among cells 1 and 2 only
     [[1, 2]]
+    >>> t2 = make_table([0.0, 10.0, 5.0], [0.0, 0.0, 8.0], [1, 1, 3], [5.0, 5.0, 5.0])
+    >>> table_contact_pairs(t2).tolist(), table_contact_pairs(t2, skip_type=1).tolist()  # 1: tumour
+    ([[0, 1], [0, 2], [1, 2]], [[0, 2], [1, 2]])
     """
     sub = np.arange(table.n) if cells is None else np.asarray(cells, dtype=np.int64)
+    skip = None if skip_type is None else table.cell_type[sub] == skip_type
     if table.polygons is not None:
         p = polygon_contact_pairs(
-            table.x_um[sub], table.y_um[sub], table.polygons.take(sub), tolerance_um, where=table.source
+            table.x_um[sub], table.y_um[sub], table.polygons.take(sub), tolerance_um, where=table.source, skip=skip
         )
     else:
-        p = contact_pairs(table.x_um[sub], table.y_um[sub], table.radius_um[sub], tolerance_um, where=table.source)
+        p = contact_pairs(
+            table.x_um[sub], table.y_um[sub], table.radius_um[sub], tolerance_um, where=table.source, skip=skip
+        )
     return sub[p] if p.size else np.empty((0, 2), dtype=np.int64)

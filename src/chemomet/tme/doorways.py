@@ -46,7 +46,9 @@ class Doorways:
     doorway_of_cell : int64 per cell: the doorway id (0-based) a cell belongs to, or −1. A cell shared by two
         doorways gets the smaller id.
     member : bool per cell: the cell is in at least one contact triangle.
-    pairs : ``(m, 2)`` contact pairs among tumour, macrophage and endothelial cells (global indices).
+    pairs : ``(m, 2)`` contact pairs among tumour, macrophage and endothelial cells (global indices), sorted;
+        when :func:`find_doorways` searched them itself, without the tumour–tumour pairs (no doorway or vessel is
+        made of one; they are most pairs of a tumour).
 
     Examples
     --------
@@ -156,7 +158,8 @@ def find_doorways(
     counting : ``"macrophage"`` (default), ``"triangle"`` or ``"cluster"`` — see the module docstring.
     pairs : precomputed contact pairs among the tumour, macrophage and endothelial cells (global indices);
         computed with :func:`chemomet.tme.contacts.table_contact_pairs` when ``None`` (on the outlines when
-        the table has polygons, else on the circles).
+        the table has polygons, else on the circles), leaving out the tumour–tumour pairs, which no doorway is
+        made of.
 
     Returns
     -------
@@ -178,7 +181,7 @@ def find_doorways(
     n = table.n
     ct = table.cell_type
     if pairs is None:
-        pairs = table_contact_pairs(table, tolerance_um, np.flatnonzero(ct != 0))
+        pairs = table_contact_pairs(table, tolerance_um, np.flatnonzero(ct != 0), skip_type=TUMOUR)
     tri = contact_triangles(ct, pairs)
     member = np.zeros(n, dtype=bool)
     member[tri.ravel()] = True

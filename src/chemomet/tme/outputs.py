@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from scipy.spatial import cKDTree
 
 from chemomet.fileio import atomic_write, check_output_path  # noqa: F401 (re-exported)
 from chemomet.tme.scores import TmemResult
 from chemomet.tme.table import TYPE_NAMES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 UNS_KEY = "chemomet_tmem"
 
@@ -38,6 +41,8 @@ def cell_flags(result: TmemResult) -> pd.DataFrame:
     (−1 if none), ``tmem_doorway_macrophage`` (the macrophage of a counted doorway), ``tmem_hpf`` (rank 1..k
     of the chosen field holding the cell, 0 if none), ``vessel_id`` (−1 if not endothelial).
     """
+    import pandas as pd  # here: the command imports this module, and needs pandas only for these outputs
+
     t = result.table
     d = result.doorways
     hpf = np.zeros(t.n, dtype=np.int64)
@@ -106,6 +111,7 @@ def to_anndata(result: TmemResult, base=None):
     ([False, True, False, False], 1)
     """
     import anndata
+    import pandas as pd
 
     flags = cell_flags(result)
     t = result.table

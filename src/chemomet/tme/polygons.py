@@ -27,9 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from chemomet.errors import InputError, field_error
 from chemomet.tme._checks import check_tolerance, radius_class_pairs
@@ -218,6 +215,10 @@ def parse_polygons(values, column: str, where: str) -> Polygons:
     >>> p.sizes.tolist(), p.area().tolist()  # vertices, µm²
     ([4, 3], [100.0, 40.0])
     """
+    import pandas as pd  # here, not at import: only outlines in text need pandas and pyarrow's compute functions
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     s = pd.Series(values, dtype=object)
     n = len(s)
     missing = s.isna().to_numpy()
@@ -440,7 +441,7 @@ def polygon_distances(polygons: Polygons, i, j) -> np.ndarray:
 
 
 def polygon_contact_pairs(
-    x_um, y_um, polygons: Polygons, tolerance_um: float = 1.0, *, where: str = "cells"
+    x_um, y_um, polygons: Polygons, tolerance_um: float = 1.0, *, where: str = "cells", skip=None
 ) -> np.ndarray:
     """All pairs of cells whose outlines are within ``tolerance_um`` (touching or overlapping outlines count).
 
@@ -450,11 +451,12 @@ def polygon_contact_pairs(
     polygons : the outlines, µm (:class:`Polygons` with ``n`` outlines).
     tolerance_um : largest gap between two outlines still counted as contact, µm (≥ 0).
     where : name of the input, for the message of a refused (degenerate) table.
+    skip : optional bool per cell: pairs of two such cells are left out (not searched); ``None``: every pair.
 
     Returns
     -------
     ``(m, 2)`` int64 index pairs ``(i, j)``, ``i < j``, sorted lexicographically, such that
-    ``polygon_distances(polygons, i, j) ≤ tolerance_um``.
+    ``polygon_distances(polygons, i, j) ≤ tolerance_um`` (and not both skipped).
 
     Examples
     --------
@@ -475,7 +477,8 @@ def polygon_contact_pairs(
     if x.shape[0] < 2:
         return empty
     R = polygons.circumradius(x, y)
-    pairs = radius_class_pairs(x, y, R, tol, where)  # bounded before any pair is built
+    skip = None if skip is None else np.asarray(skip, dtype=bool)
+    pairs = radius_class_pairs(x, y, R, tol, where, skip)  # bounded before any pair is built
     if pairs.size == 0:
         return empty
     i, j = pairs[:, 0], pairs[:, 1]

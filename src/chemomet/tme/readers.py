@@ -35,11 +35,12 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
@@ -60,6 +61,12 @@ from chemomet.tme.table import (
     make_table,
 )
 from chemomet.tme.units import UNIT_LABELS, header_stem, header_units_all, parse_unit, unit_scale
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported where a path needs it (text tables, AnnData, columns of other types): a Parquet table of
+# numbers and labels is read with pyarrow alone, which spares the command about 0.3 s of imports.
 
 LINEAGE_MARKERS = {"MENA": TUMOUR, "CD68": MACROPHAGE, "CD31": ENDOTHELIAL}
 FLAG_MARKERS = ("TIE2", "CD163")
@@ -386,6 +393,8 @@ class _Source:
         self._frame = None
 
     def _read_text(self, **kw) -> pd.DataFrame:
+        import pandas as pd
+
         try:
             return pd.read_csv(self.path, sep=self.sep, encoding="utf-8-sig", **kw)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
@@ -448,15 +457,16 @@ class _Source:
         if self.kind == "text":
             return self._load_text(cols)
         if self.kind == "parquet":
-            # pyarrow's table, converted column by column (pandas' own conversion, without first gathering the
-            # columns into one DataFrame block: a copy of every numeric column)
+            # pyarrow's table, converted column by column: numbers straight to NumPy, the labels as their codes
+            # and distinct values (:class:`_Coded`); columns of other types through pandas' conversion
+            # (pq.ParquetFile, not pq.read_table: the latter goes through pyarrow.dataset, which imports pandas)
             try:
-                t = pq.read_table(self.path, columns=cols, read_dictionary=[label] if label else None)
-                series = {c: t.column(c).to_pandas() for c in cols}
+                with pq.ParquetFile(self.path, read_dictionary=[label] if label else None) as f:
+                    t = f.read(columns=cols)
+                return {c: _arrow_values(t.column(c), c == label) for c in cols}
             except Exception as err:
                 msg = " ".join(str(err).split())[:160]
                 raise InputError(f"{self.where}: cannot read the Parquet columns ({msg})") from None
-            return {c: _categorical_or_array(series[c], c == label) for c in cols}
         out = {}
         ad = self.adata
         for c in cols:
@@ -469,9 +479,53 @@ class _Source:
         return out
 
 
+@dataclass(frozen=True)
+class _Coded:
+    """A label column as a code per cell (−1: missing) into its distinct values (``categories``, objects): what
+    a dictionary-encoded Parquet column holds, read without pandas."""
+
+    codes: np.ndarray
+    categories: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+
+def _arrow_values(col: pa.ChunkedArray, keep_categorical: bool):
+    """A Parquet column's values, as :func:`_categorical_or_array` gives them from pandas' conversion: a
+    dictionary-encoded label column as :class:`_Coded` (the codes and distinct values pandas' Categorical would
+    hold), a numeric column as its NumPy array; through pandas when the column has missing values or another
+    type."""
+    if keep_categorical and pa.types.is_dictionary(col.type):
+        col = col.unify_dictionaries()  # one dictionary for every chunk (row group)
+        codes = _plain_numpy([ch.indices for ch in col.chunks])
+        if codes is not None:
+            cats = col.chunk(0).dictionary.to_pylist()
+            return _Coded(codes.astype(np.int64), np.asarray(cats + [None], dtype=object)[:-1])
+    elif pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+        values = _plain_numpy(col.chunks)
+        if values is not None:
+            return values
+    return _categorical_or_array(col.to_pandas(), keep_categorical)
+
+
+def _plain_numpy(chunks: list) -> np.ndarray | None:
+    """The values of Arrow arrays of one numeric type without missing values as one NumPy array (read-only when
+    one chunk), taken through DLPack; ``None`` for any other column. (pyarrow's own ``to_numpy`` imports pandas.)"""
+    if not chunks or any(ch.null_count for ch in chunks):
+        return None
+    try:
+        parts = [np.from_dlpack(ch) for ch in chunks]
+    except (TypeError, ValueError, BufferError, RuntimeError, NotImplementedError):
+        return None
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def _categorical_or_array(v: pd.Series, keep_categorical: bool):
     """A column's values: its :class:`pandas.Categorical` when asked for and it is one, else a NumPy array (a
     categorical column as objects)."""
+    import pandas as pd
+
     if isinstance(v.dtype, pd.CategoricalDtype):
         return v.array if keep_categorical else v.astype(object).to_numpy()
     return v.to_numpy()
@@ -479,8 +533,10 @@ def _categorical_or_array(v: pd.Series, keep_categorical: bool):
 
 def _numeric(values: np.ndarray, name: str, where: str, unit: str | None = None) -> np.ndarray:
     if values.dtype.kind in "fiub":
-        out = values.astype(np.float64)
+        out = np.asarray(values, dtype=np.float64)  # no copy of a float column: the callers make new arrays
     else:
+        import pandas as pd
+
         conv = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
         bad = np.isnan(conv) & ~pd.isna(pd.Series(values)).to_numpy()
         if bad.any():
@@ -493,6 +549,8 @@ def _numeric(values: np.ndarray, name: str, where: str, unit: str | None = None)
                 )
             raise field_error(f"{name}[row {i}]", values[i], allowed, unit, where)
         out = conv
+    if out.size and np.isfinite(out.min()) and np.isfinite(out.max()):  # (a NaN propagates through min and max)
+        return out
     nonfinite = ~np.isfinite(out)
     if nonfinite.any():
         i = int(np.flatnonzero(nonfinite)[0])
@@ -510,9 +568,14 @@ def _label_types(labels: np.ndarray, opts: ReadOptions, where: str, col: str):
     """Map labels to type codes (vectorised over unique labels); also return TIE2/CD163 flags if encoded."""
     # distinct labels first (a hash table, or the categories of a dictionary-encoded column), then the text of
     # each distinct label: a missing label is "", the others as text, stripped
-    if isinstance(labels, pd.Categorical):
+    pd = sys.modules.get("pandas")  # a pandas Categorical can only come from an imported pandas
+    if isinstance(labels, _Coded):
+        raw_codes, raw = labels.codes, labels.categories
+    elif pd is not None and isinstance(labels, pd.Categorical):
         raw_codes, raw = labels.codes, labels.categories.to_numpy(dtype=object)
     else:
+        import pandas as pd
+
         raw_codes, raw = pd.factorize(np.asarray(labels, dtype=object), use_na_sentinel=True)
     text_of_raw = np.array([str(v).strip() for v in raw] + [""], dtype=str)  # index −1 (missing): ""
     uniq, raw_to_uniq = np.unique(text_of_raw, return_inverse=True)
@@ -814,7 +877,8 @@ def read_cells_and_source(path: str | Path, options: ReadOptions | None = None):
                 polygons = polygons.transformed(scale)
         if radius is None:
             radius, rsrc = np.sqrt(polygons.area() / np.pi), "polygon"
-    x, y = x * scale, y * scale
+    if scale != 1.0:  # (make_table copies the coordinates)
+        x, y = x * scale, y * scale
     marker_vals = {m: _numeric(values[need["marker:" + m]], need["marker:" + m], where) for m in gates}
     n_amb = 0
     class_names, class_index = None, None

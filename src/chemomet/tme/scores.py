@@ -297,8 +297,8 @@ def contact_plausibility(table: CellTable, tolerance_um: float = 1.0, sample: in
     m = min(n, int(sample))
     idx = np.unique(np.linspace(0, n - 1, m).astype(np.int64))
     r = table.radius_um
-    # the table's tree (unbalanced, non-compacted: built once, shared with the unit check of make_table)
-    d, nb = table.neighbour_tree().query(np.column_stack([table.x_um[idx], table.y_um[idx]]), k=11)
+    # the nearest cells of the sample (CellTable.sample_neighbours: a search near the sample on large tables)
+    d, nb = table.sample_neighbours(idx, k=11)
     # the query may return the cell itself anywhere among equal distances (stacked cells): drop it
     not_self = nb != idx[:, None]
     touch = (d <= r[idx][:, None] + r[nb] + tolerance_um) & not_self
@@ -371,7 +371,7 @@ def score_tissue(table: CellTable, params: TmemParams | None = None) -> TmemResu
     """
     p = params or TmemParams()
     stats = contact_plausibility(table, p.tolerance_um)
-    table.release_tree()  # built for the unit check and the plausibility sample; not needed any more
+    table.release_tree()  # the grid and trees of the unit check and the plausibility sample: not needed any more
     doors = find_doorways(table, p.tolerance_um, p.counting)
     fields = select_fields(doors.xy_um, p.k, p.hpf_area_mm2, method=p.field_centres)
     areas = tissue_areas(

@@ -92,10 +92,10 @@ class CellTable:
     def neighbour_tree(self) -> cKDTree:
         """A k-d tree over every centroid (µm), built on first use and kept until :meth:`release_tree`.
 
-        The unit check of :func:`make_table` and the contact plausibility sample
-        (:func:`chemomet.tme.scores.contact_plausibility`) query the same tree, so it is built once per table. It
-        is unbalanced and not compacted (it builds in half the time of a balanced one and finds the same
-        neighbours, up to the order of cells at exactly equal distances).
+        It is unbalanced and not compacted (it builds in half the time of a balanced one and finds the same
+        neighbours, up to the order of cells at exactly equal distances). The unit check of :func:`make_table`
+        and the contact plausibility sample (:func:`chemomet.tme.scores.contact_plausibility`) look their
+        neighbours up with :meth:`sample_neighbours`, which uses this tree on small tables only.
 
         Returns
         -------
@@ -116,9 +116,103 @@ class CellTable:
             self._trees["all"] = tree
         return tree
 
+    def sample_neighbours(self, idx, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest cells to each cell of ``idx`` (itself among them), as a k-d tree over every cell
+        finds them (:meth:`neighbour_tree`), with far less work on large tables.
+
+        On a table of at least :data:`LOCAL_SEARCH_MIN_CELLS` cells only the cells near the sample are searched:
+        the cells are binned on a grid of about :data:`CELLS_PER_SQUARE` cells per square (over the bounding
+        box), and a tree is built over the cells in the block of squares around each sampled cell. A result is
+        exact when its ``k``-th distance is less than the block's half-width (every cell outside the block lies
+        farther); the few others (sparse places) are looked up again in blocks 4 times wider, up to
+        :data:`LOCAL_SEARCH_MAX_HALF_WIDTH` squares, then in the tree over every cell. The distances are
+        those of the full tree bit for bit; the cells returned are the same up to the order among cells at
+        exactly equal distances, as for any two k-d trees.
+
+        Parameters
+        ----------
+        idx : cell indices (rows) to look up, int.
+        k : neighbours per cell, the cell itself included (≥ 1).
+
+        Returns
+        -------
+        ``(d, nb)``: distances (µm), shape ``(len(idx), k)``, ascending, and the cells' indices (int64).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> g = np.arange(400) * 10.0
+        >>> t = make_table(np.repeat(g, 400), np.tile(g, 400), np.ones(160_000, int), np.full(160_000, 5.0))
+        >>> d, nb = t.sample_neighbours(np.array([0, 80_200]), k=2)
+        >>> d.tolist()  # each cell, then its nearest neighbour 10 µm away (µm)
+        [[0.0, 10.0], [0.0, 10.0]]
+        >>> nb[:, 0].tolist()
+        [0, 80200]
+        """
+        idx = np.asarray(idx, dtype=np.int64)
+        k = int(k)
+        pts = np.column_stack([self.x_um[idx], self.y_um[idx]])
+        grid = self._local_grid() if self.n >= LOCAL_SEARCH_MIN_CELLS else None
+        d = np.full((idx.size, k), np.inf)
+        nb = np.zeros((idx.size, k), dtype=np.int64)
+        rows = np.arange(idx.size)
+        w = 1 if k <= 2 else 2  # the block: (2w + 1)² squares around the sampled cell's
+        while grid is not None and rows.size and w <= LOCAL_SEARCH_MAX_HALF_WIDTH:
+            key, nx, ny, side = grid
+            gx, gy = np.divmod(key[idx[rows]], ny)
+            mark = np.zeros((nx + 2 * w, ny + 2 * w), dtype=bool)  # the squares, and a border of w around
+            for dx in range(2 * w + 1):
+                for dy in range(2 * w + 1):
+                    mark[gx + dx, gy + dy] = True
+            local = np.flatnonzero(mark[w:-w, w:-w].ravel()[key])  # the cells in the blocks (sampled ones too)
+            tree = cKDTree(
+                np.column_stack([self.x_um[local], self.y_um[local]]), balanced_tree=False, compact_nodes=False
+            )
+            dl, jl = tree.query(pts[rows], k=k)
+            dl, jl = dl.reshape(rows.size, k), np.asarray(jl, dtype=np.int64).reshape(rows.size, k)
+            # exact where the k-th distance is below the block's half-width: every cell outside lies farther
+            # (a block holding fewer than k cells gives an infinite distance: not exact)
+            exact = dl[:, -1] < w * side * (1 - 1e-6)
+            d[rows[exact]], nb[rows[exact]] = dl[exact], local[jl[exact]]
+            rows, w = rows[~exact], 4 * w
+        if rows.size:  # small tables, and sampled cells far from any other: the tree over every cell
+            df, jf = self.neighbour_tree().query(pts[rows], k=k)
+            d[rows], nb[rows] = df.reshape(rows.size, k), np.asarray(jf, dtype=np.int64).reshape(rows.size, k)
+        return d, nb
+
+    def _local_grid(self):
+        """The grid of :meth:`sample_neighbours`, kept with the trees: each cell's square as one key
+        (``gx·ny + gy``), the grid's shape ``nx``, ``ny`` and the squares' side (µm); ``None`` when the bounding box
+        is flat or the grid would be too large (the tree over every cell is then used)."""
+        if "grid" in self._trees:
+            return self._trees["grid"]
+        x, y = self.x_um, self.y_um
+        x0, y0 = float(x.min()), float(y.min())
+        wx, wy = float(x.max()) - x0, float(y.max()) - y0
+        side = float(np.sqrt(wx * wy * CELLS_PER_SQUARE / self.n))
+        grid = None
+        if np.isfinite(side) and side > 0 and (wx / side + 1) * (wy / side + 1) <= 4 * self.n:
+            nx, ny = int(wx / side) + 1, int(wy / side) + 1
+            key = np.minimum(np.floor((x - x0) / side), nx - 1).astype(np.int64)
+            key *= ny
+            key += np.minimum(np.floor((y - y0) / side), ny - 1).astype(np.int64)
+            grid = (key, nx, ny, side)
+        self._trees["grid"] = grid
+        return grid
+
     def release_tree(self) -> None:
-        """Drop the tree kept by :meth:`neighbour_tree` (its memory is freed; a later call builds it again)."""
+        """Drop the tree kept by :meth:`neighbour_tree` and the grid of :meth:`sample_neighbours` (their memory is
+        freed; a later call builds them again)."""
         self._trees.clear()
+
+
+LOCAL_SEARCH_MIN_CELLS = 50_000
+"""From this many cells on, :meth:`CellTable.sample_neighbours` searches the cells near the sample only."""
+LOCAL_SEARCH_MAX_HALF_WIDTH = 32
+"""Widest block (half-width, in squares) :meth:`CellTable.sample_neighbours` searches before the tree over every
+cell: blocks 4 times wider each round, for the sampled cells whose neighbours lie beyond the block."""
+CELLS_PER_SQUARE = 2.0
+"""Cells per grid square (over the bounding box) of :meth:`CellTable.sample_neighbours`."""
 
 
 def _float_array(values, name: str, where: str) -> np.ndarray:
@@ -221,10 +315,11 @@ def make_table(
         raise InputError(f"{where}: the cell table is empty (0 cells); allowed: at least one cell")
     if y.shape[0] != n:
         raise field_error("y", f"{y.shape[0]} values", f"one per cell ({n})", where=where)
-    _check_finite(x, "x", where)
-    _check_finite(y, "y", where)
-    _check_extent(x, "x", where)
-    _check_extent(y, "y", where)
+    if not (_within_limits(x, MAX_ABS_COORDINATE_UM) and _within_limits(y, MAX_ABS_COORDINATE_UM)):
+        _check_finite(x, "x", where)
+        _check_finite(y, "y", where)
+        _check_extent(x, "x", where)
+        _check_extent(y, "y", where)
     if polygons is not None and polygons.n != n:
         raise field_error(polygon_column, f"{polygons.n} outlines", f"one per cell ({n})", where=where)
     if polygons is not None:
@@ -245,16 +340,18 @@ def make_table(
         rsrc = radius_source or "default"
     else:
         r = _float_array(radius_um, "radius", where)
-        _check_finite(r, "radius", where)
-        if (r <= 0).any():
-            i = int(np.flatnonzero(r <= 0)[0])
-            raise field_error(f"radius[row {i}]", float(r[i]), "a number > 0 for every cell", "µm", where)
-        if (r > MAX_RADIUS_UM).any():
-            i = int(np.flatnonzero(r > MAX_RADIUS_UM)[0])
-            raise field_error(
-                f"radius[row {i}]", float(r[i]), f"at most {MAX_RADIUS_UM:g} µm for every cell (a cell is never "
-                "2 mm across; check the radius/area units)", "µm", where,
-            )
+        lo, hi = (float(r.min()), float(r.max())) if r.size else (1.0, 1.0)
+        if not (lo > 0 and hi <= MAX_RADIUS_UM):  # (a NaN fails too) the checks below say which row
+            _check_finite(r, "radius", where)
+            if (r <= 0).any():
+                i = int(np.flatnonzero(r <= 0)[0])
+                raise field_error(f"radius[row {i}]", float(r[i]), "a number > 0 for every cell", "µm", where)
+            if (r > MAX_RADIUS_UM).any():
+                i = int(np.flatnonzero(r > MAX_RADIUS_UM)[0])
+                raise field_error(
+                    f"radius[row {i}]", float(r[i]), f"at most {MAX_RADIUS_UM:g} µm for every cell (a cell is "
+                    "never 2 mm across; check the radius/area units)", "µm", where,
+                )
         rsrc = radius_source or "column"
     ct = np.asarray(cell_type)
     if ct.shape != (n,) or not np.issubdtype(ct.dtype, np.integer) or ct.min() < 0 or ct.max() > 3:
@@ -284,6 +381,15 @@ def make_table(
         if polygons is not None:
             _check_outlines(x, y, polygons, where, polygon_column)
     return table
+
+
+def _within_limits(arr: np.ndarray, limit: float) -> bool:
+    """Every value finite and within ±``limit``: two reductions (a NaN propagates through them), no temporary; the
+    checks that name the offending row run only when this fails."""
+    if arr.size == 0:
+        return True
+    lo, hi = float(arr.min()), float(arr.max())
+    return bool(np.isfinite(lo) and np.isfinite(hi) and max(-lo, hi) <= limit)
 
 
 def _check_extent(arr: np.ndarray, name: str, where: str) -> None:
@@ -333,7 +439,7 @@ def _check_units(table: CellTable, where: str, radius_source: str) -> None:
         return
     m = min(x.shape[0], 2000)
     idx = np.linspace(0, x.shape[0] - 1, m).astype(np.int64)
-    d, _ = table.neighbour_tree().query(np.column_stack([x[idx], table.y_um[idx]]), k=2)
+    d, _ = table.sample_neighbours(idx, k=2)
     nn = d[:, 1]
     nn = nn[nn > 0]
     med = float(np.median(nn)) if nn.size else 0.0
