@@ -24,6 +24,8 @@ import pytest
 import chemomet as cm
 from chemomet.model import engine
 from chemomet.model.engine import simulate_schedule
+from chemomet.model.fused import fused_window, fused_windows
+from chemomet.model.timeline import build_timeline
 from chemomet.regimens import Strategy, load_drugs
 
 RTOL = 1e-9
@@ -105,3 +107,35 @@ def test_unknown_engine_is_refused(cohort):
     with pytest.raises(ValueError, match="engine"):
         simulate_schedule(cohort.take([0]), Strategy.parse("nact").schedule(), cm.Population().settings, 100.0,
                           drugs=load_drugs(), engine="fortran")
+
+
+@pytest.mark.parametrize("dormant", [False, True], ids=["plain", "dormancy"])
+@pytest.mark.parametrize("mechanisms", [{}, {"priming": True, "mobilisation": True}], ids=["shipped", "mechanisms"])
+def test_schedule_variants_in_one_pass_are_each_variant_alone(cohort, dormant, mechanisms):
+    """``fused_windows``: NACT and NACT + each accompanying drug in one kernel pass per patient (the primary and the
+    colonies' curves once, the founding per variant) give bit for bit what each gives alone."""
+    p = cohort
+    if dormant:
+        q = np.where(np.arange(N) % 2 == 0, 0.4, 0.0)
+        p = dataclasses.replace(cohort, dormant_fraction=q, wake_rate_per_day=np.full(N, 1 / 1500))
+    s = cm.Population().with_mechanisms(mechanisms).settings if mechanisms else cm.Population().settings
+    drugs = load_drugs()
+    schedules = [Strategy.parse(name).schedule() for name in
+                 ("nact", "nact+rebastinib", "nact+pexidartinib", "nact+plerixafor")]
+    tls = [build_timeline(sch, drugs, s.k_macrophage_per_day, s.k_mena_per_day, s.mechanisms) for sch in schedules]
+    rates = engine.therapy_rates(schedules[0], drugs)
+    courses = engine.courses_after_window(p, schedules[0], tls[0], rates)
+    times = np.concatenate([[0.0], np.array([3.0, 5.0, 10.0, 15.0]) * 365.25, GRID])
+    nodes = np.arange(tls[0].nodes.size)
+    args = (rates, courses, float(np.log(s.visible_cells)), schedules[0].surgery_day, times, nodes)
+    lams, log_n, founded, shedding = fused_windows(p, schedules[0], tls, *args)
+    for v, (sch, tl) in enumerate(zip(schedules, tls, strict=True)):
+        lam, log_n1, founded1, shedding1 = fused_window(p, sch, tl, *args)
+        np.testing.assert_array_equal(lams[v], lam)
+        np.testing.assert_array_equal(log_n, log_n1)
+        np.testing.assert_array_equal(founded[v], founded1)
+        np.testing.assert_array_equal(shedding[v], shedding1)
+    first = Strategy.parse("surgery-first").schedule()
+    other = build_timeline(first, drugs, s.k_macrophage_per_day, s.k_mena_per_day, s.mechanisms)
+    with pytest.raises(ValueError, match="share the grid"):
+        fused_windows(p, schedules[0], [tls[0], other], *args)

@@ -3,17 +3,20 @@ twin simulated) within the stated tolerance, its reported standard error is hone
 (primary-only trajectories, covariate drivers drawn in one batch, nested resamples) give exactly what the long
 way gives."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from chemomet import simulate
+from chemomet import nact_excess_risk, simulate
 from chemomet.assess import AssessmentSettings, assess, evidence, forecast
 from chemomet.assess.assessment import default_strategies
 from chemomet.assess.twins import draw_twins, patient_covariates, shipped_ensemble
+from chemomet.model.engine import simulate_schedule
 from chemomet.patient import example_patient, patient_from_dict
 from chemomet.population import Population
-from chemomet.regimens import DEFAULT_REGIMEN
+from chemomet.regimens import DEFAULT_REGIMEN, load_drugs
 
 TOLERANCE = 0.0025  # |ΔDMFS10| against the direct estimator (issue 13)
 BASE = example_patient().model_dump(exclude={"subtype"})
@@ -31,6 +34,73 @@ def test_primary_trajectories_are_exactly_the_engines():
         fast = forecast.primary_trajectories(params, st, ref, grid)
         for key in ("diameter_mm", "tmem_10hpf", "ctc_expected"):
             np.testing.assert_array_equal(fast[key], engine[key], err_msg=f"{st.name} {key}")
+
+
+def _plans():
+    """Strategy lists of the assessment: before NACT, during NACT (early surgery, drugs from day 42), HER2-positive
+    (anti-HER2 therapy in and after the window), and before NACT with dormancy in every other twin."""
+    her2 = patient_from_dict({**BASE, "her2": "positive"})
+    on_nact = patient_from_dict({**BASE, "nact_diameters": [{"day": 42, "diameter_mm": 20.0}]})
+    return {
+        "before": (example_patient(), DEFAULT_REGIMEN, False),
+        "on_nact": (on_nact, DEFAULT_REGIMEN, False),
+        "her2": (her2, "ac-paclitaxel-weekly-trastuzumab-pertuzumab", False),
+        "dormancy": (example_patient(), DEFAULT_REGIMEN, True),
+    }
+
+
+@pytest.mark.parametrize("case", list(_plans()))
+def test_strategies_simulated_together_are_exactly_the_engines(case):
+    """``simulate_twins`` runs NACT and NACT + each drug in one kernel pass per twin, with NACT without the stress
+    response as one more variant: every outcome is bit for bit what ``chemomet.simulate`` gives strategy by
+    strategy, and the calm variant is the risk ``nact_excess_risk`` takes with ε = 0."""
+    patient, regimen, dormant = _plans()[case]
+    ref = Population()
+    twins = draw_twins(patient, 800, 5, ref, shipped_ensemble())
+    if dormant:
+        n = twins.n
+        params = replace(twins.params, dormant_fraction=np.where(np.arange(n) % 2 == 0, 0.4, 0.0),
+                         wake_rate_per_day=np.full(n, 1 / 1500))
+        twins = replace(twins, params=params)
+    plan = default_strategies(patient, regimen)
+    assert max(len(g) for g in forecast.variant_groups(plan, ref)) == 4
+    index = np.arange(1, twins.n, 2)
+    out = forecast.simulate_twins(twins, index, plan, ref, 10.0, calm="nact")
+    params = twins.params.take(index)
+    for st in plan:
+        engine = simulate(params, st, 10.0 * 365.25, population=ref).summary
+        for key in forecast.OUTCOMES:
+            expected = engine[key].to_numpy(float)
+            if key == "ctc_expected_surgery":
+                expected = expected * twins.ctc_scale[index]
+            np.testing.assert_array_equal(out[st.name][key], expected, err_msg=f"{case} {st.name} {key}")
+    nact = next(st for st in plan if st.name == "nact")
+    calm = replace(params, epsilon=np.zeros(params.n))
+    horizon = 10.0 * 365.25
+    _, traj = simulate_schedule(calm, nact.schedule(), ref.settings, horizon, drugs=load_drugs(),
+                                grid=np.array([0.0, horizon]))
+    np.testing.assert_array_equal(out["nact" + forecast.CALM]["dmfs_10y"], traj["dmfs"][:, -1])
+
+
+def test_excess_parts_from_the_forecast_are_nact_excess_risk():
+    """With NACT without the stress response taken from the forecast, the excess risk and its parts are bit for bit
+    those of ``nact_excess_risk``."""
+    ref = Population()
+    patient = example_patient()
+    twins = draw_twins(patient, 600, 9, ref, shipped_ensemble())
+    plan = default_strategies(patient, DEFAULT_REGIMEN)
+    index = np.arange(twins.n)
+    out = forecast.simulate_twins(twins, index, plan, ref, 10.0, calm="nact")
+    nact = next(st for st in plan if st.name == "nact")
+    parts = forecast.excess_parts(twins, index, out, nact, ref)
+    table = nact_excess_risk(
+        twins.params, nact, nact.regimen.name, years=10.0, population=ref,
+        dm_nact=1.0 - out["nact"]["dmfs_10y"], dm_first=1.0 - out["surgery-first"]["dmfs_10y"],
+    )
+    for key, column in (("excess", "excess"), ("microenvironment", "part_microenvironment"),
+                        ("delay", "part_delay"), ("kill_timing", "part_kill_timing")):
+        np.testing.assert_array_equal(parts[key], table[column].to_numpy(), err_msg=key)
+    assert set(parts) == {"excess", "microenvironment", "delay", "kill_timing"}
 
 
 def test_covariate_changes_drawn_in_one_batch_are_the_twins_drawn_one_at_a_time():

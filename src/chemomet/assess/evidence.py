@@ -18,6 +18,8 @@ Each term also has a *reference* value (the population median, or no measurement
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +30,8 @@ from chemomet.assess.settings import Observation
 from chemomet.assess.twins import Twins
 from chemomet.errors import InputError
 from chemomet.model import dissemination as dis
-from chemomet.model.engine import primary_in_window, therapy_rates
+from chemomet.model.engine import therapy_rates
+from chemomet.model.fused import fused_window
 from chemomet.model.microenv import doorway_ratio
 from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
 from chemomet.model.nodes import node_count_logpmf as nb_logpmf  # the same negative binomial for every count
@@ -38,7 +41,7 @@ from chemomet.population import Population
 from chemomet.regimens import Strategy, load_drugs
 from chemomet.units import cells_to_diameter_mm
 
-CHUNK = 8192  # twins per chunk for the primary under NACT (memory: twins x window nodes)
+CHUNK = 8192  # twins per chunk (and thread) for the primary under NACT
 
 
 @dataclass(frozen=True)
@@ -87,14 +90,17 @@ def primary_diameters(twins: Twins, strategy: Strategy, days_after_first_dose, r
     t = strategy.chemo_start_day + np.asarray(days_after_first_dose, dtype=float)
     j = np.clip(np.searchsorted(tl.nodes, t, side="right"), 1, tl.nodes.size - 1)
     w = (t - tl.nodes[j - 1]) / (tl.nodes[j] - tl.nodes[j - 1])
-    out = np.empty((twins.n, t.size))
-    for lo in range(0, twins.n, CHUNK):
+    k = t.size
+
+    def run(lo):  # the engine's fused kernel, primary only: ln cells at the nodes either side of each day
         p = twins.params.take(slice(lo, lo + CHUNK))
-        *_, log_n, _ = primary_in_window(p, schedule, tl, rates)
-        out[lo : lo + CHUNK] = cells_to_diameter_mm(
-            np.exp(log_n[:, j - 1] * (1.0 - w) + log_n[:, j] * w), s.cells_per_mm3
-        )
-    return out
+        _, log_n, _, _ = fused_window(p, schedule, tl, rates, [], 0.0, np.inf, np.empty(0), np.concatenate([j - 1, j]),
+                                      primary_only=True)
+        return cells_to_diameter_mm(np.exp(log_n[:, :k] * (1.0 - w) + log_n[:, k:] * w), s.cells_per_mm3)
+
+    starts = range(0, twins.n, CHUNK)
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(starts)))) as pool:
+        return np.concatenate(list(pool.map(run, starts)))
 
 
 def tmem_ratio_at_surgery(twins: Twins, strategy: Strategy, reference: Population) -> np.ndarray:

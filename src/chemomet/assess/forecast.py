@@ -8,17 +8,29 @@ importance weights ``count_i · w_target(i) / q(i)`` (self-normalised).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from chemomet.assess.twins import Twins
 from chemomet.excess_risk import nact_excess_risk
-from chemomet.model.engine import outputs_on_grid, primary_in_window, therapy_rates
+from chemomet.model import dissemination as dis
+from chemomet.model.engine import (
+    SUMMARY_YEARS,
+    courses_after_window,
+    outputs_on_grid,
+    simulate_schedule,
+    therapy_rates,
+)
+from chemomet.model.fused import fused_window, fused_windows, same_window
 from chemomet.model.timeline import build_timeline
 from chemomet.population import Population
-from chemomet.regimens import Strategy, load_drugs
+from chemomet.regimens import Schedule, Strategy, load_drugs
 from chemomet.simulation import simulate
+from chemomet.streams import BLOCK
+from chemomet.toxicity import toxicity_schedule
 from chemomet.units import DAYS_PER_YEAR
 
 OUTCOMES = (
@@ -174,33 +186,197 @@ class SimulatedTwins:
         return w / w.sum()
 
 
+CALM = "|calm"
+"""Suffix of the key under which :func:`simulate_twins` returns a strategy's outcomes without the stress response."""
+
+
 def simulate_twins(
     twins: Twins,
     index: np.ndarray,
     strategies: list[Strategy],
     reference: Population,
     horizon_years: float,
+    calm: str | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Per strategy name, per outcome (:data:`OUTCOMES`), the values of the twins at ``index``."""
+    """Per strategy name, per outcome (:data:`OUTCOMES`), the values of the twins at ``index``.
+
+    Strategies that differ only in an accompanying drug acting on the microenvironment (NACT and NACT + each
+    doorway, macrophage or mobilisation drug: the same grid, kill and surgery day) are simulated together
+    (:func:`simulate_variants`: the primary and the colonies' window curves once per twin, the founding once per
+    strategy); the others one by one with :func:`chemomet.simulate`. Either way the numbers are exactly the
+    engine's (a test ties them).
+
+    ``calm``: the name of a strategy of such a group whose outcomes are also wanted with the microenvironment's
+    stress response switched off (every twin's ε = 0, as :func:`chemomet.nact_excess_risk` switches it off), under
+    the key ``calm + CALM``; one more variant of the group (:func:`simulate_variants`). Ignored where the strategy
+    is simulated alone.
+    """
     params = twins.params.take(index)
     scale = twins.ctc_scale[index]
+    horizon = horizon_years * DAYS_PER_YEAR
     out = {}
+    for group in variant_groups(strategies, reference):
+        names = [st.name for st in group]
+        if len(group) > 1:
+            with_calm = calm if calm in names else None
+            results = simulate_variants(params, group, reference, horizon, with_calm)
+            if with_calm is not None:
+                names.append(with_calm + CALM)
+        else:
+            s = simulate(params, group[0], horizon, population=reference).summary
+            results = [{k: s[k].to_numpy(float) for k in OUTCOMES}]
+        for name, values in zip(names, results, strict=True):
+            values["ctc_expected_surgery"] = values["ctc_expected_surgery"] * scale
+            out[name] = values
+    keys = [st.name for st in strategies] + ([calm + CALM] if calm and calm + CALM in out else [])
+    return {k: out[k] for k in keys}
+
+
+def _timeline(strategy: Strategy, reference: Population, drugs):
+    s = reference.settings
+    return build_timeline(strategy.schedule(), drugs, s.k_macrophage_per_day, s.k_mena_per_day, s.mechanisms)
+
+
+def variant_groups(strategies: list[Strategy], reference: Population) -> list[list[Strategy]]:
+    """The strategies in groups that :func:`simulate_variants` can simulate together (in their order; a group of
+    one goes through :func:`chemomet.simulate`): neoadjuvant, not response-adapted, no drug toxicity, and the same
+    schedule but for the accompanying drug's doses, whose timelines differ only in the microenvironment
+    (:func:`chemomet.model.fused.same_window`)."""
+    drugs = load_drugs()
+    mech = reference.settings.mechanisms
+    groups: list[list[Strategy]] = []
+    leaders: list[tuple] = []
     for st in strategies:
-        s = simulate(params, st, horizon_years * DAYS_PER_YEAR, population=reference).summary
-        values = {k: s[k].to_numpy(float) for k in OUTCOMES}
-        values["ctc_expected_surgery"] = values["ctc_expected_surgery"] * scale
-        out[st.name] = values
-    return out
+        sch = st.schedule()
+        eligible = (
+            sch.neoadjuvant and st.interim_day is None
+            and not (mech.drug_toxicity and toxicity_schedule(st, drugs) is not None)
+        )
+        key = (sch.surgery_day, sch.chemo_days, sch.endocrine, sch.anti_her2, tuple(therapy_rates(sch, drugs).items()))
+        tl = _timeline(st, reference, drugs) if eligible else None
+        for k, (lead_key, lead_tl) in enumerate(leaders):
+            if eligible and lead_tl is not None and lead_key == key and same_window(lead_tl, tl):
+                groups[k].append(st)
+                break
+        else:
+            groups.append([st])
+            leaders.append((key, tl))
+    return groups
+
+
+def simulate_variants(
+    params, strategies: list[Strategy], reference: Population, horizon_days: float, calm: str | None = None
+) -> list[dict]:
+    """The :data:`OUTCOMES` of ``params`` under each of ``strategies``, one group of :func:`variant_groups`
+    (CTCs at the reference population's colonisation efficiency): one pass of the fused kernel per twin for all of
+    them (:func:`chemomet.model.fused.fused_windows`), then each strategy's summaries as
+    :func:`chemomet.model.engine.simulate_schedule` forms them. Chunks of ``2 × BLOCK`` twins run on threads (the
+    kernel releases the GIL); nothing depends on the chunking.
+
+    ``calm``: the name of one of ``strategies``; its outcomes with ε = 0 for every twin are appended to the list
+    (one more variant: its timeline with the stress terms of the microenvironment, ``m``, ``f`` and the moments
+    ``env1``, ``env2`` they weigh, set to 0, which is what ε = 0 leaves of them, bit for bit; ε enters the kernel
+    nowhere else)."""
+    drugs = load_drugs()
+    settings = reference.settings
+    schedule = strategies[0].schedule()
+    tls = [_timeline(st, reference, drugs) for st in strategies]
+    if calm is not None:
+        base = tls[[st.name for st in strategies].index(calm)]
+        zero_nodes, zero_intervals = np.zeros(base.nodes.size), np.zeros(base.nodes.size - 1)
+        tls.append(replace(base, m=zero_nodes, f=zero_nodes, env1=zero_intervals, env2=zero_intervals))
+    tl = tls[0]
+    rates = therapy_rates(schedule, drugs)
+    if not settings.mechanisms.doorway:  # as the engine: chemotherapy stress no longer raises doorways
+        params = replace(params, epsilon=np.zeros(params.n))
+    log_vis = float(np.log(settings.visible_cells))
+    surgery = schedule.surgery_day
+    years = np.array(SUMMARY_YEARS, float) * DAYS_PER_YEAR
+    eval_times = np.concatenate([[0.0], np.minimum(years, horizon_days)])
+    j_s = tl.n_founding
+    j_mid = int(np.searchsorted(tl.nodes, 0.5 * sum(tl.chemo_days) - 1e-9))
+
+    def run(bound):
+        p = params.take(slice(*bound))
+        courses = courses_after_window(p, schedule, tl, rates)
+        lams, log_n, founded, _ = fused_windows(
+            p, schedule, tls, rates, courses, log_vis, surgery, eval_times, np.array([j_s, j_mid])
+        )
+        log_n_s = {j_s: log_n[:, 0], j_mid: log_n[:, 1]}[j_s]  # as the engine picks it (j_s may equal j_mid)
+        residual = np.exp(log_n_s)
+        out = []
+        for v, tl_v in enumerate(tls):
+            dmfs = np.exp(-(lams[v] - lams[v][:, :1]))
+            env = dis.environment_factor(p, tl_v.m[j_s : j_s + 1], tl_v.f[j_s : j_s + 1], tl_v.activity[j_s : j_s + 1])
+            if tl_v.mobilisation is not None:
+                env = env * tl_v.mobilisation[None, j_s : j_s + 1]
+            values = {
+                f"dmfs_{y}y": np.where(years[i] <= horizon_days, dmfs[:, 1 + i], np.nan)
+                for i, y in enumerate(SUMMARY_YEARS)
+            }
+            values.update(
+                p_pcr=(residual < settings.pcr_threshold_cells).astype(float),
+                surgery_day=np.full(p.n, surgery),
+                tmem_at_surgery_10hpf=p.T0 * ((1 + p.epsilon * tl_v.m[j_s]) * (1 + p.epsilon * tl_v.f[j_s])),
+                ctc_expected_surgery=dis.expected_ctc(dis.founding_rate(p, log_n_s[:, None], env)[:, 0], settings),
+                colonies_founded_during_chemo=founded[v],
+            )
+            out.append({k: values[k] for k in OUTCOMES})
+        return out
+
+    chunk = 2 * BLOCK
+    bounds = [(lo, min(lo + chunk, params.n)) for lo in range(0, params.n, chunk)]
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(bounds)))) as pool:
+        parts = list(pool.map(run, bounds))
+    return [{k: np.concatenate([part[v][k] for part in parts]) for k in OUTCOMES} for v in range(len(tls))]
+
+
+def calm_shortcut(reference: Population, horizon_years: float) -> bool:
+    """Whether :func:`excess_parts` can take the NACT risk without the stress response from the forecast
+    (``simulate_twins(..., calm="nact")``): the shipped mechanisms (with priming or mobilisation on,
+    :func:`chemomet.nact_excess_risk` switches them off first) and a horizon of at least 10 years."""
+    mech = reference.settings.mechanisms
+    return not (mech.priming or mech.mobilisation) and horizon_years * DAYS_PER_YEAR >= 10.0 * DAYS_PER_YEAR
 
 
 def excess_parts(
     twins: Twins, index: np.ndarray, outcomes: dict, nact: Strategy, reference: Population
 ) -> dict[str, np.ndarray]:
     """The NACT-attributable excess 10-year risk of the twins at ``index`` and its three parts
-    (:func:`chemomet.nact_excess_risk`), and a fourth, ``mechanisms``, when priming or mobilisation is on."""
+    (:func:`chemomet.nact_excess_risk`), and a fourth, ``mechanisms``, when priming or mobilisation is on.
+
+    Where ``outcomes`` hold ``nact`` without the stress response (``"nact" + CALM``, from
+    :func:`simulate_twins`; only under :func:`calm_shortcut`), that risk is taken from them and only the one
+    without the delay is simulated here: the same decomposition, step for step, as :func:`chemomet.nact_excess_risk`
+    (a test ties them)."""
+    params = twins.params.take(index)
+    dm_nact, dm_first = 1.0 - outcomes["nact"]["dmfs_10y"], 1.0 - outcomes["surgery-first"]["dmfs_10y"]
+    if "nact" + CALM in outcomes and calm_shortcut(reference, 10.0):
+        drugs = load_drugs()
+        first = replace(  # as nact_excess_risk: the comparator gets the same endocrine course
+            Strategy.parse("surgery-first", nact.regimen), endocrine=nact.endocrine,
+            endocrine_years=nact.endocrine_years,
+        )
+        full = nact.schedule()
+        no_delay = Schedule(
+            full.dose_events, first.surgery_day, full.chemo_days, neoadjuvant=True, marks=full.marks,
+            endocrine=full.endocrine, anti_her2=full.anti_her2,
+        )
+        horizon = 10.0 * DAYS_PER_YEAR
+        calm = replace(params, epsilon=np.zeros(params.n))
+        _, traj = simulate_schedule(
+            calm, no_delay, reference.settings, horizon, drugs=drugs, grid=np.array([0.0, horizon])
+        )
+        dm_calm = 1.0 - outcomes["nact" + CALM]["dmfs_10y"]
+        dm_calm_early = 1.0 - traj["dmfs"][:, -1]
+        return {
+            "excess": dm_nact - dm_first,
+            "microenvironment": dm_nact - dm_calm,
+            "delay": dm_calm - dm_calm_early,
+            "kill_timing": dm_calm_early - dm_first,
+        }
     table = nact_excess_risk(
-        twins.params.take(index), nact, nact.regimen.name, years=10.0, population=reference,
-        dm_nact=1.0 - outcomes["nact"]["dmfs_10y"], dm_first=1.0 - outcomes["surgery-first"]["dmfs_10y"],
+        params, nact, nact.regimen.name, years=10.0, population=reference, dm_nact=dm_nact, dm_first=dm_first,
     )
     out = {
         "excess": table["excess"].to_numpy(),
@@ -249,10 +425,13 @@ def primary_trajectories(params, strategy: Strategy, reference: Population, grid
     drugs = load_drugs()
     schedule = strategy.schedule()
     tl = build_timeline(schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day, mech)
-    growth = gkill = log_n = None
-    if tl is not None:
-        growth, gkill, _, log_n, _ = primary_in_window(params, schedule, tl, therapy_rates(schedule, drugs))
-    out = outputs_on_grid(params, tl, schedule, settings, grid, None, growth, gkill, log_n)
+    log_n = None
+    if tl is not None:  # the engine's own kernel, primary only: ln cells at every window node
+        _, log_n, _, _ = fused_window(
+            params, schedule, tl, therapy_rates(schedule, drugs), [], 0.0, np.inf, np.empty(0),
+            np.arange(tl.nodes.size), primary_only=True,
+        )
+    out = outputs_on_grid(params, tl, schedule, settings, grid, None, None, None, log_n)
     out.pop("dmfs", None)
     return out
 
@@ -285,7 +464,9 @@ def _bands(values: np.ndarray) -> dict:
     with np.errstate(all="ignore"):
         ok = np.isfinite(values).any(axis=0)
         safe = np.where(ok[None, :], values, 0.0)
-        lo, med, hi = np.nanpercentile(safe, [5, 50, 95], axis=0)
+        # nanpercentile works column by column; without NaN left, percentile gives the same numbers at once
+        pct = np.nanpercentile if np.isnan(safe).any() else np.percentile
+        lo, med, hi = pct(safe, [5, 50, 95], axis=0)
     return {
         k: [None if not ok[i] else float(x[i]) for i in range(x.size)]
         for k, x in (("median", med), ("lo", lo), ("hi", hi))

@@ -86,13 +86,16 @@ def draw_twins(
     indices = np.arange(n) if indices is None else np.asarray(indices)
     z, u = draws_at(root_seed(seed), indices, Population.N_EFFECTS, N_UNIFORMS)
     member = np.minimum((u[:, 2] * len(ensemble)).astype(int), len(ensemble) - 1)
+    same_rows = False  # every twin has the same covariate row: a member's rows are the first rows of `rows`
     if len(cov) == indices.size and len(cov) > 1:  # one covariate row per twin (several counterfactuals at once)
         rows = cov.reset_index(drop=True)
     else:
         rows = cov.loc[cov.index.repeat(indices.size)].reset_index(drop=True)
+        same_rows = True
     if cov[["grade", "er", "pr", "her2"]].isna().to_numpy().any():
         _, u_unknown = draws_at(child(root_seed(seed), UNKNOWN_STREAM), indices, 0, 3)
         rows = reference.draw_unknown(rows, u_unknown)
+        same_rows = False
     order = np.argsort(member, kind="stable")
     parts, scale = [], np.empty(indices.size)
     bounds = np.searchsorted(member[order], np.arange(len(ensemble) + 1))
@@ -101,10 +104,13 @@ def draw_twins(
         if sel.size == 0:
             continue
         pop = ensemble[m]
-        p = pop.parameters(rows.iloc[sel].reset_index(drop=True), z[sel], u[sel, :2])
-        p = apply_fixed_parameters(
-            p, [patient] * sel.size, theta=pop.config["dissemination"]["theta"], phi_link=pop.phi_link
-        )
+        # identical rows: a slice (no copy) holds the same values as picking the member's rows
+        member_rows = rows.iloc[: sel.size] if same_rows else rows.iloc[sel].reset_index(drop=True)
+        p = pop.parameters(member_rows, z[sel], u[sel, :2])
+        if patient.parameters:  # without fixed parameters there is nothing to apply
+            p = apply_fixed_parameters(
+                p, [patient] * sel.size, theta=pop.config["dissemination"]["theta"], phi_link=pop.phi_link
+            )
         parts.append(p)
         scale[sel] = reference.settings.colonisation_efficiency / pop.settings.colonisation_efficiency
     params = PatientParameters.concat(parts).take(np.argsort(order, kind="stable"))

@@ -8,6 +8,9 @@ colonies it founds, and for each clone the window curves, visibility and the win
 in a few node-length buffers reused from patient to patient; what leaves the kernel is ``(patients × output times)``.
 Exponentials ``e^{β(t_i - c)}`` are taken by recurrence on the schedule's shared grid (one ``e^{βh}`` per distinct
 step), the resistant clone is skipped where a patient has none, the anti-HER2 terms where she is HER2-negative.
+Schedules that differ only in the microenvironment (NACT with and without an accompanying drug acting on doorways,
+macrophages or mobilisation) share one pass (:func:`fused_windows`): the primary and the colonies' window curves are
+computed once per patient, the founding and what depends on it once per schedule, each bit for bit as alone.
 
 The closed forms around the window — founding before it (with the exponential integral), dormant pools before it —
 are ``(patients × output times)`` and stay in NumPy (:func:`fused_window`), as do random draws: the kernel draws
@@ -26,7 +29,7 @@ from numba import njit
 
 from chemomet.model import dissemination as dis
 from chemomet.model.dormancy import untreated_pool
-from chemomet.model.fused_colonies import clone_curves, founder_ramps, window_lambda
+from chemomet.model.fused_colonies import clone_curves, exact_visibility, founder_ramps, window_lambda
 from chemomet.model.fused_primary import founding_masses, growth_factors, primary, shedding_mean
 from chemomet.model.parameters import PatientParameters
 from chemomet.model.timeline import Timeline
@@ -62,7 +65,7 @@ def window_kernel(a, b, lc0, mu, gam, s, fr, rr, kap, eps, phi, kh, wake, start_
                   nodes, step_id, n_steps, kcum, kcum_mid, kst, ken, km0, km1, km2, her2_lo, her2_hi, her2_on,
                   m, f, act, mob, env0, env1, env2, other, take, nf, L, times, t_idx, ce0, ce1, cdays, node_idx,
                   last_founding, primary_only, out_sigma, out_win, out_dwin, out_pool, out_logn, out_founded, out_shed):
-    """Every patient's window in one pass each.
+    """Every patient's window in one pass each, under ``S`` schedule variants at once.
 
     Per patient (arrays of length ``n``): ``a`` = ln K, ``b`` = β (1/day), ``lc0`` ln cells at diagnosis, ``mu``,
     ``gam`` the founding rate and exponent, ``s`` chemosensitivity, ``fr``/``rr`` resistant fraction and kill ratio,
@@ -74,12 +77,21 @@ def window_kernel(a, b, lc0, mu, gam, s, fr, rr, kap, eps, phi, kh, wake, start_
     course days ``ce0``/``ce1`` and their sorted set ``cdays``, and ``node_idx``, the nodes whose ln cells are wanted
     (``primary_only``: only those).
 
+    Schedule variants: the microenvironment arrays ``m``, ``f``, ``act``, ``mob`` ``(S, nodes)`` and ``env0``,
+    ``env1``, ``env2``, ``other``, ``take`` ``(S, intervals)`` may differ from variant to variant (an accompanying
+    drug acting on the microenvironment only); everything else is one schedule's. The primary, the colonies'
+    window curves and their visibility are computed once per patient; the founding masses and what depends on
+    them (``Λ`` of the window-founded colonies, dormant wake-ups) once per variant. Each variant's numbers are
+    exactly those of a call with that variant alone (the same operations in the same order).
+
     Writes, per patient and clone (0 sensitive, 1 resistant): ``out_sigma`` the latest founding day of a pre-window
-    colony visible by each time (days, -inf: none), ``out_win`` / ``out_dwin`` ``Λ`` of the colonies founded / woken
-    in the window, ``out_pool`` the dormant pool left at the window's end; per patient ``out_logn`` (ln cells at
-    ``node_idx``), ``out_founded`` (colonies founded in the window) and ``out_shed`` (mean founding per cell^γ).
+    colony visible by each time (days, -inf: none; shared by the variants); per variant, patient and clone
+    ``out_win`` / ``out_dwin`` ``Λ`` of the colonies founded / woken in the window, ``out_pool`` the dormant pool
+    left at the window's end; per patient ``out_logn`` (ln cells at ``node_idx``) and per variant and patient
+    ``out_founded`` (colonies founded in the window) and ``out_shed`` (mean founding per cell^γ).
     """
     n_pat = a.size
+    n_var = env0.shape[0]
     N = nodes.size
     ni = N - 1
     nt = times.size
@@ -95,7 +107,7 @@ def window_kernel(a, b, lc0, mu, gam, s, fr, rr, kap, eps, phi, kh, wake, start_
     spn = np.empty(N)
     zn = np.empty(N)
     ezn = np.empty(N)
-    mass = np.zeros((2, ni))
+    mass = np.zeros((n_var, 2, ni))
     W = np.empty(N)
     rs = np.empty(ni)
     re = np.empty(ni)
@@ -129,9 +141,10 @@ def window_kernel(a, b, lc0, mu, gam, s, fr, rr, kap, eps, phi, kh, wake, start_
         her2 = primary(ap, bp, lc0[p], s[p], fr[p], rr[p], kh[p], her2_lo, her2_hi, nodes, kcum, kcum_mid, km0, km1,
                        km2, g, g_half, gk, hw, logn, spn, zn, ezn)
         if nf > 0:
-            out_founded[p] = founding_masses(mu[p], gam[p], phi[p], eps[p], nf, other, env0, env1, env2, take,
-                                             logn, spn, zn, ezn, mass[0], mass[1])
-            out_shed[p] = shedding_mean(mu[p], phi[p], eps[p], nf, nodes, m, f, act, mob)
+            for v in range(n_var):
+                out_founded[v, p] = founding_masses(mu[p], gam[p], phi[p], eps[p], nf, other[v], env0[v], env1[v],
+                                                    env2[v], take[v], logn, spn, zn, ezn, mass[v, 0], mass[v, 1])
+                out_shed[v, p] = shedding_mean(mu[p], phi[p], eps[p], nf, nodes, m[v], f[v], act[v], mob[v])
         for k in range(node_idx.size):
             out_logn[p, k] = logn[node_idx[k]]
         if primary_only:
@@ -151,9 +164,11 @@ def window_kernel(a, b, lc0, mu, gam, s, fr, rr, kap, eps, phi, kh, wake, start_
             if clone == 1 and not fr[p] > 0.0:
                 for q in range(nt):
                     out_sigma[p, 1, q] = -np.inf
-                    out_win[p, 1, q] = 0.0
-                    out_dwin[p, 1, q] = 0.0
-                out_pool[p, 1] = 0.0
+                for v in range(n_var):
+                    for q in range(nt):
+                        out_win[v, p, 1, q] = 0.0
+                        out_dwin[v, p, 1, q] = 0.0
+                    out_pool[v, p, 1] = 0.0
                 continue
             kappa = kap[p] if clone == 0 else kap[p] * rr[p]
             for j in range(N):
@@ -179,42 +194,48 @@ def window_kernel(a, b, lc0, mu, gam, s, fr, rr, kap, eps, phi, kh, wake, start_
                 xq[q] = _reach(v_t, t, np.inf, L, vd, ed, cdays) if t >= end else -np.inf
             if n_ramps > 0:
                 founder_ramps(n_ramps, hv, dh0, dh1, hlow, slow, tmin, nodes, lo, width, frac)
-            g_mass = mass[clone]
-            if nf > 0:
-                fast = False
-                for i in range(nf):
+            fast_f = False
+            for i in range(nf):
+                if hv[i] <= fastv[i]:
+                    fast_f = True
+                    break
+            fast_d = False
+            if dorm:
+                for i in range(ni):
                     if hv[i] <= fastv[i]:
-                        fast = True
+                        fast_d = True
                         break
-                window_lambda(nf, g_mass, frac, lo, width, fast, courses, end, times, xq, ap, bp, L, g_end, hv, vv,
-                              nodes, tvis, hmid, buf, out_win[p, clone])
-            else:
-                for q in range(nt):
-                    out_win[p, clone, q] = 0.0
-            if not dorm:
-                continue
+            # the visibility times depend on the clone only: once for every variant (and the dormant wake-ups)
+            vis_ready = (fast_f and nf > 0) or fast_d
+            if vis_ready:
+                exact_visibility(ni if fast_d else nf, ap, bp, L, g_end, hv, vv, nodes, tvis, hmid)
             lam = wake[p]
             share_pre = 1.0 - fr[p] if clone == 0 else fr[p]
-            start = share_pre * start_pool[p] * np.exp(-lam * (c - last_founding))
-            pool_prev = start
-            inflow = 0.0
-            for i in range(ni):
-                x = lam * (nodes[i + 1] - nodes[i])
-                spread = -np.expm1(-x) / x if x > 1e-9 else 1.0 - x / 2.0
-                scale = np.exp(lam * (nodes[i + 1] - c))
-                founded = g_mass[i] if i < nf else 0.0
-                inflow += founded * spread * scale
-                pool_next = (start + inflow) / scale
-                wakes[i] = founded - (pool_next - pool_prev)
-                pool_prev = pool_next
-            out_pool[p, clone] = pool_prev
-            fast = False
-            for i in range(ni):
-                if hv[i] <= fastv[i]:
-                    fast = True
-                    break
-            window_lambda(ni, wakes, frac, lo, width, fast, courses, end, times, xq, ap, bp, L, g_end, hv, vv,
-                          nodes, tvis, hmid, buf, out_dwin[p, clone])
+            for v in range(n_var):
+                g_mass = mass[v, clone]
+                if nf > 0:
+                    window_lambda(nf, g_mass, frac, lo, width, fast_f, courses, end, times, xq, ap, bp, L, g_end,
+                                  hv, vv, nodes, tvis, hmid, buf, out_win[v, p, clone], vis_ready)
+                else:
+                    for q in range(nt):
+                        out_win[v, p, clone, q] = 0.0
+                if not dorm:
+                    continue
+                start = share_pre * start_pool[p] * np.exp(-lam * (c - last_founding))
+                pool_prev = start
+                inflow = 0.0
+                for i in range(ni):
+                    x = lam * (nodes[i + 1] - nodes[i])
+                    spread = -np.expm1(-x) / x if x > 1e-9 else 1.0 - x / 2.0
+                    scale = np.exp(lam * (nodes[i + 1] - c))
+                    founded = g_mass[i] if i < nf else 0.0
+                    inflow += founded * spread * scale
+                    pool_next = (start + inflow) / scale
+                    wakes[i] = founded - (pool_next - pool_prev)
+                    pool_prev = pool_next
+                out_pool[v, p, clone] = pool_prev
+                window_lambda(ni, wakes, frac, lo, width, fast_d, courses, end, times, xq, ap, bp, L, g_end, hv,
+                              vv, nodes, tvis, hmid, buf, out_dwin[v, p, clone], vis_ready)
 
 
 def _writable(x, dtype=float) -> np.ndarray:
@@ -223,7 +244,24 @@ def _writable(x, dtype=float) -> np.ndarray:
     return x if x.flags.writeable else x.copy()
 
 
-def _shared(tl: Timeline) -> dict:
+VARIANT_KEYS = ("m", "f", "act", "mob", "env0", "env1", "env2", "other", "take")
+"""The kernel's timeline arrays that may differ between schedule variants (:func:`fused_windows`)."""
+
+WINDOW_KEYS = ("nodes", "kill_cum", "kill_cum_mid", "kill_start", "kill_end", "kill_m0", "kill_m1", "kill_m2")
+"""The timeline arrays that schedule variants must share (the grid and the chemotherapy kill)."""
+
+
+def same_window(tl: Timeline, other: Timeline) -> bool:
+    """Whether two timelines differ at most in their microenvironment (:data:`VARIANT_KEYS`): the same grid, kill,
+    window and founding intervals, so that :func:`fused_windows` can take them as variants of one schedule."""
+    if tl is other:
+        return True
+    if (tl.start, tl.end, tl.n_founding) != (other.start, other.end, other.n_founding):
+        return False
+    return all(np.array_equal(getattr(tl, k), getattr(other, k)) for k in WINDOW_KEYS)
+
+
+def _arrays(tl: Timeline) -> dict:
     """The timeline's arrays as the kernel takes them (optional ones filled with their neutral values)."""
     h = np.diff(tl.nodes)
     steps, step_id = np.unique(h, return_inverse=True)
@@ -236,6 +274,15 @@ def _shared(tl: Timeline) -> dict:
         "env2": tl.env2, "other": h if tl.other0 is None else tl.other0,
         "take": ones[:-1] if tl.take is None else tl.take,
     }.items()}
+
+
+def _shared(tls: list[Timeline]) -> dict:
+    """The first timeline's arrays, with those of :data:`VARIANT_KEYS` stacked over all of them ``(S, ...)``."""
+    out = _arrays(tls[0])
+    rest = [_arrays(tl) for tl in tls[1:]]
+    for k in VARIANT_KEYS:
+        out[k] = np.ascontiguousarray(np.stack([out[k], *(r[k] for r in rest)]), dtype=float)
+    return out
 
 
 def fused_window(
@@ -260,7 +307,35 @@ def fused_window(
     shedding : numpy.ndarray
         ``(n,)`` mean founding rate per cell^γ while the primary is in place in the window (NaN without).
     """
-    n = p.n
+    lams, log_n, founded, shedding = fused_windows(
+        p, schedule, [tl], rates, courses, log_visible, founding_end, times, node_idx, primary_only
+    )
+    return None if lams is None else lams[0], log_n, founded[0], shedding[0]
+
+
+def fused_windows(
+    p: PatientParameters, schedule, tls: list[Timeline], rates, courses, log_visible: float, founding_end: float,
+    times: np.ndarray, node_idx: np.ndarray, primary_only: bool = False,
+):
+    """:func:`fused_window` for several variants of one schedule at once: ``tls`` are the variants' timelines, which
+    may differ only in the microenvironment (:func:`same_window`; e.g. NACT with and without an accompanying drug
+    acting on doorways, macrophages or mobilisation); ``schedule``, ``rates`` and ``courses`` are the first one's and
+    must hold for all. The primary, the colonies' window curves and the founding before the window are computed once;
+    each variant's results are exactly those of :func:`fused_window` with its own timeline.
+
+    Returns
+    -------
+    lams : list of numpy.ndarray
+        Per variant, ``(n, len(times))`` expected colonies visible by each time (None with ``primary_only``).
+    log_n : numpy.ndarray
+        ``(n, len(node_idx))`` ln cells of the primary at those nodes (shared).
+    founded, shedding : numpy.ndarray
+        ``(S, n)``: per variant, as :func:`fused_window`'s.
+    """
+    tl = tls[0]
+    if not all(same_window(tl, other) for other in tls[1:]):
+        raise ValueError("schedule variants must share the grid, the window and the chemotherapy kill")
+    n, n_var = p.n, len(tls)
     times = np.asarray(times, dtype=float)
     node_idx = np.asarray(node_idx, dtype=np.int64)
     nodes = tl.nodes
@@ -288,12 +363,12 @@ def fused_window(
     if d.size and not primary_only:
         start_pool[d] = untreated_pool(p.take(d), np.full((d.size, 1), last_founding))[:, 0]
     sigma = np.empty((n, 2, nt))
-    win = np.empty((n, 2, nt))
-    dwin = np.zeros((n, 2, nt))
-    pool_end = np.zeros((n, 2))
+    win = np.empty((n_var, n, 2, nt))
+    dwin = np.zeros((n_var, n, 2, nt))
+    pool_end = np.zeros((n_var, n, 2))
     log_n = np.empty((n, node_idx.size))
-    founded = np.zeros(n)
-    shedding = np.full(n, np.nan)
+    founded = np.zeros((n_var, n))
+    shedding = np.full((n_var, n), np.nan)
     per_patient = [
         p.log_plateau, p.beta_per_day, p.log_cells0, p.mu, p.gamma, p.chemosensitivity, p.resistant_fraction,
         p.resistant_kill_ratio, p.s_met * p.chemosensitivity, p.epsilon, p.phi, kh, p.wake_rate_per_day, start_pool,
@@ -303,27 +378,32 @@ def fused_window(
         nf=int(tl.n_founding), L=float(log_visible), times=times, t_idx=t_idx, ce0=ce0, ce1=ce1, cdays=cdays,
         node_idx=node_idx, last_founding=float(last_founding), primary_only=bool(primary_only), out_sigma=sigma,
         out_win=win, out_dwin=dwin, out_pool=pool_end, out_logn=log_n, out_founded=founded, out_shed=shedding,
-        **_shared(tl),
+        **_shared(tls),
     )
     if primary_only:
         return None, log_n, founded, shedding
     limit = min(founding_end, tl.start)
     fr = p.resistant_fraction
-    lam = _before_window(p, sigma[:, 0], limit, 1.0 - fr) + win[:, 0]
     has_r = np.flatnonzero(fr > 0)
-    if has_r.size:
-        lam[has_r] += _before_window(p.take(has_r), sigma[has_r, 1], limit, fr[has_r]) + win[has_r, 1]
-    if d.size:
-        sub = p.take(d)
-        woken = _woken(sub, tl, sigma[d, 0], dwin[d, 0], pool_end[d, 0], 1.0 - sub.resistant_fraction,
-                       founding_end, log_visible, times)
-        r = np.flatnonzero(sub.resistant_fraction > 0)
-        if r.size:
-            woken[r] += _woken(sub.take(r), tl, sigma[d[r], 1], dwin[d[r], 1], pool_end[d[r], 1],
-                               sub.resistant_fraction[r], founding_end, log_visible, times)
-        qd = q[d][:, None]
-        lam[d] = (1.0 - qd) * lam[d] + qd * woken
-    return lam, log_n, founded, shedding
+    before_s = _before_window(p, sigma[:, 0], limit, 1.0 - fr)  # founded before the window: the same in every variant
+    before_r = _before_window(p.take(has_r), sigma[has_r, 1], limit, fr[has_r]) if has_r.size else None
+    lams = []
+    for v in range(n_var):
+        lam = before_s + win[v, :, 0]
+        if has_r.size:
+            lam[has_r] += before_r + win[v, has_r, 1]
+        if d.size:
+            sub = p.take(d)
+            woken = _woken(sub, tl, sigma[d, 0], dwin[v, d, 0], pool_end[v, d, 0], 1.0 - sub.resistant_fraction,
+                           founding_end, log_visible, times)
+            r = np.flatnonzero(sub.resistant_fraction > 0)
+            if r.size:
+                woken[r] += _woken(sub.take(r), tl, sigma[d[r], 1], dwin[v, d[r], 1], pool_end[v, d[r], 1],
+                                   sub.resistant_fraction[r], founding_end, log_visible, times)
+            qd = q[d][:, None]
+            lam[d] = (1.0 - qd) * lam[d] + qd * woken
+        lams.append(lam)
+    return lams, log_n, founded, shedding
 
 
 def _before_window(p: PatientParameters, sigma, limit, share_pre):

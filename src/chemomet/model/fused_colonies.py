@@ -230,11 +230,12 @@ def exact_visibility(nf, a, b, L, g_end, hv, vv, nodes, tvis, hmid):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def window_lambda(nf, mass, frac, lo, width, fast, courses, end, times, xq, a, b, L, g_end, hv, vv, nodes,
-                  tvis, hmid, buf, out):
+                  tvis, hmid, buf, out, vis_ready):
     """``Λ`` at ``times`` of the colonies founded (or woken) in the first ``nf`` window intervals with ``mass``
     colonies each (expected colonies): a sum of ramps in ``X(t)`` (``xq``: ``Q(t)`` after the window, ``-inf``
     before its end), or, for a ``fast`` patient, the exact visibility times (``courses``: whether constant-rate
-    courses follow the window). Writes ``out``."""
+    courses follow the window; ``vis_ready``: ``tvis`` and ``hmid`` already hold :func:`exact_visibility` of at
+    least ``nf`` intervals of this clone, so several masses of one clone share them). Writes ``out``."""
     nt = times.size
     if not fast:
         if nt <= 8:
@@ -242,7 +243,8 @@ def window_lambda(nf, mass, frac, lo, width, fast, courses, end, times, xq, a, b
         else:
             ramp_sorted(nf, mass, frac, lo, width, xq, out)
         return
-    exact_visibility(nf, a, b, L, g_end, hv, vv, nodes, tvis, hmid)
+    if not vis_ready:
+        exact_visibility(nf, a, b, L, g_end, hv, vv, nodes, tvis, hmid)
     for q in range(nt):
         t = times[q]
         acc = 0.0
