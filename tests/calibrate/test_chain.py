@@ -7,11 +7,12 @@ from chemomet.cli import main
 
 
 def test_steps_run_in_dependency_order():
-    # endocrine before targets (Pan 2017 is simulated with tamoxifen); anti-HER2 after the chemosensitivity of the
-    # targets; docetaxel after trastuzumab; the aromatase inhibitor after the endocrine settings
+    # endocrine before targets (Pan 2017 is simulated with tamoxifen); nodes and anti-HER2 after the targets;
+    # docetaxel after trastuzumab; the aromatase inhibitor after the endocrine settings
     order = {s: i for i, s in enumerate(STEPS)}
     assert order["endocrine"] < order["targets"] < order["anti-her2"] < order["docetaxel"]
     assert order["endocrine"] < order["aromatase-inhibitor"]
+    assert order["targets"] < order["nodes"]  # the TMEM link theta scales the shedding the node counts measure
 
 
 def test_unknown_step_is_refused(tmp_path, capsys):

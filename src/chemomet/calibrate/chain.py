@@ -3,13 +3,14 @@
 The natural history (``chemomet calibrate natural-history``) fixes growth and shedding; everything else is solved
 given it, one block at a time, each on common random numbers:
 
-1. **nodes** — the nodal seeding ratio and count dispersion on GBSG2's node counts and the SEER size series
-   (:func:`chemomet.calibrate.nodes.fit_nodal_spread`);
-2. **endocrine** — the tamoxifen non-responding share and median sensitivity on EBCTCG 2011
+1. **endocrine** — the tamoxifen non-responding share and median sensitivity on EBCTCG 2011
    (:func:`chemomet.calibrate.endocrine.fit_endocrine`); before the targets, because Pan 2017 is simulated
    with tamoxifen;
-3. **targets** — chemosensitivity, grade factor, TMEM link, colonisation efficiency and the kill on
+2. **targets** — chemosensitivity, grade factor, TMEM link, colonisation efficiency and the kill on
    micrometastases (:func:`chemomet.calibrate.pipeline.run_targets`);
+3. **nodes** — the nodal seeding ratio, count dispersion and clearance on GBSG2's node counts and the SEER size
+   series (:func:`chemomet.calibrate.nodes.fit_nodal_spread`); after the targets, because the TMEM link ``θ``
+   they set scales every patient's shedding, which the node counts measure;
 4. **anti-HER2** — trastuzumab's settings and pertuzumab's kill (:func:`chemomet.calibrate.anti_her2.fit_anti_her2`),
    given the chemosensitivity;
 5. **docetaxel** — its maximal kill on NeoSphere arm A (:func:`chemomet.calibrate.anti_her2.fit_docetaxel`), given
@@ -40,7 +41,7 @@ from chemomet.regimens import load_drugs
 
 __all__ = ["ENDOCRINE_SEED", "HER2_SEED", "STEPS", "run_treatment"]
 
-STEPS = ("nodes", "endocrine", "targets", "anti-her2", "docetaxel", "aromatase-inhibitor")
+STEPS = ("endocrine", "targets", "nodes", "anti-her2", "docetaxel", "aromatase-inhibitor")
 """The steps of :func:`run_treatment`, in the order they run."""
 
 ENDOCRINE_SEED = 21
