@@ -99,7 +99,9 @@ def test_her2_negative_patients_gain_nothing_from_the_antibodies():
     assert neg.size and np.all(params.her2_sensitivity[neg] == 0.0)
     plain = cm.simulate(params.take(neg), "nact").summary
     treated = cm.simulate(params.take(neg), Strategy.parse("nact", "ac-paclitaxel-weekly-trastuzumab")).summary
-    assert np.array_equal(plain["dmfs_10y"].to_numpy(), treated["dmfs_10y"].to_numpy())
+    # equal to rounding: the antibody course adds terms of exactly zero that change the order of floating-point
+    # sums (measured: 1.5e-24 at most); any real effect of the antibodies would be of order 1e-3
+    np.testing.assert_allclose(plain["dmfs_10y"].to_numpy(), treated["dmfs_10y"].to_numpy(), rtol=1e-12, atol=1e-15)
     assert np.array_equal(plain["p_pcr"].to_numpy(), treated["p_pcr"].to_numpy())
 
 
@@ -141,9 +143,12 @@ def test_regimen_files_check_the_anti_her2_table():
 def test_shipped_calibration_meets_its_targets_on_a_fresh_cohort():
     """The calibration (chemomet.calibrate.anti_her2, its own cohort) must carry over to a fresh cohort: the pooled
     pCR with trastuzumab within 0.03 of Cortazar 2014's, the EBCTCG 2021 rate ratio inside its 95% interval, and
-    pertuzumab raising the pCR odds by NeoSphere's odds ratio within a factor 1.3 (on AC -> weekly paclitaxel)."""
+    pertuzumab raising the pCR odds by NeoSphere's odds ratio within a factor 1.3 (on AC -> weekly paclitaxel).
+    6,000 patients: the calibrated rate ratio (0.697, the smallest the model reaches) sits near the interval's upper
+    end, and at 1,500 patients the cohort's own noise (about ±0.015) decided the test (0.714 at 1,500, 0.698 and
+    0.703 on two cohorts of 6,000)."""
     cfg = Population().config
-    cohort = VirtualCohort.draw(cfg, 1500, seed=78)
+    cohort = VirtualCohort.draw(cfg, 6000, seed=78)
     with_h = pcr_by_group(cfg, cohort, "ac-paclitaxel-weekly-trastuzumab")
     without = pcr_by_group(cfg, cohort, "ac-paclitaxel-weekly")
     assert abs(with_h["pooled"] - pooled_target(cfg)) <= 0.03

@@ -107,10 +107,10 @@ def fit_nodal_spread(
     """Maximum likelihood of ``ρ`` and ``k`` on a node-positive cohort's counts and the node-positive share by
     size, profiled over the clearance ``δ``.
 
-    For each ``δ`` of ``clearance_grid`` the objective is maximised over ``ρ`` and ``k``; the estimate is the grid
-    value with the highest profile log-likelihood. The profile rises from ``δ = 0`` and flattens at large ``δ``
-    (there only ``ρ/δ`` is identified: the count measures the recent shedding), so the profile, not the point,
-    says which clearances the counts allow (within :data:`PROFILE_DROP` of the maximum).
+    For each ``δ`` of ``clearance_grid`` the objective is maximised over ``ρ`` and ``k``. The profile rises from
+    ``δ = 0`` and flattens at large ``δ`` (there only ``ρ/δ`` is identified: the count measures the recent
+    shedding), so the counts bound ``δ`` from below only; the estimate is the largest grid value inside the 95%
+    profile interval (within :data:`PROFILE_DROP` of the maximum), the present-shedding limit.
 
     Parameters
     ----------
@@ -183,7 +183,8 @@ def fit_nodal_spread(
         rows.append({"clearance_per_day": delta, "seeding_ratio": rho, "count_dispersion": k, "loglik": -res.fun})
         start = res.x
     profile = pd.DataFrame(rows)
-    best = profile.loc[profile["loglik"].idxmax()]
+    inside = profile[profile["loglik"] >= profile["loglik"].max() - PROFILE_DROP]
+    best = inside.iloc[-1]
     table = pd.DataFrame(
         {
             "diameter_mm": [f"{lo:g}-{hi:g}" for lo, hi, _ in NODE_POSITIVE_BY_SIZE],
