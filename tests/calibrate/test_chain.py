@@ -46,3 +46,52 @@ def test_endocrine_step_writes_its_settings(tmp_path):
     run_treatment(tmp_path, n=400, steps=("endocrine",))
     steps = storage.read_json(tmp_path / "report.json")["treatment"]["steps"]
     assert steps["nodes"] == {"marker": 1} and "endocrine" in steps
+
+
+def test_steps_execute_in_the_declared_order(tmp_path, monkeypatch):
+    """The blocks of run_treatment run in the order of STEPS (each step's fit replaced by a recorder)."""
+    import types
+
+    import pandas as pd
+
+    from chemomet.calibrate import chain
+
+    calls = []
+    rr = {"years_0_4": 0.53, "years_5_9": 0.68, "years_10_14": 0.8}
+
+    def nodes(pop, cohort):
+        calls.append("nodes")
+        return types.SimpleNamespace(seeding_ratio=1.0, count_dispersion=2.0, clearance_per_day=0.05, loglik=-1.0,
+                                     node_positive_by_size=pd.DataFrame(), profile=pd.DataFrame(
+                                         [{"clearance_per_day": 0.05, "loglik": -1.0}]))
+
+    def endocrine(cfg, cohort):
+        calls.append("endocrine")
+        return {"endocrine_resistance_probability": 0.5, "endocrine_sensitivity_median": 1.5, "rate_ratios": rr}
+
+    def targets(out_dir, n, sobol_n, progress):
+        calls.append("targets")
+        return {"passed": 0, "total": 0}
+
+    def anti_her2(cfg, cohort, progress):
+        calls.append("anti-her2")
+        pcr = {"HR+/HER2+": 0.3, "HR-/HER2+": 0.5}
+        return {"anti_her2_resistance_probability": 0.0, "anti_her2_sensitivity_median": 1.0, "pcr_with_trastuzumab": pcr,
+                "pcr_target_pooled": 0.36, "rate_ratio": 0.7, "pertuzumab_kill_per_day": 0.02}
+
+    def docetaxel(cfg, cohort):
+        calls.append("docetaxel")
+        return {"docetaxel_kmax_per_day": 3.0}
+
+    def aromatase(cfg, cohort):
+        calls.append("aromatase-inhibitor")
+        return {"nonresponder_reach": 1.0, "nonresponder_block": 0.2}
+
+    for name, fake in (("fit_nodal_spread", nodes), ("fit_endocrine", endocrine), ("run_targets", targets),
+                       ("fit_anti_her2", anti_her2), ("fit_docetaxel", docetaxel),
+                       ("fit_aromatase_inhibitor", aromatase)):
+        monkeypatch.setattr(chain, name, fake)
+    monkeypatch.setattr(chain.VirtualCohort, "draw", staticmethod(lambda cfg, n, seed: None))
+    monkeypatch.setattr("chemomet.datasets.load_gbsg2", lambda: None)
+    run_treatment(tmp_path, n=200, n_her2=200)
+    assert calls == list(STEPS)

@@ -129,26 +129,6 @@ def run_treatment(
         summary["steps"][name] = out
         return out
 
-    if "nodes" in steps:
-        from chemomet.datasets import load_gbsg2
-
-        fit = timed("nodes", lambda: _nodes_summary(fit_nodal_spread(Population(cfg), load_gbsg2())))
-        cfg = copy.deepcopy(cfg)
-        cfg["nodes"]["seeding_ratio"] = fit["seeding_ratio"]
-        cfg["nodes"]["count_dispersion"] = fit["count_dispersion"]
-        cfg["nodes"]["clearance_per_day"] = fit["clearance_per_day"]
-        profile = ", ".join(f"{r['loglik']:.1f} at {r['clearance_per_day']:g}" for r in fit["profile"])
-        cfg["nodes"].setdefault("sources", {}).update(
-            seeding_ratio=f"{stamp} (nodes): maximum likelihood on GBSG2 positive-node counts (686 node-positive "
-            "patients, truncated at 1) and the node-positive share by diameter (Carter 1989 Cancer 63:181, SEER), "
-            "natural history held at this folder's values; nodes as a marker of the tumour's shedding (Carter 1989; "
-            "NSABP B-04, Fisher 2002 NEJM 347:567: removing the nodes does not change survival)",
-            count_dispersion=f"{stamp} (nodes), see seeding_ratio",
-            clearance_per_day=f"{stamp} (nodes): profile log-likelihood over the clearance (per day): {profile}; "
-            "it rises and flattens, so the counts measure the present shedding rate more than the tumour's age",
-        )
-        say(f"nodes: seeding ratio {fit['seeding_ratio']:.3g}, dispersion {fit['count_dispersion']:.3g}")
-        save(cfg)
     if "endocrine" in steps:
         endo = timed("endocrine", lambda: fit_endocrine(cfg, VirtualCohort.draw(cfg, n, seed=ENDOCRINE_SEED)))
         cfg = with_sensitivity(
@@ -170,6 +150,26 @@ def run_treatment(
         tg = timed("targets", lambda: run_targets(out_dir, n=n, sobol_n=sobol_n, progress=say))
         say(f"targets: {tg['passed']} of {tg['total']} inside their intervals")
         cfg = read_config(out_dir)
+    if "nodes" in steps:
+        from chemomet.datasets import load_gbsg2
+
+        fit = timed("nodes", lambda: _nodes_summary(fit_nodal_spread(Population(cfg), load_gbsg2())))
+        cfg = copy.deepcopy(cfg)
+        cfg["nodes"]["seeding_ratio"] = fit["seeding_ratio"]
+        cfg["nodes"]["count_dispersion"] = fit["count_dispersion"]
+        cfg["nodes"]["clearance_per_day"] = fit["clearance_per_day"]
+        profile = ", ".join(f"{r['loglik']:.1f} at {r['clearance_per_day']:g}" for r in fit["profile"])
+        cfg["nodes"].setdefault("sources", {}).update(
+            seeding_ratio=f"{stamp} (nodes): maximum likelihood on GBSG2 positive-node counts (686 node-positive "
+            "patients, truncated at 1) and the node-positive share by diameter (Carter 1989 Cancer 63:181, SEER), "
+            "natural history held at this folder's values; nodes as a marker of the tumour's shedding (Carter 1989; "
+            "NSABP B-04, Fisher 2002 NEJM 347:567: removing the nodes does not change survival)",
+            count_dispersion=f"{stamp} (nodes), see seeding_ratio",
+            clearance_per_day=f"{stamp} (nodes): profile log-likelihood over the clearance (per day): {profile}; "
+            "it rises and flattens, so the counts measure the present shedding rate more than the tumour's age",
+        )
+        say(f"nodes: seeding ratio {fit['seeding_ratio']:.3g}, dispersion {fit['count_dispersion']:.3g}")
+        save(cfg)
     if "anti-her2" in steps:
         her2_cohort = VirtualCohort.draw(cfg, n_her2, seed=HER2_SEED)
         ah = timed("anti-her2", lambda: fit_anti_her2(cfg, her2_cohort, progress=say))
