@@ -76,8 +76,9 @@ def test_steps_execute_in_the_declared_order(tmp_path, monkeypatch):
     def anti_her2(cfg, cohort, progress):
         calls.append("anti-her2")
         pcr = {"HR+/HER2+": 0.3, "HR-/HER2+": 0.5}
-        return {"anti_her2_resistance_probability": 0.0, "anti_her2_sensitivity_median": 1.0, "pcr_with_trastuzumab": pcr,
-                "pcr_target_pooled": 0.36, "rate_ratio": 0.7, "pertuzumab_kill_per_day": 0.02}
+        return {"anti_her2_resistance_probability": 0.0, "anti_her2_sensitivity_median": 1.0,
+                "pcr_with_trastuzumab": pcr, "pcr_target_pooled": 0.36, "rate_ratio": 0.7,
+                "pertuzumab_kill_per_day": 0.02}
 
     def docetaxel(cfg, cohort):
         calls.append("docetaxel")
