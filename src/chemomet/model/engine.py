@@ -267,11 +267,20 @@ def simulate_schedule(
     results = []
     # NumPy's array kernels and the fused kernels release the GIL, so chunks run in parallel on threads; order is
     # kept, and no chunk's result depends on another's.
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for (_, hi), res in zip(bounds, pool.map(run, bounds), strict=True):
+    if workers == 1:  # one chunk (every single-patient call) or one thread: no pool to start and join
+        mapped = map(run, bounds)
+        pool = None
+    else:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        mapped = pool.map(run, bounds)
+    try:
+        for (_, hi), res in zip(bounds, mapped, strict=True):
             results.append(res)
             if progress is not None:
                 progress(hi, params.n)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     parts = [r[0] for r in results]
     trajs = [r[1] for r in results]
     summary = pd.concat(parts, ignore_index=True)
