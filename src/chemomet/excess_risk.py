@@ -40,6 +40,7 @@ def nact_excess_risk(
     dm_nact: np.ndarray | None = None,
     dm_first: np.ndarray | None = None,
     drugs: dict[str, Drug] | None = None,
+    dm_calm: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per patient: distant-metastasis risk by ``years`` under surgery first and under ``nact``, the excess
     (NACT minus surgery first, a probability) and its three parts (see the module docstring).
@@ -47,7 +48,8 @@ def nact_excess_risk(
     ``nact`` may carry an accompanying drug (``nact+rebastinib``): the parts then describe that strategy (its
     drug still acts when the stress response is switched off). Columns:
     ``dm_surgery_first``, ``dm_nact``, ``excess``, ``part_microenvironment``, ``part_delay``, ``part_kill_timing``.
-    ``dm_nact`` / ``dm_first``: the two risks if already simulated (same parameters, years and regimen).
+    ``dm_nact`` / ``dm_first``: the two risks if already simulated (same parameters, years and regimen);
+    ``dm_calm``: likewise the NACT risk without the stress response (``ε = 0``, priming and mobilisation off).
     ``drugs``: the drug table (default: the shipped drugs). Risks are probabilities; ``years`` in years. With
     priming or mobilisation on in ``population``, a first part ``part_mechanisms`` (NACT with minus without them)
     is added; drug toxicity is not decomposed (a ``ValueError`` for a strategy whose drug has one, with that
@@ -93,7 +95,7 @@ def nact_excess_risk(
     extra = mech.priming or mech.mobilisation
     plain = replace(settings, mechanisms=mech.without_new()) if extra else settings
     dm_plain = risk(params, full, plain) if extra else dm_nact
-    dm_calm = risk(calm, full, plain)
+    dm_calm = risk(calm, full, plain) if dm_calm is None else np.asarray(dm_calm, dtype=float)
     dm_calm_early = risk(calm, no_delay, plain)
     dm_first = risk(params, first.schedule()) if dm_first is None else np.asarray(dm_first, dtype=float)
     table = {

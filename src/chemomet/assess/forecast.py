@@ -21,13 +21,12 @@ from chemomet.model.engine import (
     SUMMARY_YEARS,
     courses_after_window,
     outputs_on_grid,
-    simulate_schedule,
     therapy_rates,
 )
 from chemomet.model.fused import fused_window, fused_windows, same_window
 from chemomet.model.timeline import build_timeline
 from chemomet.population import Population
-from chemomet.regimens import Schedule, Strategy, load_drugs
+from chemomet.regimens import Strategy, load_drugs
 from chemomet.simulation import simulate
 from chemomet.streams import BLOCK
 from chemomet.toxicity import toxicity_schedule
@@ -346,37 +345,15 @@ def excess_parts(
     (:func:`chemomet.nact_excess_risk`), and a fourth, ``mechanisms``, when priming or mobilisation is on.
 
     Where ``outcomes`` hold ``nact`` without the stress response (``"nact" + CALM``, from
-    :func:`simulate_twins`; only under :func:`calm_shortcut`), that risk is taken from them and only the one
-    without the delay is simulated here: the same decomposition, step for step, as :func:`chemomet.nact_excess_risk`
-    (a test ties them)."""
+    :func:`simulate_twins`; only under :func:`calm_shortcut`), that risk is passed on rather than simulated again."""
     params = twins.params.take(index)
     dm_nact, dm_first = 1.0 - outcomes["nact"]["dmfs_10y"], 1.0 - outcomes["surgery-first"]["dmfs_10y"]
+    dm_calm = None
     if "nact" + CALM in outcomes and calm_shortcut(reference, 10.0):
-        drugs = load_drugs()
-        first = replace(  # as nact_excess_risk: the comparator gets the same endocrine course
-            Strategy.parse("surgery-first", nact.regimen), endocrine=nact.endocrine,
-            endocrine_years=nact.endocrine_years,
-        )
-        full = nact.schedule()
-        no_delay = Schedule(
-            full.dose_events, first.surgery_day, full.chemo_days, neoadjuvant=True, marks=full.marks,
-            endocrine=full.endocrine, anti_her2=full.anti_her2,
-        )
-        horizon = 10.0 * DAYS_PER_YEAR
-        calm = replace(params, epsilon=np.zeros(params.n))
-        _, traj = simulate_schedule(
-            calm, no_delay, reference.settings, horizon, drugs=drugs, grid=np.array([0.0, horizon])
-        )
         dm_calm = 1.0 - outcomes["nact" + CALM]["dmfs_10y"]
-        dm_calm_early = 1.0 - traj["dmfs"][:, -1]
-        return {
-            "excess": dm_nact - dm_first,
-            "microenvironment": dm_nact - dm_calm,
-            "delay": dm_calm - dm_calm_early,
-            "kill_timing": dm_calm_early - dm_first,
-        }
     table = nact_excess_risk(
         params, nact, nact.regimen.name, years=10.0, population=reference, dm_nact=dm_nact, dm_first=dm_first,
+        dm_calm=dm_calm,
     )
     out = {
         "excess": table["excess"].to_numpy(),

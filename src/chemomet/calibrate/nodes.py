@@ -89,7 +89,21 @@ PROFILE_DROP = 1.92
 """Half the 95% quantile of chi-square with 1 degree of freedom: the profile-likelihood interval of ``δ``."""
 
 
-def _cohort_twins(pop: Population, cohort: Cohort, n_nodes: int, seed: int):
+def cohort_twins(pop: Population, cohort: Cohort, n_nodes: int, seed: int):
+    """Every patient's twins: her covariates, the random effects on ``n_nodes`` fixed quasi-Monte Carlo nodes
+    (``seed``), no resistant clone; :class:`~chemomet.model.parameters.PatientParameters` of ``cohort.n × n_nodes``
+    rows, patient by patient.
+
+    Examples
+    --------
+    >>> import pandas as pd, numpy as np
+    >>> from chemomet.datasets import Cohort
+    >>> cov = pd.DataFrame({"age": [50.0] * 2, "diameter_mm": [20.0, 30.0], "grade": [2] * 2, "er": [True] * 2,
+    ...     "pr": [True] * 2, "her2": [False] * 2, "alveolar_or_trabecular": [False] * 2,
+    ...     "tmem_10hpf": [np.nan] * 2, "nodes_positive": [1, 3]})
+    >>> cohort_twins(Population(), Cohort("toy", cov, np.ones(2), np.zeros(2, bool), "none"), 8, 3).n
+    16
+    """
     z = quadrature_normals(n_nodes, seed)
     cov = cohort.covariates
     rows = cov.loc[cov.index.repeat(n_nodes)].reset_index(drop=True)
@@ -144,7 +158,7 @@ def fit_nodal_spread(
     counts = cohort.covariates["nodes_positive"].to_numpy(float)[:, None]
     if np.any(counts < 1):
         raise ValueError("the cohort must be node-positive (every nodes_positive >= 1)")
-    params = _cohort_twins(pop, cohort, n_nodes, seed)
+    params = cohort_twins(pop, cohort, n_nodes, seed)
     vcov, vparams = pop.sample(n_virtual, seed)
     d = vcov["diameter_mm"].to_numpy()
     bands = [(d >= lo) & (d < hi) for lo, hi, _ in NODE_POSITIVE_BY_SIZE]
@@ -223,7 +237,7 @@ def node_gradient(pop: Population, cohort: Cohort, n_nodes: int = 256, seed: int
     True
     """
     counts = cohort.covariates["nodes_positive"].to_numpy(float)
-    params = _cohort_twins(pop, cohort, n_nodes, seed)
+    params = cohort_twins(pop, cohort, n_nodes, seed)
     s = pop.settings
     summary, _ = simulate_schedule(
         params, Strategy.parse("surgery-only").schedule(), s, 5 * DAYS_PER_YEAR + 1, drugs=load_drugs()

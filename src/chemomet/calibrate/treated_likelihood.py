@@ -20,7 +20,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from chemomet.calibrate.gbsg2_treatment import CMF_PROXY_REGIMEN, GBSG2_TAMOXIFEN_YEARS
-from chemomet.calibrate.nodes import _cohort_twins
+from chemomet.calibrate.nodes import cohort_twins
 from chemomet.datasets import Cohort
 from chemomet.local_recurrence import HAZARD_PER_DAY as LOCAL_RECURRENCE_HAZARD_PER_DAY
 from chemomet.model.engine import simulate_schedule
@@ -95,7 +95,7 @@ def twin_curves(
     (686, 32, 195)
     """
     cov = cohort.covariates
-    params = _cohort_twins(population, cohort, n_twins, seed)
+    params = cohort_twins(population, cohort, n_twins, seed)
     settings = population.settings
     end = float(np.max(cohort.time_days)) + step_days
     grid = np.arange(0.0, end + step_days, step_days)
@@ -118,7 +118,7 @@ def twin_curves(
     surgery = Strategy.parse("surgery-first").schedule().surgery_day
     log_local = -LOCAL_RECURRENCE_HAZARD_PER_DAY * np.maximum(grid - surgery, 0.0)
     age = cov["age"].to_numpy(float)
-    log_other = np.log(np.stack([other_cause_survival(age, g / DAYS_PER_YEAR) for g in grid], axis=1))
+    log_other = np.log(other_cause_survival(age[:, None], grid[None, :] / DAYS_PER_YEAR))
     with np.errstate(divide="ignore"):
         log_s = np.log(dmfs) + log_local[None, None, :] + log_other[:, None, :]
     counts = cov["nodes_positive"].to_numpy(float)[:, None]
