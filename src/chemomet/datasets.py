@@ -57,7 +57,7 @@ def load_transbig() -> Cohort:
     time to distant metastasis ``t.tdm`` (days) and event ``e.tdm``. Tumour size (cm) becomes ``diameter_mm``;
     grade (well/intermediate/poorly differentiated) becomes 1/2/3, the 2 unknown grades are set to 2. HER2 is
     not in the data: it is set negative (so ER-negative patients take the triple-negative growth prior), and
-    PR is set equal to ER.
+    PR is set equal to ER. Every patient is node-negative (the cohort's selection), so ``nodes_positive`` is 0.
     """
     X, y = _sksurv_datasets().load_breast_cancer()
     grade_map = {"well differentiated": 1, "intermediate": 2, "poorly differentiated": 3}
@@ -74,6 +74,7 @@ def load_transbig() -> Cohort:
             "her2": np.zeros(n, bool),
             "alveolar_or_trabecular": np.zeros(n, bool),
             "tmem_10hpf": np.full(n, np.nan),
+            "nodes_positive": np.zeros(n, int),
         }
     )
     return Cohort(

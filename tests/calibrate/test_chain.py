@@ -59,7 +59,7 @@ def test_steps_execute_in_the_declared_order(tmp_path, monkeypatch):
     calls = []
     rr = {"years_0_4": 0.53, "years_5_9": 0.68, "years_10_14": 0.8}
 
-    def nodes(pop, cohort):
+    def nodes(pop, cohort, node_negative=None, theta=None):
         calls.append("nodes")
         return types.SimpleNamespace(seeding_ratio=1.0, count_dispersion=2.0, clearance_per_day=0.05, loglik=-1.0,
                                      node_positive_by_size=pd.DataFrame(), profile=pd.DataFrame(
@@ -94,5 +94,17 @@ def test_steps_execute_in_the_declared_order(tmp_path, monkeypatch):
         monkeypatch.setattr(chain, name, fake)
     monkeypatch.setattr(chain.VirtualCohort, "draw", staticmethod(lambda cfg, n, seed: None))
     monkeypatch.setattr("chemomet.datasets.load_gbsg2", lambda: None)
+    monkeypatch.setattr(chain, "_node_negative_term", lambda out_dir, cfg: (None, None))
     run_treatment(tmp_path, n=200, n_her2=200)
     assert calls == list(STEPS)
+
+
+def test_nodes_step_leaves_out_transbig_when_the_natural_history_was_not_conditioned(tmp_path):
+    """A natural history fitted without conditioning on node counts (``conditioned_on_nodes`` recorded as None)
+    gets the nodal fit on counts alone; one fitted with it gets TRANSBIG's conditioned likelihood beside them."""
+    import json
+
+    from chemomet.calibrate import chain
+
+    (tmp_path / "report.json").write_text(json.dumps({"natural_history": {"conditioned_on_nodes": None}}))
+    assert chain._node_negative_term(tmp_path, {}) == (None, None)

@@ -122,7 +122,7 @@ def _untreated_cohort(n=80, seed=5):
     cov = VirtualCohort.draw(cfg, n, seed=seed).covariates.drop(columns=["nodes_positive", "ki67_percent"])
     censor = np.random.default_rng(seed).uniform(5, 15, n) * DAYS_PER_YEAR
     time, event = nh.simulate_cohort(cfg, cov, censor, seed)
-    return Cohort("synthetic untreated", cov, time, event, "distant metastasis")
+    return Cohort("synthetic untreated", cov.assign(nodes_positive=0), time, event, "distant metastasis")
 
 
 def _treated_cohort(n=120, seed=6):
@@ -152,6 +152,11 @@ def test_validate_untreated_on_a_synthetic_cohort():
     assert len(res["fold_fits"]["fold_theta_sd"]) == len(nh.PARAM_NAMES)
     assert len(res["predictions_oof_repeat_mean"]["mechanistic"]["10"]) == 80
     assert res["refit_per_fold"]["mechanistic"].startswith("yes")
+    assert "conditioned on each patient's node count" in res["models"]["mechanistic"]
+    cov = cohort.covariates.drop(columns="nodes_positive")
+    with pytest.raises(ValueError, match="nodes_positive"):  # conditioning needs the counts: no silent zero
+        cv.validate_untreated(Cohort("no counts", cov, cohort.time_days, cohort.event, "distant metastasis"), k=2,
+                              repeats=1, n_nodes=16, max_evaluations=5, n_boot=5)
 
 
 def test_out_of_fold_in_processes_matches_in_process():

@@ -59,7 +59,7 @@ def test_truncated_event_estimator_is_unbiased():
     event = np.ones(12, bool)
     small = nh.MarginalModel(cov, time, event, n_nodes=512, seed=1)._event_terms(TRUTH)
     big = nh.MarginalModel(cov, time, event, n_nodes=16384, seed=2)
-    log_h, lam_t, _ = big._node_terms(TRUTH, time)
+    log_h, lam_t, _, _ = big._node_terms(TRUTH, time)
     brute = logsumexp(-lam_t + log_h, axis=1) - np.log(big.n_nodes)
     assert abs(np.mean(small - brute)) < 0.05
     np.testing.assert_allclose(small, brute, atol=0.25)

@@ -67,3 +67,26 @@ def test_ebctcg_arms_share_the_cohort(base, cohort):
     out = tg.ebctcg(base, cohort)
     assert 0 < out["dr15_adjuvant"] < 1 and 0 < out["dr15_nact"] < 1
     np.testing.assert_allclose(out["rate_ratio"], np.log1p(-out["dr15_nact"]) / np.log1p(-out["dr15_adjuvant"]))
+
+
+def test_pan_check_is_the_population_given_no_positive_nodes():
+    """Pan 2017's cohort is T1N0: weighted by the probability of a count of 0 its late recurrence falls below
+    that of the same T1 patients taken whatever their nodes, and without nodal seeding (every count 0) the weights
+    change nothing."""
+    import copy
+
+    from chemomet.calibrate.cohort import VirtualCohort
+    from chemomet.calibrate.shipped import calibrated_config
+    from chemomet.calibrate.targets import pan_late_recurrence
+
+    cfg = calibrated_config()
+    cohort = VirtualCohort.draw(cfg, 400, seed=5)
+    t1 = cohort.with_covariates(er=True, pr=True, her2=False,
+                                diameter_mm=np.minimum(cohort.covariates["diameter_mm"].to_numpy(), 20.0))
+    given_n0 = pan_late_recurrence(cfg, t1)["dr_5_20"]
+    any_nodes = pan_late_recurrence(cfg, t1, node_negative=False)["dr_5_20"]
+    assert given_n0 < any_nodes
+    no_seeding = copy.deepcopy(cfg)
+    no_seeding["nodes"]["seeding_ratio"] = 0.0
+    assert pan_late_recurrence(no_seeding, t1)["dr_5_20"] == pytest.approx(
+        pan_late_recurrence(no_seeding, t1, node_negative=False)["dr_5_20"], rel=1e-12)

@@ -153,7 +153,9 @@ def run_treatment(
     if "nodes" in steps:
         from chemomet.datasets import load_gbsg2
 
-        fit = timed("nodes", lambda: _nodes_summary(fit_nodal_spread(Population(cfg), load_gbsg2())))
+        node_negative, theta = _node_negative_term(out_dir, cfg)
+        fit = timed("nodes", lambda: _nodes_summary(fit_nodal_spread(
+            Population(cfg), load_gbsg2(), node_negative=node_negative, theta=theta)))
         cfg = copy.deepcopy(cfg)
         cfg["nodes"]["seeding_ratio"] = fit["seeding_ratio"]
         cfg["nodes"]["count_dispersion"] = fit["count_dispersion"]
@@ -162,7 +164,10 @@ def run_treatment(
         cfg["nodes"].setdefault("sources", {}).update(
             seeding_ratio=f"{stamp} (nodes): maximum likelihood on GBSG2 positive-node counts (686 node-positive "
             "patients, truncated at 1) and the node-positive share by diameter (Carter 1989 Cancer 63:181, SEER), "
-            "natural history held at this folder's values; nodes as a marker of the tumour's shedding (Carter 1989; "
+            "natural history held at this folder's values"
+            + ("; with TRANSBIG's outcomes given its node counts (all 0), as the natural-history fit conditions them"
+               if node_negative is not None else "")
+            + "; nodes as a marker of the tumour's shedding (Carter 1989; "
             "NSABP B-04, Fisher 2002 NEJM 347:567: removing the nodes does not change survival)",
             count_dispersion=f"{stamp} (nodes), see seeding_ratio",
             clearance_per_day=f"{stamp} (nodes): profile log-likelihood over the clearance (per day): {profile}; "
@@ -227,6 +232,23 @@ def run_treatment(
     report["provenance"] = cfg["provenance"]
     storage.write_json(out_dir / "report.json", report)
     return summary
+
+
+def _node_negative_term(out_dir: Path, cfg: dict):
+    """TRANSBIG's likelihood given its node counts, at the folder's natural history, when that was fitted so
+    (``report.json`` ``natural_history.conditioned_on_nodes``; a folder without the record counts as conditioned,
+    the default of ``chemomet calibrate natural-history``): ``(model, θ)``, or ``(None, None)``."""
+    nh_report = storage.read_json(out_dir / "report.json").get("natural_history", {})
+    if "conditioned_on_nodes" in nh_report and nh_report["conditioned_on_nodes"] is None:
+        return None, None
+    from chemomet.calibrate.natural_history import MarginalModel
+    from chemomet.calibrate.vector import natural_history_theta
+    from chemomet.datasets import load_transbig
+
+    cohort = load_transbig()
+    model = MarginalModel(cohort.covariates, cohort.time_days, cohort.event,
+                          n_nodes=int(nh_report.get("quadrature_nodes", 512)), nodes=cfg["nodes"], reference=cfg)
+    return model, natural_history_theta(cfg)
 
 
 def _nodes_summary(fit) -> dict:

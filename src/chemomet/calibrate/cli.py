@@ -47,6 +47,9 @@ def natural_history(
     doubling_times: bool = typer.Option(
         True, help="Add the published median doubling times (Ryu 2014) to the likelihood (off: TRANSBIG alone)."
     ),
+    condition_on_nodes: bool = typer.Option(
+        True, help="Condition TRANSBIG's patients on their node count (0) under the folder's [nodes] values."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Fit growth and dissemination to TRANSBIG; CV c-index vs Cox; tertile calibration; GBSG2 transport."""
@@ -61,7 +64,7 @@ def natural_history(
         _positive(name, v, lo)
     summary = run_natural_history(
         _out_dir(out), nodes, repeats, folds, ensemble, workers, progress=_say, n_boot=bootstrap,
-        doubling_times=doubling_times,
+        doubling_times=doubling_times, condition_on_nodes=condition_on_nodes,
     )
     if as_json:
         typer.echo(json.dumps(summary, indent=1))

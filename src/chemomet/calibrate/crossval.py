@@ -73,6 +73,7 @@ from chemomet.calibrate.validation import cox_frame
 from chemomet.datasets import Cohort
 from chemomet.local_recurrence import HAZARD_PER_DAY as LOCAL_RECURRENCE_HAZARD_PER_DAY
 from chemomet.mortality import other_cause_survival
+from chemomet.population import Population
 from chemomet.regimens import Strategy
 from chemomet.units import DAYS_PER_YEAR
 
@@ -452,6 +453,7 @@ def validate_untreated(
     workers: int = 1,
     progress: Callable[[str], None] | None = None,
     doubling_times: bool = True,
+    nodes: dict | None | str = "shipped",
 ) -> dict:
     """Cross-validate the natural history on an untreated node-negative cohort (TRANSBIG), against Cox on the
     same covariates (size, grade, ER, age), on the same folds.
@@ -483,6 +485,9 @@ def validate_untreated(
     doubling_times : bool, default True
         Add the published median doubling times to every refit, as the shipped fit does
         (:func:`~chemomet.calibrate.natural_history.published_doubling_times`).
+    nodes : dict, None or "shipped", default "shipped"
+        The ``[nodes]`` table under which every patient is conditioned on her node count in the refits and
+        predictions, as the shipped fit does ("shipped": the shipped calibration's; None: not conditioned).
 
     Returns
     -------
@@ -502,10 +507,12 @@ def validate_untreated(
     cov = cohort.covariates.reset_index(drop=True)
     time, event = np.asarray(cohort.time_days, float), np.asarray(cohort.event, bool)
     f = fold_matrix(cohort.n, k, repeats, seed)
+    if isinstance(nodes, str):
+        nodes = Population().config["nodes"]
     models = {
         "mechanistic": NaturalHistoryRefit(
             cov, time, event, tuple(horizons), n_nodes, seed, max_evaluations,
-            measurements=nh.published_doubling_times() if doubling_times else (),
+            measurements=nh.published_doubling_times() if doubling_times else (), nodes=nodes,
         ),
         "cox": CoxFold(cox_frame(cov), time, event, tuple(horizons)),
         "km": KaplanMeierFold(time, event, tuple(horizons)),
@@ -521,7 +528,8 @@ def validate_untreated(
         **_cohort_header(cohort, f, seed),
         "models": {
             "mechanistic": "natural history (chemomet.calibrate.natural_history), untreated, surgery on day 21; "
-            f"{n_nodes} quadrature nodes per patient",
+            f"{n_nodes} quadrature nodes per patient"
+            + ("; conditioned on each patient's node count" if nodes is not None else ""),
             "cox": "lifelines Cox on size (cm), grade, ER, age",
             "km": "Kaplan-Meier of the training folds (null model of the Brier score)",
         },

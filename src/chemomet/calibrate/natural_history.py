@@ -23,6 +23,7 @@ onto the population configuration is :func:`chemomet.calibrate.vector.with_natur
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,7 @@ from chemomet.calibrate.vector import (
 )
 from chemomet.model.dissemination import untreated_cumulative_founding
 from chemomet.model.dormancy import untreated_pool
+from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
 from chemomet.model.parameters import LN2, ModelSettings, PatientParameters
 from chemomet.model.primary import age_days, untreated_log_cells
 from chemomet.population import Population
@@ -266,7 +268,12 @@ class MarginalModel:
     numbers); reference: the configuration whose other values are kept (default: the shipped priors);
     surgery_day: removal of the primary (days from diagnosis; default: :func:`untreated_surgery_day`);
     measurements: published doubling times added to the log-likelihood (default none;
-    :func:`published_doubling_times`). ``θ`` may be :data:`NATURAL_HISTORY` or, to fit dormancy,
+    :func:`published_doubling_times`); nodes: the ``[nodes]`` table (seeding ratio, count dispersion, clearance,
+    axillary nodes) under which every patient is conditioned on her reported positive-node count (covariate
+    ``nodes_positive``, required then): each twin ``z`` is weighted by ``P(c_i | z)`` in the numerator and the
+    denominator, ``L_i = E_z[P(c_i|z) e^{-Λ(t_i)} h^{δ_i}] / E_z[P(c_i|z) e^{-Λ(0)}]`` — a node-negative cohort
+    was selected on its count, and its twins are the population's twins given that count (default ``None``: not
+    conditioned). ``θ`` may be :data:`NATURAL_HISTORY` or, to fit dormancy,
     :data:`~chemomet.calibrate.vector.NATURAL_HISTORY_DORMANT`. The visibility threshold is the population's
     (``ModelSettings.visible_cells``).
 
@@ -288,9 +295,16 @@ class MarginalModel:
     reference: dict | None = None
     surgery_day: float = field(default_factory=untreated_surgery_day)
     measurements: tuple = ()
+    nodes: dict | None = None
 
     def __post_init__(self):
         self.reference = self.reference or prior_config()
+        if self.nodes is not None:
+            if "nodes_positive" not in self.covariates:
+                raise ValueError("conditioning on node counts needs a 'nodes_positive' covariate")
+            self.reference = {**self.reference, "nodes": {**self.reference.get("nodes", {}), **{
+                key: float(value) for key, value in self.nodes.items() if key != "sources"}}}
+            self._counts = np.repeat(self.covariates["nodes_positive"].to_numpy(float), self.n_nodes)
         self.time_days = np.asarray(self.time_days, float)
         self.event = np.asarray(self.event, bool)
         n = len(self.covariates)
@@ -308,11 +322,11 @@ class MarginalModel:
     @classmethod
     def of_rows(
         cls, covariates: pd.DataFrame, time_days, event, rows, n_nodes: int = 512, seed: int = 2026,
-        measurements: tuple = (),
+        measurements: tuple = (), nodes: dict | None = None,
     ):
         """The model of the patients ``rows`` (positions) of a cohort: a training fold, a test fold or a bootstrap
         resample (rows may repeat), with the published ``measurements`` added whole to its likelihood (they are
-        not resampled: they come from other patients).
+        not resampled: they come from other patients), conditioned on the node counts under ``nodes`` if given.
 
         Examples
         --------
@@ -323,19 +337,48 @@ class MarginalModel:
         """
         rows = np.asarray(rows)
         return cls(covariates.iloc[rows].reset_index(drop=True), np.asarray(time_days, float)[rows],
-                   np.asarray(event, bool)[rows], n_nodes, seed, measurements=tuple(measurements))
+                   np.asarray(event, bool)[rows], n_nodes, seed, measurements=tuple(measurements), nodes=nodes)
+
+    def with_nodes(self, nodes: dict) -> MarginalModel:
+        """The same model conditioned under other ``[nodes]`` values (a shallow copy; the patients' tables are
+        shared, so this is cheap inside an optimiser).
+
+        Examples
+        --------
+        >>> from chemomet.calibrate.cohort import VirtualCohort
+        >>> cov = VirtualCohort.draw(prior_config(), 4, seed=1).covariates.assign(nodes_positive=0)
+        >>> m = MarginalModel(cov, np.full(4, 3000.0), np.zeros(4, bool), n_nodes=8, nodes={"seeding_ratio": 5.0})
+        >>> m.with_nodes({"seeding_ratio": 2.0}).reference["nodes"]["seeding_ratio"], m.nodes["seeding_ratio"]
+        (2.0, 5.0)
+        """
+        if self.nodes is None:
+            raise ValueError("this model is not conditioned on node counts (nodes=None)")
+        other = copy.copy(self)
+        other.nodes = {**self.nodes, **nodes}
+        other.reference = {**self.reference, "nodes": {**self.reference["nodes"], **{
+            key: float(value) for key, value in nodes.items() if key != "sources"}}}
+        return other
 
     def population(self, theta) -> Population:
         """The population model at ``θ``."""
         return Population(with_natural_history(theta, self.reference))
 
+    def _log_count_weight(self, pop: Population, p: PatientParameters, rows) -> np.ndarray | float:
+        """``ln P(c_i | z)`` of the twins ``p`` (flat rows ``rows`` of patients × nodes); 0 when not conditioned."""
+        if self.nodes is None:
+            return 0.0
+        mean = expected_positive_nodes(p, pop.settings)
+        return node_count_logpmf(self._counts[rows], mean, pop.settings.node_count_dispersion)
+
     def _node_terms(self, theta, times: np.ndarray):
+        """``ln h``, ``Λ(t)``, ``Λ(0)`` and the node-count log-weight of every twin, each ``(patients, nodes)``."""
         pop = self.population(theta)
         p = pop.parameters(self._cov, self._z, self._u)
         t = np.repeat(times, self.n_nodes)
         log_h, lam_t, lam_0 = log_hazard_and_cumulative(p, t, pop.settings, self.surgery_day)
         shape = (self._rows, self.n_nodes)
-        return log_h.reshape(shape), lam_t.reshape(shape), lam_0.reshape(shape)
+        log_w = np.broadcast_to(self._log_count_weight(pop, p, slice(None)), t.shape)
+        return log_h.reshape(shape), lam_t.reshape(shape), lam_0.reshape(shape), log_w.reshape(shape)
 
     def _event_terms(self, theta):
         """``ln E_z[e^{-Λ(t_i)} h(t_i)]`` for the patients with an event, integrating the doubling time exactly
@@ -365,21 +408,23 @@ class MarginalModel:
         z[:, _DT] = norm.isf(sf * (1.0 - self._u_dt[self._ev_rows]))
         p = pop.parameters(self._cov_ev, z, u)
         log_direct, _, lam_t, _ = hazard_parts(p, t, pop.settings, self.surgery_day)
+        log_w = self._log_count_weight(pop, p, self._ev_rows)
         with np.errstate(divide="ignore", invalid="ignore"):
-            terms = (norm.logsf(z_star) - lam_t + log_direct).reshape(shape)
+            terms = (log_w + norm.logsf(z_star) - lam_t + log_direct).reshape(shape)
         out = logsumexp(terms, axis=1)
         if dormant:
             _, log_dormant, lam_plain, _ = hazard_parts(p_plain, t, pop.settings, self.surgery_day)
-            out = np.logaddexp(out, logsumexp((log_dormant - lam_plain).reshape(shape), axis=1))
+            log_w_plain = self._log_count_weight(pop, p_plain, self._ev_rows)
+            out = np.logaddexp(out, logsumexp((log_w_plain + log_dormant - lam_plain).reshape(shape), axis=1))
         return out - np.log(self.n_nodes)
 
     def loglik_terms(self, theta) -> np.ndarray:
         """Per-patient conditional marginal log-likelihood ``ln L_i`` (nats)."""
-        _, lam_t, lam_0 = self._node_terms(theta, self.time_days)
-        num = logsumexp(-lam_t, axis=1) - np.log(self.n_nodes)
+        _, lam_t, lam_0, log_w = self._node_terms(theta, self.time_days)
+        num = logsumexp(log_w - lam_t, axis=1) - np.log(self.n_nodes)
         if self._ev.size:
             num[self._ev] = self._event_terms(theta)
-        den = logsumexp(-lam_0, axis=1) - np.log(self.n_nodes)
+        den = logsumexp(log_w - lam_0, axis=1) - np.log(self.n_nodes)
         return np.maximum(num - den, -700.0)
 
     def loglik(self, theta) -> float:
@@ -394,8 +439,8 @@ class MarginalModel:
         """Predicted DM-free probability ``E_z[e^{-Λ(t)}]/E_z[e^{-Λ(0)}]`` at ``times_days``, ``(n, len(times))``."""
         out = []
         for t in np.atleast_1d(np.asarray(times_days, float)):
-            _, lam_t, lam_0 = self._node_terms(theta, np.full(self._rows, t))
-            out.append(np.exp(logsumexp(-lam_t, axis=1) - logsumexp(-lam_0, axis=1)))
+            _, lam_t, lam_0, log_w = self._node_terms(theta, np.full(self._rows, t))
+            out.append(np.exp(logsumexp(log_w - lam_t, axis=1) - logsumexp(log_w - lam_0, axis=1)))
         return np.column_stack(out)
 
     def risk(self, theta, years: float = 10.0) -> np.ndarray:
@@ -413,6 +458,7 @@ def prior_theta(dormancy: bool = False) -> np.ndarray:
     --------
     >>> float(prior_theta()[NATURAL_HISTORY.index("log_dt_scale")])
     0.0
+    >>> from chemomet.calibrate.vector import NATURAL_HISTORY_DORMANT
     >>> len(prior_theta(dormancy=True)) == len(NATURAL_HISTORY_DORMANT)
     True
     """

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import optimize
 from scipy.special import logsumexp
 
-from chemomet.calibrate.natural_history import quadrature_normals
+from chemomet.calibrate.natural_history import observed_information, quadrature_normals
 from chemomet.datasets import Cohort
 from chemomet.model.engine import simulate_schedule
 from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
@@ -110,6 +110,77 @@ def cohort_twins(pop: Population, cohort: Cohort, n_nodes: int, seed: int):
     return pop.parameters(rows, np.tile(z, (len(cov), 1)), np.ones((len(rows), 2)))
 
 
+@dataclass
+class NodeCountLikelihood:
+    """The node-count evidence as a function of the population and the nodal values: a node-positive cohort's
+    counts (negative binomial around :func:`~chemomet.model.nodes.expected_positive_nodes`, truncated at 1,
+    marginal over the random effects on ``n_nodes`` fixed quasi-Monte Carlo nodes) plus the node-positive share
+    by diameter (:data:`NODE_POSITIVE_BY_SIZE`) as binomial terms over ``n_virtual`` virtual patients, given the
+    same total weight as the cohort (log-likelihood units).
+
+    Examples
+    --------
+    >>> import pandas as pd, numpy as np
+    >>> from chemomet.datasets import Cohort
+    >>> cov = pd.DataFrame({"age": [50.0] * 3, "diameter_mm": [20.0, 30.0, 40.0], "grade": [2] * 3,
+    ...     "er": [True] * 3, "pr": [True] * 3, "her2": [False] * 3, "alveolar_or_trabecular": [False] * 3,
+    ...     "tmem_10hpf": [np.nan] * 3, "nodes_positive": [1, 3, 8]})
+    >>> counts = NodeCountLikelihood(Cohort("toy", cov, np.ones(3), np.zeros(3, bool), "none"), 32, 2000)
+    >>> bool(counts.loglik(Population(), 20.0, 3.0, 0.05) < 0)
+    True
+    """
+
+    cohort: Cohort
+    n_nodes: int = 256
+    n_virtual: int = 20000
+    seed: int = 3
+
+    def __post_init__(self):
+        self.counts = self.cohort.covariates["nodes_positive"].to_numpy(float)[:, None]
+        if np.any(self.counts < 1):
+            raise ValueError("the cohort must be node-positive (every nodes_positive >= 1)")
+        self.target = np.array([share for *_, share in NODE_POSITIVE_BY_SIZE])
+        self.weight = self.cohort.n / len(NODE_POSITIVE_BY_SIZE)  # the size series weighs as much as the cohort
+
+    def twins(self, pop: Population) -> tuple:
+        """The cohort's twins, the virtual patients and their diameter bands under ``pop`` (reuse them while only
+        the nodal values change)."""
+        params = cohort_twins(pop, self.cohort, self.n_nodes, self.seed)
+        vcov, vparams = pop.sample(self.n_virtual, self.seed)
+        d = vcov["diameter_mm"].to_numpy()
+        bands = [(d >= lo) & (d < hi) for lo, hi, _ in NODE_POSITIVE_BY_SIZE]
+        return params, vparams, bands
+
+    def means(self, pop: Population, twins: tuple, rho: float, delta: float) -> tuple:
+        """Expected positive nodes of the cohort's twins ``(patients, nodes)`` and of the virtual patients."""
+        params, vparams, _ = twins
+        s = replace(pop.settings, nodal_seeding_ratio=rho, nodal_clearance_per_day=delta)
+        return (
+            expected_positive_nodes(params, s).reshape(self.cohort.n, self.n_nodes),
+            expected_positive_nodes(vparams, s),
+        )
+
+    @staticmethod
+    def shares(m_virtual: np.ndarray, k: float, bands) -> np.ndarray:
+        """Node-positive share of the virtual patients per diameter band."""
+        pos = -np.expm1(k * np.log(k / (k + m_virtual)))
+        return np.array([pos[b].mean() for b in bands])
+
+    def loglik(self, pop: Population, rho: float, k: float, delta: float, twins: tuple | None = None) -> float:
+        """The objective at seeding ratio ``rho``, dispersion ``k`` and clearance ``delta`` (1/day)."""
+        twins = twins or self.twins(pop)
+        m, mv = self.means(pop, twins, rho, delta)
+        lp = node_count_logpmf(self.counts, m, k)
+        log_pos = np.log(-np.expm1(k * np.log(k / (k + m))))
+        ll = np.sum(logsumexp(lp, axis=1) - logsumexp(log_pos, axis=1))
+        q = np.clip(self.shares(mv, k, twins[2]), 1e-9, 1 - 1e-9)
+        return float(ll + self.weight * np.sum(self.target * np.log(q) + (1 - self.target) * np.log1p(-q)))
+
+
+def _nodes_table(rho: float, k: float, delta: float) -> dict:
+    return {"seeding_ratio": rho, "count_dispersion": k, "clearance_per_day": delta}
+
+
 def fit_nodal_spread(
     pop: Population,
     cohort: Cohort,
@@ -117,9 +188,12 @@ def fit_nodal_spread(
     n_virtual: int = 20000,
     seed: int = 3,
     clearance_grid: tuple[float, ...] = CLEARANCE_GRID,
+    node_negative=None,
+    theta=None,
 ) -> NodalFit:
     """Maximum likelihood of ``ρ`` and ``k`` on a node-positive cohort's counts and the node-positive share by
-    size, profiled over the clearance ``δ``.
+    size (:class:`NodeCountLikelihood`), profiled over the clearance ``δ``, optionally with a node-negative
+    cohort's outcomes given its counts.
 
     For each ``δ`` of ``clearance_grid`` the objective is maximised over ``ρ`` and ``k``. The profile rises from
     ``δ = 0`` and flattens at large ``δ`` (there only ``ρ/δ`` is identified: the count measures the recent
@@ -138,6 +212,12 @@ def fit_nodal_spread(
         Virtual patients for the node-positive share by size.
     seed : int
         Seed of the quadrature nodes and of the virtual patients.
+    node_negative : chemomet.calibrate.natural_history.MarginalModel, optional
+        A node-negative cohort's likelihood conditioned on its counts (TRANSBIG): its log-likelihood at ``theta``
+        under each ``(ρ, k, δ)`` joins the objective, so the nodal values answer to the outcomes the counts
+        condition (the natural history's own objective, :func:`fit_jointly`).
+    theta : array_like, optional
+        The natural-history vector of ``node_negative`` (needed with it).
 
     Returns
     -------
@@ -155,35 +235,16 @@ def fit_nodal_spread(
     >>> fit.seeding_ratio > 0 and fit.count_dispersion > 0, fit.profile.shape
     (True, (2, 4))
     """
-    counts = cohort.covariates["nodes_positive"].to_numpy(float)[:, None]
-    if np.any(counts < 1):
-        raise ValueError("the cohort must be node-positive (every nodes_positive >= 1)")
-    params = cohort_twins(pop, cohort, n_nodes, seed)
-    vcov, vparams = pop.sample(n_virtual, seed)
-    d = vcov["diameter_mm"].to_numpy()
-    bands = [(d >= lo) & (d < hi) for lo, hi, _ in NODE_POSITIVE_BY_SIZE]
-    target = np.array([share for *_, share in NODE_POSITIVE_BY_SIZE])
-    weight = cohort.n / len(bands)  # the size series weighs as much as the cohort
-
-    def means(rho, delta):
-        s = replace(pop.settings, nodal_seeding_ratio=rho, nodal_clearance_per_day=delta)
-        return (
-            expected_positive_nodes(params, s).reshape(cohort.n, n_nodes),
-            expected_positive_nodes(vparams, s),
-        )
-
-    def shares(m_virtual, k):
-        pos = -np.expm1(k * np.log(k / (k + m_virtual)))
-        return np.array([pos[b].mean() for b in bands])
+    if node_negative is not None and theta is None:
+        raise ValueError("node_negative needs the natural-history vector theta")
+    counts = NodeCountLikelihood(cohort, n_nodes, n_virtual, seed)
+    twins = counts.twins(pop)
 
     def objective(x, delta):
         rho, k = np.exp(x)
-        m, mv = means(rho, delta)
-        lp = node_count_logpmf(counts, m, k)
-        log_pos = np.log(-np.expm1(k * np.log(k / (k + m))))
-        ll = np.sum(logsumexp(lp, axis=1) - logsumexp(log_pos, axis=1))
-        q = np.clip(shares(mv, k), 1e-9, 1 - 1e-9)
-        ll += weight * np.sum(target * np.log(q) + (1 - target) * np.log1p(-q))
+        ll = counts.loglik(pop, rho, k, delta, twins)
+        if node_negative is not None:
+            ll += node_negative.with_nodes(_nodes_table(rho, k, delta)).loglik(theta)
         return -ll
 
     s0 = pop.settings
@@ -202,14 +263,122 @@ def fit_nodal_spread(
     table = pd.DataFrame(
         {
             "diameter_mm": [f"{lo:g}-{hi:g}" for lo, hi, _ in NODE_POSITIVE_BY_SIZE],
-            "target": target,
-            "model": shares(means(best.seeding_ratio, best.clearance_per_day)[1], best.count_dispersion),
+            "target": counts.target,
+            "model": counts.shares(
+                counts.means(pop, twins, best.seeding_ratio, best.clearance_per_day)[1], best.count_dispersion,
+                twins[2],
+            ),
         }
     )
     return NodalFit(
         float(best.seeding_ratio), float(best.count_dispersion), float(best.clearance_per_day), float(best.loglik),
         table, profile,
     )
+
+
+@dataclass(frozen=True)
+class JointFit:
+    """Result of :func:`fit_jointly`.
+
+    Attributes
+    ----------
+    theta : numpy.ndarray
+        Natural-history vector (unconstrained scale, :data:`~chemomet.calibrate.natural_history.PARAM_NAMES`).
+    seeding_ratio, count_dispersion, clearance_per_day : float
+        Nodal values (``δ`` held at the value given).
+    cov : numpy.ndarray
+        Inverse observed information of ``θ`` followed by ``ln ρ``, ``ln k``.
+    loglik : float
+        The joint maximum (nats); ``loglik_node_negative`` and ``loglik_counts`` its parts.
+    n_evaluations : int
+    converged : bool
+
+    Examples
+    --------
+    >>> JointFit(np.zeros(5), 20.0, 3.0, 0.05, np.eye(7), -2700.0, -530.0, -2170.0, 500, True).seeding_ratio
+    20.0
+    """
+
+    theta: np.ndarray
+    seeding_ratio: float
+    count_dispersion: float
+    clearance_per_day: float
+    cov: np.ndarray
+    loglik: float
+    loglik_node_negative: float
+    loglik_counts: float
+    n_evaluations: int
+    converged: bool
+
+
+def fit_jointly(
+    node_negative, counts: NodeCountLikelihood, theta_start, nodes: dict, max_evaluations: int = 3000
+) -> JointFit:
+    """The natural history and the nodal spread fitted together: maximum of the node-negative cohort's
+    likelihood given its counts (``node_negative``, a conditioned
+    :class:`~chemomet.calibrate.natural_history.MarginalModel`, with its published measurements) plus the
+    node-count evidence (``counts``) over ``θ``, ``ln ρ`` and ``ln k``, with the clearance ``δ`` held at
+    ``nodes["clearance_per_day"]``.
+
+    Why together: a node-negative cohort was selected on its count, so its outcomes say how much low-shedding
+    patients relapse only once ``ρ`` says how much shedding a count of 0 excludes; and ``ρ`` read from the node
+    counts depends on how much the population sheds (``μ``). Fitted one after the other the two chase each other
+    along the ridge ``ρ μ ≈`` constant.
+
+    Parameters
+    ----------
+    node_negative : chemomet.calibrate.natural_history.MarginalModel
+        Conditioned on node counts (``nodes`` not None).
+    counts : NodeCountLikelihood
+        The node-positive cohort's counts and the size series.
+    theta_start : array_like
+        Starting natural-history vector.
+    nodes : dict
+        Starting ``seeding_ratio`` and ``count_dispersion``; ``clearance_per_day`` is held.
+    max_evaluations : int
+        Most objective evaluations of Nelder–Mead.
+
+    Returns
+    -------
+    JointFit
+
+    Examples
+    --------
+    >>> counts = NodeCountLikelihood(load_gbsg2())  # doctest: +SKIP
+    >>> fit = fit_jointly(transbig_model, counts, theta, pop.config["nodes"])  # doctest: +SKIP
+    """
+    delta = float(nodes["clearance_per_day"])
+    n_theta = len(theta_start)
+
+    def parts(x):
+        theta, (rho, k) = x[:n_theta], np.exp(x[n_theta:])
+        model = node_negative.with_nodes(_nodes_table(rho, k, delta))
+        return model.loglik(theta), counts.loglik(model.population(theta), rho, k, delta)
+
+    def nll(x):
+        val = -sum(parts(x))
+        return val if np.isfinite(val) else 1e12
+
+    x0 = np.concatenate([np.asarray(theta_start, float),
+                         np.log([float(nodes["seeding_ratio"]), float(nodes["count_dispersion"])])])
+    simplex = np.vstack([x0, x0 + np.diag(np.full(x0.size, 0.3))])
+    res = optimize.minimize(nll, x0, method="Nelder-Mead", options={
+        "maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-3, "adaptive": True, "initial_simplex": simplex})
+    info = observed_information(_Objective(lambda x: sum(parts(x))), res.x)
+    w, v = np.linalg.eigh(0.5 * (info + info.T))
+    cov = (v / np.maximum(w, 1e-6)) @ v.T
+    ll_nn, ll_counts = parts(res.x)
+    rho, k = (float(v) for v in np.exp(res.x[n_theta:]))
+    return JointFit(res.x[:n_theta].copy(), rho, k, delta, cov, ll_nn + ll_counts, ll_nn, ll_counts,
+                    int(res.nfev), bool(res.success))
+
+
+@dataclass(frozen=True)
+class _Objective:
+    """Adapter: an objective with the ``loglik(x)`` method that
+    :func:`~chemomet.calibrate.natural_history.observed_information` calls."""
+
+    loglik: object
 
 
 def node_gradient(pop: Population, cohort: Cohort, n_nodes: int = 256, seed: int = 3) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from chemomet.calibrate import natural_history as nh
 from chemomet.calibrate import storage
 from chemomet.calibrate import validation as val
 from chemomet.calibrate.ensemble import ENSEMBLE_SEED, draw_natural_history, draw_treatment, replace_block
+from chemomet.calibrate.nodes import NodeCountLikelihood, fit_jointly
 from chemomet.calibrate.sensitivity import run_sobol
 from chemomet.calibrate.shipped import load_report
 from chemomet.calibrate.targets import calibrate
@@ -29,6 +30,7 @@ from chemomet.calibrate.vector import (
     NATURAL_HISTORY,
     TREATMENT,
     natural_history_quantities,
+    natural_history_theta,
     prior_config,
     treatment_natural_scale,
     with_natural_history,
@@ -134,6 +136,7 @@ def run_natural_history(
     progress=None,
     n_boot: int = 0,
     doubling_times: bool = True,
+    condition_on_nodes: bool = True,
 ) -> dict:
     """``chemomet calibrate natural-history``: fit the natural history on TRANSBIG, validate it (CV c-index vs
     Cox, tertiles, GBSG2), write the files.
@@ -163,6 +166,10 @@ def run_natural_history(
     doubling_times : bool
         Add the published median doubling times (:func:`~chemomet.calibrate.natural_history.published_doubling_times`)
         to the likelihood of the fit, the bootstrap and the cross-validation (False: TRANSBIG alone).
+    condition_on_nodes : bool
+        Condition every TRANSBIG patient on her node count (0: the cohort is node-negative by selection) under the
+        folder's ``[nodes]`` values, in the fit, the bootstrap, the cross-validation and the predictions (GBSG2's
+        transport too, on its counts); False: the cohort is taken as a sample of all patients.
 
     Returns
     -------
@@ -186,10 +193,31 @@ def run_natural_history(
         f"{n_nodes} quadrature nodes each"
     )
     measurements = nh.published_doubling_times() if doubling_times else ()
-    model = nh.MarginalModel(
-        cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes, measurements=measurements
-    )
-    res = nh.fit(model)
+    start_cfg = read_config(out_dir)
+    nodes = start_cfg["nodes"] if condition_on_nodes else None
+    joint = None
+    if nodes is None:
+        model = nh.MarginalModel(
+            cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes, measurements=measurements
+        )
+        res = nh.fit(model)
+    else:
+        say(
+            "fitting jointly with the nodal spread (GBSG2 node counts, SEER node-positive share by size): "
+            f"clearance held at {nodes['clearance_per_day']:.3g}/day"
+        )
+        model = nh.MarginalModel(
+            cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes, measurements=measurements,
+            nodes=nodes, reference=start_cfg,
+        )
+        joint = fit_jointly(model, NodeCountLikelihood(load_gbsg2()), natural_history_theta(start_cfg), nodes)
+        nodes = {**nodes, "seeding_ratio": joint.seeding_ratio, "count_dispersion": joint.count_dispersion}
+        model = model.with_nodes(nodes)
+        k_nh = len(joint.theta)
+        res = nh.FitResult(joint.theta, joint.cov[:k_nh, :k_nh], joint.loglik_node_negative, joint.n_evaluations,
+                           joint.converged, NATURAL_HISTORY.names)
+        say(f"nodes: seeding ratio {joint.seeding_ratio:.3g}, dispersion {joint.count_dispersion:.3g} "
+            f"(node-count log-likelihood {joint.loglik_counts:.2f})")
     fit_s = _time.perf_counter() - t0
     say(f"fit done in {fit_s:.1f} s ({res.n_evaluations} likelihood evaluations), log-likelihood {res.loglik:.2f}")
 
@@ -205,6 +233,7 @@ def run_natural_history(
             workers=workers,
             progress=lambda d, n: say(f"bootstrap: fit {d}/{n}"),
             measurements=measurements,
+            nodes=nodes,
         )
         boot["wall_time_s"] = round(_time.perf_counter() - t2, 1)
         say(f"bootstrap SDs {[round(v, 3) for v in boot['sd'].values()]} vs Laplace SEs {np.round(res.se, 3).tolist()}")
@@ -227,6 +256,7 @@ def run_natural_history(
         workers=workers,
         progress=lambda d, n: say(f"cross-validation: fold {d}/{n}"),
         measurements=measurements,
+        nodes=nodes,
     )
     cv_s = _time.perf_counter() - t1
     say(f"cross-validated c-index: model {cv['c_index_model']:.3f}, Cox {cv['c_index_cox']:.3f} ({cv_s:.0f} s)")
@@ -252,8 +282,8 @@ def run_natural_history(
 
     say("transport to GBSG2")
     gb = load_gbsg2()
-    tr = val.transport(res.theta, gb, cohort.covariates, cohort.time_days, cohort.event)
-    gm = nh.MarginalModel(gb.covariates, gb.time_days, gb.event, n_nodes=256)
+    tr = val.transport(res.theta, gb, cohort.covariates, cohort.time_days, cohort.event, nodes=nodes)
+    gm = nh.MarginalModel(gb.covariates, gb.time_days, gb.event, n_nodes=256, nodes=nodes)
     val.plot_calibration(
         out_dir / "figures" / "gbsg2_transport.png",
         gm,
@@ -266,6 +296,16 @@ def run_natural_history(
     )
 
     cfg = with_natural_history(res.theta, read_config(out_dir))
+    if joint is not None:
+        cfg["nodes"]["seeding_ratio"] = joint.seeding_ratio
+        cfg["nodes"]["count_dispersion"] = joint.count_dispersion
+        cfg["nodes"].setdefault("sources", {}).update(
+            seeding_ratio="chemomet calibrate natural-history: fitted jointly with the natural history (TRANSBIG "
+            "given its node counts, all 0) on GBSG2 positive-node counts (686 node-positive patients, truncated at "
+            "1) and the node-positive share by diameter (Carter 1989 Cancer 63:181, SEER); clearance held; see "
+            "provenance",
+            count_dispersion="chemomet calibrate natural-history (joint with the natural history), see seeding_ratio",
+        )
     q = natural_history_quantities(res.theta)
     cfg["growth"].setdefault("sources", {})
     src = "chemomet calibrate natural-history: max. marginal likelihood on TRANSBIG (GSE7390)" + (
@@ -286,7 +326,9 @@ def run_natural_history(
             if measurements
             else ""
         ),
-        "method": f"maximum marginal likelihood conditional on M0 at diagnosis; random effects (doubling time, "
+        "method": "maximum marginal likelihood conditional on M0 at diagnosis"
+        + (" and on each patient's node count (0), with the [nodes] values of this folder" if nodes else "")
+        + f"; random effects (doubling time, "
         f"plateau, mu, TMEM) integrated with {n_nodes} scrambled-Sobol nodes (common random numbers); "
         "Nelder-Mead; uncertainty: inverse observed information (Laplace), ensemble widened per parameter to "
         f"the SD of {n_boot} bootstrap refits where larger",
@@ -312,6 +354,16 @@ def run_natural_history(
         "converged": res.converged,
         "n_evaluations": res.n_evaluations,
         "quadrature_nodes": n_nodes,
+        "conditioned_on_nodes": (
+            {key: nodes[key] for key in ("seeding_ratio", "count_dispersion", "clearance_per_day", "axillary_nodes")}
+            if nodes else None
+        ),
+        "joint_with_nodes": (
+            {"loglik_total": joint.loglik, "loglik_node_counts": joint.loglik_counts,
+             "se_log_seeding_ratio": float(np.sqrt(joint.cov[-2, -2])),
+             "se_log_count_dispersion": float(np.sqrt(joint.cov[-1, -1]))}
+            if joint is not None else None
+        ),
         "estimates": {
             nm: {"theta": float(th), "se": float(se), "ci95": [float(th - 1.96 * se), float(th + 1.96 * se)]}
             for nm, th, se in zip(NATURAL_HISTORY.names, res.theta, res.se, strict=True)

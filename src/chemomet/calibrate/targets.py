@@ -38,6 +38,7 @@ from chemomet.calibrate.cohort import VirtualCohort, simulate_arm
 from chemomet.calibrate.published import published_targets, target_table
 from chemomet.calibrate.vector import SUBTYPE_PARAM, TREATMENT, treatment_theta, with_treatment
 from chemomet.model.dissemination import expected_ctc, probability_of_no_ctc
+from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
 from chemomet.regimens import DEFAULT_REGIMEN
 from chemomet.units import DAYS_PER_YEAR
 
@@ -319,12 +320,17 @@ PAN_STRATEGY = "surgery-only:tamoxifen"
 stands for the tamoxifen or aromatase-inhibitor courses of the pooled trials), no chemotherapy."""
 
 
-def pan_late_recurrence(config, cohort: VirtualCohort, strategy: str = PAN_STRATEGY) -> dict:
+def pan_late_recurrence(
+    config, cohort: VirtualCohort, strategy: str = PAN_STRATEGY, node_negative: bool = True
+) -> dict:
     """Distant recurrence over years 5–20 among DM-free patients at 5 years, and the share of it by year 10.
 
     Pan 2017's ER+ T1N0 patients had 5 years of endocrine therapy, so by default the cohort gets
-    :data:`PAN_STRATEGY`; ``"surgery-only"`` gives the untreated natural history. Returns ``1 - S(20)/S(5)``
-    (probability) as ``dr_5_20`` and the part of it reached by year 10 as ``share_by_year_10`` (fraction).
+    :data:`PAN_STRATEGY`; ``"surgery-only"`` gives the untreated natural history. With ``node_negative`` each
+    virtual patient is weighted by her probability of a node count of 0
+    (:func:`~chemomet.model.nodes.node_count_logpmf`): the cohort is the population's patients *given* N0, not
+    patients with N0 written on them. Returns ``1 - S(20)/S(5)`` (probability) as ``dr_5_20`` and the part of it
+    reached by year 10 as ``share_by_year_10`` (fraction).
 
     Examples
     --------
@@ -332,7 +338,12 @@ def pan_late_recurrence(config, cohort: VirtualCohort, strategy: str = PAN_STRAT
     """
     grid = np.array([5.0, 10.0, 20.0]) * DAYS_PER_YEAR
     out = simulate_arm(config, cohort, strategy, horizon_years=20.0, grid=grid)
-    s = out.trajectories["dmfs"].mean(axis=0)
+    weight = np.ones(cohort.covariates.shape[0])
+    if node_negative:
+        pop, params = cohort.parameters(config)
+        mean = expected_positive_nodes(params, pop.settings)
+        weight = np.exp(node_count_logpmf(0, mean, pop.settings.node_count_dispersion))
+    s = np.average(out.trajectories["dmfs"], axis=0, weights=weight)
     dr = 1 - s[2] / s[0]
     return {"dr_5_20": float(dr), "share_by_year_10": float((1 - s[1] / s[0]) / dr) if dr > 0 else float("nan")}
 

@@ -77,9 +77,11 @@ def folds(n: int, k: int, seed: int) -> np.ndarray:
 
 
 def _fold_job(args):
-    cov, time, event, train, test, n_nodes, seed, years, measurements = args
-    theta, _, _, _ = nh.maximise(nh.MarginalModel.of_rows(cov, time, event, train, n_nodes, seed, measurements))
-    m_test = nh.MarginalModel.of_rows(cov, time, event, test, n_nodes, seed)
+    cov, time, event, train, test, n_nodes, seed, years, measurements, nodes = args
+    theta, _, _, _ = nh.maximise(
+        nh.MarginalModel.of_rows(cov, time, event, train, n_nodes, seed, measurements, nodes=nodes)
+    )
+    m_test = nh.MarginalModel.of_rows(cov, time, event, test, n_nodes, seed, nodes=nodes)
     risk_model = m_test.risk(theta, years)
     cph = fit_cox(cov.iloc[train], time[train], event[train])
     risk_cox = cox_risk(cph, cov.iloc[test], years)
@@ -99,11 +101,14 @@ def cross_validate(
     n_boot: int = 1000,
     progress=None,
     measurements: tuple = (),
+    nodes: dict | None = None,
 ) -> dict:
     """Repeated k-fold cross-validated c-index of the predicted ``years``-year DM risk, model vs Cox.
 
     Both models are fitted on the same training folds (the mechanistic model from the priors, by maximum
-    marginal likelihood, with the published ``measurements`` in every training fit) and scored on the held-out
+    marginal likelihood, with the published ``measurements`` in every training fit and, with ``nodes``, every
+    patient conditioned on her node count: :class:`~chemomet.calibrate.natural_history.MarginalModel`) and scored
+    on the held-out
     patients (Harrell's c, lifelines ``concordance_index``). The c-index of each repeat is computed on its pooled
     out-of-fold predictions; the point estimate is the mean over repeats, and the 95% interval is a patient
     bootstrap (``n_boot`` resamples) of the c-index of the repeat-averaged out-of-fold risks; the
@@ -124,7 +129,7 @@ def cross_validate(
         lab = folds(n, k, seed + r)
         for f in range(k):
             train, test = np.flatnonzero(lab != f), np.flatnonzero(lab == f)
-            jobs.append((cov, time, event, train, test, n_nodes, seed, years, tuple(measurements)))
+            jobs.append((cov, time, event, train, test, n_nodes, seed, years, tuple(measurements), nodes))
     oof_model = np.zeros((repeats, n))
     oof_cox = np.zeros((repeats, n))
     thetas = []
@@ -265,8 +270,11 @@ def plot_calibration(path, model: nh.MarginalModel, theta, risk, time, event, ti
     plt.close(fig)
 
 
-def transport(theta, cohort, train_cov, train_time, train_event, years=(3.0, 5.0), n_nodes: int = 256) -> dict:
-    """Carry the fitted natural history (untreated, surgery-only timing of the fit) to another cohort.
+def transport(
+    theta, cohort, train_cov, train_time, train_event, years=(3.0, 5.0), n_nodes: int = 256, nodes: dict | None = None
+) -> dict:
+    """Carry the fitted natural history (untreated, surgery-only timing of the fit) to another cohort (its
+    patients conditioned on their node counts under ``nodes`` if given).
 
     Reports the c-index of the predicted 5-year risk against the cohort's own endpoint, the same for a Cox
     model fitted on the training cohort, and predicted vs Kaplan–Meier by tertile at ``years``.
@@ -277,7 +285,7 @@ def transport(theta, cohort, train_cov, train_time, train_event, years=(3.0, 5.0
     >>> tb = load_transbig()  # doctest: +SKIP
     >>> out = transport(theta, load_gbsg2(), tb.covariates, tb.time_days, tb.event)  # doctest: +SKIP
     """
-    m = nh.MarginalModel(cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes)
+    m = nh.MarginalModel(cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes, nodes=nodes)
     pred = m.dmfs(theta, np.asarray(years) * DAYS_PER_YEAR)
     risk = 1.0 - pred[:, -1]
     cph = fit_cox(train_cov, train_time, train_event)
@@ -307,18 +315,18 @@ def transport(theta, cohort, train_cov, train_time, train_event, years=(3.0, 5.0
 
 
 def _boot_job(args):
-    cov, time, event, idx, n_nodes, seed, start, measurements = args
-    m = nh.MarginalModel.of_rows(cov, time, event, idx, n_nodes, seed, measurements)
+    cov, time, event, idx, n_nodes, seed, start, measurements, nodes = args
+    m = nh.MarginalModel.of_rows(cov, time, event, idx, n_nodes, seed, measurements, nodes=nodes)
     theta, _, _, _ = nh.maximise(m, start=start, initial_step=0.15)
     return theta
 
 
 def bootstrap(
     cov, time, event, start, n_boot: int = 40, seed: int = 17, n_nodes: int = 256, workers: int = 2, progress=None,
-    measurements: tuple = (),
+    measurements: tuple = (), nodes: dict | None = None,
 ) -> dict:
     """Nonparametric bootstrap of the natural-history MLE (patients resampled, fits warm-started at ``start``;
-    the published ``measurements`` enter every refit whole).
+    the published ``measurements`` enter every refit whole; ``nodes``: condition on node counts, as the fit).
 
     A check on the Laplace standard errors: returns the bootstrap SD and 95% percentile interval per parameter
     (unconstrained scale, by name).
@@ -332,7 +340,8 @@ def bootstrap(
     event = np.asarray(event, bool)
     rng = np.random.default_rng(seed)
     jobs = [
-        (cov, time, event, rng.integers(0, len(cov), len(cov)), n_nodes, seed, np.asarray(start), tuple(measurements))
+        (cov, time, event, rng.integers(0, len(cov), len(cov)), n_nodes, seed, np.asarray(start), tuple(measurements),
+         nodes)
         for _ in range(n_boot)
     ]
     thetas = []

@@ -1,0 +1,66 @@
+"""The natural history and nodal spread fitted together (chemomet.calibrate.nodes.fit_jointly): the objective is
+the sum of its two parts, the optimiser improves it, and the nodal step given the natural history lands where the
+joint fit did (the block of a joint maximum), on small synthetic cohorts."""
+
+import numpy as np
+import pytest
+
+from chemomet.calibrate import natural_history as nh
+from chemomet.calibrate.nodes import NodeCountLikelihood, fit_jointly, fit_nodal_spread
+from chemomet.datasets import Cohort
+from tests.calibrate.test_natural_history import TRUTH, transbig_like
+
+NODES = {"seeding_ratio": 20.0, "count_dispersion": 3.0, "clearance_per_day": 0.05, "axillary_nodes": 30.0}
+
+
+def node_positive_cohort(n=40, seed=2):
+    rng = np.random.default_rng(seed)
+    cov = transbig_like(n, seed).assign(nodes_positive=rng.integers(1, 12, n))
+    return Cohort("toy node-positive", cov, np.full(n, 1000.0), np.zeros(n, bool), "none")
+
+
+def node_negative_model(n=30, seed=4):
+    cov = transbig_like(n, seed).assign(nodes_positive=0)
+    time = np.linspace(500.0, 5000.0, n)
+    return nh.MarginalModel(cov, time, np.arange(n) % 4 == 0, n_nodes=32, nodes=NODES)
+
+
+def test_node_count_likelihood_rejects_node_negative_patients():
+    cohort = node_positive_cohort()
+    cov = cohort.covariates.assign(nodes_positive=0)
+    with pytest.raises(ValueError, match="node-positive"):
+        NodeCountLikelihood(Cohort("bad", cov, cohort.time_days, cohort.event, "none"))
+
+
+def test_joint_fit_improves_its_objective_and_reports_its_parts():
+    model, counts = node_negative_model(), NodeCountLikelihood(node_positive_cohort(), n_nodes=32, n_virtual=2000)
+    start = model.loglik(TRUTH) + counts.loglik(model.population(TRUTH), 20.0, 3.0, 0.05)
+    fit = fit_jointly(model, counts, TRUTH, NODES, max_evaluations=150)
+    assert fit.loglik > start + 1.0
+    assert fit.loglik == pytest.approx(fit.loglik_node_negative + fit.loglik_counts)
+    again = model.with_nodes({"seeding_ratio": fit.seeding_ratio, "count_dispersion": fit.count_dispersion})
+    assert again.loglik(fit.theta) == pytest.approx(fit.loglik_node_negative)
+    assert fit.clearance_per_day == 0.05 and fit.cov.shape == (len(TRUTH) + 2, len(TRUTH) + 2)
+
+
+def test_nodal_step_with_the_node_negative_term_answers_to_its_outcomes():
+    """Given the natural history, adding the node-negative cohort's likelihood moves the nodal values (its
+    outcomes say how much shedding a count of 0 excludes), and the joint objective at the result is at least the
+    one without it."""
+    model, cohort = node_negative_model(), node_positive_cohort()
+    counts = NodeCountLikelihood(cohort, n_nodes=32, n_virtual=2000)
+    pop = model.population(TRUTH)
+    alone = fit_nodal_spread(pop, cohort, n_nodes=32, n_virtual=2000, clearance_grid=(0.05,))
+    joint = fit_nodal_spread(pop, cohort, n_nodes=32, n_virtual=2000, clearance_grid=(0.05,),
+                             node_negative=model, theta=TRUTH)
+
+    def total(fit):
+        nodes = {"seeding_ratio": fit.seeding_ratio, "count_dispersion": fit.count_dispersion}
+        return model.with_nodes(nodes).loglik(TRUTH) + counts.loglik(pop, fit.seeding_ratio,
+                                                                      fit.count_dispersion, 0.05)
+
+    assert joint.loglik == pytest.approx(total(joint), abs=1e-6)
+    assert total(joint) >= total(alone) - 1e-3
+    assert not np.isclose(joint.seeding_ratio, alone.seeding_ratio, rtol=1e-3)
+    with pytest.raises(ValueError, match="theta"):
+        fit_nodal_spread(pop, cohort, n_nodes=8, n_virtual=500, clearance_grid=(0.05,), node_negative=model)
