@@ -487,7 +487,8 @@ def validate_untreated(
         (:func:`~chemomet.calibrate.natural_history.published_doubling_times`).
     nodes : dict, None or "shipped", default "shipped"
         The ``[nodes]`` table under which every patient is conditioned on her node count in the refits and
-        predictions, as the shipped fit does ("shipped": the shipped calibration's; None: not conditioned).
+        predictions, as the shipped fit does ("shipped": the shipped calibration's, whose other values the refits
+        then keep, as the shipped fit kept its folder's; None: not conditioned, the priors' other values).
 
     Returns
     -------
@@ -507,12 +508,14 @@ def validate_untreated(
     cov = cohort.covariates.reset_index(drop=True)
     time, event = np.asarray(cohort.time_days, float), np.asarray(cohort.event, bool)
     f = fold_matrix(cohort.n, k, repeats, seed)
+    reference = None
     if isinstance(nodes, str):
-        nodes = Population().config["nodes"]
+        reference = Population().config
+        nodes = reference["nodes"]
     models = {
         "mechanistic": NaturalHistoryRefit(
             cov, time, event, tuple(horizons), n_nodes, seed, max_evaluations,
-            measurements=nh.published_doubling_times() if doubling_times else (), nodes=nodes,
+            measurements=nh.published_doubling_times() if doubling_times else (), nodes=nodes, reference=reference,
         ),
         "cox": CoxFold(cox_frame(cov), time, event, tuple(horizons)),
         "km": KaplanMeierFold(time, event, tuple(horizons)),
@@ -536,7 +539,9 @@ def validate_untreated(
         "refit_per_fold": {
             "mechanistic": "yes: the natural-history parameters "
             f"{list(nh.PARAM_NAMES)} by maximum marginal likelihood from the priors on each training fold; the "
-            "rest of the population (priors; treatment irrelevant) is fixed",
+            + ("rest of the population (the shipped calibration's, nodal values included; treatment irrelevant) "
+               "is fixed" if reference is not None
+               else "rest of the population (priors; treatment irrelevant) is fixed"),
             "cox": "yes",
             "km": "yes",
         },

@@ -81,6 +81,8 @@ class NaturalHistoryRefit:
     nodes : dict, optional
         The ``[nodes]`` table under which fits and predictions condition every patient on her node count
         (:class:`~chemomet.calibrate.natural_history.MarginalModel`); default: not conditioned.
+    reference : dict, optional
+        The configuration whose other values the fits keep (default: the priors).
 
     Examples
     --------
@@ -103,15 +105,18 @@ class NaturalHistoryRefit:
     max_evaluations: int = 2000
     measurements: tuple = ()
     nodes: dict | None = None
+    reference: dict | None = None
     thetas: list = field(default_factory=list, repr=False)
 
     def __call__(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         """Fit on ``train``, predict DMFS (probability) of ``test`` at the horizons, shape ``(len(test), H)``."""
         data = (self.covariates.reset_index(drop=True), self.time_days, self.event)
-        m_train = nh.MarginalModel.of_rows(*data, train, self.n_nodes, self.seed, self.measurements, nodes=self.nodes)
+        m_train = nh.MarginalModel.of_rows(*data, train, self.n_nodes, self.seed, self.measurements, self.nodes,
+                                           self.reference)
         theta, _, _, _ = nh.maximise(m_train, max_evaluations=self.max_evaluations)
         self.thetas.append(np.asarray(theta))
-        m_test = nh.MarginalModel.of_rows(*data, test, self.n_nodes, self.seed, nodes=self.nodes)
+        m_test = nh.MarginalModel.of_rows(*data, test, self.n_nodes, self.seed, nodes=self.nodes,
+                                          reference=self.reference)
         return m_test.dmfs(theta, np.asarray(self.horizons_years, float) * DAYS_PER_YEAR)
 
 

@@ -322,11 +322,12 @@ class MarginalModel:
     @classmethod
     def of_rows(
         cls, covariates: pd.DataFrame, time_days, event, rows, n_nodes: int = 512, seed: int = 2026,
-        measurements: tuple = (), nodes: dict | None = None,
+        measurements: tuple = (), nodes: dict | None = None, reference: dict | None = None,
     ):
         """The model of the patients ``rows`` (positions) of a cohort: a training fold, a test fold or a bootstrap
         resample (rows may repeat), with the published ``measurements`` added whole to its likelihood (they are
-        not resampled: they come from other patients), conditioned on the node counts under ``nodes`` if given.
+        not resampled: they come from other patients), conditioned on the node counts under ``nodes`` if given,
+        with the other values of ``reference`` (default: the priors).
 
         Examples
         --------
@@ -337,7 +338,8 @@ class MarginalModel:
         """
         rows = np.asarray(rows)
         return cls(covariates.iloc[rows].reset_index(drop=True), np.asarray(time_days, float)[rows],
-                   np.asarray(event, bool)[rows], n_nodes, seed, measurements=tuple(measurements), nodes=nodes)
+                   np.asarray(event, bool)[rows], n_nodes, seed, reference=reference, measurements=tuple(measurements),
+                   nodes=nodes)
 
     def with_nodes(self, nodes: dict) -> MarginalModel:
         """The same model conditioned under other ``[nodes]`` values (a shallow copy; the patients' tables are

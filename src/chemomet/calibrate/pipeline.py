@@ -234,6 +234,7 @@ def run_natural_history(
             progress=lambda d, n: say(f"bootstrap: fit {d}/{n}"),
             measurements=measurements,
             nodes=nodes,
+            reference=model.reference,
         )
         boot["wall_time_s"] = round(_time.perf_counter() - t2, 1)
         say(f"bootstrap SDs {[round(v, 3) for v in boot['sd'].values()]} vs Laplace SEs {np.round(res.se, 3).tolist()}")
@@ -257,6 +258,7 @@ def run_natural_history(
         progress=lambda d, n: say(f"cross-validation: fold {d}/{n}"),
         measurements=measurements,
         nodes=nodes,
+        reference=model.reference,
     )
     cv_s = _time.perf_counter() - t1
     say(f"cross-validated c-index: model {cv['c_index_model']:.3f}, Cox {cv['c_index_cox']:.3f} ({cv_s:.0f} s)")

@@ -77,11 +77,11 @@ def folds(n: int, k: int, seed: int) -> np.ndarray:
 
 
 def _fold_job(args):
-    cov, time, event, train, test, n_nodes, seed, years, measurements, nodes = args
+    cov, time, event, train, test, n_nodes, seed, years, measurements, nodes, reference = args
     theta, _, _, _ = nh.maximise(
-        nh.MarginalModel.of_rows(cov, time, event, train, n_nodes, seed, measurements, nodes=nodes)
+        nh.MarginalModel.of_rows(cov, time, event, train, n_nodes, seed, measurements, nodes, reference)
     )
-    m_test = nh.MarginalModel.of_rows(cov, time, event, test, n_nodes, seed, nodes=nodes)
+    m_test = nh.MarginalModel.of_rows(cov, time, event, test, n_nodes, seed, nodes=nodes, reference=reference)
     risk_model = m_test.risk(theta, years)
     cph = fit_cox(cov.iloc[train], time[train], event[train])
     risk_cox = cox_risk(cph, cov.iloc[test], years)
@@ -102,12 +102,14 @@ def cross_validate(
     progress=None,
     measurements: tuple = (),
     nodes: dict | None = None,
+    reference: dict | None = None,
 ) -> dict:
     """Repeated k-fold cross-validated c-index of the predicted ``years``-year DM risk, model vs Cox.
 
     Both models are fitted on the same training folds (the mechanistic model from the priors, by maximum
     marginal likelihood, with the published ``measurements`` in every training fit and, with ``nodes``, every
-    patient conditioned on her node count: :class:`~chemomet.calibrate.natural_history.MarginalModel`) and scored
+    patient conditioned on her node count: :class:`~chemomet.calibrate.natural_history.MarginalModel`; the other
+    values from ``reference``, default the priors) and scored
     on the held-out
     patients (Harrell's c, lifelines ``concordance_index``). The c-index of each repeat is computed on its pooled
     out-of-fold predictions; the point estimate is the mean over repeats, and the 95% interval is a patient
@@ -129,7 +131,7 @@ def cross_validate(
         lab = folds(n, k, seed + r)
         for f in range(k):
             train, test = np.flatnonzero(lab != f), np.flatnonzero(lab == f)
-            jobs.append((cov, time, event, train, test, n_nodes, seed, years, tuple(measurements), nodes))
+            jobs.append((cov, time, event, train, test, n_nodes, seed, years, tuple(measurements), nodes, reference))
     oof_model = np.zeros((repeats, n))
     oof_cox = np.zeros((repeats, n))
     thetas = []
@@ -315,18 +317,19 @@ def transport(
 
 
 def _boot_job(args):
-    cov, time, event, idx, n_nodes, seed, start, measurements, nodes = args
-    m = nh.MarginalModel.of_rows(cov, time, event, idx, n_nodes, seed, measurements, nodes=nodes)
+    cov, time, event, idx, n_nodes, seed, start, measurements, nodes, reference = args
+    m = nh.MarginalModel.of_rows(cov, time, event, idx, n_nodes, seed, measurements, nodes, reference)
     theta, _, _, _ = nh.maximise(m, start=start, initial_step=0.15)
     return theta
 
 
 def bootstrap(
     cov, time, event, start, n_boot: int = 40, seed: int = 17, n_nodes: int = 256, workers: int = 2, progress=None,
-    measurements: tuple = (), nodes: dict | None = None,
+    measurements: tuple = (), nodes: dict | None = None, reference: dict | None = None,
 ) -> dict:
     """Nonparametric bootstrap of the natural-history MLE (patients resampled, fits warm-started at ``start``;
-    the published ``measurements`` enter every refit whole; ``nodes``: condition on node counts, as the fit).
+    the published ``measurements`` enter every refit whole; ``nodes``: condition on node counts, and
+    ``reference``: the other values, as the fit).
 
     A check on the Laplace standard errors: returns the bootstrap SD and 95% percentile interval per parameter
     (unconstrained scale, by name).
@@ -341,7 +344,7 @@ def bootstrap(
     rng = np.random.default_rng(seed)
     jobs = [
         (cov, time, event, rng.integers(0, len(cov), len(cov)), n_nodes, seed, np.asarray(start), tuple(measurements),
-         nodes)
+         nodes, reference)
         for _ in range(n_boot)
     ]
     thetas = []
