@@ -40,9 +40,11 @@ def test_switching_an_effect_off_removes_its_part(cohort_params):
     # drugs that kill nothing: the timing of the kill cannot matter, and NACT is then pure delay
     # (the window founding is a quadrature, the surgery-first founding a closed form: they agree to a few 1e-6).
     # Patients whose NACT risk is saturated are left out: one of 600 (growth rate 0.02/day, NACT risk 1.0 against
-    # 0.13 with surgery first) shows -1.3e-5, identical in the fused and the NumPy engine (open: docs note)
+    # 0.13 with surgery first) shows -1.3e-5, identical in the fused and the NumPy engine (open: docs note). With
+    # drugs that kill nothing about a third of this cohort is saturated (393 of 600 open under the calibration
+    # conditioned on node status, whose median founding rate is 4.4 times the earlier one): at least half stay in
     open_ = inert["dm_nact"].to_numpy() < 0.999
-    assert open_.sum() > 450
+    assert open_.sum() > 300
     np.testing.assert_allclose(inert["part_kill_timing"].to_numpy()[open_], 0.0, atol=1e-5)
     # the delay can only matter at 10 years for patients at some risk whose colonies, founded during the delay,
     # can reach visibility by then (time to visibility from one cell, untreated: -ln(1 - ln 1e8 / a) / beta)

@@ -84,9 +84,10 @@ def test_pan_check_is_the_population_given_no_positive_nodes():
     t1 = cohort.with_covariates(er=True, pr=True, her2=False,
                                 diameter_mm=np.minimum(cohort.covariates["diameter_mm"].to_numpy(), 20.0))
     given_n0 = pan_late_recurrence(cfg, t1)["dr_5_20"]
-    any_nodes = pan_late_recurrence(cfg, t1, node_negative=False)["dr_5_20"]
-    assert given_n0 < any_nodes
+    any_nodes = pan_late_recurrence(cfg, t1, nodes=None)["dr_5_20"]
+    one_to_three = pan_late_recurrence(cfg, t1, nodes=(1, 3))["dr_5_20"]
+    assert given_n0 < any_nodes and given_n0 < one_to_three
     no_seeding = copy.deepcopy(cfg)
     no_seeding["nodes"]["seeding_ratio"] = 0.0
     assert pan_late_recurrence(no_seeding, t1)["dr_5_20"] == pytest.approx(
-        pan_late_recurrence(no_seeding, t1, node_negative=False)["dr_5_20"], rel=1e-12)
+        pan_late_recurrence(no_seeding, t1, nodes=None)["dr_5_20"], rel=1e-12)

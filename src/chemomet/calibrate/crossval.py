@@ -348,8 +348,8 @@ def mechanistic_rfs(
 
     Examples
     --------
-    >>> cov = pd.DataFrame({"age": [45.0, 70.0], "diameter_mm": [25.0, 25.0], "grade": [2, 2], "er": [True, True],
-    ...                     "pr": [True, True], "nodes_positive": [2, 12], "hormone_therapy": [False, True]})
+    >>> cov = pd.DataFrame({"age": [45.0, 45.0], "diameter_mm": [25.0, 25.0], "grade": [2, 2], "er": [True, True],
+    ...                     "pr": [True, True], "nodes_positive": [2, 12], "hormone_therapy": [False, False]})
     >>> out = mechanistic_rfs(cov, (5.0,), min_twins_per_cell=256, twins_per_patient=10)
     >>> bool(out.loc[0, "rfs_5y"] > out.loc[1, "rfs_5y"]), bool(out.loc[0, "rfs_5y"] < out.loc[0, "dmfs_5y"])
     (True, True)
