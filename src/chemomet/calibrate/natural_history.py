@@ -259,6 +259,12 @@ def published_doubling_times() -> tuple[DoublingTimeMeasurement, ...]:
     return tuple(out)
 
 
+def _with_nodes_table(config: dict, nodes: dict) -> dict:
+    """``config`` with the numeric values of ``nodes`` over its ``[nodes]`` table (a new top-level dict)."""
+    values = {key: float(value) for key, value in nodes.items() if key != "sources"}
+    return {**config, "nodes": {**config.get("nodes", {}), **values}}
+
+
 @dataclass
 class MarginalModel:
     """The marginal likelihood of a cohort, vectorised over patients × quadrature nodes.
@@ -302,8 +308,7 @@ class MarginalModel:
         if self.nodes is not None:
             if "nodes_positive" not in self.covariates:
                 raise ValueError("conditioning on node counts needs a 'nodes_positive' covariate")
-            self.reference = {**self.reference, "nodes": {**self.reference.get("nodes", {}), **{
-                key: float(value) for key, value in self.nodes.items() if key != "sources"}}}
+            self.reference = _with_nodes_table(self.reference, self.nodes)
             self._counts = np.repeat(self.covariates["nodes_positive"].to_numpy(float), self.n_nodes)
         self.time_days = np.asarray(self.time_days, float)
         self.event = np.asarray(self.event, bool)
@@ -357,8 +362,7 @@ class MarginalModel:
             raise ValueError("this model is not conditioned on node counts (nodes=None)")
         other = copy.copy(self)
         other.nodes = {**self.nodes, **nodes}
-        other.reference = {**self.reference, "nodes": {**self.reference["nodes"], **{
-            key: float(value) for key, value in nodes.items() if key != "sources"}}}
+        other.reference = _with_nodes_table(self.reference, nodes)
         return other
 
     def population(self, theta) -> Population:

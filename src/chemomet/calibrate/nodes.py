@@ -163,7 +163,7 @@ class NodeCountLikelihood:
     @staticmethod
     def shares(m_virtual: np.ndarray, k: float, bands) -> np.ndarray:
         """Node-positive share of the virtual patients per diameter band."""
-        pos = -np.expm1(k * np.log(k / (k + m_virtual)))
+        pos = -np.expm1(node_count_logpmf(0, m_virtual, k))
         return np.array([pos[b].mean() for b in bands])
 
     def loglik(self, pop: Population, rho: float, k: float, delta: float, twins: tuple | None = None) -> float:
@@ -171,7 +171,7 @@ class NodeCountLikelihood:
         twins = twins or self.twins(pop)
         m, mv = self.means(pop, twins, rho, delta)
         lp = node_count_logpmf(self.counts, m, k)
-        log_pos = np.log(-np.expm1(k * np.log(k / (k + m))))
+        log_pos = np.log(-np.expm1(node_count_logpmf(0, m, k)))
         ll = np.sum(logsumexp(lp, axis=1) - logsumexp(log_pos, axis=1))
         q = np.clip(self.shares(mv, k, twins[2]), 1e-9, 1 - 1e-9)
         return float(ll + self.weight * np.sum(self.target * np.log(q) + (1 - self.target) * np.log1p(-q)))
