@@ -297,7 +297,7 @@ def run_natural_history(
         7.5,
     )
 
-    cfg = with_natural_history(res.theta, read_config(out_dir))
+    cfg = with_natural_history(res.theta, start_cfg)  # a deep copy: start_cfg is not changed
     if joint is not None:
         cfg["nodes"]["seeding_ratio"] = joint.seeding_ratio
         cfg["nodes"]["count_dispersion"] = joint.count_dispersion
