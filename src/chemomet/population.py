@@ -138,6 +138,8 @@ class Population:
             node_count_dispersion=self.config["nodes"]["count_dispersion"],
             axillary_nodes=self.config["nodes"]["axillary_nodes"],
             nodal_clearance_per_day=self.config["nodes"]["clearance_per_day"],
+            nodal_detection_cells=self.config["nodes"].get("detection_cells", 1.0),
+            nodal_small_clearance_per_day=self.config["nodes"].get("small_deposit_clearance_per_day", 0.0),
             mechanisms=mechanism_settings(self.config.get("mechanisms")),
         )
 

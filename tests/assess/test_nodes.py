@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import integrate
+from scipy import integrate, stats
 
 from chemomet.assess import AssessmentSettings, assess
 from chemomet.assess.twins import draw_twins
 from chemomet.model.engine import simulate_schedule
-from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
+from chemomet.model.nodes import detection_lag_days, expected_positive_nodes, node_count_logpmf
 from chemomet.model.primary import age_days, untreated_log_cells
 from chemomet.patient import example_patient, patient_from_dict
 from chemomet.population import Population
@@ -39,6 +39,54 @@ def test_deposits_match_the_integral_of_seeding_with_clearance():
         reference, _ = integrate.quad(integrand, -age_days(p)[0], 0.0, limit=500, epsabs=0, epsrel=1e-10)
         # exact for a log-linear primary; the Gompertz curvature over the last 1/δ days costs under 2 %
         assert closed[i] == pytest.approx(s.nodal_seeding_ratio * reference, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "detection_cells, small_clearance, clearance",
+    [(1.0, 0.0, 0.0), (1e4, 0.0, 0.0), (1e6, 0.003, 0.0), (1e6, 0.003, 0.002)],
+)
+def test_deposits_large_enough_to_be_seen_match_the_lagged_integral(detection_cells, small_clearance, clearance):
+    """With a detection size, a deposit counts once it has grown to ``N_det`` cells, ``τ_det`` days after seeding,
+    if it escaped clearance at ``δ_s`` on the way; after that it is cleared at ``δ``:
+    ``D = ρ e^{-δ_s τ_det} ∫_{-T}^{-τ_det} μ N(s)^γ e^{δ (s + τ_det)} ds`` (closed forms, no approximation)."""
+    pop = Population()
+    _, params = pop.sample(5, rng=4)
+    s = replace(pop.settings, axillary_nodes=1e12, nodal_detection_cells=detection_cells,
+                nodal_small_clearance_per_day=small_clearance, nodal_clearance_per_day=clearance)
+    closed = expected_positive_nodes(params, s)
+    lag = detection_lag_days(params, detection_cells)
+    # the Gompertz colony from one cell, u(τ) = a (1 - e^{-βτ}), reaches ln N_det at τ_det
+    grown = params.log_plateau * -np.expm1(-params.beta_per_day * lag)
+    np.testing.assert_allclose(grown, np.log(detection_cells), rtol=1e-12, atol=1e-12)
+    for i in range(params.n):
+        p = params.take([i])
+
+        def integrand(t, p=p, lag=lag[i]):
+            return p.mu[0] * np.exp(p.gamma[0] * untreated_log_cells(p, [t])[0, 0] + clearance * (t + lag))
+
+        integral, _ = integrate.quad(integrand, -age_days(p)[0], -lag[i], limit=500, epsabs=0, epsrel=1e-11)
+        reference = s.nodal_seeding_ratio * np.exp(-small_clearance * lag[i]) * integral
+        assert closed[i] == pytest.approx(reference, rel=1e-8)
+
+
+def test_the_race_ties_node_positivity_to_fast_growth():
+    """Deposits cleared while small: a fast-growing deposit escapes sooner, so at the same shedding a fast-growing
+    tumour shows more nodes, and the count carries the growth rate (whose inverse sets when distant colonies
+    surface). Without the race the share seen does not depend on the growth rate, only on the primary's size: the
+    deposits and the primary share one clock."""
+    pop = Population()
+    _, params = pop.sample(4000, rng=5)
+    at_seeding = replace(pop.settings, nodal_clearance_per_day=0.0)
+    seen = replace(at_seeding, nodal_detection_cells=1e6)
+    race = replace(seen, nodal_small_clearance_per_day=0.003)
+    base = expected_positive_nodes(params, at_seeding)
+
+    def rank_correlation_with_growth(settings):
+        ratio = expected_positive_nodes(params, settings) / base
+        return stats.spearmanr(ratio, params.beta_per_day).statistic
+
+    assert abs(rank_correlation_with_growth(seen)) < 0.3
+    assert rank_correlation_with_growth(race) > 0.7
 
 
 def test_node_positive_share_rises_with_size_and_nodes_go_with_risk():

@@ -171,7 +171,8 @@ class NodeCountLikelihood:
         twins = twins or self.twins(pop)
         m, mv = self.means(pop, twins, rho, delta)
         lp = node_count_logpmf(self.counts, m, k)
-        log_pos = np.log(-np.expm1(node_count_logpmf(0, m, k)))
+        with np.errstate(divide="ignore"):  # a twin that cannot show a node has log P(positive) = -inf
+            log_pos = np.log(-np.expm1(node_count_logpmf(0, m, k)))
         ll = np.sum(logsumexp(lp, axis=1) - logsumexp(log_pos, axis=1))
         q = np.clip(self.shares(mv, k, twins[2]), 1e-9, 1 - 1e-9)
         return float(ll + self.weight * np.sum(self.target * np.log(q) + (1 - self.target) * np.log1p(-q)))
@@ -287,11 +288,13 @@ class JointFit:
     seeding_ratio, count_dispersion, clearance_per_day : float
         Nodal values (``δ`` held at the value given).
     cov : numpy.ndarray
-        Inverse observed information of ``θ`` followed by ``ln ρ``, ``ln k``.
+        Inverse observed information of ``θ`` followed by ``ln ρ``, ``ln k`` (and ``ln δ_s`` when fitted).
     loglik : float
         The joint maximum (nats); ``loglik_node_negative`` and ``loglik_counts`` its parts.
     n_evaluations : int
     converged : bool
+    small_deposit_clearance_per_day : float
+        ``δ_s`` (1/day), fitted or held.
 
     Examples
     --------
@@ -309,10 +312,12 @@ class JointFit:
     loglik_counts: float
     n_evaluations: int
     converged: bool
+    small_deposit_clearance_per_day: float = 0.0
 
 
 def fit_jointly(
-    node_negative, counts: NodeCountLikelihood, theta_start, nodes: dict, max_evaluations: int = 3000
+    node_negative, counts: NodeCountLikelihood, theta_start, nodes: dict, max_evaluations: int = 3000,
+    fit_small_clearance: bool = False,
 ) -> JointFit:
     """The natural history and the nodal spread fitted together: maximum of the node-negative cohort's
     likelihood given its counts (``node_negative``, a conditioned
@@ -334,9 +339,14 @@ def fit_jointly(
     theta_start : array_like
         Starting natural-history vector.
     nodes : dict
-        Starting ``seeding_ratio`` and ``count_dispersion``; ``clearance_per_day`` is held.
+        Starting ``seeding_ratio`` and ``count_dispersion``; ``clearance_per_day`` and ``detection_cells`` are held
+        (and ``small_deposit_clearance_per_day`` unless it is fitted).
     max_evaluations : int
         Most objective evaluations of Nelder–Mead.
+    fit_small_clearance : bool
+        Also fit ``ln δ_s``, the clearance of deposits too small to be seen (the race of
+        :func:`~chemomet.model.nodes.expected_positive_nodes`; needs ``detection_cells > 1``), starting from
+        ``nodes["small_deposit_clearance_per_day"]`` (default 0.001/day).
 
     Returns
     -------
@@ -349,18 +359,30 @@ def fit_jointly(
     """
     delta = float(nodes["clearance_per_day"])
     n_theta = len(theta_start)
+    if fit_small_clearance and float(nodes.get("detection_cells", 1.0)) <= 1.0:
+        raise ValueError("the clearance of small deposits needs a detection size above one cell (detection_cells)")
+
+    def table(x):
+        rho, k, *small = np.exp(x[n_theta:])
+        return _nodes_table(rho, k, delta) | (
+            {"small_deposit_clearance_per_day": small[0]} if fit_small_clearance else {}
+        )
 
     def parts(x):
-        theta, (rho, k) = x[:n_theta], np.exp(x[n_theta:])
-        model = node_negative.with_nodes(_nodes_table(rho, k, delta))
-        return model.loglik(theta), counts.loglik(model.population(theta), rho, k, delta)
+        theta, values = x[:n_theta], table(x)
+        model = node_negative.with_nodes(values)
+        return model.loglik(theta), counts.loglik(
+            model.population(theta), values["seeding_ratio"], values["count_dispersion"], delta
+        )
 
     def nll(x):
         val = -sum(parts(x))
         return val if np.isfinite(val) else 1e12
 
-    x0 = np.concatenate([np.asarray(theta_start, float),
-                         np.log([float(nodes["seeding_ratio"]), float(nodes["count_dispersion"])])])
+    start_nodes = [float(nodes["seeding_ratio"]), float(nodes["count_dispersion"])]
+    if fit_small_clearance:
+        start_nodes.append(float(nodes.get("small_deposit_clearance_per_day", 1e-3)) or 1e-3)
+    x0 = np.concatenate([np.asarray(theta_start, float), np.log(start_nodes)])
     simplex = np.vstack([x0, x0 + np.diag(np.full(x0.size, 0.3))])
     res = optimize.minimize(nll, x0, method="Nelder-Mead", options={
         "maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-3, "adaptive": True, "initial_simplex": simplex})
@@ -368,9 +390,11 @@ def fit_jointly(
     w, v = np.linalg.eigh(0.5 * (info + info.T))
     cov = (v / np.maximum(w, 1e-6)) @ v.T
     ll_nn, ll_counts = parts(res.x)
-    rho, k = (float(v) for v in np.exp(res.x[n_theta:]))
-    return JointFit(res.x[:n_theta].copy(), rho, k, delta, cov, ll_nn + ll_counts, ll_nn, ll_counts,
-                    int(res.nfev), bool(res.success))
+    values = table(res.x)
+    return JointFit(res.x[:n_theta].copy(), float(values["seeding_ratio"]), float(values["count_dispersion"]), delta,
+                    cov, ll_nn + ll_counts, ll_nn, ll_counts, int(res.nfev), bool(res.success),
+                    float(values.get("small_deposit_clearance_per_day",
+                                     nodes.get("small_deposit_clearance_per_day", 0.0))))
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,14 @@ patient-level quantity, while removing the nodes does not change distant spread.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy.special import gammaln, xlogy
 from scipy.stats import nbinom
 
+from chemomet.model.dissemination import untreated_cumulative_founding
+from chemomet.model.dormancy import untreated_pool
 from chemomet.model.parameters import ModelSettings, PatientParameters
 
 MAX_REPORTED_NODES = 60
@@ -26,12 +30,21 @@ MAX_REPORTED_NODES = 60
 def expected_positive_nodes(params: PatientParameters, settings: ModelSettings) -> np.ndarray:
     """Expected positive axillary nodes at diagnosis, ``M (1 - exp(-D / M))`` (lymph nodes, one per patient).
 
-    ``D = ρ ∫ μ N_p(s)^γ e^{δ s} ds`` over the tumour's history before diagnosis (``s ≤ 0``) is the number of
-    nodal deposits still present: seeding at ``ρ`` times the distant founding rate, each deposit cleared at rate
-    ``δ``. With the primary's log-size close to linear over the last ``1/(δ + γ g)`` days (``g = β (ln K - ln
-    N_0)``, its specific growth rate at diagnosis), ``D = ρ μ N_0^γ / (δ + γ g)``: with ``δ = 0`` nearly every
-    seeding since the first cell counts (so the count also measures the tumour's age); with ``δ ≫ γ g`` only the
-    recent ones, and the count measures the present shedding rate.
+    ``D`` is the number of nodal deposits a pathologist can see at diagnosis. Deposits are seeded at ``ρ`` times the
+    distant founding rate, ``ρ μ N_p(s)^γ``. A deposit grows from one cell by the patient's own Gompertz law (the
+    law of her distant colonies) and is seen once it has ``N_det`` cells
+    (:attr:`~ModelSettings.nodal_detection_cells`), which takes ``τ_det = -ln(1 - ln N_det / a) / β`` days
+    (:func:`detection_lag_days`). Until then it is cleared at rate ``δ_s``
+    (:attr:`~ModelSettings.nodal_small_clearance_per_day`: a race between growth and elimination, which fast
+    growers win), afterwards at rate ``δ`` (:attr:`~ModelSettings.nodal_clearance_per_day`):
+
+    ``D = ρ e^{-δ_s τ_det} ∫_{-∞}^{-τ_det} μ N_p(s)^γ e^{δ (s + τ_det)} ds``.
+
+    With ``N_det = 1`` (the default; ``τ_det = 0``) and ``δ > 0`` the integral is taken as
+    ``ρ μ N_0^γ / (δ + γ g)`` (``g = β (ln K - ln N_0)``, the primary's specific growth rate at diagnosis; exact when
+    ``ln N_p`` is linear over the last ``1/(δ + γ g)`` days, within 2% of quadrature). Otherwise it is the closed form
+    of the untreated founding (:func:`~chemomet.model.dissemination.untreated_cumulative_founding`, ``δ = 0``) or of
+    the untreated pool with loss rate ``δ`` (:func:`~chemomet.model.dormancy.untreated_pool`) at ``-τ_det``.
 
     Parameters
     ----------
@@ -39,7 +52,8 @@ def expected_positive_nodes(params: PatientParameters, settings: ModelSettings) 
         The patients.
     settings : ModelSettings
         Gives ``ρ`` (:attr:`~ModelSettings.nodal_seeding_ratio`, node seedings per distant colony), ``δ``
-        (:attr:`~ModelSettings.nodal_clearance_per_day`, 1/day) and ``M`` (:attr:`~ModelSettings.axillary_nodes`).
+        (:attr:`~ModelSettings.nodal_clearance_per_day`, 1/day), ``N_det`` (cells) and ``M``
+        (:attr:`~ModelSettings.axillary_nodes`).
 
     Returns
     -------
@@ -55,18 +69,77 @@ def expected_positive_nodes(params: PatientParameters, settings: ModelSettings) 
     >>> bool(np.all((m >= 0) & (m <= pop.settings.axillary_nodes)))
     True
 
-    More shedding, more nodes:
+    More shedding, more nodes; a larger detection size, fewer:
 
     >>> from dataclasses import replace
     >>> more = expected_positive_nodes(replace(params, mu=params.mu * 10), pop.settings)
     >>> bool(np.all(more >= m))
     True
+    >>> fewer = expected_positive_nodes(params, replace(pop.settings, nodal_detection_cells=1e6))
+    >>> bool(np.all(fewer <= m))
+    True
     """
-    growth = params.beta_per_day * (params.log_plateau - params.log_cells0)
-    rate = params.mu * np.exp(params.gamma * params.log_cells0)
-    deposits = settings.nodal_seeding_ratio * rate / (settings.nodal_clearance_per_day + params.gamma * growth)
     m = settings.axillary_nodes
-    return m * -np.expm1(-deposits / m)
+    return m * -np.expm1(-nodal_deposits(params, settings) / m)
+
+
+def detection_lag_days(params: PatientParameters, detection_cells: float) -> np.ndarray:
+    """``τ_det = -ln(1 - ln N_det / a) / β``: days for a deposit to grow from one cell to ``detection_cells`` by
+    the patient's Gompertz law (0 for one cell; one per patient).
+
+    Examples
+    --------
+    >>> from chemomet.population import Population
+    >>> _, p = Population().sample(3, rng=1)
+    >>> detection_lag_days(p, 1.0).tolist()
+    [0.0, 0.0, 0.0]
+    >>> bool(np.all(detection_lag_days(p, 1e6) > detection_lag_days(p, 1e4)))
+    True
+    """
+    return -np.log1p(-np.log(detection_cells) / params.log_plateau) / params.beta_per_day
+
+
+def nodal_deposits(params: PatientParameters, settings: ModelSettings) -> np.ndarray:
+    """``D``: nodal deposits large enough to be seen at diagnosis (deposits, one per patient); see
+    :func:`expected_positive_nodes` for the integral and its closed forms.
+
+    Parameters
+    ----------
+    params : PatientParameters
+        The patients.
+    settings : ModelSettings
+        Nodal settings (seeding ratio, clearances, detection size).
+
+    Returns
+    -------
+    numpy.ndarray
+        Deposits, shape ``(n,)``.
+
+    Examples
+    --------
+    Without saturation the expected count is the deposits themselves:
+
+    >>> from dataclasses import replace
+    >>> from chemomet.population import Population
+    >>> pop = Population()
+    >>> _, p = pop.sample(3, rng=2)
+    >>> wide = replace(pop.settings, axillary_nodes=1e15)
+    >>> bool(np.allclose(nodal_deposits(p, wide), expected_positive_nodes(p, wide), rtol=1e-6))
+    True
+    """
+    rho, delta = settings.nodal_seeding_ratio, settings.nodal_clearance_per_day
+    if settings.nodal_detection_cells <= 1.0:
+        if delta > 0.0:
+            growth = params.beta_per_day * (params.log_plateau - params.log_cells0)
+            rate = params.mu * np.exp(params.gamma * params.log_cells0)
+            return rho * rate / (delta + params.gamma * growth)
+        return rho * untreated_cumulative_founding(params, np.zeros((params.n, 1)))[:, 0]
+    lag = detection_lag_days(params, settings.nodal_detection_cells)
+    race = np.exp(-settings.nodal_small_clearance_per_day * lag)
+    if delta == 0.0:
+        return rho * race * untreated_cumulative_founding(params, -lag[:, None])[:, 0]
+    lossy = replace(params, wake_rate_per_day=np.full(params.n, delta))
+    return rho * race * untreated_pool(lossy, -lag[:, None])[:, 0]
 
 
 def node_count_logpmf(count, mean, dispersion: float) -> np.ndarray:

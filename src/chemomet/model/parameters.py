@@ -189,6 +189,11 @@ class ModelSettings:
         ``M``: axillary nodes open to involvement (lymph nodes).
     nodal_clearance_per_day : float
         ``δ``: rate at which nodal deposits are cleared (1/day; 0: every deposit persists).
+    nodal_detection_cells : float
+        ``N_det``: size a nodal deposit must reach to be seen by the pathologist (cells; 1: seen from its first
+        cell).
+    nodal_small_clearance_per_day : float
+        ``δ_s``: rate at which nodal deposits smaller than ``N_det`` are cleared (1/day).
     mechanisms : Mechanisms
         The prometastatic mechanisms carried and their strengths (default: the shipped model, doorway mechanism
         only; see :mod:`chemomet.mechanisms`).
@@ -217,6 +222,8 @@ class ModelSettings:
     node_count_dispersion: float = 1.0
     axillary_nodes: float = 30.0
     nodal_clearance_per_day: float = 0.0
+    nodal_detection_cells: float = 1.0
+    nodal_small_clearance_per_day: float = 0.0
     mechanisms: Mechanisms = Mechanisms()
 
     @property
