@@ -23,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from chemomet.model.engine import simulate_schedule
+from chemomet.model.engine import dmfs_at
 from chemomet.model.parameters import PatientParameters
 from chemomet.population import Population
 from chemomet.regimens import DEFAULT_REGIMEN, Drug, Schedule, Strategy, load_drugs
@@ -82,8 +82,8 @@ def nact_excess_risk(
         raise ValueError("nact_excess_risk does not decompose drug toxicity; switch the drug_toxicity mechanism off")
 
     def risk(p: PatientParameters, schedule: Schedule, model=settings) -> np.ndarray:
-        _, traj = simulate_schedule(p, schedule, model, horizon, drugs=drugs, grid=np.array([0.0, horizon]))
-        return 1.0 - traj["dmfs"][:, -1]
+        # simulate_schedule's DMFS at the horizon, without the summaries it also forms
+        return 1.0 - dmfs_at(p, schedule, model, [horizon], drugs=drugs)[:, 0]
 
     full = strategy.schedule()
     calm = replace(params, epsilon=np.zeros(params.n))

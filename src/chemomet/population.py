@@ -191,81 +191,7 @@ class Population:
         PatientParameters
             One row per row of ``cov``.
         """
-        g, d, t, me = (self.config[k] for k in ("growth", "dissemination", "treatment", "microenvironment"))
-        unknown = [k for k in ("grade", "er", "pr", "her2") if pd.isna(cov[k]).any()]
-        if unknown:
-            raise ValueError(f"covariates {unknown} unknown: draw them first (Population.draw_unknown)")
-        sub = _subtype_index(cov["er"], cov["pr"], cov["her2"])
-        grade = cov["grade"].to_numpy(int)
-        dt_med = np.array([g["doubling_time_median_days"][s] for s in SUBTYPES])[sub]
-        dt = dt_med * np.asarray(g["grade_doubling_factor"])[grade - 1]
-        dt = dt * np.where(cov["age"].to_numpy(float) < 50, g["age_under_50_doubling_factor"], 1.0)
-        dt = dt * np.exp(g["doubling_time_sdlog"] * z[:, 0])
-        log_n0 = np.log(diameter_mm_to_cells(cov["diameter_mm"].to_numpy(float), self.settings.cells_per_mm3))
-        log_k = np.log(10.0) * (g["plateau_log10_cells_median"] + g["plateau_log10_cells_sd"] * z[:, 1])
-        # the plateau must lie above the tumour at diagnosis and above metastasis visibility
-        log_k = np.maximum(
-            log_k, np.maximum(log_n0 + np.log(2.0), np.log(self.settings.visible_cells) + np.log(10.0))
-        )
-        beta = LN2 / (dt * (log_k - log_n0))
-        alpha = beta * log_k
-
-        tmem = cov["tmem_10hpf"].to_numpy(float)
-        t0 = np.where(np.isnan(tmem), me["tmem_median_10hpf"] * np.exp(me["tmem_sdlog"] * z[:, 5]), tmem)
-        t0 = np.maximum(t0, 0.5)  # a score of 0 still means some doorways exist below detection
-        mu = (
-            d["mu_median_per_cell_day"]
-            * np.exp(d["mu_sdlog"] * z[:, 2])
-            * (t0 / d["tmem_reference_10hpf"]) ** d["theta"]
-        )
-
-        s_med = np.array([t["chemosensitivity_median"][s] for s in SUBTYPES])[sub]
-        s = (
-            s_med
-            * np.where(grade == 3, t["grade3_chemosensitivity_factor"], 1.0)
-            * np.exp(t["chemosensitivity_sdlog"] * z[:, 3])
-        )
-        has_r = u_resistant[:, 0] < t["resistant_clone_probability"]
-        lo, hi = t["resistant_fraction_log10_min"], t["resistant_fraction_log10_max"]
-        f_r = np.where(has_r, 10.0 ** (lo + (hi - lo) * u_resistant[:, 1]), 0.0)
-
-        morph = cov["alveolar_or_trabecular"].to_numpy(bool)
-        eps = me["epsilon_median"] * np.where(morph, max(me["morphology_epsilon_factor"].values()), 1.0)
-        eps = eps * np.exp(me["epsilon_sdlog"] * z[:, 4])
-        n = len(cov)
-        dorm = self.config.get("dormancy", {})
-        q = np.full(n, float(dorm.get("dormant_fraction", 0.0)))
-        wake = np.full(n, 1.0 / float(dorm.get("mean_dormancy_days", 1.0)) if q.any() else 0.0)
-        er = cov["er"].to_numpy(bool)
-        r_endo = t.get("endocrine_resistance_probability", 0.0)
-        endocrine = receptor_sensitivity(
-            er, z[:, 6], r_endo, t.get("endocrine_sensitivity_sdlog", 0.0), t.get("endocrine_sensitivity_median", 1.0)
-        )
-        rescue_rank = nonresponder_rank(er, z[:, 6], r_endo)
-        her2 = receptor_sensitivity(
-            cov["her2"].to_numpy(bool), np.zeros(n) if z_her2 is None else z_her2,
-            t.get("anti_her2_resistance_probability", 0.0), t.get("anti_her2_sensitivity_sdlog", 0.0),
-            t.get("anti_her2_sensitivity_median", 1.0),
-        )
-        return PatientParameters(
-            alpha_per_day=alpha,
-            beta_per_day=beta,
-            log_cells0=log_n0,
-            mu=mu,
-            gamma=np.full(n, d["gamma"]),
-            chemosensitivity=s,
-            resistant_fraction=f_r,
-            resistant_kill_ratio=np.full(n, t["resistant_kill_ratio"]),
-            s_met=np.full(n, t["metastasis_kill_ratio"]),
-            epsilon=eps,
-            T0=t0,
-            phi=doorway_share(t0, d["phi"], d["tmem_reference_10hpf"], d.get("phi_tmem_exponent", 0.0)),
-            dormant_fraction=q,
-            wake_rate_per_day=wake,
-            endocrine_sensitivity=endocrine,
-            her2_sensitivity=her2,
-            endocrine_rescue_rank=rescue_rank,
-        )
+        return _covariate_parameters(_MemberConstants([_parameter_constants(self)]), cov, z, u_resistant, z_her2)
 
     # ------------------------------------------------------------------ one patient from a file
     def tmem_10hpf(self, patient: Patient) -> float:
@@ -472,6 +398,225 @@ class Population:
         return cov, params
 
 
+def _parameter_constants(pop: Population) -> dict[str, Any]:
+    """The population-level values :meth:`Population.parameters` uses, read from ``pop.config`` (each call: the
+    configuration may have been changed since the last), scalars as Python or NumPy floats and the per-subtype and
+    per-grade tables as arrays; derived constants are formed here exactly as the formulas form them."""
+    g, d, t, me = (pop.config[k] for k in ("growth", "dissemination", "treatment", "microenvironment"))
+    dorm = pop.config.get("dormancy", {})
+    dormant = float(dorm.get("dormant_fraction", 0.0))
+    return {
+        "dt_med": np.array([g["doubling_time_median_days"][s] for s in SUBTYPES]),
+        "grade_doubling": np.asarray(g["grade_doubling_factor"]),
+        "age_doubling": g["age_under_50_doubling_factor"],
+        "dt_sdlog": g["doubling_time_sdlog"],
+        "cells_per_mm3": pop.settings.cells_per_mm3,
+        "k_median": g["plateau_log10_cells_median"],
+        "k_sd": g["plateau_log10_cells_sd"],
+        "log_k_floor": np.log(pop.settings.visible_cells) + np.log(10.0),
+        "tmem_median": me["tmem_median_10hpf"],
+        "tmem_sdlog": me["tmem_sdlog"],
+        "mu_median": d["mu_median_per_cell_day"],
+        "mu_sdlog": d["mu_sdlog"],
+        "tmem_ref": d["tmem_reference_10hpf"],
+        "theta": d["theta"],
+        "s_med": np.array([t["chemosensitivity_median"][s] for s in SUBTYPES]),
+        "grade3_s": t["grade3_chemosensitivity_factor"],
+        "s_sdlog": t["chemosensitivity_sdlog"],
+        "p_resistant": t["resistant_clone_probability"],
+        "r_lo": t["resistant_fraction_log10_min"],
+        "r_hi": t["resistant_fraction_log10_max"],
+        "eps_median": me["epsilon_median"],
+        "eps_morph": max(me["morphology_epsilon_factor"].values()),
+        "eps_sdlog": me["epsilon_sdlog"],
+        "gamma": d["gamma"],
+        "resistant_kill_ratio": t["resistant_kill_ratio"],
+        "s_met": t["metastasis_kill_ratio"],
+        "dormant_fraction": dormant,
+        # as a single population: a wake rate only where someone is dormant
+        "wake": 1.0 / float(dorm.get("mean_dormancy_days", 1.0)) if dormant != 0.0 else 0.0,
+        "r_endo": t.get("endocrine_resistance_probability", 0.0),
+        "endo_sdlog": t.get("endocrine_sensitivity_sdlog", 0.0),
+        "endo_median": t.get("endocrine_sensitivity_median", 1.0),
+        "r_her2": t.get("anti_her2_resistance_probability", 0.0),
+        "her2_sdlog": t.get("anti_her2_sensitivity_sdlog", 0.0),
+        "her2_median": t.get("anti_her2_sensitivity_median", 1.0),
+        "phi": d["phi"],
+        "phi_exponent": d.get("phi_tmem_exponent", 0.0),
+    }
+
+
+class _MemberConstants:
+    """The constants of :func:`_parameter_constants` for rows that each belong to one of several populations
+    (``member``: the population of each row; None: every row the single population's).
+
+    ``c[key]`` is the plain value where every population has the same one (so the formulas run exactly as for one
+    population), else one value per row; :meth:`table` picks a subtype or grade table's entry per row;
+    :meth:`groups` gives the rows of each population with its constants, for the operations that must see one
+    population's scalar (powers: ``x ** scalar`` and ``x ** array`` may be computed differently)."""
+
+    def __init__(self, constants: list[dict], member: np.ndarray | None = None):
+        self.constants = constants
+        self.member = member
+        self._same: dict[str, bool] = {}
+
+    def _uniform(self, key: str) -> bool:
+        if key not in self._same:
+            first = self.constants[0][key]
+            if np.ndim(first) == 0:  # plain numbers: Python's comparison (NaN never equal: per-row values)
+                self._same[key] = all(c[key] == first for c in self.constants[1:])
+            else:
+                self._same[key] = all(np.array_equal(c[key], first) for c in self.constants[1:])
+        return self._same[key]
+
+    def __getitem__(self, key: str):
+        if self.member is None or self._uniform(key):
+            return self.constants[0][key]
+        return np.array([c[key] for c in self.constants])[self.member]
+
+    def table(self, key: str, index: np.ndarray) -> np.ndarray:
+        """Per row, entry ``index`` of the table ``key`` of the row's population."""
+        if self.member is None or self._uniform(key):
+            return self.constants[0][key][index]
+        return np.stack([c[key] for c in self.constants])[self.member, index]
+
+    def power(self, base: np.ndarray, key: str) -> np.ndarray:
+        """``base ** c[key]`` with each population's exponent as the scalar it is."""
+        if self.member is None or self._uniform(key):
+            return base ** self.constants[0][key]
+        out = np.empty_like(base)
+        for rows, c in self.groups():
+            out[rows] = base[rows] ** c[key]
+        return out
+
+    def doorway_share(self, t0: np.ndarray) -> np.ndarray:
+        """:func:`doorway_share` of ``t0`` with each row's population link."""
+        keys = ("phi", "tmem_ref", "phi_exponent")
+        if self.member is None or all(self._uniform(k) for k in keys):
+            return doorway_share(t0, *(self.constants[0][k] for k in keys))
+        out = np.empty_like(t0)
+        for rows, c in self.groups():
+            out[rows] = doorway_share(t0[rows], *(c[k] for k in keys))
+        return out
+
+    def groups(self):
+        """``(rows, constants)`` of each population that has rows."""
+        order = np.argsort(self.member, kind="stable")
+        bounds = np.searchsorted(self.member[order], np.arange(len(self.constants) + 1))
+        for m, c in enumerate(self.constants):
+            if bounds[m + 1] > bounds[m]:
+                yield order[bounds[m] : bounds[m + 1]], c
+
+
+def _covariate_parameters(c: _MemberConstants, cov, z, u_resistant, z_her2=None) -> PatientParameters:
+    """:meth:`Population.parameters` with the population constants ``c`` (one population's, or one per row)."""
+    unknown = [k for k in ("grade", "er", "pr", "her2") if pd.isna(cov[k]).any()]
+    if unknown:
+        raise ValueError(f"covariates {unknown} unknown: draw them first (Population.draw_unknown)")
+    col = {k: np.asarray(cov[k]) for k in ("age", "diameter_mm", "grade", "er", "pr", "her2",
+                                            "alveolar_or_trabecular", "tmem_10hpf")}
+    sub = _subtype_index(col["er"], col["pr"], col["her2"])
+    grade = col["grade"].astype(int)
+    dt = c.table("dt_med", sub) * c.table("grade_doubling", grade - 1)
+    dt = dt * np.where(col["age"].astype(float) < 50, c["age_doubling"], 1.0)
+    dt = dt * np.exp(c["dt_sdlog"] * z[:, 0])
+    log_n0 = np.log(diameter_mm_to_cells(col["diameter_mm"].astype(float), c["cells_per_mm3"]))
+    log_k = np.log(10.0) * (c["k_median"] + c["k_sd"] * z[:, 1])
+    # the plateau must lie above the tumour at diagnosis and above metastasis visibility
+    log_k = np.maximum(log_k, np.maximum(log_n0 + np.log(2.0), c["log_k_floor"]))
+    beta = LN2 / (dt * (log_k - log_n0))
+    alpha = beta * log_k
+
+    tmem = col["tmem_10hpf"].astype(float)
+    t0 = np.where(np.isnan(tmem), c["tmem_median"] * np.exp(c["tmem_sdlog"] * z[:, 5]), tmem)
+    t0 = np.maximum(t0, 0.5)  # a score of 0 still means some doorways exist below detection
+    mu = c["mu_median"] * np.exp(c["mu_sdlog"] * z[:, 2]) * c.power(t0 / c["tmem_ref"], "theta")
+
+    s = (
+        c.table("s_med", sub)
+        * np.where(grade == 3, c["grade3_s"], 1.0)
+        * np.exp(c["s_sdlog"] * z[:, 3])
+    )
+    has_r = u_resistant[:, 0] < c["p_resistant"]
+    lo, hi = c["r_lo"], c["r_hi"]
+    f_r = np.where(has_r, 10.0 ** (lo + (hi - lo) * u_resistant[:, 1]), 0.0)
+
+    morph = col["alveolar_or_trabecular"].astype(bool)
+    eps = c["eps_median"] * np.where(morph, c["eps_morph"], 1.0)
+    eps = eps * np.exp(c["eps_sdlog"] * z[:, 4])
+    n = len(tmem)
+
+    def full(key):
+        value = c[key]
+        return np.full(n, value) if np.ndim(value) == 0 else value
+
+    er = col["er"].astype(bool)
+    r_endo = c["r_endo"]
+    endocrine = receptor_sensitivity(er, z[:, 6], r_endo, c["endo_sdlog"], c["endo_median"])
+    rescue_rank = nonresponder_rank(er, z[:, 6], r_endo)
+    her2 = receptor_sensitivity(
+        col["her2"].astype(bool), np.zeros(n) if z_her2 is None else z_her2, c["r_her2"], c["her2_sdlog"],
+        c["her2_median"],
+    )
+    return PatientParameters(
+        alpha_per_day=alpha,
+        beta_per_day=beta,
+        log_cells0=log_n0,
+        mu=mu,
+        gamma=full("gamma"),
+        chemosensitivity=s,
+        resistant_fraction=f_r,
+        resistant_kill_ratio=full("resistant_kill_ratio"),
+        s_met=full("s_met"),
+        epsilon=eps,
+        T0=t0,
+        phi=c.doorway_share(t0),
+        dormant_fraction=full("dormant_fraction"),
+        wake_rate_per_day=full("wake"),
+        endocrine_sensitivity=endocrine,
+        her2_sensitivity=her2,
+        endocrine_rescue_rank=rescue_rank,
+    )
+
+
+def ensemble_parameters(
+    populations, member: np.ndarray, cov, z: np.ndarray, u_resistant: np.ndarray, z_her2: np.ndarray | None = None
+) -> PatientParameters:
+    """Model parameters of rows that each come from one of several populations (e.g. the members of a calibration
+    ensemble), in one vectorised pass: row ``i`` gets exactly (bit for bit) what
+    ``populations[member[i]].parameters`` gives it alone.
+
+    Parameters
+    ----------
+    populations : sequence of Population
+        The populations (e.g. :func:`chemomet.assess.twins.shipped_ensemble`).
+    member : numpy.ndarray
+        ``(n,)`` integer index into ``populations`` of each row.
+    cov : pandas.DataFrame or mapping of str to numpy.ndarray
+        The covariate columns of :meth:`Population.parameters` (years, mm, doorways per 10 HPF), ``n`` rows.
+    z, u_resistant, z_her2 : numpy.ndarray
+        As in :meth:`Population.parameters`: standard normals ``(n, 7)``, uniforms ``(n, 2)``, optional normals
+        ``(n,)``.
+
+    Returns
+    -------
+    PatientParameters
+        One row per row of ``cov``, in its order.
+
+    Examples
+    --------
+    >>> pops = [Population(), Population().with_mechanisms({})]
+    >>> cov, _ = Population().sample(4, rng=3)
+    >>> z, u = np.random.default_rng(0).standard_normal((4, 7)), np.full((4, 2), 0.5)
+    >>> both = ensemble_parameters(pops, np.array([0, 1, 0, 1]), cov, z, u)
+    >>> bool(np.array_equal(both.mu[1::2], pops[1].parameters(cov.iloc[1::2], z[1::2], u[1::2]).mu))
+    True
+    """
+    member = np.asarray(member, dtype=np.int64)
+    constants = _MemberConstants([_parameter_constants(p) for p in populations], member)
+    return _covariate_parameters(constants, cov, z, u_resistant, z_her2)
+
+
 ANTI_HER2_STREAM = 2**40 + 0x4845
 """Sub-stream key of the anti-HER2 sensitivity normals (far above any block index, so no block shares it)."""
 
@@ -492,7 +637,8 @@ def anti_her2_normals(root, index) -> np.ndarray:
 
 
 def receptor_sensitivity(
-    positive, z, resistance_probability: float, sdlog: float, median: float = 1.0
+    positive, z, resistance_probability: float | np.ndarray, sdlog: float | np.ndarray,
+    median: float | np.ndarray = 1.0,
 ) -> np.ndarray:
     """Sensitivity to a receptor-targeted therapy from one standard normal per patient (dimensionless): endocrine
     sensitivity ``e`` (receptor ER) or anti-HER2 sensitivity ``h`` (receptor HER2).
@@ -501,40 +647,52 @@ def receptor_sensitivity(
     tumours a share ``resistance_probability`` does not respond (de novo resistance, and in trial data also
     non-adherence and weakly positive disease): 0 where ``Φ(z) < r``. The rest have a log-normal sensitivity
     (``median``, SD of log ``sdlog``) drawn from the remaining quantile ``(Φ(z) - r) / (1 - r)``, so one normal
-    gives both.
+    gives both. ``resistance_probability`` (probability), ``sdlog`` and ``median`` (dimensionless) may be one
+    value or one per patient (:func:`ensemble_parameters`).
 
     Examples
     --------
     >>> receptor_sensitivity(np.array([True, True, False]), np.array([-1.0, 0.5, 0.5]), 0.3, 0.5).round(3)
     array([0.   , 1.077, 0.   ])
     """
-    from scipy.stats import norm
+    from scipy.special import ndtr, ndtri  # norm.cdf and norm.ppf of the standard normal, without their overhead
 
-    pz = norm.cdf(np.asarray(z, dtype=float))
-    r = float(resistance_probability)
-    q = np.clip((pz - r) / max(1.0 - r, 1e-12), 1e-12, 1.0 - 1e-12)
-    return np.where(np.asarray(positive, bool) & (pz >= r), median * np.exp(sdlog * norm.ppf(q)), 0.0)
+    pz = ndtr(np.asarray(z, dtype=float))
+    r = np.asarray(resistance_probability, dtype=float)
+    respond = np.asarray(positive, bool) & (pz >= r)
+    out = np.zeros(np.broadcast(respond, r, sdlog, median).shape)
+    if respond.any():  # the quantile only where someone responds (each value as computed for all)
+        pick = np.broadcast_to(respond, out.shape)
+
+        def at(x):
+            x = np.asarray(x, dtype=float)
+            return x if x.ndim == 0 else np.broadcast_to(x, out.shape)[pick]
+
+        q = np.clip((at(pz) - at(r)) / np.maximum(1.0 - at(r), 1e-12), 1e-12, 1.0 - 1e-12)
+        out[pick] = at(median) * np.exp(at(sdlog) * ndtri(q))
+    return out
 
 
-def nonresponder_rank(positive, z, resistance_probability: float) -> np.ndarray:
+def nonresponder_rank(positive, z, resistance_probability: float | np.ndarray) -> np.ndarray:
     """Rank of each non-responding receptor-positive tumour among the non-responders (fraction in (0, 1); 0 for
     every other patient), used by drugs that reach part of them
     (:func:`chemomet.model.parameters.endocrine_sensitivity_for`).
 
     Non-responders are the positive tumours with ``Φ(z) < r`` (:func:`receptor_sensitivity`, the same normal), so
-    ``Φ(z)/r`` ranks them uniformly; the ones nearest the responders rank highest.
+    ``Φ(z)/r`` ranks them uniformly; the ones nearest the responders rank highest. ``resistance_probability``
+    (probability) may be one value or one per patient.
 
     Examples
     --------
     >>> nonresponder_rank(np.array([True, True, False]), np.array([-1.0, 0.5, -1.0]), 0.3).round(3).tolist()
     [0.529, 0.0, 0.0]
     """
-    from scipy.stats import norm
+    from scipy.special import ndtr
 
-    pz = norm.cdf(np.asarray(z, dtype=float))
-    r = float(resistance_probability)
+    pz = ndtr(np.asarray(z, dtype=float))
+    r = np.asarray(resistance_probability, dtype=float)
     non = np.asarray(positive, bool) & (pz < r)
-    return np.where(non, np.maximum(pz / max(r, 1e-12), 1e-12), 0.0)
+    return np.where(non, np.maximum(pz / np.maximum(r, 1e-12), 1e-12), 0.0)
 
 
 FIXABLE_AS_IS = (

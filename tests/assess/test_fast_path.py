@@ -3,7 +3,7 @@ twin simulated) within the stated tolerance, its reported standard error is hone
 (primary-only trajectories, covariate drivers drawn in one batch, nested resamples) give exactly what the long
 way gives."""
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
@@ -13,10 +13,10 @@ from chemomet import nact_excess_risk, simulate
 from chemomet.assess import AssessmentSettings, assess, evidence, forecast
 from chemomet.assess.assessment import default_strategies
 from chemomet.assess.twins import draw_twins, patient_covariates, shipped_ensemble
-from chemomet.model.engine import simulate_schedule
+from chemomet.model.engine import dmfs_at, simulate_schedule
 from chemomet.patient import example_patient, patient_from_dict
-from chemomet.population import Population
-from chemomet.regimens import DEFAULT_REGIMEN, load_drugs
+from chemomet.population import Population, ensemble_parameters
+from chemomet.regimens import DEFAULT_REGIMEN, Strategy, load_drugs
 
 TOLERANCE = 0.0025  # |ΔDMFS10| against the direct estimator (issue 13)
 BASE = example_patient().model_dump(exclude={"subtype"})
@@ -191,3 +191,73 @@ def test_the_adaptive_assessment_agrees_with_the_direct_estimator(name):
         se = acc["se_resample_dmfs_10y"][row["name"]]
         assert diff <= TOLERANCE, (name, row["name"], diff, se)
         assert acc["se_total_dmfs_10y"][row["name"]] >= se
+
+
+# ------------------------------------------------------------------ issue 13 item 3: the one-second assessment
+
+
+def test_ensemble_parameters_are_each_members_own():
+    """All 200 members' parameters in one vectorised pass are bit for bit each member's own
+    ``Population.parameters`` of its rows (members differ in θ, doubling times, chemosensitivity, ...), for mixed
+    covariate rows, with HER2-positive rows and an anti-HER2 normal."""
+    members = shipped_ensemble()
+    cov, _ = Population().sample(3000, rng=21)
+    rng = np.random.default_rng(5)
+    z, u, z_her2 = rng.standard_normal((3000, 7)), rng.random((3000, 2)), rng.standard_normal(3000)
+    member = rng.integers(0, len(members), 3000)
+    together = ensemble_parameters(members, member, cov, z, u, z_her2)
+    assert len(np.unique(member)) > 150 and cov["her2"].any() and not cov["her2"].all()
+    for m in np.unique(member)[::7]:
+        rows = np.flatnonzero(member == m)
+        alone = members[m].parameters(cov.iloc[rows].reset_index(drop=True), z[rows], u[rows], z_her2[rows])
+        for f in fields(alone):
+            np.testing.assert_array_equal(getattr(together, f.name)[rows], getattr(alone, f.name), err_msg=f.name)
+
+
+def test_twins_drawn_in_one_pass_are_those_drawn_member_by_member():
+    """``draw_twins`` (vectorised over members) gives the twins of the member-by-member path it takes when the
+    patient fixes parameters, once the fixed values are applied the same way."""
+    ref, members = Population(), shipped_ensemble()
+    p = example_patient()
+    twins = draw_twins(p, 4000, 3, ref, members)
+    fixed = patient_from_dict({**BASE, "parameters": {"chemosensitivity": 1.5}})
+    slow = draw_twins(fixed, 4000, 3, ref, members)  # the per-member loop
+    for f in fields(twins.params):
+        if f.name != "chemosensitivity":
+            np.testing.assert_array_equal(getattr(twins.params, f.name), getattr(slow.params, f.name), err_msg=f.name)
+    assert np.all(slow.params.chemosensitivity == 1.5) and not np.all(twins.params.chemosensitivity == 1.5)
+    np.testing.assert_array_equal(twins.ctc_scale, slow.ctc_scale)
+
+
+@pytest.mark.parametrize("dormant", [False, True])
+@pytest.mark.parametrize("name", ["nact", "surgery-first", "nact:tamoxifen"])
+def test_dmfs_at_is_the_engines(name, dormant):
+    """``dmfs_at`` (the kernel at the times asked for only) is bit for bit the DMFS ``simulate_schedule`` gives on a
+    grid, with and without dormancy, neoadjuvant and adjuvant, with anti-HER2 therapy and endocrine therapy."""
+    ref = Population()
+    _, params = ref.sample(600, 13)
+    if dormant:
+        params = replace(params, dormant_fraction=np.where(np.arange(params.n) % 3 == 0, 0.3, 0.0),
+                         wake_rate_per_day=np.full(params.n, 1 / 1500))
+    schedule = Strategy.parse(name, "ac-paclitaxel-weekly-trastuzumab").schedule()
+    times = np.array([2.0 * 365.25, 3652.5])
+    _, traj = simulate_schedule(params, schedule, ref.settings, times[-1], drugs=load_drugs(),
+                                grid=np.concatenate([[0.0], times]))
+    fast = dmfs_at(params, schedule, ref.settings, times, drugs=load_drugs())
+    np.testing.assert_array_equal(fast, traj["dmfs"][:, 1:])
+
+
+def test_trajectories_of_variants_share_the_primary_exactly():
+    """The primary of NACT computed once serves NACT + each drug: every trajectory is the engine's own."""
+    ref = Population()
+    _, params = ref.sample(150, 8)
+    grid = np.arange(0.0, 270.0, 3.0)
+    plan = default_strategies(example_patient(), DEFAULT_REGIMEN)
+    group = max(forecast.variant_groups(plan, ref), key=len)
+    assert len(group) == 4
+    log_n = forecast.primary_log_cells(params, group[0], ref)
+    for st in group:
+        engine = simulate(params, st, grid[-1] + 1.0, population=ref, grid=grid).trajectories
+        fast = forecast.primary_trajectories(params, st, ref, grid, log_n)
+        for key in ("diameter_mm", "tmem_10hpf", "ctc_expected"):
+            np.testing.assert_array_equal(fast[key], engine[key], err_msg=f"{st.name} {key}")

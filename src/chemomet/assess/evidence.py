@@ -133,9 +133,18 @@ def check_measurements(patient: Patient, regimen: str) -> None:
     check_diameters_during_chemotherapy(patient, nact_strategy(regimen).regimen.last_dose_day, regimen)
 
 
-def terms(patient: Patient, twins: Twins, reference: Population, obs: Observation, regimen: str) -> list[Term]:
-    """The likelihood terms of every biomarker the patient has measured (empty list: nothing measured)."""
+def terms(
+    patient: Patient, twins: Twins, reference: Population, obs: Observation, regimen: str, tails: bool = True
+) -> list[Term]:
+    """The likelihood terms of every biomarker the patient has measured (empty list: nothing measured).
+
+    ``tails=False`` leaves the prior-predictive tail probabilities out (``tail_p`` NaN), for callers that only
+    weigh twins by the log-likelihoods (the covariate drivers); nothing else changes."""
     out: list[Term] = []
+
+    def tail(x, mean, k):  # the prior-predictive tail, or NaN when not wanted
+        return _nb_tail(x, mean, k) if tails else float("nan")
+
     p = twins.params
     med = reference.config["microenvironment"]["tmem_median_10hpf"]
     conv = patient.tmem_convention
@@ -146,7 +155,7 @@ def terms(patient: Patient, twins: Twins, reference: Population, obs: Observatio
         out.append(
             Term(
                 "TMEM score", f"{x:g} per {conv}", f"{ref:g} per {conv} (population median)",
-                nb_logpmf(x, p.T0 * f, k), nb_logpmf(ref, p.T0 * f, k), _nb_tail(x, p.T0 * f, k),
+                nb_logpmf(x, p.T0 * f, k), nb_logpmf(ref, p.T0 * f, k), tail(x, p.T0 * f, k),
             )
         )
     if patient.ctc_count is not None:
@@ -155,7 +164,7 @@ def terms(patient: Patient, twins: Twins, reference: Population, obs: Observatio
         out.append(
             Term(
                 "CTC count", f"{x} per 7.5 mL", "0 per 7.5 mL (population median)",
-                nb_logpmf(x, lam, k), nb_logpmf(0, lam, k), _nb_tail(x, lam, k),
+                nb_logpmf(x, lam, k), nb_logpmf(0, lam, k), tail(x, lam, k),
             )
         )
     if patient.nodes_positive is not None:
@@ -164,7 +173,7 @@ def terms(patient: Patient, twins: Twins, reference: Population, obs: Observatio
         out.append(
             Term(
                 "Positive nodes", f"{x}", "0 (node-negative)",
-                node_count_logpmf(x, mean, k), node_count_logpmf(0, mean, k), _nb_tail(x, mean, k),
+                node_count_logpmf(x, mean, k), node_count_logpmf(0, mean, k), tail(x, mean, k),
             )
         )
     if patient.ki67_percent is not None:
@@ -177,7 +186,7 @@ def terms(patient: Patient, twins: Twins, reference: Population, obs: Observatio
             Term(
                 "Ki67", f"{patient.ki67_percent:g}%", f"{obs.ki67_median_percent:g}% (population median)",
                 norm.logpdf(np.log(x), centre, sd), norm.logpdf(np.log(obs.ki67_median_percent), centre, sd),
-                float(min(norm.cdf(z), norm.sf(z))),
+                float(min(norm.cdf(z), norm.sf(z))) if tails else float("nan"),
             )
         )
     if patient.nact_diameters:
@@ -193,7 +202,7 @@ def terms(patient: Patient, twins: Twins, reference: Population, obs: Observatio
         out.append(
             Term(
                 "TMEM score after NACT", f"{x:g} per {conv}", "not measured",
-                nb_logpmf(x, mean, k), None, _nb_tail(x, mean, k),
+                nb_logpmf(x, mean, k), None, tail(x, mean, k),
             )
         )
     return out

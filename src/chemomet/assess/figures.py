@@ -3,7 +3,9 @@ dict) and returned as PNG bytes.
 
 Both figures are small (about 8 × 3.2 inches at 110 dpi) so that the HTML report embedding them stays light.
 They use :class:`matplotlib.figure.Figure` with the Agg canvas directly, never pyplot, so drawing them touches no
-global matplotlib state and works without a display.
+global matplotlib state and works without a display. Their margins are set from the measured width of the tick
+labels (:func:`_layout`), the place matplotlib's constrained layout finds for them, without the two extra passes
+over every tick it makes to find it.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 
+import matplotlib as mpl
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -73,6 +77,74 @@ def _array(values, n: int) -> np.ndarray:
     return out
 
 
+PAD_IN = 3.0 / 72.0
+"""Space around the figure's edge and between panels (inches; constrained layout's ``w_pad``)."""
+TOP_PX = 25.0
+"""Height above the axes for a panel title (pixels at :data:`DPI`)."""
+BOTTOM_PX = 82.0
+"""Height below the axes for the x tick labels, the x label and a one-row legend (pixels at :data:`DPI`)."""
+LEGEND_ROW_PX = 17.5
+"""Height of each further row of the legend (pixels at :data:`DPI`; its font of 7.5 points, line spacing)."""
+
+
+def _text_width_px(texts, weight: str = "normal") -> float:
+    """Width of the widest of ``texts`` as a tick label (``ytick.labelsize``, ``weight``), in pixels at :data:`DPI`
+    (0 for none)."""
+    prop = FontProperties(size=mpl.rcParams["ytick.labelsize"], weight=weight)
+    renderer = RendererAgg(8, 8, DPI)
+    return max((renderer.get_text_width_height_descent(str(t), prop, ismath=False)[0] for t in texts), default=0.0)
+
+
+def _ytick_labels(ax) -> list[str]:
+    """The y tick labels the axes will draw (within its limits), formatted without drawing anything."""
+    lo, hi = sorted(ax.get_ylim())
+    locs = [v for v in ax.yaxis.get_majorticklocs() if lo <= v <= hi]
+    return [s for s in ax.yaxis.get_major_formatter().format_ticks(locs) if s]
+
+
+def _ytick_space_px(ax, labels=None, weight: str = "normal", ticks: bool = True) -> float:
+    """Pixels left of an axes for its y tick labels (default: those it will draw): their width, the tick marks
+    (``ticks``: shown at the default length) and the label pad."""
+    length = mpl.rcParams["ytick.major.size"] if ticks else 0.0
+    width = _text_width_px(_ytick_labels(ax) if labels is None else labels, weight)
+    return width + (length + mpl.rcParams["ytick.major.pad"]) * DPI / 72.0
+
+
+def _layout(fig: Figure, axes, left_px: list[float], right_px: float = 0.0, legend_rows: int = 1) -> None:
+    """Place ``axes`` side by side: ``left_px[k]`` pixels for the y tick labels of panel ``k``, :data:`PAD_IN` at
+    the edges and between panels, ``right_px`` more at the right edge, :data:`TOP_PX` above and
+    :data:`BOTTOM_PX` below (with :data:`LEGEND_ROW_PX` for each legend row past the first; pixels at :data:`DPI`)."""
+    w, h = fig.get_size_inches() * DPI
+    pad = PAD_IN * DPI
+    bottom = BOTTOM_PX + LEGEND_ROW_PX * max(legend_rows - 1, 0)
+    usable = w - pad * (len(axes) + 1) - sum(left_px) - right_px
+    panel = usable / len(axes)
+    x = pad
+    for ax, left in zip(axes, left_px, strict=True):
+        x += left
+        ax.set_position([x / w, bottom / h, panel / w, (h - bottom - TOP_PX) / h])
+        x += panel + pad
+
+
+def _overhang_px(fig: Figure, ax, left_px: float, labels: list[tuple[float, str]], offset_pt: float,
+                 size_pt: float) -> float:
+    """Pixels the axes must leave at the figure's right edge so that ``labels`` (data x, text), written
+    ``offset_pt`` right of their x at ``size_pt``, stay inside it, the axes spanning from ``left_px`` to the
+    right edge otherwise (0 where they fit)."""
+    lo, hi = ax.get_xlim()
+    span = (fig.get_size_inches()[0] - 2 * PAD_IN) * DPI - left_px  # the axes' width without extra room
+    prop = FontProperties(size=size_pt)
+    renderer = RendererAgg(8, 8, DPI)
+    need = 0.0
+    for x, text in labels:
+        f = (x - lo) / (hi - lo) if hi > lo else 1.0
+        if not 0.0 < f <= 1.0:
+            continue
+        width = renderer.get_text_width_height_descent(text, prop, ismath=False)[0] + offset_pt * DPI / 72.0
+        need = max(need, (width - (1.0 - f) * span) / f)
+    return need
+
+
 def _png(fig: Figure) -> bytes:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
@@ -103,10 +175,10 @@ def strategy_figure(result: Assessment | Mapping) -> bytes:
     colours = strategy_colours(a)
 
     n = len(strategies)
-    fig = Figure(figsize=(WIDTH_IN, max(HEIGHT_IN, 1.0 + 0.42 * n)), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(WIDTH_IN, max(HEIGHT_IN, 1.0 + 0.42 * n)), dpi=DPI)
     ax = fig.add_subplot()
     y = np.arange(n)[::-1].astype(float)  # first strategy on top
-    names = []
+    names, notes = [], []
     for i, (yi, s) in enumerate(zip(y, strategies, strict=True)):
         name = _name(s.name, i)
         names.append(name)
@@ -128,6 +200,7 @@ def strategy_figure(result: Assessment | Mapping) -> bytes:
             right = hi10 if math.isfinite(hi10) else m10
             ax.annotate(f"{m10:.1f}%", (right, yi + 0.1), xytext=(5, 0), textcoords="offset points",
                         ha="left", va="center", fontsize=7.5, color=colour)
+            notes.append((right, f"{m10:.1f}%"))
         if name == "surgery-first" and math.isfinite(m10):
             ax.axvline(m10, color="0.45", lw=0.9, ls="--", zorder=1)
 
@@ -151,8 +224,11 @@ def strategy_figure(result: Assessment | Mapping) -> bytes:
         handles.append(Line2D([], [], marker="s", ls="none", ms=10, color=RECOMMENDED_BG, label="recommended"))
     if "surgery-first" in names:
         handles.append(Line2D([], [], color="0.45", lw=0.9, ls="--", label="surgery first, 10 y"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7.5, frameon=False)
-    ax.set_title("Distant-metastasis risk by strategy", fontsize=10)
+    ax.set_title("Distant-metastasis risk by strategy", fontsize=10, y=1.0)  # y given: placed without a search
+    plain = [name for name in names if name != recommended]
+    left = max(_ytick_space_px(ax, plain, ticks=False), _ytick_space_px(ax, [recommended], "bold", ticks=False))
+    _layout(fig, [ax], [left], _overhang_px(fig, ax, left, notes, 5.0, 7.5))
+    _legend(fig, handles, len(handles))
     return _png(fig)
 
 
@@ -183,7 +259,7 @@ def trajectory_figure(result: Assessment | Mapping) -> bytes:
     colours = strategy_colours(a)
     surgery = {str(s.name): number_or_nan(s.surgery_day) for s in a.strategies}
 
-    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     axes = fig.subplots(1, 2)
     handles = []
     for k, (name, series) in enumerate(by_strategy.items()):
@@ -203,7 +279,7 @@ def trajectory_figure(result: Assessment | Mapping) -> bytes:
 
     ctc_bands = [_panels(series)[1] for series in by_strategy.values()]
     for ax, label in zip(axes, TRAJECTORY_PANELS, strict=True):
-        ax.set_title(label, fontsize=9.5)
+        ax.set_title(label, fontsize=9.5, y=1.0)  # y given: no search for decorations above the axes
         ax.set_xlabel("days from diagnosis")
         ax.grid(alpha=0.3)
         for side in ("top", "right"):
@@ -224,5 +300,14 @@ def trajectory_figure(result: Assessment | Mapping) -> bytes:
     else:
         ctc_ax.set_ylim(bottom=0)
     handles.append(Line2D([], [], color="0.3", lw=1.0, ls=":", label="surgery"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=7.5, frameon=False)
+    ncol = min(len(handles), 6)
+    _layout(fig, list(axes), [_ytick_space_px(ax) for ax in axes], legend_rows=math.ceil(len(handles) / ncol))
+    _legend(fig, handles, ncol)
     return _png(fig)
+
+
+def _legend(fig: Figure, handles, ncol: int) -> None:
+    """The figure's legend, one row centred below the axes (at the bottom of :data:`BOTTOM_PX`)."""
+    h = fig.get_size_inches()[1] * DPI
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, PAD_IN * DPI / h), ncol=ncol,
+               fontsize=7.5, frameon=False, borderaxespad=0.0)

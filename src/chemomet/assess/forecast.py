@@ -24,6 +24,7 @@ from chemomet.model.engine import (
     therapy_rates,
 )
 from chemomet.model.fused import fused_window, fused_windows, same_window
+from chemomet.model.primary import untreated_log_cells
 from chemomet.model.timeline import build_timeline
 from chemomet.population import Population
 from chemomet.regimens import Strategy, load_drugs
@@ -185,6 +186,9 @@ class SimulatedTwins:
         return w / w.sum()
 
 
+OUTCOME_YEARS = tuple(y for y in SUMMARY_YEARS if f"dmfs_{y}y" in OUTCOMES)
+"""The years of the DMFS among :data:`OUTCOMES` (the only ones :func:`simulate_variants` evaluates)."""
+
 CALM = "|calm"
 """Suffix of the key under which :func:`simulate_twins` returns a strategy's outcomes without the stress response."""
 
@@ -202,8 +206,9 @@ def simulate_twins(
     Strategies that differ only in an accompanying drug acting on the microenvironment (NACT and NACT + each
     doorway, macrophage or mobilisation drug: the same grid, kill and surgery day) are simulated together
     (:func:`simulate_variants`: the primary and the colonies' window curves once per twin, the founding once per
-    strategy); the others one by one with :func:`chemomet.simulate`. Either way the numbers are exactly the
-    engine's (a test ties them).
+    strategy); a strategy alone likewise where the fused kernel takes it as it is (not response-adapted, no drug
+    toxicity, a treatment window: :func:`_fused_alone`), the others with :func:`chemomet.simulate`. Either way
+    the numbers are exactly the engine's (a test ties them).
 
     ``calm``: the name of a strategy of such a group whose outcomes are also wanted with the microenvironment's
     stress response switched off (every twin's ε = 0, as :func:`chemomet.nact_excess_risk` switches it off), under
@@ -216,8 +221,8 @@ def simulate_twins(
     out = {}
     for group in variant_groups(strategies, reference):
         names = [st.name for st in group]
-        if len(group) > 1:
-            with_calm = calm if calm in names else None
+        if len(group) > 1 or _fused_alone(group[0], reference):
+            with_calm = calm if calm in names and len(group) > 1 else None
             results = simulate_variants(params, group, reference, horizon, with_calm)
             if with_calm is not None:
                 names.append(with_calm + CALM)
@@ -236,9 +241,21 @@ def _timeline(strategy: Strategy, reference: Population, drugs):
     return build_timeline(strategy.schedule(), drugs, s.k_macrophage_per_day, s.k_mena_per_day, s.mechanisms)
 
 
+def _fused_alone(strategy: Strategy, reference: Population) -> bool:
+    """Whether :func:`simulate_variants` can simulate ``strategy`` on its own: not response-adapted, no drug
+    toxicity, and a treatment window (neoadjuvant, or adjuvant chemotherapy after surgery first)."""
+    drugs = load_drugs()
+    mech = reference.settings.mechanisms
+    if strategy.interim_day is not None or (mech.drug_toxicity and toxicity_schedule(strategy, drugs) is not None):
+        return False
+    sch = strategy.schedule()
+    return sch.surgery_day is not None and _timeline(strategy, reference, drugs) is not None
+
+
 def variant_groups(strategies: list[Strategy], reference: Population) -> list[list[Strategy]]:
     """The strategies in groups that :func:`simulate_variants` can simulate together (in their order; a group of
-    one goes through :func:`chemomet.simulate`): neoadjuvant, not response-adapted, no drug toxicity, and the same
+    one goes through :func:`simulate_variants` alone where :func:`_fused_alone` allows, else through
+    :func:`chemomet.simulate`): neoadjuvant, not response-adapted, no drug toxicity, and the same
     schedule but for the accompanying drug's doses, whose timelines differ only in the microenvironment
     (:func:`chemomet.model.fused.same_window`)."""
     drugs = load_drugs()
@@ -270,7 +287,13 @@ def simulate_variants(
     (CTCs at the reference population's colonisation efficiency): one pass of the fused kernel per twin for all of
     them (:func:`chemomet.model.fused.fused_windows`), then each strategy's summaries as
     :func:`chemomet.model.engine.simulate_schedule` forms them. Chunks of ``2 × BLOCK`` twins run on threads (the
-    kernel releases the GIL); nothing depends on the chunking.
+    kernel releases the GIL); nothing depends on the chunking. Only the years the outcomes hold (5 and 10) are
+    evaluated (each time's value is the same whatever other times are asked for), except where a twin has
+    dormancy (the engine's years then, as :func:`chemomet.model.engine.dmfs_at` explains).
+
+    A group of one may also be a strategy with surgery first and adjuvant chemotherapy (:func:`_fused_alone`):
+    its outcomes are then those :func:`chemomet.model.engine.simulate_schedule` forms for a schedule that is not
+    neoadjuvant (the primary untreated until surgery).
 
     ``calm``: the name of one of ``strategies``; its outcomes with ε = 0 for every twin are appended to the list
     (one more variant: its timeline with the stress terms of the microenvironment, ``m``, ``f`` and the moments
@@ -290,29 +313,51 @@ def simulate_variants(
         params = replace(params, epsilon=np.zeros(params.n))
     log_vis = float(np.log(settings.visible_cells))
     surgery = schedule.surgery_day
-    years = np.array(SUMMARY_YEARS, float) * DAYS_PER_YEAR
+    # with dormancy, the engine's own summary years: the dormant pool's quadrature is a matrix product whose
+    # rounding may depend on how many times are asked for
+    out_years = SUMMARY_YEARS if np.any(params.dormant_fraction > 0) else OUTCOME_YEARS
+    years = np.array(out_years, float) * DAYS_PER_YEAR
     eval_times = np.concatenate([[0.0], np.minimum(years, horizon_days)])
     j_s = tl.n_founding
     j_mid = int(np.searchsorted(tl.nodes, 0.5 * sum(tl.chemo_days) - 1e-9))
+    adjuvant = not schedule.neoadjuvant
+    if adjuvant and len(tls) > 1:
+        raise ValueError("only neoadjuvant strategies are simulated as variants of one another")
+
+    # ln cells of the primary at surgery: wanted under NACT only (after surgery first the window has no primary)
+    wanted = np.array([], np.int64) if adjuvant else np.array([j_s, j_mid])
 
     def run(bound):
         p = params.take(slice(*bound))
         courses = courses_after_window(p, schedule, tl, rates)
         lams, log_n, founded, _ = fused_windows(
-            p, schedule, tls, rates, courses, log_vis, surgery, eval_times, np.array([j_s, j_mid])
+            p, schedule, tls, rates, courses, log_vis, surgery, eval_times, wanted, shedding=False
         )
-        log_n_s = {j_s: log_n[:, 0], j_mid: log_n[:, 1]}[j_s]  # as the engine picks it (j_s may equal j_mid)
-        residual = np.exp(log_n_s)
+        if not adjuvant:
+            log_n_s = {j_s: log_n[:, 0], j_mid: log_n[:, 1]}[j_s]  # as the engine picks it (j_s may equal j_mid)
+            residual = np.exp(log_n_s)
         out = []
         for v, tl_v in enumerate(tls):
             dmfs = np.exp(-(lams[v] - lams[v][:, :1]))
+            values = {
+                f"dmfs_{y}y": np.where(years[i] <= horizon_days, dmfs[:, 1 + i], np.nan)
+                for i, y in enumerate(out_years)
+                if f"dmfs_{y}y" in OUTCOMES
+            }
+            if adjuvant:  # the primary untreated until surgery, as the engine's summary of such a schedule
+                at_surgery = np.exp(untreated_log_cells(p, [surgery])[:, 0])
+                values.update(
+                    p_pcr=np.zeros(p.n),
+                    surgery_day=np.full(p.n, surgery),
+                    tmem_at_surgery_10hpf=p.T0.copy(),
+                    ctc_expected_surgery=dis.expected_ctc(p.mu * np.exp(p.gamma * np.log(at_surgery)), settings),
+                    colonies_founded_during_chemo=founded[v],
+                )
+                out.append({k: values[k] for k in OUTCOMES})
+                continue
             env = dis.environment_factor(p, tl_v.m[j_s : j_s + 1], tl_v.f[j_s : j_s + 1], tl_v.activity[j_s : j_s + 1])
             if tl_v.mobilisation is not None:
                 env = env * tl_v.mobilisation[None, j_s : j_s + 1]
-            values = {
-                f"dmfs_{y}y": np.where(years[i] <= horizon_days, dmfs[:, 1 + i], np.nan)
-                for i, y in enumerate(SUMMARY_YEARS)
-            }
             values.update(
                 p_pcr=(residual < settings.pcr_threshold_cells).astype(float),
                 surgery_day=np.full(p.n, surgery),
@@ -366,7 +411,9 @@ def excess_parts(
     return out
 
 
-def primary_trajectories(params, strategy: Strategy, reference: Population, grid: np.ndarray) -> dict:
+def primary_trajectories(
+    params, strategy: Strategy, reference: Population, grid: np.ndarray, log_n: np.ndarray | None = None
+) -> dict:
     """Tumour diameter (mm), TMEM (per 10 HPF) and expected CTCs (per 7.5 mL, the reference population's
     colonisation efficiency) of ``params`` under ``strategy`` on ``grid`` (days from diagnosis), ``(n, len(grid))``
     arrays: the primary tumour and its microenvironment only, without the metastasis model.
@@ -386,6 +433,10 @@ def primary_trajectories(params, strategy: Strategy, reference: Population, grid
         Its settings are used (microenvironment rates, mechanisms, cells per mm³).
     grid : numpy.ndarray
         Output times (days from diagnosis, sorted).
+    log_n : numpy.ndarray, optional
+        ``(n, window nodes)`` ln cells of the primary at the strategy's window nodes, when already known
+        (:func:`primary_log_cells` of a strategy of the same :func:`variant_groups` group: the microenvironment
+        does not move the primary); default: computed here.
 
     Returns
     -------
@@ -402,15 +453,27 @@ def primary_trajectories(params, strategy: Strategy, reference: Population, grid
     drugs = load_drugs()
     schedule = strategy.schedule()
     tl = build_timeline(schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day, mech)
-    log_n = None
-    if tl is not None:  # the engine's own kernel, primary only: ln cells at every window node
-        _, log_n, _, _ = fused_window(
-            params, schedule, tl, therapy_rates(schedule, drugs), [], 0.0, np.inf, np.empty(0),
-            np.arange(tl.nodes.size), primary_only=True,
-        )
-    out = outputs_on_grid(params, tl, schedule, settings, grid, None, None, None, log_n)
+    if tl is not None and log_n is None:
+        log_n = primary_log_cells(params, strategy, reference)
+    out = outputs_on_grid(params, tl, schedule, settings, grid, None, None, None, None if tl is None else log_n)
     out.pop("dmfs", None)
     return out
+
+
+def primary_log_cells(params, strategy: Strategy, reference: Population) -> np.ndarray | None:
+    """ln cells of the primary of ``params`` at every node of ``strategy``'s treatment window, ``(n, nodes)``
+    (None without a window): the engine's own kernel, primary only (what :func:`primary_trajectories` needs)."""
+    drugs = load_drugs()
+    settings = reference.settings
+    schedule = strategy.schedule()
+    tl = build_timeline(schedule, drugs, settings.k_macrophage_per_day, settings.k_mena_per_day, settings.mechanisms)
+    if tl is None:
+        return None
+    _, log_n, _, _ = fused_window(
+        params, schedule, tl, therapy_rates(schedule, drugs), [], 0.0, np.inf, np.empty(0),
+        np.arange(tl.nodes.size), primary_only=True,
+    )
+    return log_n
 
 
 def trajectories(
@@ -425,9 +488,15 @@ def trajectories(
     last = max(st.schedule().surgery_day or 0.0 for st in strategies)
     times = np.arange(0.0, last + 63.0, 3.0)
     params = twins.params.take(index)
+    shared = {}  # the primary of a group of variants (they differ only in the microenvironment): computed once
+    # (with drug toxicity on, primary_trajectories goes through chemomet.simulate)
+    for group in [] if reference.settings.mechanisms.drug_toxicity else variant_groups(strategies, reference):
+        if len(group) > 1:
+            log_n = primary_log_cells(params, group[0], reference)
+            shared.update({st.name: log_n for st in group})
     by = {}
     for st in strategies:
-        tr = primary_trajectories(params, st, reference, times)
+        tr = primary_trajectories(params, st, reference, times, shared.get(st.name))
         series = {
             "tmem_10hpf": tr["tmem_10hpf"],
             "ctc_expected": tr["ctc_expected"] * twins.ctc_scale[index][:, None],

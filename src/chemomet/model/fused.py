@@ -30,7 +30,7 @@ from numba import njit
 from chemomet.model import dissemination as dis
 from chemomet.model.dormancy import untreated_pool
 from chemomet.model.fused_colonies import clone_curves, exact_visibility, founder_ramps, window_lambda
-from chemomet.model.fused_primary import founding_masses, growth_factors, primary, shedding_mean
+from chemomet.model.fused_primary import founding_masses, founding_sizes, growth_factors, primary, shedding_mean
 from chemomet.model.parameters import PatientParameters
 from chemomet.model.timeline import Timeline
 
@@ -64,7 +64,8 @@ def _reach(v_t, t, h_min, L, vd, ed, cdays):
 def window_kernel(a, b, lc0, mu, gam, s, fr, rr, kap, eps, phi, kh, wake, start_pool, dormant, ck,
                   nodes, step_id, n_steps, kcum, kcum_mid, kst, ken, km0, km1, km2, her2_lo, her2_hi, her2_on,
                   m, f, act, mob, env0, env1, env2, other, take, nf, L, times, t_idx, ce0, ce1, cdays, node_idx,
-                  last_founding, primary_only, out_sigma, out_win, out_dwin, out_pool, out_logn, out_founded, out_shed):
+                  last_founding, primary_only, want_shed, out_sigma, out_win, out_dwin, out_pool, out_logn, out_founded,
+                  out_shed):
     """Every patient's window in one pass each, under ``S`` schedule variants at once.
 
     Per patient (arrays of length ``n``): ``a`` = ln K, ``b`` = β (1/day), ``lc0`` ln cells at diagnosis, ``mu``,
@@ -75,13 +76,16 @@ def window_kernel(a, b, lc0, mu, gam, s, fr, rr, kap, eps, phi, kh, wake, start_
     :class:`~chemomet.model.timeline.Timeline`), ``step_id`` (each interval's distinct step), the anti-HER2 span,
     ``nf`` founding intervals, ``L`` = ln visible cells, output ``times`` (days) with their node index ``t_idx``,
     course days ``ce0``/``ce1`` and their sorted set ``cdays``, and ``node_idx``, the nodes whose ln cells are wanted
-    (``primary_only``: only those).
+    (``primary_only``: only those, and no founding either; the primary's cells are computed only up to the last
+    node the founding or ``node_idx`` reaches, none without either), and ``want_shed``: whether ``out_shed`` is
+    wanted.
 
     Schedule variants: the microenvironment arrays ``m``, ``f``, ``act``, ``mob`` ``(S, nodes)`` and ``env0``,
     ``env1``, ``env2``, ``other``, ``take`` ``(S, intervals)`` may differ from variant to variant (an accompanying
     drug acting on the microenvironment only); everything else is one schedule's. The primary, the colonies'
-    window curves and their visibility are computed once per patient; the founding masses and what depends on
-    them (``Λ`` of the window-founded colonies, dormant wake-ups) once per variant. Each variant's numbers are
+    window curves and their visibility are computed once per patient, and so is the founding's dependence on the
+    primary (:func:`~chemomet.model.fused_primary.founding_sizes`); the founding masses and what depends on them
+    (``Λ`` of the window-founded colonies, dormant wake-ups) once per variant. Each variant's numbers are
     exactly those of a call with that variant alone (the same operations in the same order).
 
     Writes, per patient and clone (0 sensitive, 1 resistant): ``out_sigma`` the latest founding day of a pre-window
@@ -108,6 +112,8 @@ def window_kernel(a, b, lc0, mu, gam, s, fr, rr, kap, eps, phi, kh, wake, start_
     zn = np.empty(N)
     ezn = np.empty(N)
     mass = np.zeros((n_var, 2, ni))
+    size_s = np.empty(ni)
+    size_r = np.empty(ni)
     W = np.empty(N)
     rs = np.empty(ni)
     re = np.empty(ni)
@@ -134,17 +140,24 @@ def window_kernel(a, b, lc0, mu, gam, s, fr, rr, kap, eps, phi, kh, wake, start_
     shd = np.empty(nd)
     vd = np.empty(nd)
     e_start = np.empty(ce0.size)
+    # the primary's cells only as far as something uses them: the founding intervals, the ln cells asked for
+    n_cells = nf + 1 if nf > 0 else 0
+    for k in range(node_idx.size):
+        n_cells = max(n_cells, node_idx[k] + 1)
     for p in range(n_pat):
         bp = b[p]
         ap = a[p]
         growth_factors(bp, nodes, step_id, n_steps, g, g_half)
         her2 = primary(ap, bp, lc0[p], s[p], fr[p], rr[p], kh[p], her2_lo, her2_hi, nodes, kcum, kcum_mid, km0, km1,
-                       km2, g, g_half, gk, hw, logn, spn, zn, ezn)
-        if nf > 0:
+                       km2, g, g_half, gk, hw, logn, spn, zn, ezn, n_cells)
+        if nf > 0 and not primary_only:
+            # the founding's dependence on the primary once per patient, its microenvironment once per variant
+            has_rp = founding_sizes(mu[p], gam[p], nf, logn, spn, zn, ezn, size_s, size_r)
             for v in range(n_var):
-                out_founded[v, p] = founding_masses(mu[p], gam[p], phi[p], eps[p], nf, other[v], env0[v], env1[v],
-                                                    env2[v], take[v], logn, spn, zn, ezn, mass[v, 0], mass[v, 1])
-                out_shed[v, p] = shedding_mean(mu[p], phi[p], eps[p], nf, nodes, m[v], f[v], act[v], mob[v])
+                out_founded[v, p] = founding_masses(phi[p], eps[p], nf, other[v], env0[v], env1[v], env2[v], take[v],
+                                                    size_s, size_r, has_rp, mass[v, 0], mass[v, 1])
+                if want_shed:
+                    out_shed[v, p] = shedding_mean(mu[p], phi[p], eps[p], nf, nodes, m[v], f[v], act[v], mob[v])
         for k in range(node_idx.size):
             out_logn[p, k] = logn[node_idx[k]]
         if primary_only:
@@ -287,14 +300,16 @@ def _shared(tls: list[Timeline]) -> dict:
 
 def fused_window(
     p: PatientParameters, schedule, tl: Timeline, rates, courses, log_visible: float, founding_end: float,
-    times: np.ndarray, node_idx: np.ndarray, primary_only: bool = False,
+    times: np.ndarray, node_idx: np.ndarray, primary_only: bool = False, shedding: bool = True,
 ):
     """``Λ(t)`` (expected visible colonies, both clones, dormancy mixed in) and the primary's window summaries.
 
     Arguments as :func:`chemomet.model.engine._simulate_chunk` builds them: ``rates`` from
     :func:`~chemomet.model.engine.therapy_rates`, ``courses`` from :func:`~chemomet.model.engine.courses_after_window`,
     ``log_visible`` = ln visible cells, ``founding_end`` the last founding day (surgery, or inf), ``times`` the output
-    days, ``node_idx`` the window nodes at which ln cells are returned (``primary_only``: nothing else is computed).
+    days, ``node_idx`` the window nodes at which ln cells are returned (``primary_only``: nothing else is computed:
+    no ``Λ``, colonies founded 0, shedding NaN); ``shedding=False`` leaves the mean founding rate uncomputed (NaN),
+    for callers that do not report it (nothing else changes).
 
     Returns
     -------
@@ -305,17 +320,18 @@ def fused_window(
     founded : numpy.ndarray
         ``(n,)`` colonies founded in the window (both clones; 0 without founding in it).
     shedding : numpy.ndarray
-        ``(n,)`` mean founding rate per cell^γ while the primary is in place in the window (NaN without).
+        ``(n,)`` mean founding rate per cell^γ while the primary is in place in the window (NaN without, or when
+        not asked for).
     """
-    lams, log_n, founded, shedding = fused_windows(
-        p, schedule, [tl], rates, courses, log_visible, founding_end, times, node_idx, primary_only
+    lams, log_n, founded, shed = fused_windows(
+        p, schedule, [tl], rates, courses, log_visible, founding_end, times, node_idx, primary_only, shedding
     )
-    return None if lams is None else lams[0], log_n, founded[0], shedding[0]
+    return None if lams is None else lams[0], log_n, founded[0], shed[0]
 
 
 def fused_windows(
     p: PatientParameters, schedule, tls: list[Timeline], rates, courses, log_visible: float, founding_end: float,
-    times: np.ndarray, node_idx: np.ndarray, primary_only: bool = False,
+    times: np.ndarray, node_idx: np.ndarray, primary_only: bool = False, shedding: bool = True,
 ):
     """:func:`fused_window` for several variants of one schedule at once: ``tls`` are the variants' timelines, which
     may differ only in the microenvironment (:func:`same_window`; e.g. NACT with and without an accompanying drug
@@ -368,7 +384,7 @@ def fused_windows(
     pool_end = np.zeros((n_var, n, 2))
     log_n = np.empty((n, node_idx.size))
     founded = np.zeros((n_var, n))
-    shedding = np.full((n_var, n), np.nan)
+    shed = np.full((n_var, n), np.nan)
     per_patient = [
         p.log_plateau, p.beta_per_day, p.log_cells0, p.mu, p.gamma, p.chemosensitivity, p.resistant_fraction,
         p.resistant_kill_ratio, p.s_met * p.chemosensitivity, p.epsilon, p.phi, kh, p.wake_rate_per_day, start_pool,
@@ -376,12 +392,12 @@ def fused_windows(
     window_kernel(
         *[_writable(x) for x in per_patient], dormant, ck, her2_lo=her2_lo, her2_hi=her2_hi, her2_on=her2_on,
         nf=int(tl.n_founding), L=float(log_visible), times=times, t_idx=t_idx, ce0=ce0, ce1=ce1, cdays=cdays,
-        node_idx=node_idx, last_founding=float(last_founding), primary_only=bool(primary_only), out_sigma=sigma,
-        out_win=win, out_dwin=dwin, out_pool=pool_end, out_logn=log_n, out_founded=founded, out_shed=shedding,
-        **_shared(tls),
+        node_idx=node_idx, last_founding=float(last_founding), primary_only=bool(primary_only),
+        want_shed=bool(shedding), out_sigma=sigma, out_win=win, out_dwin=dwin, out_pool=pool_end, out_logn=log_n,
+        out_founded=founded, out_shed=shed, **_shared(tls),
     )
     if primary_only:
-        return None, log_n, founded, shedding
+        return None, log_n, founded, shed
     limit = min(founding_end, tl.start)
     fr = p.resistant_fraction
     has_r = np.flatnonzero(fr > 0)
@@ -403,7 +419,7 @@ def fused_windows(
             qd = q[d][:, None]
             lam[d] = (1.0 - qd) * lam[d] + qd * woken
         lams.append(lam)
-    return lams, log_n, founded, shedding
+    return lams, log_n, founded, shed
 
 
 def _before_window(p: PatientParameters, sigma, limit, share_pre):

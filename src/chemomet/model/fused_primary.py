@@ -65,7 +65,7 @@ def growth_factors(b, nodes, step_id, n_steps, g, g_half):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def primary(a, b, lc0, s, fr, rr, kh, her2_lo, her2_hi, nodes, kcum, kcum_mid, km0, km1, km2,
-            g, g_half, gk, hw, logn, spn, zn, ezn):
+            g, g_half, gk, hw, logn, spn, zn, ezn, n_cells=-1):
     """One patient's primary through the window: fills ``gk`` (the weighted kill ``Ĝ`` at unit chemosensitivity),
     ``hw`` (the anti-HER2 weighted kill ``k_H ∫ e^{β(r-c)} 1_on dr``, ln-cells × E; returns whether it is nonzero),
     ``logn`` (ln cells) at the nodes, and with them ``zn`` = ``z`` =
@@ -76,7 +76,10 @@ def primary(a, b, lc0, s, fr, rr, kh, her2_lo, her2_hi, nodes, kcum, kcum_mid, k
     (ln-cells/day) over ``[her2_lo, her2_hi]`` (days, clipped to the window; ``her2_hi <= her2_lo``: none).
 
     One exponential serves ``ln(1 + e^z)`` and ``e^z`` at a node: ``e = e^{-|z|}``, and the softplus as NumPy's
-    ``logaddexp(0, z)`` computes it.
+    ``logaddexp(0, z)`` computes it. ``n_cells``: the cells only at the first ``n_cells`` nodes (all with -1;
+    what the founding and the ln cells asked for reach: the recurrence makes them exactly those of all nodes), none
+    with 0: only ``gk`` and ``hw``, what the colonies' kill needs (a window the primary does not live through,
+    adjuvant chemotherapy); ``logn``, ``spn``, ``zn``, ``ezn`` past them are left untouched.
     """
     n = nodes.size
     c = nodes[0]
@@ -94,13 +97,16 @@ def primary(a, b, lc0, s, fr, rr, kh, her2_lo, her2_hi, nodes, kcum, kcum_mid, k
             t = nodes[j]
             e = e_lo if t <= her2_lo else (e_hi if t >= her2_hi else g[j])
             hw[j] = kh * ((e - e_lo) / b)
+    last = n if n_cells < 0 else min(n_cells, n)
+    if last == 0:
+        return her2
     u_c = a + (lc0 - a) * math.exp(-b * c)
     has_r = fr > 0.0
     z0 = math.log(fr) - math.log1p(-fr) if has_r else -np.inf
     w_c = u_c + math.log1p(-fr)
     slope = (1.0 - rr) * s
     integral = 0.0
-    for j in range(n):
+    for j in range(last):
         sp = 0.0
         if has_r:
             z = z0 + slope * kcum[j]
@@ -126,36 +132,50 @@ def primary(a, b, lc0, s, fr, rr, kh, her2_lo, her2_hi, nodes, kcum, kcum_mid, k
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def founding_masses(mu, gam, phi, eps, nf, other, env0, env1, env2, take, logn, spn, zn, ezn, mass_s, mass_r):
-    """Expected colonies founded by each clone in each of the first ``nf`` window intervals (colonies), as
-    :func:`~chemomet.model.dissemination.window_founding_mass`: ``μ ∫ env`` (and the primed take) times the
-    logarithmic mean of ``N^γ S/N = e^{x}`` with ``x = γ ln N - ln(1 + e^z)``, and of ``N^γ R/N = e^{x + z}``
-    (``spn``, ``zn``, ``ezn`` from :func:`primary`; ``mass_r`` is zero without a resistant clone). ``e^x`` is taken
-    once per node and serves both clones (``e^{x + z} = e^x e^z``). Returns the total (colonies)."""
+def founding_sizes(mu, gam, nf, logn, spn, zn, ezn, size_s, size_r):
+    """The part of :func:`founding_masses` that the microenvironment does not touch, per interval of the first
+    ``nf``: ``size_s`` = ``μ`` times the logarithmic mean of ``N^γ S/N = e^{x}`` with ``x = γ ln N - ln(1 + e^z)``,
+    and ``size_r`` = ``μ`` times that of ``N^γ R/N = e^{x + z}`` (colonies per unit of ``∫ env``; ``spn``, ``zn``,
+    ``ezn`` from :func:`primary`; ``size_r`` untouched without a resistant clone). ``e^x`` is taken once per node and
+    serves both clones (``e^{x + z} = e^x e^z``). Returns whether the patient has a resistant clone."""
     has_r = ezn[0] > 0.0
-    total = 0.0
     x0 = gam * logn[0] - spn[0]
     e0 = math.exp(x0)
     for i in range(nf):
-        env_int = (1.0 - phi) * other[i] + phi * (env0[i] + eps * env1[i] + eps * eps * env2[i])
         x1 = gam * logn[i + 1] - spn[i + 1]
         e1 = math.exp(x1)
-        m = mu * _mean_exp(x0, x1, e0) * env_int * take[i]
-        mass_s[i] = m
-        total += m
+        size_s[i] = mu * _mean_exp(x0, x1, e0)
         if has_r:
             r0 = e0 * ezn[i]
             if math.isfinite(zn[i]) and math.isfinite(zn[i + 1]):
                 size = _mean_exp(x0 + zn[i], x1 + zn[i + 1], r0)
             else:
                 size = 0.5 * (r0 + e1 * ezn[i + 1])
-            m = mu * size * env_int * take[i]
+            size_r[i] = mu * size
+        x0 = x1
+        e0 = e1
+    return has_r
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def founding_masses(phi, eps, nf, other, env0, env1, env2, take, size_s, size_r, has_r, mass_s, mass_r):
+    """Expected colonies founded by each clone in each of the first ``nf`` window intervals (colonies), as
+    :func:`~chemomet.model.dissemination.window_founding_mass`: ``μ ∫ env`` (and the primed take) times the
+    logarithmic mean of ``N^γ S/N`` and of ``N^γ R/N`` (``size_s``, ``size_r`` from :func:`founding_sizes`, the same
+    for every microenvironment; ``mass_r`` is zero without a resistant clone, ``has_r``). The products are formed
+    in the order ``μ × mean × ∫ env × take``, as one expression would. Returns the total (colonies)."""
+    total = 0.0
+    for i in range(nf):
+        env_int = (1.0 - phi) * other[i] + phi * (env0[i] + eps * env1[i] + eps * eps * env2[i])
+        m = size_s[i] * env_int * take[i]
+        mass_s[i] = m
+        total += m
+        if has_r:
+            m = size_r[i] * env_int * take[i]
             mass_r[i] = m
             total += m
         else:
             mass_r[i] = 0.0
-        x0 = x1
-        e0 = e1
     return total
 
 
