@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from chemomet.calibrate import natural_history as nh
-from chemomet.calibrate.nodes import NodeCountLikelihood, fit_jointly, fit_nodal_spread
+from chemomet.calibrate.nodes import (
+    REFERENCE_TUMOUR_CELLS,
+    NodeCountLikelihood,
+    fit_jointly,
+    fit_nodal_spread,
+    profile_shedding_exponent,
+)
 from chemomet.datasets import Cohort
 from tests.calibrate.test_natural_history import TRUTH, transbig_like
 
@@ -64,3 +70,19 @@ def test_nodal_step_with_the_node_negative_term_answers_to_its_outcomes():
     assert not np.isclose(joint.seeding_ratio, alone.seeding_ratio, rtol=1e-3)
     with pytest.raises(ValueError, match="theta"):
         fit_nodal_spread(pop, cohort, n_nodes=8, n_virtual=500, clearance_grid=(0.05,), node_negative=model)
+
+
+def test_the_shedding_exponent_profile_refits_at_each_exponent():
+    """At the reference's own exponent the profile is the joint fit itself; at another it starts from the μ that
+    keeps a 2 cm tumour's founding rate and moves μ by orders of magnitude (μ N^γ is what the data see), and the
+    fitted values are held only for that row (the model passed in keeps its own exponent)."""
+    model, counts = node_negative_model(), NodeCountLikelihood(node_positive_cohort(), n_nodes=32, n_virtual=2000)
+    gamma0 = model.reference["dissemination"]["gamma"]
+    profile = profile_shedding_exponent(model, counts, TRUTH, grid=(gamma0, 0.6), max_evaluations=150)
+    direct = fit_jointly(model, counts, TRUTH, model.reference["nodes"], max_evaluations=150)
+    assert profile.loglik.iloc[0] == pytest.approx(direct.loglik)
+    assert np.all(np.isfinite(profile.loglik))
+    shift = profile.theta.iloc[1][0] - profile.theta.iloc[0][0]  # log10 μ
+    expected = (gamma0 - 0.6) * np.log10(REFERENCE_TUMOUR_CELLS)
+    assert abs(shift - expected) < 1.5, (shift, expected)
+    assert model.reference["dissemination"]["gamma"] == gamma0

@@ -15,6 +15,7 @@ count give the model's 5-year distant risk per node group, compared with the haz
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -449,3 +450,66 @@ def node_gradient(pop: Population, cohort: Cohort, n_nodes: int = 256, seed: int
     h = -np.log1p(-out["risk_5y"])
     out["hazard_ratio_vs_1_3"] = h / h.iloc[0]
     return out
+
+
+SHEDDING_EXPONENT_GRID = (1.0, 0.8, 0.67, 0.5, 0.4, 0.3)
+"""Shedding exponents ``γ`` (founding rate ``μ N^γ``; dimensionless) of :func:`profile_shedding_exponent`."""
+
+REFERENCE_TUMOUR_CELLS = 4.2e9
+"""A 2 cm tumour (cells at 1e6 per mm³): each ``γ`` of the profile starts from the ``μ`` that keeps its founding
+rate, ``μ N^γ``, as it was."""
+
+
+def profile_shedding_exponent(
+    node_negative, counts: NodeCountLikelihood, theta_start, grid=SHEDDING_EXPONENT_GRID, progress=None,
+    max_evaluations: int = 3000,
+) -> pd.DataFrame:
+    """Profile log-likelihood of the shedding exponent ``γ`` (the founding rate is ``μ N^γ``): the joint fit
+    (:func:`fit_jointly`) at each ``γ`` of ``grid``, the other values of ``node_negative``'s reference held.
+
+    ``γ`` moves the scale of ``μ`` by orders of magnitude, so each fit starts from ``theta_start`` with
+    ``log10 μ`` shifted to keep the founding rate of a 2 cm tumour (:data:`REFERENCE_TUMOUR_CELLS`).
+
+    Parameters
+    ----------
+    node_negative : chemomet.calibrate.natural_history.MarginalModel
+        Conditioned on node counts; its ``reference`` gives ``γ``'s starting value and everything held.
+    counts : NodeCountLikelihood
+        The node-positive cohort's counts and the size series.
+    theta_start : array_like
+        Natural-history vector at the reference's ``γ``.
+    grid : tuple of float
+        Exponents (dimensionless).
+    progress : callable, optional
+        Called with one line per exponent.
+    max_evaluations : int
+        Most objective evaluations of each fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ``γ``: ``loglik`` and its parts ``loglik_node_negative`` and ``loglik_counts`` (nats),
+        ``seeding_ratio``, ``count_dispersion``, ``converged`` and the fitted vector ``theta``.
+
+    Examples
+    --------
+    >>> counts = NodeCountLikelihood(load_gbsg2())  # doctest: +SKIP
+    >>> profile = profile_shedding_exponent(transbig_model, counts, theta)  # doctest: +SKIP
+    >>> profile.loc[profile.loglik.idxmax(), "gamma"]  # doctest: +SKIP
+    """
+    say = progress or (lambda msg: None)
+    reference = node_negative.reference
+    gamma0 = float(reference["dissemination"]["gamma"])
+    rows = []
+    for gamma in grid:
+        ref = {**reference, "dissemination": {**reference["dissemination"], "gamma": float(gamma)}}
+        model = copy.copy(node_negative)  # the patients' tables are shared; only the held values change
+        model.reference = ref
+        start = np.array(theta_start, float)
+        start[0] += (gamma0 - gamma) * np.log10(REFERENCE_TUMOUR_CELLS)
+        fit = fit_jointly(model, counts, start, ref["nodes"], max_evaluations=max_evaluations)
+        rows.append({"gamma": float(gamma), "loglik": fit.loglik, "loglik_node_negative": fit.loglik_node_negative,
+                     "loglik_counts": fit.loglik_counts, "seeding_ratio": fit.seeding_ratio,
+                     "count_dispersion": fit.count_dispersion, "converged": fit.converged, "theta": fit.theta})
+        say(f"gamma {gamma:g}: log-likelihood {fit.loglik:.2f}")
+    return pd.DataFrame(rows)

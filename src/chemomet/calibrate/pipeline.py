@@ -198,7 +198,8 @@ def run_natural_history(
     joint = None
     if nodes is None:
         model = nh.MarginalModel(
-            cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes, measurements=measurements
+            cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes, measurements=measurements,
+            reference=start_cfg,
         )
         res = nh.fit(model)
     else:
@@ -284,8 +285,9 @@ def run_natural_history(
 
     say("transport to GBSG2")
     gb = load_gbsg2()
-    tr = val.transport(res.theta, gb, cohort.covariates, cohort.time_days, cohort.event, nodes=nodes)
-    gm = nh.MarginalModel(gb.covariates, gb.time_days, gb.event, n_nodes=256, nodes=nodes)
+    tr = val.transport(res.theta, gb, cohort.covariates, cohort.time_days, cohort.event, nodes=nodes,
+                       reference=model.reference)
+    gm = nh.MarginalModel(gb.covariates, gb.time_days, gb.event, n_nodes=256, nodes=nodes, reference=model.reference)
     val.plot_calibration(
         out_dir / "figures" / "gbsg2_transport.png",
         gm,
@@ -350,7 +352,7 @@ def run_natural_history(
         "loglik_cohort": float(np.sum(model.loglik_terms(res.theta))),
         "doubling_time_measurements": [
             {"subtype": m.subtype, "median_days": m.median_days, "se_log": m.se_log, "source": m.source,
-             "loglik": m.loglik(with_natural_history(res.theta))}
+             "loglik": m.loglik(with_natural_history(res.theta, start_cfg))}
             for m in measurements
         ],
         "converged": res.converged,

@@ -273,10 +273,12 @@ def plot_calibration(path, model: nh.MarginalModel, theta, risk, time, event, ti
 
 
 def transport(
-    theta, cohort, train_cov, train_time, train_event, years=(3.0, 5.0), n_nodes: int = 256, nodes: dict | None = None
+    theta, cohort, train_cov, train_time, train_event, years=(3.0, 5.0), n_nodes: int = 256, nodes: dict | None = None,
+    reference: dict | None = None,
 ) -> dict:
     """Carry the fitted natural history (untreated, surgery-only timing of the fit) to another cohort (its
-    patients conditioned on their node counts under ``nodes`` if given).
+    patients conditioned on their node counts under ``nodes`` if given; the other values from ``reference``, as the
+    fit kept them, default the priors).
 
     Reports the c-index of the predicted 5-year risk against the cohort's own endpoint, the same for a Cox
     model fitted on the training cohort, and predicted vs Kaplan–Meier by tertile at ``years``.
@@ -287,7 +289,8 @@ def transport(
     >>> tb = load_transbig()  # doctest: +SKIP
     >>> out = transport(theta, load_gbsg2(), tb.covariates, tb.time_days, tb.event)  # doctest: +SKIP
     """
-    m = nh.MarginalModel(cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes, nodes=nodes)
+    m = nh.MarginalModel(cohort.covariates, cohort.time_days, cohort.event, n_nodes=n_nodes, nodes=nodes,
+                         reference=reference)
     pred = m.dmfs(theta, np.asarray(years) * DAYS_PER_YEAR)
     risk = 1.0 - pred[:, -1]
     cph = fit_cox(train_cov, train_time, train_event)
