@@ -127,9 +127,9 @@ def test_fill_the_patient_form_and_get_the_assessment(page, server, web):
     page.fill("#f-ki67_percent", "35")
     page.check("input[name=morphology][value=solid]")
     page.click("#assess-button")
-    page.wait_for_url("**/jobs/**")
-    assert page.locator("#job-progress").count() == 1  # the progress indicator, updated by static/app.js
-    page.wait_for_url("**/assessments/*")  # moved on by the polling script when the job was done
+    # the job page and its progress indicator are checked with a job still running in tests/web/test_security.py;
+    # here the assessment (about a second) is often done before the job page could be inspected
+    page.wait_for_url("**/assessments/*")  # moved on by the polling script, or redirected, when the job was done
     rid = int(page.url.rsplit("/", 1)[1])
     # recommendation first, then the strategies (figure and table), drugs, drivers, trajectories, uncertainty
     ids = page.eval_on_selector_all("#assessment section[id]", "els => els.map(e => e.id)")
