@@ -128,8 +128,9 @@ def test_a_higher_tmem_score_raises_the_microenvironment_part_and_the_kill_timin
     flattened from about 20): those twins shed so much that their risk is near saturation, and more shedding adds
     little. Without a CTC count the net excess rises with the score on this calibration (24 per mille at 0, 39 at
     60; with γ = 1 it fell, 8.7 to 4.6, because the kill-timing benefit grew faster). A CTC count of 0 rules out the
-    heaviest shedders: the microenvironment part then keeps rising to 60 (not asserted: the net excess). The steps asserted are several Monte Carlo standard errors of the reweighted means
-    (bootstrap SE of the microenvironment part 0.3-0.8 per mille at ESS 1,000-10,000).
+    heaviest shedders: the microenvironment part then keeps rising to 60 (not asserted: the net excess). The steps
+    asserted are several Monte Carlo standard errors of the reweighted means (bootstrap SE of the microenvironment
+    part 0.3-0.8 per mille at ESS 1,000-10,000).
     """
     ref, twins, _, parts = common_twins
     means = {}
