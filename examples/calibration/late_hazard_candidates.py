@@ -54,13 +54,8 @@ def size_bands(cfg: dict, cohort: VirtualCohort) -> dict:
 
 def pan_cells(bands: dict, settings, k: float) -> list[float]:
     """Late recurrence in the six cells with node groups weighted under ``settings``."""
-    cells = []
-    for params, dmfs in bands.values():
-        m = expected_positive_nodes(params, settings)
-        for lo, hi in targets._NODE_RANGES.values():
-            w = np.exp(node_count_logpmf(np.arange(lo, hi + 1)[:, None], m[None, :], k)).sum(axis=0)
-            cells.append(targets._late_recurrence(dmfs, w)["dr_5_20"])
-    return cells
+    return [value for params, dmfs in bands.values() for value in targets.late_recurrence_by_node_group(
+        dmfs, expected_positive_nodes(params, settings), k).values()]
 
 
 def show(label: str, cells: list[float]) -> None:

@@ -363,11 +363,11 @@ def fit_jointly(
     if fit_small_clearance and float(nodes.get("detection_cells", 1.0)) <= 1.0:
         raise ValueError("the clearance of small deposits needs a detection size above one cell (detection_cells)")
 
+    held_small = float(nodes.get("small_deposit_clearance_per_day", 0.0))
+
     def table(x):
         rho, k, *small = np.exp(x[n_theta:])
-        return _nodes_table(rho, k, delta) | (
-            {"small_deposit_clearance_per_day": small[0]} if fit_small_clearance else {}
-        )
+        return _nodes_table(rho, k, delta) | ({"small_deposit_clearance_per_day": small[0]} if small else {})
 
     def parts(x):
         theta, values = x[:n_theta], table(x)
@@ -382,7 +382,7 @@ def fit_jointly(
 
     start_nodes = [float(nodes["seeding_ratio"]), float(nodes["count_dispersion"])]
     if fit_small_clearance:
-        start_nodes.append(float(nodes.get("small_deposit_clearance_per_day", 1e-3)) or 1e-3)
+        start_nodes.append(held_small or 1e-3)
     x0 = np.concatenate([np.asarray(theta_start, float), np.log(start_nodes)])
     simplex = np.vstack([x0, x0 + np.diag(np.full(x0.size, 0.3))])
     res = optimize.minimize(nll, x0, method="Nelder-Mead", options={
@@ -391,11 +391,10 @@ def fit_jointly(
     w, v = np.linalg.eigh(0.5 * (info + info.T))
     cov = (v / np.maximum(w, 1e-6)) @ v.T
     ll_nn, ll_counts = parts(res.x)
-    values = table(res.x)
-    return JointFit(res.x[:n_theta].copy(), float(values["seeding_ratio"]), float(values["count_dispersion"]), delta,
-                    cov, ll_nn + ll_counts, ll_nn, ll_counts, int(res.nfev), bool(res.success),
-                    float(values.get("small_deposit_clearance_per_day",
-                                     nodes.get("small_deposit_clearance_per_day", 0.0))))
+    values = {key: float(v) for key, v in table(res.x).items()}
+    return JointFit(res.x[:n_theta].copy(), values["seeding_ratio"], values["count_dispersion"], delta, cov,
+                    ll_nn + ll_counts, ll_nn, ll_counts, int(res.nfev), bool(res.success),
+                    values.get("small_deposit_clearance_per_day", held_small))
 
 
 @dataclass(frozen=True)

@@ -389,11 +389,51 @@ def pan_by_size_and_nodes(config, cohort: VirtualCohort, strategy: str = PAN_STR
     for size, band in (("T1", (0.0, 20.0)), ("T2", (20.0, 50.0))):
         sized = cohort.with_covariates(er=True, pr=True, her2=False, diameter_mm=np.clip(d, *band))
         dmfs = _pan_dmfs(config, sized, strategy)  # one simulation per size band; the node groups only reweight it
-        for group, nodes in _NODE_RANGES.items():
-            model = _late_recurrence(dmfs, _node_group_weight(config, sized, nodes))["dr_5_20"]
-            rows.append({"size": size, "nodes": group, "model": model,
-                         "published": PAN_BY_SIZE_AND_NODES[(size, group)]})
+        pop, params = sized.parameters(config)
+        late = late_recurrence_by_node_group(
+            dmfs, expected_positive_nodes(params, pop.settings), pop.settings.node_count_dispersion
+        )
+        rows += [{"size": size, "nodes": group, "model": model, "published": PAN_BY_SIZE_AND_NODES[(size, group)]}
+                 for group, model in late.items()]
     return rows
+
+
+def late_recurrence_by_node_group(dmfs: np.ndarray, mean_nodes: np.ndarray, dispersion: float) -> dict:
+    """Distant recurrence over years 5–20 among patients free at 5 years (probability), per node group of
+    :data:`PAN_BY_SIZE_AND_NODES` (N0, N1–3, N4–9): each patient weighted by her probability of a count in the
+    group (negative binomial around ``mean_nodes``, size ``dispersion``).
+
+    Parameters
+    ----------
+    dmfs : numpy.ndarray
+        Each patient's DMFS at 5, 10 and 20 years, ``(n, 3)``.
+    mean_nodes : numpy.ndarray
+        Expected positive nodes per patient (:func:`~chemomet.model.nodes.expected_positive_nodes`).
+    dispersion : float
+        Negative-binomial size of the count.
+
+    Returns
+    -------
+    dict
+        Node group -> ``dr_5_20``.
+
+    Examples
+    --------
+    The first patient can only be N0; the second is N0 with probability ``(2/7)²`` (mean 5, size 2), so N0 is
+    ``1 - (0.7 + 0.2 w) / (0.9 + 0.5 w)`` with ``w = 4/49``, and the node-positive groups are the second patient's
+    ``1 - 0.2/0.5``:
+
+    >>> dmfs = np.array([[0.9, 0.8, 0.7], [0.5, 0.4, 0.2]])
+    >>> late = late_recurrence_by_node_group(dmfs, np.array([0.0, 5.0]), 2.0)
+    >>> round(late["N0"], 4), round(late["N1-3"], 4)
+    (0.2386, 0.6)
+    """
+    out = {}
+    for group, (lo, hi) in _NODE_RANGES.items():
+        counts = np.arange(lo, hi + 1)[:, None]
+        weight = np.exp(node_count_logpmf(counts, mean_nodes[None, :], dispersion)).sum(axis=0)
+        out[group] = _late_recurrence(dmfs, weight)["dr_5_20"]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- calibration

@@ -128,13 +128,11 @@ def nodal_deposits(params: PatientParameters, settings: ModelSettings) -> np.nda
     True
     """
     rho, delta = settings.nodal_seeding_ratio, settings.nodal_clearance_per_day
-    if settings.nodal_detection_cells <= 1.0:
-        if delta > 0.0:
-            growth = params.beta_per_day * (params.log_plateau - params.log_cells0)
-            rate = params.mu * np.exp(params.gamma * params.log_cells0)
-            return rho * rate / (delta + params.gamma * growth)
-        return rho * untreated_cumulative_founding(params, np.zeros((params.n, 1)))[:, 0]
-    lag = detection_lag_days(params, settings.nodal_detection_cells)
+    if settings.nodal_detection_cells <= 1.0 and delta > 0.0:
+        growth = params.beta_per_day * (params.log_plateau - params.log_cells0)
+        rate = params.mu * np.exp(params.gamma * params.log_cells0)
+        return rho * rate / (delta + params.gamma * growth)
+    lag = detection_lag_days(params, max(settings.nodal_detection_cells, 1.0))  # 0 days for one cell
     race = np.exp(-settings.nodal_small_clearance_per_day * lag)
     if delta == 0.0:
         return rho * race * untreated_cumulative_founding(params, -lag[:, None])[:, 0]
