@@ -84,3 +84,34 @@ def test_fixed_t0_moves_mu_through_the_tmem_link(population):
     assert moved.mu[0] == pytest.approx(base.mu[0] * (64.0 / 32.0) ** theta)
     pinned = population.typical(p.model_copy(update={"parameters": {"T0": 64.0, "mu": 1e-13}}))
     assert pinned.mu[0] == 1e-13
+
+
+def _with_growth_exponent(population, beta):
+    d = {**population.config["dissemination"], "mu_growth_exponent": beta}
+    return cm.Population({**population.config, "dissemination": d})
+
+
+def test_growth_shedding_link_scales_mu_by_the_doubling_time_ratio(population):
+    # mu ∝ (DT_ref / DT)^β (docs/science.md §2.5): between two draws the ratio of mu, divided by the ratio without
+    # the link, is (DT_b / DT_a)^β exactly, with DT read back from the Gompertz rates at diagnosis
+    cov, base = population.sample(4, rng=3)
+    cov = cov.drop(columns=["patient_index", "nodes_positive"])
+    z = np.random.default_rng(3).standard_normal((4, population.N_EFFECTS))
+    u = np.ones((4, 2))
+    off = population.parameters(cov, z, u)
+    on = _with_growth_exponent(population, 0.8).parameters(cov, z, u)
+    dt = np.log(2) / (on.alpha_per_day - on.beta_per_day * on.log_cells0)
+    ref = population.config["dissemination"].get("mu_growth_reference_days", 250.0)
+    np.testing.assert_allclose(on.mu / off.mu, (ref / dt) ** 0.8, rtol=1e-12)
+    assert np.array_equal(_with_growth_exponent(population, 0.0).parameters(cov, z, u).mu, off.mu)
+
+
+def test_fixed_doubling_time_moves_mu_through_the_growth_link(population):
+    pop = _with_growth_exponent(population, 0.5)
+    p = cm.example_patient()
+    base = pop.typical(p)
+    dt0 = np.log(2) / (base.alpha_per_day[0] - base.beta_per_day[0] * base.log_cells0[0])
+    moved = pop.typical(p.model_copy(update={"parameters": {"doubling_time_days": dt0 / 4}}))
+    assert moved.mu[0] == pytest.approx(base.mu[0] * 4 ** 0.5, rel=1e-12)  # four times faster: twice the shedding
+    pinned = pop.typical(p.model_copy(update={"parameters": {"doubling_time_days": dt0 / 4, "mu": 1e-13}}))
+    assert pinned.mu[0] == 1e-13

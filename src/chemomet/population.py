@@ -140,6 +140,9 @@ class Population:
             nodal_clearance_per_day=self.config["nodes"]["clearance_per_day"],
             nodal_detection_cells=self.config["nodes"].get("detection_cells", 1.0),
             nodal_small_clearance_per_day=self.config["nodes"].get("small_deposit_clearance_per_day", 0.0),
+            nodal_growth_exponent_offset=d.get("mu_growth_exponent", 0.0)
+            - self.config["nodes"].get("growth_exponent", d.get("mu_growth_exponent", 0.0)),
+            mu_growth_reference_days=d.get("mu_growth_reference_days", 250.0),
             mechanisms=mechanism_settings(self.config.get("mechanisms")),
         )
 
@@ -313,8 +316,9 @@ class Population:
             else np.ones((n, 2))
         )
         params = self.parameters(self.covariates(patients), np.zeros((n, self.N_EFFECTS)), u)
-        theta = self.config["dissemination"]["theta"]
-        return apply_fixed_parameters(params, patients, theta=theta, phi_link=self.phi_link)
+        d = self.config["dissemination"]
+        return apply_fixed_parameters(params, patients, theta=d["theta"], phi_link=self.phi_link,
+                                      growth_exponent=d.get("mu_growth_exponent", 0.0))
 
     @property
     def phi_link(self) -> tuple[float, float, float]:
@@ -430,6 +434,8 @@ def _parameter_constants(pop: Population) -> dict[str, Any]:
         "eps_morph": max(me["morphology_epsilon_factor"].values()),
         "eps_sdlog": me["epsilon_sdlog"],
         "gamma": d["gamma"],
+        "mu_growth": d.get("mu_growth_exponent", 0.0),
+        "mu_growth_ref": d.get("mu_growth_reference_days", 250.0),
         "resistant_kill_ratio": t["resistant_kill_ratio"],
         "s_met": t["metastasis_kill_ratio"],
         "dormant_fraction": dormant,
@@ -531,6 +537,8 @@ def _covariate_parameters(c: _MemberConstants, cov, z, u_resistant, z_her2=None)
     t0 = np.where(np.isnan(tmem), c["tmem_median"] * np.exp(c["tmem_sdlog"] * z[:, 5]), tmem)
     t0 = np.maximum(t0, 0.5)  # a score of 0 still means some doorways exist below detection
     mu = c["mu_median"] * np.exp(c["mu_sdlog"] * z[:, 2]) * c.power(t0 / c["tmem_ref"], "theta")
+    # faster-growing tumours shed more per cell (docs/science.md §2.5): mu ∝ (DT_ref / DT)^β, β = 0 off
+    mu = mu * c.power(c["mu_growth_ref"] / dt, "mu_growth")
 
     s = (
         c.table("s_med", sub)
@@ -703,13 +711,15 @@ FIXABLE_AS_IS = (
 
 
 def apply_fixed_parameters(
-    params: PatientParameters, patients: list[Patient], theta: float = 0.0, phi_link: tuple | None = None
+    params: PatientParameters, patients: list[Patient], theta: float = 0.0, phi_link: tuple | None = None,
+    growth_exponent: float = 0.0,
 ) -> PatientParameters:
     """Replace population values by those fixed in each patient's ``[parameters]`` table.
 
     A fixed ``T0`` without a fixed ``mu`` moves ``mu`` with it through the population link
     ``mu ∝ (T0 / T_ref)^theta``, so the two stay consistent; likewise the doorway share ``phi`` (see
-    :func:`doorway_share`, given ``phi_link = (phi_ref, T_ref, exponent)``).
+    :func:`doorway_share`, given ``phi_link = (phi_ref, T_ref, exponent)``), and a fixed doubling time moves
+    ``mu`` through the growth link ``mu ∝ DT^-growth_exponent``.
 
     Growth given as ``doubling_time_days`` (days) and/or ``plateau_cells`` (cells) is converted to
     ``alpha_per_day`` and ``beta_per_day`` (1/day) at the patient's size at diagnosis; ``dormancy_mean_days``
@@ -727,6 +737,9 @@ def apply_fixed_parameters(
     phi_link : tuple of float, optional
         ``(phi_ref, T_ref, exponent)`` of :func:`doorway_share` (fraction, doorways per 10 HPF, dimensionless);
         None leaves ``phi`` as it is.
+    growth_exponent : float, default 0.0
+        Exponent ``β`` of the link ``mu ∝ DT^-β`` (dimensionless; the population's ``mu_growth_exponent``;
+        0: ``mu`` does not move with a fixed doubling time).
 
     Returns
     -------
@@ -764,10 +777,10 @@ def apply_fixed_parameters(
                 if "plateau_cells" in fixed
                 else values["alpha_per_day"][i] / values["beta_per_day"][i]
             )
-            if "doubling_time_days" in fixed:
-                dt = fixed["doubling_time_days"]
-            else:
-                dt = LN2 / (values["alpha_per_day"][i] - values["beta_per_day"][i] * values["log_cells0"][i])
+            dt_population = LN2 / (values["alpha_per_day"][i] - values["beta_per_day"][i] * values["log_cells0"][i])
+            dt = fixed.get("doubling_time_days", dt_population)
+            if "mu" not in fixed:
+                values["mu"][i] *= (dt_population / dt) ** growth_exponent
             beta = LN2 / (dt * (log_k - values["log_cells0"][i]))
             values["beta_per_day"][i], values["alpha_per_day"][i] = beta, beta * log_k
         if "T0" in fixed and "mu" not in fixed:

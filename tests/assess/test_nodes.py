@@ -70,6 +70,28 @@ def test_deposits_large_enough_to_be_seen_match_the_lagged_integral(detection_ce
         assert closed[i] == pytest.approx(reference, rel=1e-8)
 
 
+def test_nodal_seeding_can_follow_the_growth_rate_apart_from_distant_founding():
+    """With ``β_n`` apart from ``μ``'s growth exponent ``β`` (``nodes.growth_exponent``), the nodal seeding is
+    ``ρ μ (DT/DT_ref)^(β−β_n) N^γ``: the deposits equal those of ``μ`` scaled by that factor, with DT the doubling time
+    at diagnosis; with ``β_n = β`` nothing changes, bit for bit."""
+    pop = Population()
+    d = {**pop.config["dissemination"], "mu_growth_exponent": 0.8}
+    shared = Population({**pop.config, "dissemination": d, "nodes": {**pop.config["nodes"], "growth_exponent": 0.8}})
+    apart = Population({**pop.config, "dissemination": d, "nodes": {**pop.config["nodes"], "growth_exponent": 0.3}})
+    unset = {key: value for key, value in pop.config["nodes"].items() if key != "growth_exponent"}
+    assert Population({**pop.config, "dissemination": d, "nodes": unset}).settings.nodal_growth_exponent_offset == 0.0
+    cov, _ = pop.sample(50, rng=6)
+    z = np.random.default_rng(6).standard_normal((50, pop.N_EFFECTS))
+    params = shared.parameters(cov.drop(columns=["patient_index", "nodes_positive"]), z, np.ones((50, 2)))
+    assert np.array_equal(expected_positive_nodes(params, shared.settings),
+                          expected_positive_nodes(params, replace(shared.settings, nodal_growth_exponent_offset=0.0)))
+    dt = np.log(2) / (params.beta_per_day * (params.log_plateau - params.log_cells0))
+    scaled = replace(params, mu=params.mu * (dt / 250.0) ** 0.5)
+    np.testing.assert_allclose(expected_positive_nodes(params, apart.settings),
+                               expected_positive_nodes(scaled, shared.settings), rtol=1e-12)
+    assert apart.settings.nodal_growth_exponent_offset == pytest.approx(0.5)
+
+
 def test_the_race_ties_node_positivity_to_fast_growth():
     """Deposits cleared while small: a fast-growing deposit escapes sooner, so at the same shedding a fast-growing
     tumour shows more nodes, and the count carries the growth rate (whose inverse sets when distant colonies

@@ -14,6 +14,7 @@ from chemomet.calibrate.nodes import (
     profile_shedding_exponent,
 )
 from chemomet.datasets import Cohort
+from chemomet.population import Population
 from tests.calibrate.test_natural_history import TRUTH, transbig_like
 
 NODES = {"seeding_ratio": 20.0, "count_dispersion": 3.0, "clearance_per_day": 0.05, "axillary_nodes": 30.0}
@@ -86,3 +87,29 @@ def test_the_shedding_exponent_profile_refits_at_each_exponent():
     expected = (gamma0 - 0.6) * np.log10(REFERENCE_TUMOUR_CELLS)
     assert abs(shift - expected) < 1.5, (shift, expected)
     assert model.reference["dissemination"]["gamma"] == gamma0
+    # each row carries its whole fitted configuration, which gives back the row's log-likelihood
+    row = profile.iloc[1]
+    assert row.config["dissemination"]["gamma"] == 0.6
+    refit = model.with_nodes({"seeding_ratio": row.seeding_ratio, "count_dispersion": row.count_dispersion})
+    refit.reference = row.config
+    pop = Population(row.config)
+    again = refit.loglik(row.theta) + counts.loglik(pop, row.seeding_ratio, row.count_dispersion,
+                                                    row.config["nodes"]["clearance_per_day"])
+    assert again == pytest.approx(row.loglik, abs=1e-6)
+
+
+def test_a_treated_cohorts_outcomes_join_the_objective():
+    """An outcome term (here a stand-in that pulls ln ρ towards 1 with weight 50 nats) is added to the joint
+    objective: the fit reports it as its own part, the total is the sum of the parts, and ρ moves towards e."""
+    model, counts = node_negative_model(), NodeCountLikelihood(node_positive_cohort(), n_nodes=32, n_virtual=2000)
+
+    def pull(pop):
+        return -50.0 * (np.log(pop.config["nodes"]["seeding_ratio"]) - 1.0) ** 2
+
+    plain = fit_jointly(model, counts, TRUTH, model.reference["nodes"], max_evaluations=150, information=False)
+    pulled = fit_jointly(model, counts, TRUTH, model.reference["nodes"], max_evaluations=150, outcomes=pull,
+                         information=False)
+    assert plain.loglik_outcomes == 0.0 and np.all(np.isnan(plain.cov))
+    assert pulled.loglik_outcomes == pytest.approx(-50.0 * (np.log(pulled.seeding_ratio) - 1.0) ** 2)
+    assert pulled.loglik == pytest.approx(pulled.loglik_node_negative + pulled.loglik_counts + pulled.loglik_outcomes)
+    assert abs(np.log(pulled.seeding_ratio) - 1.0) < abs(np.log(plain.seeding_ratio) - 1.0)

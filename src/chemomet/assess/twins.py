@@ -112,9 +112,9 @@ def draw_twins(
         # identical rows: a slice (no copy) holds the same values as picking the member's rows
         member_rows = rows.iloc[: sel.size] if same_rows else rows.iloc[sel].reset_index(drop=True)
         p = pop.parameters(member_rows, z[sel], u[sel, :2])
-        p = apply_fixed_parameters(
-            p, [patient] * sel.size, theta=pop.config["dissemination"]["theta"], phi_link=pop.phi_link
-        )
+        d = pop.config["dissemination"]
+        p = apply_fixed_parameters(p, [patient] * sel.size, theta=d["theta"], phi_link=pop.phi_link,
+                                   growth_exponent=d.get("mu_growth_exponent", 0.0))
         parts.append(p)
     params = PatientParameters.concat(parts).take(np.argsort(order, kind="stable"))
     return Twins(params, member, scale, z[:, 0].copy(), cov)

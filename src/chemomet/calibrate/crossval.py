@@ -454,6 +454,7 @@ def validate_untreated(
     progress: Callable[[str], None] | None = None,
     doubling_times: bool = True,
     nodes: dict | None | str = "shipped",
+    reference: dict | None = None,
 ) -> dict:
     """Cross-validate the natural history on an untreated node-negative cohort (TRANSBIG), against Cox on the
     same covariates (size, grade, ER, age), on the same folds.
@@ -489,6 +490,9 @@ def validate_untreated(
         The ``[nodes]`` table under which every patient is conditioned on her node count in the refits and
         predictions, as the shipped fit does ("shipped": the shipped calibration's, whose other values the refits
         then keep, as the shipped fit kept its folder's; None: not conditioned, the priors' other values).
+    reference : dict, optional
+        With ``nodes="shipped"``: the calibration that takes the shipped one's place (its ``[nodes]`` table and
+        other values), e.g. a profile row's fitted configuration (:func:`chemomet.calibrate.nodes.profile_held_value`).
 
     Returns
     -------
@@ -508,10 +512,11 @@ def validate_untreated(
     cov = cohort.covariates.reset_index(drop=True)
     time, event = np.asarray(cohort.time_days, float), np.asarray(cohort.event, bool)
     f = fold_matrix(cohort.n, k, repeats, seed)
-    reference = None
     if isinstance(nodes, str):
-        reference = Population().config
+        reference = reference or Population().config
         nodes = reference["nodes"]
+    else:
+        reference = None
     models = {
         "mechanistic": NaturalHistoryRefit(
             cov, time, event, tuple(horizons), n_nodes, seed, max_evaluations,

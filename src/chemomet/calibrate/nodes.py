@@ -24,6 +24,7 @@ from scipy import optimize
 from scipy.special import logsumexp
 
 from chemomet.calibrate.natural_history import observed_information, quadrature_normals
+from chemomet.calibrate.vector import with_natural_history
 from chemomet.datasets import Cohort
 from chemomet.model.engine import simulate_schedule
 from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
@@ -296,6 +297,8 @@ class JointFit:
     converged : bool
     small_deposit_clearance_per_day : float
         ``δ_s`` (1/day), fitted or held.
+    loglik_outcomes : float
+        The part of ``loglik`` from a treated cohort's outcomes (nats; 0 when they were not in the objective).
 
     Examples
     --------
@@ -314,11 +317,12 @@ class JointFit:
     n_evaluations: int
     converged: bool
     small_deposit_clearance_per_day: float = 0.0
+    loglik_outcomes: float = 0.0
 
 
 def fit_jointly(
     node_negative, counts: NodeCountLikelihood, theta_start, nodes: dict, max_evaluations: int = 3000,
-    fit_small_clearance: bool = False,
+    fit_small_clearance: bool = False, outcomes=None, information: bool = True,
 ) -> JointFit:
     """The natural history and the nodal spread fitted together: maximum of the node-negative cohort's
     likelihood given its counts (``node_negative``, a conditioned
@@ -348,6 +352,12 @@ def fit_jointly(
         Also fit ``ln δ_s``, the clearance of deposits too small to be seen (the race of
         :func:`~chemomet.model.nodes.expected_positive_nodes`; needs ``detection_cells > 1``), starting from
         ``nodes["small_deposit_clearance_per_day"]`` (default 0.001/day).
+    outcomes : callable, optional
+        ``outcomes(population) -> float``: a treated cohort's outcome log-likelihood given its node counts (nats),
+        added to the objective, e.g. ``lambda pop: outcome_score(gbsg2, population=pop)["total"]``
+        (:func:`chemomet.calibrate.treated_likelihood.outcome_score`); seconds per call, so a fit takes hours.
+    information : bool, default True
+        Compute the observed information (about 100 more evaluations); ``False`` leaves ``cov`` NaN.
 
     Returns
     -------
@@ -372,9 +382,9 @@ def fit_jointly(
     def parts(x):
         theta, values = x[:n_theta], table(x)
         model = node_negative.with_nodes(values)
-        return model.loglik(theta), counts.loglik(
-            model.population(theta), values["seeding_ratio"], values["count_dispersion"], delta
-        )
+        pop = model.population(theta)
+        ll_counts = counts.loglik(pop, values["seeding_ratio"], values["count_dispersion"], delta)
+        return model.loglik(theta), ll_counts, (0.0 if outcomes is None else float(outcomes(pop)))
 
     def nll(x):
         val = -sum(parts(x))
@@ -387,14 +397,17 @@ def fit_jointly(
     simplex = np.vstack([x0, x0 + np.diag(np.full(x0.size, 0.3))])
     res = optimize.minimize(nll, x0, method="Nelder-Mead", options={
         "maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-3, "adaptive": True, "initial_simplex": simplex})
-    info = observed_information(_Objective(lambda x: sum(parts(x))), res.x)
-    w, v = np.linalg.eigh(0.5 * (info + info.T))
-    cov = (v / np.maximum(w, 1e-6)) @ v.T
-    ll_nn, ll_counts = parts(res.x)
+    if information:
+        info = observed_information(_Objective(lambda x: sum(parts(x))), res.x)
+        w, v = np.linalg.eigh(0.5 * (info + info.T))
+        cov = (v / np.maximum(w, 1e-6)) @ v.T
+    else:
+        cov = np.full((x0.size, x0.size), np.nan)
+    ll_nn, ll_counts, ll_outcomes = parts(res.x)
     values = {key: float(v) for key, v in table(res.x).items()}
     return JointFit(res.x[:n_theta].copy(), values["seeding_ratio"], values["count_dispersion"], delta, cov,
-                    ll_nn + ll_counts, ll_nn, ll_counts, int(res.nfev), bool(res.success),
-                    values.get("small_deposit_clearance_per_day", held_small))
+                    ll_nn + ll_counts + ll_outcomes, ll_nn, ll_counts, int(res.nfev), bool(res.success),
+                    values.get("small_deposit_clearance_per_day", held_small), ll_outcomes)
 
 
 @dataclass(frozen=True)
@@ -459,12 +472,71 @@ REFERENCE_TUMOUR_CELLS = 4.2e9
 rate, ``μ N^γ``, as it was."""
 
 
+def profile_held_value(
+    node_negative, counts: NodeCountLikelihood, theta_start, section: str, key: str, grid, start=None,
+    progress=None, max_evaluations: int = 3000,
+) -> pd.DataFrame:
+    """Profile log-likelihood of one held population value (``config[section][key]``): the joint fit
+    (:func:`fit_jointly`) at each value of ``grid``, the other values of ``node_negative``'s reference held.
+
+    Parameters
+    ----------
+    node_negative : chemomet.calibrate.natural_history.MarginalModel
+        Conditioned on node counts; its ``reference`` gives everything held.
+    counts : NodeCountLikelihood
+        The node-positive cohort's counts and the size series.
+    theta_start : array_like
+        Natural-history vector at the reference's value.
+    section, key : str
+        The value profiled, e.g. ``"dissemination"``, ``"gamma"``.
+    grid : sequence of float
+        Values profiled (the value's units).
+    start : callable, optional
+        ``start(value)``: the starting vector at a value (default ``theta_start`` at every value).
+    progress : callable, optional
+        Called with one line per value.
+    max_evaluations : int
+        Most objective evaluations of each fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per value (column ``key``): ``loglik`` and its parts ``loglik_node_negative`` and ``loglik_counts``
+        (nats), ``seeding_ratio``, ``count_dispersion``, ``converged``, the fitted vector ``theta`` and the whole
+        fitted configuration ``config``.
+
+    Examples
+    --------
+    >>> counts = NodeCountLikelihood(load_gbsg2())  # doctest: +SKIP
+    >>> grid = [0.5, 1.0]
+    >>> profile = profile_held_value(transbig_model, counts, theta, "dissemination", "gamma", grid)  # doctest: +SKIP
+    """
+    say = progress or (lambda msg: None)
+    reference = node_negative.reference
+    rows = []
+    for value in grid:
+        ref = {**reference, section: {**reference[section], key: float(value)}}
+        model = copy.copy(node_negative)  # the patients' tables are shared; only the held values change
+        model.reference = ref
+        first = np.array(theta_start if start is None else start(float(value)), float)
+        fit = fit_jointly(model, counts, first, ref["nodes"], max_evaluations=max_evaluations)
+        fitted = with_natural_history(fit.theta, ref)
+        fitted["nodes"] = {**fitted["nodes"], "seeding_ratio": fit.seeding_ratio,
+                           "count_dispersion": fit.count_dispersion}
+        rows.append({key: float(value), "loglik": fit.loglik, "loglik_node_negative": fit.loglik_node_negative,
+                     "loglik_counts": fit.loglik_counts, "seeding_ratio": fit.seeding_ratio,
+                     "count_dispersion": fit.count_dispersion, "converged": fit.converged, "theta": fit.theta,
+                     "config": fitted})
+        say(f"{key} {value:g}: log-likelihood {fit.loglik:.2f}")
+    return pd.DataFrame(rows)
+
+
 def profile_shedding_exponent(
     node_negative, counts: NodeCountLikelihood, theta_start, grid=SHEDDING_EXPONENT_GRID, progress=None,
     max_evaluations: int = 3000,
 ) -> pd.DataFrame:
-    """Profile log-likelihood of the shedding exponent ``γ`` (the founding rate is ``μ N^γ``): the joint fit
-    (:func:`fit_jointly`) at each ``γ`` of ``grid``, the other values of ``node_negative``'s reference held.
+    """Profile log-likelihood of the shedding exponent ``γ`` (the founding rate is ``μ N^γ``):
+    :func:`profile_held_value` of ``dissemination.gamma``.
 
     ``γ`` moves the scale of ``μ`` by orders of magnitude, so each fit starts from ``theta_start`` with
     ``log10 μ`` shifted to keep the founding rate of a 2 cm tumour (:data:`REFERENCE_TUMOUR_CELLS`).
@@ -487,8 +559,7 @@ def profile_shedding_exponent(
     Returns
     -------
     pandas.DataFrame
-        One row per ``γ``: ``loglik`` and its parts ``loglik_node_negative`` and ``loglik_counts`` (nats),
-        ``seeding_ratio``, ``count_dispersion``, ``converged`` and the fitted vector ``theta``.
+        :func:`profile_held_value`'s table, one row per ``γ`` (column ``gamma``).
 
     Examples
     --------
@@ -496,19 +567,12 @@ def profile_shedding_exponent(
     >>> profile = profile_shedding_exponent(transbig_model, counts, theta)  # doctest: +SKIP
     >>> profile.loc[profile.loglik.idxmax(), "gamma"]  # doctest: +SKIP
     """
-    say = progress or (lambda msg: None)
-    reference = node_negative.reference
-    gamma0 = float(reference["dissemination"]["gamma"])
-    rows = []
-    for gamma in grid:
-        ref = {**reference, "dissemination": {**reference["dissemination"], "gamma": float(gamma)}}
-        model = copy.copy(node_negative)  # the patients' tables are shared; only the held values change
-        model.reference = ref
-        start = np.array(theta_start, float)
-        start[0] += (gamma0 - gamma) * np.log10(REFERENCE_TUMOUR_CELLS)
-        fit = fit_jointly(model, counts, start, ref["nodes"], max_evaluations=max_evaluations)
-        rows.append({"gamma": float(gamma), "loglik": fit.loglik, "loglik_node_negative": fit.loglik_node_negative,
-                     "loglik_counts": fit.loglik_counts, "seeding_ratio": fit.seeding_ratio,
-                     "count_dispersion": fit.count_dispersion, "converged": fit.converged, "theta": fit.theta})
-        say(f"gamma {gamma:g}: log-likelihood {fit.loglik:.2f}")
-    return pd.DataFrame(rows)
+    gamma0 = float(node_negative.reference["dissemination"]["gamma"])
+
+    def start(gamma):
+        first = np.array(theta_start, float)
+        first[0] += (gamma0 - gamma) * np.log10(REFERENCE_TUMOUR_CELLS)
+        return first
+
+    return profile_held_value(node_negative, counts, theta_start, "dissemination", "gamma", grid, start,
+                              progress, max_evaluations)

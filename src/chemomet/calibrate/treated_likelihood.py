@@ -157,7 +157,9 @@ def outcome_loglik(curves: TwinCurves, time_days, event) -> np.ndarray:
     return logsumexp(pc + terms, axis=1) - logsumexp(pc, axis=1)
 
 
-def outcome_score(cohort: Cohort, *, tamoxifen_years: float = GBSG2_TAMOXIFEN_YEARS, population=None) -> dict:
+def outcome_score(
+    cohort: Cohort, *, tamoxifen_years: float = GBSG2_TAMOXIFEN_YEARS, population=None, n_twins: int = OUTCOME_TWINS
+) -> dict:
     """Log-likelihood of a treated cohort's outcomes given its node counts under a calibrated point estimate: a
     proper score that compares calibrations on data none was fitted to (higher is better; nats).
 
@@ -169,6 +171,8 @@ def outcome_score(cohort: Cohort, *, tamoxifen_years: float = GBSG2_TAMOXIFEN_YE
         Tamoxifen for patients with ``hormone_therapy`` (years).
     population : Population, optional
         The population scored (default: the shipped calibration's point estimate).
+    n_twins : int
+        Twins per patient (default :data:`OUTCOME_TWINS`; fewer for a fit's objective).
 
     Returns
     -------
@@ -182,11 +186,11 @@ def outcome_score(cohort: Cohort, *, tamoxifen_years: float = GBSG2_TAMOXIFEN_YE
     -2645
     """
     pop = population or Population()
-    curves = twin_curves(pop, cohort, n_twins=OUTCOME_TWINS, tamoxifen_years=tamoxifen_years)
+    curves = twin_curves(pop, cohort, n_twins=n_twins, tamoxifen_years=tamoxifen_years)
     ll = outcome_loglik(curves, cohort.time_days, cohort.event)
     return {
         "total": float(ll.sum()),
         "mean": float(ll.mean()),
-        "twins_per_patient": OUTCOME_TWINS,
+        "twins_per_patient": n_twins,
         "population": "point estimate of the calibration in use",
     }

@@ -21,7 +21,7 @@ from scipy.stats import nbinom
 
 from chemomet.model.dissemination import untreated_cumulative_founding
 from chemomet.model.dormancy import untreated_pool
-from chemomet.model.parameters import ModelSettings, PatientParameters
+from chemomet.model.parameters import LN2, ModelSettings, PatientParameters
 
 MAX_REPORTED_NODES = 60
 """The largest count a node report holds (lymph nodes); draws are capped here."""
@@ -128,8 +128,12 @@ def nodal_deposits(params: PatientParameters, settings: ModelSettings) -> np.nda
     True
     """
     rho, delta = settings.nodal_seeding_ratio, settings.nodal_clearance_per_day
+    growth = params.beta_per_day * (params.log_plateau - params.log_cells0)  # specific growth rate (1/day)
+    if settings.nodal_growth_exponent_offset != 0.0:  # nodal seeding follows growth as β_n, not as μ's β
+        doubling_days = LN2 / growth
+        offset = (doubling_days / settings.mu_growth_reference_days) ** settings.nodal_growth_exponent_offset
+        params = replace(params, mu=params.mu * offset)
     if settings.nodal_detection_cells <= 1.0 and delta > 0.0:
-        growth = params.beta_per_day * (params.log_plateau - params.log_cells0)
         rate = params.mu * np.exp(params.gamma * params.log_cells0)
         return rho * rate / (delta + params.gamma * growth)
     lag = detection_lag_days(params, max(settings.nodal_detection_cells, 1.0))  # 0 days for one cell

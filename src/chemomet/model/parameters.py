@@ -194,6 +194,12 @@ class ModelSettings:
         cell).
     nodal_small_clearance_per_day : float
         ``δ_s``: rate at which nodal deposits smaller than ``N_det`` are cleared (1/day).
+    nodal_growth_exponent_offset : float
+        ``β − β_n``: how much less the nodal seeding follows the growth rate than the distant founding does
+        (dimensionless; the founding rate ``μ`` carries ``(DT_ref / DT)^β``, the nodal seeding
+        ``(DT_ref / DT)^β_n``; 0: both the same, see :mod:`chemomet.model.nodes`).
+    mu_growth_reference_days : float
+        ``DT_ref`` of that link (days).
     mechanisms : Mechanisms
         The prometastatic mechanisms carried and their strengths (default: the shipped model, doorway mechanism
         only; see :mod:`chemomet.mechanisms`).
@@ -224,6 +230,8 @@ class ModelSettings:
     nodal_clearance_per_day: float = 0.0
     nodal_detection_cells: float = 1.0
     nodal_small_clearance_per_day: float = 0.0
+    nodal_growth_exponent_offset: float = 0.0
+    mu_growth_reference_days: float = 250.0
     mechanisms: Mechanisms = Mechanisms()
 
     @property
