@@ -98,12 +98,14 @@ def test_growth_shedding_link_scales_mu_by_the_doubling_time_ratio(population):
     cov = cov.drop(columns=["patient_index", "nodes_positive"])
     z = np.random.default_rng(3).standard_normal((4, population.N_EFFECTS))
     u = np.ones((4, 2))
-    off = population.parameters(cov, z, u)
+    off = _with_growth_exponent(population, 0.0).parameters(cov, z, u)
     on = _with_growth_exponent(population, 0.8).parameters(cov, z, u)
     dt = np.log(2) / (on.alpha_per_day - on.beta_per_day * on.log_cells0)
     ref = population.config["dissemination"].get("mu_growth_reference_days", 250.0)
     np.testing.assert_allclose(on.mu / off.mu, (ref / dt) ** 0.8, rtol=1e-12)
-    assert np.array_equal(_with_growth_exponent(population, 0.0).parameters(cov, z, u).mu, off.mu)
+    without_key = {k: v for k, v in population.config["dissemination"].items() if k != "mu_growth_exponent"}
+    unset = cm.Population({**population.config, "dissemination": without_key})
+    assert np.array_equal(unset.parameters(cov, z, u).mu, off.mu)  # no key: off, bit for bit
 
 
 def test_fixed_doubling_time_moves_mu_through_the_growth_link(population):

@@ -123,12 +123,13 @@ def test_a_higher_tmem_score_raises_the_microenvironment_part_and_the_kill_timin
 
     More doorways mean more NACT-induced shedding (the microenvironment part rises) but, through the TMEM link of
     the founding rate, also more colonies for early chemotherapy to reach (the kill-timing benefit grows). Above
-    about 40 per 10 HPF the microenvironment part stops rising (within 1 per mille; shipped calibration, γ = 0.57:
-    8.0 / 15.6 / 18.5 / 20.2 / 19.6 per mille at 0 / 10 / 20 / 40 / 60; with γ = 1 and a steeper TMEM link it
-    flattened from about 20): those twins shed so much that their risk is near saturation, and more shedding adds
-    little. Without a CTC count the net excess rises with the score on this calibration (24 per mille at 0, 39 at
-    60; with γ = 1 it fell, 8.7 to 4.6, because the kill-timing benefit grew faster). A CTC count of 0 rules out the
-    heaviest shedders: the microenvironment part then keeps rising to 60 (not asserted: the net excess). The steps
+    about 40 per 10 HPF the microenvironment part stops rising (within 1 per mille; shipped calibration, γ = 0.57 and
+    the growth link β = 0.5: 6.1 / 10.4 / 11.7 / 12.2 / 11.6 per mille at 0 / 10 / 20 / 40 / 60; with β = 0 8.0 /
+    15.6 / 18.5 / 20.2 / 19.6; with γ = 1 and a steeper TMEM link it flattened from about 20): those twins shed so
+    much that their risk is near saturation, and more shedding adds little. The net excess is the difference of the
+    two and its direction depends on the calibration, so it is not asserted: without a CTC count 11.7 / 14.0 / 11.2
+    per mille at 0 / 10 / 60 here, rising (24 to 39) with β = 0, falling (8.7 to 4.6) with γ = 1. A CTC count of 0
+    rules out the heaviest shedders: the microenvironment part then keeps rising to 60. The steps
     asserted are several Monte Carlo standard errors of the reweighted means (bootstrap SE of the microenvironment
     part 0.3-0.8 per mille at ESS 1,000-10,000).
     """
@@ -146,8 +147,6 @@ def test_a_higher_tmem_score_raises_the_microenvironment_part_and_the_kill_timin
     else:  # no CTC measured rules out the heaviest shedders, and the rise goes on
         assert np.all(np.diff(micro) > 0), micro
     assert means[60]["kill_timing"] < means[0]["kill_timing"] - 0.005
-    if ctc is None:
-        assert means[60]["excess"] > means[0]["excess"] + 0.002
 
 
 def test_tie2_inhibitor_never_raises_doorway_mediated_dissemination(common_twins, example_fast):

@@ -145,12 +145,12 @@ def weighted_twins():
     return w, dmfs
 
 
-@pytest.mark.parametrize("draws", [512, pytest.param(2048, marks=pytest.mark.xfail(
-    strict=True, reason="the reported SE is conservative: 2.04 times the spread over seeds at 2,048 draws on the "
-    "shipped calibration (gamma 0.57, whose posterior weights are more concentrated), against the factor 2 asked"))])
+@pytest.mark.parametrize("draws", [512, 2048])
 def test_the_reported_standard_error_matches_the_spread_over_seeds(weighted_twins, draws):
     """The resample's standard error against the direct estimator, over 60 resamples of the same twins: the
-    reported SE (mean over the resamples) within a factor of 2 of the observed spread."""
+    reported SE (mean over the resamples) within a factor of 2 of the observed spread. (At 2,048 draws it was 2.04
+    times the spread with the shipped calibration of the sixth session, γ = 0.57 without the growth link, whose
+    posterior weights were more concentrated: a strict expected failure then.)"""
     w, dmfs = weighted_twins
     q = 0.5 * w + 0.5 / w.size  # a mixture proposal, as in the assessment
     direct = float(np.sum(w * dmfs))
@@ -161,7 +161,7 @@ def test_the_reported_standard_error_matches_the_spread_over_seeds(weighted_twin
         errors.append(float(np.sum(a * dmfs[index]) / np.sum(a)) - direct)
         reported.append(forecast.resample_se(index, count, draws, q, w, dmfs[index]))
     spread, se = float(np.std(errors)), float(np.mean(reported))
-    assert 0.5 <= se / spread <= 2.0, (se, spread)
+    assert 0.5 <= se / spread <= 2.0, (se, spread, se / spread)
 
 
 PATIENTS = {

@@ -25,17 +25,26 @@ GBSG2_ADJUSTED_HR = {6: (1.97, 1.51, 2.58), 15: (3.44, 2.53, 4.69)}
 MEDIAN_GBSG2_PATIENT = dict(age=53, diameter_mm=25, grade=2, er="positive", pr="positive", her2="negative")
 
 
+def _nodal_mu(params, settings):
+    """The nodal seeding's ``μ``: the founding rate's, times ``(DT/DT_ref)^(β−β_n)`` (the growth link that the nodes
+    do not share; 1 when they do), with DT the doubling time at diagnosis."""
+    dt = np.log(2) / (params.beta_per_day * (params.log_plateau - params.log_cells0))
+    return params.mu * (dt / settings.mu_growth_reference_days) ** settings.nodal_growth_exponent_offset
+
+
 def test_deposits_match_the_integral_of_seeding_with_clearance():
-    """D = ρ ∫ μ N(s)^γ e^{δ s} ds over the tumour's history, by quadrature, against the closed form."""
+    """D = ρ ∫ μ_n N(s)^γ e^{δ s} ds over the tumour's history, by quadrature, against the closed form (μ_n the
+    nodal seeding's μ, :func:`_nodal_mu`)."""
     pop = Population()
     _, params = pop.sample(5, rng=4)
     s = replace(pop.settings, axillary_nodes=1e12)  # no saturation: the mean is D itself
+    mu_n = _nodal_mu(params, s)
     closed = expected_positive_nodes(params, s)
     for i in range(params.n):
         p = params.take([i])
 
-        def integrand(t, p=p):
-            return p.mu[0] * np.exp(p.gamma[0] * untreated_log_cells(p, [t])[0, 0] + s.nodal_clearance_per_day * t)
+        def integrand(t, p=p, mu=mu_n[i]):
+            return mu * np.exp(p.gamma[0] * untreated_log_cells(p, [t])[0, 0] + s.nodal_clearance_per_day * t)
 
         reference, _ = integrate.quad(integrand, -age_days(p)[0], 0.0, limit=500, epsabs=0, epsrel=1e-10)
         # exact for a log-linear primary; the Gompertz curvature over the last 1/δ days costs under 2 %
@@ -55,6 +64,7 @@ def test_deposits_large_enough_to_be_seen_match_the_lagged_integral(detection_ce
     s = replace(pop.settings, axillary_nodes=1e12, nodal_detection_cells=detection_cells,
                 nodal_small_clearance_per_day=small_clearance, nodal_clearance_per_day=clearance)
     closed = expected_positive_nodes(params, s)
+    mu_n = _nodal_mu(params, s)
     lag = detection_lag_days(params, detection_cells)
     # the Gompertz colony from one cell, u(τ) = a (1 - e^{-βτ}), reaches ln N_det at τ_det
     grown = params.log_plateau * -np.expm1(-params.beta_per_day * lag)
@@ -62,8 +72,8 @@ def test_deposits_large_enough_to_be_seen_match_the_lagged_integral(detection_ce
     for i in range(params.n):
         p = params.take([i])
 
-        def integrand(t, p=p, lag=lag[i]):
-            return p.mu[0] * np.exp(p.gamma[0] * untreated_log_cells(p, [t])[0, 0] + clearance * (t + lag))
+        def integrand(t, p=p, lag=lag[i], mu=mu_n[i]):
+            return mu * np.exp(p.gamma[0] * untreated_log_cells(p, [t])[0, 0] + clearance * (t + lag))
 
         integral, _ = integrate.quad(integrand, -age_days(p)[0], -lag[i], limit=500, epsabs=0, epsrel=1e-11)
         reference = s.nodal_seeding_ratio * np.exp(-small_clearance * lag[i]) * integral
