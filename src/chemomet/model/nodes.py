@@ -31,7 +31,9 @@ def expected_positive_nodes(params: PatientParameters, settings: ModelSettings) 
     """Expected positive axillary nodes at diagnosis, ``M (1 - exp(-D / M))`` (lymph nodes, one per patient).
 
     ``D`` is the number of nodal deposits a pathologist can see at diagnosis. Deposits are seeded at ``ρ`` times the
-    distant founding rate, ``ρ μ N_p(s)^γ``. A deposit grows from one cell by the patient's own Gompertz law (the
+    distant founding rate, ``ρ μ N_p(s)^γ`` (with ``μ`` times ``(DT/DT_ref)^(β−β_n)`` where the nodal seeding follows
+    the growth rate less than the founding does: :attr:`~ModelSettings.nodal_growth_exponent_offset`, ``DT`` the
+    doubling time at diagnosis). A deposit grows from one cell by the patient's own Gompertz law (the
     law of her distant colonies) and is seen once it has ``N_det`` cells
     (:attr:`~ModelSettings.nodal_detection_cells`), which takes ``τ_det = -ln(1 - ln N_det / a) / β`` days
     (:func:`detection_lag_days`). Until then it is cleared at rate ``δ_s``
