@@ -17,7 +17,7 @@ from chemomet.calibrate import natural_history as nh
 from chemomet.calibrate.nodes import NODE_POSITIVE_BY_SIZE, NodeCountLikelihood, profile_shedding_exponent
 from chemomet.calibrate.shipped import calibrated_config
 from chemomet.calibrate.treated_likelihood import outcome_score
-from chemomet.calibrate.vector import natural_history_theta, with_natural_history
+from chemomet.calibrate.vector import natural_history_theta
 from chemomet.datasets import load_gbsg2, load_transbig
 from chemomet.population import Population
 
@@ -31,12 +31,9 @@ def main() -> None:
     profile = profile_shedding_exponent(model, counts, natural_history_theta(cfg), progress=print)
     print("SEER node-positive share by size:", [share for *_, share in NODE_POSITIVE_BY_SIZE])
     for row in profile.itertuples():
-        ref = {**model.reference, "dissemination": {**model.reference["dissemination"], "gamma": row.gamma}}
-        fitted = with_natural_history(row.theta, ref)
-        fitted["nodes"].update(seeding_ratio=row.seeding_ratio, count_dispersion=row.count_dispersion)
-        pop = Population(fitted)
+        pop = Population(row.config)  # the row's fitted configuration
         twins = counts.twins(pop)
-        mean = counts.means(pop, twins, row.seeding_ratio, fitted["nodes"]["clearance_per_day"])[1]
+        mean = counts.means(pop, twins, row.seeding_ratio, row.config["nodes"]["clearance_per_day"])[1]
         shares = np.round(counts.shares(mean, row.count_dispersion, twins[2]), 3).tolist()
         score = outcome_score(gbsg2, population=pop)["total"]
         print(f"gamma {row.gamma:g}: log-likelihood {row.loglik:.1f} (TRANSBIG {row.loglik_node_negative:.1f}, "

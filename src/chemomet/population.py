@@ -124,6 +124,7 @@ class Population:
     def settings(self) -> ModelSettings:
         """The population-level :class:`ModelSettings`."""
         d, m, o = self.config["dissemination"], self.config["microenvironment"], self.config["observation"]
+        beta = d.get("mu_growth_exponent", 0.0)  # the growth link of μ; the nodes share it unless they set their own
         return ModelSettings(
             k_macrophage_per_day=m["k_macrophage_per_day"],
             k_mena_per_day=m["k_mena_per_day"],
@@ -140,8 +141,7 @@ class Population:
             nodal_clearance_per_day=self.config["nodes"]["clearance_per_day"],
             nodal_detection_cells=self.config["nodes"].get("detection_cells", 1.0),
             nodal_small_clearance_per_day=self.config["nodes"].get("small_deposit_clearance_per_day", 0.0),
-            nodal_growth_exponent_offset=d.get("mu_growth_exponent", 0.0)
-            - self.config["nodes"].get("growth_exponent", d.get("mu_growth_exponent", 0.0)),
+            nodal_growth_exponent_offset=beta - self.config["nodes"].get("growth_exponent", beta),
             mu_growth_reference_days=d.get("mu_growth_reference_days", 250.0),
             mechanisms=mechanism_settings(self.config.get("mechanisms")),
         )
@@ -316,6 +316,20 @@ class Population:
             else np.ones((n, 2))
         )
         params = self.parameters(self.covariates(patients), np.zeros((n, self.N_EFFECTS)), u)
+        return self.with_fixed(params, patients)
+
+    def with_fixed(self, params: PatientParameters, patients: list[Patient]) -> PatientParameters:
+        """:func:`apply_fixed_parameters` under this population's links (TMEM and growth links of ``mu``, doorway
+        share): the values each patient's ``[parameters]`` table fixes, the linked ones moved with them.
+
+        Examples
+        --------
+        >>> from chemomet.patient import example_patient
+        >>> pop = Population()
+        >>> p = example_patient()
+        >>> float(pop.with_fixed(pop.typical(p), [p.model_copy(update={"parameters": {"T0": 0.5}})]).T0[0])
+        0.5
+        """
         d = self.config["dissemination"]
         return apply_fixed_parameters(params, patients, theta=d["theta"], phi_link=self.phi_link,
                                       growth_exponent=d.get("mu_growth_exponent", 0.0))

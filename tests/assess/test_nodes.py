@@ -95,8 +95,7 @@ def test_nodal_seeding_can_follow_the_growth_rate_apart_from_distant_founding():
     params = shared.parameters(cov.drop(columns=["patient_index", "nodes_positive"]), z, np.ones((50, 2)))
     assert np.array_equal(expected_positive_nodes(params, shared.settings),
                           expected_positive_nodes(params, replace(shared.settings, nodal_growth_exponent_offset=0.0)))
-    dt = np.log(2) / (params.beta_per_day * (params.log_plateau - params.log_cells0))
-    scaled = replace(params, mu=params.mu * (dt / 250.0) ** 0.5)
+    scaled = replace(params, mu=_nodal_mu(params, apart.settings))  # μ × (DT/250)^0.5
     np.testing.assert_allclose(expected_positive_nodes(params, apart.settings),
                                expected_positive_nodes(scaled, shared.settings), rtol=1e-12)
     assert apart.settings.nodal_growth_exponent_offset == pytest.approx(0.5)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from chemomet.model.parameters import PatientParameters
 from chemomet.patient import Patient
-from chemomet.population import Population, apply_fixed_parameters, ensemble_parameters
+from chemomet.population import Population, ensemble_parameters
 from chemomet.streams import child, draws_at, root_seed
 
 N_UNIFORMS = 3  # resistant clone (2), ensemble member (1)
@@ -111,10 +111,6 @@ def draw_twins(
         pop = ensemble[m]
         # identical rows: a slice (no copy) holds the same values as picking the member's rows
         member_rows = rows.iloc[: sel.size] if same_rows else rows.iloc[sel].reset_index(drop=True)
-        p = pop.parameters(member_rows, z[sel], u[sel, :2])
-        d = pop.config["dissemination"]
-        p = apply_fixed_parameters(p, [patient] * sel.size, theta=d["theta"], phi_link=pop.phi_link,
-                                   growth_exponent=d.get("mu_growth_exponent", 0.0))
-        parts.append(p)
+        parts.append(pop.with_fixed(pop.parameters(member_rows, z[sel], u[sel, :2]), [patient] * sel.size))
     params = PatientParameters.concat(parts).take(np.argsort(order, kind="stable"))
     return Twins(params, member, scale, z[:, 0].copy(), cov)

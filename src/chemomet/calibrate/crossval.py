@@ -491,8 +491,9 @@ def validate_untreated(
         predictions, as the shipped fit does ("shipped": the shipped calibration's, whose other values the refits
         then keep, as the shipped fit kept its folder's; None: not conditioned, the priors' other values).
     reference : dict, optional
-        With ``nodes="shipped"``: the calibration that takes the shipped one's place (its ``[nodes]`` table and
-        other values), e.g. a profile row's fitted configuration (:func:`chemomet.calibrate.nodes.profile_held_value`).
+        The calibration whose other values the refits keep (with ``nodes="shipped"`` also its ``[nodes]`` table),
+        e.g. a profile row's fitted configuration (:func:`chemomet.calibrate.nodes.profile_held_value`); default:
+        the shipped calibration with ``nodes="shipped"``, else the priors.
 
     Returns
     -------
@@ -515,8 +516,6 @@ def validate_untreated(
     if isinstance(nodes, str):
         reference = reference or Population().config
         nodes = reference["nodes"]
-    else:
-        reference = None
     models = {
         "mechanistic": NaturalHistoryRefit(
             cov, time, event, tuple(horizons), n_nodes, seed, max_evaluations,
