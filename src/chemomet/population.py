@@ -132,6 +132,7 @@ class Population:
             ctc_clearance_per_day=LN2 / d["ctc_half_life_h"] * 24.0,
             ctc_detection_efficiency=d["ctc_detection_efficiency"],
             ctc_count_dispersion=d["ctc_count_dispersion"],
+            ctc_background_per_sample=d.get("ctc_background_per_sample", 0.0),
             visible_cells=o["visible_metastasis_cells"],
             pcr_threshold_cells=self.config["treatment"]["pcr_threshold_cells"],
             cells_per_mm3=o["cells_per_mm3"],

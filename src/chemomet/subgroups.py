@@ -486,6 +486,9 @@ def value_of_information(
             mean = np.concatenate(lam)[twins_drawn]
             k = reference.settings.ctc_count_dispersion
         values = nbinom.rvs(k, k / (k + np.maximum(mean, 1e-12)), random_state=rng)
+        background = reference.settings.ctc_background_per_sample if name == "CTC count" else 0.0
+        if background > 0:  # the assay's false-positive events
+            values = values + rng.poisson(background, size=values.shape)
         widths, cache = [], {}
         for x in values.tolist():
             if x not in cache:

@@ -35,7 +35,7 @@ ASSESS_CORPUS = {
     "diameters_after_surgery.toml": "nact_diameters day",
     "diameters_not_a_list.toml": "nact_diameters",
     "morphology_number.toml": "morphology",
-    "ctc_impossible_with_fixed_mu_zero.toml": "measurements are impossible",
+    "nodes_impossible_with_fixed_mu_zero.toml": "measurements are impossible",  # a CTC count is not: background
     "diameters_after_last_dose.toml": "nact_diameters day",
 }
 

@@ -132,8 +132,10 @@ def test_without_informative_data_the_posterior_is_the_prior_and_the_evidence_th
 def test_simulated_data_recover_an_identifiable_strength_and_leave_a_non_identifiable_one_at_its_prior(base, cohort):
     """Pseudo-data from the model at ε_med = 4 (twice the prior's SD of the log above its median), ν_D = 0.2 and
     ν_CXCR4 = 1, with tight SEs (0.05 and 0.02 on the log scale, about a third of the real ones): ε_med moves the
-    CTC fall strongly, so its 90% interval must cover 4 and be far narrower than the prior's; ν_CXCR4 acts only
-    with a CXCR4 drug, absent from both arms, so its posterior must stay the prior (not identified)."""
+    CTC fall strongly, so its 90% interval must cover 4 and be far narrower than the prior's (width ratio 0.38 since
+    the CTC count carries the assay's fitted background, which puts a floor of 1 - e^-b ≈ 9% under the prevalence
+    after NACT and so damps the fall's dependence on ε; below 0.35 before); ν_CXCR4 acts only with a CXCR4 drug,
+    absent from both arms, so its posterior must stay the prior (not identified)."""
     truth = {"epsilon_median": 4.0, "release_per_stress": 0.2, "release_per_cxcr4": 1.0}
     summ = mi.simulate_summaries(mi.draw_config(base, truth, "doorway+mobilisation"), cohort)
     pseudo = mi.synthetic_data(summ, {"ebctcg_rate_ratio": 0.02, "ctc_ratio_surgery_baseline": 0.05})
@@ -142,7 +144,7 @@ def test_simulated_data_recover_an_identifiable_strength_and_leave_a_non_identif
     eps, cxcr4 = post["strengths"]["epsilon_median"], post["strengths"]["release_per_cxcr4"]
     assert post["ess"] >= 5
     assert eps["q05"] <= truth["epsilon_median"] <= eps["q95"]
-    assert eps["identified"] and eps["width_ratio"] < 0.35
+    assert eps["identified"] and eps["width_ratio"] < 0.5
     assert not cxcr4["identified"] and cxcr4["width_ratio"] > 0.6 and abs(cxcr4["shift_prior_sd"]) < 0.6
     # the recovery the whole run reports uses the same machinery
     rows = mi.mechanism_table_rows({

@@ -91,3 +91,26 @@ def test_pan_check_is_the_population_given_no_positive_nodes():
     no_seeding["nodes"]["seeding_ratio"] = 0.0
     assert pan_late_recurrence(no_seeding, t1)["dr_5_20"] == pytest.approx(
         pan_late_recurrence(no_seeding, t1, nodes=None)["dr_5_20"], rel=1e-12)
+
+
+def test_ctc_count_model_fit_improves_the_misfit_and_keeps_the_prevalence(base):
+    """The (k, b) fit on a small cohort: its misfit is at most the start's, the re-solved p_col keeps the CTC
+    prevalence at its target (checked by the independent closed form of ctc_prevalence), and the Allard term keeps
+    the background where 1 of 344 people without cancer count >= 2 is plausible (share < 0.0161, its upper bound)."""
+    cohort, big = tg.VirtualCohort.draw(base, 1500, seed=1), tg.VirtualCohort.draw(base, 6000, seed=2)
+    th = treatment_theta(base)
+    p = TREATMENT.index("log10_colonisation_efficiency")
+    th[p] = tg.bisect(lambda x: tg.ctc_prevalence(with_treatment(np.r_[th[:p], x, th[p + 1 :]], base), cohort),
+                      th[p] - 3, th[p] + 3, 0.252)[0]
+    start_cfg = with_treatment(th, base)
+    fit = tg.fit_ctc_count_model(start_cfg, cohort, big)
+    k, b = np.exp(fit["theta"])
+    lo, hi = tg.COUNT_MODEL_BOUNDS["log_ctc_count_dispersion"]
+    assert lo <= k <= hi
+    fitted = th.copy()
+    fitted[TREATMENT.index("log_ctc_count_dispersion")], fitted[TREATMENT.index("log_ctc_background")] = fit["theta"]
+    fitted[p] = fit["log10_p_col"]
+    assert tg.ctc_prevalence(with_treatment(fitted, base), cohort) == pytest.approx(0.252, abs=1e-6)
+    assert tg.background_share_two_or_more(b) < 0.0161
+    assert fit["misfit"] <= fit["misfit_at_start"]  # the start: the configuration's k (prior 0.5) and b = 0.05
+    assert np.all(np.linalg.eigvalsh(fit["cov"]) > 0)

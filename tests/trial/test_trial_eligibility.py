@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import nbinom
+from scipy.stats import nbinom, poisson
 
 from chemomet.population import Population
 from chemomet.simulation import simulate
 from chemomet.trial import run_trial
-from chemomet.trial.streams import UNIFORMS, patient_uniforms
+from chemomet.trial.streams import UNIFORMS, background_uniforms, patient_uniforms
 from tests.trial.conftest import make_spec
 
 CRITERIA = {
@@ -28,13 +28,14 @@ CRITERIA = {
 
 def direct_filter(seed: int, n_screen: int, tmem_cut: float) -> np.ndarray:
     """Indices of eligible patients among the first n_screen, computed from scratch (the engine's CTC
-    expectation, a negative-binomial draw of size ``ctc_count_dispersion`` with the patient's trial uniform)."""
+    expectation, a negative-binomial draw of size ``ctc_count_dispersion`` with the patient's trial uniform, plus
+    the Poisson background with the patient's background uniform)."""
     population = Population()
     cov, params = population.sample(n_screen, seed)
     lam = simulate(params, "surgery-only", 365.0, seed=seed).summary["ctc_expected_baseline"].to_numpy()
     u = patient_uniforms(seed, np.arange(n_screen))[:, UNIFORMS.index("ctc")]
-    k = population.settings.ctc_count_dispersion
-    ctc = nbinom.ppf(u, k, k / (k + lam))
+    k, b = population.settings.ctc_count_dispersion, population.settings.ctc_background_per_sample
+    ctc = nbinom.ppf(u, k, k / (k + lam)) + poisson.ppf(background_uniforms(seed, np.arange(n_screen)), b)
     hr = cov["er"] | cov["pr"]
     subtype = np.where(hr & ~cov["her2"], "HR+/HER2-", np.where(~hr & ~cov["her2"], "TNBC", "other"))
     keep = (

@@ -4,7 +4,8 @@ Observation models (parameters in ``data/assessment.toml``):
 
 - TMEM score: negative binomial around ``T0`` (per 10 HPF, times the 20-HPF factor for that convention);
 - CTC count before treatment: negative binomial around the expected count of the twin's baseline dissemination
-  (§2.5; the engine's own count model, size ``ModelSettings.ctc_count_dispersion``);
+  plus the assay's Poisson background (§2.5; the engine's own count model, size
+  ``ModelSettings.ctc_count_dispersion``, background ``ModelSettings.ctc_background_per_sample``);
 - Ki67: log-normal; faster-growing twins (lower doubling-time random effect) have higher Ki67;
 - tumour diameters during NACT: log-normal imaging error around the model's primary under the planned NACT,
   left-censored at the detection limit (a diameter of 0 means "not measurable");
@@ -66,6 +67,15 @@ def _nb_tail(x: float, mean: np.ndarray, k: float) -> float:
     p = k / (k + np.maximum(mean, 1e-12))
     below = float(np.mean(nbinom.cdf(np.floor(x), k, p)))
     above = float(np.mean(nbinom.sf(np.ceil(x) - 1, k, p)))
+    return min(below, above)
+
+
+def _ctc_tail(x: int, expected: np.ndarray, k: float, background: float) -> float:
+    """As :func:`_nb_tail` for a CTC count with the assay background (the smaller prior-predictive tail)."""
+    if background <= 0:
+        return _nb_tail(x, expected, k)
+    below = float(np.mean(dis.ctc_count_cdf(x, expected, k, background)))
+    above = 1.0 - float(np.mean(dis.ctc_count_cdf(x - 1, expected, k, background)))
     return min(below, above)
 
 
@@ -161,10 +171,12 @@ def terms(
     if patient.ctc_count is not None:
         lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), reference.settings) * twins.ctc_scale
         x, k = patient.ctc_count, reference.settings.ctc_count_dispersion
+        b = reference.settings.ctc_background_per_sample
         out.append(
             Term(
                 "CTC count", f"{x} per 7.5 mL", "0 per 7.5 mL (population median)",
-                nb_logpmf(x, lam, k), nb_logpmf(0, lam, k), tail(x, lam, k),
+                dis.ctc_count_logpmf(x, lam, k, b), dis.ctc_count_logpmf(0, lam, k, b),
+                _ctc_tail(x, lam, k, b) if tails else float("nan"),
             )
         )
     if patient.nodes_positive is not None:

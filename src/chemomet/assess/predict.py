@@ -440,6 +440,14 @@ def _nb_add(lw: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray, k: floa
         lw[has] += term
 
 
+def _ctc_add(lw: np.ndarray, x: np.ndarray, expected: np.ndarray, k: float, background: float) -> None:
+    """Add the log-probability of each given CTC count (NaN: no term) under the twins' expected counts and the
+    assay background (:func:`chemomet.model.dissemination.ctc_count_logpmf`) to the rows of ``lw``."""
+    has = np.flatnonzero(~np.isnan(x))
+    if has.size:
+        lw[has] += dis.ctc_count_logpmf(x[has][:, None], expected[None, :], k, background)
+
+
 @dataclass
 class _Pool:
     twins: Twins
@@ -460,6 +468,7 @@ def _evidence_parts(twins: Twins, reference: Population, obs, f20: float) -> dic
         out[f"tmem_{conv}"] = _nb_parts(p.T0 * f, obs.tmem_dispersion)
     lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), s) * twins.ctc_scale
     out["ctc"] = _nb_parts(lam, s.ctc_count_dispersion)
+    out["ctc_expected"] = lam  # with an assay background the parts do not suffice (:func:`_ctc_add`)
     out["nodes"] = _nb_parts(expected_positive_nodes(p, s), s.node_count_dispersion)
     out["ki67_centre"] = np.log(obs.ki67_median_percent) - obs.ki67_growth_slope * twins.z_doubling
     return out
@@ -786,7 +795,10 @@ def _score_chunk(chunk, rows, mixture, pools, plan, columns, horizons, qs, h, ob
                 )
                 a2, b2 = _nb_parts(pool.twins.params.T0[sl] * f * ratio, k_t)
                 _nb_add(lw, np.where(mask, tmem_after, np.nan), a2, b2, k_t)
-        _nb_add(lw, ctc, pt["ctc"][0][sl], pt["ctc"][1][sl], s.ctc_count_dispersion)
+        if s.ctc_background_per_sample > 0:
+            _ctc_add(lw, ctc, pt["ctc_expected"][sl], s.ctc_count_dispersion, s.ctc_background_per_sample)
+        else:
+            _nb_add(lw, ctc, pt["ctc"][0][sl], pt["ctc"][1][sl], s.ctc_count_dispersion)
         _nb_add(lw, nodes, pt["nodes"][0][sl], pt["nodes"][1][sl], s.node_count_dispersion)
         has = np.flatnonzero(~np.isnan(ki67))
         if has.size:

@@ -41,7 +41,9 @@ def synthetic_patients(
         }
         twin = draw_twins(patient_from_dict(base), 1, seed + 1 + i, reference, members)
         p = twin.params
-        lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), reference.settings) * twin.ctc_scale
+        s = reference.settings
+        lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), s) * twin.ctc_scale
+        b = s.ctc_background_per_sample
         k = obs.tmem_dispersion
         ki67 = obs.ki67_median_percent * np.exp(
             -obs.ki67_growth_slope * twin.z_doubling[0] + obs.ki67_residual_sdlog * rng.standard_normal()
@@ -49,9 +51,14 @@ def synthetic_patients(
         measured = {
             "tmem_score": int(nbinom.rvs(k, k / (k + p.T0[0]), random_state=rng)),
             "tmem_convention": "10HPF",
-            "ctc_count": int(dis.ctc_counts(lam, reference.settings.ctc_count_dispersion, rng.random(1))[0]),
+            "ctc_count": int(dis.ctc_counts(lam, s.ctc_count_dispersion, rng.random(1), b, _background_u(rng, b))[0]),
             "ki67_percent": float(np.clip(round(ki67, 1), 0.5, 100.0)),
         }
         patients.append(patient_from_dict({**base, **measured}))
         truths.append(p)
     return patients, PatientParameters.concat(truths)
+
+
+def _background_u(rng: np.random.Generator, background: float):
+    """The uniform of the assay background's count, drawn only when there is a background."""
+    return rng.random(1) if background > 0 else None

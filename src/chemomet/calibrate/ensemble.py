@@ -44,9 +44,9 @@ def draw_natural_history(theta, cov, n: int) -> np.ndarray:
     return rng.multivariate_normal(theta, cov, size=n)
 
 
-def draw_treatment(theta, se, n: int) -> np.ndarray:
-    """``n`` treatment members, independent normals around ``θ`` with standard errors ``se``
-    (seeded by ``ENSEMBLE_SEED + 1``).
+def draw_treatment(theta, se, n: int, links=None) -> np.ndarray:
+    """``n`` treatment members, normals around ``θ`` with standard errors ``se`` (seeded by ``ENSEMBLE_SEED + 1``);
+    a linked parameter also follows another's draw.
 
     Parameters
     ----------
@@ -54,6 +54,10 @@ def draw_treatment(theta, se, n: int) -> np.ndarray:
         Mean and standard errors, order of :data:`~chemomet.calibrate.vector.TREATMENT` (unconstrained scale).
     n : int
         Members.
+    links : dict, optional
+        ``{parameter: {parameter it follows: slope, ...}}``, applied in order: the member's value is moved by each
+        slope times that parameter's deviation from its mean, so ``se`` is the error given the others (as
+        ``p_col``, re-solved for every CTC count dispersion ``k`` and background ``b``, follows both).
 
     Returns
     -------
@@ -62,11 +66,23 @@ def draw_treatment(theta, se, n: int) -> np.ndarray:
 
     Examples
     --------
-    >>> draw_treatment(np.zeros(8), np.zeros(8), 2).tolist() == [[0.0] * 8] * 2
+    >>> n = len(TREATMENT)
+    >>> draw_treatment(np.zeros(n), np.zeros(n), 2).tolist() == [[0.0] * n] * 2
+    True
+    >>> se = (np.array(TREATMENT.names) == "log_ctc_count_dispersion").astype(float)
+    >>> x = draw_treatment(np.zeros(n), se, 3, {"log10_colonisation_efficiency": {"log_ctc_count_dispersion": 2.0}})
+    >>> col = TREATMENT.index
+    >>> bool(np.allclose(x[:, col("log10_colonisation_efficiency")], 2.0 * x[:, col("log_ctc_count_dispersion")]))
     True
     """
     rng = np.random.default_rng(ENSEMBLE_SEED + 1)
-    return theta + rng.standard_normal((n, len(TREATMENT))) * se
+    draws = theta + rng.standard_normal((n, len(TREATMENT))) * se
+    theta = np.asarray(theta, dtype=float)
+    for child, parents in (links or {}).items():
+        for parent, slope in parents.items():
+            j = TREATMENT.index(parent)
+            draws[:, TREATMENT.index(child)] += slope * (draws[:, j] - theta[j])
+    return draws
 
 
 def replace_block(

@@ -140,9 +140,10 @@ def simulate_summaries(config: dict, cohort: VirtualCohort, detail: bool = False
     s_n = simulate_arm(config, cohort, "nact", EBCTCG_REGIMEN).summary["dmfs_15y"].to_numpy()
     s_a = simulate_arm(config, cohort, "surgery-first", EBCTCG_REGIMEN).summary["dmfs_15y"].to_numpy()
     nact = simulate_arm(config, cohort, "nact", PCR_REGIMEN, horizon_years=1.0).summary
-    k = Population(config).settings.ctc_count_dispersion
-    c0 = 1.0 - probability_of_no_ctc(nact["ctc_expected_baseline"].to_numpy(), k)
-    c1 = 1.0 - probability_of_no_ctc(nact["ctc_expected_surgery"].to_numpy(), k)
+    s = Population(config).settings
+    k, b = s.ctc_count_dispersion, s.ctc_background_per_sample
+    c0 = 1.0 - probability_of_no_ctc(nact["ctc_expected_baseline"].to_numpy(), k, b)
+    c1 = 1.0 - probability_of_no_ctc(nact["ctc_expected_surgery"].to_numpy(), k, b)
     out = _summaries_of(s_n, s_a, c0, c1)
     out["tmem_ratio_surgery_baseline"] = float(nact["tmem_ratio_surgery_baseline"].mean())
     if detail:

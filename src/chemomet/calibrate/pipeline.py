@@ -458,18 +458,26 @@ def run_targets(out_dir: Path, n: int = 4000, n_ensemble: int = 200, sobol_n: in
         cfg["treatment"]["sources"][k] = src
     for k in ("theta", "colonisation_efficiency"):
         cfg["dissemination"]["sources"][k] = src
+    for k in ("ctc_count_dispersion", "ctc_background_per_sample"):
+        cfg["dissemination"]["sources"][k] = (
+            "chemomet calibrate targets: with the assay background, minimum misfit to Bidard 2018's four CTC hazard "
+            "ratios (1, 2, 3-4, >=5 vs 0; log scale, weighted by their intervals) and Allard 2004's 1 of 344 people "
+            "without cancer with >=2 CTCs, colonisation_efficiency re-solved for every value (docs/science.md §3.1)"
+        )
     cfg["microenvironment"]["sources"]["epsilon_median"] = src
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cfg.setdefault("provenance", {})["targets"] = {
         "data": "published targets of docs/science.md §4 (Cortazar 2014, Rohan 2014, Bidard 2018, EBCTCG 2012 "
         "and 2018)",
         "method": f"sequential bisection on {n} virtual patients with common random numbers (seed {res['seed']}); "
-        "SE by the delta method from each target's interval",
+        "SE by the delta method from each target's interval; the CTC count dispersion and assay background by "
+        f"minimum misfit to the four CTC hazard ratios ({5 * n} virtual patients) and Allard 2004's background, "
+        "covariance from the misfit's Hessian",
         "software": " ".join(f"{a}={b}" for a, b in software().items()),
         "date": now,
     }
     storage.write_toml(out_dir / "population.toml", cfg, POPULATION_HEADER)
-    draws = draw_treatment(res["theta"], res["se"], n_ensemble)
+    draws = draw_treatment(res["theta"], res["se"], n_ensemble, res["links"])
     # keep the natural-history columns
     names, values = replace_block(storage.read_ensemble(out_dir), TREATMENT.names, draws, block_first=False)
     storage.write_ensemble(out_dir / "ensemble.npz", names, values)
@@ -480,6 +488,7 @@ def run_targets(out_dir: Path, n: int = 4000, n_ensemble: int = 200, sobol_n: in
             k: {"theta": float(a), "se": float(b)}
             for k, a, b in zip(TREATMENT.names, res["theta"], res["se"], strict=True)
         },
+        "links": res["links"],
         "natural_scale": treatment_natural_scale(res["theta"]),
         "checks": res["checks"],
         "virtual_patients": n,

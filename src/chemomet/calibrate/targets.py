@@ -17,14 +17,18 @@ parameters:
 | ``log10_colonisation_efficiency`` | ``dissemination.colonisation_efficiency`` | Bidard 2018: share with ≥1 CTC |
 | ``log_s_met`` | ``treatment.metastasis_kill_ratio`` | EBCTCG 2012: adjuvant AC×4 vs none, rate ratio |
 | ``log_epsilon_median`` | ``microenvironment.epsilon_median`` | EBCTCG 2018: NACT vs adjuvant rate ratio |
+| ``log_ctc_count_dispersion`` | ``dissemination.ctc_count_dispersion`` | Bidard 2018: the four CTC hazard ratios |
+| ``log_ctc_background`` | ``dissemination.ctc_background_per_sample`` | idem, and Allard 2004: ≥2 CTCs without cancer |
 
-The published values, their intervals and sources are data: ``data/calibration/targets.toml``
-(:func:`chemomet.calibrate.published.published_targets`); the parameter vector and its mapping onto a
-configuration are :mod:`chemomet.calibrate.vector`. The loss is the root-finding residual of each target
-(reached within its interval or not); the uncertainty of each parameter comes from its target's interval by the
-delta method (the slope of the target in the parameter, by finite differences on the same cohort), giving the
-ensemble's treatment columns. The remaining targets (Bidard's hazard gradient, Karagiannis' directions, Pan
-2017, doubling times) are checks, reported with the value reached.
+The last two are not roots: two parameters for five numbers, fitted together by minimum misfit
+(:func:`fit_ctc_count_model`), with ``p_col`` re-solved for every value. The published values, their intervals
+and sources are data: ``data/calibration/targets.toml`` (:func:`chemomet.calibrate.published.published_targets`);
+the parameter vector and its mapping onto a configuration are :mod:`chemomet.calibrate.vector`. The loss is the
+root-finding residual of each target (reached within its interval or not); the uncertainty of each parameter
+comes from its target's interval by the delta method (the slope of the target in the parameter, by finite
+differences on the same cohort), giving the ensemble's treatment columns (``p_col`` follows each member's ``k``
+and ``b``: ``links`` of :func:`calibrate`). The remaining targets (Karagiannis' directions, Pan 2017, doubling
+times, the NACT arm's absolute risk) are checks, reported with the value reached.
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ import time as _time
 
 import numpy as np
 import pandas as pd
+from scipy.special import xlogy
 
 from chemomet.calibrate.cohort import VirtualCohort, simulate_arm
 from chemomet.calibrate.published import published_targets, target_table
 from chemomet.calibrate.vector import SUBTYPE_PARAM, TREATMENT, treatment_theta, with_treatment
 from chemomet.model.dissemination import expected_ctc, probability_of_no_ctc
 from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
+from chemomet.population import Population
 from chemomet.regimens import DEFAULT_REGIMEN
 from chemomet.units import DAYS_PER_YEAR
 
@@ -100,6 +106,9 @@ __all__ = [
     "ctc_hazard_gradient",
     "ctc_prevalence",
     "adjuvant_benefit",
+    "background_share_two_or_more",
+    "fit_ctc_count_model",
+    "ratios_by_count",
     "ebctcg",
     "karagiannis",
     "pan_late_recurrence",
@@ -200,8 +209,8 @@ def tmem_odds_ratio(config, cohort: VirtualCohort) -> float:
 
 
 def ctc_prevalence(config, cohort: VirtualCohort) -> float:
-    """Share of patients with ≥ 1 CTC per 7.5 mL before NACT (expectation under the negative-binomial count,
-    ``1 - P(0)``).
+    """Share of patients with ≥ 1 CTC per 7.5 mL before NACT (expectation under the count model of the assay,
+    ``1 - P(0)``: negative binomial plus background).
 
     Examples
     --------
@@ -212,7 +221,8 @@ def ctc_prevalence(config, cohort: VirtualCohort) -> float:
     """
     pop, p = cohort.parameters(config)
     lam = expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), pop.settings)
-    return float(np.mean(1.0 - probability_of_no_ctc(lam, pop.settings.ctc_count_dispersion)))
+    s = pop.settings
+    return float(np.mean(1.0 - probability_of_no_ctc(lam, s.ctc_count_dispersion, s.ctc_background_per_sample)))
 
 
 def ebctcg(config, cohort: VirtualCohort) -> dict:
@@ -255,23 +265,45 @@ def adjuvant_benefit(config, cohort: VirtualCohort) -> dict:
 def ctc_hazard_gradient(config, cohort: VirtualCohort, seed: int = 3) -> dict:
     """Hazard ratios of distant metastasis by baseline CTC count (1, 2, 3–4, ≥5 vs 0) after NACT.
 
-    Cox model (lifelines) on event times drawn from each patient's DMFS curve (censored at 10 years).
+    Cox model (lifelines) on event times drawn from each patient's DMFS curve (censored at 10 years), the counts
+    those the engine drew.
 
     Examples
     --------
     >>> ctc_hazard_gradient(cfg, VirtualCohort.draw(cfg, 20000, seed=12))["ctc_5plus"]  # doctest: +SKIP
     """
-    from lifelines import CoxPHFitter  # heavy: imported when used
+    summary, time, event = _events_after_nact(config, cohort, seed)
+    return ratios_by_count(summary["ctc_count_baseline"].to_numpy(), time, event)
 
+
+def _events_after_nact(config, cohort: VirtualCohort, seed: int):
+    """The NACT arm's summary and its distant-metastasis times (days) and flags, drawn from each patient's DMFS
+    curve by inverse transform on the grid (censored at 10 years)."""
     grid = np.linspace(0.0, 10 * DAYS_PER_YEAR, 241)
     out = simulate_arm(config, cohort, "nact", PCR_REGIMEN, horizon_years=10.0, grid=grid)
     s = out.trajectories["dmfs"]
     u = np.random.default_rng(seed).random(s.shape[0])
     idx = (s > u[:, None]).sum(axis=1)  # first grid index with S <= u
     event = idx < grid.size
-    j = np.minimum(idx, grid.size - 1)
-    time = np.where(event, grid[j], grid[-1])
-    c = out.summary["ctc_count_baseline"].to_numpy()
+    time = np.where(event, grid[np.minimum(idx, grid.size - 1)], grid[-1])
+    return out.summary, time, event
+
+
+def ratios_by_count(counts: np.ndarray, time: np.ndarray, event: np.ndarray) -> dict:
+    """Cox hazard ratios of 1, 2, 3–4 and ≥5 vs 0 baseline CTCs (lifelines) and the share of each group.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> c = rng.integers(0, 7, 4000)
+    >>> t = rng.exponential(1000.0 / (1.0 + (c > 0)), 4000)  # every positive group at twice the hazard
+    >>> r = ratios_by_count(c, np.minimum(t, 3650.0), t < 3650.0)
+    >>> bool(1.7 < r["ctc_1"] < 2.3 and 1.7 < r["ctc_5plus"] < 2.3)
+    True
+    """
+    from lifelines import CoxPHFitter  # heavy: imported when used
+
+    c = np.asarray(counts)
     df = pd.DataFrame(
         {
             "ctc_1": (c == 1).astype(float),
@@ -279,13 +311,155 @@ def ctc_hazard_gradient(config, cohort: VirtualCohort, seed: int = 3) -> dict:
             "ctc_3_4": ((c >= 3) & (c <= 4)).astype(float),
             "ctc_5plus": (c >= 5).astype(float),
             "time": np.maximum(time, 1.0),
-            "event": event.astype(int),
+            "event": np.asarray(event).astype(int),
         }
     )
-    cph = CoxPHFitter().fit(df, "time", "event")
-    hr = np.exp(cph.params_)
+    hr = np.exp(CoxPHFitter().fit(df, "time", "event").params_)
     return {k: float(hr[k]) for k in CTC_HAZARD_RATIOS} | {
         "share_by_count": {k: float(df[k].mean()) for k in CTC_HAZARD_RATIOS}
+    }
+
+
+def background_share_two_or_more(background: float) -> float:
+    """Share of people without cancer whose draw counts ≥ 2 CTCs: the Poisson background's
+    ``1 - e^{-b} (1 + b)`` (probability).
+
+    Examples
+    --------
+    >>> round(background_share_two_or_more(0.1), 5)
+    0.00468
+    """
+    return float(-np.expm1(-background) - background * np.exp(-background))
+
+
+ALLARD_2004_TWO_OR_MORE = (1, 344)
+"""Allard 2004 (abstract): people without cancer (healthy or non-malignant disease) whose 7.5 mL draw counted ≥ 2
+CTCs, and all of them; the binomial term of :func:`fit_ctc_count_model` (its share is ``targets.toml``'s)."""
+
+COUNT_MODEL_BOUNDS = {"log_ctc_count_dispersion": (0.02, 2.0), "log_ctc_background": (1e-3, 1.0)}
+"""Ranges searched for the CTC count's size ``k`` (dimensionless) and background ``b`` (events per 7.5 mL)."""
+
+
+def fit_ctc_count_model(config, cohort: VirtualCohort, gradient_cohort: VirtualCohort, seed: int = 5,
+                        step: float = 0.15) -> dict:
+    """The CTC count's dispersion ``k`` and the assay background ``b``, fitted to Bidard 2018's four hazard ratios
+    (1, 2, 3–4, ≥5 vs 0 CTCs) and Allard 2004's background (1 of 344 people without cancer with ≥ 2 CTCs).
+
+    For each ``(k, b)`` the expected counts are rescaled (``λ ∝ 1/p_col``) so that the share with ≥ 1 CTC stays at
+    its target on ``cohort``; counts are drawn on ``gradient_cohort`` from fixed uniforms (common random numbers:
+    the distant-metastasis times do not depend on ``k``, ``b`` or ``p_col``, so the arm is simulated once) and
+    :func:`ratios_by_count` gives the ratios. The misfit is ``Σ z² + D``: ``z`` the distance of a log ratio from the
+    published one in standard errors (the 95% interval's log width / 3.92) and ``D`` the binomial deviance of
+    Allard's count (:func:`background_share_two_or_more`), i.e. ``-2 log L`` up to a constant, minimised over
+    ``(ln k, ln b)`` (Nelder–Mead); the covariance is ``2 H⁻¹`` from the misfit's Hessian at ``± step``.
+
+    Parameters
+    ----------
+    config : dict
+        The configuration with every other treatment parameter calibrated.
+    cohort : VirtualCohort
+        The cohort the CTC prevalence is matched on.
+    gradient_cohort : VirtualCohort
+        The (larger) cohort of the hazard ratios.
+    seed : int
+        Seed of the fit's count uniforms.
+    step : float
+        Finite-difference step on ``ln k`` and ``ln b``.
+
+    Returns
+    -------
+    dict
+        ``theta`` and ``cov`` (``ln k``, ``ln b``), ``misfit`` (at the fit; ``ratios`` the fit's own ratios;
+        ``misfit_at_start`` at the configuration's ``k`` and ``b = 0.05``),
+        ``log10_p_col`` (re-solved at the fit) and ``p_col_slopes`` (``d log10 p_col`` per unit ``ln k`` and
+        ``ln b``: how ``p_col`` follows them at a fixed prevalence), ``evaluations``.
+
+    Examples
+    --------
+    >>> big = VirtualCohort.draw(cfg, 20000, 12)
+    >>> fit = fit_ctc_count_model(cfg, VirtualCohort.draw(cfg, 4000, 11), big)  # doctest: +SKIP
+    """
+    from lifelines.exceptions import ConvergenceError
+    from scipy.optimize import brentq, minimize
+    from scipy.stats import nbinom, poisson
+
+    targets = published_targets()
+    prevalence, allard = targets["ctc_prevalence"], targets["ctc_background_two_or_more"]
+    log10_p0 = float(treatment_theta(config)[TREATMENT.index(prevalence.parameter)])
+    pop, p = cohort.parameters(config)
+    lam_prev = expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), pop.settings)
+    summary, time, event = _events_after_nact(config, gradient_cohort, seed=3)
+    lam_grad = summary["ctc_expected_baseline"].to_numpy()
+    u_count, u_background = np.random.default_rng(seed).random((2, lam_grad.size))
+    ratios = {c: targets[key] for c, key in CTC_HAZARD_RATIOS.items()}
+    sd = {c: (np.log(t.bounds[1]) - np.log(t.bounds[0])) / (2 * 1.96) for c, t in ratios.items()}
+    x_allard, n_allard = ALLARD_2004_TWO_OR_MORE
+    if not np.isclose(x_allard / n_allard, allard.target):
+        raise ValueError(f"targets.toml's {allard.key} ({allard.target}) is not {x_allard}/{n_allard}")
+    lo, hi = (np.log(np.array(b)) for b in zip(*COUNT_MODEL_BOUNDS.values(), strict=True))
+
+    def scale_for(k, b):
+        """``ln c``: the expected counts times ``c`` keep the CTC prevalence (``p_col`` divided by ``c``)."""
+
+        def share(log_c):
+            return np.mean(1.0 - probability_of_no_ctc(np.exp(log_c) * lam_prev, k, b)) - prevalence.target
+
+        return brentq(share, -15.0, 15.0, xtol=1e-10)
+
+    def evaluate(x) -> dict:
+        x = np.clip(x, lo, hi)
+        k, b = np.exp(x)
+        log_c = scale_for(k, b)
+        lam = np.exp(log_c) * lam_grad
+        counts = nbinom.ppf(u_count, k, k / (k + lam)) + poisson.ppf(u_background, b)
+        try:
+            r = ratios_by_count(counts, time, event)
+        except ConvergenceError:  # a count group empty or without events (small cohorts, extreme k or b)
+            return {"misfit": np.inf, "log10_p_col": log10_p0 - log_c / np.log(10.0), "ratios": {}}
+        q = background_share_two_or_more(b)
+        deviance = 2 * (xlogy(x_allard, x_allard / (n_allard * q))
+                        + xlogy(n_allard - x_allard, (n_allard - x_allard) / (n_allard * (1 - q))))
+        z2 = sum(((np.log(r[c]) - np.log(ratios[c].target)) / sd[c]) ** 2 for c in ratios)
+        return {"misfit": float(z2 + deviance), "log10_p_col": log10_p0 - log_c / np.log(10.0), "ratios": r}
+
+    k0 = np.clip(Population(config).settings.ctc_count_dispersion, *COUNT_MODEL_BOUNDS["log_ctc_count_dispersion"])
+    x0 = np.log([k0, 0.05])
+    n_eval = 0
+
+    def misfit(x):
+        nonlocal n_eval
+        n_eval += 1
+        return evaluate(x)["misfit"]
+
+    simplex = [x0, x0 + [0.4, 0.0], x0 + [0.0, 0.8]]
+    options = {"xatol": 0.01, "fatol": 0.01, "initial_simplex": simplex}
+    best = minimize(misfit, x0, method="Nelder-Mead", options=options)
+    x = np.clip(best.x, lo, hi)
+    f = {(i, j): evaluate(x + step * np.array([i, j])) for i in (-1, 0, 1) for j in (-1, 0, 1)}
+    at = f[0, 0]
+    g = {key: v["misfit"] for key, v in f.items()}
+    h11 = (g[1, 0] - 2 * g[0, 0] + g[-1, 0]) / step**2
+    h22 = (g[0, 1] - 2 * g[0, 0] + g[0, -1]) / step**2
+    h12 = (g[1, 1] - g[1, -1] - g[-1, 1] + g[-1, -1]) / (4 * step**2)
+    hess = np.array([[h11, h12], [h12, h22]])
+    if np.all(np.isfinite(hess)) and np.all(np.linalg.eigvalsh(hess) > 0):
+        cov = 2.0 * np.linalg.inv(hess)
+    else:  # a flat or saddle direction: each parameter's own curvature, or its search range
+        half = (hi - lo) / (2 * 1.96)
+        cov = np.diag([2.0 / d if np.isfinite(d) and d > 0 else w**2 for d, w in zip(np.diag(hess), half, strict=True)])
+    slopes = [
+        (f[1, 0]["log10_p_col"] - f[-1, 0]["log10_p_col"]) / (2 * step),
+        (f[0, 1]["log10_p_col"] - f[0, -1]["log10_p_col"]) / (2 * step),
+    ]
+    return {
+        "theta": x,
+        "cov": cov,
+        "misfit": at["misfit"],
+        "misfit_at_start": evaluate(x0)["misfit"],
+        "ratios": at["ratios"],
+        "log10_p_col": at["log10_p_col"],
+        "p_col_slopes": slopes,
+        "evaluations": n_eval + len(f) + 1,
     }
 
 
@@ -457,7 +631,9 @@ def calibrate(base: dict, n: int = 4000, seed: int = 11, progress=None) -> dict:
     dict
         ``theta`` and ``se`` (order of :data:`PARAM_NAMES`, unconstrained scale), ``config`` (the calibrated
         configuration), ``table`` (rows of :meth:`Target.row <chemomet.calibrate.published.Target.row>`),
-        ``checks``, ``timings`` (seconds), ``virtual_patients``, ``seed``.
+        ``links`` (parameter -> ``{parameter it follows: slope}``: an ensemble member's value moves with the
+        others' by the slopes, :func:`chemomet.calibrate.ensemble.draw_treatment`), ``checks``, ``timings``
+        (seconds), ``virtual_patients``, ``seed``.
 
     Examples
     --------
@@ -544,15 +720,33 @@ def calibrate(base: dict, n: int = 4000, seed: int = 11, progress=None) -> dict:
     reached[t.key] = val
     notes[t.key] = {"epsilon_low": eps_range[0], "epsilon_high": eps_range[1]}
     say(f"EBCTCG rate ratio: {val:.3f} (epsilon_median range {eps_range[0]:.3g}-{eps_range[1]:.3g})")
+
+    # Bidard 2018's four CTC hazard ratios and Allard 2004's background set the count's dispersion k and the
+    # assay background b (last: the ratios depend on everything above through the DMFS); p_col is re-solved
+    cm = fit_ctc_count_model(cfg_of(th), cohort, VirtualCohort.draw(cfg_of(th), 5 * n, seed + 1))
+    names = ("log_ctc_count_dispersion", "log_ctc_background")
+    sd_cm = np.sqrt(np.diag(cm["cov"]))
+    th.update(zip(names, map(float, cm["theta"]), strict=True))
+    # the ensemble draws k, then b given k, then p_col given both (its own SE from the prevalence's interval)
+    b_on_k = cm["cov"][0, 1] / cm["cov"][0, 0]
+    se[names[0]] = float(sd_cm[0])
+    se[names[1]] = float(np.sqrt(max(cm["cov"][1, 1] - b_on_k * cm["cov"][0, 1], 0.0)))
+    t = targets["ctc_prevalence"]
+    pname = t.parameter
+    reached[t.key] = solve(pname, lambda c: ctc_prevalence(c, cohort), t.target, th[pname] - 1, th[pname] + 1, t.half)
+    links = {names[1]: {names[0]: float(b_on_k)}, pname: dict(zip(names, map(float, cm["p_col_slopes"]), strict=True))}
+    grad = ctc_hazard_gradient(cfg_of(th), VirtualCohort.draw(cfg_of(th), 5 * n, seed + 1))
+    for category, key in CTC_HAZARD_RATIOS.items():
+        reached[key] = grad[category]
+    reached["ctc_background_two_or_more"] = background_share_two_or_more(np.exp(th[names[1]]))
+    k_fit, b_fit = np.exp(cm["theta"])
+    say(f"CTC count: dispersion {k_fit:.3g}, background {b_fit:.3g} per draw (prevalence {reached[t.key]:.3f})")
     t_cal = _time.perf_counter() - t0
 
     cfg = cfg_of(th)
-    say("checks: EBCTCG absolute, CTC hazard gradient, Karagiannis directions, Pan 2017, doubling times")
+    say("checks: EBCTCG absolute, Karagiannis directions, Pan 2017, doubling times")
     eb = ebctcg(cfg, cohort)
     reached["ebctcg_dr15_nact"] = eb["dr15_nact"]
-    grad = ctc_hazard_gradient(cfg, VirtualCohort.draw(cfg, 5 * n, seed + 1))
-    for category, key in CTC_HAZARD_RATIOS.items():
-        reached[key] = grad[category]
     kg = karagiannis(cfg, cohort)
     reached["tmem_rise_after_nact"] = kg["tmem_ratio_surgery_baseline_nact"]
     reached["tie2_reverses_shedding"] = kg["shedding_per_cell_ratio_nact_rebastinib"]
@@ -572,11 +766,16 @@ def calibrate(base: dict, n: int = 4000, seed: int = 11, progress=None) -> dict:
     return {
         "theta": TREATMENT.vector(th),
         "se": TREATMENT.vector(se),
+        "links": links,
         "config": cfg,
         "table": rows,
         "checks": {
             "ebctcg": eb,
             "ctc_gradient": grad,
+            "ctc_count_model": {
+                "dispersion": float(k_fit), "background_per_sample": float(b_fit), "misfit": cm["misfit"],
+                "covariance_log": cm["cov"].tolist(), "fit_ratios": cm["ratios"], "evaluations": cm["evaluations"],
+            },
             "karagiannis": kg,
             "pan2017": pan,
             "pan2017_by_size_and_nodes": pan_nodes,

@@ -34,6 +34,8 @@ parameter addressed by its name, so a new parameter shifts no other):
   | ``log10_colonisation_efficiency`` | ``dissemination.colonisation_efficiency = 10^θ`` |
   | ``log_epsilon_median`` | ``microenvironment.epsilon_median = e^θ`` |
   | ``log_s_met`` | ``treatment.metastasis_kill_ratio = e^θ`` |
+  | ``log_ctc_count_dispersion`` | ``dissemination.ctc_count_dispersion = e^θ`` (size of the CTC count) |
+  | ``log_ctc_background`` | ``dissemination.ctc_background_per_sample = e^θ`` (assay background, per draw) |
 
 An ensemble member (a row of ``ensemble.npz``) holds named values of either block or both
 (:func:`chemomet.calibrate.ensemble.config_from_vector`).
@@ -133,6 +135,8 @@ TREATMENT = Layout(
         "log10_colonisation_efficiency",
         "log_epsilon_median",
         "log_s_met",
+        "log_ctc_count_dispersion",
+        "log_ctc_background",
     )
 )
 """Treatment and microenvironment parameters calibrated to published targets (unconstrained scale)."""
@@ -329,6 +333,9 @@ def treatment_theta(config: dict) -> np.ndarray:
             "log10_colonisation_efficiency": np.log10(d["colonisation_efficiency"]),
             "log_epsilon_median": np.log(m["epsilon_median"]),
             "log_s_met": np.log(t["metastasis_kill_ratio"]),
+            "log_ctc_count_dispersion": np.log(d["ctc_count_dispersion"]),
+            # no background (an older configuration) is -inf, which maps back to 0
+            "log_ctc_background": _log_or_minus_inf(d.get("ctc_background_per_sample", 0.0)),
         }
     )
 
@@ -363,7 +370,14 @@ def with_treatment(theta, base: dict) -> dict:
     d["colonisation_efficiency"] = float(10.0 ** th["log10_colonisation_efficiency"])
     m["epsilon_median"] = float(np.exp(th["log_epsilon_median"]))
     t["metastasis_kill_ratio"] = float(np.exp(th["log_s_met"]))
+    d["ctc_count_dispersion"] = float(np.exp(th["log_ctc_count_dispersion"]))
+    d["ctc_background_per_sample"] = float(np.exp(th["log_ctc_background"]))
     return cfg
+
+
+def _log_or_minus_inf(x: float) -> float:
+    """``ln x``, and ``-inf`` for 0 without a warning."""
+    return float(np.log(x)) if x > 0 else -np.inf
 
 
 def treatment_natural_scale(theta) -> dict[str, float]:
@@ -379,8 +393,10 @@ def treatment_natural_scale(theta) -> dict[str, float]:
     dict
         ``chemosensitivity_median <subtype>`` and ``grade3_chemosensitivity_factor`` (dimensionless),
         ``theta`` (TMEM exponent of μ), ``colonisation_efficiency`` (colonies per cell shed) and
-        ``epsilon_median`` (microenvironment response, dimensionless) and ``metastasis_kill_ratio`` (kill on
-        colonies relative to the primary, dimensionless).
+        ``epsilon_median`` (microenvironment response, dimensionless), ``metastasis_kill_ratio`` (kill on
+        colonies relative to the primary, dimensionless), ``ctc_count_dispersion`` (size of the negative
+        binomial CTC count, dimensionless) and ``ctc_background_per_sample`` (the assay's false-positive events
+        per 7.5 mL draw).
 
     Examples
     --------
@@ -396,4 +412,6 @@ def treatment_natural_scale(theta) -> dict[str, float]:
         "colonisation_efficiency": d["colonisation_efficiency"],
         "epsilon_median": m["epsilon_median"],
         "metastasis_kill_ratio": t["metastasis_kill_ratio"],
+        "ctc_count_dispersion": d["ctc_count_dispersion"],
+        "ctc_background_per_sample": d["ctc_background_per_sample"],
     }

@@ -4,19 +4,27 @@
 into the blood are ``d / p_col``; CTCs clear within hours, so blood CTCs are quasi-steady,
 ``d / (p_col k_clear)``, and a 7.5 mL draw is expected to count ``λ = CTC_blood · 7.5/5000 · efficiency``. The count
 itself is negative binomial around ``λ`` (size ``k``, :attr:`ModelSettings.ctc_count_dispersion`): shedding comes
-in bursts and one draw samples a few cells of it.
+in bursts and one draw samples a few cells of it. The assay adds a background of false-positive events, Poisson
+with mean ``b`` per draw (:attr:`ModelSettings.ctc_background_per_sample`; CellSearch finds an occasional
+CTC-like cell in people without cancer), so a measured count is ``NB(λ, k) + Poisson(b)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import exp1
-from scipy.stats import nbinom
+from scipy.special import exp1, gammaln, logsumexp, xlogy
+from scipy.stats import nbinom, poisson
 
 from chemomet.model.microenv import doorway_ratio
 from chemomet.model.parameters import ModelSettings, PatientParameters
 from chemomet.model.primary import age_days
 from chemomet.model.timeline import Timeline
+
+CTC_BACKGROUND_STREAM = 2**40 + 0x637462
+"""Sub-stream key (:func:`chemomet.streams.child`) of the uniforms of the background CTC counts."""
+
+BACKGROUND_TERMS = 16
+"""Background counts summed over in the count's distribution (for ``b <= 1`` the rest is below 1e-13)."""
 
 
 def environment_factor(params: PatientParameters, m, f, activity) -> np.ndarray:
@@ -90,23 +98,30 @@ def expected_ctc(founding: np.ndarray, settings: ModelSettings) -> np.ndarray:
     return founding * settings.ctc_per_sample_per_founding
 
 
-def ctc_counts(expected: np.ndarray, dispersion: float, u: np.ndarray) -> np.ndarray:
+def ctc_counts(
+    expected: np.ndarray, dispersion: float, u: np.ndarray, background: float = 0.0, u_background=None
+) -> np.ndarray:
     """CTC counts in a 7.5 mL draw from uniforms ``u``: the negative binomial's inverse CDF around ``expected``
-    (size ``dispersion``); NaN where ``expected`` is not finite (no draw at that time point).
+    (size ``dispersion``), plus the background's Poisson inverse CDF (mean ``background`` per draw) at
+    ``u_background`` when ``background > 0``; NaN where ``expected`` is not finite (no draw at that time point).
 
     Examples
     --------
-    >>> ctc_counts(np.array([0.0, 2.0, np.nan]), 0.5, np.array([0.9, 0.5, 0.5])).tolist()
+    >>> ctc_counts(np.array([0.0, 2.0, np.nan]), 0.5, np.array([0.9, 0.4, 0.5])).tolist()  # P(0 | λ=2) = 0.447
     [0.0, 0.0, nan]
+    >>> ctc_counts(np.array([0.0, 0.0]), 0.5, np.array([0.9, 0.9]), 0.1, np.array([0.5, 0.99])).tolist()
+    [0.0, 1.0]
     """
     lam = np.asarray(expected, dtype=float)
     safe = np.maximum(np.nan_to_num(lam), 0.0)
     count = nbinom.ppf(np.clip(u, 0.0, 1.0 - 1e-12), dispersion, dispersion / (dispersion + safe))
+    if background > 0.0:
+        count = count + poisson.ppf(np.clip(u_background, 0.0, 1.0 - 1e-12), background)
     return np.where(np.isfinite(lam), count, np.nan)
 
 
-def probability_of_no_ctc(expected: np.ndarray, dispersion: float) -> np.ndarray:
-    """Probability that a 7.5 mL draw counts no CTC, ``(k / (k + λ))^k`` (probability).
+def probability_of_no_ctc(expected: np.ndarray, dispersion: float, background: float = 0.0) -> np.ndarray:
+    """Probability that a 7.5 mL draw counts no CTC, ``(k / (k + λ))^k e^{-b}`` (probability).
 
     Examples
     --------
@@ -114,4 +129,81 @@ def probability_of_no_ctc(expected: np.ndarray, dispersion: float) -> np.ndarray
     0.5
     """
     lam = np.maximum(np.asarray(expected, dtype=float), 0.0)
-    return np.exp(dispersion * np.log(dispersion / (dispersion + lam)))
+    return np.exp(dispersion * np.log(dispersion / (dispersion + lam)) - background)
+
+
+def nb_logpmf(count, mean, dispersion: float) -> np.ndarray:
+    """Log-probability of a count under the negative binomial with mean ``mean`` and size ``dispersion``
+    (broadcast; a zero mean gives a count of 0 probability 1).
+
+    Examples
+    --------
+    >>> bool(np.isclose(nb_logpmf(3, 2.0, 1.5), nbinom.logpmf(3, 1.5, 1.5 / 3.5)))
+    True
+    """
+    m = np.asarray(mean, dtype=float)
+    x = np.asarray(count, dtype=float)
+    k = float(dispersion)
+    # xlogy: a zero mean gives probability 1 to a count of 0 and 0 (log: -inf) to any other count
+    return gammaln(x + k) - gammaln(k) - gammaln(x + 1.0) + k * np.log(k / (k + m)) + xlogy(x, m / (k + m))
+
+
+def _background_terms(count: np.ndarray, background: float) -> range:
+    """The background counts ``j`` that can be part of counts up to ``count``."""
+    top = int(np.nanmax(count)) if np.size(count) else 0
+    return range(min(BACKGROUND_TERMS, max(top, 0) + 1))
+
+
+def ctc_count_logpmf(count, expected, dispersion: float, background: float = 0.0) -> np.ndarray:
+    """Log-probability of a measured CTC count: ``NB(λ, k) + Poisson(b)``, ``log Σ_j Pois(j; b) NB(x - j; λ, k)``.
+
+    Parameters
+    ----------
+    count : int or array_like
+        Measured CTCs (cells per 7.5 mL).
+    expected : array_like
+        ``λ``, the expected tumour-derived count (cells per 7.5 mL), broadcast against ``count``.
+    dispersion : float
+        Negative-binomial size ``k`` (dimensionless).
+    background : float
+        ``b``, mean false-positive events per draw (0: the negative binomial alone).
+
+    Returns
+    -------
+    numpy.ndarray
+        Natural-log probabilities.
+
+    Examples
+    --------
+    Against a direct sum of the convolution (SciPy's distributions):
+
+    >>> direct = sum(poisson.pmf(j, 0.2) * nbinom.pmf(2 - j, 0.3, 0.3 / 1.3) for j in range(3))
+    >>> bool(np.isclose(ctc_count_logpmf(2, 1.0, 0.3, 0.2), np.log(direct)))
+    True
+    """
+    x = np.asarray(count, dtype=float)
+    lam = np.maximum(np.asarray(expected, dtype=float), 0.0)
+    if background <= 0.0:
+        return nb_logpmf(x, lam, dispersion)
+    terms = []
+    for j in _background_terms(x, background):
+        with np.errstate(invalid="ignore"):
+            nb = nb_logpmf(np.maximum(x - j, 0.0), lam, dispersion)
+        terms.append(np.where(x >= j, poisson.logpmf(j, background) + nb, -np.inf))
+    return logsumexp(np.broadcast_arrays(*terms), axis=0)
+
+
+def ctc_count_cdf(count, expected, dispersion: float, background: float = 0.0) -> np.ndarray:
+    """``P(X <= count)`` of a measured CTC count (``NB(λ, k) + Poisson(b)``; arguments as :func:`ctc_count_logpmf`).
+
+    Examples
+    --------
+    >>> bool(np.isclose(ctc_count_cdf(0, 1.0, 0.5, 0.1), probability_of_no_ctc(1.0, 0.5, 0.1)))
+    True
+    """
+    x = np.floor(np.asarray(count, dtype=float))
+    lam = np.maximum(np.asarray(expected, dtype=float), 0.0)
+    p = dispersion / (dispersion + lam)
+    if background <= 0.0:
+        return nbinom.cdf(x, dispersion, p)
+    return sum(poisson.pmf(j, background) * nbinom.cdf(x - j, dispersion, p) for j in _background_terms(x, background))

@@ -61,9 +61,9 @@ SUMMARY_UNITS = {
     "ctc_expected_baseline": "cells per 7.5 mL",
     "ctc_expected_mid_nact": "cells per 7.5 mL",
     "ctc_expected_surgery": "cells per 7.5 mL",
-    "ctc_count_baseline": "cells per 7.5 mL (negative-binomial draw)",
-    "ctc_count_mid_nact": "cells per 7.5 mL (negative-binomial draw)",
-    "ctc_count_surgery": "cells per 7.5 mL (negative-binomial draw)",
+    "ctc_count_baseline": "cells per 7.5 mL (negative-binomial draw plus the assay background)",
+    "ctc_count_mid_nact": "cells per 7.5 mL (negative-binomial draw plus the assay background)",
+    "ctc_count_surgery": "cells per 7.5 mL (negative-binomial draw plus the assay background)",
     "colonies_founded_total": "expected colonies",
     "colonies_founded_after_diagnosis": "expected colonies",
     "colonies_founded_during_chemo": "expected colonies",
@@ -585,8 +585,12 @@ def _simulate_chunk(
         out["residual_cells_at_surgery"], settings.cells_per_mm3
     )
     _, u = draws_at(child(root, 1), indices, 0, 3)
+    b = settings.ctc_background_per_sample
+    u_b = draws_at(child(root, dis.CTC_BACKGROUND_STREAM), indices, 0, 3)[1] if b > 0 else np.zeros_like(u)
     for k, key in enumerate(("baseline", "mid_nact", "surgery")):
-        out[f"ctc_count_{key}"] = dis.ctc_counts(out[f"ctc_expected_{key}"], settings.ctc_count_dispersion, u[:, k])
+        out[f"ctc_count_{key}"] = dis.ctc_counts(
+            out[f"ctc_expected_{key}"], settings.ctc_count_dispersion, u[:, k], b, u_b[:, k]
+        )
     out["early_surgery"] = np.full(n, np.nan)
     summary = pd.DataFrame({k: out[k] for k in SUMMARY_UNITS})
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy.special import gammaln, xlogy
 from scipy.stats import nbinom
 
-from chemomet.model.dissemination import untreated_cumulative_founding
+from chemomet.model.dissemination import nb_logpmf, untreated_cumulative_founding
 from chemomet.model.dormancy import untreated_pool
 from chemomet.model.parameters import LN2, ModelSettings, PatientParameters
 
@@ -172,11 +171,7 @@ def node_count_logpmf(count, mean, dispersion: float) -> np.ndarray:
     >>> node_count_logpmf([0, 1], 0.0, 1.5).tolist()  # nothing expected: only 0 is possible
     [0.0, -inf]
     """
-    m = np.asarray(mean, dtype=float)
-    x = np.asarray(count, dtype=float)
-    k = float(dispersion)
-    # xlogy: a zero mean gives probability 1 to a count of 0 and 0 (log: -inf) to any other count
-    return gammaln(x + k) - gammaln(k) - gammaln(x + 1.0) + k * np.log(k / (k + m)) + xlogy(x, m / (k + m))
+    return nb_logpmf(count, mean, dispersion)
 
 
 def draw_node_counts(mean, dispersion: float, u) -> np.ndarray:

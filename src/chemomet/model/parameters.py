@@ -174,6 +174,9 @@ class ModelSettings:
     ctc_count_dispersion : float
         Negative-binomial size ``k`` of a CTC count around its expectation (dimensionless; variance
         ``λ + λ²/k``).
+    ctc_background_per_sample : float
+        ``b``: false-positive events a 7.5 mL draw counts on average whatever the tumour (cells per 7.5 mL; a
+        Poisson count added to the tumour's, 0: none).
     visible_cells : float
         Size at which a metastasis is clinically visible (cells).
     pcr_threshold_cells : float
@@ -221,6 +224,7 @@ class ModelSettings:
     ctc_clearance_per_day: float = LN2 / 1.5 * 24.0
     ctc_detection_efficiency: float = 0.8
     ctc_count_dispersion: float = 0.5
+    ctc_background_per_sample: float = 0.0
     visible_cells: float = 1e8
     pcr_threshold_cells: float = 1e5
     cells_per_mm3: float = 1e6

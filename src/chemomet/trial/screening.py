@@ -17,7 +17,7 @@ from chemomet.model.parameters import PatientParameters
 from chemomet.population import Population
 from chemomet.streams import BLOCK
 from chemomet.trial.spec import Eligibility, TrialSpec
-from chemomet.trial.streams import UNIFORMS, patient_uniforms
+from chemomet.trial.streams import UNIFORMS, background_uniforms, patient_uniforms
 
 SCREEN_BLOCK = 64 * BLOCK
 """Patients screened per step (a multiple of the population's block)."""
@@ -33,14 +33,17 @@ def baseline_ctc_expected(params: PatientParameters, population: Population) -> 
 
 def features(cov: pd.DataFrame, params: PatientParameters, spec: TrialSpec, population: Population) -> pd.DataFrame:
     """Baseline features of screened patients: covariates, subtype, TMEM (doorways per 10 HPF), TMEM-high,
-    expected and drawn baseline CTCs (cells per 7.5 mL; negative-binomial draw keyed by patient index), CTC-positive."""
+    expected and drawn baseline CTCs (cells per 7.5 mL; negative-binomial draw plus the assay background, keyed by
+    patient index), CTC-positive."""
     idx = cov["patient_index"].to_numpy(np.int64)
     hr = cov["er"].to_numpy(bool) | cov["pr"].to_numpy(bool)
     her2 = cov["her2"].to_numpy(bool)
     sub = np.select([hr & ~her2, hr & her2, ~hr & her2], [0, 1, 2], default=3)
     lam = baseline_ctc_expected(params, population)
     u = patient_uniforms(spec.seed, idx)[:, UNIFORMS.index("ctc")]
-    count = ctc_counts(lam, population.settings.ctc_count_dispersion, u)
+    s = population.settings
+    b = s.ctc_background_per_sample
+    count = ctc_counts(lam, s.ctc_count_dispersion, u, b, background_uniforms(spec.seed, idx) if b > 0 else None)
     out = pd.DataFrame(
         {
             "patient_index": idx,

@@ -5,7 +5,8 @@ The population model draws a patient's covariates and parameters from ``SeedSequ
 accrual date, baseline CTC draw) come from an independent root ``SeedSequence([seed, TRIAL_STREAM_TAG])`` with
 the same block layout, so a patient's numbers depend only on the seed and its index. Uniforms added later (the time
 from distant metastasis to breast-cancer death) come from a second root, ``SeedSequence([seed, MORTALITY_STREAM_TAG])``,
-so that adding them shifted none of the first stream's numbers.
+so that adding them shifted none of the first stream's numbers; loco-regional recurrence and the CTC assay's
+background count have roots of their own in the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ UNIFORMS = ("event", "death", "loss", "accrual", "ctc")
 MORTALITY_STREAM_TAG = 0x6D6F_7274  # "mort": the second per-patient stream
 MORTALITY_UNIFORMS = ("metastatic_death",)
 LOCAL_STREAM_TAG = 0x6C6F_6361  # "loca": the third per-patient stream (loco-regional recurrence)
+BACKGROUND_STREAM_TAG = 0x6374_6267  # "ctbg": the fourth per-patient stream (the CTC assay's background count)
 """Columns of :func:`mortality_uniforms`, in order (``metastatic_death``: time from distant metastasis to
 breast-cancer death)."""
 
@@ -78,4 +80,19 @@ def local_uniforms(seed: int, index: np.ndarray) -> np.ndarray:
     ((2,), True)
     """
     _, u = draws_at(np.random.SeedSequence([int(seed), LOCAL_STREAM_TAG]), index, 0, 1)
+    return u[:, 0]
+
+
+def background_uniforms(seed: int, index: np.ndarray) -> np.ndarray:
+    """One uniform on [0, 1) per patient for the CTC assay's background count, from the root
+    ``SeedSequence([seed, BACKGROUND_STREAM_TAG])``: keyed like :func:`patient_uniforms`, independent of the other
+    streams.
+
+    Examples
+    --------
+    >>> u = background_uniforms(3, np.array([7, 2000]))
+    >>> u.shape, bool(u[1] == background_uniforms(3, np.array([2000]))[0])
+    ((2,), True)
+    """
+    _, u = draws_at(np.random.SeedSequence([int(seed), BACKGROUND_STREAM_TAG]), index, 0, 1)
     return u[:, 0]
