@@ -114,3 +114,23 @@ def test_ctc_count_model_fit_improves_the_misfit_and_keeps_the_prevalence(base):
     assert tg.background_share_two_or_more(b) < 0.0161
     assert fit["misfit"] <= fit["misfit_at_start"]  # the start: the configuration's k (prior 0.5) and b = 0.05
     assert np.all(np.linalg.eigvalsh(fit["cov"]) > 0)
+
+
+def test_ctc_count_model_recovers_known_dispersion_and_background(base):
+    """Identifiability of the two count parameters: data simulated from the model at k = 0.35, b = 0.06 (the four
+    ratios the model gives there, with Bidard's standard errors; a background count at the model's share on 3,440
+    people, ten times Allard's) are fitted back within 3 standard errors, with a finite covariance."""
+    cohort, big = tg.VirtualCohort.draw(base, 1500, seed=1), tg.VirtualCohort.draw(base, 6000, seed=2)
+    truth = np.log([0.35, 0.06])
+    published = tg.ctc_count_data()
+    at_truth = tg.count_model_objective(base, cohort, big)(truth)["ratios"]
+    n_people = 3440
+    pseudo = {
+        "ratios": {c: (at_truth[c], sd) for c, (_, sd) in published["ratios"].items()},
+        "background": (round(tg.background_share_two_or_more(0.06) * n_people), n_people),
+    }
+    fit = tg.fit_ctc_count_model(base, cohort, big, data=pseudo)
+    se = np.sqrt(np.diag(fit["cov"]))
+    assert np.all(np.isfinite(se)) and np.all(se < 1.0), se
+    assert np.all(np.abs(fit["theta"] - truth) < 3 * se), (np.exp(fit["theta"]), se)
+    assert fit["misfit"] < 1.0

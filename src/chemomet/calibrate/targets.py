@@ -107,6 +107,8 @@ __all__ = [
     "ctc_prevalence",
     "adjuvant_benefit",
     "background_share_two_or_more",
+    "count_model_objective",
+    "ctc_count_data",
     "fit_ctc_count_model",
     "ratios_by_count",
     "ebctcg",
@@ -340,18 +342,99 @@ COUNT_MODEL_BOUNDS = {"log_ctc_count_dispersion": (0.02, 2.0), "log_ctc_backgrou
 """Ranges searched for the CTC count's size ``k`` (dimensionless) and background ``b`` (events per 7.5 mL)."""
 
 
+def ctc_count_data() -> dict:
+    """The numbers the CTC count model is fitted to: Bidard 2018's four hazard ratios (value and SE of the log, from
+    the 95% interval's log width / 3.92, by category of :func:`ratios_by_count`) and Allard 2004's background count.
+
+    Examples
+    --------
+    >>> d = ctc_count_data()
+    >>> d["ratios"]["ctc_2"][0], d["background"]
+    (2.63, (1, 344))
+    """
+    targets = published_targets()
+    allard = targets["ctc_background_two_or_more"]
+    x, n = ALLARD_2004_TWO_OR_MORE
+    if not np.isclose(x / n, allard.target):
+        raise ValueError(f"targets.toml's {allard.key} ({allard.target}) is not {x}/{n}")
+    ratios = {}
+    for category, key in CTC_HAZARD_RATIOS.items():
+        t = targets[key]
+        ratios[category] = (float(t.target), float((np.log(t.bounds[1]) - np.log(t.bounds[0])) / (2 * 1.96)))
+    return {"ratios": ratios, "background": (x, n)}
+
+
+def count_model_objective(config, cohort: VirtualCohort, gradient_cohort: VirtualCohort, data: dict | None = None,
+                          seed: int = 5):
+    """The misfit of the CTC count model as a function of ``(ln k, ln b)`` (see :func:`fit_ctc_count_model`).
+
+    Parameters
+    ----------
+    config, cohort, gradient_cohort, seed
+        As :func:`fit_ctc_count_model`.
+    data : dict, optional
+        The numbers fitted, layout of :func:`ctc_count_data` (default: the published ones).
+
+    Returns
+    -------
+    callable
+        ``evaluate(x)`` -> ``{"misfit", "log10_p_col", "ratios"}`` for ``x = (ln k, ln b)`` (clipped to
+        :data:`COUNT_MODEL_BOUNDS`); ``misfit`` is ``inf`` where a count group is empty or has no events.
+    """
+    from lifelines.exceptions import ConvergenceError
+    from scipy.optimize import brentq
+    from scipy.stats import nbinom, poisson
+
+    data = ctc_count_data() if data is None else data
+    prevalence = published_targets()["ctc_prevalence"]
+    log10_p0 = float(treatment_theta(config)[TREATMENT.index(prevalence.parameter)])
+    pop, p = cohort.parameters(config)
+    lam_prev = expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), pop.settings)
+    summary, time, event = _events_after_nact(config, gradient_cohort, seed=3)
+    lam_grad = summary["ctc_expected_baseline"].to_numpy()
+    u_count, u_background = np.random.default_rng(seed).random((2, lam_grad.size))
+    x_bg, n_bg = data["background"]
+    lo, hi = (np.log(np.array(b)) for b in zip(*COUNT_MODEL_BOUNDS.values(), strict=True))
+
+    def scale_for(k, b):
+        """``ln c``: the expected counts times ``c`` keep the CTC prevalence (``p_col`` divided by ``c``)."""
+
+        def share(log_c):
+            return np.mean(1.0 - probability_of_no_ctc(np.exp(log_c) * lam_prev, k, b)) - prevalence.target
+
+        return brentq(share, -15.0, 15.0, xtol=1e-10)
+
+    def evaluate(x) -> dict:
+        k, b = np.exp(np.clip(x, lo, hi))
+        log_c = scale_for(k, b)
+        out = {"misfit": np.inf, "log10_p_col": log10_p0 - log_c / np.log(10.0), "ratios": {}}
+        lam = np.exp(log_c) * lam_grad
+        counts = nbinom.ppf(u_count, k, k / (k + lam)) + poisson.ppf(u_background, b)
+        try:
+            r = ratios_by_count(counts, time, event)
+        except ConvergenceError:  # a count group empty or without events (small cohorts, extreme k or b)
+            return out
+        q = background_share_two_or_more(b)
+        deviance = 2 * (xlogy(x_bg, x_bg / (n_bg * q)) + xlogy(n_bg - x_bg, (n_bg - x_bg) / (n_bg * (1 - q))))
+        z2 = sum(((np.log(r[c]) - np.log(v)) / sd) ** 2 for c, (v, sd) in data["ratios"].items())
+        return {**out, "misfit": float(z2 + deviance), "ratios": r}
+
+    return evaluate
+
+
 def fit_ctc_count_model(config, cohort: VirtualCohort, gradient_cohort: VirtualCohort, seed: int = 5,
-                        step: float = 0.15) -> dict:
+                        step: float = 0.15, data: dict | None = None) -> dict:
     """The CTC count's dispersion ``k`` and the assay background ``b``, fitted to Bidard 2018's four hazard ratios
     (1, 2, 3–4, ≥5 vs 0 CTCs) and Allard 2004's background (1 of 344 people without cancer with ≥ 2 CTCs).
 
     For each ``(k, b)`` the expected counts are rescaled (``λ ∝ 1/p_col``) so that the share with ≥ 1 CTC stays at
     its target on ``cohort``; counts are drawn on ``gradient_cohort`` from fixed uniforms (common random numbers:
     the distant-metastasis times do not depend on ``k``, ``b`` or ``p_col``, so the arm is simulated once) and
-    :func:`ratios_by_count` gives the ratios. The misfit is ``Σ z² + D``: ``z`` the distance of a log ratio from the
-    published one in standard errors (the 95% interval's log width / 3.92) and ``D`` the binomial deviance of
-    Allard's count (:func:`background_share_two_or_more`), i.e. ``-2 log L`` up to a constant, minimised over
-    ``(ln k, ln b)`` (Nelder–Mead); the covariance is ``2 H⁻¹`` from the misfit's Hessian at ``± step``.
+    :func:`ratios_by_count` gives the ratios. The misfit (:func:`count_model_objective`) is ``Σ z² + D``: ``z`` the
+    distance of a log ratio from the published one in standard errors (the 95% interval's log width / 3.92) and
+    ``D`` the binomial deviance of Allard's count (:func:`background_share_two_or_more`), i.e. ``-2 log L`` up to a
+    constant, minimised over ``(ln k, ln b)`` (Nelder–Mead); the covariance is ``2 H⁻¹`` from the misfit's Hessian
+    at ``± step``.
 
     Parameters
     ----------
@@ -365,6 +448,8 @@ def fit_ctc_count_model(config, cohort: VirtualCohort, gradient_cohort: VirtualC
         Seed of the fit's count uniforms.
     step : float
         Finite-difference step on ``ln k`` and ``ln b``.
+    data : dict, optional
+        The numbers fitted (:func:`ctc_count_data`; e.g. simulated ones for a recovery check).
 
     Returns
     -------
@@ -379,49 +464,10 @@ def fit_ctc_count_model(config, cohort: VirtualCohort, gradient_cohort: VirtualC
     >>> big = VirtualCohort.draw(cfg, 20000, 12)
     >>> fit = fit_ctc_count_model(cfg, VirtualCohort.draw(cfg, 4000, 11), big)  # doctest: +SKIP
     """
-    from lifelines.exceptions import ConvergenceError
-    from scipy.optimize import brentq, minimize
-    from scipy.stats import nbinom, poisson
+    from scipy.optimize import minimize
 
-    targets = published_targets()
-    prevalence, allard = targets["ctc_prevalence"], targets["ctc_background_two_or_more"]
-    log10_p0 = float(treatment_theta(config)[TREATMENT.index(prevalence.parameter)])
-    pop, p = cohort.parameters(config)
-    lam_prev = expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), pop.settings)
-    summary, time, event = _events_after_nact(config, gradient_cohort, seed=3)
-    lam_grad = summary["ctc_expected_baseline"].to_numpy()
-    u_count, u_background = np.random.default_rng(seed).random((2, lam_grad.size))
-    ratios = {c: targets[key] for c, key in CTC_HAZARD_RATIOS.items()}
-    sd = {c: (np.log(t.bounds[1]) - np.log(t.bounds[0])) / (2 * 1.96) for c, t in ratios.items()}
-    x_allard, n_allard = ALLARD_2004_TWO_OR_MORE
-    if not np.isclose(x_allard / n_allard, allard.target):
-        raise ValueError(f"targets.toml's {allard.key} ({allard.target}) is not {x_allard}/{n_allard}")
+    evaluate = count_model_objective(config, cohort, gradient_cohort, data, seed)
     lo, hi = (np.log(np.array(b)) for b in zip(*COUNT_MODEL_BOUNDS.values(), strict=True))
-
-    def scale_for(k, b):
-        """``ln c``: the expected counts times ``c`` keep the CTC prevalence (``p_col`` divided by ``c``)."""
-
-        def share(log_c):
-            return np.mean(1.0 - probability_of_no_ctc(np.exp(log_c) * lam_prev, k, b)) - prevalence.target
-
-        return brentq(share, -15.0, 15.0, xtol=1e-10)
-
-    def evaluate(x) -> dict:
-        x = np.clip(x, lo, hi)
-        k, b = np.exp(x)
-        log_c = scale_for(k, b)
-        lam = np.exp(log_c) * lam_grad
-        counts = nbinom.ppf(u_count, k, k / (k + lam)) + poisson.ppf(u_background, b)
-        try:
-            r = ratios_by_count(counts, time, event)
-        except ConvergenceError:  # a count group empty or without events (small cohorts, extreme k or b)
-            return {"misfit": np.inf, "log10_p_col": log10_p0 - log_c / np.log(10.0), "ratios": {}}
-        q = background_share_two_or_more(b)
-        deviance = 2 * (xlogy(x_allard, x_allard / (n_allard * q))
-                        + xlogy(n_allard - x_allard, (n_allard - x_allard) / (n_allard * (1 - q))))
-        z2 = sum(((np.log(r[c]) - np.log(ratios[c].target)) / sd[c]) ** 2 for c in ratios)
-        return {"misfit": float(z2 + deviance), "log10_p_col": log10_p0 - log_c / np.log(10.0), "ratios": r}
-
     k0 = np.clip(Population(config).settings.ctc_count_dispersion, *COUNT_MODEL_BOUNDS["log_ctc_count_dispersion"])
     x0 = np.log([k0, 0.05])
     n_eval = 0
