@@ -117,3 +117,35 @@ def test_fixed_doubling_time_moves_mu_through_the_growth_link(population):
     assert moved.mu[0] == pytest.approx(base.mu[0] * 4 ** 0.5, rel=1e-12)  # four times faster: twice the shedding
     pinned = pop.typical(p.model_copy(update={"parameters": {"doubling_time_days": dt0 / 4, "mu": 1e-13}}))
     assert pinned.mu[0] == 1e-13
+
+
+def test_pr_loss_speeds_the_growth_of_er_positive_tumours_only(population):
+    """``growth.pr_negative_doubling_factor`` multiplies the doubling time of ER+/PR− tumours (docs/science.md
+    §2.1) and of no other: the same draws with the factor 0.5 halve the doubling time at diagnosis of the ER+/PR−
+    rows (read back from the Gompertz rates), leave ER+/PR+ and ER−/PR− rows bit for bit, and move μ through the
+    growth link by 2^β; without the key the model is the one with factor 1, bit for bit."""
+    cov, _ = population.sample(6, rng=5)
+    cov = cov.drop(columns=["patient_index", "nodes_positive"])
+    cov["er"] = [True, True, False, True, True, False]
+    cov["pr"] = [False, True, False, False, True, False]
+    z = np.random.default_rng(5).standard_normal((6, population.N_EFFECTS))
+    u = np.ones((6, 2))
+
+    def with_factor(f):
+        g = {**population.config["growth"], "pr_negative_doubling_factor": f}
+        return cm.Population({**population.config, "growth": g}).parameters(cov, z, u)
+
+    one, half = with_factor(1.0), with_factor(0.5)
+
+    def dt(p):
+        return np.log(2) / (p.alpha_per_day - p.beta_per_day * p.log_cells0)
+
+    er_pr_neg = cov["er"].to_numpy() & ~cov["pr"].to_numpy()
+    np.testing.assert_allclose(dt(half)[er_pr_neg] / dt(one)[er_pr_neg], 0.5, rtol=1e-10)
+    assert np.array_equal(half.mu[~er_pr_neg], one.mu[~er_pr_neg])
+    assert np.array_equal(half.beta_per_day[~er_pr_neg], one.beta_per_day[~er_pr_neg])
+    beta = population.config["dissemination"].get("mu_growth_exponent", 0.0)
+    np.testing.assert_allclose(half.mu[er_pr_neg] / one.mu[er_pr_neg], 2.0**beta, rtol=1e-12)
+    without_key = {k: v for k, v in population.config["growth"].items() if k != "pr_negative_doubling_factor"}
+    unset = cm.Population({**population.config, "growth": without_key}).parameters(cov, z, u)
+    assert np.array_equal(unset.beta_per_day, one.beta_per_day) and np.array_equal(unset.mu, one.mu)

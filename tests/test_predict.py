@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 
 from chemomet.assess.assessment import assess
-from chemomet.assess.predict import COLUMNS, _nb_add, _nb_parts, _patients, predict, read_cohort
+from chemomet.assess.predict import COLUMNS, _nb_add, _nb_parts, _patients, _unknown_mixture, predict, read_cohort
 from chemomet.assess.settings import AssessmentSettings
 from chemomet.cli import main
 from chemomet.model.nodes import node_count_logpmf
+from chemomet.patient import patient_from_dict
 from chemomet.population import Population
 
 FAST = AssessmentSettings.default().with_overrides({"sampling.n_twins": 20000, "sampling.n_simulated": 2048})
@@ -179,8 +180,9 @@ def test_separable_negative_binomial_matches_the_model():
 
 
 def test_cells_rely_on_what_the_population_model_uses():
-    """Twins' parameters depend on age only through age < 50 and not on PR when ER is positive (the cells assume
-    it); if the population model changes this, predict's cells must change too."""
+    """Twins' parameters depend on age only through age < 50 (the cells assume it), and on PR also when ER is
+    positive (the PR-loss growth factor), so the cells keep an ER-positive patient's PR; if the population model
+    changes this, predict's cells must change too."""
     pop = Population()
     z = np.random.default_rng(0).standard_normal((4, Population.N_EFFECTS))
     u = np.full((4, 2), 0.5)
@@ -190,8 +192,11 @@ def test_cells_rely_on_what_the_population_model_uses():
                "alveolar_or_trabecular": False, "tmem_10hpf": np.nan, **kw}
         return pop.parameters(pd.DataFrame([row] * 4), z, u)
 
-    for a, b in ((params(age=51.0), params(age=90.0)), (params(age=25.0), params(age=49.0)),
-                 (params(pr=True), params(pr=False))):
+    for a, b in ((params(age=51.0), params(age=90.0)), (params(age=25.0), params(age=49.0))):
         for name in a.__dataclass_fields__:
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert not np.array_equal(params(pr=True).beta_per_day, params(pr=False).beta_per_day)
+    er_pos_pr_neg = patient_from_dict({"age": 60, "diameter_mm": 20.0, "grade": 2, "er": "positive",
+                                       "pr": "negative", "her2": "negative"})
+    assert [c["pr"] for c, _ in _unknown_mixture(er_pos_pr_neg, pop)] == [False]
     assert "parameters" not in COLUMNS and "nodes_positive" in COLUMNS

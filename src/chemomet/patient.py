@@ -146,7 +146,8 @@ class Patient(BaseModel):
         Oestrogen receptor status.
     pr, her2 : {"positive", "negative"} or None
         Progesterone receptor and HER2 status; None (left out of the file) when not measured. A given ``subtype``
-        states what it implies (HER2, and PR of an ER-negative tumour). What is still unknown is integrated over
+        states what it implies (HER2, and PR of an ER-negative tumour). What is still unknown (PR of an ER-positive
+        tumour too: it sets the PR-loss growth factor) is integrated over
         the population by :func:`chemomet.assess` and refused by :func:`chemomet.simulate` (typical values need
         every covariate).
     ki67_percent : float, optional
@@ -322,13 +323,14 @@ class Patient(BaseModel):
 
     @property
     def unknown_covariates(self) -> tuple[str, ...]:
-        """The covariates that matter to the model and were not given: ``grade``, ``her2``, and ``pr`` of an
-        ER-negative tumour (with ER positive the tumour is hormone-receptor positive whatever PR is)."""
+        """The covariates that matter to the model and were not given: ``grade``, ``her2`` and ``pr`` (of an
+        ER-negative tumour PR decides the hormone-receptor status; of an ER-positive one it sets the PR-loss growth
+        factor, ``growth.pr_negative_doubling_factor``)."""
         return tuple(
             name
             for name, unknown in (
                 ("grade", self.grade is None),
-                ("pr", self.hormone_receptor_positive is None),
+                ("pr", self.pr is None),
                 ("her2", self.her2 is None),
             )
             if unknown

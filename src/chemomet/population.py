@@ -210,8 +210,8 @@ class Population:
         return patient.tmem_score / factor
 
     def covariates(self, patients: list[Patient]) -> pd.DataFrame:
-        """The covariate table of real patients (one row each); an unmeasured HER2 (or PR of an ER-negative
-        tumour) or an unreported grade is NaN, for :meth:`draw_unknown` to integrate over."""
+        """The covariate table of real patients (one row each); an unmeasured HER2 or PR or an unreported grade is
+        NaN, for :meth:`draw_unknown` to integrate over."""
         return pd.DataFrame(
             {
                 "id": [p.id for p in patients],
@@ -219,7 +219,7 @@ class Population:
                 "diameter_mm": [p.diameter_mm for p in patients],
                 "grade": [np.nan if p.grade is None else p.grade for p in patients],
                 "er": [p.er == "positive" for p in patients],
-                # unknown (NaN) only where it matters: HER2, and PR of an ER-negative tumour
+                # unknown (NaN) where not given: HER2, and PR (HR status of an ER-negative tumour, PR-loss factor)
                 "pr": [np.nan if "pr" in p.unknown_covariates else p.pr == "positive" for p in patients],
                 "her2": [np.nan if p.her2 is None else p.her2 == "positive" for p in patients],
                 "alveolar_or_trabecular": [
@@ -244,6 +244,11 @@ class Population:
         pos, neg = ("HR+/HER2+", "HR+/HER2-") if hormone_receptor_positive else ("HR-/HER2+", "TNBC")
         return c[pos] / (c[pos] + c[neg])
 
+    PR_POSITIVE_GIVEN_ER_POSITIVE = 0.8
+    """P(PR+ | ER+) in the population (its cohort draws PR positive in 80% of hormone-receptor-positive tumours);
+    an ER-positive tumour of unknown PR draws it with this probability, which matters through the PR-loss growth
+    factor (``growth.pr_negative_doubling_factor``)."""
+
     PR_POSITIVE_GIVEN_ER_NEGATIVE = 0.0
     """P(PR+ | ER-) in the population: its cohort draws ER = HR status (no ER-/PR+ tumours), so an ER-negative
     tumour of unknown PR is hormone-receptor negative. Real series report a few percent ER-/PR+; the model's
@@ -264,7 +269,7 @@ class Population:
         """Resolve unknown (NaN) ``pr``, ``her2`` and ``grade`` entries of a covariate table by drawing them from
         the population given what is known, with uniforms ``u`` of shape ``(len(cov), 3)`` (PR, HER2, grade).
 
-        PR of an ER-negative tumour from :data:`PR_POSITIVE_GIVEN_ER_NEGATIVE`; HER2 from
+        PR from :data:`PR_POSITIVE_GIVEN_ER_POSITIVE` or :data:`PR_POSITIVE_GIVEN_ER_NEGATIVE`; HER2 from
         :meth:`her2_positive_probability` given the hormone-receptor status; grade from the cohort's grade
         probabilities (drawn independently of the subtype, as the cohort draws it).
 
@@ -283,7 +288,10 @@ class Population:
         """
         out = cov.copy()
         pr_known = pd.to_numeric(out["pr"], errors="coerce").to_numpy(float)  # 1, 0 or NaN
-        pr = np.where(np.isnan(pr_known), u[:, 0] < self.PR_POSITIVE_GIVEN_ER_NEGATIVE, pr_known > 0.5)
+        p_pr = np.where(
+            out["er"].to_numpy(bool), self.PR_POSITIVE_GIVEN_ER_POSITIVE, self.PR_POSITIVE_GIVEN_ER_NEGATIVE
+        )
+        pr = np.where(np.isnan(pr_known), u[:, 0] < p_pr, pr_known > 0.5)
         hr = out["er"].to_numpy(bool) | pr
         her2_known = pd.to_numeric(out["her2"], errors="coerce").to_numpy(float)
         p_her2 = np.where(hr, self.her2_positive_probability(True), self.her2_positive_probability(False))
@@ -359,7 +367,7 @@ class Population:
                 ),
                 "grade": grade,
                 "er": hr,
-                "pr": hr & (u[:, 2] < 0.8),
+                "pr": hr & (u[:, 2] < self.PR_POSITIVE_GIVEN_ER_POSITIVE),
                 "her2": (sub == 1) | (sub == 2),
                 "ki67_percent": np.clip(c["ki67_median_percent"] * np.exp(c["ki67_sdlog"] * z[:, 2]), 1, 95),
                 "nodes_positive": np.zeros(n, np.int64),  # drawn from the model in sample()
@@ -428,6 +436,7 @@ def _parameter_constants(pop: Population) -> dict[str, Any]:
         "dt_med": np.array([g["doubling_time_median_days"][s] for s in SUBTYPES]),
         "grade_doubling": np.asarray(g["grade_doubling_factor"]),
         "age_doubling": g["age_under_50_doubling_factor"],
+        "pr_negative_doubling": g.get("pr_negative_doubling_factor", 1.0),
         "dt_sdlog": g["doubling_time_sdlog"],
         "cells_per_mm3": pop.settings.cells_per_mm3,
         "k_median": g["plateau_log10_cells_median"],
@@ -540,6 +549,9 @@ def _covariate_parameters(c: _MemberConstants, cov, z, u_resistant, z_her2=None)
     grade = col["grade"].astype(int)
     dt = c.table("dt_med", sub) * c.table("grade_doubling", grade - 1)
     dt = dt * np.where(col["age"].astype(float) < 50, c["age_doubling"], 1.0)
+    # an ER-positive tumour that has lost PR grows faster (docs/science.md §2.1); 1: no effect
+    er_pr_neg = col["er"].astype(bool) & ~col["pr"].astype(bool)
+    dt = dt * np.where(er_pr_neg, c["pr_negative_doubling"], 1.0)
     dt = dt * np.exp(c["dt_sdlog"] * z[:, 0])
     log_n0 = np.log(diameter_mm_to_cells(col["diameter_mm"].astype(float), c["cells_per_mm3"]))
     log_k = np.log(10.0) * (c["k_median"] + c["k_sd"] * z[:, 1])

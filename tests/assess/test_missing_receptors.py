@@ -1,5 +1,5 @@
-"""An unmeasured HER2 (or PR of an ER-negative tumour) is integrated over the population, never imputed: every twin
-draws it from P(status | what is known), and is otherwise the same twin as with the status given."""
+"""An unmeasured HER2 or PR is integrated over the population, never imputed: every twin draws it from
+P(status | what is known), and is otherwise the same twin as with the status given."""
 
 import numpy as np
 import pytest
@@ -45,23 +45,35 @@ def test_unmeasured_her2_is_drawn_per_twin_with_the_population_probability(refer
     np.testing.assert_array_equal(missing.member, pos.member)
 
 
-def test_unmeasured_pr_matters_only_without_er(reference):
-    given = draw_twins(patient_from_dict({**BASE, "pr": "positive", "her2": "negative"}), 2000, 3, reference)
-    unknown = draw_twins(patient_from_dict({**BASE, "her2": "negative"}), 2000, 3, reference)
-    for name, value in _fields(unknown.params).items():  # ER+: hormone-receptor positive whatever PR is
-        np.testing.assert_array_equal(value, getattr(given.params, name))
+def test_unmeasured_pr_is_drawn_per_twin_and_matters_through_the_pr_loss_factor(reference):
+    """ER-positive, PR unknown: each twin is the PR-positive twin or the PR-negative one (which grows faster by the
+    PR-loss factor), PR positive with the population's P(PR+ | ER+) = 0.8; ER-negative, PR unknown: the population
+    has no ER-/PR+ tumours, so every twin is hormone-receptor negative."""
+    given = {**BASE, "her2": "negative"}
+    pos = draw_twins(patient_from_dict({**given, "pr": "positive"}), N, 3, reference)
+    neg = draw_twins(patient_from_dict({**given, "pr": "negative"}), N, 3, reference)
+    unknown = draw_twins(patient_from_dict(given), N, 3, reference)
+    assert patient_from_dict(given).unknown_covariates == ("pr",)
+    factor = reference.config["growth"]["pr_negative_doubling_factor"]
+    assert factor < 1.0  # the shipped calibration's PR-loss factor (docs/science.md §4.1)
+    np.testing.assert_allclose(pos.params.beta_per_day / neg.params.beta_per_day, factor, rtol=1e-10)
+    is_pos = unknown.params.beta_per_day == pos.params.beta_per_day
+    for name, value in _fields(unknown.params).items():
+        np.testing.assert_array_equal(value, np.where(is_pos, getattr(pos.params, name), getattr(neg.params, name)))
+    assert stats.binomtest(int(is_pos.sum()), N, Population.PR_POSITIVE_GIVEN_ER_POSITIVE).pvalue > 1e-3
     er_neg = {**BASE, "er": "negative", "her2": "negative"}
     assert patient_from_dict(er_neg).unknown_covariates == ("pr",)
     unknown = draw_twins(patient_from_dict(er_neg), 2000, 3, reference)
     negative = draw_twins(patient_from_dict({**er_neg, "pr": "negative"}), 2000, 3, reference)
     # the population model has no ER-/PR+ tumours (P = Population.PR_POSITIVE_GIVEN_ER_NEGATIVE = 0)
     assert Population.PR_POSITIVE_GIVEN_ER_NEGATIVE == 0.0
-    np.testing.assert_array_equal(unknown.params.chemosensitivity, negative.params.chemosensitivity)
+    for name, value in _fields(unknown.params).items():
+        np.testing.assert_array_equal(value, getattr(negative.params, name))
 
 
 def test_a_stated_subtype_states_the_receptors():
     p = patient_from_dict({**BASE, "subtype": "HR+/HER2+"})
-    assert p.her2 == "positive" and p.unknown_covariates == ()
+    assert p.her2 == "positive" and p.unknown_covariates == ("pr",)  # HR+ does not say whether PR was lost
     p = patient_from_dict({**BASE, "er": "negative", "subtype": "TNBC"})
     assert (p.pr, p.her2, p.subtype) == ("negative", "negative", "TNBC")
     with pytest.raises(InputError, match="subtype = 'TNBC' is invalid"):

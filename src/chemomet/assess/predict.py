@@ -331,11 +331,11 @@ def _check_horizons(horizons) -> list[float]:
 def _unknown_mixture(p: Patient, reference: Population) -> list[tuple[dict, float]]:
     """The patient's resolved covariates with their population probabilities (unknown PR, HER2, grade)."""
     er = p.er == "positive"
-    if p.hormone_receptor_positive is None:  # ER-negative, PR unknown
-        q = Population.PR_POSITIVE_GIVEN_ER_NEGATIVE
+    if "pr" in p.unknown_covariates:  # drawn as the population draws it (it matters through the PR-loss factor)
+        q = Population.PR_POSITIVE_GIVEN_ER_POSITIVE if er else Population.PR_POSITIVE_GIVEN_ER_NEGATIVE
         prs = [(True, q), (False, 1.0 - q)]
     else:
-        prs = [(True if er else p.pr == "positive", 1.0)]
+        prs = [(p.pr == "positive", 1.0)]
     gp = np.asarray(reference.config["cohort"]["grade_probabilities"], float)
     gp = gp / gp.sum()
     grades = [(p.grade, 1.0)] if p.grade is not None else [(g + 1, float(gp[g])) for g in range(3)]
@@ -668,7 +668,7 @@ def predict(
             plans[tkey] = _resolve_strategies(names, p, reg, treatment)
         young = p.age < AGE_BAND_YEARS
         morph = bool({"alveolar", "trabecular"} & set(p.morphology))
-        gkey = (p.er, p.pr if p.er == "negative" else None, p.her2, p.grade, young, morph, tkey)
+        gkey = (p.er, p.pr, p.her2, p.grade, young, morph, tkey)
         if gkey not in groups:
             groups[gkey] = [
                 (_Cell(**c, young=young, morphology=morph, treatment=tkey), w)

@@ -77,8 +77,8 @@ def draw_twins(
     row for every twin, or one row per index (several counterfactual inputs drawn in one call: the per-member
     work is done once, and each twin is the one it would be if drawn alone with its row);
     ``ensemble`` defaults to ``(reference,)`` — pass :func:`shipped_ensemble` for parameter uncertainty.
-    Parameters the patient's file fixes are fixed in every twin. An unmeasured HER2 (or PR of an ER-negative
-    tumour, or an unreported grade) is drawn per twin from the population given what is known
+    Parameters the patient's file fixes are fixed in every twin. An unmeasured HER2 or PR (or an unreported grade)
+    is drawn per twin from the population given what is known
     (:meth:`Population.draw_unknown`), so it is integrated over, and the measurements then weigh each twin by how
     well it explains them."""
     ensemble = ensemble or (reference,)
