@@ -79,20 +79,22 @@ def local_uniforms(seed: int, index: np.ndarray) -> np.ndarray:
     >>> u.shape, bool(u[1] == local_uniforms(3, np.array([2000]))[0])
     ((2,), True)
     """
-    _, u = draws_at(np.random.SeedSequence([int(seed), LOCAL_STREAM_TAG]), index, 0, 1)
-    return u[:, 0]
+    return _one_uniform(seed, LOCAL_STREAM_TAG, index)
 
 
 def background_uniforms(seed: int, index: np.ndarray) -> np.ndarray:
     """One uniform on [0, 1) per patient for the CTC assay's background count, from the root
-    ``SeedSequence([seed, BACKGROUND_STREAM_TAG])``: keyed like :func:`patient_uniforms`, independent of the other
-    streams.
+    ``SeedSequence([seed, BACKGROUND_STREAM_TAG])``, keyed and independent as :func:`local_uniforms`.
 
     Examples
     --------
-    >>> u = background_uniforms(3, np.array([7, 2000]))
-    >>> u.shape, bool(u[1] == background_uniforms(3, np.array([2000]))[0])
-    ((2,), True)
+    >>> bool(background_uniforms(3, np.array([7]))[0] != local_uniforms(3, np.array([7]))[0])
+    True
     """
-    _, u = draws_at(np.random.SeedSequence([int(seed), BACKGROUND_STREAM_TAG]), index, 0, 1)
+    return _one_uniform(seed, BACKGROUND_STREAM_TAG, index)
+
+
+def _one_uniform(seed: int, tag: int, index: np.ndarray) -> np.ndarray:
+    """One uniform per patient from the root ``SeedSequence([seed, tag])`` (the layout of :func:`patient_uniforms`)."""
+    _, u = draws_at(np.random.SeedSequence([int(seed), tag]), index, 0, 1)
     return u[:, 0]
