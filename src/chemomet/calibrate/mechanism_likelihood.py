@@ -21,7 +21,7 @@ SKIPPED_EVIDENCE: dict[str, str] = {
     "karagiannis2017_tmem_paired_human": "no value in the evidence file (not read from the source); the model's "
     "TMEM ratio at surgery moves strongly with eps_med, so this number would identify it",
     "ebctcg2018_dr15_nact": "absolute level: the case mix of the trials is not matched (the calibration misses it "
-    "at 0.291 against 0.382, docs/science.md 4.2); the ratio to the adjuvant arm is used instead",
+    "at 0.446 against 0.382, docs/science.md 4.2); the ratio to the adjuvant arm is used instead",
     "ebctcg2018_dr15_adjuvant": "as ebctcg2018_dr15_nact",
     "pathak2019_distant_metastasis": "a meta-analysis of largely the same randomised trials as EBCTCG 2018: using "
     "both would count the same patients twice",
@@ -42,6 +42,8 @@ SKIPPED_EVIDENCE: dict[str, str] = {
     "enliven_severe_liver_injury": "the toxicity probabilities set the drug toxicity's schedule changes (data/"
     "drugs.toml); no arm of the data gives a drug, so they are not part of this likelihood",
     "pan2017_late_dr_t1n0": "dormancy exit is not a switchable mechanism of the engine yet",
+    "mathiesen2012_dtc_at_surgery": "disseminated cells in bone marrow: not an output of the model, which has no "
+    "marrow pool",
 }
 """Records of ``data/evidence.toml`` with a value that are *not* in the likelihood, and why (record id -> reason)."""
 
