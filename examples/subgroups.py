@@ -12,16 +12,18 @@ response rather than the prior one; with it only the table is written (``--out``
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from pathlib import Path
 
-import numpy as np
-
 from chemomet.calibrate.shipped import ensemble_populations
 from chemomet.patient import example_patient
-from chemomet.population import Population
-from chemomet.subgroups import plot_subgroups, subgroup_effects, subgroup_text, value_of_information
+from chemomet.subgroups import (
+    members_with_epsilon,
+    plot_subgroups,
+    subgroup_effects,
+    subgroup_text,
+    value_of_information,
+)
 
 
 def main() -> None:
@@ -34,13 +36,7 @@ def main() -> None:
     t0 = time.perf_counter()
     members = None
     if args.epsilon is not None:
-        median, sdlog = args.epsilon
-        members = []
-        pops = ensemble_populations()
-        for pop, z in zip(pops, np.random.default_rng(args.seed).standard_normal(len(pops)), strict=True):
-            cfg = copy.deepcopy(pop.config)
-            cfg["microenvironment"]["epsilon_median"] = float(median * np.exp(sdlog * z))
-            members.append(Population(cfg))
+        members = members_with_epsilon(*args.epsilon, seed=args.seed, members=tuple(ensemble_populations()))
     table = subgroup_effects(args.n, args.seed, members=members)
     table.to_csv(args.out.with_suffix(".csv"), index=False, float_format="%.5g")
     plot_subgroups(table, args.out, title=f"AC -> weekly paclitaxel, {args.n:,} virtual patients per setting")

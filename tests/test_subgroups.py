@@ -4,9 +4,11 @@ indices over the mechanism parameters."""
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from chemomet.assess import AssessmentSettings
 from chemomet.assess.decision import NO_HARM_NOTE, recommend
@@ -22,7 +24,15 @@ from chemomet.mechanisms import (
 )
 from chemomet.patient import example_patient
 from chemomet.population import Population
-from chemomet.subgroups import DIMENSIONS, plot_subgroups, subgroup_effects, subgroup_text, value_of_information
+from chemomet.subgroups import (
+    DIMENSIONS,
+    epsilon_posterior,
+    members_with_epsilon,
+    plot_subgroups,
+    subgroup_effects,
+    subgroup_text,
+    value_of_information,
+)
 from chemomet.trial.spec import parse_trial_spec
 
 POP = Population()
@@ -272,3 +282,38 @@ def test_a_trial_summary_records_the_mechanisms(tmp_path):
     summary = run_trial(spec, out=tmp_path / "run", figures=False).summary
     assert summary["mechanisms"]["on"] == ["doorway", "priming"]
     assert summary["mechanisms"]["table"] == {"priming": True}
+
+
+# --------------------------------------------------------------------------------------------- fitted stress response
+MECHANISM_FIT = Path(__file__).resolve().parents[1] / "docs/figures/calibration/mechanism_inference_point.json"
+
+
+def test_epsilon_posterior_is_the_doorway_fit_with_all_data_as_a_log_normal():
+    eps = json.loads(MECHANISM_FIT.read_text(encoding="utf-8"))["fits"]["doorway"]["posterior"]["all data"]
+    eps = eps["strengths"]["epsilon_median"]
+    median, sdlog = epsilon_posterior(MECHANISM_FIT)
+    assert median == eps["median"]
+    # a log-normal through the 90% interval: its log width is 2 × 1.645 SDs (scipy's normal quantile)
+    assert np.log(eps["q95"] / eps["q05"]) == pytest.approx(2 * stats.norm.ppf(0.95) * sdlog, rel=1e-12)
+    with pytest.raises(InputError, match="allowed: the JSON of chemomet calibrate mechanisms"):
+        epsilon_posterior(Path(__file__))
+
+
+def test_members_with_epsilon_draw_the_log_normal_reproducibly():
+    pops = members_with_epsilon(3.0, 0.4, seed=5, members=(POP,) * 400)
+    logs = np.log([p.config["microenvironment"]["epsilon_median"] for p in pops])
+    assert abs(logs.mean() - np.log(3.0)) < 4 * 0.4 / np.sqrt(400) and abs(logs.std() - 0.4) < 0.05
+    again = members_with_epsilon(3.0, 0.4, seed=5, members=(POP,) * 400)
+    assert [p.config for p in again] == [p.config for p in pops]
+    assert POP.config["microenvironment"]["epsilon_median"] != pops[0].config["microenvironment"]["epsilon_median"]
+
+
+def test_cli_subgroups_under_the_fitted_stress_response(capsys):
+    argv = ["excess-risk", "--n", "100", "--seed", "1", "--json", "--mechanisms", "priming", "--subgroups"]
+    data = json.loads(run([*argv, "--epsilon-posterior", str(MECHANISM_FIT)], capsys).out)
+    assert data["subgroups_epsilon"]["posterior_median"] == pytest.approx(epsilon_posterior(MECHANISM_FIT)[0])
+    prior = json.loads(run(argv, capsys).out)
+    assert prior["subgroups_epsilon"].startswith("prior")
+    assert data["subgroups"] != prior["subgroups"]  # the stress response moved the effects
+    err = run(["excess-risk", "--n", "100", "--epsilon-posterior", str(MECHANISM_FIT)], capsys, code=2).err
+    assert err.count("\n") == 1 and "without --subgroups" in err

@@ -330,6 +330,12 @@ def _builtin_app() -> typer.Typer:
         subgroups_plot: Path | None = typer.Option(
             None, "--subgroups-plot", help="Write the subgroup forest plot (PNG)."
         ),
+        epsilon_posterior: Path | None = typer.Option(
+            None, "--epsilon-posterior",
+            help="The JSON of `chemomet calibrate mechanisms`: the subgroups under its fitted stress response (each "
+            "ensemble member's epsilon median drawn from the doorway set's posterior with all data) instead of the "
+            "prior. Needs --subgroups or --subgroups-plot.",
+        ),
     ) -> None:
         """Who is harmed by NACT? The NACT-attributable excess 10-year DM risk in a virtual cohort, split into
         microenvironment, delay and kill-timing parts, and the profile of the harmed subgroup."""
@@ -345,6 +351,15 @@ def _builtin_app() -> typer.Typer:
             raise InputError(f"--harm = {harm!r} is invalid; allowed: a number between 0 and 1 (unit: probability)")
         mech_table = mechanisms_from_option(mechanisms)
         population, record = _population(mech_table)
+        members, eps_fit = None, None
+        if epsilon_posterior is not None:
+            from chemomet.subgroups import epsilon_posterior as read_posterior
+            from chemomet.subgroups import members_with_epsilon
+
+            if not (subgroups or subgroups_plot is not None):
+                raise InputError("--epsilon-posterior is given without --subgroups; allowed: with --subgroups")
+            eps_fit = read_posterior(epsilon_posterior)
+            members = members_with_epsilon(*eps_fit, seed=seed)
         for path in (plot, subgroups_plot):
             if path is not None:
                 check_output_path(path, (".png",), "--plot" if path is plot else "--subgroups-plot")
@@ -388,9 +403,13 @@ def _builtin_app() -> typer.Typer:
 
             settings = {"given": mech_table} if mechanisms is not None else dict(STANDARD_SETTINGS)
             show = sys.stderr.isatty() and not json_
-            sub = subgroup_effects(n, seed, settings=settings, regimen=st.regimen.key,
+            sub = subgroup_effects(n, seed, settings=settings, regimen=st.regimen.key, members=members,
                                    progress=(lambda t: typer.echo(f"  subgroups: {t}", err=True)) if show else None)
             summary["subgroups"] = sub.to_dict(orient="records")
+            summary["subgroups_epsilon"] = (
+                "prior (the calibration ensemble)" if eps_fit is None
+                else {"posterior_median": eps_fit[0], "posterior_sdlog": eps_fit[1], "from": str(epsilon_posterior)}
+            )
             summary["subgroups_plot"] = None if subgroups_plot is None else str(subgroups_plot)
             if subgroups_plot is not None:
                 plot_subgroups(sub, subgroups_plot, title=f"{st.regimen.name}: {n:,} virtual patients per setting")
@@ -416,6 +435,9 @@ def _builtin_app() -> typer.Typer:
             from chemomet.subgroups import subgroup_text
 
             typer.echo("")
+            if eps_fit is not None:
+                typer.echo(f"stress response: epsilon median drawn per ensemble member from the fitted posterior "
+                           f"(median {eps_fit[0]:.3g}, SD of log {eps_fit[1]:.3g}; {epsilon_posterior})")
             typer.echo(subgroup_text(sub))
             if subgroups_plot is not None:
                 typer.echo(f"subgroup figure written to {subgroups_plot}")

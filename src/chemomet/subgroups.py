@@ -52,6 +52,83 @@ MORPHOLOGY_PROBABILITY = 0.3085375387259869
 0.5 (:meth:`chemomet.population.Population.sample_covariates`), ``1 − Φ(0.5)``."""
 
 
+Z90 = 1.6448536269514722
+"""The standard normal's 95th percentile: a 90% interval spans ``± Z90`` standard deviations."""
+
+
+def epsilon_posterior(path: str | Path) -> tuple[float, float]:
+    """The fitted stress response of a mechanism-inference result: ``ε_med``'s posterior in the doorway-only set
+    with all data, as a log-normal through its median and 90% interval.
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSON that ``chemomet calibrate mechanisms`` writes (``mechanism_inference.json``).
+
+    Returns
+    -------
+    tuple of float
+        ``(median, sdlog)``: the posterior median (dimensionless) and the SD of its log,
+        ``ln(q95 / q05) / (2 × 1.645)``.
+
+    Raises
+    ------
+    chemomet.errors.InputError
+        When the file is missing or is not such a result.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> eps = {"median": 3.0, "q05": 1.5, "q95": 6.0}
+    >>> fit = {"fits": {"doorway": {"posterior": {"all data": {"strengths": {"epsilon_median": eps}}}}}}
+    >>> path = Path(tempfile.mkdtemp()) / "mechanism_inference.json"
+    >>> _ = path.write_text(json.dumps(fit), encoding="utf-8")
+    >>> median, sdlog = epsilon_posterior(path)
+    >>> median, round(sdlog, 3)  # ln(6 / 1.5) / 3.29
+    (3.0, 0.421)
+    """
+    import json
+
+    from chemomet.errors import InputError
+
+    where = f"--epsilon-posterior = {str(path)!r}"
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+        eps = result["fits"]["doorway"]["posterior"]["all data"]["strengths"]["epsilon_median"]
+        median, lo, hi = float(eps["median"]), float(eps["q05"]), float(eps["q95"])
+    except FileNotFoundError:
+        raise InputError(f"{where}: no such file") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise InputError(
+            f"{where} is invalid ({type(err).__name__}: {err}); allowed: the JSON of chemomet calibrate mechanisms"
+        ) from None
+    if not 0 < lo <= median <= hi:
+        raise InputError(f"{where}: epsilon_median's posterior {lo}, {median}, {hi} is not a positive interval")
+    return median, float(np.log(hi / lo) / (2 * Z90))
+
+
+def members_with_epsilon(median: float, sdlog: float, seed: int = 0,
+                         members: tuple[Population, ...] | None = None) -> tuple[Population, ...]:
+    """The calibration ensemble with each member's ``ε_med`` replaced by a seeded log-normal draw (median
+    ``median``, SD of the log ``sdlog``): the subgroups under a fitted stress response rather than its prior.
+
+    Examples
+    --------
+    >>> pops = members_with_epsilon(3.0, 0.0, members=(Population(), Population()))
+    >>> [p.config["microenvironment"]["epsilon_median"] for p in pops]
+    [3.0, 3.0]
+    """
+    import copy
+
+    members = _members(members)
+    out = []
+    for pop, z in zip(members, np.random.default_rng(seed).standard_normal(len(members)), strict=True):
+        cfg = copy.deepcopy(pop.config)
+        cfg["microenvironment"]["epsilon_median"] = float(median * np.exp(sdlog * z))
+        out.append(Population(cfg))
+    return tuple(out)
+
+
 def _members(members) -> tuple[Population, ...]:
     if members is not None:
         return tuple(members)
