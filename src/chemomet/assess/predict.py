@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 import typer
 from scipy.special import gammaln, logsumexp
+from scipy.stats import poisson
 
 from chemomet.assess.assessment import default_strategies, standard_endocrine, standard_regimen
 from chemomet.assess.evidence import (
@@ -427,25 +428,42 @@ def _nb_add(lw: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray, k: floa
     has = np.flatnonzero(~np.isnan(x))
     if has.size == 0:
         return
-    xs = x[has]
-    c = gammaln(xs + k) - gammaln(k) - gammaln(xs + 1.0)
-    with np.errstate(invalid="ignore"):
-        term = xs[:, None] * b[None, :]
-    term[xs == 0.0] = 0.0  # xlogy: a count of 0 has probability (k/(k+m))^k, also at m = 0
-    term += a[None, :]
-    term += c[:, None]
+    term = _nb_terms(x[has], a, b, k)
     if has.size == lw.shape[0]:
         lw += term
     else:
         lw[has] += term
 
 
-def _ctc_add(lw: np.ndarray, x: np.ndarray, expected: np.ndarray, k: float, background: float) -> None:
-    """Add the log-probability of each given CTC count (NaN: no term) under the twins' expected counts and the
-    assay background (:func:`chemomet.model.dissemination.ctc_count_logpmf`) to the rows of ``lw``."""
+def _nb_terms(xs: np.ndarray, a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """``log NB(x_i; m_j, k)`` for counts ``xs`` (patients) and twins' parts ``(A, B)``: ``c(x) + A_j + x B_j``."""
+    c = gammaln(xs + k) - gammaln(k) - gammaln(xs + 1.0)
+    with np.errstate(invalid="ignore"):
+        term = xs[:, None] * b[None, :]
+    term[xs == 0.0] = 0.0  # xlogy: a count of 0 has probability (k/(k+m))^k, also at m = 0
+    term += a[None, :]
+    term += c[:, None]
+    return term
+
+
+def _ctc_add(lw: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray, k: float, background: float) -> None:
+    """As :func:`_nb_add` for CTC counts with the assay's Poisson background: ``log Σ_j Pois(j; b) NB(x − j)``
+    (:func:`chemomet.model.dissemination.ctc_count_logpmf`), each ``NB(x − j)`` from the same per-twin parts; with
+    no background the one term ``j = 0`` is :func:`_nb_add`'s."""
     has = np.flatnonzero(~np.isnan(x))
-    if has.size:
-        lw[has] += dis.ctc_count_logpmf(x[has][:, None], expected[None, :], k, background)
+    if has.size == 0:
+        return
+    xs = x[has]
+    shifts = range(min(dis.BACKGROUND_TERMS, int(xs.max()) + 1)) if background > 0 else range(1)
+    total = np.full((xs.size, a.size), -np.inf)
+    for j in shifts:
+        xj = xs - j
+        term = _nb_terms(np.maximum(xj, 0.0), a, b, k)
+        if background > 0:
+            term += poisson.logpmf(j, background)
+            term[xj < 0] = -np.inf
+        np.logaddexp(total, term, out=total)
+    lw[has] += total
 
 
 @dataclass
@@ -468,7 +486,6 @@ def _evidence_parts(twins: Twins, reference: Population, obs, f20: float) -> dic
         out[f"tmem_{conv}"] = _nb_parts(p.T0 * f, obs.tmem_dispersion)
     lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), s) * twins.ctc_scale
     out["ctc"] = _nb_parts(lam, s.ctc_count_dispersion)
-    out["ctc_expected"] = lam  # with an assay background the parts do not suffice (:func:`_ctc_add`)
     out["nodes"] = _nb_parts(expected_positive_nodes(p, s), s.node_count_dispersion)
     out["ki67_centre"] = np.log(obs.ki67_median_percent) - obs.ki67_growth_slope * twins.z_doubling
     return out
@@ -795,10 +812,7 @@ def _score_chunk(chunk, rows, mixture, pools, plan, columns, horizons, qs, h, ob
                 )
                 a2, b2 = _nb_parts(pool.twins.params.T0[sl] * f * ratio, k_t)
                 _nb_add(lw, np.where(mask, tmem_after, np.nan), a2, b2, k_t)
-        if s.ctc_background_per_sample > 0:
-            _ctc_add(lw, ctc, pt["ctc_expected"][sl], s.ctc_count_dispersion, s.ctc_background_per_sample)
-        else:
-            _nb_add(lw, ctc, pt["ctc"][0][sl], pt["ctc"][1][sl], s.ctc_count_dispersion)
+        _ctc_add(lw, ctc, pt["ctc"][0][sl], pt["ctc"][1][sl], s.ctc_count_dispersion, s.ctc_background_per_sample)
         _nb_add(lw, nodes, pt["nodes"][0][sl], pt["nodes"][1][sl], s.node_count_dispersion)
         has = np.flatnonzero(~np.isnan(ki67))
         if has.size:

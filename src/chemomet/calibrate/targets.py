@@ -342,6 +342,12 @@ COUNT_MODEL_BOUNDS = {"log_ctc_count_dispersion": (0.02, 2.0), "log_ctc_backgrou
 """Ranges searched for the CTC count's size ``k`` (dimensionless) and background ``b`` (events per 7.5 mL)."""
 
 
+def _count_model_log_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, upper)`` of :data:`COUNT_MODEL_BOUNDS` on the log scale, in the order ``(ln k, ln b)``."""
+    lower, upper = zip(*COUNT_MODEL_BOUNDS.values(), strict=True)
+    return np.log(lower), np.log(upper)
+
+
 def ctc_count_data() -> dict:
     """The numbers the CTC count model is fitted to: Bidard 2018's four hazard ratios (value and SE of the log, from
     the 95% interval's log width / 3.92, by category of :func:`ratios_by_count`) and Allard 2004's background count.
@@ -394,7 +400,7 @@ def count_model_objective(config, cohort: VirtualCohort, gradient_cohort: Virtua
     lam_grad = summary["ctc_expected_baseline"].to_numpy()
     u_count, u_background = np.random.default_rng(seed).random((2, lam_grad.size))
     x_bg, n_bg = data["background"]
-    lo, hi = (np.log(np.array(b)) for b in zip(*COUNT_MODEL_BOUNDS.values(), strict=True))
+    lo, hi = _count_model_log_bounds()
 
     def scale_for(k, b):
         """``ln c``: the expected counts times ``c`` keep the CTC prevalence (``p_col`` divided by ``c``)."""
@@ -467,7 +473,7 @@ def fit_ctc_count_model(config, cohort: VirtualCohort, gradient_cohort: VirtualC
     from scipy.optimize import minimize
 
     evaluate = count_model_objective(config, cohort, gradient_cohort, data, seed)
-    lo, hi = (np.log(np.array(b)) for b in zip(*COUNT_MODEL_BOUNDS.values(), strict=True))
+    lo, hi = _count_model_log_bounds()
     k0 = np.clip(Population(config).settings.ctc_count_dispersion, *COUNT_MODEL_BOUNDS["log_ctc_count_dispersion"])
     x0 = np.log([k0, 0.05])
     n_eval = 0
@@ -769,7 +775,8 @@ def calibrate(base: dict, n: int = 4000, seed: int = 11, progress=None) -> dict:
 
     # Bidard 2018's four CTC hazard ratios and Allard 2004's background set the count's dispersion k and the
     # assay background b (last: the ratios depend on everything above through the DMFS); p_col is re-solved
-    cm = fit_ctc_count_model(cfg_of(th), cohort, VirtualCohort.draw(cfg_of(th), 5 * n, seed + 1))
+    gradient_cohort = VirtualCohort.draw(cfg_of(th), 5 * n, seed + 1)  # covariates and draws: not the parameters
+    cm = fit_ctc_count_model(cfg_of(th), cohort, gradient_cohort)
     names = ("log_ctc_count_dispersion", "log_ctc_background")
     sd_cm = np.sqrt(np.diag(cm["cov"]))
     th.update(zip(names, map(float, cm["theta"]), strict=True))
@@ -781,7 +788,7 @@ def calibrate(base: dict, n: int = 4000, seed: int = 11, progress=None) -> dict:
     pname = t.parameter
     reached[t.key] = solve(pname, lambda c: ctc_prevalence(c, cohort), t.target, th[pname] - 1, th[pname] + 1, t.half)
     links = {names[1]: {names[0]: float(b_on_k)}, pname: dict(zip(names, map(float, cm["p_col_slopes"]), strict=True))}
-    grad = ctc_hazard_gradient(cfg_of(th), VirtualCohort.draw(cfg_of(th), 5 * n, seed + 1))
+    grad = ctc_hazard_gradient(cfg_of(th), gradient_cohort)
     for category, key in CTC_HAZARD_RATIOS.items():
         reached[key] = grad[category]
     reached["ctc_background_two_or_more"] = background_share_two_or_more(np.exp(th[names[1]]))
