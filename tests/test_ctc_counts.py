@@ -57,3 +57,17 @@ def test_a_count_without_cancer_is_background_only():
     for b in (0.01, 0.1, 0.5):
         assert background_share_two_or_more(b) == pytest.approx(poisson.sf(1, b), rel=1e-12)
         assert 1 - dis.ctc_count_cdf(1, 0.0, 0.3, b) == pytest.approx(poisson.sf(1, b), rel=1e-9)
+
+
+def test_one_count_model_per_twin_is_each_twins_convolution():
+    """``k`` and ``b`` given per twin (each ensemble member's fitted count model): every twin's probability is the
+    direct convolution sum with its own values; a twin with ``b = 0`` among them is the negative binomial alone."""
+    lam = np.array([0.0, 0.4, 3.0, 1.2])
+    k = np.array([0.18, 0.26, 0.36, 0.5])
+    b = np.array([0.055, 0.093, 0.144, 0.0])
+    for x in (0, 1, 2, 5):
+        ref = [_convolution_pmf(x, lam_j, k_j, b_j) for lam_j, k_j, b_j in zip(lam, k, b, strict=True)]
+        np.testing.assert_allclose(np.exp(dis.ctc_count_logpmf(x, lam, k, b)), ref, rtol=1e-10, atol=1e-25)
+        np.testing.assert_allclose(dis.ctc_count_cdf(x, lam, k, b),
+                                   [sum(_convolution_pmf(y, lam_j, k_j, b_j) for y in range(x + 1))
+                                    for lam_j, k_j, b_j in zip(lam, k, b, strict=True)], rtol=1e-10)

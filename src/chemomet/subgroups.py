@@ -554,17 +554,18 @@ def value_of_information(
             tw_params = [tw.params.T0 for _, tw, _ in sets]
             f = evidence.tmem_factor(patient, reference) if patient.tmem_convention else 1.0
             mean = np.concatenate(tw_params)[twins_drawn] * f
-            k = obs.tmem_dispersion
+            k, background = obs.tmem_dispersion, 0.0
         else:
             from chemomet.model import dissemination as dis
 
             lam = [dis.expected_ctc(tw.params.mu * np.exp(tw.params.gamma * tw.params.log_cells0),
                                     reference.settings) * tw.ctc_scale for _, tw, _ in sets]
             mean = np.concatenate(lam)[twins_drawn]
-            k = reference.settings.ctc_count_dispersion
+            # each drawn twin's count under its ensemble member's own dispersion and background
+            k = np.concatenate([tw.ctc_dispersion for _, tw, _ in sets])[twins_drawn]
+            background = np.concatenate([tw.ctc_background for _, tw, _ in sets])[twins_drawn]
         values = nbinom.rvs(k, k / (k + np.maximum(mean, 1e-12)), random_state=rng)
-        background = reference.settings.ctc_background_per_sample if name == "CTC count" else 0.0
-        if background > 0:  # the assay's false-positive events
+        if np.any(background > 0):  # the assay's false-positive events
             values = values + rng.poisson(background, size=values.shape)
         widths, cache = [], {}
         for x in values.tolist():

@@ -229,6 +229,8 @@ def test_twins_drawn_in_one_pass_are_those_drawn_member_by_member():
             np.testing.assert_array_equal(getattr(twins.params, f.name), getattr(slow.params, f.name), err_msg=f.name)
     assert np.all(slow.params.chemosensitivity == 1.5) and not np.all(twins.params.chemosensitivity == 1.5)
     np.testing.assert_array_equal(twins.ctc_scale, slow.ctc_scale)
+    np.testing.assert_array_equal(twins.ctc_dispersion, slow.ctc_dispersion)
+    np.testing.assert_array_equal(twins.ctc_background, slow.ctc_background)
 
 
 @pytest.mark.parametrize("dormant", [False, True])
@@ -263,3 +265,36 @@ def test_trajectories_of_variants_share_the_primary_exactly():
         fast = forecast.primary_trajectories(params, st, ref, grid, log_n)
         for key in ("diameter_mm", "tmem_10hpf", "ctc_expected"):
             np.testing.assert_array_equal(fast[key], engine[key], err_msg=f"{st.name} {key}")
+
+
+def test_twins_score_a_ctc_count_under_their_own_members_count_model():
+    """Each twin carries its ensemble member's fitted ``k`` and ``b``; the assessment's CTC term and ``predict``'s
+    fast path (``_ctc_add`` from the per-twin parts) both equal the convolution under those per-twin values, and
+    differ from scoring every twin with the reference population's."""
+    from chemomet.assess.predict import _ctc_add, _nb_parts
+    from chemomet.model import dissemination as dis
+
+    ref, members = Population(), shipped_ensemble()
+    twins = draw_twins(example_patient(), 3000, 5, ref, members)
+    k_members = np.array([m.settings.ctc_count_dispersion for m in members])
+    b_members = np.array([m.settings.ctc_background_per_sample for m in members])
+    np.testing.assert_array_equal(twins.ctc_dispersion, k_members[twins.member])
+    np.testing.assert_array_equal(twins.ctc_background, b_members[twins.member])
+    assert np.ptp(twins.ctc_dispersion) > 0.05 and np.ptp(twins.ctc_background) > 0.03  # the members differ
+
+    p = twins.params
+    lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), ref.settings) * twins.ctc_scale
+    patient = example_patient().model_copy(update={"ctc_count": 1})
+    obs = AssessmentSettings.default().observation
+    term = {t.name: t for t in evidence.terms(patient, twins, ref, obs, DEFAULT_REGIMEN)}
+    own = dis.ctc_count_logpmf(1, lam, twins.ctc_dispersion, twins.ctc_background)
+    np.testing.assert_array_equal(term["CTC count"].loglik, own)
+    pooled = dis.ctc_count_logpmf(1, lam, ref.settings.ctc_count_dispersion, ref.settings.ctc_background_per_sample)
+    assert np.max(np.abs(own - pooled)) > 0.05
+
+    lw = np.zeros((3, twins.n))
+    a, b = _nb_parts(lam, twins.ctc_dispersion)
+    _ctc_add(lw, np.array([0.0, 1.0, 4.0]), a, b, twins.ctc_dispersion, twins.ctc_background)
+    for row, x in enumerate((0, 1, 4)):
+        np.testing.assert_allclose(lw[row], dis.ctc_count_logpmf(x, lam, twins.ctc_dispersion, twins.ctc_background),
+                                   rtol=1e-12, atol=1e-12)

@@ -5,7 +5,8 @@ Observation models (parameters in ``data/assessment.toml``):
 - TMEM score: negative binomial around ``T0`` (per 10 HPF, times the 20-HPF factor for that convention);
 - CTC count before treatment: negative binomial around the expected count of the twin's baseline dissemination
   plus the assay's Poisson background (§2.5; the engine's own count model, size
-  ``ModelSettings.ctc_count_dispersion``, background ``ModelSettings.ctc_background_per_sample``);
+  ``ModelSettings.ctc_count_dispersion``, background ``ModelSettings.ctc_background_per_sample``, each twin
+  under its ensemble member's fitted values);
 - Ki67: log-normal; faster-growing twins (lower doubling-time random effect) have higher Ki67;
 - tumour diameters during NACT: log-normal imaging error around the model's primary under the planned NACT,
   left-censored at the detection limit (a diameter of 0 means "not measurable");
@@ -70,9 +71,10 @@ def _nb_tail(x: float, mean: np.ndarray, k: float) -> float:
     return min(below, above)
 
 
-def _ctc_tail(x: int, expected: np.ndarray, k: float, background: float) -> float:
-    """As :func:`_nb_tail` for a CTC count with the assay background (the smaller prior-predictive tail)."""
-    if background <= 0:
+def _ctc_tail(x: int, expected: np.ndarray, k, background) -> float:
+    """As :func:`_nb_tail` for a CTC count with the assay background (the smaller prior-predictive tail); ``k``
+    and ``background`` one value or one per twin."""
+    if not np.any(np.asarray(background) > 0):
         return _nb_tail(x, expected, k)
     below = float(np.mean(dis.ctc_count_cdf(x, expected, k, background)))
     above = 1.0 - float(np.mean(dis.ctc_count_cdf(x - 1, expected, k, background)))
@@ -170,8 +172,7 @@ def terms(
         )
     if patient.ctc_count is not None:
         lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), reference.settings) * twins.ctc_scale
-        x, k = patient.ctc_count, reference.settings.ctc_count_dispersion
-        b = reference.settings.ctc_background_per_sample
+        x, k, b = patient.ctc_count, twins.ctc_dispersion, twins.ctc_background  # each member's count model
         out.append(
             Term(
                 "CTC count", f"{x} per 7.5 mL", "0 per 7.5 mL (population median)",

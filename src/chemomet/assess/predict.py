@@ -67,7 +67,7 @@ from chemomet.assess.evidence import (
     tmem_ratio_at_surgery,
 )
 from chemomet.assess.settings import AssessmentSettings, Treatment
-from chemomet.assess.twins import N_UNIFORMS, Twins, shipped_ensemble
+from chemomet.assess.twins import N_UNIFORMS, Twins, member_ctc_count_model, shipped_ensemble
 from chemomet.errors import InputError, printable
 from chemomet.inputs import read_capped_bytes
 from chemomet.model import dissemination as dis
@@ -406,17 +406,19 @@ def _draw_pools(specs, root, reference, members, h: float) -> list[tuple[Twins, 
         index.append(sel)
         scale[sel] = reference.settings.colonisation_efficiency / pop.settings.colonisation_efficiency
     params = PatientParameters.concat(parts).take(np.argsort(np.concatenate(index), kind="stable"))
+    k, b = member_ctc_count_model(members, member)
     out, lo = [], 0
     for x, logq, c in zip(xs, logqs, covs, strict=True):
         sl = slice(lo, lo + x.size)
-        twins = Twins(params.take(sl), member[sl], scale[sl], z[sl, 0].copy(), c.iloc[:1])
+        twins = Twins(params.take(sl), member[sl], scale[sl], z[sl, 0].copy(), c.iloc[:1], k[sl], b[sl])
         out.append((twins, x, logq))
         lo += x.size
     return out
 
 
-def _nb_parts(mean: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-twin parts ``A = k log(k/(k+m))`` and ``B = log(m/(k+m))`` of the negative binomial log-pmf."""
+def _nb_parts(mean: np.ndarray, k) -> tuple[np.ndarray, np.ndarray]:
+    """Per-twin parts ``A = k log(k/(k+m))`` and ``B = log(m/(k+m))`` of the negative binomial log-pmf (``k``:
+    one size, or one per twin)."""
     m = np.asarray(mean, float)
     with np.errstate(divide="ignore"):
         return k * np.log(k / (k + m)), np.log(m / (k + m))
@@ -435,31 +437,39 @@ def _nb_add(lw: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray, k: floa
         lw[has] += term
 
 
-def _nb_terms(xs: np.ndarray, a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
-    """``log NB(x_i; m_j, k)`` for counts ``xs`` (patients) and twins' parts ``(A, B)``: ``c(x) + A_j + x B_j``."""
-    c = gammaln(xs + k) - gammaln(k) - gammaln(xs + 1.0)
+def _nb_terms(xs: np.ndarray, a: np.ndarray, b: np.ndarray, k) -> np.ndarray:
+    """``log NB(x_i; m_j, k)`` for counts ``xs`` (patients) and twins' parts ``(A, B)``: ``c(x) + A_j + x B_j``;
+    ``k`` one size for all twins, or one per twin (then ``c`` is evaluated once per distinct count and twin)."""
+    if np.ndim(k) == 0:
+        c = (gammaln(xs + k) - gammaln(k) - gammaln(xs + 1.0))[:, None]
+    else:
+        distinct, inverse = np.unique(xs, return_inverse=True)
+        c = (gammaln(distinct[:, None] + k[None, :]) - gammaln(k)[None, :])[inverse]
+        c -= gammaln(xs + 1.0)[:, None]
     with np.errstate(invalid="ignore"):
         term = xs[:, None] * b[None, :]
     term[xs == 0.0] = 0.0  # xlogy: a count of 0 has probability (k/(k+m))^k, also at m = 0
     term += a[None, :]
-    term += c[:, None]
+    term += c
     return term
 
 
-def _ctc_add(lw: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray, k: float, background: float) -> None:
+def _ctc_add(lw: np.ndarray, x: np.ndarray, a: np.ndarray, b: np.ndarray, k, background) -> None:
     """As :func:`_nb_add` for CTC counts with the assay's Poisson background: ``log Σ_j Pois(j; b) NB(x − j)``
     (:func:`chemomet.model.dissemination.ctc_count_logpmf`), each ``NB(x − j)`` from the same per-twin parts; with
-    no background the one term ``j = 0`` is :func:`_nb_add`'s."""
+    no background the one term ``j = 0`` is :func:`_nb_add`'s. ``k`` and ``background``: one value, or one per
+    twin (each twin's ensemble member's count model)."""
     has = np.flatnonzero(~np.isnan(x))
     if has.size == 0:
         return
     xs = x[has]
-    shifts = range(min(dis.BACKGROUND_TERMS, int(xs.max()) + 1)) if background > 0 else range(1)
+    with_background = bool(np.any(np.asarray(background) > 0))
+    shifts = range(min(dis.BACKGROUND_TERMS, int(xs.max()) + 1)) if with_background else range(1)
     total = np.full((xs.size, a.size), -np.inf)
     for j in shifts:
         xj = xs - j
         term = _nb_terms(np.maximum(xj, 0.0), a, b, k)
-        if background > 0:
+        if with_background:
             term += poisson.logpmf(j, background)
             term[xj < 0] = -np.inf
         np.logaddexp(total, term, out=total)
@@ -485,7 +495,8 @@ def _evidence_parts(twins: Twins, reference: Population, obs, f20: float) -> dic
     for conv, f in (("10HPF", 1.0), ("20HPF", f20)):
         out[f"tmem_{conv}"] = _nb_parts(p.T0 * f, obs.tmem_dispersion)
     lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), s) * twins.ctc_scale
-    out["ctc"] = _nb_parts(lam, s.ctc_count_dispersion)
+    out["ctc"] = _nb_parts(lam, twins.ctc_dispersion)
+    out["ctc_count_model"] = (twins.ctc_dispersion, twins.ctc_background)
     out["nodes"] = _nb_parts(expected_positive_nodes(p, s), s.node_count_dispersion)
     out["ki67_centre"] = np.log(obs.ki67_median_percent) - obs.ki67_growth_slope * twins.z_doubling
     return out
@@ -808,11 +819,12 @@ def _score_chunk(chunk, rows, mixture, pools, plan, columns, horizons, qs, h, ob
             if not np.isnan(tmem_after[mask]).all():
                 f = 1.0 if conv == "10HPF" else f20
                 ratio = tmem_ratio_at_surgery(
-                    _take(pool.twins, sl), nact_strategy(cell.treatment[0]), reference
+                    pool.twins.take(sl), nact_strategy(cell.treatment[0]), reference
                 )
                 a2, b2 = _nb_parts(pool.twins.params.T0[sl] * f * ratio, k_t)
                 _nb_add(lw, np.where(mask, tmem_after, np.nan), a2, b2, k_t)
-        _ctc_add(lw, ctc, pt["ctc"][0][sl], pt["ctc"][1][sl], s.ctc_count_dispersion, s.ctc_background_per_sample)
+        k_c, b_c = pt["ctc_count_model"]
+        _ctc_add(lw, ctc, pt["ctc"][0][sl], pt["ctc"][1][sl], k_c[sl], b_c[sl])
         _nb_add(lw, nodes, pt["nodes"][0][sl], pt["nodes"][1][sl], s.node_count_dispersion)
         has = np.flatnonzero(~np.isnan(ki67))
         if has.size:
@@ -828,7 +840,7 @@ def _score_chunk(chunk, rows, mixture, pools, plan, columns, horizons, qs, h, ob
             if p.nact_diameters:
                 days = np.array([m.day for m in p.nact_diameters])
                 dm = np.array([m.diameter_mm for m in p.nact_diameters])
-                model = primary_diameters(_take(pool.twins, sl), nact_strategy(cell.treatment[0]), days, reference)
+                model = primary_diameters(pool.twins.take(sl), nact_strategy(cell.treatment[0]), days, reference)
                 lw[r] += diameter_loglik(dm, model, obs)
         logw_parts.append(lw)
         for c in columns:
@@ -869,10 +881,6 @@ def _score_chunk(chunk, rows, mixture, pools, plan, columns, horizons, qs, h, ob
         lo_q, hi_q = _weighted_quantiles(v, w, qs, order)
         result[key + "_lo"][where] = lo_q
         result[key + "_hi"][where] = hi_q
-
-
-def _take(twins: Twins, sl: slice) -> Twins:
-    return Twins(twins.params.take(sl), twins.member[sl], twins.ctc_scale[sl], twins.z_doubling[sl], twins.covariates)
 
 
 # ---------------------------------------------------------------------------------------------- command line

@@ -43,7 +43,7 @@ def synthetic_patients(
         p = twin.params
         s = reference.settings
         lam = dis.expected_ctc(p.mu * np.exp(p.gamma * p.log_cells0), s) * twin.ctc_scale
-        b = s.ctc_background_per_sample
+        k_ctc, b = float(twin.ctc_dispersion[0]), float(twin.ctc_background[0])  # the member's count model
         k = obs.tmem_dispersion
         ki67 = obs.ki67_median_percent * np.exp(
             -obs.ki67_growth_slope * twin.z_doubling[0] + obs.ki67_residual_sdlog * rng.standard_normal()
@@ -51,7 +51,7 @@ def synthetic_patients(
         measured = {
             "tmem_score": int(nbinom.rvs(k, k / (k + p.T0[0]), random_state=rng)),
             "tmem_convention": "10HPF",
-            "ctc_count": int(dis.ctc_counts(lam, s.ctc_count_dispersion, rng.random(1), b, _background_u(rng, b))[0]),
+            "ctc_count": int(dis.ctc_counts(lam, k_ctc, rng.random(1), b, _background_u(rng, b))[0]),
             "ki67_percent": float(np.clip(round(ki67, 1), 0.5, 100.0)),
         }
         patients.append(patient_from_dict({**base, **measured}))

@@ -41,7 +41,9 @@ class Twins:
     params: model parameters (one row per twin); member: ensemble member of each twin; ctc_scale: the twin's
     expected CTC count relative to the reference population's (its member's colonisation efficiency);
     z_doubling: the twin's doubling-time random effect (standard normal; Ki67 observes it); covariates: the
-    patient's covariate row (as used by :meth:`Population.parameters`).
+    patient's covariate row (as used by :meth:`Population.parameters`); ctc_dispersion and ctc_background: the
+    CTC count model of the twin's member (negative-binomial size, dimensionless; assay background, events per
+    7.5 mL draw), so a measured count is scored under each member's own fitted ``k`` and ``b``.
     """
 
     params: PatientParameters
@@ -49,6 +51,13 @@ class Twins:
     ctc_scale: np.ndarray
     z_doubling: np.ndarray
     covariates: pd.DataFrame
+    ctc_dispersion: np.ndarray
+    ctc_background: np.ndarray
+
+    def take(self, index) -> Twins:
+        """The twins at ``index`` (an integer array or a slice)."""
+        return Twins(self.params.take(index), self.member[index], self.ctc_scale[index], self.z_doubling[index],
+                     self.covariates, self.ctc_dispersion[index], self.ctc_background[index])
 
     @property
     def n(self) -> int:
@@ -98,9 +107,10 @@ def draw_twins(
         same_rows = False
     efficiency = np.array([pop.settings.colonisation_efficiency for pop in ensemble])
     scale = reference.settings.colonisation_efficiency / efficiency[member]
+    k, b = member_ctc_count_model(ensemble, member)
     if not patient.parameters:  # every member's parameters in one vectorised pass (bit for bit as one by one)
         params = ensemble_parameters(ensemble, member, rows, z, u[:, :2])
-        return Twins(params, member, scale, z[:, 0].copy(), cov)
+        return Twins(params, member, scale, z[:, 0].copy(), cov, k, b)
     order = np.argsort(member, kind="stable")
     parts = []
     bounds = np.searchsorted(member[order], np.arange(len(ensemble) + 1))
@@ -113,4 +123,19 @@ def draw_twins(
         member_rows = rows.iloc[: sel.size] if same_rows else rows.iloc[sel].reset_index(drop=True)
         parts.append(pop.with_fixed(pop.parameters(member_rows, z[sel], u[sel, :2]), [patient] * sel.size))
     params = PatientParameters.concat(parts).take(np.argsort(order, kind="stable"))
-    return Twins(params, member, scale, z[:, 0].copy(), cov)
+    return Twins(params, member, scale, z[:, 0].copy(), cov, k, b)
+
+
+def member_ctc_count_model(ensemble, member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per twin, the CTC count model of its ensemble member: negative-binomial size ``k`` (dimensionless) and
+    assay background ``b`` (events per 7.5 mL draw), from ``ensemble`` (populations) and ``member`` (indices).
+
+    Examples
+    --------
+    >>> k, b = member_ctc_count_model((Population(),), np.zeros(3, int))
+    >>> bool(k[0] == Population().settings.ctc_count_dispersion), b.shape
+    (True, (3,))
+    """
+    k = np.array([pop.settings.ctc_count_dispersion for pop in ensemble])
+    b = np.array([pop.settings.ctc_background_per_sample for pop in ensemble])
+    return k[member], b[member]

@@ -132,9 +132,9 @@ def probability_of_no_ctc(expected: np.ndarray, dispersion: float, background: f
     return np.exp(dispersion * np.log(dispersion / (dispersion + lam)) - background)
 
 
-def nb_logpmf(count, mean, dispersion: float) -> np.ndarray:
+def nb_logpmf(count, mean, dispersion) -> np.ndarray:
     """Log-probability of a count under the negative binomial with mean ``mean`` and size ``dispersion``
-    (broadcast; a zero mean gives a count of 0 probability 1).
+    (all three broadcast; a zero mean gives a count of 0 probability 1).
 
     Examples
     --------
@@ -143,18 +143,18 @@ def nb_logpmf(count, mean, dispersion: float) -> np.ndarray:
     """
     m = np.asarray(mean, dtype=float)
     x = np.asarray(count, dtype=float)
-    k = float(dispersion)
+    k = np.asarray(dispersion, dtype=float)
     # xlogy: a zero mean gives probability 1 to a count of 0 and 0 (log: -inf) to any other count
     return gammaln(x + k) - gammaln(k) - gammaln(x + 1.0) + k * np.log(k / (k + m)) + xlogy(x, m / (k + m))
 
 
-def _background_terms(count: np.ndarray, background: float) -> range:
+def _background_terms(count: np.ndarray) -> range:
     """The background counts ``j`` that can be part of counts up to ``count``."""
     top = int(np.nanmax(count)) if np.size(count) else 0
     return range(min(BACKGROUND_TERMS, max(top, 0) + 1))
 
 
-def ctc_count_logpmf(count, expected, dispersion: float, background: float = 0.0) -> np.ndarray:
+def ctc_count_logpmf(count, expected, dispersion, background=0.0) -> np.ndarray:
     """Log-probability of a measured CTC count: ``NB(λ, k) + Poisson(b)``, ``log Σ_j Pois(j; b) NB(x - j; λ, k)``.
 
     Parameters
@@ -163,10 +163,10 @@ def ctc_count_logpmf(count, expected, dispersion: float, background: float = 0.0
         Measured CTCs (cells per 7.5 mL).
     expected : array_like
         ``λ``, the expected tumour-derived count (cells per 7.5 mL), broadcast against ``count``.
-    dispersion : float
-        Negative-binomial size ``k`` (dimensionless).
-    background : float
-        ``b``, mean false-positive events per draw (0: the negative binomial alone).
+    dispersion : float or array_like
+        Negative-binomial size ``k`` (dimensionless; an array broadcasts, e.g. one value per virtual twin).
+    background : float or array_like
+        ``b``, mean false-positive events per draw (0: the negative binomial alone; broadcasts like ``k``).
 
     Returns
     -------
@@ -183,17 +183,18 @@ def ctc_count_logpmf(count, expected, dispersion: float, background: float = 0.0
     """
     x = np.asarray(count, dtype=float)
     lam = np.maximum(np.asarray(expected, dtype=float), 0.0)
-    if background <= 0.0:
+    b = np.asarray(background, dtype=float)
+    if not np.any(b > 0.0):
         return nb_logpmf(x, lam, dispersion)
     terms = []
-    for j in _background_terms(x, background):
+    for j in _background_terms(x):
         with np.errstate(invalid="ignore"):
             nb = nb_logpmf(np.maximum(x - j, 0.0), lam, dispersion)
-        terms.append(np.where(x >= j, poisson.logpmf(j, background) + nb, -np.inf))
+        terms.append(np.where(x >= j, poisson.logpmf(j, b) + nb, -np.inf))
     return logsumexp(np.broadcast_arrays(*terms), axis=0)
 
 
-def ctc_count_cdf(count, expected, dispersion: float, background: float = 0.0) -> np.ndarray:
+def ctc_count_cdf(count, expected, dispersion, background=0.0) -> np.ndarray:
     """``P(X <= count)`` of a measured CTC count (``NB(λ, k) + Poisson(b)``; arguments as :func:`ctc_count_logpmf`).
 
     Examples
@@ -203,7 +204,8 @@ def ctc_count_cdf(count, expected, dispersion: float, background: float = 0.0) -
     """
     x = np.floor(np.asarray(count, dtype=float))
     lam = np.maximum(np.asarray(expected, dtype=float), 0.0)
-    p = dispersion / (dispersion + lam)
-    if background <= 0.0:
-        return nbinom.cdf(x, dispersion, p)
-    return sum(poisson.pmf(j, background) * nbinom.cdf(x - j, dispersion, p) for j in _background_terms(x, background))
+    k, b = np.asarray(dispersion, dtype=float), np.asarray(background, dtype=float)
+    p = k / (k + lam)
+    if not np.any(b > 0.0):
+        return nbinom.cdf(x, k, p)
+    return sum(poisson.pmf(j, b) * nbinom.cdf(x - j, k, p) for j in _background_terms(x))
