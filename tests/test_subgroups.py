@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -32,6 +33,7 @@ from chemomet.subgroups import (
     subgroup_effects,
     subgroup_text,
     value_of_information,
+    with_epsilon_range,
 )
 from chemomet.trial.spec import parse_trial_spec
 
@@ -317,3 +319,22 @@ def test_cli_subgroups_under_the_fitted_stress_response(capsys):
     assert data["subgroups"] != prior["subgroups"]  # the stress response moved the effects
     err = run(["excess-risk", "--n", "100", "--epsilon-posterior", str(MECHANISM_FIT)], capsys, code=2).err
     assert err.count("\n") == 1 and "without --subgroups" in err
+    # each effect also at the posterior's 5th and 95th percentiles of epsilon: the hazard ratio of NACT grows
+    # with the stress response, so the two ends order (the drawn-per-member mean need not lie between them
+    # at n = 100, so that is not asserted)
+    hr = [r for r in data["subgroups"] if r["contrast"] == "hazard_ratio" and r["dimension"] == "all"]
+    assert hr and all(r["mean_epsilon_q05"] < r["mean_epsilon_q95"] for r in hr)
+
+
+def test_epsilon_range_is_the_table_at_the_posterior_percentiles():
+    """``with_epsilon_range`` adds, row by row, the means of ``subgroup_effects`` run with every member at the
+    log-normal's 5th and 95th percentiles (median × e^(∓1.645 sdlog); scipy's normal quantile as reference)."""
+    kw = dict(settings={"off": {}}, drugs=("rebastinib",), n_boot=20)
+    base = subgroup_effects(80, 2, members=members_with_epsilon(3.0, 0.5, seed=2, members=(POP, POP)), **kw)
+    out = with_epsilon_range(base, 3.0, 0.5, 80, seed=2, members=(POP, POP), **kw)
+    lo = subgroup_effects(80, 2, members=members_with_epsilon(3.0 * np.exp(stats.norm.ppf(0.05) * 0.5), 0.0,
+                                                              members=(POP, POP)), **kw)
+    # equal up to the last digit of the quantile (the module's constant vs scipy's ppf)
+    np.testing.assert_allclose(out["mean_epsilon_q05"].to_numpy(), lo["mean"].to_numpy(), rtol=1e-12)
+    pd.testing.assert_frame_equal(out.drop(columns=["mean_epsilon_q05", "mean_epsilon_q95"]), base)
+    assert "posterior (epsilon median at its 5th to 95th percentile)" in subgroup_text(out)

@@ -334,7 +334,8 @@ def _builtin_app() -> typer.Typer:
             None, "--epsilon-posterior",
             help="The JSON of `chemomet calibrate mechanisms`: the subgroups under its fitted stress response (each "
             "ensemble member's epsilon median drawn from the doorway set's posterior with all data) instead of the "
-            "prior. Needs --subgroups or --subgroups-plot.",
+            "prior, and each effect at the posterior's 5th and 95th percentiles (three runs). Needs --subgroups or "
+            "--subgroups-plot.",
         ),
     ) -> None:
         """Who is harmed by NACT? The NACT-attributable excess 10-year DM risk in a virtual cohort, split into
@@ -403,8 +404,13 @@ def _builtin_app() -> typer.Typer:
 
             settings = {"given": mech_table} if mechanisms is not None else dict(STANDARD_SETTINGS)
             show = sys.stderr.isatty() and not json_
-            sub = subgroup_effects(n, seed, settings=settings, regimen=st.regimen.key, members=members,
-                                   progress=(lambda t: typer.echo(f"  subgroups: {t}", err=True)) if show else None)
+            say = (lambda t: typer.echo(f"  subgroups: {t}", err=True)) if show else None
+            sub = subgroup_effects(n, seed, settings=settings, regimen=st.regimen.key, members=members, progress=say)
+            if eps_fit is not None:  # how far the effects move across the posterior of epsilon
+                from chemomet.subgroups import with_epsilon_range
+
+                sub = with_epsilon_range(sub, *eps_fit, n, seed, settings=settings, regimen=st.regimen.key,
+                                         progress=say)
             summary["subgroups"] = sub.to_dict(orient="records")
             summary["subgroups_epsilon"] = (
                 "prior (the calibration ensemble)" if eps_fit is None
