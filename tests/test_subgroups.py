@@ -338,3 +338,17 @@ def test_epsilon_range_is_the_table_at_the_posterior_percentiles():
     np.testing.assert_allclose(out["mean_epsilon_q05"].to_numpy(), lo["mean"].to_numpy(), rtol=1e-12)
     pd.testing.assert_frame_equal(out.drop(columns=["mean_epsilon_q05", "mean_epsilon_q95"]), base)
     assert "posterior (epsilon median at its 5th to 95th percentile)" in subgroup_text(out)
+
+
+def test_cli_assessment_under_the_fitted_stress_response(capsys, tmp_path):
+    """``chemomet assess --epsilon-posterior``: the twins' stress response from the inference's posterior, recorded
+    in the JSON; a file that is not such a result is a one-line error before any work."""
+    patient = tmp_path / "p.toml"
+    patient.write_text('age = 50\ndiameter_mm = 25.0\ngrade = 2\ner = "positive"\npr = "positive"\n'
+                       'her2 = "negative"\n', encoding="utf-8")
+    sizes = ["--set", "sampling.n_twins=4000", "--set", "sampling.n_simulated=512", "--no-drivers"]
+    out = run(["assess", str(patient), "--json", *sizes, "--epsilon-posterior", str(MECHANISM_FIT)], capsys).out
+    median, sdlog = epsilon_posterior(MECHANISM_FIT)
+    assert json.loads(out)["settings"]["epsilon_posterior"] == {"median": median, "sdlog": sdlog}
+    err = run(["assess", str(patient), *sizes, "--epsilon-posterior", str(patient)], capsys, code=2).err
+    assert err.count("\n") == 1 and "allowed: the JSON of chemomet calibrate mechanisms" in err

@@ -17,6 +17,7 @@ from chemomet.assess.result import __all__ as RESULT_MODELS
 from chemomet.assess.synthetic import synthetic_patients
 from chemomet.assess.twins import draw_twins, shipped_ensemble
 from chemomet.cli import main
+from chemomet.errors import InputError
 from chemomet.patient import example_patient, patient_from_dict
 from chemomet.population import Population
 from chemomet.regimens import Strategy
@@ -308,3 +309,20 @@ def test_cm_assess_is_callable_after_a_submodule_was_imported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "example"
+
+
+def test_the_fitted_stress_response_moves_the_excess_and_is_recorded():
+    """``epsilon=(median, sdlog)`` draws each ensemble member's ``ε_med`` from the fitted posterior: the twins'
+    ``ε`` rises with the median, so does the microenvironment part of the excess (the likelihood of the baseline
+    measurements does not depend on ``ε``, so the effective sample size is unchanged), and the result says so."""
+    fast = FAST.with_overrides({"sampling.n_simulated": 1024})
+    kw = dict(settings=fast, drivers=False, trajectories=False)
+    prior = assess(example_patient(), **kw)
+    fitted = assess(example_patient(), epsilon=(4.0, 0.3), **kw)
+    assert prior.settings.epsilon_posterior is None
+    assert fitted.settings.epsilon_posterior == {"median": 4.0, "sdlog": 0.3}
+    assert fitted.evidence.ess == pytest.approx(prior.evidence.ess)
+    assert fitted.excess_parts_10y.microenvironment.mean > prior.excess_parts_10y.microenvironment.mean + 0.005
+    assert "fitted posterior (median 4, SD of the log 0.3)" in summary_text(fitted)
+    with pytest.raises(InputError, match="epsilon = .* is invalid"):
+        assess(example_patient(), epsilon=(-1.0, 0.3), **kw)

@@ -200,6 +200,7 @@ def assess(
     drivers: bool = True,
     trajectories: bool = True,
     mechanisms: dict | None = None,
+    epsilon: tuple[float, float] | None = None,
     progress=None,
 ) -> Assessment:
     """Assess one patient before (or during) NACT.
@@ -239,6 +240,11 @@ def assess(
         ensemble is kept. Default: the shipped model (doorway mechanism only). The result records them
         (``settings.mechanisms``), the decision says which mechanism each drug's benefit rests on and whether a
         drug can harm, and the excess risk gains a ``mechanisms`` part when priming or mobilisation is on.
+    epsilon : tuple of float, optional
+        ``(median, sdlog)``: the doorway stress response's fitted posterior (a log-normal, e.g.
+        :func:`chemomet.subgroups.epsilon_posterior` of ``chemomet calibrate mechanisms``' output); each ensemble
+        member's ``ε_med`` is drawn from it (:func:`chemomet.subgroups.members_with_epsilon`, seeded by the
+        assessment's seed). Default: the calibration's prior. Recorded in ``settings.epsilon_posterior``.
     progress : callable, optional
         ``progress(step: str)``, called at the start of each step.
 
@@ -285,6 +291,10 @@ def assess(
         reference = reference.with_mechanisms(mechanisms)
     mech = reference.settings.mechanisms
     members = shipped_ensemble() if (ensemble and default_population) else (reference,)
+    if epsilon is not None:
+        from chemomet.subgroups import members_with_epsilon
+
+        members = members_with_epsilon(*_checked_epsilon(epsilon), seed=sm.seed, members=members)
     plan = _parse_strategies(strategies, patient, regimen, settings.treatment)
     on_nact_from = patient.nact_diameters[-1].day if patient.nact_diameters else None
     labels = {st.name: _label(st, on_nact_from) for st in plan}
@@ -397,6 +407,8 @@ def assess(
             "endocrine": standard_endocrine(patient, settings.treatment),
             "endocrine_years": settings.treatment.endocrine_years,
             "mechanisms": describe_mechanisms(mech, mechanisms),
+            "epsilon_posterior": None if epsilon is None else {"median": float(epsilon[0]),
+                                                               "sdlog": float(epsilon[1])},
         },
         accuracy=accuracy,
         evidence={
@@ -427,6 +439,18 @@ def assess(
         },
         elapsed_s=(datetime.now(UTC) - t_start).total_seconds(),
     )
+
+
+def _checked_epsilon(epsilon) -> tuple[float, float]:
+    """``(median, sdlog)`` of the stress response's posterior, or a one-line error."""
+    try:
+        median, sdlog = (float(v) for v in epsilon)
+    except (TypeError, ValueError):
+        median, sdlog = float("nan"), float("nan")
+    if not (np.isfinite(median) and median > 0 and np.isfinite(sdlog) and sdlog >= 0):
+        raise InputError(f"epsilon = {epsilon!r} is invalid; allowed: (median > 0, SD of the log >= 0) of the "
+                         "stress response's posterior (dimensionless)")
+    return median, sdlog
 
 
 def _adaptive_forecast(twins: Twins, q, target, plan, reference, sm, say):

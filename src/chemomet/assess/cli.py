@@ -61,6 +61,10 @@ def summary_text(result: Assessment | Mapping) -> str:
     ]
     if s.endocrine:
         lines.append(f"Every strategy includes {s.endocrine} for {s.endocrine_years:g} years after surgery (ER+).")
+    if s.epsilon_posterior:
+        from chemomet.assess.report import epsilon_line
+
+        lines.append(epsilon_line(s.epsilon_posterior))
     lines.append("")
     width = min(max(len(r.label) for r in a.strategies) + 2, 90)
     lines.append(f"{'strategy':<{width}}{'DMFS 5 y, % (90% CI)':>24}{'DMFS 10 y, % (90% CI)':>24}{'P(pCR)':>9}")
@@ -110,9 +114,11 @@ def summary_text(result: Assessment | Mapping) -> str:
 
 
 def run_assessment(patient, regimen: str | None, strategies: list[str] | None, overrides: dict, report: Path | None,
-                   json_out: bool, drivers: bool = True, mechanisms: dict | None = None) -> Assessment:
+                   json_out: bool, drivers: bool = True, mechanisms: dict | None = None,
+                   epsilon: tuple[float, float] | None = None) -> Assessment:
     """Assess, write the report (if asked) and print the summary or the JSON; returns the assessment.
-    ``mechanisms``: a ``[mechanisms]`` table (:func:`chemomet.mechanisms.mechanisms_from_option`)."""
+    ``mechanisms``: a ``[mechanisms]`` table (:func:`chemomet.mechanisms.mechanisms_from_option`); ``epsilon``:
+    the stress response's fitted posterior ``(median, sdlog)`` (:func:`chemomet.subgroups.epsilon_posterior`)."""
     from chemomet.assess.assessment import assess
     from chemomet.assess.report import write_report
     from chemomet.assess.settings import AssessmentSettings
@@ -130,7 +136,7 @@ def run_assessment(patient, regimen: str | None, strategies: list[str] | None, o
             typer.echo(f"[assess {time.perf_counter() - t0:5.1f} s] {step}", err=True)
 
     result = assess(patient, strategies or None, regimen=regimen, settings=settings, drivers=drivers,
-                    mechanisms=mechanisms or None, progress=progress)
+                    mechanisms=mechanisms or None, epsilon=epsilon, progress=progress)
     if report is not None:
         write_report(result, report)
     if json_out:
@@ -156,14 +162,21 @@ def assess_command(
     settings: list[str] = typer.Option([], "--set", help=SET_HELP),
     no_drivers: bool = typer.Option(False, "--no-drivers", help="Skip the drivers analysis (faster)."),
     mechanisms: str | None = typer.Option(None, "--mechanisms", help=MECHANISMS_HELP),
+    epsilon_posterior: Path | None = typer.Option(
+        None, "--epsilon-posterior",
+        help="The JSON of `chemomet calibrate mechanisms`: draw each ensemble member's stress response (epsilon "
+        "median) from its fitted posterior (doorway set, all data) instead of the calibration's prior.",
+    ),
 ) -> None:
     """Assess one patient before (or during) NACT: risk per strategy, NACT-attributable excess risk,
     accompanying drugs, the drivers and a recommendation."""
     from chemomet.mechanisms import mechanisms_from_option
+    from chemomet.subgroups import epsilon_posterior as read_posterior
 
     table = mechanisms_from_option(mechanisms)  # validated before any work
+    epsilon = None if epsilon_posterior is None else read_posterior(epsilon_posterior)
     run_assessment(patient, regimen, strategy, parse_overrides(settings), report, json_, drivers=not no_drivers,
-                   mechanisms=table)
+                   mechanisms=table, epsilon=epsilon)
 
 
 def demo_command(

@@ -48,6 +48,16 @@ NOT_MEASURED = "not measured"
 # --------------------------------------------------------------------------------------------------- formatting
 
 
+def epsilon_line(posterior: dict) -> str:
+    """The sentence that says the twins' stress response came from its fitted posterior, not the prior.
+
+    >>> epsilon_line({"median": 2.92, "sdlog": 0.424}).split(": ")[1]
+    'drawn from its fitted posterior (median 2.92, SD of the log 0.424), not the prior.'
+    """
+    return (f"Stress response (doorway strength epsilon): drawn from its fitted posterior (median "
+            f"{posterior['median']:.3g}, SD of the log {posterior['sdlog']:.3g}), not the prior.")
+
+
 def _esc(x) -> str:
     """Escaped text of any value; "—" for None, NaN and empty strings."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
@@ -352,6 +362,8 @@ def _drugs(a: Assessment) -> str:
                      f"{with_p}. An investigational drug that passes it is a candidate for a clinical trial, "
                      "never the recommendation.")
     notes.append(f"Every drug's modelled benefit rests on {DOORWAY_MECHANISM}.")
+    if a.settings and a.settings.epsilon_posterior:
+        notes.append(epsilon_line(a.settings.epsilon_posterior))
     record = (a.settings.mechanisms if a.settings else None) or {}
     on = [m for m in record.get("on", []) if m != "doorway"]
     routes = {d: r for d, r in (record.get("harm_routes") or {}).items() if r}

@@ -144,6 +144,12 @@ class RunSettings(_Part):
         "days), 'harm_routes' (per drug, the mechanisms by which it can raise risk) and the 'table' given; null: "
         "not recorded (the shipped model).",
     )
+    epsilon_posterior: dict[str, float] | None = Field(
+        None,
+        description="The doorway stress response the twins were drawn under: 'median' (dimensionless) and 'sdlog' "
+        "(SD of its log) of the fitted posterior each ensemble member's epsilon median was drawn from; null: the "
+        "calibration's prior.",
+    )
 
 
 class BiomarkerEvidence(_Part):
