@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from chemomet.assess.twins import members_with_epsilon
 from chemomet.mechanisms import STANDARD_SETTINGS, describe_mechanisms
 from chemomet.model.parameters import PatientParameters
 from chemomet.patient import SUBTYPES, Patient
@@ -105,28 +106,6 @@ def epsilon_posterior(path: str | Path) -> tuple[float, float]:
     if not 0 < lo <= median <= hi:
         raise InputError(f"{where}: epsilon_median's posterior {lo}, {median}, {hi} is not a positive interval")
     return median, float(np.log(hi / lo) / (2 * Z90))
-
-
-def members_with_epsilon(median: float, sdlog: float, seed: int = 0,
-                         members: tuple[Population, ...] | None = None) -> tuple[Population, ...]:
-    """The calibration ensemble with each member's ``ε_med`` replaced by a seeded log-normal draw (median
-    ``median``, SD of the log ``sdlog``): the subgroups under a fitted stress response rather than its prior.
-
-    Examples
-    --------
-    >>> pops = members_with_epsilon(3.0, 0.0, members=(Population(), Population()))
-    >>> [p.config["microenvironment"]["epsilon_median"] for p in pops]
-    [3.0, 3.0]
-    """
-    import copy
-
-    members = _members(members)
-    out = []
-    for pop, z in zip(members, np.random.default_rng(seed).standard_normal(len(members)), strict=True):
-        cfg = copy.deepcopy(pop.config)
-        cfg["microenvironment"]["epsilon_median"] = float(median * np.exp(sdlog * z))
-        out.append(Population(cfg))
-    return tuple(out)
 
 
 SUBGROUP_KEYS = ("setting", "dimension", "group", "contrast")

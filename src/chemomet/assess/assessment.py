@@ -22,7 +22,7 @@ import pandas as pd
 from chemomet.assess import decision, evidence, forecast
 from chemomet.assess.result import Assessment
 from chemomet.assess.settings import AssessmentSettings, Treatment
-from chemomet.assess.twins import Twins, draw_twins, patient_covariates, shipped_ensemble
+from chemomet.assess.twins import Twins, draw_twins, members_with_epsilon, patient_covariates, shipped_ensemble
 from chemomet.errors import InputError
 from chemomet.mechanisms import describe_mechanisms
 from chemomet.patient import Patient, read_patient
@@ -292,8 +292,6 @@ def assess(
     mech = reference.settings.mechanisms
     members = shipped_ensemble() if (ensemble and default_population) else (reference,)
     if epsilon is not None:
-        from chemomet.subgroups import members_with_epsilon
-
         members = members_with_epsilon(*_checked_epsilon(epsilon), seed=sm.seed, members=members)
     plan = _parse_strategies(strategies, patient, regimen, settings.treatment)
     on_nact_from = patient.nact_diameters[-1].day if patient.nact_diameters else None

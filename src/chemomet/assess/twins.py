@@ -139,3 +139,26 @@ def member_ctc_count_model(ensemble, member: np.ndarray) -> tuple[np.ndarray, np
     k = np.array([pop.settings.ctc_count_dispersion for pop in ensemble])
     b = np.array([pop.settings.ctc_background_per_sample for pop in ensemble])
     return k[member], b[member]
+
+
+def members_with_epsilon(median: float, sdlog: float, seed: int = 0,
+                         members: tuple[Population, ...] | None = None) -> tuple[Population, ...]:
+    """The calibration ensemble with each member's ``ε_med`` replaced by a seeded log-normal draw (median
+    ``median``, SD of the log ``sdlog``): twins, subgroups and assessments under a fitted stress response rather
+    than its prior (``members``: default the shipped ensemble).
+
+    Examples
+    --------
+    >>> pops = members_with_epsilon(3.0, 0.0, members=(Population(), Population()))
+    >>> [p.config["microenvironment"]["epsilon_median"] for p in pops]
+    [3.0, 3.0]
+    """
+    import copy
+
+    members = shipped_ensemble() if members is None else tuple(members)
+    out = []
+    for pop, z in zip(members, np.random.default_rng(seed).standard_normal(len(members)), strict=True):
+        cfg = copy.deepcopy(pop.config)
+        cfg["microenvironment"]["epsilon_median"] = float(median * np.exp(sdlog * z))
+        out.append(Population(cfg))
+    return tuple(out)
