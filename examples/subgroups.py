@@ -6,7 +6,9 @@ and a CSV beside it, and the value of information per biomarker for the example 
 
 ``--epsilon MEDIAN SDLOG`` replaces every ensemble member's ``epsilon_median`` by a seeded log-normal draw (e.g. the
 posterior of ``chemomet calibrate mechanisms``, docs/calibration.md), to see the subgroups under a fitted stress
-response rather than the prior one; with it only the table is written (``--out`` names its CSV and figure).
+response rather than the prior one, and also runs every member at the log-normal's 5th and 95th percentiles
+(:func:`chemomet.subgroups.with_epsilon_range`: two more CSV columns, faint bars in the figure); with it only the
+table is written (``--out`` names its CSV and figure).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from chemomet.subgroups import (
     subgroup_effects,
     subgroup_text,
     value_of_information,
+    with_epsilon_range,
 )
 
 
@@ -38,6 +41,8 @@ def main() -> None:
     if args.epsilon is not None:
         members = members_with_epsilon(*args.epsilon, seed=args.seed, members=tuple(ensemble_populations()))
     table = subgroup_effects(args.n, args.seed, members=members)
+    if args.epsilon is not None:  # each effect also at the posterior's 5th and 95th percentiles of epsilon
+        table = with_epsilon_range(table, *args.epsilon, args.n, args.seed, members=tuple(ensemble_populations()))
     table.to_csv(args.out.with_suffix(".csv"), index=False, float_format="%.5g")
     plot_subgroups(table, args.out, title=f"AC -> weekly paclitaxel, {args.n:,} virtual patients per setting")
     print(subgroup_text(table))

@@ -401,7 +401,8 @@ def subgroup_text(table: pd.DataFrame, level: float = 0.9) -> str:
 
 def plot_subgroups(table: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
     """A forest plot of :func:`subgroup_effects`: one panel per contrast, one row per subgroup, one marker with its
-    interval per mechanism setting (percentage points).
+    interval per mechanism setting (percentage points). With the columns of :func:`with_epsilon_range`, a faint
+    wider bar behind each marker spans the means at the stress response's 5th and 95th posterior percentiles.
 
     Examples
     --------
@@ -430,6 +431,9 @@ def plot_subgroups(table: pd.DataFrame, path: str | Path, title: str | None = No
             sub = data[(data["contrast"] == contrast) & (data["setting"] == setting)].set_index(["dimension", "group"])
             y = np.arange(len(keys)) + (j - (len(settings) - 1) / 2) * 0.8 / max(len(settings), 1)
             r = sub.loc[keys]
+            if "mean_epsilon_q95" in r:  # how far the effect moves across the posterior of the stress response
+                ax.hlines(y, 100 * r["mean_epsilon_q05"], 100 * r["mean_epsilon_q95"], lw=4, alpha=0.25,
+                          color=colours[j % len(colours)])
             ax.errorbar(100 * r["mean"], y, xerr=[100 * (r["mean"] - r["lo"]), 100 * (r["hi"] - r["mean"])],
                         fmt="o", ms=3, lw=1, color=colours[j % len(colours)], label=setting)
         ax.axvline(0.0, color="grey", lw=0.8)
@@ -440,11 +444,15 @@ def plot_subgroups(table: pd.DataFrame, path: str | Path, title: str | None = No
                                fontsize=8)
     axes[0][0].invert_yaxis()
     handles, names = axes[0][0].get_legend_handles_labels()
+    ranges = "mean_epsilon_q95" in data
     fig.legend(handles, names, title="mechanisms on", fontsize=7, title_fontsize=7, loc="lower center",
-               ncol=len(settings), frameon=False)
+               ncol=len(settings), frameon=False, bbox_to_anchor=(0.5, 0.035 if ranges else 0.0))
+    if ranges:
+        fig.text(0.5, 0.005, "markers and thin bars: mean and its 90% Monte Carlo interval; faint wide bars: the mean "
+                 "with the stress response at its posterior's 5th and 95th percentiles", ha="center", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, 0.11 if ranges else 0.07, 1, 1))
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
