@@ -573,9 +573,9 @@ def _warnings(p: Patient, terms, ess: float, rules) -> list[str]:
         out.append(
             f"{p.nodes_positive} positive node(s): the count weighs the virtual twins through the nodal-spread "
             "model, fitted on node-positive counts (GBSG2) with the growth and shedding of node-negative untreated "
-            "patients (TRANSBIG); it meets node-positive recurrence at 5 years but overestimates it after year 5 "
-            "(about 1.5 to 1.8 times the published late recurrence), and nodal surgery and radiotherapy are not "
-            "modelled."
+            "patients (TRANSBIG); it meets node-positive recurrence at 5 years but may overestimate it after year 5 "
+            "(1.04 to 1.8 times the published late recurrence, depending on the chemotherapy assumed), and nodal "
+            "surgery and radiotherapy are not modelled."
         )
     if not 5.0 <= p.diameter_mm <= 120.0:
         out.append(f"Tumour diameter {p.diameter_mm:g} mm is outside the 5-120 mm range of the population model.")
