@@ -19,14 +19,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from lifelines.utils import concordance_index
-from scipy.special import logsumexp
 
 from chemomet.calibrate import treated_likelihood as tl
-from chemomet.calibrate.nodes import cohort_twins
 from chemomet.datasets import load_gbsg2
 from chemomet.population import Population
-from chemomet.units import DAYS_PER_YEAR
 
 ATTRITION_PER_DAY = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 1.0)
 """``δ_d`` (1/day; 0: the shipped model)."""
@@ -43,25 +39,15 @@ def attrition_factor(params, attrition: float) -> np.ndarray:
 def main() -> None:
     cohort = load_gbsg2()
     pop = Population()
-    original = tl.cohort_twins
     shipped = tl.twin_curves(pop, cohort, n_twins=N_TWINS)  # the node counts' likelihood under the shipped μ
-    try:
-        for attrition in ATTRITION_PER_DAY:
-            def twins(population, c, n_twins, seed, a=attrition):
-                params = cohort_twins(population, c, n_twins, seed)
-                return replace(params, mu=params.mu * attrition_factor(params, a))
+    for attrition in ATTRITION_PER_DAY:
+        def thinned(params, a=attrition):
+            return replace(params, mu=params.mu * attrition_factor(params, a))
 
-            tl.cohort_twins = twins
-            curves = tl.TwinCurves(shipped.grid_days, tl.twin_curves(pop, cohort, n_twins=N_TWINS).log_survival,
-                                   shipped.log_count_probability)
-            ll = tl.outcome_loglik(curves, cohort.time_days, cohort.event).sum()
-            log_w = curves.log_count_probability - logsumexp(curves.log_count_probability, axis=1, keepdims=True)
-            j = min(np.searchsorted(curves.grid_days, 10 * DAYS_PER_YEAR), curves.grid_days.size - 1)
-            rfs10 = np.exp(logsumexp(log_w + curves.log_survival[:, :, j], axis=1))
-            c = concordance_index(cohort.time_days, rfs10, cohort.event)
-            print(f"attrition {attrition:.3f}/day: outcomes given the counts {ll:9.2f} nats, C {c:.4f}", flush=True)
-    finally:
-        tl.cohort_twins = original
+        changed = tl.twin_curves(pop, cohort, n_twins=N_TWINS, transform=thinned)
+        curves = tl.TwinCurves(shipped.grid_days, changed.log_survival, shipped.log_count_probability)
+        ll, c = tl.outcome_fit(curves, cohort)
+        print(f"attrition {attrition:.3f}/day: outcomes given the counts {ll:9.2f} nats, C {c:.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import copy
 from dataclasses import replace
 
 import numpy as np
-from lifelines.utils import concordance_index
 from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 
@@ -32,7 +31,6 @@ from chemomet.calibrate.nodes import cohort_twins
 from chemomet.datasets import load_gbsg2
 from chemomet.model.nodes import expected_positive_nodes, node_count_logpmf
 from chemomet.population import Population
-from chemomet.units import DAYS_PER_YEAR
 
 SPREADS = (0.0, 0.5, 1.0, 1.5)
 """SD of ln F (0: the shipped model)."""
@@ -40,12 +38,12 @@ N_TWINS = 128
 
 
 def with_frailty(spread: float):
-    """``cohort_twins`` with every twin's ``μ`` times ``F`` (fixed standard normals, seed 17)."""
-    def twins(population, cohort, n_twins, seed):
-        params = cohort_twins(population, cohort, n_twins, seed)
+    """A ``transform`` of :func:`~chemomet.calibrate.treated_likelihood.twin_curves`: every twin's ``μ`` times
+    ``F`` (fixed standard normals, seed 17)."""
+    def transform(params):
         z = np.random.default_rng(17).standard_normal(params.n)
         return replace(params, mu=params.mu * np.exp(spread * z - 0.5 * spread**2))
-    return twins
+    return transform
 
 
 def truncated_count_loglik(counts: np.ndarray, means: np.ndarray, k: float) -> float:
@@ -61,27 +59,18 @@ def main() -> None:
     counts = cohort.covariates["nodes_positive"].to_numpy(float)
     print(f"GBSG2: {cohort.n} patients, {N_TWINS} twins each; shipped count size k = "
           f"{base.settings.node_count_dispersion:.3g}")
-    original = tl.cohort_twins
-    try:
-        for s in SPREADS:
-            tl.cohort_twins = with_frailty(s)
-            params = tl.cohort_twins(base, cohort, N_TWINS, 3)
-            means = expected_positive_nodes(params, base.settings).reshape(cohort.n, N_TWINS)
-            fit = minimize_scalar(lambda lk, m=means: -truncated_count_loglik(counts, m, float(np.exp(lk))),
-                                  bounds=(np.log(0.05), np.log(500.0)), method="bounded")
-            k = float(np.exp(fit.x))
-            cfg = copy.deepcopy(base.config)
-            cfg["nodes"]["count_dispersion"] = k
-            curves = tl.twin_curves(Population(cfg), cohort, n_twins=N_TWINS)
-            ll = tl.outcome_loglik(curves, cohort.time_days, cohort.event).sum()
-            log_w = curves.log_count_probability - logsumexp(curves.log_count_probability, axis=1, keepdims=True)
-            j = min(np.searchsorted(curves.grid_days, 10 * DAYS_PER_YEAR), curves.grid_days.size - 1)
-            rfs10 = np.exp(logsumexp(log_w + curves.log_survival[:, :, j], axis=1))
-            c = concordance_index(cohort.time_days, rfs10, cohort.event)
-            print(f"SD of ln F {s:.1f}: count size k {k:7.3g}, counts {-fit.fun:9.2f}, outcomes given the counts "
-                  f"{ll:9.2f} nats, C {c:.4f}", flush=True)
-    finally:
-        tl.cohort_twins = original
+    for s in SPREADS:
+        params = with_frailty(s)(cohort_twins(base, cohort, N_TWINS, 3))
+        means = expected_positive_nodes(params, base.settings).reshape(cohort.n, N_TWINS)
+        fit = minimize_scalar(lambda lk, m=means: -truncated_count_loglik(counts, m, float(np.exp(lk))),
+                              bounds=(np.log(0.05), np.log(500.0)), method="bounded")
+        k = float(np.exp(fit.x))
+        cfg = copy.deepcopy(base.config)
+        cfg["nodes"]["count_dispersion"] = k
+        curves = tl.twin_curves(Population(cfg), cohort, n_twins=N_TWINS, transform=with_frailty(s))
+        ll, c = tl.outcome_fit(curves, cohort)
+        print(f"SD of ln F {s:.1f}: count size k {k:7.3g}, counts {-fit.fun:9.2f}, outcomes given the counts "
+              f"{ll:9.2f} nats, C {c:.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,10 @@ import copy
 
 import numpy as np
 from lifelines.utils import concordance_index
-from scipy.special import logsumexp
 
-from chemomet.calibrate.treated_likelihood import outcome_loglik, twin_curves
+from chemomet.calibrate.treated_likelihood import outcome_loglik, twin_curves, weighted_survival
 from chemomet.datasets import load_gbsg2
 from chemomet.population import Population
-from chemomet.units import DAYS_PER_YEAR
 
 GRID = (1.0, 0.85, 0.75, 0.65, 0.55, 0.45)
 """Factors profiled (1: no effect)."""
@@ -36,9 +34,7 @@ def main() -> None:
         cfg["growth"]["pr_negative_doubling_factor"] = f
         curves = twin_curves(Population(cfg), cohort, n_twins=128)
         loglik[f] = outcome_loglik(curves, cohort.time_days, cohort.event)
-        log_w = curves.log_count_probability - logsumexp(curves.log_count_probability, axis=1, keepdims=True)
-        j = min(np.searchsorted(curves.grid_days, 10 * DAYS_PER_YEAR), curves.grid_days.size - 1)
-        prediction[f] = np.exp(logsumexp(log_w + curves.log_survival[:, :, j], axis=1))
+        prediction[f] = weighted_survival(curves, 10.0)
         c = concordance_index(cohort.time_days, prediction[f], cohort.event)
         print(f"factor {f:.2f}: log-likelihood {loglik[f].sum():.2f}, C {c:.4f}", flush=True)
     x = np.log(GRID)

@@ -19,14 +19,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from lifelines.utils import concordance_index
-from scipy.special import logsumexp
 
 from chemomet.calibrate import treated_likelihood as tl
-from chemomet.calibrate.nodes import cohort_twins
 from chemomet.datasets import load_gbsg2
 from chemomet.population import Population
-from chemomet.units import DAYS_PER_YEAR
 
 FACTORS = {"ER+/PR-": (1.0, 1.5, 2.0, 3.0), "grade 1": (1.0, 0.7, 0.5, 0.3)}
 """Factors tried per group, in the direction GBSG2's residuals point (1: the shipped model)."""
@@ -42,31 +38,20 @@ def groups(cohort) -> dict[str, np.ndarray]:
 def main() -> None:
     cohort = load_gbsg2()
     pop = Population()
-    original = tl.cohort_twins
     shipped = tl.twin_curves(pop, cohort, n_twins=N_TWINS)
-    try:
-        for name, members in groups(cohort).items():
-            for channel in ("shedding", "take"):
-                for factor in FACTORS[name]:
-                    def twins(population, c, n_twins, seed, f=factor, sel=members):
-                        params = cohort_twins(population, c, n_twins, seed)
-                        scale = np.where(np.repeat(sel, n_twins), f, 1.0)  # twins are patient-major
-                        return replace(params, mu=params.mu * scale)
+    for name, members in groups(cohort).items():
+        scaled = np.repeat(members, N_TWINS)  # twins are patient-major
+        for channel in ("shedding", "take"):
+            for factor in FACTORS[name]:
+                def transform(params, f=factor, sel=scaled):
+                    return replace(params, mu=params.mu * np.where(sel, f, 1.0))
 
-                    tl.cohort_twins = twins
-                    curves = tl.twin_curves(pop, cohort, n_twins=N_TWINS)
-                    if channel == "take":  # the counts as under the shipped shedding
-                        curves = tl.TwinCurves(curves.grid_days, curves.log_survival, shipped.log_count_probability)
-                    ll = tl.outcome_loglik(curves, cohort.time_days, cohort.event).sum()
-                    log_w = curves.log_count_probability - logsumexp(curves.log_count_probability, axis=1,
-                                                                     keepdims=True)
-                    j = min(np.searchsorted(curves.grid_days, 10 * DAYS_PER_YEAR), curves.grid_days.size - 1)
-                    rfs10 = np.exp(logsumexp(log_w + curves.log_survival[:, :, j], axis=1))
-                    c = concordance_index(cohort.time_days, rfs10, cohort.event)
-                    print(f"{name} ({members.sum()} patients), {channel} x {factor:g}: outcomes given the counts "
-                          f"{ll:9.2f} nats, C {c:.4f}", flush=True)
-    finally:
-        tl.cohort_twins = original
+                curves = tl.twin_curves(pop, cohort, n_twins=N_TWINS, transform=transform)
+                if channel == "take":  # the counts as under the shipped shedding
+                    curves = tl.TwinCurves(curves.grid_days, curves.log_survival, shipped.log_count_probability)
+                ll, c = tl.outcome_fit(curves, cohort)
+                print(f"{name} ({members.sum()} patients), {channel} x {factor:g}: outcomes given the counts "
+                      f"{ll:9.2f} nats, C {c:.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ from chemomet.population import Population
 from chemomet.regimens import Strategy, load_drugs
 from chemomet.units import DAYS_PER_YEAR
 
-__all__ = ["OUTCOME_TWINS", "TwinCurves", "outcome_loglik", "outcome_score", "twin_curves"]
+__all__ = [
+    "OUTCOME_TWINS", "TwinCurves", "outcome_fit", "outcome_loglik", "outcome_score", "twin_curves", "weighted_survival",
+]
 
 OUTCOME_TWINS = 128
 """Twins per patient of :func:`outcome_score`."""
@@ -64,7 +66,7 @@ class TwinCurves:
 
 def twin_curves(
     population: Population, cohort: Cohort, n_twins: int = 128, seed: int = 3, step_days: float = 15.0,
-    tamoxifen_years: float = GBSG2_TAMOXIFEN_YEARS,
+    tamoxifen_years: float = GBSG2_TAMOXIFEN_YEARS, transform=None,
 ) -> TwinCurves:
     """Simulate every patient's twins under her recorded treatment (module docstring).
 
@@ -82,6 +84,9 @@ def twin_curves(
         Grid step (days); the grid runs to the last follow-up.
     tamoxifen_years : float
         Tamoxifen after the CMF proxy for patients with ``hormone_therapy`` (years).
+    transform : callable, optional
+        ``transform(params) -> params``: changes the twins' parameters (patient-major, ``n_twins`` per patient)
+        before they are simulated and their node counts scored; for prototypes of a mechanism without refitting.
 
     Returns
     -------
@@ -96,6 +101,8 @@ def twin_curves(
     """
     cov = cohort.covariates
     params = cohort_twins(population, cohort, n_twins, seed)
+    if transform is not None:
+        params = transform(params)
     settings = population.settings
     end = float(np.max(cohort.time_days)) + step_days
     grid = np.arange(0.0, end + step_days, step_days)
@@ -155,6 +162,40 @@ def outcome_loglik(curves: TwinCurves, time_days, event) -> np.ndarray:
     terms = log_s_t + log_h
     pc = curves.log_count_probability
     return logsumexp(pc + terms, axis=1) - logsumexp(pc, axis=1)
+
+
+def weighted_survival(curves: TwinCurves, years: float) -> np.ndarray:
+    """Each patient's recurrence-free probability at ``years`` after diagnosis (at the last grid time before it),
+    her twins weighted by the likelihood of her node count: the prediction the outcome likelihood scores.
+
+    Examples
+    --------
+    One patient, two twins surviving 0.9 and 0.5, the count three times as likely under the first:
+
+    >>> grid = np.array([0.0, 3652.5])
+    >>> log_s = np.log(np.array([[[1.0, 0.9], [1.0, 0.5]]]))
+    >>> curves = TwinCurves(grid, log_s, np.log(np.array([[0.3, 0.1]])))
+    >>> round(float(weighted_survival(curves, 10.0)[0]), 12)  # (3 × 0.9 + 0.5) / 4
+    0.8
+    """
+    log_w = curves.log_count_probability - logsumexp(curves.log_count_probability, axis=1, keepdims=True)
+    j = min(np.searchsorted(curves.grid_days, years * DAYS_PER_YEAR), curves.grid_days.size - 1)
+    return np.exp(logsumexp(log_w + curves.log_survival[:, :, j], axis=1))
+
+
+def outcome_fit(curves: TwinCurves, cohort: Cohort, years: float = 10.0) -> tuple[float, float]:
+    """How well a calibration's twin curves fit a treated cohort: the total log-likelihood of its outcomes given the
+    node counts (:func:`outcome_loglik`, nats) and Harrell's C of the count-weighted recurrence-free probability at
+    ``years`` (:func:`weighted_survival`), as the calibration prototypes in ``examples/calibration/`` report them.
+
+    Examples
+    --------
+    >>> ll, c = outcome_fit(twin_curves(Population(), load_gbsg2(), n_twins=32), load_gbsg2())  # doctest: +SKIP
+    """
+    from chemomet.calibrate.survival_metrics import harrell_c
+
+    loglik = float(outcome_loglik(curves, cohort.time_days, cohort.event).sum())
+    return loglik, harrell_c(cohort.time_days, cohort.event, 1.0 - weighted_survival(curves, years))
 
 
 def outcome_score(
