@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from chemomet.assess.twins import members_with_epsilon
+from chemomet.calibrate.mechanism_priors import Z90
 from chemomet.mechanisms import STANDARD_SETTINGS, describe_mechanisms
 from chemomet.model.parameters import PatientParameters
 from chemomet.patient import SUBTYPES, Patient
@@ -51,10 +52,6 @@ GROUP_ORDER = ("all", "bottom", "middle", "top", "neither", "alveolar/trabecular
 MORPHOLOGY_PROBABILITY = 0.3085375387259869
 """P(alveolar or trabecular structures) in the population: its cohort draws them where a standard normal exceeds
 0.5 (:meth:`chemomet.population.Population.sample_covariates`), ``1 − Φ(0.5)``."""
-
-
-Z90 = 1.6448536269514722
-"""The standard normal's 95th percentile: a 90% interval spans ``± Z90`` standard deviations."""
 
 
 def epsilon_posterior(path: str | Path) -> tuple[float, float]:

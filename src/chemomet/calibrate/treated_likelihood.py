@@ -165,8 +165,9 @@ def outcome_loglik(curves: TwinCurves, time_days, event) -> np.ndarray:
 
 
 def weighted_survival(curves: TwinCurves, years: float) -> np.ndarray:
-    """Each patient's recurrence-free probability at ``years`` after diagnosis (at the last grid time before it),
-    her twins weighted by the likelihood of her node count: the prediction the outcome likelihood scores.
+    """Each patient's recurrence-free probability at ``years`` after diagnosis (at the first grid time at or after
+    it; at the grid's last time where the follow-up is shorter), her twins weighted by the likelihood of her node
+    count: the prediction the outcome likelihood scores.
 
     Examples
     --------
